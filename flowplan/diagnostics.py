@@ -1,0 +1,96 @@
+"""User mistakes as data: a Diagnostic says what is wrong, where, and about which address.
+
+Core code collects diagnostics instead of raising, so every mistake in a config is reported at
+once. Exceptions stay for bugs. Rendering to text lives in flowplan.views.diagnostics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Iterable, Iterator
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """A position in a config file: 1-based line and column."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    severity: Severity
+    summary: str
+    detail: str = ""
+    range: Range | None = None
+    address: str | None = None
+
+    @classmethod
+    def error(cls, summary: str, detail: str = "", range: Range | None = None,
+              address: str | None = None) -> "Diagnostic":
+        return cls(Severity.ERROR, summary, detail, range, address)
+
+    @classmethod
+    def warning(cls, summary: str, detail: str = "", range: Range | None = None,
+                address: str | None = None) -> "Diagnostic":
+        return cls(Severity.WARNING, summary, detail, range, address)
+
+
+@dataclass
+class Diagnostics:
+    """An ordered collection of diagnostics; truthy when it holds any error."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, diagnostic: Diagnostic) -> None:
+        self.items.append(diagnostic)
+
+    def error(self, summary: str, detail: str = "", range: Range | None = None,
+              address: str | None = None) -> None:
+        self.items.append(Diagnostic.error(summary, detail, range, address))
+
+    def warning(self, summary: str, detail: str = "", range: Range | None = None,
+                address: str | None = None) -> None:
+        self.items.append(Diagnostic.warning(summary, detail, range, address))
+
+    def extend(self, other: Iterable[Diagnostic]) -> None:
+        self.items.extend(other)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity is Severity.ERROR for d in self.items)
+
+    def __iter__(self) -> Iterator[Diagnostic]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def sorted(self) -> list[Diagnostic]:
+        """Diagnostics in file order; those without a position come last."""
+        def key(d: Diagnostic):
+            if d.range is None:
+                return (1, "", 0, 0)
+            return (0, d.range.file, d.range.line, d.range.column)
+        return sorted(self.items, key=key)
+
+
+class DiagnosticsError(Exception):
+    """Raised by a core entry point when user mistakes stop it; carries every diagnostic."""
+
+    def __init__(self, diagnostics: Diagnostics | Iterable[Diagnostic]):
+        items = list(diagnostics)
+        self.diagnostics = Diagnostics(items)
+        first = items[0].summary if items else "invalid configuration"
+        super().__init__(first)

@@ -1,0 +1,151 @@
+"""The provider protocol: how core talks to the code that manages one family of resources.
+
+A provider proposes, core decides. Providers describe their resource types (`schema`), validate
+config, read the real object (`read`, used by refresh), propose a planned state and the attributes
+that force replacement (`plan`), and make a change real (`apply`). They never pick the action:
+flowplan.plan.decide.decide_action does that from (prior, planned, requires_replace).
+
+Attribute values crossing this boundary are plain JSON data in which an unknown value is the
+marker {"$unknown": reason} and a sensitive value is {"$sensitive": digest} (see flowplan.values),
+except `ApplyRequest.config`, which carries the evaluated config with sensitive values in clear so
+a provider can hand them to the real system.
+
+Providers are found through the `flowplan.providers` entry-point group; core never imports them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Protocol, runtime_checkable
+
+Attributes = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ResourceSchema:
+    """What a provider says about one resource type."""
+
+    type: str
+    computed: tuple[str, ...] = ()        # attributes the provider sets on apply (id, url, ...)
+    force_new: tuple[str, ...] = ()       # attributes whose change forces replacement
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ProviderSchema:
+    name: str
+    resources: tuple[ResourceSchema, ...]
+
+    def resource(self, type_: str) -> ResourceSchema | None:
+        return next((r for r in self.resources if r.type == type_), None)
+
+
+@dataclass(frozen=True)
+class ProviderDiagnostic:
+    summary: str
+    detail: str = ""
+    attribute: str | None = None          # the attribute at fault, for a file:line:col
+    severity: str = "error"
+
+
+@dataclass(frozen=True)
+class ConfigureRequest:
+    config: Attributes                    # the evaluated `provider "NAME" {}` block, may be empty
+    working_dir: str                      # the config directory
+    settings: Attributes                  # the evaluated `flowplan {}` block (store URL, state, ...)
+
+
+@dataclass(frozen=True)
+class ValidateRequest:
+    type: str
+    name: str
+    config: Attributes
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    type: str
+    name: str
+    state: Attributes                     # attributes as last recorded in the state
+
+
+@dataclass(frozen=True)
+class ReadResponse:
+    state: Attributes | None              # None: the object no longer exists
+    diagnostics: tuple[ProviderDiagnostic, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    type: str
+    name: str
+    prior: Attributes | None              # None: not in state
+    config: Attributes                    # evaluated config, with markers
+
+
+@dataclass(frozen=True)
+class PlanResponse:
+    planned: Attributes
+    requires_replace: tuple[str, ...] = ()
+    diagnostics: tuple[ProviderDiagnostic, ...] = ()
+
+
+@dataclass(frozen=True)
+class ApplyRequest:
+    type: str
+    name: str
+    prior: Attributes | None              # None: create
+    planned: Attributes | None            # None: delete
+    config: Attributes | None = None      # evaluated config, sensitive values in clear
+
+
+@dataclass(frozen=True)
+class ApplyResponse:
+    state: Attributes | None              # the new recorded attributes; None after a delete
+    diagnostics: tuple[ProviderDiagnostic, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    type: str
+    name: str
+    id: str
+
+
+@dataclass(frozen=True)
+class ImportResponse:
+    state: Attributes | None
+    diagnostics: tuple[ProviderDiagnostic, ...] = ()
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """One family of resources against one real system."""
+
+    name: str
+
+    def schema(self) -> ProviderSchema: ...
+
+    def configure(self, request: ConfigureRequest) -> list[ProviderDiagnostic]: ...
+
+    def validate(self, request: ValidateRequest) -> list[ProviderDiagnostic]: ...
+
+    def read(self, request: ReadRequest) -> ReadResponse: ...
+
+    def plan(self, request: PlanRequest) -> PlanResponse: ...
+
+    def apply(self, request: ApplyRequest) -> ApplyResponse: ...
+
+    def import_resource(self, request: ImportRequest) -> ImportResponse: ...
+
+
+ENTRY_POINT_GROUP = "flowplan.providers"
+
+
+def discover() -> dict[str, type]:
+    """Provider classes by name, from the `flowplan.providers` entry points."""
+    found: dict[str, type] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found[ep.name] = ep.load()
+    return found

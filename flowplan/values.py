@@ -1,0 +1,97 @@
+"""Values that are not plain data yet: unknown until apply or run time, or sensitive.
+
+During evaluation flowplan uses the Python objects `Unknown` and `Sensitive`. Wherever values are
+persisted or put into a plan (state, plan file, store) they become JSON marker objects instead:
+
+    {"$unknown": "known after apply"}          a value a provider computes on apply
+    {"$sensitive": "sha256:SALT:HEX"}          a salted hash of a sensitive value
+
+so the state and the plan stay plain JSON, and no sensitive value is written in plaintext.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+UNKNOWN_KEY = "$unknown"
+SENSITIVE_KEY = "$sensitive"
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """A value not known yet; `reason` is what plans print, e.g. 'known after apply'."""
+
+    reason: str = "known after apply"
+
+    def marker(self) -> dict:
+        return {UNKNOWN_KEY: self.reason}
+
+
+KNOWN_AFTER_APPLY = Unknown("known after apply")
+KNOWN_AT_RUN_TIME = Unknown("known at run time")
+
+
+@dataclass(frozen=True, slots=True)
+class Sensitive:
+    """A value that must never be shown or persisted in plaintext."""
+
+    value: Any
+
+    def __repr__(self) -> str:  # never leak through logs or tracebacks
+        return "Sensitive(***)"
+
+
+def is_unknown_marker(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and UNKNOWN_KEY in value
+
+
+def is_sensitive_marker(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and SENSITIVE_KEY in value
+
+
+def sensitive_digest(value: Any, salt: str | None = None) -> str:
+    """Salted SHA-256 of a sensitive value, as 'sha256:SALT:HEX'."""
+    salt = salt if salt is not None else secrets.token_hex(8)
+    digest = hashlib.sha256(f"{salt}:{value!r}".encode()).hexdigest()
+    return f"sha256:{salt}:{digest}"
+
+
+def sensitive_matches(marker: dict, value: Any) -> bool:
+    """True when `value` hashes to the digest held in a `$sensitive` marker."""
+    _, salt, _ = marker[SENSITIVE_KEY].split(":", 2)
+    return sensitive_digest(value, salt) == marker[SENSITIVE_KEY]
+
+
+def to_markers(value: Any, prior: Any = None) -> Any:
+    """Turn Unknown/Sensitive objects inside `value` into JSON markers.
+
+    `prior` is the persisted form of the same value, if any: a sensitive value whose hash still
+    matches the prior marker keeps that marker (same salt), so unchanged secrets show no diff.
+    """
+    if isinstance(value, Unknown):
+        return value.marker()
+    if isinstance(value, Sensitive):
+        if is_sensitive_marker(prior) and sensitive_matches(prior, value.value):
+            return prior
+        return {SENSITIVE_KEY: sensitive_digest(value.value)}
+    if isinstance(value, dict):
+        prior_map = prior if isinstance(prior, dict) else {}
+        return {k: to_markers(v, prior_map.get(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        prior_list = prior if isinstance(prior, list) else []
+        return [to_markers(v, prior_list[i] if i < len(prior_list) else None)
+                for i, v in enumerate(value)]
+    return value
+
+
+def contains_unknown(value: Any) -> bool:
+    if isinstance(value, Unknown) or is_unknown_marker(value):
+        return True
+    if isinstance(value, dict):
+        return any(contains_unknown(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(contains_unknown(v) for v in value)
+    return False
