@@ -1,0 +1,319 @@
+"""The store gateway: `Store`, the one object that reads and writes the store database.
+
+It opens the database from an SQLAlchemy URL (a relative SQLite path is taken from the config
+directory), brings the schema to the latest version (`flowplan.store.migrations`), and offers one
+method per question or change. It hands out frozen records, never ORM objects.
+
+Each call opens its own Session and a short transaction, so one Store is shared by the threads
+`apply` runs providers in. On SQLite the connection runs in WAL mode with a 5 s busy timeout and
+foreign keys on, and a write begins with BEGIN IMMEDIATE: the writer takes the lock before it reads,
+so concurrent writers wait for each other instead of failing on a stale snapshot.
+
+What a definition means is left to the callers (the `flowplan` provider, the executor); the store
+only insists it is JSON data, so that a `Sensitive` value can never reach the database.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, delete, event, select
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from flowplan.store.migrations import MIGRATIONS, Migration, prepare_schema
+from flowplan.store.schema import Base, DeploymentGroup, Pipeline, Schedule, utc_now
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+_WRITE_OPTION = "flowplan_store_write"   # execution option: this transaction will write
+
+Row = TypeVar("Row", Pipeline, Schedule, DeploymentGroup)
+
+
+@dataclass(frozen=True)
+class PipelineRecord:
+    id: int
+    name: str
+    definition: dict[str, Any]
+    content_hash: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ScheduleRecord:
+    id: int
+    name: str
+    pipeline: str              # the address of the pipeline it starts, e.g. "pipeline.app"
+    cron: str
+    timezone: str              # an IANA zone name
+    definition: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class DeploymentGroupRecord:
+    id: int
+    name: str
+    environment: str
+    definition: dict[str, Any]  # the whole block, hosts included
+    created_at: datetime
+    updated_at: datetime
+
+
+def require_json_data(value: Any, where: str) -> None:
+    """Raise ValueError unless `value` is plain JSON data (dict with str keys, list, str, finite
+    number, bool, None). The message names the path and the type, never the value."""
+    pending: list[tuple[Any, str]] = [(value, "")]
+    while pending:
+        item, path = pending.pop()
+        kind = type(item)
+        if kind is dict:
+            for key, child in item.items():
+                if type(key) is not str:
+                    raise ValueError(f"{where} has a {type(key).__name__} key at {path or '.'}: "
+                                     f"the store keeps JSON data only")
+                pending.append((child, f"{path}.{key}"))
+        elif kind is list:
+            pending.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+        elif kind is float and not math.isfinite(item):
+            raise ValueError(f"{where} holds a non-finite number at {path or '.'}: "
+                             f"the store keeps JSON data only")
+        elif kind not in (str, int, float, bool, type(None)):
+            raise ValueError(f"{where} holds a {kind.__name__} at {path or '.'}: the store keeps "
+                             f"JSON data only (sensitive values as $sensitive markers)")
+
+
+def _require_text(value: Any, what: str) -> None:
+    if type(value) is not str or not value:
+        raise ValueError(f"{what} must be a non-empty string, got {type(value).__name__}")
+
+
+def resolve_url(url: str, base_dir: Path | None = None) -> URL:
+    """The URL to connect to: a relative SQLite path is made absolute from `base_dir` (default: the
+    current directory); other URLs are returned as parsed."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return parsed
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return parsed
+    path = Path(database).expanduser()
+    if not path.is_absolute():
+        path = (base_dir if base_dir is not None else Path.cwd()) / path
+    return parsed.set(database=str(path.resolve()))
+
+
+def _create_engine(url: URL) -> Engine:
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+
+    in_memory = not url.database or url.database == ":memory:"
+    if in_memory:  # one shared connection, or every thread would see its own empty database
+        engine = create_engine(url, poolclass=StaticPool,
+                               connect_args={"check_same_thread": False})
+    else:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin, so DDL is
+        # transactional and writes can begin IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        writes = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+    return engine
+
+
+class Store:
+    """Gateway to the store database. Build it with `Store.open`; share it between threads."""
+
+    def __init__(self, engine: Engine, schema_version: int) -> None:
+        self._engine = engine
+        self._reads = sessionmaker(engine, expire_on_commit=False)
+        self._writes = sessionmaker(engine.execution_options(**{_WRITE_OPTION: True}),
+                                    expire_on_commit=False)
+        self.schema_version = schema_version
+
+    @classmethod
+    def open(cls, url: str, base_dir: Path | None = None, *,
+             migrations: Sequence[Migration] = MIGRATIONS) -> Store:
+        """Connect, then create the schema (empty database) or upgrade it (older version).
+
+        Raises `SchemaVersionError` for a database newer than `migrations` know, or one holding
+        flowplan tables without a version.
+        """
+        engine = _create_engine(resolve_url(url, Path(base_dir) if base_dir is not None else None))
+        try:
+            with engine.execution_options(**{_WRITE_OPTION: True}).begin() as connection:
+                version = prepare_schema(connection, migrations)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, version)
+
+    @property
+    def url(self) -> str:
+        """The database URL, password hidden: fit for messages."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- pipelines ------------------------------------------------------------------------------
+
+    def register_pipeline(self, name: str, definition: dict[str, Any],
+                          content_hash: str) -> PipelineRecord:
+        """Insert the pipeline, or update the one registered under `name`."""
+        _require_text(content_hash, "content_hash")
+        row = self._register(Pipeline, name, definition=definition, content_hash=content_hash)
+        return _pipeline_record(row)
+
+    def get_pipeline(self, name: str) -> PipelineRecord | None:
+        row = self._get(Pipeline, name)
+        return _pipeline_record(row) if row is not None else None
+
+    def list_pipelines(self) -> list[PipelineRecord]:
+        return [_pipeline_record(row) for row in self._list(Pipeline)]
+
+    def delete_pipeline(self, name: str) -> bool:
+        """Remove the pipeline; False when none was registered under `name`."""
+        return self._delete(Pipeline, name)
+
+    # -- schedules ------------------------------------------------------------------------------
+
+    def register_schedule(self, name: str, pipeline: str, cron: str, timezone: str,
+                          definition: dict[str, Any]) -> ScheduleRecord:
+        """Insert the schedule, or update the one registered under `name`."""
+        _require_text(pipeline, "schedule pipeline")
+        _require_text(cron, "schedule cron")
+        _require_text(timezone, "schedule timezone")
+        row = self._register(Schedule, name, pipeline=pipeline, cron=cron, timezone=timezone,
+                             definition=definition)
+        return _schedule_record(row)
+
+    def get_schedule(self, name: str) -> ScheduleRecord | None:
+        row = self._get(Schedule, name)
+        return _schedule_record(row) if row is not None else None
+
+    def list_schedules(self) -> list[ScheduleRecord]:
+        return [_schedule_record(row) for row in self._list(Schedule)]
+
+    def delete_schedule(self, name: str) -> bool:
+        return self._delete(Schedule, name)
+
+    # -- deployment groups ----------------------------------------------------------------------
+
+    def register_deployment_group(self, name: str, environment: str,
+                                  definition: dict[str, Any]) -> DeploymentGroupRecord:
+        """Insert the deployment group, or update the one registered under `name`."""
+        _require_text(environment, "deployment group environment")
+        row = self._register(DeploymentGroup, name, environment=environment,
+                             definition=definition)
+        return _deployment_group_record(row)
+
+    def get_deployment_group(self, name: str) -> DeploymentGroupRecord | None:
+        row = self._get(DeploymentGroup, name)
+        return _deployment_group_record(row) if row is not None else None
+
+    def list_deployment_groups(self) -> list[DeploymentGroupRecord]:
+        return [_deployment_group_record(row) for row in self._list(DeploymentGroup)]
+
+    def delete_deployment_group(self, name: str) -> bool:
+        return self._delete(DeploymentGroup, name)
+
+    # -- shared by the three kinds --------------------------------------------------------------
+
+    def _register(self, model: type[Row], name: str, *, definition: dict[str, Any],
+                  **columns: Any) -> Row:
+        _require_text(name, f"{model.__tablename__} name")
+        if type(definition) is not dict:
+            raise ValueError(f"the definition of {model.__tablename__} {name!r} must be a dict, "
+                             f"got {type(definition).__name__}")
+        require_json_data(definition, f"the definition of {model.__tablename__} {name!r}")
+        values = {**columns, "definition": copy.deepcopy(definition)}
+        # Two attempts: on PostgreSQL a concurrent insert of the same name can win the race;
+        # the retry then finds its row and updates it. On SQLite BEGIN IMMEDIATE prevents that.
+        for attempt in (1, 2):
+            try:
+                with self._writes.begin() as session:
+                    return self._insert_or_update(session, model, name, values)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _insert_or_update(session: Session, model: type[Row], name: str,
+                          values: dict[str, Any]) -> Row:
+        now = utc_now()
+        row = session.scalars(
+            select(model).where(model.name == name).with_for_update()).one_or_none()
+        if row is None:
+            row = model(name=name, created_at=now, updated_at=now, **values)
+            session.add(row)
+        elif any(getattr(row, key) != value for key, value in values.items()):
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.updated_at = now
+        session.flush()
+        return row
+
+    def _get(self, model: type[Row], name: str) -> Row | None:
+        with self._reads() as session:
+            return session.scalars(select(model).where(model.name == name)).one_or_none()
+
+    def _list(self, model: type[Row]) -> list[Row]:
+        with self._reads() as session:
+            return list(session.scalars(select(model).order_by(model.name)))
+
+    def _delete(self, model: type[Base], name: str) -> bool:
+        with self._writes.begin() as session:
+            result = session.execute(delete(model).where(model.name == name))
+            return result.rowcount > 0
+
+
+def _pipeline_record(row: Pipeline) -> PipelineRecord:
+    return PipelineRecord(id=row.id, name=row.name, definition=copy.deepcopy(row.definition),
+                          content_hash=row.content_hash, created_at=row.created_at,
+                          updated_at=row.updated_at)
+
+
+def _schedule_record(row: Schedule) -> ScheduleRecord:
+    return ScheduleRecord(id=row.id, name=row.name, pipeline=row.pipeline, cron=row.cron,
+                          timezone=row.timezone, definition=copy.deepcopy(row.definition),
+                          created_at=row.created_at, updated_at=row.updated_at)
+
+
+def _deployment_group_record(row: DeploymentGroup) -> DeploymentGroupRecord:
+    return DeploymentGroupRecord(id=row.id, name=row.name, environment=row.environment,
+                                 definition=copy.deepcopy(row.definition),
+                                 created_at=row.created_at, updated_at=row.updated_at)
