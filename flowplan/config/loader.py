@@ -1,0 +1,590 @@
+"""Loading a config: all `*.hcl` files of one directory, evaluated into a `Config`.
+
+Steps: parse every file (cached), index the top-level blocks, resolve input variables, find every
+reference and check it names something declared, reject reference cycles, then evaluate sources,
+locals and resources in dependency order. Every user mistake becomes a diagnostic with file, line
+and column; loading goes on after a mistake so that all of them are reported together.
+
+Resource attributes that a provider computes (ids, URLs) are taken from the state when a
+`state_attributes` lookup is given and the state has them, and are unknown otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from flowplan.config import files as config_files_module
+from flowplan.config.expressions import (EvalError, ResourceRef, Scope, evaluate, references)
+from flowplan.config.functions import build_functions
+from flowplan.config.pipeline import pipeline_definition, task_order_problems
+from flowplan.config.schema import (DEFAULT_PROVIDERS, META_ARGUMENTS, RESOURCE_MODELS, Decoder,
+                                    Settings, Source, fields_of)
+from flowplan.config.steps import step_models
+from flowplan.config.syntax import Attribute, Block, Body, FileSyntax
+from flowplan.config.variables import (ANY, ENV_PREFIX, VariableType, convert,
+                                       environment_values, from_text, parse_type)
+from flowplan.diagnostics import Diagnostics, Range
+from flowplan.graph import Graph
+from flowplan.values import KNOWN_AFTER_APPLY, KNOWN_AT_RUN_TIME, Sensitive, Unknown
+
+TOP_LEVEL_BLOCKS = ("flowplan", "provider", "variable", "locals", "source", *RESOURCE_MODELS)
+RUN_TIME_ROOTS = ("run", "steps")
+COMPUTED_ATTRIBUTES = ("id",)
+StateLookup = Callable[[str], "dict[str, Any] | None"]
+
+
+@dataclass
+class VariableValue:
+    name: str
+    value: Any
+    sensitive: bool
+    type: VariableType
+    range: Range
+
+
+@dataclass
+class ResourceConfig:
+    """One declared resource, evaluated."""
+
+    address: str
+    type: str
+    name: str
+    provider: str
+    attributes: dict[str, Any]
+    dependencies: list[str]
+    range: Range
+
+
+@dataclass
+class Config:
+    directory: Path
+    settings: dict[str, Any]
+    providers: dict[str, dict[str, Any]]
+    variables: dict[str, VariableValue]
+    sources: dict[str, dict[str, Any]]
+    resources: dict[str, ResourceConfig]
+    texts: dict[str, str]                      # file text by display path, for diagnostics
+    diagnostics: Diagnostics
+    locals: dict[str, Any] = field(default_factory=dict)
+
+    def resource(self, address: str) -> ResourceConfig | None:
+        return self.resources.get(address)
+
+
+@dataclass
+class _Declared:
+    kind: str                                   # "local", "source", "resource", "variable"
+    address: str
+    path: str
+    line: int
+    column: int
+    block: Block | None = None
+    attribute: Attribute | None = None
+
+
+def load_config(directory: Path | str, variables: dict[str, str] | None = None,
+                environ: dict[str, str] | None = None,
+                state_attributes: StateLookup | None = None,
+                use_cache: bool = True) -> Config:
+    """Load and evaluate the config in `directory`; problems are in `Config.diagnostics`."""
+    return _Loader(Path(directory), variables or {}, dict(os.environ) if environ is None
+                   else environ, state_attributes, use_cache).load()
+
+
+class _Loader:
+    def __init__(self, directory: Path, cli_variables: dict[str, str], environ: dict[str, str],
+                 state_attributes: StateLookup | None, use_cache: bool):
+        self.directory = directory
+        self.cli_variables = cli_variables
+        self.environ = environ
+        self.state_attributes = state_attributes
+        self.use_cache = use_cache
+        self.diagnostics = Diagnostics()
+        self.texts: dict[str, str] = {}
+        self.declared: dict[str, _Declared] = {}
+        self.settings_block: tuple[str, Block] | None = None
+        self.provider_blocks: dict[str, tuple[str, Block]] = {}
+        self.variable_blocks: dict[str, tuple[str, Block]] = {}
+        self.local_attributes: dict[str, tuple[str, Attribute]] = {}
+        self.source_blocks: dict[str, tuple[str, Block]] = {}
+        self.resource_blocks: dict[str, tuple[str, Block]] = {}
+        self.values: dict[str, VariableValue] = {}
+        self.local_values: dict[str, Any] = {}
+        self.source_values: dict[str, Any] = {}
+        self.resources: dict[str, ResourceConfig] = {}
+        self.functions = build_functions(directory, environ)
+        self.run_time_functions = dict(self.functions)
+        self.run_time_functions["hash_files"] = lambda *patterns: KNOWN_AT_RUN_TIME
+
+    # -- driver --------------------------------------------------------------------------------
+
+    def load(self) -> Config:
+        if not self.directory.is_dir():
+            self.diagnostics.error("No such config directory", f"{self.directory} is not a "
+                                   "directory.")
+            return self._result({})
+        paths = config_files_module.config_files(self.directory)
+        if not paths:
+            self.diagnostics.error("No configuration files",
+                                   f"{self.directory} has no *.hcl files.")
+            return self._result({})
+        sources = config_files_module.read_sources(paths)
+        self.texts = {s.path: s.text for s in sources}
+        cache_root = self.directory if self.use_cache else None
+        for syntax in config_files_module.parse_sources(sources, cache_root):
+            self.diagnostics.extend(syntax.diagnostics)
+            self._index(syntax)
+        settings = self._settings()
+        self._resolve_variables()
+        order = self._check_references()
+        if order is not None:
+            self._evaluate(order)
+        providers = self._providers()
+        return self._result(settings, providers)
+
+    def _result(self, settings: dict[str, Any], providers: dict | None = None) -> Config:
+        return Config(self.directory, settings or Settings().model_dump(), providers or {},
+                      self.values, self.source_values, self.resources, self.texts,
+                      self.diagnostics, self.local_values)
+
+    # -- indexing ------------------------------------------------------------------------------
+
+    def _index(self, syntax: FileSyntax) -> None:
+        path = syntax.path
+        for attribute in syntax.body.attributes.values():
+            self._error(path, attribute.line, attribute.column, "Unexpected argument",
+                        f'"{attribute.name}" cannot be set at the top level; top-level blocks: '
+                        f"{', '.join(TOP_LEVEL_BLOCKS)}.")
+        for block in syntax.body.blocks:
+            kind = block.type
+            if kind not in TOP_LEVEL_BLOCKS:
+                import difflib
+                close = difflib.get_close_matches(kind, TOP_LEVEL_BLOCKS, n=1)
+                hint = f' Did you mean "{close[0]}"?' if close else ""
+                self._error(path, block.line, block.column, "Unsupported block type",
+                            f'There is no block type "{kind}".{hint} Top-level blocks: '
+                            f"{', '.join(TOP_LEVEL_BLOCKS)}.")
+                continue
+            want = 0 if kind in ("flowplan", "locals") else 1
+            if len(block.labels) != want:
+                example = f"{kind} {{ ... }}" if want == 0 else f'{kind} "NAME" {{ ... }}'
+                self._error(path, block.line, block.column, "Wrong number of block labels",
+                            f"Write {example}.")
+                continue
+            if kind == "flowplan":
+                if self.settings_block is not None:
+                    first = self.settings_block[1]
+                    self._error(path, block.line, block.column, "Duplicate flowplan block",
+                                f"The settings were already given at {self.settings_block[0]}:"
+                                f"{first.line}; keep one flowplan block.")
+                    continue
+                self.settings_block = (path, block)
+            elif kind == "locals":
+                for attribute in block.body.attributes.values():
+                    self._declare("local", f"local.{attribute.name}", path, attribute.line,
+                                  attribute.column, attribute=attribute)
+                    self.local_attributes.setdefault(attribute.name, (path, attribute))
+                for nested in block.body.blocks:
+                    self._error(path, nested.line, nested.column, "Unsupported block type",
+                                "A locals block holds only NAME = VALUE arguments.")
+            elif kind == "provider":
+                name = block.labels[0]
+                if name in self.provider_blocks:
+                    earlier = self.provider_blocks[name]
+                    self._error(path, block.line, block.column, "Duplicate provider block",
+                                f'Provider "{name}" was already configured at {earlier[0]}:'
+                                f"{earlier[1].line}.")
+                    continue
+                self.provider_blocks[name] = (path, block)
+            elif kind == "variable":
+                if self._declare("variable", f"var.{block.labels[0]}", path, block.line,
+                                 block.column, block=block):
+                    self.variable_blocks[block.labels[0]] = (path, block)
+            elif kind == "source":
+                if self._declare("source", f"source.{block.labels[0]}", path, block.line,
+                                 block.column, block=block):
+                    self.source_blocks[block.labels[0]] = (path, block)
+            else:
+                address = f"{kind}.{block.labels[0]}"
+                if self._declare("resource", address, path, block.line, block.column,
+                                 block=block):
+                    self.resource_blocks[address] = (path, block)
+
+    def _declare(self, kind: str, address: str, path: str, line: int, column: int,
+                 block: Block | None = None, attribute: Attribute | None = None) -> bool:
+        earlier = self.declared.get(address)
+        if earlier is not None:
+            self._error(path, line, column, "Duplicate name",
+                        f"{address} is already declared at {earlier.path}:{earlier.line}; "
+                        "names must be unique.", address)
+            return False
+        self.declared[address] = _Declared(kind, address, path, line, column, block, attribute)
+        return True
+
+    def _error(self, path: str, line: int, column: int, summary: str, detail: str,
+               address: str | None = None) -> None:
+        self.diagnostics.error(summary, detail, Range(path, line, column), address)
+
+    # -- settings and providers ----------------------------------------------------------------
+
+    def _settings(self) -> dict[str, Any]:
+        if self.settings_block is None:
+            return Settings().model_dump()
+        path, block = self.settings_block
+        decoder = Decoder(path, self.diagnostics, "flowplan")
+        scope = Scope({}, self.functions)
+        return decoder.decode(block.body, Settings, scope, "the flowplan block",
+                              (block.line, block.column))
+
+    def _providers(self) -> dict[str, dict[str, Any]]:
+        configs: dict[str, dict[str, Any]] = {}
+        scope = self._scope(pipeline=False)
+        for name, (path, block) in self.provider_blocks.items():
+            values: dict[str, Any] = {}
+            for attr_name, attribute in block.body.attributes.items():
+                try:
+                    values[attr_name] = evaluate(attribute.expr, scope)
+                except EvalError as exc:
+                    self._error(path, exc.line or attribute.line, exc.column or attribute.column,
+                                exc.summary, exc.detail, f"provider.{name}")
+            configs[name] = values
+        return configs
+
+    # -- variables -----------------------------------------------------------------------------
+
+    def _resolve_variables(self) -> None:
+        file_values = self._variable_file_values()
+        env_values = environment_values(self.environ)
+        for name in self.cli_variables:
+            if name not in self.variable_blocks:
+                self.diagnostics.error("Value for undeclared variable",
+                                       f'--var {name}=...: no variable "{name}" is declared.')
+        for name, (path, block) in self.variable_blocks.items():
+            attributes = block.body.attributes
+            for attr_name, attribute in attributes.items():
+                if attr_name not in fields_of_variable():
+                    self._error(path, attribute.line, attribute.column, "Unsupported argument",
+                                f'variable "{name}" has no argument "{attr_name}". Arguments: '
+                                f"{', '.join(fields_of_variable())}.", f"var.{name}")
+            constraint = ANY
+            if "type" in attributes:
+                try:
+                    constraint = parse_type(attributes["type"].expr)
+                except EvalError as exc:
+                    self._error(path, exc.line, exc.column, exc.summary, exc.detail, f"var.{name}")
+            sensitive = self._literal(path, attributes.get("sensitive"), False, bool, name)
+            where = Range(path, block.line, block.column)
+            value: Any = _MISSING
+            origin = ""
+            try:
+                if "default" in attributes:
+                    value = convert(self._literal(path, attributes["default"], None, None, name),
+                                    constraint)
+                    origin = "default"
+                if name in file_values:
+                    origin = "a *.auto.fpvars file"
+                    value = convert(file_values[name], constraint)
+                if name in self.cli_variables:
+                    origin = "--var"
+                    value = from_text(self.cli_variables[name], constraint)
+                if name in env_values:
+                    origin = f"{ENV_PREFIX}{name}"
+                    value = from_text(env_values[name], constraint)
+            except ValueError as exc:
+                self.diagnostics.error("Invalid value for variable",
+                                       f'var.{name} (from {origin}): {exc}.', where, f"var.{name}")
+                value = _MISSING
+                continue
+            if value is _MISSING:
+                self.diagnostics.error(
+                    "No value for required variable",
+                    f'var.{name} has no default; give it with --var {name}=VALUE, the '
+                    f"environment variable {ENV_PREFIX}{name}, or a *.auto.fpvars file.",
+                    where, f"var.{name}")
+                continue
+            self.values[name] = VariableValue(name, value, bool(sensitive), constraint, where)
+
+    def _variable_file_values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        paths = config_files_module.variable_files(self.directory)
+        if not paths:
+            return values
+        sources = config_files_module.read_sources(paths)
+        cache_root = self.directory if self.use_cache else None
+        for source, syntax in zip(sources, config_files_module.parse_sources(sources, cache_root)):
+            self.texts[source.path] = source.text
+            self.diagnostics.extend(syntax.diagnostics)
+            for block in syntax.body.blocks:
+                self._error(syntax.path, block.line, block.column, "Unexpected block",
+                            "A variables file holds only NAME = VALUE lines.")
+            for name, attribute in syntax.body.attributes.items():
+                values[name] = self._literal(syntax.path, attribute, None, None, name)
+        return values
+
+    def _literal(self, path: str, attribute: Attribute | None, default: Any,
+                 expected: type | None, variable: str) -> Any:
+        """A value that may not refer to anything: variable defaults and settings."""
+        if attribute is None:
+            return default
+        try:
+            value = evaluate(attribute.expr, Scope({}, self.functions))
+        except EvalError as exc:
+            detail = exc.detail
+            if exc.summary == "Reference to undeclared name":
+                detail = "This value must be a literal: it cannot refer to other names."
+            self._error(path, exc.line or attribute.line, exc.column or attribute.column,
+                        exc.summary, detail, f"var.{variable}")
+            return default
+        if expected is not None and not isinstance(value, expected):
+            self._error(path, attribute.expr[1], attribute.expr[2], "Invalid value",
+                        f'"{attribute.name}" must be a {expected.__name__}.', f"var.{variable}")
+            return default
+        return value
+
+    # -- references ----------------------------------------------------------------------------
+
+    def _check_references(self) -> list[str] | None:
+        """Check every reference; return the evaluation order, or None after a cycle."""
+        graph = Graph()
+        for address, declared in self.declared.items():
+            if declared.kind == "variable":
+                continue
+            graph.add_node(address)
+            pipeline = declared.kind == "resource" and address.startswith("pipeline.")
+            for path_names, line, column in self._references_of(declared):
+                target = self._reference_target(declared, path_names, line, column, pipeline)
+                if target is not None and target in self.declared \
+                        and self.declared[target].kind != "variable":
+                    graph.add_edge(address, target)
+        problems = graph.cycles()
+        for cycle in problems:
+            first = self.declared[cycle[0]]
+            self._error(first.path, first.line, first.column, "Reference cycle",
+                        "These refer to each other in a cycle: "
+                        + " -> ".join(cycle + [cycle[0]]) + ".", cycle[0])
+        if problems:
+            return None
+        return graph.topological_order()
+
+    def _references_of(self, declared: _Declared) -> Iterable[tuple[tuple[str, ...], int, int]]:
+        if declared.attribute is not None:
+            yield from references(declared.attribute.expr)
+            return
+        assert declared.block is not None
+        yield from _body_references(declared.block.body)
+
+    def _reference_target(self, declared: _Declared, names: tuple[str, ...], line: int,
+                          column: int, pipeline: bool) -> str | None:
+        root = names[0]
+        if root in RUN_TIME_ROOTS:
+            if not pipeline:
+                self._error(declared.path, line, column, "Run-time value outside a pipeline",
+                            f"{'.'.join(names)} is only known while a pipeline runs; it can be "
+                            "used inside pipeline blocks only.", declared.address)
+            return None
+        if root in ("var", "local", "source") or root in RESOURCE_MODELS:
+            if len(names) < 2:
+                self._error(declared.path, line, column, "Invalid reference",
+                            f'"{root}" needs a name after it, like {root}.NAME.', declared.address)
+                return None
+            prefix = {"var": "var", "local": "local", "source": "source"}.get(root, root)
+            target = f"{prefix}.{names[1]}"
+            if target not in self.declared:
+                what = {"var": "input variable", "local": "local value",
+                        "source": "source"}.get(root, "resource")
+                self._error(declared.path, line, column, f"Reference to undeclared {what}",
+                            f"{target} is not declared.{self._close_names(prefix, names[1])}",
+                            declared.address)
+                return None
+            return target
+        if root in self._type_names():
+            return None                         # `type = string` in variable blocks
+        self._error(declared.path, line, column, "Reference to undeclared name",
+                    f'"{root}" is not a known name. References start with var., local., '
+                    f"source., run., steps. or a resource type.", declared.address)
+        return None
+
+    @staticmethod
+    def _type_names() -> tuple[str, ...]:
+        return ("string", "number", "bool", "any")
+
+    def _close_names(self, prefix: str, name: str) -> str:
+        import difflib
+        candidates = [a.split(".", 1)[1] for a in self.declared if a.startswith(prefix + ".")]
+        close = difflib.get_close_matches(name, candidates, n=1)
+        return f' Did you mean {prefix}.{close[0]}?' if close else ""
+
+    # -- evaluation ----------------------------------------------------------------------------
+
+    def _scope(self, pipeline: bool) -> Scope:
+        roots: dict[str, Any] = {
+            "var": _VariableNamespace(self.values),
+            "local": _MapNamespace("local", self.local_values),
+            "source": _MapNamespace("source", self.source_values),
+        }
+        for type_ in RESOURCE_MODELS:
+            roots[type_] = _ResourceTypeNamespace(type_, self)
+        if pipeline:
+            roots["run"] = _RunTimeNamespace()
+            roots["steps"] = _RunTimeNamespace()
+            return Scope(roots, self.run_time_functions)
+        return Scope(roots, self.functions)
+
+    def _evaluate(self, order: list[str]) -> None:
+        models = step_models()
+        for address in order:
+            declared = self.declared[address]
+            if declared.kind == "local":
+                attribute = declared.attribute
+                assert attribute is not None
+                try:
+                    self.local_values[address.split(".", 1)[1]] = evaluate(
+                        attribute.expr, self._scope(pipeline=False))
+                except EvalError as exc:
+                    self._error(declared.path, exc.line or attribute.line,
+                                exc.column or attribute.column, exc.summary, exc.detail, address)
+            elif declared.kind == "source":
+                assert declared.block is not None
+                decoder = Decoder(declared.path, self.diagnostics, address)
+                value = decoder.decode(declared.block.body, Source, self._scope(False),
+                                       f'source "{declared.block.labels[0]}"',
+                                       (declared.line, declared.column))
+                self.source_values[declared.block.labels[0]] = {
+                    "name": declared.block.labels[0], **value}
+            elif declared.kind == "resource":
+                self._evaluate_resource(declared, models)
+
+    def _evaluate_resource(self, declared: _Declared, models: dict) -> None:
+        block = declared.block
+        assert block is not None
+        type_, name = block.type, block.labels[0]
+        is_pipeline = type_ == "pipeline"
+        decoder = Decoder(declared.path, self.diagnostics, declared.address, defer=is_pipeline,
+                          step_models=models,
+                          sensitive_variables={n for n, v in self.values.items() if v.sensitive})
+        scope = self._scope(pipeline=is_pipeline)
+        attributes = decoder.decode(block.body, RESOURCE_MODELS[type_], scope, declared.address,
+                                    (block.line, block.column), skip=META_ARGUMENTS)
+        provider = DEFAULT_PROVIDERS[type_]
+        dependencies: list[str] = []
+        if "provider" in block.body.attributes:
+            attribute = block.body.attributes["provider"]
+            try:
+                value = evaluate(attribute.expr, Scope({}, {}))
+            except EvalError:
+                value = None
+            if isinstance(value, str) and value:
+                provider = value
+            else:
+                self._error(declared.path, attribute.expr[1], attribute.expr[2], "Invalid value",
+                            'provider = "NAME" takes the name of a provider as a string.',
+                            declared.address)
+        if "depends_on" in block.body.attributes:
+            attribute = block.body.attributes["depends_on"]
+            try:
+                value = evaluate(attribute.expr, scope)
+            except EvalError as exc:
+                self._error(declared.path, exc.line, exc.column, exc.summary, exc.detail,
+                            declared.address)
+                value = []
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, ResourceRef):
+                    dependencies.append(item.address)
+                else:
+                    self._error(declared.path, attribute.expr[1], attribute.expr[2],
+                                "Invalid depends_on",
+                                "depends_on is a list of resources, like [pipeline.app].",
+                                declared.address)
+        if is_pipeline:
+            for stage_name, stage in (attributes.get("stage") or {}).items():
+                for problem in task_order_problems(stage_name, stage.get("task") or {}):
+                    self._error(declared.path, block.line, block.column, "Invalid task order",
+                                problem, declared.address)
+            attributes = pipeline_definition(attributes)
+        for path_names, _line, _column in _body_references(block.body):
+            if path_names[0] in RESOURCE_MODELS and len(path_names) > 1:
+                target = f"{path_names[0]}.{path_names[1]}"
+                if target in self.resource_blocks and target not in dependencies:
+                    dependencies.append(target)
+        self.resources[declared.address] = ResourceConfig(
+            declared.address, type_, name, provider, attributes, sorted(dependencies),
+            Range(declared.path, block.line, block.column))
+
+
+_MISSING = object()
+
+
+def fields_of_variable() -> tuple[str, ...]:
+    return ("default", "type", "description", "sensitive", "nullable")
+
+
+def _body_references(body: Body) -> Iterable[tuple[tuple[str, ...], int, int]]:
+    for attribute in body.attributes.values():
+        yield from references(attribute.expr)
+    for block in body.blocks:
+        yield from _body_references(block.body)
+
+
+class _VariableNamespace:
+    def __init__(self, values: dict[str, VariableValue]):
+        self.values = values
+
+    def lookup(self, name: str, line: int, column: int) -> Any:
+        found = self.values.get(name)
+        if found is None:
+            # Declared but without a value: its own diagnostic says so; stay quiet here.
+            return Unknown("value not given")
+        return Sensitive(found.value) if found.sensitive else found.value
+
+
+class _MapNamespace:
+    def __init__(self, root: str, values: dict[str, Any]):
+        self.root = root
+        self.values = values
+
+    def lookup(self, name: str, line: int, column: int) -> Any:
+        if name in self.values:
+            return self.values[name]
+        return Unknown("not evaluated")          # its own diagnostic explains why
+
+
+class _RunTimeNamespace:
+    def lookup(self, name: str, line: int, column: int) -> Any:
+        return KNOWN_AT_RUN_TIME
+
+
+class _ResourceTypeNamespace:
+    def __init__(self, type_: str, loader: _Loader):
+        self.type = type_
+        self.loader = loader
+
+    def lookup(self, name: str, line: int, column: int) -> Any:
+        return ResourceRef(self.type, name, _ResourceAttributes(f"{self.type}.{name}", self.type,
+                                                                self.loader))
+
+
+class _ResourceAttributes:
+    def __init__(self, address: str, type_: str, loader: _Loader):
+        self.address = address
+        self.type = type_
+        self.loader = loader
+
+    def lookup(self, name: str, line: int, column: int) -> Any:
+        resource = self.loader.resources.get(self.address)
+        if resource is not None and name in resource.attributes \
+                and resource.attributes[name] is not None:
+            return resource.attributes[name]
+        known = fields_of(RESOURCE_MODELS[self.type])
+        if self.loader.state_attributes is not None:
+            prior = self.loader.state_attributes(self.address)
+            if prior and name in prior and not _is_marker(prior[name]):
+                return prior[name]
+        # A declared attribute left unset is null; anything else is the provider's to compute.
+        return None if name in known else KNOWN_AFTER_APPLY
+
+
+def _is_marker(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) <= 2 and any(k.startswith("$") for k in value)

@@ -1,0 +1,69 @@
+"""A pipeline's normalised definition: the plain data that is planned, stored and executed.
+
+The decoder gives nested blocks as `stage`/`task`/`step`/`cache` maps; the definition renames them
+to `stages`/`tasks`/`steps`/`caches` and records the order of stages and steps in `index`, so a
+reordering is a change (maps compare without order). The same shape is what the store keeps and
+what the executor reads, whether it comes from the config or from the registered copy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFINITION_VERSION = 1
+
+
+def pipeline_definition(decoded: dict[str, Any]) -> dict[str, Any]:
+    stages = {}
+    for stage_index, (stage_name, stage) in enumerate((decoded.get("stage") or {}).items()):
+        tasks = {}
+        for task_name, task in (stage.get("task") or {}).items():
+            steps = {}
+            for step_index, (step_name, step) in enumerate((task.get("step") or {}).items()):
+                steps[step_name] = {"index": step_index, **step}
+            body = {k: v for k, v in task.items() if k != "step"}
+            tasks[task_name] = {**body, "steps": steps}
+        stages[stage_name] = {"index": stage_index, "trigger": stage.get("trigger", "auto"),
+                              "tasks": tasks}
+    return {
+        "version": DEFINITION_VERSION,
+        "description": decoded.get("description", ""),
+        "source": decoded.get("source"),
+        "variables": decoded.get("variables") or {},
+        "parallelism": decoded.get("parallelism", 4),
+        "caches": decoded.get("cache") or {},
+        "stages": stages,
+    }
+
+
+def task_order_problems(stage_name: str, tasks: dict[str, dict]) -> list[str]:
+    """`needs` naming a task that is not in the stage, or needs that form a cycle."""
+    problems = []
+    for name, task in tasks.items():
+        needs = task.get("needs") or []
+        if not isinstance(needs, list):
+            continue
+        for need in needs:
+            if need not in tasks:
+                problems.append(f'task "{name}" needs "{need}", which is not a task of stage '
+                                f'"{stage_name}" (tasks: {", ".join(tasks)})')
+    visiting: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state = visiting.get(node)
+        if state == 2:
+            return
+        if state == 1:
+            cycle = trail[trail.index(node):] + [node]
+            problems.append(f'tasks of stage "{stage_name}" need each other in a cycle: '
+                            + " -> ".join(cycle))
+            return
+        visiting[node] = 1
+        for need in tasks[node].get("needs") or []:
+            if need in tasks:
+                visit(need, trail + [node])
+        visiting[node] = 2
+
+    for name in tasks:
+        visit(name, [])
+    return problems

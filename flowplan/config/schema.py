@@ -1,0 +1,469 @@
+"""The configuration language: one pydantic model per block, and the decoder that checks a block's
+body against its model.
+
+A model's plain fields are the block's attributes; fields annotated with `Nested(...)` are nested
+blocks (labelled ones become a dict keyed by label). Fields annotated with `Ref("pipeline")` take a
+reference to a whole resource and hold its address. Step blocks are special: their `type`
+attribute picks a step-type model from flowplan.config.steps.
+
+`decode_body` evaluates and validates every attribute, reports unknown attributes and blocks,
+missing required attributes, wrong types and duplicate labels as diagnostics, and returns plain
+data with defaults filled in. Values not known yet (Unknown) skip type checks; inside pipelines,
+values known only at run time or sensitive become `$deferred` markers holding the expression text,
+so the executor evaluates them when the run starts and no secret is stored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Annotated, Any, Literal, Optional, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from flowplan.config.expressions import (EvalError, ResourceRef, Scope, contains_sensitive,
+                                         evaluate, references)
+from flowplan.config.syntax import Block, Body
+from flowplan.diagnostics import Diagnostics, Range
+from flowplan.values import KNOWN_AT_RUN_TIME, Sensitive, Unknown
+
+DEFERRED_KEY = "$deferred"
+DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+@dataclass(frozen=True)
+class Nested:
+    """Marks a model field as nested blocks: `labels` is 0 or 1; `many` allows repeats."""
+
+    labels: int = 1
+    many: bool = True
+
+
+@dataclass(frozen=True)
+class Ref:
+    """Marks a field that takes a reference to a whole resource of `type`."""
+
+    type: str
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a duration like '90s', '10m', '1h30m'."""
+    match = DURATION.match(text.strip()) if text else None
+    if not match or not any(match.groups()):
+        raise ValueError(f"{text!r} is not a duration; write e.g. 30s, 10m or 1h30m")
+    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def _check_duration(value: Optional[str]) -> Optional[str]:
+    if value is not None:
+        parse_duration(value)
+    return value
+
+
+class BlockModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- settings, variables, sources ----------------------------------------------------------------
+
+class StateSettings(BlockModel):
+    backend: Literal["local", "pg"] = "local"
+    path: str = ".flowplan/state.json"
+    url: Optional[str] = Field(None, description="database URL for the pg backend")
+
+
+class Settings(BlockModel):
+    """The `flowplan {}` block."""
+
+    state: Annotated[Optional[StateSettings], Nested(labels=0, many=False)] = None
+    store: str = "sqlite:///.flowplan/flowplan.db"
+    artifacts_dir: str = ".flowplan/artifacts"
+    cache_dir: str = ".flowplan/caches"
+    workspace_dir: str = ".flowplan/workspaces"
+    parallelism: int = Field(10, ge=1)
+
+
+class ProviderConfig(BlockModel):
+    """A `provider "NAME" {}` block: providers validate their own settings."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Variable(BlockModel):
+    default: Any = None
+    type: Any = None                  # decoded from the type expression, see flowplan.config.types
+    description: str = ""
+    sensitive: bool = False
+    nullable: bool = True
+
+
+class Source(BlockModel):
+    url: str
+    branch: Optional[str] = None
+    tag: Optional[str] = None
+    commit: Optional[str] = None
+    depth: Optional[int] = Field(None, ge=1)
+    submodules: bool = False
+    credentials: Optional[str] = Field(None, description="name of a store secret or a variable")
+
+
+# -- resources ----------------------------------------------------------------------------------
+
+class Host(BlockModel):
+    address: str
+    user: str = "root"
+    port: int = Field(22, ge=1, le=65535)
+    private_key: Optional[str] = None
+    labels: dict[str, str] = {}
+
+
+class EcsTarget(BlockModel):
+    instance_ids: list[str] = []
+    tags: dict[str, str] = {}
+    region: Optional[str] = None
+
+
+class DeploymentGroup(BlockModel):
+    environment: str
+    description: str = ""
+    host: Annotated[dict[str, Host], Nested()] = {}
+    ecs: Annotated[Optional[EcsTarget], Nested(labels=0, many=False)] = None
+
+
+class AcrNamespace(BlockModel):
+    instance_id: str
+    name: str
+    auto_create_repo: bool = False
+    default_visibility: Literal["private", "public"] = "private"
+
+
+class AcrRepository(BlockModel):
+    namespace: str
+    name: str
+    visibility: Literal["private", "public"] = "private"
+    summary: str = ""
+    description: str = ""
+    instance_id: Optional[str] = None
+
+
+class Webhook(BlockModel):
+    pipeline: Annotated[str, Ref("pipeline")]
+    source: Optional[dict[str, Any]] = None
+    events: list[Literal["push", "tag", "pull_request"]] = ["push"]
+    branches: list[str] = []
+    secret: Optional[str] = None
+
+
+class Schedule(BlockModel):
+    pipeline: Annotated[str, Ref("pipeline")]
+    cron: str
+    timezone: str = "UTC"
+    branch: Optional[str] = None
+    variables: dict[str, str] = {}
+    enabled: bool = True
+
+
+class Cache(BlockModel):
+    key: str
+    restore_keys: list[str] = []
+    paths: list[str]
+
+
+class Step(BlockModel):
+    """Attributes every step has; each step type adds its own (flowplan.config.steps)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: str
+
+
+class Task(BlockModel):
+    needs: list[str] = []
+    timeout: Optional[str] = None
+    retries: int = Field(0, ge=0)
+    allow_failure: bool = False
+    when: Optional[bool] = None
+    step: Annotated[dict[str, Step], Nested()] = {}
+
+    _duration = field_validator("timeout")(_check_duration)
+
+
+class Stage(BlockModel):
+    trigger: Literal["auto", "manual"] = "auto"
+    task: Annotated[dict[str, Task], Nested()] = {}
+
+
+class Pipeline(BlockModel):
+    description: str = ""
+    source: Optional[dict[str, Any]] = None
+    variables: dict[str, Any] = {}
+    parallelism: int = Field(4, ge=1)
+    cache: Annotated[dict[str, Cache], Nested()] = {}
+    stage: Annotated[dict[str, Stage], Nested()] = {}
+
+
+RESOURCE_MODELS: dict[str, type[BlockModel]] = {
+    "pipeline": Pipeline,
+    "schedule": Schedule,
+    "deployment_group": DeploymentGroup,
+    "acr_namespace": AcrNamespace,
+    "acr_repository": AcrRepository,
+    "webhook": Webhook,
+}
+
+# Which provider serves each resource type unless a block says `provider = "..."`.
+DEFAULT_PROVIDERS: dict[str, str] = {
+    "pipeline": "flowplan",
+    "schedule": "flowplan",
+    "deployment_group": "flowplan",
+    "acr_namespace": "alicloud",
+    "acr_repository": "alicloud",
+    "webhook": "github",
+}
+
+META_ARGUMENTS = ("provider", "depends_on")
+
+
+# -- model introspection ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    required: bool
+    default: Any
+    nested: Nested | None
+    ref: Ref | None
+    child: type[BlockModel] | None      # the model of nested blocks
+    adapter: TypeAdapter | None
+
+
+@lru_cache(maxsize=None)
+def fields_of(model: type[BaseModel]) -> dict[str, FieldSpec]:
+    specs: dict[str, FieldSpec] = {}
+    for name, info in model.model_fields.items():
+        nested = next((m for m in info.metadata if isinstance(m, Nested)), None)
+        ref = next((m for m in info.metadata if isinstance(m, Ref)), None)
+        child = None
+        adapter = None
+        if nested is not None:
+            annotation = info.annotation
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            if get_origin(annotation) is dict:
+                child = args[1]
+            else:
+                child = args[0] if args else annotation
+        elif ref is None:
+            adapter = TypeAdapter(Annotated[info.annotation, *info.metadata]) \
+                if info.metadata else TypeAdapter(info.annotation)
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        specs[name] = FieldSpec(name, info.is_required(), default, nested, ref, child, adapter)
+    return specs
+
+
+def _field_validators(model: type[BaseModel]) -> dict[str, Any]:
+    return model.__pydantic_decorators__.field_validators
+
+
+# -- decoding -----------------------------------------------------------------------------------
+
+class Decoder:
+    """Evaluates and checks block bodies against models, collecting diagnostics."""
+
+    def __init__(self, path: str, diagnostics: Diagnostics, address: str | None,
+                 defer: bool = False, step_models: dict[str, type[BlockModel]] | None = None,
+                 sensitive_variables: set[str] | None = None):
+        self.path = path
+        self.diagnostics = diagnostics
+        self.address = address
+        self.defer = defer
+        self.step_models = step_models or {}
+        self.sensitive_variables = sensitive_variables or set()
+
+    def range(self, line: int, column: int) -> Range:
+        return Range(self.path, line, column)
+
+    def error(self, summary: str, detail: str, line: int, column: int) -> None:
+        self.diagnostics.error(summary, detail, self.range(line, column), self.address)
+
+    def decode(self, body: Body, model: type[BlockModel], scope: Scope, where: str,
+               position: tuple[int, int], skip: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Plain data for `body` checked against `model`; `where` names the block in messages."""
+        specs = fields_of(model)
+        result: dict[str, Any] = {}
+        for name, attribute in body.attributes.items():
+            if name in skip:
+                continue
+            spec = specs.get(name)
+            if spec is None or spec.nested is not None:
+                self._unknown_attribute(name, attribute.line, attribute.column, specs, where,
+                                        is_block=spec is not None)
+                continue
+            try:
+                value = evaluate(attribute.expr, scope)
+            except EvalError as exc:
+                self.error(exc.summary, exc.detail, exc.line or attribute.line,
+                           exc.column or attribute.column)
+                continue
+            result[name] = self._check_value(spec, value, attribute, model, where)
+        for block in body.blocks:
+            spec = specs.get(block.type)
+            if spec is None or spec.nested is None:
+                self._unknown_block(block, specs, where)
+                continue
+            self._decode_nested(block, spec, scope, result, where)
+        for name, spec in specs.items():
+            if name in result or name in skip:
+                continue
+            if spec.required:
+                kind = "block" if spec.nested else "argument"
+                self.error(f"Missing required {kind}",
+                           f'{where} needs the {kind} "{name}".', *position)
+            else:
+                result[name] = spec.default
+        return result
+
+    def _decode_nested(self, block: Block, spec: FieldSpec, scope: Scope, result: dict,
+                       where: str) -> None:
+        nested = spec.nested
+        assert nested is not None and spec.child is not None
+        if len(block.labels) != nested.labels:
+            want = "one label" if nested.labels == 1 else "no labels"
+            example = f'{block.type} "NAME" {{ ... }}' if nested.labels else f"{block.type} {{ ... }}"
+            self.error("Wrong number of block labels",
+                       f'A "{block.type}" block takes {want}: {example}.', block.line, block.column)
+            return
+        child_where = f'{block.type} "{block.labels[0]}"' if block.labels else block.type
+        if block.type == "step" and spec.child is Step:
+            value = self.decode_step(block, scope, child_where)
+        else:
+            value = self.decode(block.body, spec.child, scope, child_where,
+                                (block.line, block.column))
+        if nested.labels == 0:
+            if block.type in result:
+                self.error("Duplicate block", f'Only one "{block.type}" block is allowed in '
+                           f"{where}.", block.line, block.column)
+                return
+            result[block.type] = value
+            return
+        collection = result.setdefault(block.type, {})
+        label = block.labels[0]
+        if label in collection:
+            self.error("Duplicate block",
+                       f'{where} already has a {block.type} named "{label}".',
+                       block.line, block.column)
+            return
+        collection[label] = value
+
+    def decode_step(self, block: Block, scope: Scope, where: str) -> dict[str, Any]:
+        type_attribute = block.body.attributes.get("type")
+        if type_attribute is None:
+            self.error("Missing required argument", f'{where} needs "type": one of '
+                       f'{", ".join(sorted(self.step_models))}.', block.line, block.column)
+            return {}
+        try:
+            step_type = evaluate(type_attribute.expr, scope)
+        except EvalError as exc:
+            self.error(exc.summary, exc.detail, exc.line, exc.column)
+            return {}
+        model = self.step_models.get(step_type) if isinstance(step_type, str) else None
+        if model is None:
+            self.error("Unknown step type",
+                       f'{where}: "{step_type}" is not a step type. Known step types: '
+                       f'{", ".join(sorted(self.step_models))}.',
+                       type_attribute.line, type_attribute.column)
+            return {}
+        decoded = self.decode(block.body, model, scope, where, (block.line, block.column),
+                              skip=("type",))
+        return {"type": step_type, **decoded}
+
+    def _check_value(self, spec: FieldSpec, value: Any, attribute, model, where: str) -> Any:
+        sensitive = contains_sensitive(value)
+        if self.defer and (sensitive or _is_run_time(value)):
+            sensitive = sensitive or any(
+                names[0] == "var" and len(names) > 1 and names[1] in self.sensitive_variables
+                for names, _l, _c in references(attribute.expr))
+            return {DEFERRED_KEY: attribute.source, "sensitive": sensitive}
+        if isinstance(value, Unknown):
+            return value
+        if spec.ref is not None:
+            if isinstance(value, ResourceRef) and value.type == spec.ref.type:
+                return value.address
+            self.error("Invalid reference", f'"{spec.name}" takes a reference to a '
+                       f"{spec.ref.type}, like {spec.ref.type}.NAME.",
+                       attribute.expr[1], attribute.expr[2])
+            return None
+        plain = value.value if isinstance(value, Sensitive) else value
+        if _contains_unknown(plain):
+            return value
+        try:
+            checked = spec.adapter.validate_python(plain) if spec.adapter else plain
+            for validator in _field_validators(model).values():
+                if spec.name in validator.info.fields:
+                    checked = validator.func(checked)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            self.error("Invalid value", f'{where}: "{spec.name}": {_describe_error(problem)}',
+                       attribute.expr[1], attribute.expr[2])
+            return None
+        except ValueError as exc:
+            self.error("Invalid value", f'{where}: "{spec.name}": {exc}',
+                       attribute.expr[1], attribute.expr[2])
+            return None
+        if isinstance(checked, BaseModel):
+            checked = checked.model_dump()
+        return Sensitive(checked) if isinstance(value, Sensitive) else checked
+
+    def _unknown_attribute(self, name: str, line: int, column: int, specs: dict, where: str,
+                           is_block: bool) -> None:
+        if is_block:
+            self.error("Unsupported argument", f'"{name}" is a block, not an argument: write '
+                       f'{name} {{ ... }} in {where}.', line, column)
+            return
+        valid = [n for n, s in specs.items() if s.nested is None]
+        self.error("Unsupported argument", f'{where} has no argument "{name}".'
+                   f"{_suggest(name, valid)} Arguments: {', '.join(valid)}.", line, column)
+
+    def _unknown_block(self, block: Block, specs: dict, where: str) -> None:
+        valid = [n for n, s in specs.items() if s.nested is not None]
+        if block.type in specs:
+            self.error("Unsupported block type", f'"{block.type}" is an argument, not a block: '
+                       f"write {block.type} = ... in {where}.", block.line, block.column)
+            return
+        allowed = f" Blocks: {', '.join(valid)}." if valid else " It takes no nested blocks."
+        self.error("Unsupported block type", f'{where} has no block type "{block.type}".'
+                   f"{_suggest(block.type, valid)}{allowed}", block.line, block.column)
+
+
+def _is_run_time(value: Any) -> bool:
+    if isinstance(value, Unknown):
+        return value == KNOWN_AT_RUN_TIME
+    if isinstance(value, dict):
+        return any(_is_run_time(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_is_run_time(v) for v in value)
+    return False
+
+
+def _contains_unknown(value: Any) -> bool:
+    if isinstance(value, Unknown):
+        return True
+    if isinstance(value, dict):
+        return any(_contains_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_unknown(v) for v in value)
+    return False
+
+
+def _suggest(name: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(name, valid, n=1)
+    return f' Did you mean "{close[0]}"?' if close else ""
+
+
+def _describe_error(problem: dict) -> str:
+    location = ".".join(str(p) for p in problem.get("loc", ()) if p != "function-after")
+    message = problem.get("msg", "invalid value")
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    return f"{message} (at {location})" if location else message
