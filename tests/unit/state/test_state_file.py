@@ -1,0 +1,219 @@
+"""The state model and the local state file: read, atomic write, backup, serial, lineage, upgrades."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from flowplan.state import (
+    MIGRATIONS,
+    STATE_VERSION,
+    LocalStateBackend,
+    ResourceState,
+    State,
+    StateError,
+    upgrade,
+)
+from flowplan.state import model as state_model
+from flowplan.state.local import pretty_json
+
+
+def resource(address: str, **attributes) -> ResourceState:
+    type_, name = address.split(".", 1)
+    return ResourceState(address, type_, name, "flowplan", dict(attributes), [])
+
+
+def big_state(count: int) -> State:
+    state = State()
+    for i in range(count):
+        state.set(ResourceState(
+            f"pipeline.p{i}", "pipeline", f"p{i}", "flowplan",
+            {"id": f"id-{i}", "name": f"p{i}", "labels": {"team": "a", "ports": [80, 443]},
+             "secret": {"$sensitive": "sha256:salt:abcdef"}, "url": {"$unknown": "known after apply"},
+             "replicas": i, "ratio": 0.5, "enabled": True, "note": None},
+            [f"pipeline.p{i - 1}"] if i else []))
+    return state
+
+
+# -- model ----------------------------------------------------------------------------------------
+
+def test_new_state_has_fresh_lineage_serial_zero_and_current_version():
+    first, second = State(), State()
+    assert first.serial == 0 and first.version == STATE_VERSION and len(first) == 0
+    assert str(uuid.UUID(first.lineage)) == first.lineage
+    assert first.lineage != second.lineage
+
+
+def test_set_replaces_in_place_and_inserts_at_the_end():
+    state = State()
+    state.set(resource("a.one", v=1))
+    state.set(resource("a.two", v=2))
+    state.set(resource("a.three", v=3))
+    state.set(resource("a.two", v=22))
+    assert state.addresses() == ["a.one", "a.two", "a.three"]
+    assert state.get("a.two").attributes == {"v": 22}
+    assert state.remove("a.one").attributes == {"v": 1}
+    assert state.remove("a.one") is None
+    assert state.get("a.one") is None
+    assert state.addresses() == ["a.two", "a.three"]
+
+
+def test_round_trip_keeps_markers_as_opaque_data():
+    state = State()
+    state.set(ResourceState("webhook.push", "webhook", "push", "github",
+                            {"secret": {"$sensitive": "sha256:s:h"}, "id": {"$unknown": "known after apply"}},
+                            ["pipeline.java_ecs"]))
+    again = State.from_dict(json.loads(json.dumps(state.to_dict())))
+    assert again == state
+    assert again.get("webhook.push").attributes["secret"] == {"$sensitive": "sha256:s:h"}
+
+
+def test_state_with_duplicate_addresses_is_refused():
+    raw = State().to_dict()
+    raw["resources"] = [resource("a.x").to_dict(), resource("a.x").to_dict()]
+    with pytest.raises(StateError, match="a.x twice"):
+        State.from_dict(raw)
+
+
+def test_five_thousand_resources_load_and_serialise_fast():
+    state = big_state(5000)
+    encoded = LocalStateBackend._encode(state)
+    started = time.perf_counter()
+    raw = state.to_dict()
+    text = pretty_json(raw)
+    serialise = time.perf_counter() - started
+    started = time.perf_counter()
+    loaded = State.from_dict(json.loads(encoded))
+    load = time.perf_counter() - started
+    assert loaded == state
+    assert text == json.dumps(raw, indent=2, ensure_ascii=False)
+    # Well under 100 ms each on an ordinary machine; the bound leaves room for a busy CI runner.
+    assert serialise < 0.25 and load < 0.25, (serialise, load)
+
+
+def test_pretty_json_matches_the_standard_indented_encoder():
+    for value in [1, "x", None, [], {}, [[[]]], {"a": {"b": {}}}, (1, 2),
+                  {1: 2, None: [1.5, -0.0, 1e300], True: "\u2028 \"quoted\" \\ é\n"}]:
+        assert pretty_json(value) == json.dumps(value, indent=2, ensure_ascii=False)
+    with pytest.raises(TypeError):
+        pretty_json({"a": object()})
+
+
+# -- local file -----------------------------------------------------------------------------------
+
+def test_missing_file_reads_as_new_empty_state_without_writing_it(tmp_path):
+    backend = LocalStateBackend(tmp_path / "state.json")
+    state = backend.read()
+    assert len(state) == 0 and state.serial == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_is_pretty_json_that_reads_back(tmp_path):
+    backend = LocalStateBackend(tmp_path / ".flowplan" / "state.json")
+    state = State()
+    state.set(resource("acr_namespace.team", name="team"))
+    backend.write(state)
+    text = backend.path.read_text()
+    assert text.startswith('{\n  "version": 1,\n  "serial": 1,')
+    assert backend.read() == state
+
+
+def test_serial_increments_on_every_write(tmp_path):
+    backend = LocalStateBackend(tmp_path / "state.json")
+    state = backend.read()
+    for expected in (1, 2, 3):
+        backend.write(state)
+        assert state.serial == expected
+        assert backend.read().serial == expected
+
+
+def test_lineage_is_set_once_and_kept_across_writes(tmp_path):
+    backend = LocalStateBackend(tmp_path / "state.json")
+    state = backend.read()
+    lineage = state.lineage
+    backend.write(state)
+    reread = backend.read()
+    reread.set(resource("a.x"))
+    backend.write(reread)
+    assert backend.read().lineage == lineage
+    assert json.loads(backend.backup_path.read_text())["lineage"] == lineage
+
+
+def test_atomic_write_keeps_the_previous_file_as_backup_and_leaves_no_temp_files(tmp_path):
+    backend = LocalStateBackend(tmp_path / "state.json")
+    state = backend.read()
+    state.set(resource("a.first"))
+    backend.write(state)
+    assert not backend.backup_path.exists()          # nothing to back up on the first write
+    first_file = backend.path.read_bytes()
+    state.set(resource("a.second"))
+    backend.write(state)
+    assert backend.backup_path.read_bytes() == first_file
+    assert backend.read().addresses() == ["a.first", "a.second"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "state.json.backup"]
+
+
+def test_failed_write_leaves_file_and_serial_unchanged(tmp_path):
+    backend = LocalStateBackend(tmp_path / "state.json")
+    state = backend.read()
+    backend.write(state)
+    before = backend.path.read_bytes()
+    state.set(resource("a.bad", value=object()))     # not JSON
+    with pytest.raises(TypeError):
+        backend.write(state)
+    assert state.serial == 1
+    assert backend.path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
+
+
+def test_corrupt_json_is_an_error_naming_the_file_and_the_backup(tmp_path):
+    backend = LocalStateBackend(tmp_path / "state.json")
+    backend.path.write_text('{"version": 1, "serial": 3, "lin')
+    with pytest.raises(StateError) as caught:
+        backend.read()
+    message = str(caught.value)
+    assert str(backend.path) in message
+    assert "state.json.backup" in message
+
+
+def test_state_from_a_newer_flowplan_is_refused(tmp_path):
+    backend = LocalStateBackend(tmp_path / "state.json")
+    raw = State().to_dict()
+    raw["version"] = STATE_VERSION + 1
+    backend.path.write_text(json.dumps(raw))
+    with pytest.raises(StateError, match=f"version {STATE_VERSION + 1}.*newer flowplan"):
+        backend.read()
+
+
+def test_upgrade_applies_registered_migrations_in_order(tmp_path, monkeypatch):
+    def from_version_0(raw: dict) -> dict:
+        # version 0 (fake) called the list "items" and had no provider per resource
+        resources = [{**item, "provider": item["type"].split("_", 1)[0]} for item in raw["items"]]
+        return {"version": 1, "serial": raw["serial"], "lineage": raw["lineage"],
+                "resources": resources}
+
+    monkeypatch.setitem(MIGRATIONS, 0, from_version_0)
+    old = {"version": 0, "serial": 7, "lineage": "l-1",
+           "items": [{"address": "acr_namespace.team", "type": "acr_namespace", "name": "team",
+                      "attributes": {"name": "team"}, "dependencies": []}]}
+    assert upgrade(json.loads(json.dumps(old)))["resources"][0]["provider"] == "acr"
+
+    backend = LocalStateBackend(tmp_path / "state.json")
+    backend.path.write_text(json.dumps(old))
+    state = backend.read()
+    assert (state.version, state.serial, state.lineage) == (STATE_VERSION, 7, "l-1")
+    assert state.get("acr_namespace.team").provider == "acr"
+
+
+def test_upgrade_without_a_registered_migration_is_an_error(monkeypatch):
+    monkeypatch.setattr(state_model, "MIGRATIONS", {})
+    with pytest.raises(StateError, match="no upgrade path for state format version 0"):
+        upgrade({"version": 0})
+
+
+def test_current_version_needs_no_upgrade():
+    raw = State().to_dict()
+    assert upgrade(raw) is raw
