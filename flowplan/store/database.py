@@ -16,6 +16,7 @@ only insists it is JSON data, so that a `Sensitive` value can never reach the da
 from __future__ import annotations
 
 import copy
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from sqlalchemy import Engine, create_engine, delete, event, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.pool import StaticPool
 
 from flowplan.store.migrations import MIGRATIONS, Migration, prepare_schema
@@ -280,9 +282,10 @@ class Store:
         if row is None:
             row = model(name=name, created_at=now, updated_at=now, **values)
             session.add(row)
-        elif any(getattr(row, key) != value for key, value in values.items()):
+        elif any(not _same_json(getattr(row, key), value) for key, value in values.items()):
             for key, value in values.items():
                 setattr(row, key, value)
+            flag_modified(row, "definition")  # JSON == compares true equal to 1: force the write
             row.updated_at = now
         session.flush()
         return row
@@ -299,6 +302,11 @@ class Store:
         with self._writes.begin() as session:
             result = session.execute(delete(model).where(model.name == name))
             return result.rowcount > 0
+
+
+def _same_json(left: Any, right: Any) -> bool:
+    """Equal as JSON: unlike ==, true and 1 differ."""
+    return json.dumps(left, sort_keys=True) == json.dumps(right, sort_keys=True)
 
 
 def _pipeline_record(row: Pipeline) -> PipelineRecord:

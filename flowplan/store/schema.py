@@ -5,7 +5,9 @@ older database to the same shape. Nothing outside `flowplan.store` sees these cl
 (`flowplan.store.database.Store`) turns rows into frozen records.
 
 Portability: JSON columns use `sqlalchemy.JSON` and timestamps use `UTCDateTime`, which stores UTC
-and always reads back timezone-aware, on SQLite (no time zone support) as on PostgreSQL.
+and always reads back timezone-aware, on SQLite (no time zone support) as on PostgreSQL. Row ids
+are never reused (AUTOINCREMENT on SQLite, sequences on PostgreSQL): a row deleted and registered
+again gets a new id, which the `flowplan` provider relies on.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class Meta(Base):
 
 class Pipeline(Base):
     __tablename__ = "pipelines"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
@@ -73,6 +76,7 @@ class Pipeline(Base):
 
 class Schedule(Base):
     __tablename__ = "schedules"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
@@ -86,6 +90,7 @@ class Schedule(Base):
 
 class DeploymentGroup(Base):
     __tablename__ = "deployment_groups"
+    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)

@@ -145,3 +145,16 @@ def test_threads_register_the_same_pipeline_at_once_leave_one_row(store):
 
     assert errors == []
     assert len(store.list_pipelines()) == 1
+
+
+def test_register_tells_true_from_one(store):
+    store.register_pipeline("app", {"incremental": 1}, "h")
+    store.register_pipeline("app", {"incremental": True}, "h")
+    assert store.get_pipeline("app").definition["incremental"] is True
+
+
+def test_a_deleted_and_registered_again_row_gets_a_new_id(store):
+    first = store.register_schedule("nightly", "pipeline.app", "@daily", "UTC", {})
+    store.delete_schedule("nightly")
+    again = store.register_schedule("nightly", "pipeline.app", "@daily", "UTC", {})
+    assert again.id != first.id

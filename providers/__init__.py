@@ -1,0 +1,1 @@
+"""Providers shipped with flowplan, one package per real system; found through the flowplan.providers entry points."""

@@ -1,0 +1,359 @@
+"""FlowplanProvider: the `pipeline`, `schedule` and `deployment_group` resources, whose real system
+is the flowplan store.
+
+`apply` registers a resource's attributes (with their `$unknown`/`$sensitive` markers, never a
+clear secret) under its block label; `read` renders the registered record back into the same
+attribute shape, so a refresh sees changes made behind flowplan's back and rows that are gone.
+
+`id` is the store's row id as a decimal string ("7"): it survives updates in place and changes when
+the row is deleted and created again (a replace, or an out-of-band re-registration), which a refresh
+then shows. Lookups go by name (the block label), which is unique per resource type; `import` takes
+that name as its id.
+
+Core decides the action from what `plan` proposes; the store is opened lazily from the `store`
+setting of the `flowplan {}` block, so `validate` and `plan` never touch the database. Reading the
+store for a run is left to the executor; the tables and their upgrades to `flowplan.store`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from sqlalchemy.exc import SQLAlchemyError
+
+from flowplan.plan.decide import same_value
+from flowplan.providers import (
+    ApplyRequest,
+    ApplyResponse,
+    Attributes,
+    ConfigureRequest,
+    ImportRequest,
+    ImportResponse,
+    PlanRequest,
+    PlanResponse,
+    ProviderDiagnostic,
+    ProviderSchema,
+    ReadRequest,
+    ReadResponse,
+    ResourceSchema,
+    ValidateRequest,
+)
+from flowplan.store import (
+    DeploymentGroupRecord,
+    PipelineRecord,
+    ScheduleRecord,
+    SchemaVersionError,
+    Store,
+)
+from flowplan.values import (
+    KNOWN_AFTER_APPLY,
+    contains_unknown,
+    is_sensitive_marker,
+    is_unknown_marker,
+)
+
+DEFAULT_STORE_URL = "sqlite:///.flowplan/flowplan.db"
+DEFAULT_TIMEZONE = "UTC"
+
+SCHEMA = ProviderSchema(name="flowplan", resources=(
+    ResourceSchema(type="pipeline", computed=("id", "content_hash"),
+                   description="A pipeline registered into the store, with the hash of its "
+                               "definition"),
+    ResourceSchema(type="schedule", computed=("id",), force_new=("pipeline",),
+                   description="A cron schedule that starts a pipeline"),
+    ResourceSchema(type="deployment_group", computed=("id",),
+                   description="Hosts a pipeline deploys to, registered into the store"),
+))
+
+_STORE_FAILURES = (SchemaVersionError, SQLAlchemyError, OSError)
+
+
+def pipeline_content_hash(definition: Attributes) -> str:
+    """SHA-256 hex of the canonical JSON of a pipeline definition (without id/content_hash)."""
+    canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _is_marker(value: Any) -> bool:
+    return is_unknown_marker(value) or is_sensitive_marker(value)
+
+
+def _without(attributes: Attributes, *keys: str) -> Attributes:
+    return {key: value for key, value in attributes.items() if key not in keys}
+
+
+class _Pipelines:
+    """`pipeline` resources: the definition is every configured attribute."""
+
+    @staticmethod
+    def register(store: Store, name: str, planned: Attributes) -> Attributes:
+        definition = _without(planned, "id", "content_hash")
+        record = store.register_pipeline(name, definition, pipeline_content_hash(definition))
+        return {**planned, "id": str(record.id), "content_hash": record.content_hash}
+
+    @staticmethod
+    def fetch(store: Store, name: str) -> PipelineRecord | None:
+        return store.get_pipeline(name)
+
+    @staticmethod
+    def remove(store: Store, name: str) -> bool:
+        return store.delete_pipeline(name)
+
+    @staticmethod
+    def render(record: PipelineRecord) -> Attributes:
+        return {**record.definition, "id": str(record.id), "content_hash": record.content_hash}
+
+
+class _Schedules:
+    """`schedule` resources: pipeline, cron and timezone in columns, the whole block as definition."""
+
+    @staticmethod
+    def register(store: Store, name: str, planned: Attributes) -> Attributes:
+        definition = _without(planned, "id")
+        record = store.register_schedule(
+            name, pipeline=definition.get("pipeline"), cron=definition.get("cron"),
+            timezone=definition.get("timezone", DEFAULT_TIMEZONE), definition=definition)
+        return {**planned, "id": str(record.id)}
+
+    @staticmethod
+    def fetch(store: Store, name: str) -> ScheduleRecord | None:
+        return store.get_schedule(name)
+
+    @staticmethod
+    def remove(store: Store, name: str) -> bool:
+        return store.delete_schedule(name)
+
+    @staticmethod
+    def render(record: ScheduleRecord) -> Attributes:
+        columns = {"pipeline": record.pipeline, "cron": record.cron}
+        if "timezone" in record.definition or record.timezone != DEFAULT_TIMEZONE:
+            columns["timezone"] = record.timezone
+        return {**record.definition, **columns, "id": str(record.id)}
+
+
+class _DeploymentGroups:
+    """`deployment_group` resources: environment in a column, the whole block (hosts included)
+    as definition."""
+
+    @staticmethod
+    def register(store: Store, name: str, planned: Attributes) -> Attributes:
+        definition = _without(planned, "id")
+        record = store.register_deployment_group(name, environment=definition.get("environment"),
+                                                 definition=definition)
+        return {**planned, "id": str(record.id)}
+
+    @staticmethod
+    def fetch(store: Store, name: str) -> DeploymentGroupRecord | None:
+        return store.get_deployment_group(name)
+
+    @staticmethod
+    def remove(store: Store, name: str) -> bool:
+        return store.delete_deployment_group(name)
+
+    @staticmethod
+    def render(record: DeploymentGroupRecord) -> Attributes:
+        return {**record.definition, "environment": record.environment, "id": str(record.id)}
+
+
+_KINDS = {"pipeline": _Pipelines, "schedule": _Schedules, "deployment_group": _DeploymentGroups}
+
+
+class FlowplanProvider:
+    """Registers pipelines, schedules and deployment groups into the flowplan store.
+
+    One instance is shared by the threads `apply` runs; the store it opens is thread-safe.
+    """
+
+    name = "flowplan"
+
+    def __init__(self) -> None:
+        self._store_url: str | None = None
+        self._working_dir: Path | None = None
+        self._store: Store | None = None
+        self._lock = threading.Lock()
+
+    def schema(self) -> ProviderSchema:
+        return SCHEMA
+
+    def configure(self, request: ConfigureRequest) -> list[ProviderDiagnostic]:
+        url = request.settings.get("store")
+        if url is None:
+            url = DEFAULT_STORE_URL
+        if type(url) is not str or not url:
+            return [ProviderDiagnostic(
+                "Invalid store URL", attribute="store",
+                detail="`store` in the flowplan block must be an SQLAlchemy URL known before "
+                       "apply, such as \"sqlite:///.flowplan/flowplan.db\"")]
+        working_dir = Path(request.working_dir)
+        with self._lock:
+            if self._store is not None and (url, working_dir) != (self._store_url,
+                                                                 self._working_dir):
+                self._store.close()
+                self._store = None
+            self._store_url = url
+            self._working_dir = working_dir
+        return []
+
+    def close(self) -> None:
+        """Release the store's connections (not part of the protocol; for the CLI and tests)."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+    # -- validate and plan: no database ---------------------------------------------------------
+
+    def validate(self, request: ValidateRequest) -> list[ProviderDiagnostic]:
+        if request.type not in _KINDS:
+            return [_unknown_type(request.type)]
+        config = request.config
+        found = [ProviderDiagnostic(f"`{key}` cannot be set",
+                                    detail=f"flowplan computes `{key}` when it registers the "
+                                           f"{request.type}", attribute=key)
+                 for key in SCHEMA.resource(request.type).computed if key in config]
+        if request.type == "schedule":
+            found += _check_text(config, "pipeline", required=True,
+                                 shape="the address of a pipeline, such as pipeline.app")
+            found += _check_text(config, "cron", required=True, check=_cron_problem,
+                                 shape="a cron expression, such as \"0 2 * * *\"")
+            found += _check_text(config, "timezone", required=False, check=_timezone_problem,
+                                 shape="an IANA time zone name, such as \"Asia/Seoul\"")
+        elif request.type == "deployment_group":
+            found += _check_text(config, "environment", required=True,
+                                 shape="the name of an environment, such as \"daily\"")
+        return found
+
+    def plan(self, request: PlanRequest) -> PlanResponse:
+        if request.type not in _KINDS:
+            return PlanResponse(planned=dict(request.config),
+                                diagnostics=(_unknown_type(request.type),))
+        resource = SCHEMA.resource(request.type)
+        planned = _without(request.config, *resource.computed)
+        planned["id"] = self._planned_id(request, resource.force_new)
+        if request.type == "pipeline":
+            definition = _without(planned, "id")
+            planned["content_hash"] = (KNOWN_AFTER_APPLY.marker() if contains_unknown(definition)
+                                       else pipeline_content_hash(definition))
+        return PlanResponse(planned=planned, requires_replace=resource.force_new)
+
+    @staticmethod
+    def _planned_id(request: PlanRequest, force_new: tuple[str, ...]) -> Any:
+        """The prior id, unless there is none or the change will replace the row (a new id)."""
+        prior = request.prior
+        if prior is None or "id" not in prior:
+            return KNOWN_AFTER_APPLY.marker()
+        if any(not same_value(prior.get(key), request.config.get(key)) for key in force_new):
+            return KNOWN_AFTER_APPLY.marker()
+        return prior["id"]
+
+    # -- read, apply, import: the store ---------------------------------------------------------
+
+    def read(self, request: ReadRequest) -> ReadResponse:
+        kind = _KINDS.get(request.type)
+        if kind is None:
+            return ReadResponse(state=request.state, diagnostics=(_unknown_type(request.type),))
+        try:
+            record = kind.fetch(self._opened_store(), request.name)
+        except _STORE_FAILURES as error:
+            return ReadResponse(state=request.state, diagnostics=(
+                self._store_failure(f"Cannot read {request.type}.{request.name}", error),))
+        return ReadResponse(state=kind.render(record) if record is not None else None)
+
+    def apply(self, request: ApplyRequest) -> ApplyResponse:
+        kind = _KINDS.get(request.type)
+        if kind is None:
+            return ApplyResponse(state=request.prior, diagnostics=(_unknown_type(request.type),))
+        try:
+            store = self._opened_store()
+            if request.planned is None:
+                kind.remove(store, request.name)      # already gone is fine
+                return ApplyResponse(state=None)
+            return ApplyResponse(state=kind.register(store, request.name, request.planned))
+        except (*_STORE_FAILURES, ValueError) as error:
+            verb = "delete" if request.planned is None else "register"
+            return ApplyResponse(state=request.prior, diagnostics=(
+                self._store_failure(f"Cannot {verb} {request.type}.{request.name}", error),))
+
+    def import_resource(self, request: ImportRequest) -> ImportResponse:
+        kind = _KINDS.get(request.type)
+        if kind is None:
+            return ImportResponse(state=None, diagnostics=(_unknown_type(request.type),))
+        if request.id != request.name:
+            return ImportResponse(state=None, diagnostics=(ProviderDiagnostic(
+                f"Cannot import {request.type}.{request.name} from {request.id!r}",
+                detail=f"the store keeps each {request.type} under its block label: import "
+                       f"{request.type}.{request.name} with the id {request.name!r}"),))
+        try:
+            record = kind.fetch(self._opened_store(), request.id)
+        except _STORE_FAILURES as error:
+            return ImportResponse(state=None, diagnostics=(self._store_failure(
+                f"Cannot import {request.type}.{request.name}", error),))
+        if record is None:
+            return ImportResponse(state=None, diagnostics=(ProviderDiagnostic(
+                f"No {request.type} named {request.id!r} is registered",
+                detail=f"the store at {self._store.url} has no {request.type} {request.id!r}"),))
+        return ImportResponse(state=kind.render(record))
+
+    def _opened_store(self) -> Store:
+        with self._lock:
+            if self._store is None:
+                if self._store_url is None:
+                    raise RuntimeError("FlowplanProvider used before configure()")
+                self._store = Store.open(self._store_url, self._working_dir)
+            return self._store
+
+    def _store_failure(self, summary: str, error: Exception) -> ProviderDiagnostic:
+        where = self._store.url if self._store is not None else self._store_url
+        return ProviderDiagnostic(summary, detail=f"store {where}: {error}")
+
+
+def _unknown_type(type_: str) -> ProviderDiagnostic:
+    known = ", ".join(_KINDS)
+    return ProviderDiagnostic(f"The flowplan provider has no resource type {type_!r}",
+                              detail=f"it manages {known}")
+
+
+def _check_text(config: Attributes, key: str, *, required: bool, shape: str,
+                check: Callable[[str], str | None] | None = None) -> list[ProviderDiagnostic]:
+    """Diagnostics for one string attribute; markers (unknown, sensitive) are left unchecked."""
+    if key not in config:
+        if not required:
+            return []
+        return [ProviderDiagnostic(f"Missing `{key}`", detail=f"`{key}` must be {shape}",
+                                   attribute=key)]
+    value = config[key]
+    if _is_marker(value):
+        return []
+    if type(value) is not str or not value:
+        return [ProviderDiagnostic(f"Invalid `{key}`", detail=f"`{key}` must be {shape}",
+                                   attribute=key)]
+    problem = check(value) if check is not None else None
+    if problem is None:
+        return []
+    return [ProviderDiagnostic(f"Invalid `{key}`", detail=f"{problem}; `{key}` must be {shape}",
+                               attribute=key)]
+
+
+def _cron_problem(expression: str) -> str | None:
+    if croniter.is_valid(expression):
+        return None
+    try:
+        croniter(expression)
+    except Exception as error:  # noqa: BLE001 - croniter's reason, shown to the user
+        return f"{expression!r} is not a valid cron expression ({error})"
+    return f"{expression!r} is not a valid cron expression"
+
+
+def _timezone_problem(name: str) -> str | None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"{name!r} is not a known IANA time zone"
+    return None
