@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from rich.color import ColorSystem
 from rich.style import Style
 
-from flowplan.plan.model import DEFERRED_KEY, Action, Plan, ResourceChange
+from flowplan.plan.model import DEFERRED_KEY, Action, Plan, ResourceChange, is_marker
 from flowplan.values import SENSITIVE_KEY, UNKNOWN_KEY
 
 INLINE_WIDTH = 60        # lists and maps whose one-line form is longer go multi-line
@@ -53,7 +53,7 @@ def format_value(value: Any, indent: int = 0) -> list[str]:
     The first line carries no indentation (it follows `name = `); later lines are indented for a
     value whose first line starts at column `indent`. Sensitive values show as `(sensitive value)`.
     """
-    if not isinstance(value, (dict, list)) or _is_marker(value):
+    if not isinstance(value, (dict, list)) or is_marker(value):
         return [_scalar(value)]
     inline = _inline(value, INLINE_WIDTH)
     if inline is not None:
@@ -85,11 +85,6 @@ def format_key(key: Any) -> str:
     return key if _IDENTIFIER.match(key) else json.dumps(key, ensure_ascii=False)
 
 
-def _is_marker(value: Any) -> bool:
-    return isinstance(value, dict) and (
-        UNKNOWN_KEY in value or SENSITIVE_KEY in value or DEFERRED_KEY in value)
-
-
 def _scalar(value: Any) -> str:
     """Text of a scalar or a marker."""
     if isinstance(value, dict):
@@ -108,7 +103,7 @@ def _inline(value: Any, budget: int) -> str | None:
     """One-line text of `value` if it fits in `budget` characters, else None (at O(budget) cost)."""
     if isinstance(value, str) and len(value) > budget:
         return None
-    if not isinstance(value, (dict, list)) or _is_marker(value):
+    if not isinstance(value, (dict, list)) or is_marker(value):
         text = _scalar(value)
         return text if len(text) <= budget else None
     if not value:
