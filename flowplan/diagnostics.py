@@ -1,7 +1,7 @@
 """User mistakes as data: a Diagnostic says what is wrong, where, and about which address.
 
 Core code collects diagnostics instead of raising, so every mistake in a config is reported at
-once. Exceptions stay for bugs. Rendering to text lives in flowplan.views.diagnostics.
+once. Exceptions stay for bugs. Rendering to text lives in flowplan.views.diagnostics_text.
 """
 
 from __future__ import annotations
@@ -89,8 +89,10 @@ class Diagnostics:
 class DiagnosticsError(Exception):
     """Raised by a core entry point when user mistakes stop it; carries every diagnostic."""
 
-    def __init__(self, diagnostics: Diagnostics | Iterable[Diagnostic]):
+    def __init__(self, diagnostics: Diagnostics | Iterable[Diagnostic],
+                 texts: dict[str, str] | None = None):
         items = list(diagnostics)
         self.diagnostics = Diagnostics(items)
+        self.texts = texts or {}            # file texts by path, to quote offending lines
         first = items[0].summary if items else "invalid configuration"
         super().__init__(first)

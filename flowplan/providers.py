@@ -149,3 +149,43 @@ def discover() -> dict[str, type]:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         found[ep.name] = ep.load()
     return found
+
+
+PLUGIN_ENVIRONMENT = "FLOWPLAN_PROVIDER_PLUGINS"
+
+
+class ProviderRegistry:
+    """Provider instances by name, created on first use and configured once.
+
+    Besides the entry points, `FLOWPLAN_PROVIDER_PLUGINS="name=module:Class,..."` loads providers
+    that are not installed as packages (a provider under development, or a test double).
+    """
+
+    def __init__(self, classes: dict[str, type] | None = None,
+                 environ: dict[str, str] | None = None):
+        import os
+
+        self._classes = dict(classes) if classes is not None else discover()
+        plugins = (environ if environ is not None else os.environ).get(PLUGIN_ENVIRONMENT, "")
+        for item in filter(None, (p.strip() for p in plugins.split(","))):
+            name, _, target = item.partition("=")
+            module_name, _, attribute = target.partition(":")
+            import importlib
+
+            self._classes[name.strip()] = getattr(importlib.import_module(module_name), attribute)
+        self._instances: dict[str, Provider] = {}
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._classes)
+
+    def has(self, name: str) -> bool:
+        return name in self._classes or name in self._instances
+
+    def add(self, name: str, provider: Provider) -> None:
+        self._instances[name] = provider
+
+    def get(self, name: str) -> Provider:
+        if name not in self._instances:
+            self._instances[name] = self._classes[name]()
+        return self._instances[name]

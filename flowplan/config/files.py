@@ -74,9 +74,23 @@ def parse_sources(sources: list[SourceFile], cache_root: Path | None) -> list[Fi
         parsed = _parse_many(work)
         for i, syntax in zip(missing, parsed):
             results[i] = syntax
-            if cache_dir is not None:
+            if cache_dir is not None and not holds_secrets(sources[i], syntax):
                 _write_cache(cache_dir, keys[i], syntax)
     return [r for r in results if r is not None]
+
+
+def holds_secrets(source: SourceFile, syntax: FileSyntax) -> bool:
+    """Files whose text may hold a secret are never cached: nothing under .flowplan/ may hold
+    a sensitive value in plaintext. That is every variables file and every file declaring a
+    sensitive variable with a default."""
+    if source.path.endswith(VARIABLE_FILE_SUFFIX):
+        return True
+    for block in syntax.body.blocks:
+        if block.type == "variable" and "default" in block.body.attributes:
+            sensitive = block.body.attributes.get("sensitive")
+            if sensitive is not None and sensitive.source.strip() != "false":
+                return True
+    return False
 
 
 def _parse_one(source: SourceFile) -> FileSyntax:

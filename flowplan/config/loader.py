@@ -56,6 +56,13 @@ class ResourceConfig:
     attributes: dict[str, Any]
     dependencies: list[str]
     range: Range
+    attribute_ranges: dict[str, Range] = field(default_factory=dict)
+
+    def attribute_range(self, name: str | None) -> Range:
+        """Where an attribute is set (by its top-level name), or the block when not set."""
+        if name:
+            return self.attribute_ranges.get(name.split(".", 1)[0], self.range)
+        return self.range
 
 
 @dataclass
@@ -69,9 +76,22 @@ class Config:
     texts: dict[str, str]                      # file text by display path, for diagnostics
     diagnostics: Diagnostics
     locals: dict[str, Any] = field(default_factory=dict)
+    _loader: Any = None
 
     def resource(self, address: str) -> ResourceConfig | None:
         return self.resources.get(address)
+
+    def reevaluate(self, address: str, state_attributes: StateLookup) -> ResourceConfig:
+        """Evaluate one resource again, taking computed attributes from `state_attributes`.
+
+        Apply uses this for a resource whose config referred to values only known after its
+        dependencies were applied (an id, a URL).
+        """
+        loader = self._loader
+        loader.state_attributes = state_attributes
+        loader._evaluate_resource(loader.declared[address], step_models())
+        self.resources[address] = loader.resources[address]
+        return self.resources[address]
 
 
 @dataclass
@@ -148,7 +168,7 @@ class _Loader:
     def _result(self, settings: dict[str, Any], providers: dict | None = None) -> Config:
         return Config(self.directory, settings or Settings().model_dump(), providers or {},
                       self.values, self.source_values, self.resources, self.texts,
-                      self.diagnostics, self.local_values)
+                      self.diagnostics, self.local_values, self)
 
     # -- indexing ------------------------------------------------------------------------------
 
@@ -511,7 +531,8 @@ class _Loader:
                     dependencies.append(target)
         self.resources[declared.address] = ResourceConfig(
             declared.address, type_, name, provider, attributes, sorted(dependencies),
-            Range(declared.path, block.line, block.column))
+            Range(declared.path, block.line, block.column),
+            {n: Range(declared.path, a.line, a.column) for n, a in block.body.attributes.items()})
 
 
 _MISSING = object()

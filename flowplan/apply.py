@@ -1,0 +1,238 @@
+"""Applying a plan: each change through its provider, in dependency order, state saved as we go.
+
+`apply_plan` reads nothing but the plan, plus the config for two things the plan cannot hold:
+provider settings and sensitive values in clear (the plan keeps only their salted hashes, and a
+hash that no longer matches the config means the plan is stale). Changes run on a thread pool in
+dependency order (deletes in reverse order); after each one the state is written through a
+group-commit writer, so a crash loses nothing that was provisioned. A resource whose planned
+attributes waited on a dependency's computed values (an id) is evaluated again once that
+dependency is applied.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowplan.config.loader import Config
+from flowplan.diagnostics import Diagnostics
+from flowplan.events import (ApplyFailed, ApplyFinished, ApplySkipped, ApplyStarted, EventSink,
+                             ignore)
+from flowplan.graph import Graph
+from flowplan.plan.decide import decide_action
+from flowplan.plan.model import Action, Plan, ResourceChange
+from flowplan.plan.planner import configure_providers
+from flowplan.providers import ApplyRequest, PlanRequest, Provider, ProviderRegistry
+from flowplan.state import ResourceState, State, StateWriter
+from flowplan.values import (Sensitive, contains_unknown, is_sensitive_marker, sensitive_matches,
+                             to_markers)
+
+
+class StalePlanError(Exception):
+    """The saved plan no longer matches the state or the config; make a new plan."""
+
+
+@dataclass
+class ApplyResult:
+    added: int = 0
+    changed: int = 0
+    destroyed: int = 0
+    failed: list[str] = field(default_factory=list)
+    diagnostics: Diagnostics = field(default_factory=Diagnostics)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.diagnostics.has_errors
+
+
+def check_fresh(plan: Plan, state: State, state_exists: bool) -> None:
+    """Refuse a plan made against another state lineage or an older serial."""
+    if not state_exists and state.serial == 0 and plan.state_serial == 0:
+        state.lineage = plan.state_lineage          # both saw "no state yet"
+    if plan.state_lineage != state.lineage:
+        raise StalePlanError(
+            f"Saved plan is stale: it was made for state lineage {plan.state_lineage}, but the "
+            f"state now has lineage {state.lineage}. Run flowplan plan again.")
+    if plan.state_serial != state.serial:
+        raise StalePlanError(
+            f"Saved plan is stale: it was made at state serial {plan.state_serial}, and the "
+            f"state has been written since (serial {state.serial}). Run flowplan plan again.")
+
+
+def apply_plan(plan: Plan, config: Config, state: State, backend: Any,
+               registry: ProviderRegistry, parallelism: int = 10,
+               on_event: EventSink = ignore) -> ApplyResult:
+    """Make `plan` real. The caller holds the state lock and has checked the plan is fresh."""
+    result = ApplyResult()
+    pending = [c for c in plan.changes if c.action is not Action.NOOP]
+    if not pending:
+        return result
+    providers = configure_providers(config, registry, {c.provider for c in pending},
+                                    result.diagnostics)
+    if result.diagnostics.has_errors:
+        result.failed = [c.address for c in pending]
+        return result
+    writer = StateWriter(backend, state)
+    by_address = {c.address: c for c in pending}
+    graph = _change_graph(pending, state)
+
+    def apply_one(address: str) -> None:
+        change = by_address[address]
+        provider = providers[change.provider]
+        on_event(ApplyStarted(address, change.action.value))
+        started = time.monotonic()
+        try:
+            new_state = _apply_change(change, provider, config, state, writer)
+        except Exception as exc:
+            on_event(ApplyFailed(address, change.action.value, str(exc)))
+            raise
+        identifier = None
+        if new_state is not None:
+            value = new_state.attributes.get("id")
+            identifier = value if isinstance(value, str) else None
+        on_event(ApplyFinished(address, change.action.value, time.monotonic() - started,
+                               identifier))
+
+    outcomes = graph.walk(apply_one, parallelism=parallelism)
+    for address, outcome in sorted(outcomes.items()):
+        change = by_address[address]
+        if outcome.status == "ok":
+            result.added += change.action in (Action.CREATE, Action.REPLACE)
+            result.changed += change.action is Action.UPDATE
+            result.destroyed += change.action in (Action.DELETE, Action.REPLACE)
+            continue
+        result.failed.append(address)
+        if outcome.status == "skipped":
+            on_event(ApplySkipped(address, outcome.blocked_by or ""))
+            continue
+        config_resource = config.resources.get(address)
+        result.diagnostics.error(
+            f"Failed to {change.action.value} {address}", _error_text(outcome.error),
+            config_resource.range if config_resource else None, address)
+    return result
+
+
+def _error_text(error: BaseException | None) -> str:
+    if error is None:
+        return "unknown error"
+    return str(error) or type(error).__name__
+
+
+def _change_graph(changes: list[ResourceChange], state: State) -> Graph:
+    """Creates and updates after what they depend on; deletes before what they depended on."""
+    graph = Graph()
+    actions = {c.address: c.action for c in changes}
+    for change in changes:
+        graph.add_node(change.address)
+    for change in changes:
+        if change.action is Action.DELETE:
+            continue
+        for dependency in change.dependencies:
+            if dependency in actions and actions[dependency] is not Action.DELETE:
+                graph.add_edge(change.address, dependency)
+    for change in changes:
+        if change.action is not Action.DELETE:
+            continue
+        for other in changes:
+            if other.action is not Action.DELETE:
+                continue
+            recorded = state.get(other.address)
+            if recorded and change.address in recorded.dependencies:
+                graph.add_edge(change.address, other.address)   # delete dependents first
+    return graph
+
+
+def _apply_change(change: ResourceChange, provider: Provider, config: Config, state: State,
+                  writer: StateWriter) -> ResourceState | None:
+    if change.action is Action.DELETE:
+        _call_apply(provider, ApplyRequest(change.type, change.name, change.before, None))
+        writer.forget(change.address)
+        return None
+    planned = change.after
+    assert planned is not None
+    resource = config.resources.get(change.address)
+    if resource is None:
+        raise StalePlanError(f"{change.address} is in the plan but no longer in the config.")
+    computed = _computed(provider, change.type)
+    if _waits_on_dependencies(planned, computed):
+        resource = config.reevaluate(change.address, _live_attributes(writer))
+        prior = change.before if change.action is Action.UPDATE else None
+        response = provider.plan(PlanRequest(change.type, change.name, prior,
+                                             to_markers(resource.attributes, prior)))
+        planned = response.planned
+        action, _ = decide_action(prior, planned, response.requires_replace)
+        if prior is not None and action is Action.NOOP:
+            return state.get(change.address)
+    clear = reveal_planned(planned, resource.attributes)
+    if change.action is Action.REPLACE:
+        _call_apply(provider, ApplyRequest(change.type, change.name, change.before, None))
+        prior = None
+    else:
+        prior = change.before
+    response = _call_apply(provider, ApplyRequest(change.type, change.name, prior, planned,
+                                                  clear))
+    attributes = _redact_like(response.state or {}, planned)
+    recorded = ResourceState(change.address, change.type, change.name, change.provider,
+                             attributes, list(change.dependencies))
+    writer.record(recorded)
+    return recorded
+
+
+def _call_apply(provider: Provider, request: ApplyRequest):
+    response = provider.apply(request)
+    errors = [d for d in response.diagnostics if d.severity == "error"]
+    if errors:
+        raise RuntimeError("; ".join(f"{d.summary}: {d.detail}" if d.detail else d.summary
+                                     for d in errors))
+    return response
+
+
+def _computed(provider: Provider, type_: str) -> tuple[str, ...]:
+    schema = provider.schema().resource(type_)
+    return schema.computed if schema else ()
+
+
+def _waits_on_dependencies(planned: dict, computed: tuple[str, ...]) -> bool:
+    return any(contains_unknown(v) for k, v in planned.items() if k not in computed)
+
+
+def _live_attributes(writer: StateWriter):
+    def lookup(address: str) -> dict | None:
+        recorded = writer.state.get(address)
+        return recorded.attributes if recorded else None
+    return lookup
+
+
+def reveal_planned(planned: Any, config_value: Any) -> Any:
+    """`planned` with each sensitive marker replaced by the config's clear value.
+
+    Raises StalePlanError when the config's value no longer hashes to the planned digest.
+    """
+    if is_sensitive_marker(planned):
+        clear = config_value.value if isinstance(config_value, Sensitive) else config_value
+        if clear is None or not sensitive_matches(planned, clear):
+            raise StalePlanError("A sensitive value changed since the plan was made; run "
+                                 "flowplan plan again.")
+        return clear
+    if isinstance(planned, dict):
+        source = config_value if isinstance(config_value, dict) else {}
+        return {k: reveal_planned(v, source.get(k)) for k, v in planned.items()}
+    if isinstance(planned, list):
+        source = config_value if isinstance(config_value, list) else []
+        return [reveal_planned(v, source[i] if i < len(source) else None)
+                for i, v in enumerate(planned)]
+    return planned
+
+
+def _redact_like(recorded: Any, planned: Any) -> Any:
+    """Provider results with the planned sensitive markers put back over any clear values."""
+    if is_sensitive_marker(planned):
+        return planned
+    if isinstance(recorded, dict) and isinstance(planned, dict):
+        return {k: _redact_like(v, planned.get(k)) for k, v in recorded.items()}
+    if isinstance(recorded, list) and isinstance(planned, list):
+        return [_redact_like(v, planned[i] if i < len(planned) else None)
+                for i, v in enumerate(recorded)]
+    return recorded
+

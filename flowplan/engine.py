@@ -1,0 +1,139 @@
+"""Core entry points that the CLI and the server call: load, plan, apply, destroy, state edits.
+
+Each function does one whole operation: it loads the config, opens the state backend named in
+the `flowplan {}` block, takes the state lock when it will write, and returns data (a Config, a
+Plan, an ApplyResult). User mistakes are raised as DiagnosticsError carrying every diagnostic;
+a held lock as StateLockedError; a stale saved plan as StalePlanError. Nothing here prints:
+progress goes to `on_event`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from flowplan.apply import ApplyResult, StalePlanError, apply_plan, check_fresh
+from flowplan.config.loader import Config, load_config
+from flowplan.diagnostics import Diagnostics, DiagnosticsError
+from flowplan.events import EventSink, ignore
+from flowplan.plan.model import Plan
+from flowplan.plan.planner import PlanOptions, make_plan
+from flowplan.providers import ProviderRegistry
+from flowplan.state import LocalStateBackend, State, StateError
+
+__all__ = ["Workspace", "load", "plan", "apply", "StalePlanError"]
+
+
+@dataclass
+class Workspace:
+    """A loaded config with its state backend and providers."""
+
+    config: Config
+    backend: LocalStateBackend
+    registry: ProviderRegistry
+
+    @property
+    def directory(self) -> Path:
+        return self.config.directory
+
+
+def load(directory: Path | str, variables: dict[str, str] | None = None,
+         environ: dict[str, str] | None = None, registry: ProviderRegistry | None = None,
+         with_state: bool = True) -> Workspace:
+    """Load the config (raising DiagnosticsError on any error) and open its state backend."""
+    directory = Path(directory)
+    backend = backend_for(directory, None)
+    lookup = _state_lookup(backend) if with_state else None
+    config = load_config(directory, variables, environ, state_attributes=lookup)
+    if config.diagnostics.has_errors:
+        raise DiagnosticsError(config.diagnostics, config.texts)
+    backend = backend_for(directory, config.settings)
+    return Workspace(config, backend, registry or ProviderRegistry())
+
+
+def backend_for(directory: Path, settings: dict | None) -> LocalStateBackend:
+    state_settings = (settings or {}).get("state") or {}
+    backend = state_settings.get("backend", "local")
+    if backend != "local":
+        raise DiagnosticsError([_diagnostic(
+            f'State backend "{backend}" is not available yet',
+            'Use backend = "local" in the flowplan { state { ... } } block.')])
+    path = Path(state_settings.get("path") or ".flowplan/state.json")
+    return LocalStateBackend(path if path.is_absolute() else directory / path)
+
+
+def _diagnostic(summary: str, detail: str):
+    diagnostics = Diagnostics()
+    diagnostics.error(summary, detail)
+    return diagnostics.items[0]
+
+
+def _state_lookup(backend: LocalStateBackend) -> Callable[[str], dict | None]:
+    cache: dict[str, State] = {}
+
+    def lookup(address: str) -> dict | None:
+        if "state" not in cache:
+            try:
+                cache["state"] = backend.read()
+            except StateError:
+                cache["state"] = State()
+        recorded = cache["state"].get(address)
+        return recorded.attributes if recorded else None
+    return lookup
+
+
+def plan(workspace: Workspace, options: PlanOptions = PlanOptions(),
+         on_event: EventSink = ignore, lock: bool = True) -> Plan:
+    """A plan of the config against the state; raises DiagnosticsError on mistakes."""
+    if lock:
+        with workspace.backend.lock("plan"):
+            return _plan(workspace, options, on_event)
+    return _plan(workspace, options, on_event)
+
+
+def _plan(workspace: Workspace, options: PlanOptions, on_event: EventSink) -> Plan:
+    state = workspace.backend.read()
+    result, diagnostics = make_plan(workspace.config, state, workspace.registry, options,
+                                    on_event)
+    if result is None:
+        raise DiagnosticsError(diagnostics, workspace.config.texts)
+    return result
+
+
+def apply(workspace: Workspace, saved: Plan | None = None,
+          options: PlanOptions = PlanOptions(),
+          confirm: Callable[[Plan], bool] = lambda plan: True,
+          on_event: EventSink = ignore) -> tuple[Plan, ApplyResult | None]:
+    """Apply a saved plan, or plan now and apply once `confirm(plan)` says yes.
+
+    Returns the plan and the result (None when there was nothing to do or it was not confirmed).
+    The state lock is held from reading the state to the last write.
+    """
+    with workspace.backend.lock("apply"):
+        state = workspace.backend.read()
+        if saved is not None:
+            check_fresh(saved, state, workspace.backend.path.exists())
+            the_plan = saved
+        else:
+            the_plan, diagnostics = make_plan(workspace.config, state, workspace.registry,
+                                              options, on_event)
+            if the_plan is None:
+                raise DiagnosticsError(diagnostics, workspace.config.texts)
+            check_fresh(the_plan, state, workspace.backend.path.exists())
+        if not the_plan.has_changes or not confirm(the_plan):
+            return the_plan, None
+        parallelism = options.parallelism
+        result = apply_plan(the_plan, workspace.config, state, workspace.backend,
+                            workspace.registry, parallelism, on_event)
+        return the_plan, result
+
+
+def remove_from_state(workspace: Workspace, address: str) -> bool:
+    """`state rm`: forget a resource without destroying it."""
+    with workspace.backend.lock("state rm"):
+        state = workspace.backend.read()
+        if state.remove(address) is None:
+            return False
+        workspace.backend.write(state)
+        return True

@@ -1,0 +1,49 @@
+"""Progress events: what core reports while it works, for views to turn into text.
+
+Core never prints. Long operations take an `on_event` callable and call it with these objects;
+the CLI renders them as lines, the dashboard can stream them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class RefreshStarted:
+    address: str
+
+
+@dataclass(frozen=True)
+class ApplyStarted:
+    address: str
+    action: str                      # create, update, replace, delete
+
+
+@dataclass(frozen=True)
+class ApplyFinished:
+    address: str
+    action: str
+    seconds: float
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class ApplyFailed:
+    address: str
+    action: str
+    error: str
+
+
+@dataclass(frozen=True)
+class ApplySkipped:
+    address: str
+    blocked_by: str
+
+
+EventSink = Callable[[object], None]
+
+
+def ignore(event: object) -> None:
+    """An event sink that drops everything."""

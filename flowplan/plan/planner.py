@@ -1,0 +1,209 @@
+"""The planner: config + state + providers -> a frozen Plan.
+
+For each resource it asks the provider to refresh the prior state (optional), to validate the
+config and to propose a planned state with the attributes that force replacement; then
+decide_action picks the action. Resources in the state but not in the config are deleted. The plan
+records the state's lineage and serial, so a saved plan is refused once the state moved on.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from flowplan.config.loader import Config, ResourceConfig
+from flowplan.diagnostics import Diagnostics, Range
+from flowplan.events import EventSink, RefreshStarted, ignore
+from flowplan.plan.decide import decide_action
+from flowplan.plan.diff import diff_attributes
+from flowplan.plan.model import Action, Plan, ResourceChange
+from flowplan.providers import (ConfigureRequest, PlanRequest, Provider, ProviderDiagnostic,
+                                ProviderRegistry, ReadRequest, ValidateRequest)
+from flowplan.state import ResourceState, State
+from flowplan.values import Sensitive, Unknown, to_markers
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    refresh: bool = True
+    targets: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    destroy: bool = False
+    parallelism: int = 10
+
+
+def configure_providers(config: Config, registry: ProviderRegistry, names: Iterable[str],
+                        diagnostics: Diagnostics) -> dict[str, Provider]:
+    """Configured provider instances for `names`; a missing provider is a diagnostic."""
+    configured: dict[str, Provider] = {}
+    for name in sorted(set(names)):
+        if not registry.has(name):
+            users = sorted(a for a, r in config.resources.items() if r.provider == name)
+            where = config.resources[users[0]].range if users else None
+            diagnostics.error(
+                f'Provider "{name}" is not installed',
+                f"{', '.join(users) or 'Resources in the state'} need the {name} provider. "
+                f"Installed providers: {', '.join(registry.names) or 'none'}.", where)
+            continue
+        provider = registry.get(name)
+        settings = {**config.settings, "working_dir": str(config.directory)}
+        problems = provider.configure(ConfigureRequest(
+            reveal(config.providers.get(name, {})), str(config.directory), settings))
+        _add_provider_diagnostics(diagnostics, problems, None, f"provider.{name}")
+        configured[name] = provider
+    return configured
+
+
+def make_plan(config: Config, state: State, registry: ProviderRegistry,
+              options: PlanOptions = PlanOptions(),
+              on_event: EventSink = ignore) -> tuple[Plan | None, Diagnostics]:
+    diagnostics = Diagnostics()
+    wanted = _selected(config, state, options, diagnostics)
+    provider_names = {config.resources[a].provider for a in wanted if a in config.resources}
+    provider_names |= {state.get(a).provider for a in wanted if a in state}  # type: ignore[union-attr]
+    providers = configure_providers(config, registry, provider_names, diagnostics)
+    if diagnostics.has_errors:
+        return None, diagnostics
+
+    priors = {a: state.get(a) for a in wanted if a in state}
+    refreshed: dict[str, dict | None] = {a: r.attributes for a, r in priors.items() if r}
+    if options.refresh and priors:
+        refreshed = _refresh(priors, providers, options.parallelism, on_event, diagnostics)
+
+    changes: list[ResourceChange] = []
+    for address in sorted(wanted):
+        resource = None if options.destroy else config.resources.get(address)
+        prior_state = priors.get(address)
+        prior = refreshed.get(address)
+        if resource is None:
+            if prior is None:
+                continue
+            assert prior_state is not None
+            reason = ("delete because destroy was requested" if options.destroy
+                      else "delete because no longer in config")
+            action, why = decide_action(prior, None, (), delete_reason=reason)
+            changes.append(ResourceChange(address, prior_state.type, prior_state.name,
+                                          prior_state.provider, action, why, prior, None, (),
+                                          tuple(prior_state.dependencies)))
+            continue
+        change = _plan_resource(resource, prior, prior_state, providers[resource.provider],
+                                address in options.replace, diagnostics)
+        if change is not None:
+            changes.append(change)
+    if diagnostics.has_errors:
+        return None, diagnostics
+    plan = Plan(changes=tuple(changes), state_lineage=state.lineage, state_serial=state.serial,
+                destroy=options.destroy,
+                created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                config_dir=str(config.directory))
+    return plan, diagnostics
+
+
+def _plan_resource(resource: ResourceConfig, prior: dict | None,
+                   prior_state: ResourceState | None, provider: Provider, replace: bool,
+                   diagnostics: Diagnostics) -> ResourceChange | None:
+    configured = to_markers(resource.attributes, prior)
+    problems = provider.validate(ValidateRequest(resource.type, resource.name, configured))
+    _add_provider_diagnostics(diagnostics, problems, resource, resource.address)
+    if any(p.severity == "error" for p in problems):
+        return None
+    response = provider.plan(PlanRequest(resource.type, resource.name, prior, configured))
+    _add_provider_diagnostics(diagnostics, response.diagnostics, resource, resource.address)
+    if any(p.severity == "error" for p in response.diagnostics):
+        return None
+    action, reason = decide_action(prior, response.planned, response.requires_replace, replace)
+    if prior is None and prior_state is not None:
+        reason = "create because it no longer exists (deleted outside flowplan)"
+    attribute_changes = ()
+    if action in (Action.UPDATE, Action.REPLACE) and prior != response.planned:
+        attribute_changes = diff_attributes(prior, response.planned, response.requires_replace)
+    return ResourceChange(resource.address, resource.type, resource.name, resource.provider,
+                          action, reason, prior, response.planned, attribute_changes,
+                          tuple(resource.dependencies))
+
+
+def _refresh(priors: dict[str, ResourceState | None], providers: dict[str, Provider],
+             parallelism: int, on_event: EventSink,
+             diagnostics: Diagnostics) -> dict[str, dict | None]:
+    def read(item: tuple[str, ResourceState]) -> tuple[str, dict | None]:
+        address, prior = item
+        on_event(RefreshStarted(address))
+        provider = providers[prior.provider]
+        response = provider.read(ReadRequest(prior.type, prior.name, prior.attributes))
+        _add_provider_diagnostics(diagnostics, response.diagnostics, None, address)
+        if response.state is None:
+            return address, None
+        # Keep sensitive markers as recorded: providers read back clear or redacted values.
+        return address, _keep_markers(response.state, prior.attributes)
+
+    items = [(a, p) for a, p in priors.items() if p is not None]
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        return dict(pool.map(read, items))
+
+
+def _keep_markers(read_back: dict, recorded: dict) -> dict:
+    merged = dict(read_back)
+    for key, value in recorded.items():
+        if isinstance(value, dict) and len(value) == 1 and "$sensitive" in value:
+            merged[key] = value
+    return merged
+
+
+def _selected(config: Config, state: State, options: PlanOptions,
+              diagnostics: Diagnostics) -> set[str]:
+    """Addresses to plan: everything, or the targets and what they depend on."""
+    everything = set(state.addresses()) | (set() if options.destroy else set(config.resources))
+    for address in (*options.targets, *options.replace):
+        if address not in everything and address not in config.resources:
+            diagnostics.error("Unknown resource address",
+                              f"{address} is neither in the config nor in the state.")
+    if not options.targets:
+        return everything
+    selected: set[str] = set()
+    queue = [a for a in options.targets]
+    while queue:
+        address = queue.pop()
+        if address in selected:
+            continue
+        selected.add(address)
+        resource = config.resources.get(address)
+        if resource is not None and not options.destroy:
+            queue.extend(resource.dependencies)
+    if options.destroy:                 # destroying a target destroys what depends on it first
+        dependents = {r.address: r.dependencies for r in state}
+        changed = True
+        while changed:
+            changed = False
+            for address, needs in dependents.items():
+                if address not in selected and selected.intersection(needs):
+                    selected.add(address)
+                    changed = True
+    return selected & everything
+
+
+def _add_provider_diagnostics(diagnostics: Diagnostics, problems: Iterable[ProviderDiagnostic],
+                              resource: ResourceConfig | None, address: str) -> None:
+    for problem in problems:
+        where: Range | None = resource.attribute_range(problem.attribute) if resource else None
+        detail = problem.detail
+        if problem.attribute:
+            detail = f'"{problem.attribute}": {detail}' if detail else f'"{problem.attribute}"'
+        if problem.severity == "error":
+            diagnostics.error(problem.summary, detail, where, address)
+        else:
+            diagnostics.warning(problem.summary, detail, where, address)
+
+
+def reveal(value: Any) -> Any:
+    """Plain data with sensitive values in clear, for handing to a provider."""
+    if isinstance(value, Sensitive):
+        return reveal(value.value)
+    if isinstance(value, Unknown):
+        return value.marker()
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
