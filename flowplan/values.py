@@ -71,27 +71,35 @@ def to_markers(value: Any, prior: Any = None) -> Any:
     `prior` is the persisted form of the same value, if any: a sensitive value whose hash still
     matches the prior marker keeps that marker (same salt), so unchanged secrets show no diff.
     """
-    if isinstance(value, Unknown):
+    kind = type(value)
+    if kind is dict:
+        if type(prior) is dict:
+            return {k: to_markers(v, prior.get(k)) for k, v in value.items()}
+        return {k: to_markers(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        if type(prior) is list:
+            return [to_markers(v, prior[i] if i < len(prior) else None)
+                    for i, v in enumerate(value)]
+        return [to_markers(v) for v in value]
+    if kind is Unknown:
         return value.marker()
-    if isinstance(value, Sensitive):
+    if kind is Sensitive:
         if is_sensitive_marker(prior) and sensitive_matches(prior, value.value):
             return prior
         return {SENSITIVE_KEY: sensitive_digest(value.value)}
-    if isinstance(value, dict):
-        prior_map = prior if isinstance(prior, dict) else {}
-        return {k: to_markers(v, prior_map.get(k)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        prior_list = prior if isinstance(prior, list) else []
-        return [to_markers(v, prior_list[i] if i < len(prior_list) else None)
-                for i, v in enumerate(value)]
     return value
 
 
 def contains_unknown(value: Any) -> bool:
-    if isinstance(value, Unknown) or is_unknown_marker(value):
-        return True
-    if isinstance(value, dict):
-        return any(contains_unknown(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(contains_unknown(v) for v in value)
-    return False
+    """True when `value` is or holds an Unknown object or an `$unknown` marker."""
+    kind = type(value)
+    if kind is dict:
+        if UNKNOWN_KEY in value and len(value) == 1:
+            return True
+        return any(contains_unknown(v) for v in value.values() if type(v) in _CONTAINERS)
+    if kind is list or kind is tuple:
+        return any(contains_unknown(v) for v in value if type(v) in _CONTAINERS)
+    return kind is Unknown
+
+
+_CONTAINERS = (dict, list, tuple, Unknown)

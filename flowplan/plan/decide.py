@@ -46,16 +46,25 @@ def decide_action(prior: dict | None, planned: dict | None, requires_replace: Se
 
 
 def same_value(left: Any, right: Any) -> bool:
-    """JSON equality: like ==, except that true and 1 (or false and 0) differ."""
-    if isinstance(left, bool) or isinstance(right, bool):
-        return type(left) is type(right) and left == right
-    if isinstance(left, dict) and isinstance(right, dict):
-        return (len(left) == len(right)
-                and all(key in right and same_value(value, right[key])
-                        for key, value in left.items()))
-    if isinstance(left, list) and isinstance(right, list):
-        return len(left) == len(right) and all(map(same_value, left, right))
-    return left == right
+    """JSON equality: like ==, except that true and 1 (or false and 0) differ.
+
+    Plain == settles most cases at C speed (unequal values, or equal ones without bools); only
+    equal values are checked again for a bool standing where the other side has a number.
+    """
+    if left != right:
+        return False
+    return _same_bools(left, right)
+
+
+def _same_bools(left: Any, right: Any) -> bool:
+    """For values already known to be ==: True unless a bool faces a non-bool somewhere."""
+    if type(left) is bool or type(right) is bool:
+        return type(left) is type(right)
+    if type(left) is dict:
+        return all(_same_bools(value, right[key]) for key, value in left.items())
+    if type(left) is list:
+        return all(map(_same_bools, left, right))
+    return True
 
 
 def _lookup(attributes: dict, path: str) -> Any:

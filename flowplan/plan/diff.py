@@ -12,26 +12,29 @@ import json
 import re
 from typing import Any, Sequence
 
-from deepdiff import DeepDiff
-from deepdiff.helper import NotPresent
-from deepdiff.operator import BaseOperator
-
 from flowplan.plan.decide import same_value
 from flowplan.plan.model import AttributeChange, is_marker
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
 
-class _MarkersAreLeaves(BaseOperator):
-    """Compares a marker with anything as one value, so `$unknown` never shows as a nested key."""
+def _markers_are_leaves():
+    """A DeepDiff operator built on first use: deepdiff is imported only when a diff is needed."""
+    from deepdiff.operator import BaseOperator
 
-    def match(self, level) -> bool:
-        return is_marker(level.t1) or is_marker(level.t2)
+    class MarkersAreLeaves(BaseOperator):
+        """Compares a marker with anything as one value, so `$unknown` never shows as a nested
+        key."""
 
-    def give_up_diffing(self, level, diff_instance) -> bool:
-        if not same_value(level.t1, level.t2):
-            diff_instance.custom_report_result("values_changed", level)
-        return True
+        def match(self, level) -> bool:
+            return is_marker(level.t1) or is_marker(level.t2)
+
+        def give_up_diffing(self, level, diff_instance) -> bool:
+            if not same_value(level.t1, level.t2):
+                diff_instance.custom_report_result("values_changed", level)
+            return True
+
+    return MarkersAreLeaves()
 
 
 def diff_attributes(before: dict | None, after: dict | None,
@@ -50,8 +53,11 @@ def diff_attributes(before: dict | None, after: dict | None,
         return tuple(AttributeChange(format_path([key]), before_map.get(key),
                                      after_map.get(key), False)
                      for key in (*before_map, *after_map))
+    from deepdiff import DeepDiff
+    from deepdiff.helper import NotPresent
+
     diff = DeepDiff(before_map, after_map, ignore_order=False, verbose_level=2, view="tree",
-                    custom_operators=[_MarkersAreLeaves()])
+                    custom_operators=[_markers_are_leaves()])
     positions = _Positions(before_map, after_map)
     found = []
     for levels in diff.values():

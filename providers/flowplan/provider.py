@@ -21,12 +21,11 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-from sqlalchemy.exc import SQLAlchemyError
 
 from flowplan.plan.decide import same_value
 from flowplan.providers import (
@@ -45,19 +44,16 @@ from flowplan.providers import (
     ResourceSchema,
     ValidateRequest,
 )
-from flowplan.store import (
-    DeploymentGroupRecord,
-    PipelineRecord,
-    ScheduleRecord,
-    SchemaVersionError,
-    Store,
-)
 from flowplan.values import (
     KNOWN_AFTER_APPLY,
     contains_unknown,
     is_sensitive_marker,
     is_unknown_marker,
 )
+
+if TYPE_CHECKING:   # the store (and SQLAlchemy) is imported when first opened: plans that do
+    # not refresh never touch it, and start-up stays fast
+    from flowplan.store import DeploymentGroupRecord, PipelineRecord, ScheduleRecord, Store
 
 DEFAULT_STORE_URL = "sqlite:///.flowplan/flowplan.db"
 DEFAULT_TIMEZONE = "UTC"
@@ -72,7 +68,14 @@ SCHEMA = ProviderSchema(name="flowplan", resources=(
                    description="Hosts a pipeline deploys to, registered into the store"),
 ))
 
-_STORE_FAILURES = (SchemaVersionError, SQLAlchemyError, OSError)
+
+
+def _store_failures() -> tuple[type[BaseException], ...]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from flowplan.store import SchemaVersionError
+
+    return (SchemaVersionError, SQLAlchemyError, OSError)
 
 
 def pipeline_content_hash(definition: Attributes) -> str:
@@ -261,7 +264,7 @@ class FlowplanProvider:
             return ReadResponse(state=request.state, diagnostics=(_unknown_type(request.type),))
         try:
             record = kind.fetch(self._opened_store(), request.name)
-        except _STORE_FAILURES as error:
+        except _store_failures() as error:
             return ReadResponse(state=request.state, diagnostics=(
                 self._store_failure(f"Cannot read {request.type}.{request.name}", error),))
         return ReadResponse(state=kind.render(record) if record is not None else None)
@@ -276,7 +279,7 @@ class FlowplanProvider:
                 kind.remove(store, request.name)      # already gone is fine
                 return ApplyResponse(state=None)
             return ApplyResponse(state=kind.register(store, request.name, request.planned))
-        except (*_STORE_FAILURES, ValueError) as error:
+        except (*_store_failures(), ValueError) as error:
             verb = "delete" if request.planned is None else "register"
             return ApplyResponse(state=request.prior, diagnostics=(
                 self._store_failure(f"Cannot {verb} {request.type}.{request.name}", error),))
@@ -292,7 +295,7 @@ class FlowplanProvider:
                        f"{request.type}.{request.name} with the id {request.name!r}"),))
         try:
             record = kind.fetch(self._opened_store(), request.id)
-        except _STORE_FAILURES as error:
+        except _store_failures() as error:
             return ImportResponse(state=None, diagnostics=(self._store_failure(
                 f"Cannot import {request.type}.{request.name}", error),))
         if record is None:
@@ -306,6 +309,8 @@ class FlowplanProvider:
             if self._store is None:
                 if self._store_url is None:
                     raise RuntimeError("FlowplanProvider used before configure()")
+                from flowplan.store import Store
+
                 self._store = Store.open(self._store_url, self._working_dir)
             return self._store
 
@@ -342,6 +347,8 @@ def _check_text(config: Attributes, key: str, *, required: bool, shape: str,
 
 
 def _cron_problem(expression: str) -> str | None:
+    from croniter import croniter
+
     if croniter.is_valid(expression):
         return None
     try:

@@ -1,0 +1,102 @@
+"""Benchmark: `flowplan plan --no-refresh` on generated configs, against python-hcl2's parse time.
+
+Targets (issue 2): cold plan <= 1.5x the time python-hcl2 alone needs to parse the same files;
+warm plan (parse cache hit) <= 0.3x that; 10x the pipelines costs <= 12x the time.
+
+    python bench/plan_scale.py [--pipelines 5000] [--files 50] [--repeat 3]
+
+Every figure is the best of --repeat runs, each a fresh process, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PIPELINE = '''pipeline "p{n}" {{
+  stage "build" {{
+    task "compile" {{
+      step "make" {{
+        type = "command"
+        run  = "make build VERSION=${{var.version}} N={n}"
+      }}
+    }}
+  }}
+}}
+'''
+
+PARSE_ONLY = """
+import sys, glob, hcl2
+from hcl2 import SerializationOptions
+options = SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
+for path in sorted(glob.glob(sys.argv[1] + "/*.hcl")):
+    with open(path) as fh:
+        hcl2.loads(fh.read(), serialization_options=options)
+"""
+
+
+def generate(directory: Path, pipelines: int, files: int) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "variables.hcl").write_text('variable "version" {\n  default = "1.0"\n}\n')
+    per_file = pipelines // files
+    for f in range(files):
+        text = "".join(PIPELINE.format(n=f * per_file + i) for i in range(per_file))
+        (directory / f"pipelines_{f:03d}.hcl").write_text(text)
+
+
+def timed(command: list[str], cwd: Path | None = None) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def best(repeat: int, setup, command: list[str]) -> float:
+    times = []
+    for _ in range(repeat):
+        setup()
+        times.append(timed(command))
+    return min(times)
+
+
+def measure(root: Path, pipelines: int, files: int, repeat: int) -> dict[str, float]:
+    config = root / f"config-{pipelines}"
+    generate(config, pipelines, files)
+    cache = config / ".flowplan"
+    plan = [sys.executable, "-m", "flowplan.cli", "-C", str(config), "plan", "--no-refresh"]
+
+    def clear_cache() -> None:
+        shutil.rmtree(cache, ignore_errors=True)
+
+    parse = best(repeat, lambda: None, [sys.executable, "-c", PARSE_ONLY, str(config)])
+    cold = best(repeat, clear_cache, plan)
+    timed(plan)                                       # make sure the cache is filled
+    warm = best(repeat, lambda: None, plan)
+    return {"parse": parse, "cold": cold, "warm": warm}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pipelines", type=int, default=5000)
+    parser.add_argument("--files", type=int, default=50)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="flowplan-bench-") as tmp:
+        root = Path(tmp)
+        small = measure(root, args.pipelines // 10, args.files, args.repeat)
+        large = measure(root, args.pipelines, args.files, args.repeat)
+    for label, figures in ((args.pipelines // 10, small), (args.pipelines, large)):
+        print(f"{label:>6} pipelines: python-hcl2 parse {figures['parse']:.2f}s | "
+              f"cold plan {figures['cold']:.2f}s ({figures['cold'] / figures['parse']:.2f}x) | "
+              f"warm plan {figures['warm']:.2f}s ({figures['warm'] / figures['parse']:.2f}x)")
+    print(f"scaling 10x pipelines: cold {large['cold'] / small['cold']:.1f}x, "
+          f"warm {large['warm'] / small['warm']:.1f}x")
+    print("targets: cold <= 1.5x parse, warm <= 0.3x parse, 10x pipelines <= 12x time")
+
+
+if __name__ == "__main__":
+    main()
