@@ -32,6 +32,7 @@ from flowplan.values import KNOWN_AFTER_APPLY, KNOWN_AT_RUN_TIME, Sensitive, Unk
 
 TOP_LEVEL_BLOCKS = ("flowplan", "provider", "variable", "locals", "source", *RESOURCE_MODELS)
 RUN_TIME_ROOTS = ("run", "steps")
+PATH_ROOT = "path"          # path.config: the config directory; path.cwd: the working directory
 COMPUTED_ATTRIBUTES = ("id",)
 StateLookup = Callable[[str], "dict[str, Any] | None"]
 
@@ -422,6 +423,12 @@ class _Loader:
             return target
         if root in self._type_names():
             return None                         # `type = string` in variable blocks
+        if root == PATH_ROOT:
+            if len(names) < 2 or names[1] not in ("config", "cwd"):
+                self._error(declared.path, line, column, "Invalid reference",
+                            "path.config (the config directory) and path.cwd (the working "
+                            "directory) are the known paths.", declared.address)
+            return None
         self._error(declared.path, line, column, "Reference to undeclared name",
                     f'"{root}" is not a known name. References start with var., local., '
                     f"source., run., steps. or a resource type.", declared.address)
@@ -444,6 +451,8 @@ class _Loader:
             "var": _VariableNamespace(self.values),
             "local": _MapNamespace("local", self.local_values),
             "source": _MapNamespace("source", self.source_values),
+            PATH_ROOT: _MapNamespace(PATH_ROOT, {"config": str(self.directory.resolve()),
+                                                 "cwd": os.getcwd()}),
         }
         for type_ in RESOURCE_MODELS:
             roots[type_] = _ResourceTypeNamespace(type_, self)

@@ -51,6 +51,8 @@ class RunContext:
             "source": _Names("source", self.sources),
             "run": _Names("run", self.run),
             "steps": _Names("steps", self.step_outputs),
+            "path": _Names("path", {"config": str(self.config_dir.resolve()),
+                                    "cwd": str(self.workspace)}),
         }
         for type_ in RESOURCE_MODELS:
             roots[type_] = _Names(type_, {

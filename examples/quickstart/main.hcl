@@ -1,0 +1,104 @@
+# flowplan quickstart: a pipeline that tests, packages, waits for an approval and "deploys" a tiny
+# app kept in a local git repository (run.sh creates it under .flowplan/app.git).
+
+flowplan {
+  state {
+    backend = "local"
+    path    = ".flowplan/state.json"
+  }
+  store = "sqlite:///.flowplan/flowplan.db"
+}
+
+variable "deploy_token" {
+  description = "Credential the deploy step uses: masked in every log line, never stored."
+  type        = string
+  sensitive   = true
+  default     = "quickstart-not-a-real-token"
+}
+
+variable "environment" {
+  type    = string
+  default = "dev"
+}
+
+locals {
+  app_name = "hello"
+}
+
+source "app" {
+  url    = "${path.config}/.flowplan/app.git"
+  branch = "master"
+}
+
+deployment_group "local" {
+  environment = var.environment
+  host "localhost" {
+    address = "127.0.0.1"
+    user    = "deploy"
+  }
+}
+
+pipeline "quickstart" {
+  description = "Test, package, approve and deploy ${local.app_name}"
+  source      = source.app
+  variables = {
+    APP_NAME = local.app_name
+  }
+
+  stage "test" {
+    task "unit" {
+      step "test" {
+        type = "command"
+        run  = "./test.sh"
+      }
+    }
+    task "lint" {
+      step "syntax" {
+        type = "command"
+        run  = "bash -n deploy.sh && echo deploy.sh looks fine"
+      }
+    }
+  }
+
+  stage "package" {
+    task "build" {
+      step "stamp" {
+        type = "command"
+        run  = "echo \"${local.app_name} built from ${run.commit_short} on ${run.branch}\" > BUILD_INFO"
+      }
+      step "archive" {
+        type  = "archive"
+        name  = "package"
+        paths = ["app.sh", "deploy.sh", "BUILD_INFO"]
+      }
+    }
+  }
+
+  stage "release" {
+    task "approval" {
+      step "gate" {
+        type        = "manual_approval"
+        approvers   = ["release-manager"]
+        description = "Deploy ${local.app_name} to ${var.environment}?"
+      }
+    }
+  }
+
+  stage "deploy" {
+    task "deploy" {
+      step "deploy" {
+        type = "command"
+        run  = "./deploy.sh ${var.environment} ${var.deploy_token}"
+        env = {
+          DEPLOY_DIR = "${path.config}/.flowplan/deployed"
+        }
+      }
+    }
+  }
+}
+
+schedule "nightly" {
+  pipeline = pipeline.quickstart
+  cron     = "0 2 * * *"
+  timezone = "UTC"
+}
