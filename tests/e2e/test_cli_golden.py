@@ -1,0 +1,136 @@
+"""Golden renderings, through the CLI, of one plan holding all four actions.
+
+After BEFORE is applied, AFTER changes a pipeline step (update), renames the repository (a
+force_new attribute: replace), drops the deployment group (delete) and adds a webhook (create).
+The same plan is rendered as terminal text, `plan --json` and `plan --markdown` and compared with
+tests/golden/cli_plan_all_actions.{txt,json,md}, after lineage, timestamps and hashes are
+normalised. Regenerate with FLOWPLAN_UPDATE_GOLDEN=1 and read the diff.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cli_workspace import assert_ok, check_golden, normalise_plan_text
+
+SECRET = "golden-hook-secret-31337"
+
+BEFORE = """
+    variable "hook_secret" {
+      type      = string
+      sensitive = true
+    }
+
+    pipeline "app" {
+      stage "build" {
+        task "package" {
+          step "mvn" {
+            type = "command"
+            run  = "mvn -B package"
+          }
+        }
+      }
+    }
+
+    deployment_group "old" {
+      environment = "old"
+      host "web1" {
+        address = "10.0.0.9"
+        user    = "admin"
+      }
+    }
+
+    acr_namespace "team" {
+      instance_id = "cri-123"
+      name        = "team"
+    }
+
+    acr_repository "app" {
+      namespace = acr_namespace.team.name
+      name      = "app"
+    }
+"""
+
+AFTER = """
+    variable "hook_secret" {
+      type      = string
+      sensitive = true
+    }
+
+    pipeline "app" {
+      stage "build" {
+        task "package" {
+          step "mvn" {
+            type = "command"
+            run  = "mvn -B package -DskipTests"
+          }
+        }
+      }
+    }
+
+    acr_namespace "team" {
+      instance_id = "cri-123"
+      name        = "team"
+    }
+
+    acr_repository "app" {
+      namespace = acr_namespace.team.name
+      name      = "app-v2"
+    }
+
+    webhook "push" {
+      pipeline = pipeline.app
+      secret   = var.hook_secret
+      branches = ["main"]
+    }
+"""
+
+
+@pytest.fixture
+def all_actions(workspace, run_flowplan):
+    workspace.env["FP_VAR_hook_secret"] = SECRET
+    workspace.write(BEFORE)
+    assert_ok(run_flowplan("apply", "--auto-approve"))
+    workspace.write(AFTER)
+    return workspace
+
+
+def test_plan_with_all_four_actions_renders_as_golden_text_json_and_markdown(all_actions,
+                                                                             run_flowplan):
+    human = assert_ok(run_flowplan("plan", "--no-refresh")).stdout
+    as_json = assert_ok(run_flowplan("plan", "--no-refresh", "--json")).stdout
+    markdown = assert_ok(run_flowplan("plan", "--no-refresh", "--markdown")).stdout
+
+    for text in (human, as_json, markdown):
+        assert SECRET not in text
+        assert "\x1b[" not in text
+
+    document = json.loads(as_json)
+    actions = {c["address"]: c["change"]["actions"] for c in document["resource_changes"]}
+    assert actions == {
+        "acr_namespace.team": ["no-op"],
+        "acr_repository.app": ["delete", "create"],
+        "deployment_group.old": ["delete"],
+        "pipeline.app": ["update"],
+        "webhook.push": ["create"],
+    }
+    assert document["format_version"]
+    assert all(c["action_reason"] for c in document["resource_changes"])
+    assert "Plan: 2 to add, 1 to change, 2 to destroy." in human
+    assert markdown.startswith("**flowplan plan**: 2 to add, 1 to change, 2 to destroy.")
+
+    assert isinstance(document["state"]["serial"], int)
+    document["state"]["serial"] = "<serial>"    # parallel applies may group their writes
+    check_golden("cli_plan_all_actions.txt", normalise_plan_text(human))
+    check_golden("cli_plan_all_actions.json", normalise_plan_text(
+        json.dumps(document, indent=2, sort_keys=True) + "\n"))
+    check_golden("cli_plan_all_actions.md", normalise_plan_text(markdown))
+
+
+def test_refresh_does_not_change_the_rendered_plan(all_actions, run_flowplan):
+    """Reading the real objects back (clear secret included) must plan the same as the state."""
+    refreshed = assert_ok(run_flowplan("plan")).stdout
+    not_refreshed = assert_ok(run_flowplan("plan", "--no-refresh")).stdout
+    assert normalise_plan_text(refreshed) == normalise_plan_text(not_refreshed)
