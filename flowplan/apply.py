@@ -76,41 +76,59 @@ def apply_plan(plan: Plan, config: Config, state: State, backend: Any,
     writer = StateWriter(backend, state)
     by_address = {c.address: c for c in pending}
     graph = _change_graph(pending, state)
+    finished: dict[str, float] = {}
 
-    def apply_one(address: str) -> None:
+    def run_step(node: str) -> None:
+        phase, address = node.split(" ", 1)
         change = by_address[address]
         provider = providers[change.provider]
-        on_event(ApplyStarted(address, change.action.value))
-        started = time.monotonic()
+        if phase == DESTROY_PHASE or change.action is not Action.REPLACE:
+            on_event(ApplyStarted(address, change.action.value))
+            finished[address] = time.monotonic()
         try:
-            new_state = _apply_change(change, provider, config, state, writer)
+            if phase == DESTROY_PHASE:
+                _destroy(change, provider, writer)
+                new_state = None
+            else:
+                new_state = _provision(change, provider, config, state, writer)
         except Exception as exc:
             on_event(ApplyFailed(address, change.action.value, str(exc)))
             raise
+        if phase == DESTROY_PHASE and change.action is Action.REPLACE:
+            return                                  # the create half reports the whole replace
         identifier = None
         if new_state is not None:
             value = new_state.attributes.get("id")
             identifier = value if isinstance(value, str) else None
-        on_event(ApplyFinished(address, change.action.value, time.monotonic() - started,
-                               identifier))
+        on_event(ApplyFinished(address, change.action.value,
+                               time.monotonic() - finished[address], identifier))
 
-    outcomes = graph.walk(apply_one, parallelism=parallelism)
-    for address, outcome in sorted(outcomes.items()):
-        change = by_address[address]
-        if outcome.status == "ok":
+    outcomes = graph.walk(run_step, parallelism=parallelism)
+    failed: dict[str, Any] = {}            # per resource: its failed node, else a skipped one
+    for node, outcome in outcomes.items():
+        address = node.split(" ", 1)[1]
+        if outcome.status == "failed" or (outcome.status == "skipped" and address not in failed):
+            failed[address] = outcome
+    for address, change in sorted(by_address.items()):
+        outcome = failed.get(address)
+        if outcome is None:
             result.added += change.action in (Action.CREATE, Action.REPLACE)
             result.changed += change.action is Action.UPDATE
             result.destroyed += change.action in (Action.DELETE, Action.REPLACE)
             continue
         result.failed.append(address)
         if outcome.status == "skipped":
-            on_event(ApplySkipped(address, outcome.blocked_by or ""))
+            blocked = (outcome.blocked_by or "").split(" ", 1)[-1]
+            on_event(ApplySkipped(address, blocked))
             continue
         config_resource = config.resources.get(address)
         result.diagnostics.error(
             f"Failed to {change.action.value} {address}", _error_text(outcome.error),
             config_resource.range if config_resource else None, address)
     return result
+
+
+DESTROY_PHASE, PROVISION_PHASE = "destroy", "provision"
 
 
 def _error_text(error: BaseException | None) -> str:
@@ -120,44 +138,52 @@ def _error_text(error: BaseException | None) -> str:
 
 
 def _change_graph(changes: list[ResourceChange], state: State) -> Graph:
-    """Creates and updates after what they depend on; deletes before what they depended on."""
+    """The order of the work: nodes are "destroy ADDR" and "provision ADDR".
+
+    A delete has a destroy node, a create or update a provision node, and a replace both, the
+    destroy first. Provisioning waits for what the resource depends on to be provisioned;
+    destroying waits for what depends on the resource (in the state) to be destroyed, so a
+    replaced namespace is not deleted while its repository still exists.
+    """
     graph = Graph()
     actions = {c.address: c.action for c in changes}
+    destroys = {c.address for c in changes if c.action in (Action.DELETE, Action.REPLACE)}
+    provisions = {c.address for c in changes if c.action is not Action.DELETE}
+    for address in destroys:
+        graph.add_node(f"{DESTROY_PHASE} {address}")
+    for address in provisions:
+        graph.add_node(f"{PROVISION_PHASE} {address}")
+        if actions[address] is Action.REPLACE:
+            graph.add_edge(f"{PROVISION_PHASE} {address}", f"{DESTROY_PHASE} {address}")
     for change in changes:
-        graph.add_node(change.address)
-    for change in changes:
-        if change.action is Action.DELETE:
-            continue
-        for dependency in change.dependencies:
-            if dependency in actions and actions[dependency] is not Action.DELETE:
-                graph.add_edge(change.address, dependency)
-    for change in changes:
-        if change.action is not Action.DELETE:
-            continue
-        for other in changes:
-            if other.action is not Action.DELETE:
-                continue
-            recorded = state.get(other.address)
-            if recorded and change.address in recorded.dependencies:
-                graph.add_edge(change.address, other.address)   # delete dependents first
+        if change.address in provisions:
+            for dependency in change.dependencies:
+                if dependency in provisions:
+                    graph.add_edge(f"{PROVISION_PHASE} {change.address}",
+                                   f"{PROVISION_PHASE} {dependency}")
+    for address in destroys:
+        recorded = state.get(address)
+        for dependency in recorded.dependencies if recorded else ():
+            if dependency in destroys:
+                graph.add_edge(f"{DESTROY_PHASE} {dependency}", f"{DESTROY_PHASE} {address}")
     return graph
 
 
-def _apply_change(change: ResourceChange, provider: Provider, config: Config, state: State,
-                  writer: StateWriter) -> ResourceState | None:
-    if change.action is Action.DELETE:
-        _call_apply(provider, ApplyRequest(change.type, change.name, change.before, None))
-        writer.forget(change.address)
-        return None
+def _destroy(change: ResourceChange, provider: Provider, writer: StateWriter) -> None:
+    _call_apply(provider, ApplyRequest(change.type, change.name, change.before, None))
+    writer.forget(change.address)
+
+
+def _provision(change: ResourceChange, provider: Provider, config: Config, state: State,
+               writer: StateWriter) -> ResourceState | None:
     planned = change.after
     assert planned is not None
     resource = config.resources.get(change.address)
     if resource is None:
         raise StalePlanError(f"{change.address} is in the plan but no longer in the config.")
-    computed = _computed(provider, change.type)
-    if _waits_on_dependencies(planned, computed):
+    prior = change.before if change.action is Action.UPDATE else None
+    if _waits_on_dependencies(planned, _computed(provider, change.type)):
         resource = config.reevaluate(change.address, _live_attributes(writer))
-        prior = change.before if change.action is Action.UPDATE else None
         response = provider.plan(PlanRequest(change.type, change.name, prior,
                                              to_markers(resource.attributes, prior)))
         planned = response.planned
@@ -165,11 +191,6 @@ def _apply_change(change: ResourceChange, provider: Provider, config: Config, st
         if prior is not None and action is Action.NOOP:
             return state.get(change.address)
     clear = reveal_planned(planned, resource.attributes)
-    if change.action is Action.REPLACE:
-        _call_apply(provider, ApplyRequest(change.type, change.name, change.before, None))
-        prior = None
-    else:
-        prior = change.before
     response = _call_apply(provider, ApplyRequest(change.type, change.name, prior, planned,
                                                   clear))
     attributes = _redact_like(response.state or {}, planned)

@@ -19,7 +19,8 @@ from flowplan.events import EventSink, RefreshStarted, ignore
 from flowplan.plan.decide import decide_action
 from flowplan.plan.diff import diff_attributes
 from flowplan.plan.model import Action, Plan, ResourceChange
-from flowplan.providers import (ConfigureRequest, PlanRequest, Provider, ProviderDiagnostic,
+from flowplan.providers import (ConfigureRequest, PlanRequest, PlanResponse, Provider,
+                                ProviderDiagnostic,
                                 ProviderRegistry, ReadRequest, ValidateRequest)
 from flowplan.state import ResourceState, State
 from flowplan.values import Sensitive, Unknown, to_markers
@@ -73,7 +74,16 @@ def make_plan(config: Config, state: State, registry: ProviderRegistry,
         refreshed = _refresh(priors, providers, options.parallelism, on_event, diagnostics)
 
     changes: list[ResourceChange] = []
-    for address in sorted(wanted):
+    planned: dict[str, dict] = {}          # what dependents see of a resource: its planned state
+    changed: set[str] = set()
+
+    def planned_attributes(address: str) -> dict | None:
+        if address in planned:
+            return planned[address]
+        recorded = state.get(address)
+        return recorded.attributes if recorded else None
+
+    for address in _dependency_order(config, wanted):
         resource = None if options.destroy else config.resources.get(address)
         prior_state = priors.get(address)
         prior = refreshed.get(address)
@@ -88,10 +98,19 @@ def make_plan(config: Config, state: State, registry: ProviderRegistry,
                                           prior_state.provider, action, why, prior, None, (),
                                           tuple(prior_state.dependencies)))
             continue
+        if changed.intersection(resource.dependencies):
+            # A dependency changes: refer to its planned values (an id being replaced is
+            # unknown again), not to what the state recorded.
+            resource = config.reevaluate(address, planned_attributes)
         change = _plan_resource(resource, prior, prior_state, providers[resource.provider],
                                 address in options.replace, diagnostics)
         if change is not None:
             changes.append(change)
+            if change.after is not None:
+                planned[address] = change.after
+            if change.action is not Action.NOOP:
+                changed.add(address)
+    changes.sort(key=lambda c: c.address)
     if diagnostics.has_errors:
         return None, diagnostics
     plan = Plan(changes=tuple(changes), state_lineage=state.lineage, state_serial=state.serial,
@@ -114,6 +133,13 @@ def _plan_resource(resource: ResourceConfig, prior: dict | None,
     if any(p.severity == "error" for p in response.diagnostics):
         return None
     action, reason = decide_action(prior, response.planned, response.requires_replace, replace)
+    if action is Action.REPLACE:
+        # A replacement is a new object: plan it as a create, so computed values (an id) are
+        # unknown rather than the old object's.
+        as_new = provider.plan(PlanRequest(resource.type, resource.name, None, configured))
+        if not any(p.severity == "error" for p in as_new.diagnostics):
+            response = PlanResponse(as_new.planned, response.requires_replace,
+                                    response.diagnostics)
     if prior is None and prior_state is not None:
         reason = "create because it no longer exists (deleted outside flowplan)"
     attribute_changes = ()
@@ -122,6 +148,20 @@ def _plan_resource(resource: ResourceConfig, prior: dict | None,
     return ResourceChange(resource.address, resource.type, resource.name, resource.provider,
                           action, reason, prior, response.planned, attribute_changes,
                           tuple(resource.dependencies))
+
+
+def _dependency_order(config: Config, addresses: set[str]) -> list[str]:
+    """Config resources after what they depend on (then the rest), ties by address."""
+    from flowplan.graph import Graph
+
+    graph = Graph()
+    for address in addresses:
+        graph.add_node(address)
+        resource = config.resources.get(address)
+        for dependency in resource.dependencies if resource else ():
+            if dependency in addresses:
+                graph.add_edge(address, dependency)
+    return graph.topological_order()
 
 
 def _refresh(priors: dict[str, ResourceState | None], providers: dict[str, Provider],
