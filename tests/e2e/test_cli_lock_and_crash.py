@@ -1,0 +1,177 @@
+"""The state lock against a real second process, and an apply killed with SIGKILL half way.
+
+A helper process takes `LocalStateBackend(path).lock("apply")` and sleeps; `flowplan apply` must
+fail at once naming it, and `flowplan force-unlock ID` must let the next apply through. Then an
+apply of six slow recorder resources is killed with SIGKILL mid-way: the state must still parse,
+hold every resource whose completion was printed, and a second apply must finish the rest without
+creating anything twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+
+from cli_workspace import assert_ok
+
+CONFIG = """
+    acr_namespace "team" {
+      instance_id = "cri-123"
+      name        = "team"
+    }
+
+    acr_repository "app" {
+      namespace = acr_namespace.team.name
+      name      = "app"
+    }
+"""
+
+HOLD_LOCK = """
+import sys, time
+from flowplan.state import LocalStateBackend
+
+with LocalStateBackend(sys.argv[1]).lock("apply") as info:
+    print(info.id, flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def start_lock_holder(state_path, seconds: float = 60) -> tuple[subprocess.Popen, str]:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(state_path), str(seconds)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock_id = holder.stdout.readline().strip()
+    assert lock_id, holder.stderr.read()
+    return holder, lock_id
+
+
+def test_apply_fails_at_once_while_another_process_holds_the_lock(workspace, run_flowplan):
+    workspace.write(CONFIG)
+    holder, lock_id = start_lock_holder(workspace.state_path)
+    try:
+        started = time.monotonic()
+        locked = run_flowplan("apply", "--auto-approve")
+        took = time.monotonic() - started
+        assert locked.code == 1, str(locked)
+        assert took < 10, f"apply waited {took:.1f}s for the lock instead of failing at once"
+        assert "locked" in locked.stderr
+        assert f"pid {holder.pid}" in locked.stderr
+        assert "operation: apply" in locked.stderr
+        assert lock_id in locked.stderr
+        assert f"flowplan force-unlock {lock_id}" in locked.stderr
+        assert workspace.calls("apply") == []
+        assert not workspace.state_path.exists()
+
+        wrong = run_flowplan("force-unlock", "not-the-id")
+        assert wrong.code == 1, str(wrong)
+        assert workspace.lock_path.exists()
+
+        shown = re.search(r"flowplan force-unlock (\S+)", locked.stderr).group(1)
+        unlocked = assert_ok(run_flowplan("force-unlock", shown))
+        assert "unlocked" in unlocked.stdout
+        assert not workspace.lock_path.exists()
+
+        done = assert_ok(run_flowplan("apply", "--auto-approve"))
+        assert "Apply complete! Resources: 2 added, 0 changed, 0 destroyed." in done.stdout
+        assert sorted(workspace.state_addresses()) == ["acr_namespace.team",
+                                                       "acr_repository.app"]
+        assert not workspace.lock_path.exists(), "apply must release its lock"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_plan_also_refuses_to_run_while_the_state_is_locked(workspace, run_flowplan):
+    workspace.write(CONFIG)
+    holder, lock_id = start_lock_holder(workspace.state_path)
+    try:
+        locked = run_flowplan("plan")
+        assert locked.code == 1, str(locked)
+        assert lock_id in locked.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    # The holder was killed: its lock is stale, and stays until force-unlock.
+    assert workspace.lock_path.exists()
+    assert run_flowplan("plan").code == 1
+    assert_ok(run_flowplan("force-unlock", lock_id))
+    assert_ok(run_flowplan("plan"))
+
+
+SIX = "".join(f"""
+    acr_namespace "ns{i}" {{
+      instance_id = "cri-{i}"
+      name        = "ns{i}"
+    }}
+""" for i in range(1, 7))
+
+
+def test_sigkill_in_the_middle_of_apply_keeps_every_finished_resource(workspace, run_flowplan):
+    workspace.write(SIX)
+    env = workspace.base_env()
+    env["FLOWPLAN_RECORDER_APPLY_DELAY"] = "0.5"
+    process = subprocess.Popen(workspace.command("apply", "--auto-approve", "--parallelism", "1"),
+                               env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=workspace.root)
+    started = time.monotonic()
+    lines: list[str] = []
+    first_done = threading.Event()
+
+    def collect(stream) -> None:
+        for line in stream:
+            lines.append(line.rstrip("\n"))
+            if "Creation complete" in line:
+                first_done.set()
+
+    readers = [threading.Thread(target=collect, args=(s,), daemon=True)
+               for s in (process.stdout, process.stderr)]
+    for reader in readers:
+        reader.start()
+    first_done.wait(timeout=30)
+    # ~1.7 s in, and at least 0.25 s after a completion, so the kill lands inside a 0.5 s apply.
+    time.sleep(max(0.25, 1.7 - (time.monotonic() - started)))
+    seen_before_kill = list(lines)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+    for reader in readers:
+        reader.join(timeout=5)
+    assert process.returncode == -signal.SIGKILL
+
+    finished = sorted(re.match(r"(\S+): Creation complete", line).group(1)
+                      for line in seen_before_kill if "Creation complete" in line)
+    assert finished, "no resource finished before the kill:\n" + "\n".join(lines)
+    assert len(finished) < 6, "the apply ended before the kill; nothing was interrupted"
+    assert not any("Apply complete" in line for line in lines)
+
+    with open(workspace.state_path, encoding="utf-8") as source:
+        state = json.load(source)
+    recorded = sorted(r["address"] for r in state["resources"])
+    assert set(finished) <= set(recorded), (finished, recorded)
+    for address in recorded:
+        assert address in workspace.objects(), f"{address} is in the state but was not created"
+
+    # The killed process left its lock behind.
+    assert workspace.lock_path.exists()
+    stale_id = json.loads(workspace.lock_path.read_text())["id"]
+    blocked = run_flowplan("apply", "--auto-approve")
+    assert blocked.code == 1 and stale_id in blocked.stderr, str(blocked)
+    assert_ok(run_flowplan("force-unlock", stale_id))
+
+    workspace.clear_calls()
+    rest = assert_ok(run_flowplan("apply", "--auto-approve"))
+    remaining = 6 - len(recorded)
+    assert (f"Apply complete! Resources: {remaining} added, 0 changed, 0 destroyed."
+            in rest.stdout), str(rest)
+    created_again = [f'{c["type"]}.{c["name"]}' for c in workspace.calls("apply")]
+    assert not set(created_again) & set(recorded), "a finished resource was created twice"
+    assert all(n == 1 for n in Counter(created_again).values()), created_again
+    everything = sorted(f"acr_namespace.ns{i}" for i in range(1, 7))
+    assert sorted(workspace.state_addresses()) == everything
+    assert sorted(workspace.objects()) == everything
+    assert "No changes." in assert_ok(run_flowplan("plan")).stdout
