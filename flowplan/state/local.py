@@ -27,7 +27,7 @@ from json.encoder import encode_basestring as _quote
 from pathlib import Path
 from typing import Any, Iterator
 
-from flowplan.state.model import State, StateError
+from flowplan.state.model import ResourceState, State, StateError
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +92,10 @@ def _key_text(key: Any) -> str:
     raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
 
 
-def pretty_json(value: Any) -> str:
+RESOURCE_INDENT = "\n    "        # where each resource starts inside the state's "resources" list
+
+
+def pretty_json(value: Any, indent: str = "\n") -> str:
     """The same text as json.dumps(value, indent=2, ensure_ascii=False), about twice as fast.
 
     The standard library only has a C encoder for compact output; its pure-Python indenting
@@ -140,7 +143,7 @@ def pretty_json(value: Any) -> str:
         else:
             raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
-    encode(value, "\n")
+    encode(value, indent)
     return "".join(out)
 
 
@@ -180,6 +183,7 @@ class LocalStateBackend:
         self.path = Path(path)
         self.backup_path = self.path.with_name(self.path.name + ".backup")
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._encoded: dict[str, tuple[ResourceState, str]] = {}
 
     def __repr__(self) -> str:
         return f"LocalStateBackend({str(self.path)!r})"
@@ -236,9 +240,31 @@ class LocalStateBackend:
             state.serial -= 1
             raise
 
-    @staticmethod
-    def _encode(state: State) -> bytes:
-        return (pretty_json(state.to_dict()) + "\n").encode("utf-8")
+    def _encode(self, state: State) -> bytes:
+        """The same bytes as pretty_json(state.to_dict()), re-encoding only changed resources.
+
+        During apply the state is written after every resource, so encoding all of it each time
+        would make an apply of N resources quadratic. Each resource's text is kept with the
+        object it came from; a resource is re-encoded only when a new object replaced it (the
+        writer records new ResourceState objects and never edits one in place).
+        """
+        encoded: dict[str, tuple[ResourceState, str]] = {}
+        parts = []
+        for resource in state:
+            hit = self._encoded.get(resource.address)
+            if hit is not None and hit[0] is resource:
+                text = hit[1]
+            else:
+                text = pretty_json(resource.to_dict(), RESOURCE_INDENT)
+            encoded[resource.address] = (resource, text)
+            parts.append(text)
+        self._encoded = encoded
+        header = pretty_json({"version": state.version, "serial": state.serial,
+                              "lineage": state.lineage, "resources": []})
+        if parts:
+            header = header[:-len("[]\n}")] + "[" + RESOURCE_INDENT + ("," + RESOURCE_INDENT).join(
+                parts) + "\n  ]\n}"
+        return (header + "\n").encode("utf-8")
 
     def _keep_backup(self) -> None:
         try:

@@ -80,7 +80,7 @@ def test_state_with_duplicate_addresses_is_refused():
 
 def test_five_thousand_resources_load_and_serialise_fast():
     state = big_state(5000)
-    encoded = LocalStateBackend._encode(state)
+    encoded = LocalStateBackend("unused.json")._encode(state)
     started = time.perf_counter()
     raw = state.to_dict()
     text = pretty_json(raw)
@@ -92,6 +92,18 @@ def test_five_thousand_resources_load_and_serialise_fast():
     assert text == json.dumps(raw, indent=2, ensure_ascii=False)
     # Well under 100 ms each on an ordinary machine; the bound leaves room for a busy CI runner.
     assert serialise < 0.25 and load < 0.25, (serialise, load)
+
+
+def test_state_text_is_reused_for_unchanged_resources_and_stays_identical(tmp_path):
+    backend = LocalStateBackend(tmp_path / "state.json")
+    state = big_state(50)
+    first = backend._encode(state)
+    assert first.decode() == pretty_json(state.to_dict()) + "\n"
+    state.set(ResourceState("pipeline.p7", "pipeline", "p7", "flowplan", {"changed": True}, []))
+    assert state.remove("pipeline.p3") is not None
+    second = backend._encode(state)
+    assert second.decode() == pretty_json(state.to_dict()) + "\n"
+    assert second != first
 
 
 def test_pretty_json_matches_the_standard_indented_encoder():
