@@ -1,27 +1,50 @@
 """The store: the only code that touches the database of registered pipelines, schedules and
-deployment groups (runs, logs and approvals come later, as schema upgrades).
+deployment groups, and of run history: runs, task and step runs, logs, approvals, artifacts, the
+cache index, secrets (encrypted tokens only) and roles.
 
 Callers use `Store` and the frozen records it returns; the models in `schema` and the steps in
 `migrations` stay inside this package.
 """
 
+from flowplan.store.caches import CacheEntryRecord
 from flowplan.store.database import (
     DeploymentGroupRecord,
     PipelineRecord,
     ScheduleRecord,
     Store,
-    require_json_data,
     resolve_url,
 )
+from flowplan.store.gates import ApprovalRecord, ArtifactRecord
+from flowplan.store.json_data import require_json_data
+from flowplan.store.logs import LogChunkRecord, LogLineRecord
 from flowplan.store.migrations import Migration, SchemaVersionError
+from flowplan.store.runs import (
+    RunHeld,
+    RunRecord,
+    StepPlan,
+    StepRunRecord,
+    TaskPlan,
+    TaskRunRecord,
+)
 
 __all__ = [
+    "ApprovalRecord",
+    "ArtifactRecord",
+    "CacheEntryRecord",
     "DeploymentGroupRecord",
+    "LogChunkRecord",
+    "LogLineRecord",
     "Migration",
     "PipelineRecord",
+    "RunHeld",
+    "RunRecord",
     "ScheduleRecord",
     "SchemaVersionError",
+    "StepPlan",
+    "StepRunRecord",
     "Store",
+    "TaskPlan",
+    "TaskRunRecord",
     "require_json_data",
     "resolve_url",
 ]

@@ -7,7 +7,14 @@ method per question or change. It hands out frozen records, never ORM objects.
 Each call opens its own Session and a short transaction, so one Store is shared by the threads
 `apply` runs providers in. On SQLite the connection runs in WAL mode with a 5 s busy timeout and
 foreign keys on, and a write begins with BEGIN IMMEDIATE: the writer takes the lock before it reads,
-so concurrent writers wait for each other instead of failing on a stale snapshot.
+so concurrent writers wait for each other instead of failing on a stale snapshot. `synchronous` is
+NORMAL: in WAL mode a commit survives a crash of the process (what run history needs: the executor
+commits every transition before acting), and only an OS crash or power loss can lose the last
+commits; FULL would fsync on every commit and cost ~10x per recorded transition.
+
+Run history (runs, logs, approvals, artifacts, caches, secrets, roles) is in the mixins of
+`runs`, `logs`, `gates`, `caches` and `access`; this module holds the engine and the registered
+pipelines, schedules and deployment groups.
 
 What a definition means is left to the callers (the `flowplan` provider, the executor); the store
 only insists it is JSON data, so that a `Sensitive` value can never reach the database.
@@ -17,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +37,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.pool import StaticPool
 
+from flowplan.store.access import AccessRecords
+from flowplan.store.caches import CacheIndex
+from flowplan.store.gates import GateHistory
+from flowplan.store.json_data import require_json_data
+from flowplan.store.logs import LogHistory
 from flowplan.store.migrations import MIGRATIONS, Migration, prepare_schema
+from flowplan.store.runs import RunHistory
 from flowplan.store.schema import Base, DeploymentGroup, Pipeline, Schedule, utc_now
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -70,29 +82,6 @@ class DeploymentGroupRecord:
     definition: dict[str, Any]  # the whole block, hosts included
     created_at: datetime
     updated_at: datetime
-
-
-def require_json_data(value: Any, where: str) -> None:
-    """Raise ValueError unless `value` is plain JSON data (dict with str keys, list, str, finite
-    number, bool, None). The message names the path and the type, never the value."""
-    pending: list[tuple[Any, str]] = [(value, "")]
-    while pending:
-        item, path = pending.pop()
-        kind = type(item)
-        if kind is dict:
-            for key, child in item.items():
-                if type(key) is not str:
-                    raise ValueError(f"{where} has a {type(key).__name__} key at {path or '.'}: "
-                                     f"the store keeps JSON data only")
-                pending.append((child, f"{path}.{key}"))
-        elif kind is list:
-            pending.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
-        elif kind is float and not math.isfinite(item):
-            raise ValueError(f"{where} holds a non-finite number at {path or '.'}: "
-                             f"the store keeps JSON data only")
-        elif kind not in (str, int, float, bool, type(None)):
-            raise ValueError(f"{where} holds a {kind.__name__} at {path or '.'}: the store keeps "
-                             f"JSON data only (sensitive values as $sensitive markers)")
 
 
 def _require_text(value: Any, what: str) -> None:
@@ -138,6 +127,7 @@ def _create_engine(url: URL) -> Engine:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
         finally:
             cursor.close()
 
@@ -149,11 +139,12 @@ def _create_engine(url: URL) -> Engine:
     return engine
 
 
-class Store:
+class Store(RunHistory, LogHistory, GateHistory, CacheIndex, AccessRecords):
     """Gateway to the store database. Build it with `Store.open`; share it between threads."""
 
     def __init__(self, engine: Engine, schema_version: int) -> None:
         self._engine = engine
+        self._write_engine = engine.execution_options(**{_WRITE_OPTION: True})
         self._reads = sessionmaker(engine, expire_on_commit=False)
         self._writes = sessionmaker(engine.execution_options(**{_WRITE_OPTION: True}),
                                     expire_on_commit=False)

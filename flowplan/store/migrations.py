@@ -1,14 +1,15 @@
 """Schema versions of the store and the ordered steps that upgrade one version to the next.
 
-Version 1 is the baseline: `flowplan_meta`, `pipelines`, `schedules`, `deployment_groups`. A fresh
+Version 1 is the baseline: `flowplan_meta`, `pipelines`, `schedules`, `deployment_groups`.
+Version 2 adds the run history (`flowplan.store.migration_v2`). A fresh
 database is created straight from the models in `flowplan.store.schema` and stamped with the latest
 version; an older one is upgraded by running, in order, every step above the version it records;
 a newer one is refused. All of it happens in the one transaction the caller opened, so an upgrade
 that fails leaves the database as it was (SQLite and PostgreSQL both have transactional DDL).
 
-To add tables later (runs, steps, logs, approvals): add the models to schema.py and append a
-`Migration(version=2, ...)` whose `upgrade` creates them with explicit DDL, not from the models,
-which keep changing after the step is written.
+To change the schema: change the models in schema.py and append a `Migration(version=N, ...)`
+whose `upgrade` spells out its DDL (as migration_v2 does), not taken from the models, which keep
+changing after the step is written.
 
 Opening the database and the pragmas are left to `flowplan.store.database`.
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, inspect, select
 
+from flowplan.store.migration_v2 import upgrade_to_v2
 from flowplan.store.schema import Base, Meta
 
 BASELINE_VERSION = 1
@@ -35,7 +37,10 @@ class Migration:
     upgrade: Callable[[Connection], None]
 
 
-MIGRATIONS: tuple[Migration, ...] = ()
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(2, "run history: runs, task and step runs, logs, approvals, artifacts, caches, "
+                 "secrets, roles", upgrade_to_v2),
+)
 
 
 class SchemaVersionError(Exception):

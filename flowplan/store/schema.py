@@ -1,5 +1,8 @@
 """The store's tables as SQLAlchemy 2 declarative models, at the latest schema version.
 
+Version 1: registered pipelines, schedules, deployment groups. Version 2 adds run history: runs,
+task runs, step runs, log chunks, approvals, artifacts, cache entries, secrets and roles.
+
 `Base.metadata` is what a fresh database is created from; `flowplan.store.migrations` upgrades an
 older database to the same shape. Nothing outside `flowplan.store` sees these classes: the gateway
 (`flowplan.store.database.Store`) turns rows into frozen records.
@@ -13,9 +16,10 @@ again gets a new id, which the `flowplan` provider relies on.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Optional
 
-from sqlalchemy import JSON, DateTime, Integer, String, Text
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer,
+                        String, Text, UniqueConstraint)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -98,3 +102,188 @@ class DeploymentGroup(Base):
     definition: Mapped[dict[str, Any]]                   # the whole block, hosts included
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+# -- run history (schema version 2) -------------------------------------------------------------
+# Status columns hold the values of flowplan.executor.status.Status; the store does not interpret
+# them beyond the queries that name them.
+
+class Run(Base):
+    """One execution of a pipeline, numbered per pipeline."""
+
+    __tablename__ = "runs"
+    __table_args__ = (UniqueConstraint("pipeline", "number", name="uq_runs_pipeline_number"),
+                      Index("ix_runs_status", "status"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pipeline: Mapped[str] = mapped_column(String(255))
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str] = mapped_column(String(32))
+    user: Mapped[Optional[str]] = mapped_column(String(255))
+    branch: Mapped[Optional[str]] = mapped_column(Text)
+    commit: Mapped[Optional[str]] = mapped_column(String(64))
+    commit_short: Mapped[Optional[str]] = mapped_column(String(16))
+    commit_author: Mapped[Optional[str]] = mapped_column(Text)
+    commit_message: Mapped[Optional[str]] = mapped_column(Text)
+    variables: Mapped[dict[str, Any]]                  # masked: sensitive values are "***"
+    definition: Mapped[dict[str, Any]]                 # the snapshot the run executes
+    options: Mapped[dict[str, Any]]                    # run options (parallelism, ...)
+    created_at: Mapped[datetime]
+    started_at: Mapped[Optional[datetime]]
+    finished_at: Mapped[Optional[datetime]]
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    pid: Mapped[Optional[int]] = mapped_column(Integer)     # the process driving the run
+    host: Mapped[Optional[str]] = mapped_column(String(255))
+
+
+class TaskRun(Base):
+    """A task of a run: one row per (run, stage, task); `attempt` counts its executions."""
+
+    __tablename__ = "task_runs"
+    __table_args__ = (UniqueConstraint("run_id", "stage", "task", name="uq_task_runs_task"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(255))
+    stage_index: Mapped[int] = mapped_column(Integer)
+    task: Mapped[str] = mapped_column(String(255))
+    position: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[Optional[datetime]]
+    finished_at: Mapped[Optional[datetime]]
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    failure_allowed: Mapped[bool] = mapped_column(Boolean)   # failed, but allow_failure = true
+    skip_reason: Mapped[Optional[str]] = mapped_column(String(32))
+    workspace: Mapped[Optional[str]] = mapped_column(Text)
+
+
+class StepRun(Base):
+    """One attempt of one step: a new row per task attempt."""
+
+    __tablename__ = "step_runs"
+    __table_args__ = (UniqueConstraint("task_run_id", "step", "attempt",
+                                       name="uq_step_runs_attempt"),
+                      Index("ix_step_runs_run", "run_id"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    task_run_id: Mapped[int] = mapped_column(ForeignKey("task_runs.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(255))
+    task: Mapped[str] = mapped_column(String(255))
+    step: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer)
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[Optional[datetime]]
+    finished_at: Mapped[Optional[datetime]]
+    exit_code: Mapped[Optional[int]] = mapped_column(Integer)
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    outputs: Mapped[Optional[dict[str, Any]]]          # masked
+    pid: Mapped[Optional[int]] = mapped_column(Integer)     # its process group, while it runs
+    log_lines: Mapped[int] = mapped_column(Integer)         # lines printed
+    log_bytes: Mapped[int] = mapped_column(BigInteger)      # bytes printed
+    log_dropped: Mapped[int] = mapped_column(Integer)       # lines past the cap, not stored
+
+
+class LogChunk(Base):
+    """Consecutive log lines of one step from one stream, read at one moment.
+
+    A step's lines are numbered 1, 2, ... across its streams (`first_seq` is the first line's
+    number); `text` holds `line_count` lines joined by newlines. One row per read instead of one
+    per line keeps a 200,000-line step cheap to store.
+    """
+
+    __tablename__ = "log_chunks"
+    __table_args__ = (Index("ix_log_chunks_run", "run_id", "id"),
+                      Index("ix_log_chunks_step", "step_run_id", "first_seq"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    step_run_id: Mapped[int] = mapped_column(ForeignKey("step_runs.id", ondelete="CASCADE"))
+    first_seq: Mapped[int] = mapped_column(Integer)
+    line_count: Mapped[int] = mapped_column(Integer)
+    at: Mapped[float] = mapped_column(Float)                # seconds since the epoch, UTC
+    stream: Mapped[str] = mapped_column(String(8))          # stdout, stderr, system
+    text: Mapped[str] = mapped_column(Text)
+
+
+class Approval(Base):
+    """A decision on a gate: a manual stage (task and step empty) or a manual_approval step."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (Index("ix_approvals_run", "run_id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(255))
+    task: Mapped[Optional[str]] = mapped_column(String(255))
+    step: Mapped[Optional[str]] = mapped_column(String(255))
+    step_run_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("step_runs.id", ondelete="CASCADE"))
+    user: Mapped[str] = mapped_column(String(255))
+    decision: Mapped[str] = mapped_column(String(8))        # approve, reject
+    comment: Mapped[Optional[str]] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+class Artifact(Base):
+    __tablename__ = "artifacts"
+    __table_args__ = (UniqueConstraint("run_id", "name", name="uq_artifacts_name"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    step_run_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("step_runs.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class CacheEntry(Base):
+    """A saved cache archive of one pipeline's `cache "NAME"` block under one key."""
+
+    __tablename__ = "cache_entries"
+    __table_args__ = (UniqueConstraint("pipeline", "name", "key", name="uq_cache_entries_key"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pipeline: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class Secret(Base):
+    """A secret as a token of flowplan.executor.secrets.SecretBox: never the clear text."""
+
+    __tablename__ = "secrets"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    token: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class RoleMember(Base):
+    """A user holding a role; manual_approval steps name roles in `roles`."""
+
+    __tablename__ = "role_members"
+
+    role: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user: Mapped[str] = mapped_column(String(255), primary_key=True)
+    created_at: Mapped[datetime]

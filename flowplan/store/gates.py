@@ -1,0 +1,105 @@
+"""Approvals and artifacts of runs in the store, as frozen records.
+
+An approval is one person's decision on a gate of a run: a manual stage (task and step empty) or a
+`manual_approval` step. An artifact is a file a step produced, with its size and SHA-256. Who may
+decide, and what a set of decisions means, is the executor's business (flowplan.executor.approval).
+`GateHistory` is mixed into `flowplan.store.Store`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, delete, func, insert, select
+
+from flowplan.store.schema import Approval, Artifact, utc_now
+
+APPROVALS = Approval.__table__
+ARTIFACTS = Artifact.__table__
+DECISIONS = ("approve", "reject")
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    id: int
+    run_id: int
+    stage: str
+    task: str | None
+    step: str | None
+    step_run_id: int | None
+    user: str
+    decision: str                   # approve, reject
+    comment: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    id: int
+    run_id: int
+    step_run_id: int | None
+    name: str
+    path: str
+    size: int
+    sha256: str
+    created_at: datetime
+
+
+class GateHistory:
+    """Approvals and artifacts. Mixed into Store, which provides the engines."""
+
+    _engine: Engine
+    _write_engine: Engine
+
+    def add_approval(self, run_id: int, *, stage: str, user: str, decision: str,
+                     task: str | None = None, step: str | None = None,
+                     step_run_id: int | None = None, comment: str | None = None) -> ApprovalRecord:
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
+        values = dict(run_id=run_id, stage=stage, task=task, step=step, step_run_id=step_run_id,
+                      user=user, decision=decision, comment=comment, at=utc_now())
+        with self._write_engine.begin() as connection:
+            new_id = connection.execute(insert(APPROVALS).values(**values)).inserted_primary_key[0]
+        return ApprovalRecord(id=new_id, **values)
+
+    def approvals(self, run_id: int) -> list[ApprovalRecord]:
+        """Oldest first."""
+        with self._engine.connect() as connection:
+            return [ApprovalRecord(row.id, row.run_id, row.stage, row.task, row.step,
+                                   row.step_run_id, row.user, row.decision, row.comment, row.at)
+                    for row in connection.execute(select(APPROVALS).where(
+                        APPROVALS.c.run_id == run_id).order_by(APPROVALS.c.id))]
+
+    def approval_count(self, run_id: int) -> int:
+        """How many decisions the run has: cheap to poll for new ones."""
+        with self._engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(APPROVALS)
+                                      .where(APPROVALS.c.run_id == run_id)).scalar_one()
+
+    def put_artifact(self, run_id: int, name: str, *, path: str, size: int, sha256: str,
+                     step_run_id: int | None = None) -> ArtifactRecord:
+        """Record an artifact, replacing one of the same name in the run (a retried step)."""
+        values = dict(run_id=run_id, step_run_id=step_run_id, name=name, path=path, size=size,
+                      sha256=sha256, created_at=utc_now())
+        with self._write_engine.begin() as connection:
+            connection.execute(delete(ARTIFACTS).where(ARTIFACTS.c.run_id == run_id,
+                                                       ARTIFACTS.c.name == name))
+            new_id = connection.execute(insert(ARTIFACTS).values(**values)).inserted_primary_key[0]
+        return ArtifactRecord(id=new_id, **values)
+
+    def artifacts(self, run_id: int) -> list[ArtifactRecord]:
+        with self._engine.connect() as connection:
+            return [_artifact(row) for row in connection.execute(
+                select(ARTIFACTS).where(ARTIFACTS.c.run_id == run_id).order_by(ARTIFACTS.c.id))]
+
+    def get_artifact(self, run_id: int, name: str) -> ArtifactRecord | None:
+        with self._engine.connect() as connection:
+            row = connection.execute(select(ARTIFACTS).where(
+                ARTIFACTS.c.run_id == run_id, ARTIFACTS.c.name == name)).one_or_none()
+            return _artifact(row) if row is not None else None
+
+
+def _artifact(row) -> ArtifactRecord:
+    return ArtifactRecord(row.id, row.run_id, row.step_run_id, row.name, row.path, row.size,
+                          row.sha256, row.created_at)
