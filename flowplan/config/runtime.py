@@ -8,12 +8,11 @@ resource attributes.
 
 `render_script` is for shell scripts (a command step's `run`): every interpolated value that comes
 from outside the config (`run.*`, `steps.*`, `var.*`, which `--var` and webhooks can set) is
-shell-quoted, so a branch named `x; rm -rf /` stays one word of data.
+pasted as data, quoted for where it lands, so a branch named `x; rm -rf /` stays one word.
 """
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -86,25 +85,28 @@ def resolve(value: Any, ctx: RunContext, scope: Scope | None = None) -> Any:
 
 
 def render_script(value: Any, ctx: RunContext) -> str:
-    """A shell script from a `run` value, with untrusted interpolations shell-quoted."""
+    """A shell script from a `run` value, with untrusted interpolations pasted as data.
+
+    flowplan.executor.shellquote decides how to quote each untrusted value for the place in the
+    script where it lands (inside "...", unquoted, in a here-document, ...).
+    """
+    from flowplan.executor.shellquote import Value, render_shell_template
+
     if not is_deferred(value):
         return to_string(value)
     source = value[DEFERRED_KEY]
     node = _parse(source)
     scope = ctx.scope()
-    if node[0] != E_TEMPLATE:
-        return _script_piece(node, scope, source)
-    pieces = []
-    for part in node[3]:
-        pieces.append(part if isinstance(part, str) else _script_piece(part, scope, source))
-    return "".join(pieces)
-
-
-def _script_piece(node: tuple, scope: Scope, source: str) -> str:
-    value = deep_unwrap(_evaluate_node(node, scope, source))
-    text = to_string(value)
-    untrusted = any(names[0] in UNTRUSTED_ROOTS for names, _l, _c in references(node))
-    return shlex.quote(text) if untrusted else text
+    parts = node[3] if node[0] == E_TEMPLATE else (node,)
+    pieces: list[Any] = []
+    for part in parts:
+        if isinstance(part, str):
+            pieces.append(part)
+            continue
+        text = to_string(deep_unwrap(_evaluate_node(part, scope, source)))
+        untrusted = any(names[0] in UNTRUSTED_ROOTS for names, _l, _c in references(part))
+        pieces.append(Value(text, untrusted=untrusted))
+    return render_shell_template(pieces)
 
 
 def _evaluate(source: str, scope: Scope) -> Any:
