@@ -11,6 +11,7 @@ Environment:
     FLOWPLAN_RECORDER_FORCE_NEW    comma list of attributes whose change forces replacement
                                    (default: name)
     FLOWPLAN_RECORDER_APPLY_DELAY  seconds to sleep in each apply before touching the objects
+    FLOWPLAN_RECORDER_FAIL         comma list of addresses whose apply returns an error
 
 The real objects keep what a real system would: the clear values apply was handed (a webhook
 secret included), and `apply`/`read` hand those clear values back, as a real API would. Keeping
@@ -129,6 +130,11 @@ class RecorderProvider:
         self._record("apply_start", type=request.type, name=request.name, action=action)
         if self.delay:
             time.sleep(self.delay)
+        failing = os.environ.get("FLOWPLAN_RECORDER_FAIL", "").split(",")
+        if address in failing:
+            self._record("apply_failed", type=request.type, name=request.name, action=action)
+            return ApplyResponse(state=request.prior, diagnostics=(ProviderDiagnostic(
+                f"The recorder was told to fail {address}", detail="FLOWPLAN_RECORDER_FAIL"),))
         with _FILE_LOCK:
             data = self._load()
             if request.planned is None:
