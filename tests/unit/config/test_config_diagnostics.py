@@ -584,3 +584,17 @@ def test_every_mistake_in_a_config_is_reported_at_once(load):
     ]
     assert len(config.diagnostics) == 11
     assert config.diagnostics.has_errors
+
+
+def test_positions_are_right_with_windows_line_endings_and_tabs(load):
+    config = load({"main.hcl": "locals {\r\n  a = 1\r\n\tb = var.nope\r\n}\r\n"})
+    assert located(config) == [("main.hcl:3:6", "Reference to undeclared input variable")]
+
+
+def test_path_config_and_path_cwd_are_known_and_other_paths_are_not(load, config_dir):
+    config = load('locals {\n  dir = path.config\n  cwd = path.cwd\n'
+                  '  script = "${path.config}/deploy.sh"\n  bad = path.home\n}\n')
+    assert located(config) == [("main.hcl:5:9", "Invalid reference")]
+    assert config.locals["dir"] == str(config_dir.resolve())
+    assert config.locals["cwd"] == str(config_dir)
+    assert config.locals["script"] == f"{config_dir.resolve()}/deploy.sh"

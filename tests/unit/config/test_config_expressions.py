@@ -393,3 +393,18 @@ def test_unknown_function_is_a_diagnostic_listing_the_functions(evaluation_error
     for name in ("env", "file", "format", "hash_files", "join", "jsonencode", "length",
                  "lookup", "lower", "upper"):
         assert name in diagnostic.detail
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "expressions._binary/_number and the functions (lookup, file, env) receive unwrapped "
+    "sensitive values and quote them in their error details, e.g. \"A number is required, not "
+    "string 'hunter2'\": a diagnostic prints the secret in plaintext"))
+@pytest.mark.parametrize("expression", [
+    "var.secret + 1",
+    'lookup({}, var.secret)',
+    "file(var.secret)",
+    "env(var.secret)",
+])
+def test_errors_about_a_sensitive_value_do_not_show_it(evaluation_error, expression):
+    diagnostic = evaluation_error(expression, SECRET)
+    assert "hunter2" not in diagnostic.detail

@@ -142,3 +142,21 @@ def test_unreadable_cache_entry_is_parsed_again(load, config_dir, parse_calls):
     config = load(CONFIG)
     assert parse_calls == ["main.hcl", "main.hcl"]
     assert config.sources["app"]["url"] == "https://example.com/app.git"
+
+
+@pytest.mark.skipif((__import__("os").cpu_count() or 1) < 2, reason="needs two CPUs for a pool")
+def test_files_parsed_in_a_process_pool_match_files_parsed_in_process(config_dir, monkeypatch):
+    from flowplan.config.loader import load_config
+
+    files = {f"f{n}.hcl": f'source "s{n}" {{\n  url = "u{n}"\n  url = "v{n}"\n}}\n'
+             for n in range(4)}
+    for name, text in files.items():
+        (config_dir / name).write_text(text)
+    monkeypatch.setattr(config_files, "PARALLEL_THRESHOLD_BYTES", 10 ** 9)
+    in_process = load_config(config_dir, environ={}, use_cache=False)
+    monkeypatch.setattr(config_files, "PARALLEL_THRESHOLD_BYTES", 0)
+    pooled = load_config(config_dir, environ={}, use_cache=False)
+    assert pooled.sources == in_process.sources
+    assert [(str(d.range), d.summary) for d in pooled.diagnostics.sorted()] == \
+        [(str(d.range), d.summary) for d in in_process.diagnostics.sorted()] == \
+        [(f"f{n}.hcl:3:3", "Duplicate attribute") for n in range(4)]
