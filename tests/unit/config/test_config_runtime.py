@@ -143,14 +143,30 @@ def test_hostile_run_value_alone_is_quoted(tmp_path):
     assert not (tmp_path / "PWNED").exists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "runtime.render_script shell-quotes with shlex.quote, which is only safe where the value "
-    "stands outside shell quotes: in the common `echo \"Deploying ${run.branch}\"` the single "
-    "quotes are literal inside the double quotes and a branch named $(touch PWNED) runs"))
-def test_hostile_branch_inside_double_quotes_in_a_script_is_not_executed(tmp_path):
+@pytest.mark.parametrize("script", [
+    '<<-EOT\n  echo "Deploying ${run.branch}"\nEOT',
+    "<<-EOT\n  echo 'Deploying ${run.branch}'\nEOT",
+    '<<-EOT\n  echo "Deploying $(printf %s "${run.branch}")"\nEOT',
+    "<<-EOT\n  cat <<MSG\n  Deploying ${run.branch}\n  MSG\nEOT",
+    '<<-EOT\n  BRANCH=${run.branch}\n  echo "Deploying $BRANCH"\nEOT',
+    '<<-EOT\n  echo "Deploying" # ${run.branch}\nEOT',
+])
+@pytest.mark.parametrize("branch", HOSTILE)
+def test_hostile_branch_in_any_quoting_context_is_not_executed(tmp_path, script, branch):
+    ctx = context(tmp_path, run={"branch": branch})
+    result = run_bash(render_script(deferred(script), ctx), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "PWNED").exists()
+    if "#" not in script:
+        assert result.stdout.rstrip("\n") == f"Deploying {branch}"
+
+
+def test_value_in_a_place_the_renderer_cannot_quote_is_refused(tmp_path):
+    from flowplan.executor.shellquote import ShellTemplateError
+
     ctx = context(tmp_path, run={"branch": "$(touch PWNED)"})
-    script = render_script(deferred('<<-EOT\n  echo "Deploying ${run.branch}"\nEOT'), ctx)
-    run_bash(script, tmp_path)
+    with pytest.raises(ShellTemplateError):
+        render_script(deferred('"echo `echo ${run.branch}`"'), ctx)
     assert not (tmp_path / "PWNED").exists()
 
 
