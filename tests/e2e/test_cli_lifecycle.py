@@ -268,6 +268,29 @@ def test_destroy_removes_everything_dependents_first(applied, run_flowplan):
     assert "No changes." in assert_ok(run_flowplan("plan", "--destroy")).stdout
 
 
+
+def test_destroy_of_a_target_destroys_what_depends_on_it_too(applied, run_flowplan):
+    result = assert_ok(run_flowplan("destroy", "--auto-approve", "--target",
+                                    "acr_namespace.team"))
+    assert "Destroy complete! Resources: 0 added, 0 changed, 2 destroyed." in result.stdout
+    assert sorted(applied.state_addresses()) == ["deployment_group.daily", "pipeline.app",
+                                                 "schedule.nightly", "webhook.push"]
+    assert [f'{c["type"]}.{c["name"]}' for c in applied.calls("apply")] == [
+        "acr_repository.app", "acr_namespace.team"]
+
+
+def test_saved_destroy_plan_applies_as_a_destroy(applied, run_flowplan, tmp_path):
+    plan_file = tmp_path / "destroy.plan"
+    planned = assert_ok(run_flowplan("plan", "--destroy", "--out", str(plan_file))).stdout
+    assert "Plan: 0 to add, 0 to change, 6 to destroy." in planned
+    assert "(delete because destroy was requested)" in planned
+    assert applied.calls("apply") == []
+
+    done = assert_ok(run_flowplan("apply", str(plan_file)))
+    assert "Resources: 0 added, 0 changed, 6 destroyed." in done.stdout
+    assert applied.state()["resources"] == []
+    assert applied.objects() == {}
+
 # -- exit codes, saved plans, approval ---------------------------------------------------------
 
 def test_detailed_exitcode_is_0_without_changes_2_with_changes_and_1_on_error(applied,
@@ -330,6 +353,7 @@ def test_apply_asks_for_yes_and_cancels_on_anything_else(workspace, run_flowplan
     assert "Only 'yes' will be accepted to approve." in refused.stdout
     assert "Apply cancelled." in refused.stdout
     assert refused.code != 0
+    assert not workspace.lock_path.exists(), "a cancelled apply must release the lock"
     assert not workspace.state_path.exists() or workspace.state()["resources"] == []
     assert workspace.calls("apply") == []
     assert workspace.objects() == {}

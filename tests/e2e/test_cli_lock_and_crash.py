@@ -175,3 +175,32 @@ def test_sigkill_in_the_middle_of_apply_keeps_every_finished_resource(workspace,
     assert sorted(workspace.state_addresses()) == everything
     assert sorted(workspace.objects()) == everything
     assert "No changes." in assert_ok(run_flowplan("plan")).stdout
+
+
+def test_interrupt_in_the_middle_of_apply_releases_the_lock_and_keeps_what_finished(
+        workspace, run_flowplan):
+    workspace.write(SIX)
+    env = workspace.base_env()
+    env["FLOWPLAN_RECORDER_APPLY_DELAY"] = "0.5"
+    process = subprocess.Popen(workspace.command("apply", "--auto-approve", "--parallelism", "1"),
+                               env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=workspace.root)
+    time.sleep(1.7)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode != 0
+    assert "Traceback" not in stderr, stderr
+    assert "Apply complete!" not in stdout
+
+    finished = {re.match(r"(\S+): Creation complete", line).group(1)
+                for line in stderr.splitlines() if "Creation complete" in line}
+    with open(workspace.state_path, encoding="utf-8") as source:
+        recorded = {r["address"] for r in json.load(source)["resources"]}
+    assert finished <= recorded
+    assert len(recorded) < 6
+    assert not workspace.lock_path.exists(), "an interrupted apply must release its lock"
+
+    rest = assert_ok(run_flowplan("apply", "--auto-approve"))
+    assert f"Resources: {6 - len(recorded)} added" in rest.stdout
+    assert len(workspace.state_addresses()) == 6
+    assert len(workspace.objects()) == 6
