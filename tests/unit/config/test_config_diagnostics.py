@@ -598,3 +598,28 @@ def test_path_config_and_path_cwd_are_known_and_other_paths_are_not(load, config
     assert config.locals["dir"] == str(config_dir.resolve())
     assert config.locals["cwd"] == str(config_dir)
     assert config.locals["script"] == f"{config_dir.resolve()}/deploy.sh"
+
+
+def test_positions_inside_multi_line_expressions(load):
+    config = load("""\
+        locals {
+          a = [
+            1,
+            var.nope,
+          ]
+          b = format(
+            "%s",
+            local.nope
+          )
+          c = {
+            k = source.nope.url
+          }
+          d = true ? 1 : acr_repository.nope.id
+        }
+    """)
+    assert located(config) == [
+        ("main.hcl:4:5", "Reference to undeclared input variable"),
+        ("main.hcl:8:5", "Reference to undeclared local value"),
+        ("main.hcl:11:9", "Reference to undeclared source"),
+        ("main.hcl:13:18", "Reference to undeclared resource"),
+    ]

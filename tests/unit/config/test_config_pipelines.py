@@ -286,3 +286,15 @@ def test_references_through_locals_do_not_become_resource_dependencies(load):
     assert list(config.diagnostics) == []
     assert config.resources["schedule.s"].attributes["branch"] == "app"
     assert config.resources["schedule.s"].dependencies == ["pipeline.p"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "loader.Config.reevaluate runs _evaluate_resource with the loader's own Diagnostics, so "
+    "every diagnostic of the resource is appended to config.diagnostics a second time"))
+def test_reevaluating_a_resource_does_not_repeat_its_diagnostics(load):
+    config = load(REPOSITORY + 'schedule "s" {\n  pipeline = pipeline.p\n  cron = "x"\n'
+                  '  branch = acr_repository.app.id\n  timezone = 5\n}\npipeline "p" {\n}\n')
+    assert len(config.diagnostics) == 1
+    resource = config.reevaluate("schedule.s", {"acr_repository.app": {"id": "cr-1"}}.get)
+    assert resource.attributes["branch"] == "cr-1"
+    assert len(config.diagnostics) == 1
