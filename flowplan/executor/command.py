@@ -1,0 +1,123 @@
+"""The `command` step type: a shell script whose exit code decides.
+
+The script (attribute `run`, rendered with untrusted interpolations shell-quoted by
+flowplan.config.runtime.render_script) runs as `<shell words> -c <script>` — `bash -e -c ...` by
+default — in the task's workspace, in its own process group, with the step's environment. A script
+too long for one argument is written to a file in the task's private directory (outside
+`.flowplan/`) and passed by path instead. After the process ends, `$FLOWPLAN_OUTPUT` is read for
+the step's outputs: `NAME=VALUE` lines, or `NAME<<DELIMITER` ... `DELIMITER` for several lines.
+If `outputs` lists names, only those are kept and a missing one fails the step.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from pathlib import Path
+
+from flowplan.config.schema import parse_duration
+from flowplan.config.steps import CommandStep
+from flowplan.executor.process import run_process
+from flowplan.executor.status import Status
+from flowplan.executor.step_type import StepContext, StepResult
+
+MAX_ARGUMENT_BYTES = 100_000
+OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+class CommandStepType:
+    name = "command"
+    config_model = CommandStep
+    script_attributes = ("run",)
+
+    def run(self, context: StepContext) -> StepResult:
+        config: CommandStep = context.config
+        try:
+            words = shlex.split(config.shell)
+        except ValueError as exc:
+            return StepResult(Status.FAILED, error=f"shell {config.shell!r} cannot be split into "
+                                                   f"words: {exc}")
+        if not words:
+            return StepResult(Status.FAILED, error="shell is empty")
+        script = config.run
+        if len(script.encode("utf-8", "replace")) > MAX_ARGUMENT_BYTES:
+            path = context.private_dir / f"{context.step}.script"
+            path.write_text(script, encoding="utf-8")
+            argv = [*words, str(path)]
+        else:
+            argv = [*words, "-c", script]
+
+        deadline, limit = context.deadline, context.timeout_text
+        if config.timeout:
+            own = time.monotonic() + parse_duration(config.timeout)
+            if deadline is None or own < deadline:
+                deadline, limit = own, f"the step's timeout of {config.timeout}"
+        context.output_file.unlink(missing_ok=True)
+        try:
+            result = run_process(argv, cwd=context.workspace, env=context.environment,
+                                 on_output=context.log.feed, deadline=deadline,
+                                 cancel=context.cancel, grace=context.kill_grace,
+                                 on_start=context.on_process)
+        except OSError as exc:
+            return StepResult(Status.FAILED, error=f"cannot start {words[0]}: {exc.strerror}")
+        finally:
+            context.log.end(time.time())
+
+        if result.canceled:
+            return StepResult(Status.CANCELED, exit_code=result.exit_code, error="canceled")
+        if result.timed_out:
+            how = (f"SIGTERM, then SIGKILL after {context.kill_grace:g}s" if result.killed
+                   else "SIGTERM")
+            return StepResult(Status.FAILED, exit_code=result.exit_code,
+                              error=f"timed out: {limit} ran out; stopped with {how}")
+        if result.signal is not None:
+            return StepResult(Status.FAILED, error=f"killed by signal {result.signal}")
+        outputs, problem = read_outputs(context.output_file, config.outputs)
+        if result.exit_code != 0:
+            return StepResult(Status.FAILED, exit_code=result.exit_code, outputs=outputs,
+                              error=f"exit code {result.exit_code}")
+        if problem:
+            return StepResult(Status.FAILED, exit_code=0, outputs=outputs, error=problem)
+        return StepResult(Status.SUCCEEDED, exit_code=0, outputs=outputs)
+
+
+def read_outputs(path: Path, declared: list[str]) -> tuple[dict[str, str], str | None]:
+    """The outputs a step wrote to its output file, and what is wrong with them, if anything."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        text = ""
+    outputs: dict[str, str] = {}
+    lines = text.split("\n")
+    index = 0
+    while index < len(lines):
+        line = lines[index].rstrip("\r")
+        index += 1
+        if not line.strip():
+            continue
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delimiter = line.split("<<", 1)
+            body = []
+            while index < len(lines) and lines[index].rstrip("\r") != delimiter:
+                body.append(lines[index])
+                index += 1
+            if index >= len(lines):
+                return outputs, f"$FLOWPLAN_OUTPUT: {name.strip()}<<{delimiter} is never closed"
+            index += 1
+            name, value = name.strip(), "\n".join(body)
+        elif "=" in line:
+            name, value = line.split("=", 1)
+            name = name.strip()
+        else:
+            return outputs, f"$FLOWPLAN_OUTPUT line {index} is not NAME=VALUE: {line[:80]!r}"
+        if not OUTPUT_NAME.match(name):
+            return outputs, f"$FLOWPLAN_OUTPUT: {name!r} is not an output name"
+        outputs[name] = value
+    if declared:
+        missing = [name for name in declared if name not in outputs]
+        outputs = {name: value for name, value in outputs.items() if name in declared}
+        if missing:
+            return outputs, (f"declared output{'s' if len(missing) > 1 else ''} "
+                             f"{', '.join(missing)} not written to $FLOWPLAN_OUTPUT")
+    return outputs, None

@@ -1,0 +1,96 @@
+"""What a run waits for: its pending gates, read from the store.
+
+A gate is pending when the run reached a manual stage nobody has decided on yet, or when a task
+waits at a `manual_approval` step. `pending_gates` lists them with the rule saying who may decide,
+so the scheduler can announce them (RunWaiting) and the service can check an approval before it
+records it. A manual stage's decisions count from the run's "gate floor" on: `retry` raises the
+floor of a rejected stage so that it can be decided again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flowplan.executor.approval import ApprovalRule
+from flowplan.executor.events import Gate
+from flowplan.executor.status import Status
+from flowplan.store import ApprovalRecord, RunRecord
+
+GATE_FLOOR = "gate_floor"          # run option: stage -> approvals up to this id do not count
+
+
+@dataclass(frozen=True)
+class PendingGate:
+    stage: str
+    task: str | None
+    step: str | None
+    step_run_id: int | None
+    rule: ApprovalRule
+    description: str = ""
+
+    @property
+    def name(self) -> str:
+        if self.task is None:
+            return f"manual stage {self.stage}"
+        return f"approval step {self.stage}/{self.task}/{self.step}"
+
+    def event(self) -> Gate:
+        return Gate(self.stage, self.task, self.step, self.description, self.rule.who())
+
+
+def stage_decisions(run: RunRecord, approvals: list[ApprovalRecord],
+                    stage: str) -> list[ApprovalRecord]:
+    floor = int((run.options.get(GATE_FLOOR) or {}).get(stage, 0))
+    return [a for a in approvals if a.stage == stage and a.task is None and a.id > floor]
+
+
+def _stages(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return sorted((definition.get("stages") or {}).items(), key=lambda item: item[1].get("index", 0))
+
+
+def pending_gates(store: Any, run: RunRecord) -> list[PendingGate]:
+    tasks = store.task_runs(run.id)
+    gates: list[PendingGate] = []
+    waiting_tasks = [t for t in tasks if t.status == Status.WAITING]
+    if waiting_tasks:
+        steps = {(s.task_run_id, s.step): s for s in store.step_runs(run.id, latest=True)
+                 if s.status == Status.WAITING}
+        stage_defs = run.definition.get("stages") or {}
+        for task in waiting_tasks:
+            for (task_run_id, step_name), step in steps.items():
+                if task_run_id != task.id:
+                    continue
+                attributes = (((stage_defs.get(task.stage) or {}).get("tasks") or {})
+                              .get(task.task, {}).get("steps", {}).get(step_name, {}))
+                plain = {k: v for k, v in attributes.items() if not isinstance(v, dict)}
+                gates.append(PendingGate(task.stage, task.task, step_name, step.id,
+                                         ApprovalRule.of(plain, store.role_members),
+                                         str(plain.get("description") or "")))
+    approvals = None
+    by_stage: dict[str, list] = {}
+    for task in tasks:
+        by_stage.setdefault(task.stage, []).append(task)
+    for stage, definition in _stages(run.definition):
+        records = by_stage.get(stage, [])
+        if records and all(Status(t.status).finished for t in records):
+            continue
+        if definition.get("trigger") == "manual" and all(t.status == Status.QUEUED
+                                                         for t in records):
+            approvals = approvals if approvals is not None else store.approvals(run.id)
+            if not stage_decisions(run, approvals, stage):
+                gates.append(PendingGate(stage, None, None, None, ApprovalRule.anyone(),
+                                         f"stage {stage} starts when someone continues it"))
+        break
+    return gates
+
+
+def continue_commands(ref: str, gates: list[PendingGate]) -> tuple[str, ...]:
+    """What to type to decide on the gates."""
+    if len(gates) <= 1:
+        return (f"flowplan approve {ref}", f"flowplan reject {ref}")
+    commands = []
+    for gate in gates:
+        option = f" --task {gate.task}" if gate.task else ""
+        commands.append(f"flowplan approve {ref}{option}")
+    return tuple(commands) + (f"flowplan reject {ref} [--task T]",)

@@ -1,0 +1,71 @@
+"""Where a run's files go, and the check that none goes anywhere else.
+
+    <workspace_dir>/<pipeline>/<number>/<stage>/<task>     a task's workspace
+    <workspace_dir>/<pipeline>/<number>/.source            the run's checkout of its source
+    <artifacts_dir>/<pipeline>/<number>/<name>.tgz         an archive step's artifact
+    <cache_dir>/<pipeline>/<cache name>/<key digest>.tgz   a saved cache
+
+Names come from the config (block labels) and paths from step attributes: `safe_name` refuses a
+name that is not one plain path component, and `inside` refuses a path that resolves (symlinks
+included) outside its root. Both raise PathEscape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from flowplan.executor.errors import PathEscape
+from flowplan.executor.settings import ExecutorSettings
+
+SOURCE_DIR = ".source"
+
+
+def safe_name(name: str, what: str) -> str:
+    """`name` if it can be one directory or file name; PathEscape otherwise."""
+    if (not isinstance(name, str) or not name or name.startswith(".") or "/" in name
+            or "\\" in name or "\0" in name):
+        raise PathEscape(f"{what} {name!r} cannot be used as a file name: names must not be "
+                         f"empty, start with '.', or hold '/', '\\' or NUL")
+    return name
+
+
+def inside(root: Path, relative: str | os.PathLike[str], what: str) -> Path:
+    """`root / relative`, resolved; PathEscape when it is not `root` or below it."""
+    text = os.fspath(relative)
+    if "\0" in text:
+        raise PathEscape(f"{what} {text!r} holds a NUL byte")
+    if Path(text).is_absolute() or text.startswith("~"):
+        raise PathEscape(f"{what} {text!r} must be relative to {root}")
+    real_root = Path(os.path.realpath(root))
+    target = Path(os.path.realpath(real_root / text))
+    if target != real_root and real_root not in target.parents:
+        raise PathEscape(f"{what} {text!r} escapes {root}")
+    return target
+
+
+class RunLayout:
+    """The directories of one run."""
+
+    def __init__(self, settings: ExecutorSettings, pipeline: str, number: int) -> None:
+        self.settings = settings
+        self.pipeline = safe_name(pipeline, "pipeline name")
+        self.number = number
+        self.run_dir = settings.workspace_dir / self.pipeline / str(number)
+
+    @property
+    def source_dir(self) -> Path:
+        return self.run_dir / SOURCE_DIR
+
+    def task_workspace(self, stage: str, task: str) -> Path:
+        return self.run_dir / safe_name(stage, "stage name") / safe_name(task, "task name")
+
+    def artifact_path(self, name: str) -> Path:
+        return (self.settings.artifacts_dir / self.pipeline / str(self.number)
+                / f"{safe_name(name, 'artifact name')}.tgz")
+
+    def cache_path(self, cache: str, key: str) -> Path:
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
+        return (self.settings.cache_dir / self.pipeline / safe_name(cache, "cache name")
+                / f"{digest}.tgz")

@@ -1,0 +1,120 @@
+"""Running one process for a step: its own process group, output read as it comes, a deadline,
+cancellation, and SIGTERM then SIGKILL after a grace period.
+
+`run_process` starts the process in a new session (so it and every child share a process group
+that can be signalled at once), reads stdout and stderr without threads through a selector and
+hands the bytes to `on_output`. When the deadline passes or `cancel` is set it sends SIGTERM to the
+group, and SIGKILL `grace` seconds later if anything is still alive. When the process exits but a
+child it left behind keeps the pipes open, reading stops `DRAIN_AFTER_EXIT` seconds later.
+
+What the output means (lines, masking, storing) is left to flowplan.executor.logs; what the exit
+code means to the step type.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+READ_SIZE = 65536
+POLL_SECONDS = 0.2
+DRAIN_AFTER_EXIT = 1.0
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    exit_code: int | None            # None when a signal ended it
+    signal: int | None
+    timed_out: bool
+    canceled: bool
+    killed: bool                     # it needed SIGKILL
+    pid: int
+
+
+def kill_group(pgid: int, sig: int = signal.SIGKILL) -> bool:
+    """Signal a process group; False when it is gone (or not ours)."""
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
+                on_output: Callable[[str, bytes, float], None],
+                deadline: float | None = None, cancel: threading.Event | None = None,
+                grace: float = 10.0, on_start: Callable[[int], None] | None = None
+                ) -> ProcessResult:
+    """Run `argv` to completion (or until stopped); `deadline` is a time.monotonic() value."""
+    process = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True, close_fds=True, bufsize=0)
+    pgid = process.pid
+    if on_start is not None:
+        on_start(pgid)
+    selector = selectors.DefaultSelector()
+    streams = {process.stdout.fileno(): "stdout", process.stderr.fileno(): "stderr"}
+    for fd, name in streams.items():
+        selector.register(fd, selectors.EVENT_READ, name)
+    timed_out = canceled = killed = False
+    kill_at: float | None = None
+    exited_at: float | None = None
+    try:
+        while True:
+            now = time.monotonic()
+            wait = POLL_SECONDS
+            if deadline is not None and kill_at is None:
+                wait = min(wait, max(deadline - now, 0.0))
+            if kill_at is not None:
+                wait = min(wait, max(kill_at - now, 0.0))
+            if streams:
+                ready = selector.select(wait)
+                at = time.time()
+                for key, _mask in ready:
+                    data = os.read(key.fd, READ_SIZE)
+                    if data:
+                        on_output(key.data, data, at)
+                    else:
+                        selector.unregister(key.fd)
+                        del streams[key.fd]
+            else:
+                try:
+                    process.wait(wait)
+                except subprocess.TimeoutExpired:
+                    pass
+            if process.poll() is not None:
+                if not streams:
+                    break
+                now = time.monotonic()
+                if exited_at is None:
+                    exited_at = now
+                elif now - exited_at > DRAIN_AFTER_EXIT:
+                    break   # a child left behind holds the pipes open
+            if kill_at is None:
+                stop_for_time = deadline is not None and time.monotonic() >= deadline
+                stop_for_cancel = cancel is not None and cancel.is_set()
+                if stop_for_time or stop_for_cancel:
+                    timed_out, canceled = stop_for_time and not stop_for_cancel, stop_for_cancel
+                    kill_group(pgid, signal.SIGTERM)
+                    kill_at = time.monotonic() + grace
+            elif not killed and time.monotonic() >= kill_at:
+                kill_group(pgid, signal.SIGKILL)
+                killed = True
+    finally:
+        selector.close()
+        process.stdout.close()
+        process.stderr.close()
+        if process.poll() is None:   # only when reading failed: do not leave it running
+            kill_group(pgid, signal.SIGKILL)
+        process.wait()
+    code = process.returncode
+    return ProcessResult(exit_code=code if code >= 0 else None,
+                         signal=-code if code < 0 else None, timed_out=timed_out,
+                         canceled=canceled, killed=killed, pid=pgid)

@@ -1,0 +1,460 @@
+"""Driving a run: one process takes the run, goes through its stages in order and runs each
+stage's tasks in parallel, until the run finishes, waits for a person, or is canceled.
+
+`Drive` claims the run in the store (its pid and host; a run another live process drives is
+refused), resolves the pipeline variables, checks the source out once (source.py), then for each
+stage in order:
+
+- a stage whose tasks are all finished (an earlier drive ran it) counts with its result;
+- a manual stage nobody continued yet makes the run `waiting`; a rejected one fails the run;
+- otherwise its tasks run on a thread pool (`parallelism`: the run option, else the pipeline's,
+  capped by the settings), each as soon as the tasks it `needs` passed; a task whose need failed
+  is skipped (reason "upstream"). A task waiting at an approval step does not stop the others.
+
+A stage's result is the worst of its tasks' (status.worst_of, allowed failures counted as
+succeeded); a failed stage skips the later ones. While tasks run, the drive polls the store every
+`poll_interval`: a run canceled from elsewhere sets the cancel flag (running steps get SIGTERM,
+then SIGKILL after the grace period), and new approvals wake the tasks that wait for them. At the
+end the drive records the run's status and lets go of it.
+
+Running one task is flowplan.executor.task's; the public calls are flowplan.executor.service's.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flowplan.executor import events
+from flowplan.executor.approval import REJECTED, ApprovalRule
+from flowplan.executor.environment import RunValues, env_text, runtime_context, step_environment
+from flowplan.executor.gates import continue_commands, pending_gates, stage_decisions
+from flowplan.executor.layout import RunLayout
+from flowplan.executor.logs import RunLogWriter
+from flowplan.executor.masking import Masker
+from flowplan.executor.settings import ExecutorSettings
+from flowplan.executor.source import SourceError, check_out, credentials_for
+from flowplan.executor.status import Status, counted, run_result, worst_of
+from flowplan.executor.step_type import RunInfo
+from flowplan.executor.task import TaskRunner, has_deferred
+from flowplan.store import RunRecord, StepRunRecord, TaskRunRecord
+from flowplan.store.schema import utc_now
+
+HOST = socket.gethostname()
+
+
+def process_alive(pid: int, host: str | None) -> bool:
+    """Whether process `pid` on `host` still runs (another host's processes are assumed to)."""
+    if host is not None and host != HOST:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie has exited: it only waits for its parent to notice
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+@dataclass(frozen=True)
+class DriveResult:
+    status: Status
+    error: str | None
+    gates: tuple[events.Gate, ...] = ()
+    commands: tuple[str, ...] = ()
+
+
+class Drive:
+    """One process driving one run. Build it, call `run()` once."""
+
+    def __init__(self, store: Any, settings: ExecutorSettings, run: RunRecord,
+                 values: RunValues, on_event: events.EventSink = events.ignore, *,
+                 continued: bool = False, resources: dict[str, dict[str, Any]] | None = None,
+                 ) -> None:
+        self.store = store
+        self.settings = settings
+        self.run_record = run
+        self.run_id = run.id
+        self.ref = run.ref
+        self.definition = run.definition
+        self.values = values
+        self.on_event = on_event
+        self.wants_log_events = on_event is not events.ignore
+        self.continued = continued
+        self.resources = resources or {}
+        self.layout = RunLayout(settings, run.pipeline, run.number)
+        self.cancel = threading.Event()
+        self.cancel_reason: str | None = None
+        self._emit_lock = threading.Lock()
+        self._outputs_lock = threading.Lock()
+        self.event_error: BaseException | None = None
+        self.step_outputs: dict[str, dict[str, dict[str, str]]] = {}
+        self.source_dir: Path | None = None
+        self.pipeline_env: dict[str, str] = {}
+        self.base_env = dict(settings.environ if settings.environ is not None else os.environ)
+        self._use_masker(values.secret_texts())
+        self.run_info = _run_info(run)
+        self.writer: RunLogWriter | None = None
+        options = run.options or {}
+        wanted = options.get("parallelism") or self.definition.get("parallelism") or 4
+        self.parallelism = max(1, min(int(wanted), settings.parallelism))
+
+    # -- shared with task runners ---------------------------------------------------------------
+
+    def emit(self, event: object) -> None:
+        if self.on_event is events.ignore or self.event_error is not None:
+            return
+        with self._emit_lock:
+            try:
+                self.on_event(event)
+            except BaseException as exc:  # noqa: BLE001 - reported after the run is recorded
+                self.event_error = exc
+
+    def _use_masker(self, secrets: list[str]) -> None:
+        self.secrets = [s for s in secrets if s]
+        self.masker = Masker(self.secrets)
+        self.log_mask = self.masker.mask if self.masker else None
+
+    def mask(self, text: str) -> str:
+        return self.masker.mask(text)
+
+    def mask_value(self, value: Any) -> Any:
+        return self.masker.mask_value(value)
+
+    def add_outputs(self, task: str, step: str, outputs: dict[str, str]) -> None:
+        with self._outputs_lock:
+            self.step_outputs.setdefault(task, {})[step] = dict(outputs)
+
+    def _context(self, workspace: Path) -> Any:
+        with self._outputs_lock:
+            outputs = {task: {step: dict(values) for step, values in steps.items()}
+                       for task, steps in self.step_outputs.items()}
+        return runtime_context(self.values, self.run_info, outputs, workspace,
+                               self.settings.base_dir, self.resources)
+
+    def resolve(self, value: Any, workspace: Path) -> Any:
+        from flowplan.config.runtime import resolve
+
+        return resolve(value, self._context(workspace))
+
+    def render_script(self, value: Any, workspace: Path) -> str:
+        from flowplan.config.runtime import render_script
+
+        return render_script(value, self._context(workspace))
+
+    def environment(self, workspace: Path, step_env: dict[str, Any],
+                    output_file: Path) -> dict[str, str]:
+        return step_environment(self.base_env, self.pipeline_env, self.run_info, workspace,
+                                step_env, output_file)
+
+    # -- the run --------------------------------------------------------------------------------
+
+    def run(self) -> DriveResult:
+        """Drive the run until it finishes, waits or is canceled; raises store.RunHeld when
+        another live process drives it."""
+        started = time.monotonic()
+        now = utc_now()
+        self.run_record = self.store.claim_run(
+            self.run_id, os.getpid(), HOST, holder_alive=process_alive,
+            status=Status.RUNNING.value, finished_at=None, error=None,
+            started_at=self.run_record.started_at or now)
+        run = self.run_record
+        self.emit(events.RunStarted(self.ref, run.id, run.pipeline, run.number, run.trigger,
+                                    run.user, self.continued))
+        self.writer = RunLogWriter(self.store, self.settings.log_flush_interval)
+        result = DriveResult(Status.FAILED, "flowplan stopped before the run finished")
+        try:
+            with ThreadPoolExecutor(max_workers=self.parallelism,
+                                    thread_name_prefix="flowplan-task") as self.pool:
+                status, error = self._prepare()
+                if status is None:
+                    status, error = self._stages()
+            result = DriveResult(status, error)
+        except BaseException as exc:
+            result = DriveResult(Status.FAILED, f"flowplan error: {type(exc).__name__}: {exc}")
+            raise
+        finally:
+            self.writer.close()
+            result = self._record_end(result, started)
+        if self.event_error is not None:
+            raise self.event_error
+        return result
+
+    def _record_end(self, result: DriveResult, started: float) -> DriveResult:
+        status, error = result.status, result.error
+        if self.cancel.is_set() or self.store.run_status(self.run_id) == Status.CANCELED:
+            status, error = Status.CANCELED, self.cancel_reason or self.store.get_run(
+                self.run_id).error
+        if status == Status.WAITING:
+            self.store.update_run(self.run_id, unless_status=(Status.CANCELED.value,),
+                                  status=Status.WAITING.value)
+        else:
+            self.store.update_run(self.run_id, unless_status=(Status.CANCELED.value,),
+                                  status=status.value, finished_at=utc_now(),
+                                  error=self.mask(error) if error else None)
+        self.store.release_run(self.run_id, os.getpid())
+        if status == Status.WAITING:
+            run = self.store.get_run(self.run_id)
+            gates = pending_gates(self.store, run)
+            result = DriveResult(status, None, tuple(g.event() for g in gates),
+                                 continue_commands(self.ref, gates))
+            self.emit(events.RunWaiting(self.ref, result.gates, result.commands))
+            return result
+        warnings = tuple(f"{t.stage}/{t.task}: {t.error}" for t in self.store.task_runs(
+            self.run_id) if t.failure_allowed)
+        self.emit(events.RunFinished(self.ref, status, time.monotonic() - started,
+                                     self.mask(error) if error else None, warnings))
+        return DriveResult(status, error)
+
+    # -- before the stages ----------------------------------------------------------------------
+
+    def _prepare(self) -> tuple[Status | None, str | None]:
+        """Pipeline variables and source; (None, None) when the stages may start."""
+        for step in self.store.step_runs(self.run_id, latest=True):
+            if step.status == Status.SUCCEEDED and step.outputs:
+                self.step_outputs.setdefault(step.task, {})[step.step] = dict(step.outputs)
+        secrets = list(self.secrets)
+        try:
+            variables = self.definition.get("variables") or {}
+            for name, value in variables.items():
+                if has_deferred(value):
+                    resolved = self.resolve(value, self.layout.run_dir)
+                    if isinstance(value, dict) and value.get("sensitive"):
+                        secrets.append(env_text(resolved))
+                    value = resolved
+                self.pipeline_env[str(name)] = env_text(value)
+        except Exception as exc:  # noqa: BLE001 - RuntimeEvaluationError and friends
+            self._use_masker(secrets)
+            return self._fail_before_stages(f"pipeline variables: {exc}")
+        source = self.definition.get("source")
+        if source:
+            try:
+                if has_deferred(source):
+                    source = self.resolve(source, self.layout.run_dir)
+                credentials = credentials_for(source.get("credentials"), self.values,
+                                              self.store, self.base_env)
+                if credentials:
+                    secrets.append(credentials)
+                self._use_masker(secrets)
+                self._check_out(dict(source), credentials)
+            except SourceError as exc:
+                self._use_masker(secrets)
+                return self._fail_before_stages(f"source: {exc}")
+        self._use_masker(secrets)
+        return None, None
+
+    def _check_out(self, source: dict[str, Any], credentials: str | None) -> None:
+        directory = self.layout.source_dir
+        run = self.run_record
+        if run.commit_short and directory.is_dir():
+            self.source_dir = directory
+            return
+        source.pop("credentials", None)
+        result = check_out(source, directory, branch=run.branch, commit=run.commit,
+                           credentials=credentials, on_line=lambda line: None)
+        self.store.update_run(self.run_id, commit=result.commit, commit_short=result.short,
+                              branch=result.branch or run.branch,
+                              commit_author=f"{result.author} <{result.author_email}>",
+                              commit_message=self.mask(result.message))
+        self.run_record = self.store.get_run(self.run_id)
+        self.run_info = _run_info(self.run_record)
+        self.source_dir = directory
+        self.emit(events.SourceCheckedOut(self.ref, result.commit, result.short,
+                                          result.branch or run.branch, result.author,
+                                          self.mask(result.message)))
+
+    def _fail_before_stages(self, error: str) -> tuple[Status, str]:
+        self._skip_tasks(self.store.task_runs(self.run_id), "upstream", error)
+        return Status.FAILED, error
+
+    # -- stages ---------------------------------------------------------------------------------
+
+    def _stages(self) -> tuple[Status, str | None]:
+        stages = sorted((self.definition.get("stages") or {}).items(),
+                        key=lambda item: item[1].get("index", 0))
+        tasks = self.store.task_runs(self.run_id)
+        steps = self.store.step_runs(self.run_id, latest=True)
+        results: list[Status] = []
+        for index, (stage, definition) in enumerate(stages):
+            records = [t for t in tasks if t.stage == stage]
+            if records and all(Status(t.status).finished for t in records):
+                result = self._stage_result(definition, records)
+                results.append(result)
+                if not result.passed:
+                    later = {s for s, _d in stages[index + 1:]}
+                    self._skip_tasks([t for t in tasks if t.stage in later], "upstream",
+                                     f"not run: stage {stage} {result.value}")
+                    return result, self._first_error(records)
+                continue
+            if definition.get("trigger") == "manual":
+                verdict, rejection = ApprovalRule.anyone().verdict(stage_decisions(
+                    self.run_record, self.store.approvals(self.run_id), stage))
+                if verdict == REJECTED:
+                    note = f": {rejection.comment}" if rejection.comment else ""
+                    error = f"stage {stage} was rejected by {rejection.user}{note}"
+                    later = [t for t in tasks if t.stage in {s for s, _d in stages[index:]}]
+                    self._skip_tasks(later, "rejected", error)
+                    return Status.FAILED, error
+                if verdict is None:
+                    return Status.WAITING, None
+            self.emit(events.StageStarted(self.ref, stage))
+            clock = time.monotonic()
+            result, error = self._run_stage(stage, definition, records, steps)
+            if result != Status.WAITING:
+                self.emit(events.StageFinished(self.ref, stage, result,
+                                               time.monotonic() - clock))
+            results.append(result)
+            if result == Status.WAITING:
+                return result, None
+            if not result.passed:
+                later = {s for s, _d in stages[index + 1:]}
+                self._skip_tasks([t for t in tasks if t.stage in later], "upstream",
+                                 f"not run: stage {stage} {result.value}")
+                return result, error
+        return run_result(results), None
+
+    @staticmethod
+    def _stage_result(definition: dict[str, Any], records: list[TaskRunRecord]) -> Status:
+        return worst_of(counted(t.status, t.failure_allowed) for t in records)
+
+    @staticmethod
+    def _first_error(records: list[TaskRunRecord]) -> str | None:
+        for record in records:
+            if record.status in (Status.FAILED, Status.CANCELED, Status.INTERRUPTED) \
+                    and not record.failure_allowed:
+                return f"task {record.stage}/{record.task} {record.status}: {record.error}"
+        return None
+
+    def _run_stage(self, stage: str, definition: dict[str, Any], records: list[TaskRunRecord],
+                   steps: list[StepRunRecord]) -> tuple[Status, str | None]:
+        task_defs = definition.get("tasks") or {}
+        record_of = {t.task: t for t in records}
+        state = {t.task: Status(t.status) for t in records}
+        passed: dict[str, bool] = {}
+        for t in records:
+            if state[t.task].finished:
+                passed[t.task] = counted(t.status, t.failure_allowed).passed \
+                    and t.skip_reason not in ("upstream", "rejected")
+        queue = [t.task for t in records if state[t.task] in (Status.QUEUED, Status.WAITING)]
+        running: dict[Future, str] = {}
+        approvals_seen = self.store.approval_count(self.run_id)
+        last_poll = time.monotonic()
+        while True:
+            if self.cancel.is_set():
+                for name in queue:
+                    self._close_task(record_of[name], Status.CANCELED, "canceled", None)
+                    state[name] = Status.CANCELED
+                queue = []
+            for name in list(queue):
+                needs = task_defs.get(name, {}).get("needs") or []
+                failed_needs = [n for n in needs if n in passed and not passed[n]]
+                if failed_needs:
+                    queue.remove(name)
+                    error = f"not run: it needs {', '.join(failed_needs)}, which did not pass"
+                    self._close_task(record_of[name], Status.SKIPPED, error, "upstream")
+                    state[name], passed[name] = Status.SKIPPED, False
+                    self.emit(events.TaskFinished(self.ref, stage, name, Status.SKIPPED, 0.0,
+                                                  record_of[name].attempt, error=error))
+                    continue
+                if all(passed.get(n) for n in needs if n in record_of) \
+                        and len(running) < self.parallelism:
+                    queue.remove(name)
+                    runner = TaskRunner(self, stage, name, task_defs.get(name, {}),
+                                        record_of[name],
+                                        [s for s in steps if s.task_run_id == record_of[name].id])
+                    running[self.pool.submit(runner.run)] = name
+            if not running:
+                break
+            try:
+                done, _ = wait(running, timeout=self.settings.poll_interval,
+                               return_when=FIRST_COMPLETED)
+            except KeyboardInterrupt:
+                self.cancel_reason = "canceled: interrupted (Ctrl-C)"
+                self.cancel.set()
+                continue
+            for future in done:
+                name = running.pop(future)
+                try:
+                    status = future.result()
+                except Exception as exc:  # noqa: BLE001 - a bug in one task fails that task
+                    status = Status.FAILED
+                    self._close_task(record_of[name], status,
+                                     f"flowplan error: {type(exc).__name__}: {exc}", None)
+                state[name] = status
+                if status == Status.WAITING:
+                    continue
+                allowed = bool(task_defs.get(name, {}).get("allow_failure"))
+                passed[name] = counted(status, allowed).passed
+            if time.monotonic() - last_poll >= self.settings.poll_interval:
+                last_poll = time.monotonic()
+                if not self.cancel.is_set() and \
+                        self.store.run_status(self.run_id) == Status.CANCELED:
+                    self.cancel_reason = self.store.get_run(self.run_id).error or "canceled"
+                    self.cancel.set()
+                waiting = [n for n, s in state.items() if s == Status.WAITING
+                           and n not in running.values() and n not in queue]
+                if waiting and running:
+                    count = self.store.approval_count(self.run_id)
+                    if count != approvals_seen:
+                        approvals_seen = count
+                        fresh = {t.task: t for t in self.store.task_runs(self.run_id)
+                                 if t.stage == stage}
+                        steps = self.store.step_runs(self.run_id, latest=True)
+                        for name in waiting:
+                            record_of[name] = fresh[name]
+                            queue.append(name)
+        return self._stage_outcome(stage, task_defs, record_of, state)
+
+    def _stage_outcome(self, stage: str, task_defs: dict[str, Any],
+                       record_of: dict[str, TaskRunRecord],
+                       state: dict[str, Status]) -> tuple[Status, str | None]:
+        results = [counted(status, status == Status.FAILED
+                           and bool(task_defs.get(name, {}).get("allow_failure")))
+                   for name, status in state.items()]
+        result = worst_of(results)
+        waiting = [n for n, s in state.items() if s == Status.WAITING]
+        if waiting and result != Status.WAITING:   # something failed: nobody needs to decide
+            for name in waiting:
+                self._close_task(record_of[name], Status.SKIPPED,
+                                 f"not continued: stage {stage} {result.value}", "upstream")
+        error = None
+        fresh = {t.task: t for t in self.store.task_runs(self.run_id) if t.stage == stage}
+        for name, status in state.items():
+            if counted(status, fresh[name].failure_allowed) in (Status.FAILED,
+                                                                 Status.CANCELED):
+                error = f"task {stage}/{name} {status.value}: {fresh[name].error}"
+                break
+        return result, error
+
+    def _close_task(self, record: TaskRunRecord, status: Status, error: str | None,
+                    reason: str | None) -> None:
+        """Set a task that will not run (further) and its unfinished steps to `status`."""
+        now = utc_now()
+        steps = [(s.id, {"status": status.value, "finished_at": now})
+                 for s in self.store.step_runs(self.run_id, latest=True)
+                 if s.task_run_id == record.id and s.status in (Status.QUEUED, Status.WAITING,
+                                                                Status.RUNNING)]
+        self.writer.commit(steps=steps, tasks=[(record.id, {
+            "status": status.value, "error": error, "skip_reason": reason,
+            "finished_at": now})])
+
+    def _skip_tasks(self, records: list[TaskRunRecord], reason: str, error: str) -> None:
+        for record in records:
+            if record.status in (Status.QUEUED, Status.WAITING):
+                self._close_task(record, Status.SKIPPED, error, reason)
+
+
+def _run_info(run: RunRecord) -> RunInfo:
+    return RunInfo(run.id, run.pipeline, run.number, run.trigger, run.user, run.branch,
+                   run.commit, run.commit_short)
+

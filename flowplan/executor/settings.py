@@ -1,0 +1,59 @@
+"""Where runs put their files and the limits they run under: `ExecutorSettings`.
+
+Built from the `flowplan {}` block of a config (`workspace_dir`, `artifacts_dir`, `cache_dir`,
+`parallelism`; relative paths are taken from the config directory) or directly by tests and
+benchmarks. Reading the config is the loader's job; this module only turns its settings into paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_KILL_GRACE = 10.0
+
+
+@dataclass(frozen=True)
+class LogLimits:
+    """What one step's log may hold in the store. Past either cap one system line says the log
+    was truncated; the rest is counted (step run `log_dropped`), not stored."""
+
+    max_lines: int = 500_000
+    max_bytes: int = 32 * 1024 * 1024
+    max_line_bytes: int = 64 * 1024          # a longer line is stored as several
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    base_dir: Path                           # the config directory
+    workspace_dir: Path
+    artifacts_dir: Path
+    cache_dir: Path
+    parallelism: int = 10                    # at most this many tasks of a run at once
+    kill_grace: float = DEFAULT_KILL_GRACE   # seconds between SIGTERM and SIGKILL
+    logs: LogLimits = field(default_factory=LogLimits)
+    poll_interval: float = 0.25              # how often a driving process looks for cancel
+    log_flush_interval: float = 0.1          # how long log lines may wait to be stored
+    environ: Mapping[str, str] | None = None  # the base environment of steps (None: os.environ)
+
+    @classmethod
+    def from_config(cls, directory: Path | str, settings: Mapping[str, Any] | None = None,
+                    **overrides: Any) -> ExecutorSettings:
+        """Settings from a config's `flowplan {}` block (`Config.settings`)."""
+        base = Path(directory).resolve()
+        settings = settings or {}
+
+        def path(key: str, default: str) -> Path:
+            value = Path(settings.get(key) or default).expanduser()
+            return value if value.is_absolute() else base / value
+
+        values: dict[str, Any] = dict(
+            base_dir=base,
+            workspace_dir=path("workspace_dir", ".flowplan/workspaces"),
+            artifacts_dir=path("artifacts_dir", ".flowplan/artifacts"),
+            cache_dir=path("cache_dir", ".flowplan/caches"),
+            parallelism=int(settings.get("parallelism") or 10))
+        values.update(overrides)
+        return cls(**values)

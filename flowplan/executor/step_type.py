@@ -1,0 +1,124 @@
+"""The step-type protocol and its registry.
+
+A step type is an object with a `name`, a `config_model` (the pydantic model of its attributes, a
+flowplan.config.schema.Step subclass: the loader checks step blocks against it) and
+`run(context) -> StepResult`. Core's are `command`, `archive` and `manual_approval`; providers add
+theirs (java_build, image_build, host_deploy, ...) through the `flowplan.step_types` entry-point
+group: an entry point names the step type (a class is instantiated without arguments).
+
+`StepContext` is everything a step may use: its resolved and validated attributes, its workspace,
+the environment its processes get, its log, the deadline, the cancel flag, and the run's facts.
+The order of steps, retries, timeouts of tasks and recording in the store are the task runner's
+(flowplan.executor.task).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from flowplan.executor.layout import RunLayout
+from flowplan.executor.logs import StepLog
+from flowplan.executor.status import Status
+
+STEP_TYPE_ENTRY_POINTS = "flowplan.step_types"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The facts of a run that steps may use (and `run.*` expressions see)."""
+
+    id: int
+    pipeline: str
+    number: int
+    trigger: str
+    user: str | None
+    branch: str | None
+    commit: str | None
+    commit_short: str | None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.pipeline}#{self.number}"
+
+
+@dataclass(frozen=True)
+class ArtifactFile:
+    name: str
+    path: Path
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StepResult:
+    status: Status                   # SUCCEEDED, FAILED, CANCELED or WAITING
+    exit_code: int | None = None
+    error: str | None = None
+    outputs: Mapping[str, str] = field(default_factory=dict)
+    artifacts: tuple[ArtifactFile, ...] = ()
+
+
+@dataclass
+class StepContext:
+    run: RunInfo
+    stage: str
+    task: str
+    step: str
+    attempt: int
+    step_run_id: int
+    config: Any                      # the validated config_model instance
+    attributes: dict[str, Any]       # the same, as plain data
+    workspace: Path
+    environment: dict[str, str]      # what processes of the step get
+    output_file: Path                # $FLOWPLAN_OUTPUT
+    private_dir: Path                # scratch space outside .flowplan, removed after the task
+    deadline: float | None           # time.monotonic() by which the step must end
+    timeout_text: str | None         # the timeout that set the deadline, for messages
+    cancel: threading.Event
+    kill_grace: float
+    log: StepLog
+    layout: RunLayout
+    first_started_at: datetime       # when this step first started (waiting steps restart)
+    approvals: Sequence[Any] = ()    # ApprovalRecords about this step
+    role_members: Callable[[str], list[str]] = lambda role: []
+    on_process: Callable[[int], None] = lambda pid: None   # a process group started
+
+
+@runtime_checkable
+class StepType(Protocol):
+    name: str
+    config_model: type
+
+    def run(self, context: StepContext) -> StepResult: ...
+
+
+def _builtin() -> dict[str, StepType]:
+    from flowplan.executor.approval import ManualApprovalStepType
+    from flowplan.executor.archive import ArchiveStepType
+    from flowplan.executor.command import CommandStepType
+
+    return {kind.name: kind for kind in (CommandStepType(), ArchiveStepType(),
+                                         ManualApprovalStepType())}
+
+
+@lru_cache(maxsize=1)
+def step_types() -> dict[str, StepType]:
+    """Every step type this process can run: core's, then those of installed providers."""
+    types = _builtin()
+    for point in entry_points(group=STEP_TYPE_ENTRY_POINTS):
+        if point.name in types:
+            continue
+        loaded = point.load()
+        instance = loaded() if isinstance(loaded, type) else loaded
+        if not isinstance(instance, StepType):
+            raise TypeError(f"entry point {point.name!r} of {STEP_TYPE_ENTRY_POINTS} is not a "
+                            f"step type: it needs name, config_model and run(context)")
+        types[point.name] = instance
+    return types

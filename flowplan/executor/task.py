@@ -1,0 +1,398 @@
+"""Running one task of a run: `when`, attempts (`retries`), the task `timeout`, its workspace,
+caches, and its steps in order.
+
+Each attempt starts in a fresh workspace (`<run dir>/<stage>/<task>`): emptied, filled with a copy
+of the run's checkout when the pipeline has a source, then the caches restored. Steps run one
+after the other; the first that fails ends the attempt. A failed attempt is followed by another
+while `retries` allow (not after cancel). A task whose `manual_approval` step waits stays
+`waiting` with its workspace kept; continuing the run later resumes it at that step.
+
+Recording: a step's start is committed before its process starts, and its finish (with its last
+log lines) is committed together with the next step's start, or with the task's finish: every
+transition is in the store before the next thing happens, at one transaction per step. Events are
+sent after the commit they report. Process groups a step leaves behind are killed when the task
+ends.
+
+Deciding which tasks run when is the scheduler's (flowplan.executor.scheduler).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from flowplan.config.schema import parse_duration
+from flowplan.executor import caches, events
+from flowplan.executor.errors import PathEscape
+from flowplan.executor.logs import StepLog
+from flowplan.executor.process import kill_group
+from flowplan.executor.source import copy_into
+from flowplan.executor.status import Status
+from flowplan.executor.step_type import StepContext, StepResult, step_types
+from flowplan.store import StepPlan, StepRunRecord, TaskRunRecord
+from flowplan.store.schema import utc_now
+
+if TYPE_CHECKING:
+    from flowplan.executor.scheduler import Drive
+
+DEFERRED_KEY = "$deferred"
+
+
+def has_deferred(value: Any) -> bool:
+    if isinstance(value, dict):
+        return DEFERRED_KEY in value or any(has_deferred(v) for v in value.values())
+    if isinstance(value, list):
+        return any(has_deferred(v) for v in value)
+    return False
+
+
+def _describe_validation(error: ValidationError) -> str:
+    problems = []
+    for problem in error.errors()[:5]:
+        where = ".".join(str(part) for part in problem.get("loc", ()))
+        problems.append(f"{where}: {problem.get('msg', 'invalid')}" if where
+                        else problem.get("msg", "invalid"))
+    return "; ".join(problems)
+
+
+@dataclass
+class _Pending:
+    """Transitions to commit with the next one (a finished step waits for the next start)."""
+
+    steps: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    events: list[object] = field(default_factory=list)
+
+
+class TaskRunner:
+    """One task of one drive. `run()` returns its status at the end of the drive."""
+
+    def __init__(self, drive: Drive, stage: str, name: str, definition: dict[str, Any],
+                 record: TaskRunRecord, steps: list[StepRunRecord]) -> None:
+        self.drive = drive
+        self.stage = stage
+        self.name = name
+        self.definition = definition
+        self.record = record
+        self.step_records = {s.step: s for s in steps if s.attempt == record.attempt}
+        self.step_defs = sorted(((n, d) for n, d in (definition.get("steps") or {}).items()),
+                                key=lambda item: item[1].get("index", 0))
+        self.plans = [StepPlan(n, str(d.get("type", "")), i)
+                      for i, (n, d) in enumerate(self.step_defs)]
+        self.pending = _Pending()
+        self.process_groups: list[int] = []
+        self.logs: dict[int, StepLog] = {}
+
+    # -- the task -------------------------------------------------------------------------------
+
+    def run(self) -> Status:
+        drive = self.drive
+        if self.record.status == Status.WAITING:
+            return self._continue_waiting()
+        started = time.monotonic()
+        try:
+            when = self._when()
+        except Exception as exc:  # noqa: BLE001 - a bad condition fails the task, not the run
+            return self._finish_without_steps(Status.FAILED, f"when: {exc}", started)
+        if when is False:
+            return self._finish_without_steps(Status.SKIPPED, None, started, reason="when")
+
+        retries = int(self.definition.get("retries") or 0)
+        attempt = self.record.attempt
+        if any(s.status != Status.QUEUED for s in self.step_records.values()):
+            attempt += 1
+        for round_ in range(retries + 1):
+            status, error = self._attempt(attempt, started)
+            retry = (status == Status.FAILED and round_ < retries
+                     and not drive.cancel.is_set())
+            if status == Status.WAITING:
+                return status
+            final = self._finish(status, error, started, attempt, will_retry=retry)
+            if not retry:
+                return final
+            attempt += 1
+            self.step_records = {}
+        raise AssertionError("unreachable")
+
+    def _when(self) -> Any:
+        when = self.definition.get("when")
+        if has_deferred(when):
+            workspace = self.drive.layout.task_workspace(self.stage, self.name)
+            when = self.drive.resolve(when, workspace)
+        if when is not None and not isinstance(when, bool):
+            raise ValueError(f"must be true or false, got {type(when).__name__} {when!r}")
+        return when
+
+    def _attempt(self, attempt: int, started: float) -> tuple[Status, str | None]:
+        drive = self.drive
+        try:
+            workspace = drive.layout.task_workspace(self.stage, self.name)
+        except PathEscape as exc:
+            workspace = None
+            path_error = str(exc)
+        ids = drive.store.start_task_attempt(
+            self.record.id, attempt, self.plans, status=Status.RUNNING.value,
+            started_at=utc_now(), finished_at=None, error=None, failure_allowed=False,
+            skip_reason=None, workspace=str(workspace) if workspace else None)
+        self.step_ids = ids
+        self.attempt = attempt
+        drive.emit(events.TaskStarted(drive.ref, self.stage, self.name, attempt,
+                                      str(workspace or "")))
+        if workspace is None:
+            return Status.FAILED, path_error
+        deadline, timeout_text = self._deadline()
+        private = Path(tempfile.mkdtemp(prefix="flowplan-task-"))
+        try:
+            if workspace.exists():
+                shutil.rmtree(workspace)
+            workspace.mkdir(parents=True)
+            first_log = self._step_log(self.plans[0].step) if self.plans else None
+            say = (lambda text: first_log.say(text, time.time())) if first_log else (
+                lambda text: None)
+            if drive.source_dir is not None:
+                copy_into(drive.source_dir, workspace)
+                say(f"workspace: {workspace} (source at {drive.run_info.commit_short})")
+            try:
+                saves = self._restore_caches(workspace, say)
+            except Exception as exc:  # noqa: BLE001 - key expressions, damaged archives
+                return Status.FAILED, f"cache: {drive.mask(str(exc))}"
+            status, error = self._steps(0, workspace, private, deadline, timeout_text)
+            if status == Status.SUCCEEDED and saves:
+                last = self._step_log(self.plans[-1].step)
+                caches.save(saves, drive.store, drive.layout, workspace,
+                            lambda text: last.say(text, time.time()))
+            return status, error
+        except PathEscape as exc:
+            return Status.FAILED, str(exc)
+        finally:
+            if self.pending.steps:
+                self._commit()
+            shutil.rmtree(private, ignore_errors=True)
+            self._kill_leftovers()
+
+    def _restore_caches(self, workspace: Path, say) -> list[caches.CacheSave]:
+        definitions = self.drive.definition.get("caches") or {}
+        if not definitions:
+            return []
+        return caches.restore(definitions, lambda value: self.drive.resolve(value, workspace),
+                              self.drive.store, self.drive.layout, workspace, say)
+
+    def _deadline(self) -> tuple[float | None, str | None]:
+        timeout = self.definition.get("timeout")
+        if not timeout:
+            return None, None
+        return time.monotonic() + parse_duration(timeout), f"the task's timeout of {timeout}"
+
+    def _continue_waiting(self) -> Status:
+        """Resume a task whose step waits for a decision, at that step."""
+        started = time.monotonic()
+        self.attempt = self.record.attempt
+        self.step_ids = {s.step: s.id for s in self.step_records.values()}
+        position = next((i for i, (n, _d) in enumerate(self.step_defs)
+                         if self.step_records.get(n) is not None
+                         and self.step_records[n].status == Status.WAITING), None)
+        if position is None:
+            return self._finish(Status.FAILED, "no waiting step found", started, self.attempt)
+        workspace = Path(self.record.workspace or self.drive.layout.task_workspace(
+            self.stage, self.name))
+        self.drive.emit(events.TaskStarted(self.drive.ref, self.stage, self.name, self.attempt,
+                                           str(workspace)))
+        deadline, timeout_text = self._deadline()
+        private = Path(tempfile.mkdtemp(prefix="flowplan-task-"))
+        try:
+            status, error = self._steps(position, workspace, private, deadline, timeout_text)
+        finally:
+            if self.pending.steps:
+                self._commit()
+            shutil.rmtree(private, ignore_errors=True)
+            self._kill_leftovers()
+        if status == Status.WAITING:
+            return status
+        return self._finish(status, error, started, self.attempt)
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def _steps(self, start: int, workspace: Path, private: Path, deadline: float | None,
+               timeout_text: str | None) -> tuple[Status, str | None]:
+        for position in range(start, len(self.step_defs)):
+            name, definition = self.step_defs[position]
+            status, error = self._step(name, definition, workspace, private, deadline,
+                                       timeout_text)
+            if status == Status.WAITING:
+                return status, None
+            if status != Status.SUCCEEDED:
+                return status, f"step {name}: {error}" if error else f"step {name} {status}"
+            if self.drive.cancel.is_set():
+                return Status.CANCELED, "canceled"
+        return Status.SUCCEEDED, None
+
+    def _step_log(self, step: str) -> StepLog:
+        """The log of the step's current run (one per step run, continuing its numbering)."""
+        step_run_id = self.step_ids[step]
+        log = self.logs.get(step_run_id)
+        if log is not None:
+            return log
+        drive = self.drive
+        on_lines = None
+        if drive.wants_log_events:
+            def on_lines(stream: str, first: int, at: float, lines: tuple[str, ...]) -> None:
+                drive.emit(events.LogLines(drive.ref, self.stage, self.name, step, stream,
+                                           first, at, lines))
+        log = StepLog(drive.writer, drive.run_id, step_run_id, drive.log_mask, drive.settings.logs,
+                      on_lines)
+        record = self.step_records.get(step)
+        if record is not None and record.id == step_run_id and record.log_lines:
+            log.resume(record.log_lines, record.log_bytes, record.log_dropped)
+        self.logs[step_run_id] = log
+        return log
+
+    def _step(self, name: str, definition: dict[str, Any], workspace: Path, private: Path,
+              deadline: float | None, timeout_text: str | None) -> tuple[Status, str | None]:
+        drive = self.drive
+        step_run_id = self.step_ids[name]
+        record = self.step_records.get(name)
+        waiting_before = record is not None and record.status == Status.WAITING \
+            and record.id == step_run_id
+        kind = str(definition.get("type", ""))
+        log = self._step_log(name)
+        now = utc_now()
+        first_started_at = record.started_at if waiting_before and record.started_at else now
+        if not waiting_before:
+            self.pending.steps.append((step_run_id, {"status": Status.RUNNING.value,
+                                                     "started_at": now}))
+            self.pending.events.append(events.StepStarted(drive.ref, self.stage, self.name,
+                                                          name, kind, self.attempt))
+            self._commit()
+        clock = time.monotonic()
+
+        result = self._run_step_type(name, kind, definition, workspace, private, deadline,
+                                     timeout_text, log, step_run_id, first_started_at)
+        seconds = time.monotonic() - clock
+        if result.status == Status.WAITING:
+            fields = {"status": Status.WAITING.value, **log.counters()}
+            self.pending.steps.append((step_run_id, fields))
+            self.pending.events.append(events.StepFinished(
+                drive.ref, self.stage, self.name, name, Status.WAITING, seconds))
+            self._commit(tasks=[(self.record.id, {"status": Status.WAITING.value})])
+            return Status.WAITING, None
+        error = drive.mask(result.error) if result.error else None
+        outputs = dict(result.outputs)
+        if outputs:
+            drive.add_outputs(self.name, name, outputs)
+        for artifact in result.artifacts:
+            drive.store.put_artifact(drive.run_id, artifact.name, path=str(artifact.path),
+                                     size=artifact.size, sha256=artifact.sha256,
+                                     step_run_id=step_run_id)
+        fields = {"status": result.status.value, "finished_at": utc_now(),
+                  "exit_code": result.exit_code, "error": error,
+                  "outputs": drive.mask_value(outputs) if outputs else None, **log.counters()}
+        self.pending.steps.append((step_run_id, fields))
+        self.pending.events.append(events.StepFinished(
+            drive.ref, self.stage, self.name, name, result.status, seconds, result.exit_code,
+            error))
+        return result.status, error
+
+    def _run_step_type(self, name: str, kind: str, definition: dict[str, Any], workspace: Path,
+                       private: Path, deadline: float | None, timeout_text: str | None,
+                       log: StepLog, step_run_id: int, first_started_at) -> StepResult:
+        drive = self.drive
+        step_type = step_types().get(kind)
+        if step_type is None:
+            known = ", ".join(sorted(step_types()))
+            return StepResult(Status.FAILED, error=f"unknown step type {kind!r} (known: {known})")
+        raw = {k: v for k, v in definition.items() if k not in ("index", "type")}
+        try:
+            attributes = self._resolve(raw, step_type, workspace)
+            config = step_type.config_model.model_validate({"type": kind, **attributes})
+        except ValidationError as exc:
+            return StepResult(Status.FAILED, error=f"invalid attributes: "
+                                                   f"{_describe_validation(exc)}")
+        except Exception as exc:  # noqa: BLE001 - RuntimeEvaluationError and friends
+            return StepResult(Status.FAILED, error=str(exc))
+        plain = config.model_dump()
+        output_file = private / f"{name}.output"
+        environment = drive.environment(workspace, plain.get("env") or {}, output_file)
+        approvals = ()
+        if kind == "manual_approval":
+            approvals = tuple(a for a in drive.store.approvals(drive.run_id)
+                              if a.step_run_id == step_run_id)
+
+        def on_process(pid: int) -> None:
+            self.process_groups.append(pid)
+            drive.writer.note_pid(step_run_id, pid)
+
+        context = StepContext(
+            run=drive.run_info, stage=self.stage, task=self.name, step=name,
+            attempt=self.attempt, step_run_id=step_run_id, config=config, attributes=plain,
+            workspace=workspace, environment=environment, output_file=output_file,
+            private_dir=private, deadline=deadline, timeout_text=timeout_text,
+            cancel=drive.cancel, kill_grace=drive.settings.kill_grace, log=log,
+            layout=drive.layout, first_started_at=first_started_at, approvals=approvals,
+            role_members=drive.store.role_members, on_process=on_process)
+        try:
+            return step_type.run(context)
+        except PathEscape as exc:
+            return StepResult(Status.FAILED, error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a broken step type fails its step only
+            return StepResult(Status.FAILED, error=f"step type {kind} failed: "
+                                                   f"{type(exc).__name__}: {exc}")
+
+    def _resolve(self, raw: dict[str, Any], step_type: Any, workspace: Path) -> dict[str, Any]:
+        if not has_deferred(raw):
+            return raw
+        scripts = getattr(step_type, "script_attributes", ())
+        resolved = {}
+        for key, value in raw.items():
+            if not has_deferred(value):
+                resolved[key] = value
+            elif key in scripts:
+                resolved[key] = self.drive.render_script(value, workspace)
+            else:
+                resolved[key] = self.drive.resolve(value, workspace)
+        return resolved
+
+    # -- recording ------------------------------------------------------------------------------
+
+    def _commit(self, tasks: list[tuple[int, dict[str, Any]]] | None = None) -> None:
+        pending, self.pending = self.pending, _Pending()
+        self.drive.writer.commit(steps=pending.steps, tasks=tasks or ())
+        for event in pending.events:
+            self.drive.emit(event)
+
+    def _finish(self, status: Status, error: str | None, started: float, attempt: int,
+                will_retry: bool = False) -> Status:
+        allowed = status == Status.FAILED and bool(self.definition.get("allow_failure"))
+        fields: dict[str, Any] = {"status": status.value, "error": error,
+                                  "failure_allowed": allowed and not will_retry}
+        if not will_retry:
+            fields["finished_at"] = utc_now()
+        self._commit(tasks=[(self.record.id, fields)])
+        self.drive.emit(events.TaskFinished(
+            self.drive.ref, self.stage, self.name, status, time.monotonic() - started, attempt,
+            failure_allowed=allowed and not will_retry, will_retry=will_retry, error=error))
+        return status
+
+    def _finish_without_steps(self, status: Status, error: str | None, started: float,
+                              reason: str | None = None) -> Status:
+        now = utc_now()
+        skipped = [(s.id, {"status": status.value, "finished_at": now})
+                   for s in self.step_records.values() if s.status == Status.QUEUED]
+        self.drive.writer.commit(steps=skipped, tasks=[(self.record.id, {
+            "status": status.value, "error": error, "skip_reason": reason,
+            "started_at": now, "finished_at": now,
+            "failure_allowed": status == Status.FAILED
+            and bool(self.definition.get("allow_failure"))})])
+        self.drive.emit(events.TaskFinished(self.drive.ref, self.stage, self.name, status,
+                                            time.monotonic() - started, self.record.attempt,
+                                            error=error))
+        return status
+
+    def _kill_leftovers(self) -> None:
+        for pgid in self.process_groups:
+            kill_group(pgid)
+        self.process_groups.clear()
