@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import subprocess
 
 import pytest
 
@@ -78,6 +79,13 @@ def index_of(lines: list[str], text: str) -> int:
     return matches[0]
 
 
+def registered_pipeline(workspace) -> dict:
+    """The definition the store holds for the only registered pipeline."""
+    with sqlite3.connect(workspace.store_path) as db:
+        (definition,) = db.execute("select definition from pipelines").fetchone()
+    return json.loads(definition)
+
+
 @pytest.fixture(scope="module")
 def applied_template(tmp_path_factory) -> Workspace:
     """CONFIG applied once; tests copy it rather than applying again."""
@@ -87,7 +95,6 @@ def applied_template(tmp_path_factory) -> Workspace:
     template.config.mkdir()
     template.recorder.mkdir()
     template.write(CONFIG)
-    import subprocess
     completed = subprocess.run(template.command("apply", "--auto-approve"),
                                env=template.base_env(), capture_output=True, text=True,
                                timeout=60, stdin=subprocess.DEVNULL)
@@ -172,6 +179,8 @@ def test_plan_shows_old_and_new_value_of_a_changed_nested_step_attribute(applied
 
     applied_now = assert_ok(run_flowplan("apply", "--auto-approve"))
     assert "Apply complete! Resources: 0 added, 1 changed, 0 destroyed." in applied_now.stdout
+    step = registered_pipeline(applied)["stages"]["build"]["tasks"]["package"]["steps"]["mvn"]
+    assert step["run"] == "mvn -B package -DskipTests"
     assert "No changes." in assert_ok(run_flowplan("plan")).stdout
 
 
@@ -427,6 +436,56 @@ def test_replacing_namespace_and_repository_destroys_the_repository_first(applie
     assert order == [("acr_repository.app", "delete"), ("acr_namespace.team", "delete"),
                      ("acr_namespace.team", "create"), ("acr_repository.app", "create")]
 
+
+PIPELINE_USES_ID = """
+    acr_namespace "team" {
+      instance_id = "cri-123"
+      name        = "team"
+    }
+
+    acr_repository "app" {
+      namespace = acr_namespace.team.name
+      name      = "app"
+    }
+
+    pipeline "app" {
+      variables = { REPO_ID = acr_repository.app.id }
+      stage "build" {
+        task "package" {
+          step "push" {
+            type = "command"
+            run  = "docker push ${acr_repository.app.id}"
+          }
+        }
+      }
+    }
+"""
+
+
+def test_pipeline_using_a_repository_id_is_registered_with_the_id_and_follows_a_replacement(
+        workspace, run_flowplan):
+    workspace.write(PIPELINE_USES_ID)
+    planned = assert_ok(run_flowplan("plan")).stdout
+    assert "REPO_ID = (known after apply)" in planned
+    assert "content_hash = (known after apply)" in planned
+
+    assert_ok(run_flowplan("apply", "--auto-approve"))
+    first_id = workspace.objects()["acr_repository.app"]["id"]
+    definition = registered_pipeline(workspace)
+    assert definition["variables"]["REPO_ID"] == first_id
+    assert definition["stages"]["build"]["tasks"]["package"]["steps"]["push"]["run"] == \
+        f"docker push {first_id}"
+    assert "No changes." in assert_ok(run_flowplan("plan")).stdout
+
+    workspace.write(PIPELINE_USES_ID.replace('name      = "app"', 'name      = "app-v2"'))
+    replanned = assert_ok(run_flowplan("plan")).stdout
+    assert '~ variables.REPO_ID' in replanned
+    assert f'"{first_id}" -> (known after apply)' in replanned
+    assert_ok(run_flowplan("apply", "--auto-approve"))
+    second_id = workspace.objects()["acr_repository.app"]["id"]
+    assert second_id != first_id
+    assert registered_pipeline(workspace)["variables"]["REPO_ID"] == second_id
+    assert "No changes." in assert_ok(run_flowplan("plan")).stdout
 
 @pytest.mark.xfail(strict=True, reason=(
     "BUG: `apply PLANFILE` evaluates the current config again for a resource whose planned "

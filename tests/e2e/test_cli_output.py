@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from cli_workspace import ANSI, assert_ok, flowplan_command
+from cli_workspace import ANSI, flowplan_command
 
 CONFIG = """
     pipeline "app" {
