@@ -1,9 +1,12 @@
 """Running one process for a step: its own process group, output read as it comes, a deadline,
 cancellation, and SIGTERM then SIGKILL after a grace period.
 
-`run_process` starts the process in a new session (so it and every child share a process group
-that can be signalled at once), reads stdout and stderr without threads through a selector and
-hands the bytes to `on_output`. When the deadline passes or `cancel` is set it sends SIGTERM to the
+`run_process` starts the process as the leader of a new process group (so it and every child can
+be signalled at once), reads stdout and stderr without threads through a selector and hands the
+bytes to `on_output`; the process's exit is watched through a pidfd in the same selector.
+(A new process group, not a new session: `start_new_session` makes CPython fork instead of vfork,
+which costs ~3 ms per step in a process of flowplan's size; `process_group=0` keeps vfork, ~1.2
+ms. The group still leaves the terminal's Ctrl-C to flowplan, which then stops the steps.) When the deadline passes or `cancel` is set it sends SIGTERM to the
 group, and SIGKILL `grace` seconds later if anything is still alive. When the process exits but a
 child it left behind keeps the pipes open, reading stops `DRAIN_AFTER_EXIT` seconds later.
 
@@ -47,15 +50,22 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> bool:
         return False
 
 
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
 def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
                 on_output: Callable[[str, bytes, float], None],
                 deadline: float | None = None, cancel: threading.Event | None = None,
                 grace: float = 10.0, on_start: Callable[[int], None] | None = None
                 ) -> ProcessResult:
     """Run `argv` to completion (or until stopped); `deadline` is a time.monotonic() value."""
-    process = subprocess.Popen(list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+    process = subprocess.Popen(list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True, close_fds=True, bufsize=0)
+                               process_group=0, close_fds=True, bufsize=0)
     pgid = process.pid
     if on_start is not None:
         on_start(pgid)
@@ -63,6 +73,9 @@ def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
     streams = {process.stdout.fileno(): "stdout", process.stderr.fileno(): "stderr"}
     for fd, name in streams.items():
         selector.register(fd, selectors.EVENT_READ, name)
+    exit_fd = _pidfd(process.pid)
+    if exit_fd is not None:
+        selector.register(exit_fd, selectors.EVENT_READ, None)
     timed_out = canceled = killed = False
     kill_at: float | None = None
     exited_at: float | None = None
@@ -74,10 +87,15 @@ def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
                 wait = min(wait, max(deadline - now, 0.0))
             if kill_at is not None:
                 wait = min(wait, max(kill_at - now, 0.0))
-            if streams:
+            if streams or exit_fd is not None:
                 ready = selector.select(wait)
                 at = time.time()
                 for key, _mask in ready:
+                    if key.data is None:          # the pidfd: the process exited
+                        selector.unregister(exit_fd)
+                        os.close(exit_fd)
+                        exit_fd = None
+                        continue
                     data = os.read(key.fd, READ_SIZE)
                     if data:
                         on_output(key.data, data, at)
@@ -109,6 +127,8 @@ def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
                 killed = True
     finally:
         selector.close()
+        if exit_fd is not None:
+            os.close(exit_fd)
         process.stdout.close()
         process.stderr.close()
         if process.poll() is None:   # only when reading failed: do not leave it running

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from flowplan.store.json_data import require_json_data
@@ -29,6 +29,7 @@ TASKS = TaskRun.__table__
 STEPS = StepRun.__table__
 CHUNKS = LogChunk.__table__
 
+_INSERT_CHUNK = insert(CHUNKS)
 ACTIVE_STATUSES = ("queued", "running")       # a process may be driving the run
 NUMBER_ATTEMPTS = 10
 
@@ -139,6 +140,39 @@ def _check_fields(fields: Mapping[str, Any], allowed: frozenset[str], what: str)
         raise ValueError(f"cannot set {', '.join(sorted(unknown))} on a {what}")
 
 
+_UPDATES: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _update_by_id(table: Any, names: tuple[str, ...]) -> Any:
+    """`UPDATE table SET names... WHERE id = :row_id`, built once per column set: a reused
+    statement object keeps its cache key, which saves most of SQLAlchemy's per-call work."""
+    key = (table.name, names)
+    statement = _UPDATES.get(key)
+    if statement is None:
+        statement = (update(table).where(table.c.id == bindparam("row_id"))
+                     .values({name: bindparam(name) for name in names}))
+        _UPDATES[key] = statement
+    return statement
+
+
+def _apply_updates(connection: Connection, table: Any,
+                   changes: Sequence[tuple[int, Mapping[str, Any]]], allowed: frozenset[str],
+                   what: str) -> None:
+    """Run updates by id, grouping consecutive ones with the same columns into one executemany."""
+    batch: list[dict[str, Any]] = []
+    names: tuple[str, ...] = ()
+    for row_id, fields in changes:
+        _check_fields(fields, allowed, what)
+        these = tuple(sorted(fields))
+        if batch and these != names:
+            connection.execute(_update_by_id(table, names), batch)
+            batch = []
+        names = these
+        batch.append({"row_id": row_id, **fields})
+    if batch:
+        connection.execute(_update_by_id(table, names), batch)
+
+
 class RunHistory:
     """Runs, task runs and step runs. Mixed into Store, which provides the engines."""
 
@@ -219,14 +253,10 @@ class RunHistory:
             return connection.execute(statement.values(**fields)).rowcount > 0
 
     def update_task(self, task_run_id: int, **fields: Any) -> None:
-        _check_fields(fields, _TASK_FIELDS, "task run")
-        with self._write_engine.begin() as connection:
-            connection.execute(update(TASKS).where(TASKS.c.id == task_run_id).values(**fields))
+        self.record(tasks=[(task_run_id, fields)])
 
     def update_step(self, step_run_id: int, **fields: Any) -> None:
-        _check_fields(fields, _STEP_FIELDS, "step run")
-        with self._write_engine.begin() as connection:
-            connection.execute(update(STEPS).where(STEPS.c.id == step_run_id).values(**fields))
+        self.record(steps=[(step_run_id, fields)])
 
     def record(self, *, steps: Sequence[tuple[int, Mapping[str, Any]]] = (),
                tasks: Sequence[tuple[int, Mapping[str, Any]]] = (),
@@ -236,17 +266,13 @@ class RunHistory:
         The executor finishes one step and starts the next in one call, with the finished
         step's last log lines: everything is committed before the next step's process starts.
         """
+        if not steps and not tasks and not chunks:
+            return
         with self._write_engine.begin() as connection:
             if chunks:
-                connection.execute(insert(CHUNKS), list(chunks))
-            for task_run_id, fields in tasks:
-                _check_fields(fields, _TASK_FIELDS, "task run")
-                connection.execute(update(TASKS).where(TASKS.c.id == task_run_id)
-                                   .values(**fields))
-            for step_run_id, fields in steps:
-                _check_fields(fields, _STEP_FIELDS, "step run")
-                connection.execute(update(STEPS).where(STEPS.c.id == step_run_id)
-                                   .values(**fields))
+                connection.execute(_INSERT_CHUNK, list(chunks))
+            _apply_updates(connection, TASKS, tasks, _TASK_FIELDS, "task run")
+            _apply_updates(connection, STEPS, steps, _STEP_FIELDS, "step run")
 
     def claim_run(self, run_id: int, pid: int, host: str,
                   holder_alive: Callable[[int, str], bool], **fields: Any) -> RunRecord:
@@ -355,13 +381,16 @@ class RunHistory:
 
 def _insert_steps(connection: Connection, run_id: int, task_run_id: int, task: TaskPlan,
                   attempt: int) -> dict[str, int]:
-    ids = {}
-    for plan in task.steps:
-        ids[plan.step] = connection.execute(insert(STEPS).values(
-            run_id=run_id, task_run_id=task_run_id, stage=task.stage, task=task.task,
-            step=plan.step, type=plan.type, position=plan.position, attempt=attempt,
-            status="queued", log_lines=0, log_bytes=0, log_dropped=0)).inserted_primary_key[0]
-    return ids
+    """Insert the task's step rows (one executemany) and return their ids by step name."""
+    if not task.steps:
+        return {}
+    connection.execute(insert(STEPS), [
+        dict(run_id=run_id, task_run_id=task_run_id, stage=task.stage, task=task.task,
+             step=plan.step, type=plan.type, position=plan.position, attempt=attempt,
+             status="queued", log_lines=0, log_bytes=0, log_dropped=0) for plan in task.steps])
+    return {row.step: row.id for row in connection.execute(
+        select(STEPS.c.step, STEPS.c.id).where(STEPS.c.task_run_id == task_run_id,
+                                               STEPS.c.attempt == attempt))}
 
 
 def _run_record(row: Any) -> RunRecord:
