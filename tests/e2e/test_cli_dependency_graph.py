@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from cli_workspace import assert_ok
 
 CONFIG = """
@@ -61,12 +59,6 @@ def test_graph_prints_dot_with_an_edge_per_reference(workspace, run_flowplan):
     assert not workspace.state_path.exists(), "graph must not write state"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: `depends_on = [acr_repository.app]`, the form the loader's own diagnostic asks for, "
-    "is rejected with 'A reference to a whole block cannot be used as a value here': "
-    "flowplan/config/expressions.py evaluates list items through _plain(), which refuses "
-    "resource references, before flowplan/config/loader.py can read them as dependencies "
-    "(only the bare `depends_on = acr_repository.app` works)"))
 def test_apply_follows_a_depends_on_list(workspace, run_flowplan):
     workspace.write(CONFIG.replace("      pipeline = pipeline.app\n    }",
                                    "      pipeline   = pipeline.app\n"
