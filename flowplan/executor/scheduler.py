@@ -120,6 +120,13 @@ class Drive:
             except BaseException as exc:  # noqa: BLE001 - reported after the run is recorded
                 self.event_error = exc
 
+    def canceled(self) -> bool:
+        """Whether the run was canceled (here, or in the store by another process)."""
+        if not self.cancel.is_set() and self.store.run_status(self.run_id) == Status.CANCELED:
+            self.cancel_reason = self.store.get_run(self.run_id).error or "canceled"
+            self.cancel.set()
+        return self.cancel.is_set()
+
     def _use_masker(self, secrets: list[str]) -> None:
         self.secrets = [s for s in secrets if s]
         self.masker = Masker(self.secrets)
@@ -397,10 +404,7 @@ class Drive:
                 passed[name] = counted(status, allowed).passed
             if time.monotonic() - last_poll >= self.settings.poll_interval:
                 last_poll = time.monotonic()
-                if not self.cancel.is_set() and \
-                        self.store.run_status(self.run_id) == Status.CANCELED:
-                    self.cancel_reason = self.store.get_run(self.run_id).error or "canceled"
-                    self.cancel.set()
+                self.canceled()
                 waiting = [n for n, s in state.items() if s == Status.WAITING
                            and n not in running.values() and n not in queue]
                 if waiting and running:

@@ -273,6 +273,9 @@ class TaskRunner:
         result = self._run_step_type(name, kind, definition, workspace, private, deadline,
                                      timeout_text, log, step_run_id, first_started_at)
         seconds = time.monotonic() - clock
+        if result.status == Status.FAILED and drive.canceled():
+            # canceled from elsewhere: the SIGTERM may have reached the step before the news
+            result = StepResult(Status.CANCELED, result.exit_code, "canceled")
         if result.status == Status.WAITING:
             fields = {"status": Status.WAITING.value, **log.counters()}
             self.pending.steps.append((step_run_id, fields))
