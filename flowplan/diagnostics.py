@@ -52,20 +52,32 @@ class Diagnostics:
     """An ordered collection of diagnostics; truthy when it holds any error."""
 
     items: list[Diagnostic] = field(default_factory=list)
+    _error_ranges: set[Range] = field(default_factory=set, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._error_ranges = {d.range for d in self.items
+                              if d.range is not None and d.severity is Severity.ERROR}
 
     def add(self, diagnostic: Diagnostic) -> None:
+        """Keep `diagnostic` unless an error was already reported at the same position: one
+        mistake found by two checks (the reference check, then evaluation) is shown once."""
+        if diagnostic.severity is Severity.ERROR and diagnostic.range is not None:
+            if diagnostic.range in self._error_ranges:
+                return
+            self._error_ranges.add(diagnostic.range)
         self.items.append(diagnostic)
 
     def error(self, summary: str, detail: str = "", range: Range | None = None,
               address: str | None = None) -> None:
-        self.items.append(Diagnostic.error(summary, detail, range, address))
+        self.add(Diagnostic.error(summary, detail, range, address))
 
     def warning(self, summary: str, detail: str = "", range: Range | None = None,
                 address: str | None = None) -> None:
-        self.items.append(Diagnostic.warning(summary, detail, range, address))
+        self.add(Diagnostic.warning(summary, detail, range, address))
 
     def extend(self, other: Iterable[Diagnostic]) -> None:
-        self.items.extend(other)
+        for diagnostic in other:
+            self.add(diagnostic)
 
     @property
     def has_errors(self) -> bool:

@@ -25,6 +25,7 @@ class Unknown:
     """A value not known yet; `reason` is what plans print, e.g. 'known after apply'."""
 
     reason: str = "known after apply"
+    sensitive: bool = False            # unknown now, and secret once known
 
     def marker(self) -> dict:
         return {UNKNOWN_KEY: self.reason}

@@ -211,7 +211,7 @@ def _template(node: tuple, scope: Scope) -> Any:
             continue
         pieces.append(to_string(value, part))
     if unknown is not None:
-        return unknown
+        return Unknown(unknown.reason, True) if sensitive and not unknown.sensitive else unknown
     text = "".join(pieces)
     return Sensitive(text) if sensitive else text
 
@@ -286,17 +286,60 @@ def _call(node: tuple, scope: Scope) -> Any:
         if isinstance(arg, Unknown):
             return arg
     sensitive = any(_wrappers(a) for a in args)
+    # An argument may hold unknown parts ([id, 1]): functions that do not need them still answer
+    # (length); for those that do, the call fails and the result is unknown.
+    unknown = next((u for u in map(_first_unknown, args) if u is not None), None)
     try:
         result = function(*(_deep_unwrap(a) for a in args))
     except EvalError as exc:
+        if unknown is not None:
+            return unknown
         if not exc.line:
             exc.line, exc.column = node[1], node[2]
+        if sensitive:
+            exc.detail = (f"{name}(): the call failed; its details are hidden because an "
+                          "argument is sensitive.")
         raise
-    except TypeError as exc:
-        raise EvalError("Invalid function arguments", f"{name}(): {exc}", node[1], node[2])
+    except TypeError:
+        if unknown is not None:
+            return unknown
+        usage = FUNCTION_USAGE.get(name, f"{name}(...)")
+        raise EvalError("Invalid function arguments",
+                        f"{name}() was called with {len(args)} argument"
+                        f"{'s' if len(args) != 1 else ''}; call it as {usage}.",
+                        node[1], node[2]) from None
     if isinstance(result, Unknown):
         return result
     return Sensitive(result) if sensitive else result
+
+
+FUNCTION_USAGE = {
+    "env": 'env("NAME") or env("NAME", "default")',
+    "file": 'file("path/relative/to/config")',
+    "format": 'format("%s-%d", "a", 1)',
+    "join": 'join(",", ["a", "b"])',
+    "lower": 'lower("TEXT")',
+    "upper": 'upper("text")',
+    "length": "length(string, list or map)",
+    "lookup": 'lookup(map, "key") or lookup(map, "key", default)',
+    "hash_files": 'hash_files("**/pom.xml", ...)',
+    "jsonencode": "jsonencode(value)",
+}
+
+
+def _first_unknown(value: Any) -> Unknown | None:
+    if isinstance(value, Unknown):
+        return value
+    if isinstance(value, Sensitive):
+        return _first_unknown(value.value)
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            found = _first_unknown(item)
+            if found is not None:
+                return found
+    return None
 
 
 def _binary(node: tuple, scope: Scope) -> Any:
@@ -311,6 +354,18 @@ def _binary(node: tuple, scope: Scope) -> Any:
             return value
     sensitive = _wrappers(left) or _wrappers(right)
     a, b = _deep_unwrap(left), _deep_unwrap(right)
+    line, column = node[1], node[2]
+    try:
+        result = _operate(operator, a, b, node)
+    except EvalError as exc:
+        if sensitive:
+            exc.detail = f"The operands of {operator} do not fit; details are hidden because " \
+                         "a value is sensitive."
+        raise
+    return Sensitive(result) if sensitive else result
+
+
+def _operate(operator: str, a: Any, b: Any, node: tuple) -> Any:
     line, column = node[1], node[2]
     if operator == "==":
         result: Any = _normalise_eq(a) == _normalise_eq(b)
@@ -351,7 +406,7 @@ def _binary(node: tuple, scope: Scope) -> Any:
             result = x <= y
         else:
             result = x >= y
-    return Sensitive(result) if sensitive else result
+    return result
 
 
 def _unary(node: tuple, scope: Scope) -> Any:
@@ -360,6 +415,9 @@ def _unary(node: tuple, scope: Scope) -> Any:
         return value
     sensitive = _wrappers(value)
     value = _unwrap(value)
+    if sensitive and operator == "-" and not isinstance(value, (int, float)):
+        raise EvalError("Invalid operand", "- needs a number; details are hidden because the "
+                        "value is sensitive.", node[1], node[2])
     if operator == "!":
         if not isinstance(value, bool):
             raise EvalError("Invalid operand", f"! needs true or false, not {_type_name(value)}.",

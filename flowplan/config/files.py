@@ -52,7 +52,7 @@ def display_path(path: Path) -> str:
 def read_sources(paths: list[Path]) -> list[SourceFile]:
     sources = []
     for path in paths:
-        with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
             sources.append(SourceFile(display_path(path), fh.read()))
     return sources
 

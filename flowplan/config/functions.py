@@ -65,7 +65,7 @@ def build_functions(base_dir: Path, environ: dict[str, str] | None = None) -> di
         "length": length,
         "lookup": lookup,
         "hash_files": hash_files,
-        "jsonencode": lambda value: json.dumps(value, separators=(",", ":"), sort_keys=True),
+        "jsonencode": jsonencode,
     }
 
 
@@ -105,6 +105,13 @@ def format_(spec: str, *args: Any) -> str:
         raise EvalError("Invalid function arguments",
                         f'format("{spec}"): {len(values)} argument(s) more than the format uses.')
     return result
+
+
+def jsonencode(value: Any) -> str:
+    try:
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise EvalError("Invalid function arguments", f"jsonencode: {exc}.") from None
 
 
 def join(separator: str, items: Any) -> str:

@@ -12,6 +12,7 @@ Resource attributes that a provider computes (ids, URLs) are taken from the stat
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -20,10 +21,10 @@ from flowplan.config import files as config_files_module
 from flowplan.config.expressions import (EvalError, ResourceRef, Scope, evaluate, references)
 from flowplan.config.functions import build_functions
 from flowplan.config.pipeline import pipeline_definition, task_order_problems
-from flowplan.config.schema import (DEFAULT_PROVIDERS, META_ARGUMENTS, RESOURCE_MODELS, Decoder,
-                                    Settings, Source, fields_of)
+from flowplan.config.schema import (COMPUTED_ATTRIBUTES, DEFAULT_PROVIDERS, META_ARGUMENTS,
+                                    RESOURCE_MODELS, Decoder, Settings, Source, fields_of)
 from flowplan.config.steps import step_models
-from flowplan.config.syntax import Attribute, Block, Body, FileSyntax
+from flowplan.config.syntax import E_ATTR, E_NAME, E_TUPLE, Attribute, Block, Body, FileSyntax
 from flowplan.config.variables import (ANY, ENV_PREFIX, VariableType, convert,
                                        environment_values, from_text, parse_type)
 from flowplan.diagnostics import Diagnostics, Range
@@ -33,7 +34,6 @@ from flowplan.values import KNOWN_AFTER_APPLY, KNOWN_AT_RUN_TIME, Sensitive, Unk
 TOP_LEVEL_BLOCKS = ("flowplan", "provider", "variable", "locals", "source", *RESOURCE_MODELS)
 RUN_TIME_ROOTS = ("run", "steps")
 PATH_ROOT = "path"          # path.config: the config directory; path.cwd: the working directory
-COMPUTED_ATTRIBUTES = ("id",)
 StateLookup = Callable[[str], "dict[str, Any] | None"]
 
 
@@ -90,7 +90,11 @@ class Config:
         """
         loader = self._loader
         loader.state_attributes = state_attributes
-        loader._evaluate_resource(loader.declared[address], step_models())
+        reported, loader.diagnostics = loader.diagnostics, Diagnostics()
+        try:
+            loader._evaluate_resource(loader.declared[address], step_models())
+        finally:
+            loader.diagnostics = reported
         self.resources[address] = loader.resources[address]
         return self.resources[address]
 
@@ -161,8 +165,8 @@ class _Loader:
         settings = self._settings()
         self._resolve_variables()
         order = self._check_references()
-        if order is not None:
-            self._evaluate(order)
+        self._check_provider_references()
+        self._evaluate(order)
         providers = self._providers()
         return self._result(settings, providers)
 
@@ -236,6 +240,14 @@ class _Loader:
 
     def _declare(self, kind: str, address: str, path: str, line: int, column: int,
                  block: Block | None = None, attribute: Attribute | None = None) -> bool:
+        name = address.split(".", 1)[1]
+        if not _NAME.match(name):
+            if block is not None and block.label_positions:
+                line, column = block.label_positions[0]
+            self._error(path, line, column, "Invalid name",
+                        f'"{name}" cannot be referred to as {address}: a name starts with a letter '
+                        "or _ and holds only letters, digits, _ and -.", address)
+            return False
         earlier = self.declared.get(address)
         if earlier is not None:
             self._error(path, line, column, "Duplicate name",
@@ -288,7 +300,8 @@ class _Loader:
             for attr_name, attribute in attributes.items():
                 if attr_name not in fields_of_variable():
                     self._error(path, attribute.line, attribute.column, "Unsupported argument",
-                                f'variable "{name}" has no argument "{attr_name}". Arguments: '
+                                f'variable "{name}" has no argument "{attr_name}".'
+                                f"{_did_you_mean(attr_name, fields_of_variable())} Arguments: "
                                 f"{', '.join(fields_of_variable())}.", f"var.{name}")
             constraint = ANY
             if "type" in attributes:
@@ -302,9 +315,9 @@ class _Loader:
             origin = ""
             try:
                 if "default" in attributes:
+                    origin = "default"
                     value = convert(self._literal(path, attributes["default"], None, None, name),
                                     constraint)
-                    origin = "default"
                 if name in file_values:
                     origin = "a *.auto.fpvars file"
                     value = convert(file_values[name], constraint)
@@ -315,8 +328,11 @@ class _Loader:
                     origin = f"{ENV_PREFIX}{name}"
                     value = from_text(env_values[name], constraint)
             except ValueError as exc:
+                problem = (f"the value does not fit type {constraint} (not shown: the variable "
+                           "is sensitive)" if sensitive else str(exc))
                 self.diagnostics.error("Invalid value for variable",
-                                       f'var.{name} (from {origin}): {exc}.', where, f"var.{name}")
+                                       f'var.{name} (from {origin}): {problem}.', where,
+                                       f"var.{name}")
                 value = _MISSING
                 continue
             if value is _MISSING:
@@ -342,6 +358,13 @@ class _Loader:
                 self._error(syntax.path, block.line, block.column, "Unexpected block",
                             "A variables file holds only NAME = VALUE lines.")
             for name, attribute in syntax.body.attributes.items():
+                if name not in self.variable_blocks:
+                    self.diagnostics.warning(
+                        "Value for undeclared variable",
+                        f'{syntax.path} sets "{name}", but no variable "{name}" is declared; the '
+                        f"value is ignored.{_did_you_mean(name, self.variable_blocks)}",
+                        Range(syntax.path, attribute.line, attribute.column))
+                    continue
                 values[name] = self._literal(syntax.path, attribute, None, None, name)
         return values
 
@@ -367,8 +390,8 @@ class _Loader:
 
     # -- references ----------------------------------------------------------------------------
 
-    def _check_references(self) -> list[str] | None:
-        """Check every reference; return the evaluation order, or None after a cycle."""
+    def _check_references(self) -> list[str]:
+        """Check every reference; return the evaluation order (without cycles' members)."""
         graph = Graph()
         for address, declared in self.declared.items():
             if declared.kind == "variable":
@@ -386,9 +409,29 @@ class _Loader:
             self._error(first.path, first.line, first.column, "Reference cycle",
                         "These refer to each other in a cycle: "
                         + " -> ".join(cycle + [cycle[0]]) + ".", cycle[0])
-        if problems:
-            return None
-        return graph.topological_order()
+        if not problems:
+            return graph.topological_order()
+        # Still evaluate everything else, so its mistakes are reported too: the cycle's members
+        # and what depends on them are left out.
+        in_cycle = {member for cycle in problems for member in cycle}
+        acyclic = Graph()
+        for address in graph.nodes:
+            acyclic.add_node(address)
+            for dependency in graph.dependencies(address):
+                if address not in in_cycle and dependency not in in_cycle:
+                    acyclic.add_edge(address, dependency)
+        blocked = set(in_cycle)
+        for address in acyclic.topological_order():
+            if any(d in blocked for d in graph.dependencies(address)):
+                blocked.add(address)
+        return [a for a in acyclic.topological_order() if a not in blocked]
+
+    def _check_provider_references(self) -> None:
+        for name, (path, block) in self.provider_blocks.items():
+            declared = _Declared("provider", f"provider.{name}", path, block.line, block.column,
+                                 block)
+            for names, line, column in _body_references(block.body):
+                self._reference_target(declared, names, line, column, pipeline=False)
 
     def _references_of(self, declared: _Declared) -> Iterable[tuple[tuple[str, ...], int, int]]:
         if declared.attribute is not None:
@@ -448,7 +491,7 @@ class _Loader:
 
     def _scope(self, pipeline: bool) -> Scope:
         roots: dict[str, Any] = {
-            "var": _VariableNamespace(self.values),
+            "var": _VariableNamespace(self.values, self.variable_blocks),
             "local": _MapNamespace("local", self.local_values),
             "source": _MapNamespace("source", self.source_values),
             PATH_ROOT: _MapNamespace(PATH_ROOT, {"config": str(self.directory.resolve()),
@@ -512,26 +555,23 @@ class _Loader:
                             'provider = "NAME" takes the name of a provider as a string.',
                             declared.address)
         if "depends_on" in block.body.attributes:
-            attribute = block.body.attributes["depends_on"]
-            try:
-                value = evaluate(attribute.expr, scope)
-            except EvalError as exc:
-                self._error(declared.path, exc.line, exc.column, exc.summary, exc.detail,
-                            declared.address)
-                value = []
-            for item in value if isinstance(value, list) else [value]:
-                if isinstance(item, ResourceRef):
-                    dependencies.append(item.address)
+            expr = block.body.attributes["depends_on"].expr
+            items = expr[3] if expr[0] == E_TUPLE else (expr,)
+            for item in items:
+                names = next((n for n, _l, _c in references(item)), None)
+                if item[0] in (E_ATTR, E_NAME) and names and len(names) == 2 \
+                        and names[0] in RESOURCE_MODELS:
+                    dependencies.append(f"{names[0]}.{names[1]}")
                 else:
-                    self._error(declared.path, attribute.expr[1], attribute.expr[2],
-                                "Invalid depends_on",
+                    self._error(declared.path, expr[1], expr[2], "Invalid depends_on",
                                 "depends_on is a list of resources, like [pipeline.app].",
                                 declared.address)
         if is_pipeline:
             for stage_name, stage in (attributes.get("stage") or {}).items():
-                for problem in task_order_problems(stage_name, stage.get("task") or {}):
-                    self._error(declared.path, block.line, block.column, "Invalid task order",
-                                problem, declared.address)
+                for task_name, problem in task_order_problems(stage_name, stage.get("task") or {}):
+                    line, column = _task_needs_position(block, stage_name, task_name)
+                    self._error(declared.path, line, column, "Invalid task order", problem,
+                                declared.address)
             attributes = pipeline_definition(attributes)
         for path_names, _line, _column in _body_references(block.body):
             if path_names[0] in RESOURCE_MODELS and len(path_names) > 1:
@@ -545,6 +585,7 @@ class _Loader:
 
 
 _MISSING = object()
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
 
 def fields_of_variable() -> tuple[str, ...]:
@@ -559,12 +600,17 @@ def _body_references(body: Body) -> Iterable[tuple[tuple[str, ...], int, int]]:
 
 
 class _VariableNamespace:
-    def __init__(self, values: dict[str, VariableValue]):
+    def __init__(self, values: dict[str, VariableValue], declared: Iterable[str]):
         self.values = values
+        self.declared = set(declared)
 
     def lookup(self, name: str, line: int, column: int) -> Any:
         found = self.values.get(name)
         if found is None:
+            if name not in self.declared:
+                raise EvalError("Reference to undeclared input variable",
+                                f"var.{name} is not declared.{_did_you_mean(name, self.declared)}",
+                                line, column)
             # Declared but without a value: its own diagnostic says so; stay quiet here.
             return Unknown("value not given")
         return Sensitive(found.value) if found.sensitive else found.value
@@ -608,12 +654,39 @@ class _ResourceAttributes:
                 and resource.attributes[name] is not None:
             return resource.attributes[name]
         known = fields_of(RESOURCE_MODELS[self.type])
+        computed = COMPUTED_ATTRIBUTES.get(self.type, ())
+        if name not in known and name not in computed:
+            names = sorted([*known, *computed])
+            raise EvalError("Unsupported attribute",
+                            f'{self.address} has no attribute "{name}".'
+                            f"{_did_you_mean(name, names)} Attributes: {', '.join(names)}.",
+                            line, column)
         if self.loader.state_attributes is not None:
             prior = self.loader.state_attributes(self.address)
             if prior and name in prior and not _is_marker(prior[name]):
                 return prior[name]
-        # A declared attribute left unset is null; anything else is the provider's to compute.
+        # A declared attribute left unset is null; a computed one is the provider's to set.
         return None if name in known else KNOWN_AFTER_APPLY
+
+
+def _task_needs_position(pipeline: Block, stage: str, task: str) -> tuple[int, int]:
+    """Where a task's `needs` is written (or the task block, or the pipeline block)."""
+    for stage_block in pipeline.body.blocks:
+        if stage_block.type == "stage" and stage_block.labels == [stage]:
+            for task_block in stage_block.body.blocks:
+                if task_block.type == "task" and task_block.labels == [task]:
+                    needs = task_block.body.attributes.get("needs")
+                    if needs is not None:
+                        return needs.line, needs.column
+                    return task_block.line, task_block.column
+    return pipeline.line, pipeline.column
+
+
+def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(candidates), n=1)
+    return f' Did you mean "{close[0]}"?' if close else ""
 
 
 def _is_marker(value: Any) -> bool:

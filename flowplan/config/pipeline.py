@@ -36,17 +36,18 @@ def pipeline_definition(decoded: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def task_order_problems(stage_name: str, tasks: dict[str, dict]) -> list[str]:
-    """`needs` naming a task that is not in the stage, or needs that form a cycle."""
-    problems = []
+def task_order_problems(stage_name: str, tasks: dict[str, dict]) -> list[tuple[str, str]]:
+    """`needs` naming a task that is not in the stage, or needs that form a cycle, as
+    (task at fault, message)."""
+    problems: list[tuple[str, str]] = []
     for name, task in tasks.items():
         needs = task.get("needs") or []
         if not isinstance(needs, list):
             continue
         for need in needs:
             if need not in tasks:
-                problems.append(f'task "{name}" needs "{need}", which is not a task of stage '
-                                f'"{stage_name}" (tasks: {", ".join(tasks)})')
+                problems.append((name, f'task "{name}" needs "{need}", which is not a task of '
+                                       f'stage "{stage_name}" (tasks: {", ".join(tasks)})'))
     visiting: dict[str, int] = {}
 
     def visit(node: str, trail: list[str]) -> None:
@@ -55,8 +56,8 @@ def task_order_problems(stage_name: str, tasks: dict[str, dict]) -> list[str]:
             return
         if state == 1:
             cycle = trail[trail.index(node):] + [node]
-            problems.append(f'tasks of stage "{stage_name}" need each other in a cycle: '
-                            + " -> ".join(cycle))
+            problems.append((node, f'tasks of stage "{stage_name}" need each other in a '
+                                   "cycle: " + " -> ".join(cycle)))
             return
         visiting[node] = 1
         for need in tasks[node].get("needs") or []:

@@ -225,6 +225,16 @@ DEFAULT_PROVIDERS: dict[str, str] = {
 
 META_ARGUMENTS = ("provider", "depends_on")
 
+# Attributes a provider sets on apply, which other resources may refer to.
+COMPUTED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "pipeline": ("id", "content_hash"),
+    "schedule": ("id",),
+    "deployment_group": ("id",),
+    "acr_namespace": ("id",),
+    "acr_repository": ("id", "url", "repo_id"),
+    "webhook": ("id", "url"),
+}
+
 
 # -- model introspection ------------------------------------------------------------------------
 
@@ -305,6 +315,7 @@ class Decoder:
             except EvalError as exc:
                 self.error(exc.summary, exc.detail, exc.line or attribute.line,
                            exc.column or attribute.column)
+                result[name] = None             # given, though wrong: not "missing" as well
                 continue
             result[name] = self._check_value(spec, value, attribute, model, where)
         for block in body.blocks:
@@ -367,7 +378,13 @@ class Decoder:
         except EvalError as exc:
             self.error(exc.summary, exc.detail, exc.line, exc.column)
             return {}
-        model = self.step_models.get(step_type) if isinstance(step_type, str) else None
+        if not isinstance(step_type, str):
+            self.error("Invalid step type", f'{where}: the step type must be a literal string '
+                       f'such as "command"; known step types: '
+                       f'{", ".join(sorted(self.step_models))}.',
+                       type_attribute.expr[1], type_attribute.expr[2])
+            return {}
+        model = self.step_models.get(step_type)
         if model is None:
             self.error("Unknown step type",
                        f'{where}: "{step_type}" is not a step type. Known step types: '
@@ -379,12 +396,17 @@ class Decoder:
         return {"type": step_type, **decoded}
 
     def _check_value(self, spec: FieldSpec, value: Any, attribute, model, where: str) -> Any:
-        sensitive = contains_sensitive(value)
-        if self.defer and (sensitive or _is_run_time(value)):
-            sensitive = sensitive or any(
-                names[0] == "var" and len(names) > 1 and names[1] in self.sensitive_variables
-                for names, _l, _c in references(attribute.expr))
-            return {DEFERRED_KEY: attribute.source, "sensitive": sensitive}
+        sensitive = contains_sensitive(value) or _unknown_and_sensitive(value)
+        if self.defer:
+            names_used = [names for names, _l, _c in references(attribute.expr)]
+            # Variables can be set when a run starts (--var, webhooks, schedules), so a pipeline
+            # reads them then; and untrusted text must reach shell scripts quoted at run time.
+            uses_variables = any(names[0] == "var" for names in names_used)
+            if sensitive or uses_variables or _is_run_time(value):
+                sensitive = sensitive or any(
+                    names[0] == "var" and len(names) > 1 and names[1] in self.sensitive_variables
+                    for names in names_used)
+                return {DEFERRED_KEY: attribute.source, "sensitive": sensitive}
         if isinstance(value, Unknown):
             return value
         if spec.ref is not None:
@@ -436,9 +458,19 @@ class Decoder:
                    f"{_suggest(block.type, valid)}{allowed}", block.line, block.column)
 
 
+def _unknown_and_sensitive(value: Any) -> bool:
+    if isinstance(value, Unknown):
+        return value.sensitive
+    if isinstance(value, dict):
+        return any(_unknown_and_sensitive(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_unknown_and_sensitive(v) for v in value)
+    return False
+
+
 def _is_run_time(value: Any) -> bool:
     if isinstance(value, Unknown):
-        return value == KNOWN_AT_RUN_TIME
+        return value.reason == KNOWN_AT_RUN_TIME.reason
     if isinstance(value, dict):
         return any(_is_run_time(v) for v in value.values())
     if isinstance(value, list):

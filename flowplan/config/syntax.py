@@ -34,7 +34,7 @@ E_BINARY = "binary"    # (E_BINARY, l, c, operator, left, right)
 E_UNARY = "unary"      # (E_UNARY, l, c, operator, operand)
 E_COND = "cond"        # (E_COND, l, c, condition, if_true, if_false)
 
-SYNTAX_VERSION = 1     # bump when the shape of the tree changes: it keys the parse cache
+SYNTAX_VERSION = 2     # bump when the shape of the tree changes: it keys the parse cache
 
 
 @dataclass(slots=True)
@@ -53,6 +53,7 @@ class Block:
     body: "Body"
     line: int
     column: int
+    label_positions: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -86,7 +87,13 @@ def parse_text(path: str, text: str) -> FileSyntax:
     except UnexpectedInput as exc:
         return FileSyntax(path, Body(), [_syntax_error(path, text, exc)])
     walker = _Walker(path, text)
-    body = walker.body(tree.children[0])
+    try:
+        body = walker.body(tree.children[0])
+    except RecursionError:
+        return FileSyntax(path, Body(), [Diagnostic.error(
+            "Expression nested too deeply",
+            "This file nests brackets or calls more deeply than flowplan can read.",
+            Range(path, 1, 1))])
     return FileSyntax(path, body, walker.diagnostics)
 
 
@@ -114,7 +121,11 @@ def _syntax_error(path: str, text: str, exc: Any) -> Diagnostic:
         words = sorted(_TERMINAL_WORDS.get(name, name.lower()) for name in expected)
         detail += " Expected " + ", ".join(dict.fromkeys(words)) + "."
     lines = text.splitlines()
-    line = min(line, max(len(lines), 1))
+    if line > len(lines):               # the end of the file: point after its last character
+        line = max(len(lines), 1)
+        column = len(lines[line - 1]) + 1 if lines else 1
+        detail = "Unexpected end of file; a block or value is not closed." + (
+            detail[detail.index(" Expected"):] if " Expected" in detail else "")
     return Diagnostic.error("Invalid syntax", detail, Range(path, line, column))
 
 
@@ -182,6 +193,7 @@ class _Walker:
         children = tree.children
         block_type = self.identifier(children[0])
         labels: list[str] = []
+        positions: list[tuple[int, int]] = []
         ok = True
         for child in children[1:]:
             data = getattr(child, "data", None)
@@ -200,6 +212,7 @@ class _Walker:
                     ok = False
                     continue
                 labels.append("".join(label[3]))
+                positions.append((child.meta.line, child.meta.column))
             elif data in ("identifier", "keyword", "literal_value"):
                 word = self.identifier(child)
                 line, column = _position(child)
@@ -212,7 +225,8 @@ class _Walker:
                 body = self.body(child)
                 if not ok:
                     return None
-                return Block(block_type, labels, body, tree.meta.line, tree.meta.column)
+                return Block(block_type, labels, body, tree.meta.line, tree.meta.column,
+                             positions)
         return None
 
     @staticmethod
@@ -284,13 +298,16 @@ class _Walker:
         match = _HEREDOC.match(str(token))
         line, column = token.line, token.column
         body = match.group(3) if match else ""
+        cut = 0
         if trim:
-            body = _dedent(body)
-        parts = self.template_parts(body, line + 1)
+            body, cut = _dedent(body)
+        parts = self.template_parts(body, line + 1, cut)
         return (E_TEMPLATE, line, column, _merge_strings(parts))
 
-    def template_parts(self, text: str, first_line: int) -> list[Any]:
-        """Split heredoc text into literal strings and parsed ${...} expressions."""
+    def template_parts(self, text: str, first_line: int, cut: int = 0) -> list[Any]:
+        """Split heredoc text into literal strings and parsed ${...} expressions.
+
+        `cut` is the indentation a `<<-` heredoc removed from each line, for true columns."""
         parts: list[Any] = []
         i = 0
         literal: list[str] = []
@@ -307,14 +324,18 @@ class _Walker:
                 line = first_line + text.count("\n", 0, i)
                 if end < 0:
                     raise _Unsupported("Unclosed ${ in heredoc.", line, 1)
-                inner = text[i + 2:end].strip()
+                raw = text[i + 2:end]
+                inner = raw.strip()
+                line_start = text.rfind("\n", 0, i) + 1
+                inner_column = cut + (i - line_start) + 3 + (len(raw) - len(raw.lstrip()))
                 node, problems = parse_expression(inner, self.path)
                 if problems or node is None:
-                    raise _Unsupported(f"Invalid expression in heredoc: ${{{inner}}}", line, 1)
+                    raise _Unsupported(f"Invalid expression in heredoc: ${{{inner}}}", line,
+                                       inner_column)
                 if literal:
                     parts.append("".join(literal))
                     literal = []
-                parts.append(_relocate(node, line))
+                parts.append(_relocate(node, line, inner_column - _EXPRESSION_PREFIX_WIDTH - 1))
                 i = end + 1
                 continue
             literal.append(text[i])
@@ -432,11 +453,12 @@ def _merge_strings(parts: list[Any]) -> tuple:
     return tuple(merged)
 
 
-def _dedent(text: str) -> str:
+def _dedent(text: str) -> tuple[str, int]:
+    """Text with the common indentation of its non-blank lines removed, and that indentation."""
     lines = text.split("\n")
     indents = [len(l) - len(l.lstrip(" \t")) for l in lines if l.strip()]
     cut = min(indents) if indents else 0
-    return "\n".join(l[cut:] for l in lines)
+    return "\n".join(l[cut:] for l in lines), cut
 
 
 def _closing_brace(text: str, start: int) -> int:
@@ -460,11 +482,14 @@ def _closing_brace(text: str, start: int) -> int:
     return -1
 
 
-def _relocate(node: Any, line: int) -> Any:
-    """Move a node parsed from a heredoc fragment (line 1) to its line in the file."""
+_EXPRESSION_PREFIX_WIDTH = len("expression = ")
+
+
+def _relocate(node: Any, line: int, shift: int) -> Any:
+    """Move a node parsed from a heredoc fragment (line 1) to its line and column in the file."""
     if isinstance(node, tuple) and node and isinstance(node[0], str) and len(node) >= 3 \
             and isinstance(node[1], int):
-        return (node[0], line, node[2], *(_relocate(x, line) for x in node[3:]))
+        return (node[0], line, node[2] + shift, *(_relocate(x, line, shift) for x in node[3:]))
     if isinstance(node, tuple):
-        return tuple(_relocate(x, line) for x in node)
+        return tuple(_relocate(x, line, shift) for x in node)
     return node

@@ -84,13 +84,16 @@ def convert(value: Any, constraint: VariableType) -> Any:
 def from_text(text: str, constraint: VariableType) -> Any:
     """A value given on the command line or in the environment."""
     if constraint.kind in ("list", "map"):
+        example = '["a", "b"]' if constraint.kind == "list" else '{ key = "value" }'
+        problem = ValueError(f"{text!r} is not a {constraint}; write it in HCL syntax, "
+                             f"e.g. {example}")
         node, problems = parse_expression(text)
         if problems or node is None:
-            raise ValueError(f"{text!r} is not a valid {constraint} (write it in HCL syntax)")
+            raise problem
         try:
             return convert(evaluate(node, Scope({}, {})), constraint)
-        except EvalError as exc:
-            raise ValueError(exc.detail) from None
+        except EvalError:
+            raise problem from None
     return convert(text, constraint)
 
 

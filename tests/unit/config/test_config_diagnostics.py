@@ -54,10 +54,6 @@ def test_syntax_error_in_one_file_does_not_hide_mistakes_in_another(load):
     ]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "syntax.py _syntax_error clamps a line past the end of the text to the last line but keeps "
-    "column 1, so an unexpected end of file points at the first character of the last line "
-    "instead of its end"))
 def test_unexpected_end_of_file_points_at_the_end_of_the_last_line(load):
     config = load('source "s" {\n  url = "u"\n')
     assert str(only(config).range) == "main.hcl:2:12"
@@ -115,10 +111,6 @@ def test_wrong_number_of_labels_on_a_nested_block(load):
     assert 'stage "NAME" { ... }' in config.diagnostics.sorted()[0].detail
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "loader.py _index accepts any string as a block label, so `pipeline \"a.b\"` declares the "
-    "address pipeline.a.b, which no reference can name and which reads as pipeline.a's "
-    "attribute b; expected an 'Invalid name' diagnostic for labels that are not identifiers"))
 def test_resource_name_that_is_not_an_identifier_is_an_error(load):
     config = load('pipeline "a.b" {\n}\nsource "x y" {\n  url = "u"\n}\n')
     assert located(config) == [("main.hcl:1:10", "Invalid name"),
@@ -144,9 +136,6 @@ def test_unknown_attribute_of_a_step_is_checked_against_its_step_type(load):
     assert 'step "x" has no argument "run"' in diagnostic.detail
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "loader.py _resolve_variables reports an unknown argument of a variable block without the "
-    "did-you-mean hint every other block gives (schema.Decoder._unknown_attribute)"))
 def test_unknown_attribute_of_a_variable_suggests_the_closest_argument(load):
     config = load('variable "x" {\n  defualt = 1\n}\n')
     diagnostics = [d for d in config.diagnostics if d.summary == "Unsupported argument"]
@@ -216,18 +205,11 @@ def test_missing_required_attribute_of_a_nested_block_points_at_that_block(load)
     assert '"address"' in diagnostic.detail
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "schema.py Decoder.decode: when evaluating an attribute raises EvalError it `continue`s, "
-    "and the required-field loop then also reports the attribute as missing, though it is set"))
 def test_attribute_that_fails_to_evaluate_is_not_also_reported_missing(load):
     config = load('acr_namespace "n" {\n  name = lower(1, 2)\n  instance_id = "i"\n}\n')
     assert located(config) == [("main.hcl:2:10", "Invalid function arguments")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "expressions.py _call turns a Python TypeError into the detail verbatim, e.g. "
-    "'lower(): build_functions.<locals>.<lambda>() takes 1 positional argument but 2 were "
-    "given': Python internals in a user-facing message"))
 def test_wrong_argument_count_message_names_the_function_not_python_internals(load):
     config = load('locals {\n  a = lower("A", "B")\n}\n')
     detail = only(config).detail
@@ -295,10 +277,6 @@ def test_step_without_type_is_missing_a_required_argument(load):
     assert "command" in diagnostic.detail
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "schema.py Decoder.decode_step puts the Python repr of an Unknown into the message: "
-    "'\"Unknown(reason='known at run time')\" is not a step type'; a step type must be a "
-    "literal string, and the message should say so"))
 def test_step_type_from_a_run_time_value_says_the_type_must_be_a_literal(load):
     config = load(in_task('      step "x" {\n        type = run.branch\n      }\n'))
     assert "Unknown(" not in only(config).detail
@@ -334,9 +312,6 @@ def test_needs_cycle_names_every_task_of_the_cycle(load):
     assert "need each other in a cycle: a -> c -> b -> a" in diagnostic.detail
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "loader.py _evaluate_resource reports needs problems at the pipeline block (1:1) instead of "
-    "the `needs` argument of the task at fault"))
 def test_needs_naming_a_missing_task_points_at_the_needs_argument(load):
     config = load(in_task('      needs = ["build"]\n'))
     assert str(only(config).range) == "main.hcl:4:7"
@@ -404,28 +379,17 @@ def test_reference_to_an_unknown_attribute_of_a_source_is_an_error(load):
                                                            "Unsupported attribute")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "loader.py evaluates a reference to an unknown root both in _check_references and again "
-    "in evaluation, so `foo.bar` gives two 'Reference to undeclared name' diagnostics"))
 def test_reference_to_an_unknown_root_is_reported_once(load):
     config = load("locals {\n  e = foo.bar\n}\n")
     assert located(config) == [("main.hcl:2:7", "Reference to undeclared name")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "loader.py _ResourceAttributes.lookup returns Unknown('known after apply') for ANY name "
-    "that is not a schema field (COMPUTED_ATTRIBUTES is defined but unused), so a typo such as "
-    "acr_namespace.n.nmae silently plans as (known after apply)"))
 def test_reference_to_an_attribute_a_resource_does_not_have_is_an_error(load):
     config = load('acr_namespace "n" {\n  name = "a"\n  instance_id = "i"\n}\n'
                   'locals {\n  x = acr_namespace.n.nmae\n}\n')
     assert located(config) == [("main.hcl:6:7", "Unsupported attribute")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "provider blocks are not indexed as declarations, so their references are never checked, "
-    "and loader._VariableNamespace returns Unknown for an undeclared variable: "
-    "`region = var.nope` in a provider block gives no diagnostic at all"))
 def test_undefined_reference_in_a_provider_block_is_an_error(load):
     config = load('provider "alicloud" {\n  region = var.nope\n}\n')
     assert located(config) == [("main.hcl:2:12", "Reference to undeclared input variable")]
@@ -468,10 +432,6 @@ def test_reference_cycle_between_resources_names_every_member(load):
     assert str(cycles[0].range) in ("a.hcl:1:1", "b.hcl:1:1", "b.hcl:5:1")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "loader.py load(): after a reference cycle _check_references returns None and _evaluate is "
-    "skipped, so no source or resource is decoded and their mistakes (here an unknown argument "
-    "and a missing one) are not reported with the cycle"))
 def test_reference_cycle_does_not_hide_other_mistakes(load):
     config = load('locals {\n  a = local.b\n  b = local.a\n}\nsource "s" {\n  ur = "x"\n}\n')
     assert located(config) == [("main.hcl:2:3", "Reference cycle"),
@@ -493,10 +453,6 @@ def test_run_value_outside_a_pipeline_is_an_error(load):
     assert ("main.hcl:2:7", "Run-time value outside a pipeline") in located(config)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "loader.py reports run.*/steps.* outside a pipeline in _check_references, then evaluation "
-    "fails again with 'Reference to undeclared name' (and, in a resource, the decoder adds a "
-    "spurious 'Missing required argument'): three diagnostics for one mistake"))
 def test_run_value_outside_a_pipeline_is_reported_once(load):
     config = load('acr_namespace "n" {\n  name = steps.x.y\n  instance_id = "i"\n}\n')
     assert located(config) == [("main.hcl:2:10", "Run-time value outside a pipeline")]

@@ -78,10 +78,6 @@ def test_heredoc_without_dash_keeps_indentation(evaluate):
     assert evaluate("<<EOT\n  keep ${1}\nEOT") == "  keep 1\n"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "syntax.py _Walker.template_parts parses a heredoc interpolation as the fragment "
-    "`expression = ...` and _relocate fixes only its line, so the column is that of the "
-    "fragment (14 here) instead of the reference's column in the file (11)"))
 def test_undefined_reference_inside_a_heredoc_points_at_its_line_and_column(evaluation_error):
     diagnostic = evaluation_error("<<-EOT\n    ok\n    bad ${var.nope}\n  EOT")
     assert str(diagnostic.range) == "main.hcl:4:11"
@@ -230,11 +226,6 @@ def test_collections_holding_an_unknown_keep_it_inside(evaluate):
     assert evaluate("length([acr_repository.r.id, 1])", REPOSITORY) == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "expressions.py _call returns Unknown only when an argument IS unknown, not when it "
-    "CONTAINS one: join(\",\", [acr_repository.r.id]) fails with 'A Unknown cannot be used in a "
-    "string' and jsonencode({k = acr_repository.r.id}) with 'Object of type Unknown is not JSON "
-    "serializable', instead of both being unknown"))
 @pytest.mark.parametrize("expression", [
     'join(",", [acr_repository.r.id, "x"])',
     "jsonencode({k = acr_repository.r.id})",
@@ -395,10 +386,6 @@ def test_unknown_function_is_a_diagnostic_listing_the_functions(evaluation_error
         assert name in diagnostic.detail
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "expressions._binary/_number and the functions (lookup, file, env) receive unwrapped "
-    "sensitive values and quote them in their error details, e.g. \"A number is required, not "
-    "string 'hunter2'\": a diagnostic prints the secret in plaintext"))
 @pytest.mark.parametrize("expression", [
     "var.secret + 1",
     'lookup({}, var.secret)',

@@ -170,11 +170,6 @@ def test_value_in_a_place_the_renderer_cannot_quote_is_refused(tmp_path):
     assert not (tmp_path / "PWNED").exists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "runtime.py says var.* values (settable with --var) are shell-quoted, but a pipeline "
-    "attribute whose only interpolation is a non-sensitive var.* is evaluated at plan time "
-    "(schema.Decoder defers only run-time and sensitive values), so the value is pasted "
-    "unquoted into the stored script and --var goal='$(touch PWNED)' runs"))
 def test_hostile_variable_value_in_a_script_is_not_executed(load, config_dir):
     hostile = "$(touch PWNED)"
     step = pipeline_step(load, '"echo ${var.goal}"', 'variable "goal" {\n  default = "x"\n}\n',

@@ -137,19 +137,12 @@ def test_invalid_value_in_a_variables_file_names_its_origin(load):
     assert "(from a *.auto.fpvars file)" in diagnostic.detail
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "loader.py _resolve_variables sets `origin = \"default\"` only after convert() succeeds, so "
-    "an invalid default is reported as 'var.n (from ): ...'"))
 def test_invalid_default_names_the_default_as_its_origin(load):
     config = load('variable "n" {\n  type = number\n  default = "abc"\n}\n')
     [diagnostic] = list(config.diagnostics)
     assert diagnostic.detail.startswith("var.n (from default): ")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "variables.py from_text evaluates bare words as references, so --var hosts=notalist for a "
-    "list(string) says '\"notalist\" is not a known name here. Known names: .' instead of saying "
-    "the text is not a list(string)"))
 def test_text_that_is_not_a_list_says_which_type_was_expected(load):
     config = load('variable "hosts" {\n  type = list(string)\n}\n',
                   variables={"hosts": "notalist"})
@@ -201,10 +194,6 @@ def test_sensitive_variable_is_marked_sensitive(load):
     assert str(token.type) == "any"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "variables.convert puts repr(value) into its ValueError and loader._resolve_variables "
-    "reports it as is, so an invalid value for a SENSITIVE variable is printed in plaintext: "
-    "\"var.pin (from --var): a string value 'hunter2' does not fit type number\""))
 def test_invalid_value_for_a_sensitive_variable_is_not_shown(load):
     config = load('variable "pin" {\n  sensitive = true\n  type = number\n}\n',
                   variables={"pin": "hunter2"})
