@@ -87,13 +87,15 @@ def test_apply_fails_at_once_while_another_process_holds_the_lock(workspace, run
         holder.wait()
 
 
-def test_plan_also_refuses_to_run_while_the_state_is_locked(workspace, run_flowplan):
+def test_every_state_command_refuses_to_run_while_the_state_is_locked(workspace, run_flowplan):
     workspace.write(CONFIG)
     holder, lock_id = start_lock_holder(workspace.state_path)
     try:
-        locked = run_flowplan("plan")
-        assert locked.code == 1, str(locked)
-        assert lock_id in locked.stderr
+        for args in (("plan",), ("apply", "--auto-approve"), ("destroy", "--auto-approve"),
+                     ("state", "rm", "acr_namespace.team")):
+            locked = run_flowplan(*args)
+            assert locked.code == 1, str(locked)
+            assert lock_id in locked.stderr, str(locked)
     finally:
         holder.kill()
         holder.wait()
