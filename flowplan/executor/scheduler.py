@@ -233,6 +233,12 @@ class Drive:
         secrets = list(self.secrets)
         try:
             variables = self.definition.get("variables") or {}
+            if isinstance(variables, dict) and "$deferred" in variables:
+                # the whole map is one run-time expression; values derived from sensitive
+                # variables are masked through those variables' values
+                variables = self.resolve(variables, self.layout.run_dir)
+                if not isinstance(variables, dict):
+                    raise ValueError(f"must be a map, got {type(variables).__name__}")
             for name, value in variables.items():
                 if has_deferred(value):
                     resolved = self.resolve(value, self.layout.run_dir)

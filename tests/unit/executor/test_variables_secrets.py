@@ -1,0 +1,173 @@
+"""Variables and secrets in runs defined in HCL: run-time values, step outputs, shell quoting of
+untrusted values, masking, and no plaintext secret anywhere under .flowplan/."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from conftest import load_pipeline, log_text, make_service, steps_of
+
+from flowplan.executor.status import Status
+
+SECRET = "s3cr3t-Tok3n-0042"
+
+HCL = """
+variable "token" {
+  sensitive = true
+}
+variable "region" {
+  default = "cn-hangzhou"
+}
+pipeline "app" {
+  variables = {
+    TOKEN  = var.token
+    REGION = var.region
+  }
+  stage "build" {
+    task "compile" {
+      step "show" {
+        type = "command"
+        run  = "echo token=$TOKEN region=$REGION; echo inline=${var.token}; echo run=${run.number}"
+      }
+      step "version" {
+        type = "command"
+        run  = "echo VERSION=1.${run.number}.0 >> $FLOWPLAN_OUTPUT"
+      }
+      step "use" {
+        type = "command"
+        run  = "echo built ${steps.compile.version.VERSION} on ${run.branch}"
+      }
+    }
+  }
+}
+"""
+
+
+@pytest.fixture
+def hcl_run(service, config_dir):
+    definition, variables, sensitive = load_pipeline(config_dir, HCL, "app",
+                                                     {"token": SECRET})
+    assert "token" in sensitive
+    return service, definition, variables, sensitive
+
+
+def test_run_time_values_and_step_outputs_reach_later_steps(hcl_run):
+    service, definition, variables, sensitive = hcl_run
+    outcome = service.start("app", definition, variables=variables, sensitive=sensitive,
+                            branch="master")
+    assert outcome.status == Status.SUCCEEDED, outcome.error
+    assert log_text(service, "app#1", step="use") == ["built 1.1.0 on master"]
+    assert steps_of(service, "app#1")[("compile", "version")].outputs == {"VERSION": "1.1.0"}
+
+
+def test_sensitive_values_are_masked_in_stored_logs(hcl_run):
+    service, definition, variables, sensitive = hcl_run
+    service.start("app", definition, variables=variables, sensitive=sensitive)
+    assert log_text(service, "app#1", step="show") == [
+        "token=*** region=cn-hangzhou", "inline=***", "run=1"]
+    assert service.get("app#1").variables == {"token": "***", "region": "cn-hangzhou"}
+
+
+def test_no_secret_is_written_in_plaintext_under_flowplan(hcl_run, config_dir):
+    service, definition, variables, sensitive = hcl_run
+    definition["stages"]["build"]["tasks"]["compile"]["steps"]["show"]["run"]["$deferred"] = (
+        '"echo $TOKEN; echo $TOKEN >&2; exit 1"')
+    outcome = service.start("app", definition, variables=variables, sensitive=sensitive)
+    assert outcome.status == Status.FAILED
+    service.store.close()
+    found = subprocess.run(["grep", "-r", "-l", "-a", SECRET, str(config_dir / ".flowplan")],
+                           capture_output=True, text=True)
+    assert found.stdout == ""
+    assert (config_dir / ".flowplan" / "flowplan.db").exists()
+
+
+def test_a_crafted_branch_name_cannot_inject_commands(hcl_run, tmp_path):
+    service, definition, variables, sensitive = hcl_run
+    pwned = tmp_path / "pwned"
+    branch = f"x; touch {pwned}; echo $(touch {pwned})"
+    outcome = service.start("app", definition, variables=variables, sensitive=sensitive,
+                            branch=branch)
+    assert outcome.status == Status.SUCCEEDED
+    assert not pwned.exists()
+    assert log_text(service, "app#1", step="use") == [f"built 1.1.0 on {branch}"]
+
+
+def test_a_crafted_variable_cannot_inject_commands(service, config_dir, tmp_path):
+    pwned = tmp_path / "pwned"
+    hcl = """
+    variable "name" {}
+    pipeline "app" {
+      stage "s" {
+        task "t" {
+          step "greet" {
+            type = "command"
+            run  = "echo hello ${var.name}"
+          }
+        }
+      }
+    }
+    """
+    definition, variables, sensitive = load_pipeline(config_dir, hcl, "app",
+                                                     {"name": f"$(touch {pwned})"})
+    service.start("app", definition, variables=variables, sensitive=sensitive)
+    assert not pwned.exists()
+    assert log_text(service, "app#1") == [f"hello $(touch {pwned})"]
+
+
+def test_a_sensitive_value_missing_when_continuing_fails_the_step_clearly(service, config_dir):
+    hcl = """
+    variable "token" {
+      sensitive = true
+    }
+    pipeline "app" {
+      stage "gate" {
+        trigger = "manual"
+        task "t" {
+          step "use" {
+            type = "command"
+            run  = "echo ${var.token}"
+          }
+        }
+      }
+    }
+    """
+    definition, variables, sensitive = load_pipeline(config_dir, hcl, "app", {"token": SECRET})
+    assert service.start("app", definition, variables=variables,
+                         sensitive=sensitive).status == Status.WAITING
+    outcome = service.approve("app#1", "bob")              # sensitive values not passed again
+    assert outcome.status == Status.FAILED
+    assert "var.token" in steps_of(service, "app#1")[("t", "use")].error
+
+    service.retry("app#1", variables=variables, sensitive=sensitive)
+    assert log_text(service, "app#1", step="use")[-1] == "***"
+
+
+def test_when_with_a_run_time_condition(service, config_dir):
+    hcl = """
+    pipeline "app" {
+      stage "s" {
+        task "deploy" {
+          when = run.branch == "master"
+          step "go" {
+            type = "command"
+            run  = "echo deploying"
+          }
+        }
+      }
+    }
+    """
+    definition, variables, sensitive = load_pipeline(config_dir, hcl, "app")
+    service.start("app", definition, branch="feature")
+    assert service.store.task_runs(service.get("app#1").id)[0].skip_reason == "when"
+    service.start("app", definition, branch="master")
+    assert log_text(service, "app#2") == ["deploying"]
+
+
+def test_store_secret_decrypts_with_the_operator_key(config_dir, monkeypatch):
+    monkeypatch.setenv("FLOWPLAN_SECRET_KEY", "a-long-operator-passphrase")
+    service = make_service(config_dir)
+    service.set_secret("deploy_token", SECRET)
+    token = service.store.get_secret_token("deploy_token")
+    assert SECRET not in token and token.startswith("fernet-")
