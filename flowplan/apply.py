@@ -25,8 +25,9 @@ from flowplan.plan.model import Action, Plan, ResourceChange
 from flowplan.plan.planner import configure_providers
 from flowplan.providers import ApplyRequest, PlanRequest, Provider, ProviderRegistry
 from flowplan.state import ResourceState, State, StateWriter
-from flowplan.values import (Sensitive, contains_unknown, is_sensitive_marker, sensitive_matches,
-                             to_markers)
+from flowplan.plan.decide import same_value
+from flowplan.values import (Sensitive, contains_unknown, is_sensitive_marker, is_unknown_marker,
+                             sensitive_matches, to_markers)
 
 
 class StalePlanError(Exception):
@@ -60,6 +61,45 @@ def check_fresh(plan: Plan, state: State, state_exists: bool) -> None:
             f"state has been written since (serial {state.serial}). Run flowplan plan again.")
 
 
+def check_matches_config(plan: Plan, config: Config) -> None:
+    """Refuse, before any change, a plan whose known values the config no longer gives.
+
+    Apply takes values from the plan, but re-reads the config for what the plan could not hold:
+    values that waited on a dependency's id, and sensitive values in clear. Both must still be
+    what the plan was made from; otherwise applying would do something nobody reviewed.
+    """
+    problems = []
+    for change in plan.changes:
+        if change.after is None or change.action is Action.NOOP:
+            continue
+        resource = config.resources.get(change.address)
+        if resource is None:
+            problems.append(f"{change.address} is no longer in the config")
+            continue
+        current = to_markers(resource.attributes, change.after)
+        changed = _differences(change.after, current, "")
+        if changed:
+            problems.append(f"{change.address} ({', '.join(changed)} changed)")
+    if problems:
+        raise StalePlanError("Saved plan is stale: the config changed since the plan was made: "
+                             + "; ".join(problems) + ". Run flowplan plan again.")
+
+
+def _differences(planned: Any, current: Any, path: str) -> list[str]:
+    """Paths where the config's value contradicts a value the plan knew."""
+    if is_unknown_marker(planned):
+        return []
+    if isinstance(planned, dict) and isinstance(current, dict) and not is_sensitive_marker(planned):
+        found = []
+        for key, value in current.items():
+            if key in planned:
+                found += _differences(planned[key], value, f"{path}.{key}" if path else key)
+            else:
+                found.append(f"{path}.{key}" if path else key)
+        return found
+    return [] if same_value(planned, current) else [path or "value"]
+
+
 def apply_plan(plan: Plan, config: Config, state: State, backend: Any,
                registry: ProviderRegistry, parallelism: int = 10,
                on_event: EventSink = ignore) -> ApplyResult:
@@ -68,6 +108,7 @@ def apply_plan(plan: Plan, config: Config, state: State, backend: Any,
     pending = [c for c in plan.changes if c.action is not Action.NOOP]
     if not pending:
         return result
+    check_matches_config(plan, config)
     providers = configure_providers(config, registry, {c.provider for c in pending},
                                     result.diagnostics)
     if result.diagnostics.has_errors:

@@ -165,7 +165,11 @@ def plan(
             return workspace
         result = engine.plan(workspace, options, on_event=_progress(quiet=json_output or markdown))
         if out_file is not None:
-            result.save(out_file)
+            try:
+                result.save(out_file)
+            except OSError as exc:
+                err(f"Error: cannot save the plan to {out_file}: {exc.strerror or exc}")
+                return EXIT_ERROR
         if json_output:
             out(render_plan_json(result))
         elif markdown:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from flowplan.apply import ApplyResult, StalePlanError, apply_plan, check_fresh
-from flowplan.config.loader import Config, load_config
+from flowplan.config.loader import Config, StateLookupFactory, load_config
 from flowplan.diagnostics import Diagnostics, DiagnosticsError
 from flowplan.events import EventSink, ignore
 from flowplan.plan.model import Plan
@@ -43,8 +43,8 @@ def load(directory: Path | str, variables: dict[str, str] | None = None,
          with_state: bool = True) -> Workspace:
     """Load the config (raising DiagnosticsError on any error) and open its state backend."""
     directory = Path(directory)
-    backend = backend_for(directory, None)
-    lookup = _state_lookup(backend) if with_state else None
+    lookup = StateLookupFactory(lambda settings: _state_lookup(backend_for(directory, settings))) \
+        if with_state else None
     config = load_config(directory, variables, environ, state_attributes=lookup)
     if config.diagnostics.has_errors:
         raise DiagnosticsError(config.diagnostics, config.texts)

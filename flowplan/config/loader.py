@@ -37,6 +37,16 @@ PATH_ROOT = "path"          # path.config: the config directory; path.cwd: the w
 StateLookup = Callable[[str], "dict[str, Any] | None"]
 
 
+class StateLookupFactory:
+    """Makes the state lookup once the settings (and so the state's location) are known."""
+
+    def __init__(self, make: Callable[[dict], StateLookup]):
+        self.make = make
+
+    def __call__(self, settings: dict) -> StateLookup:
+        return self.make(settings)
+
+
 @dataclass
 class VariableValue:
     name: str
@@ -112,9 +122,13 @@ class _Declared:
 
 def load_config(directory: Path | str, variables: dict[str, str] | None = None,
                 environ: dict[str, str] | None = None,
-                state_attributes: StateLookup | None = None,
+                state_attributes: "StateLookup | StateLookupFactory | None" = None,
                 use_cache: bool = True) -> Config:
-    """Load and evaluate the config in `directory`; problems are in `Config.diagnostics`."""
+    """Load and evaluate the config in `directory`; problems are in `Config.diagnostics`.
+
+    `state_attributes` gives recorded attributes by address; a StateLookupFactory makes that
+    lookup from the `flowplan {}` settings, which name the state's location.
+    """
     return _Loader(Path(directory), variables or {}, dict(os.environ) if environ is None
                    else environ, state_attributes, use_cache).load()
 
@@ -163,6 +177,8 @@ class _Loader:
             self.diagnostics.extend(syntax.diagnostics)
             self._index(syntax)
         settings = self._settings()
+        if isinstance(self.state_attributes, StateLookupFactory):
+            self.state_attributes = self.state_attributes(settings)
         self._resolve_variables()
         order = self._check_references()
         self._check_provider_references()

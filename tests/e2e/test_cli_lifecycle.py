@@ -487,11 +487,6 @@ def test_pipeline_using_a_repository_id_is_registered_with_the_id_and_follows_a_
     assert registered_pipeline(workspace)["variables"]["REPO_ID"] == second_id
     assert "No changes." in assert_ok(run_flowplan("plan")).stdout
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: `apply PLANFILE` evaluates the current config again for a resource whose planned "
-    "values waited on a dependency's id (flowplan/apply.py _apply_change -> "
-    "config.reevaluate), so a config edited after `plan --out` is applied instead of the saved "
-    "plan"))
 def test_saved_plan_applies_its_own_values_even_when_they_wait_on_an_id(workspace,
                                                                         run_flowplan, tmp_path):
     plan_file = tmp_path / "ids.plan"
@@ -508,10 +503,6 @@ def test_saved_plan_applies_its_own_values_even_when_they_wait_on_an_id(workspac
         assert workspace.calls("apply") == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: `plan --out` into a directory that does not exist ends in a Python traceback "
-    "(FileNotFoundError from Plan.save in flowplan/cli.py plan(); only StateError, "
-    "StalePlanError and DiagnosticsError are turned into messages)"))
 def test_plan_out_into_a_missing_directory_is_an_error_message(applied, run_flowplan, tmp_path):
     result = run_flowplan("plan", "--out", str(tmp_path / "no" / "such" / "dir" / "x.plan"),
                           traceback_ok=True)

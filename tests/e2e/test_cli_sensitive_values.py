@@ -167,11 +167,6 @@ def test_secret_from_an_fpvars_file_or_var_option_stays_out_of_flowplan_dir(work
     assert_no_secret(planned.output, "the plan", NEW_SECRET)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: `apply PLANFILE` checks a sensitive value against the plan's hash only when it reaches "
-    "that resource (flowplan/apply.py reveal_planned, called per resource in _apply_change), so "
-    "a stale plan is partly applied: the other resources change before the secret's resources "
-    "fail"))
 def test_saved_plan_is_refused_before_any_change_when_a_secret_changed(secret_config,
                                                                        run_flowplan, tmp_path):
     workspace = secret_config

@@ -188,11 +188,6 @@ def test_every_command_uses_the_state_path_from_the_flowplan_block(workspace, ru
         "acr_namespace.team"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: with `flowplan { state { path = ... } }`, flowplan/engine.py load() evaluates the "
-    "config against the default .flowplan/state.json (backend_for(directory, None)), so "
-    "references to computed attributes (acr_namespace.team.id) are unknown on every plan: "
-    "after apply the plan still shows `instance_id = \"...\" -> (known after apply)`"))
 def test_plan_after_apply_is_clean_with_a_custom_state_path(workspace, run_flowplan):
     workspace.write(CUSTOM_STATE)
     assert_ok(run_flowplan("apply", "--auto-approve"))
