@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import shlex
 import time
+from functools import lru_cache
 from pathlib import Path
 
 from flowplan.config.schema import parse_duration
@@ -34,7 +35,7 @@ class CommandStepType:
     def run(self, context: StepContext) -> StepResult:
         config: CommandStep = context.config
         try:
-            words = shlex.split(config.shell)
+            words = list(_shell_words(config.shell))
         except ValueError as exc:
             return StepResult(Status.FAILED, error=f"shell {config.shell!r} cannot be split into "
                                                    f"words: {exc}")
@@ -80,6 +81,11 @@ class CommandStepType:
         if problem:
             return StepResult(Status.FAILED, exit_code=0, outputs=outputs, error=problem)
         return StepResult(Status.SUCCEEDED, exit_code=0, outputs=outputs)
+
+
+@lru_cache(maxsize=64)
+def _shell_words(shell: str) -> tuple[str, ...]:
+    return tuple(shlex.split(shell))
 
 
 def read_outputs(path: Path, declared: list[str]) -> tuple[dict[str, str], str | None]:

@@ -43,8 +43,9 @@ from flowplan.store.gates import GateHistory
 from flowplan.store.json_data import require_json_data
 from flowplan.store.logs import LogHistory
 from flowplan.store.migrations import MIGRATIONS, Migration, prepare_schema
+from flowplan.store.recording import Recorder
 from flowplan.store.runs import RunHistory
-from flowplan.store.schema import Base, DeploymentGroup, Pipeline, Schedule, utc_now
+from flowplan.store.schema import Base, DeploymentGroup, LogChunk, Pipeline, Schedule, utc_now
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 _WRITE_OPTION = "flowplan_store_write"   # execution option: this transaction will write
@@ -145,6 +146,7 @@ class Store(RunHistory, LogHistory, GateHistory, CacheIndex, AccessRecords):
     def __init__(self, engine: Engine, schema_version: int) -> None:
         self._engine = engine
         self._write_engine = engine.execution_options(**{_WRITE_OPTION: True})
+        self._recorder = Recorder(self._write_engine, LogChunk.__table__)
         self._reads = sessionmaker(engine, expire_on_commit=False)
         self._writes = sessionmaker(engine.execution_options(**{_WRITE_OPTION: True}),
                                     expire_on_commit=False)

@@ -18,18 +18,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from flowplan.store.json_data import require_json_data
-from flowplan.store.schema import LogChunk, Run, StepRun, TaskRun, utc_now
+from flowplan.store.recording import Recorder
+from flowplan.store.schema import Run, StepRun, TaskRun, utc_now
 
 RUNS = Run.__table__
 TASKS = TaskRun.__table__
 STEPS = StepRun.__table__
-CHUNKS = LogChunk.__table__
 
-_INSERT_CHUNK = insert(CHUNKS)
 ACTIVE_STATUSES = ("queued", "running")       # a process may be driving the run
 NUMBER_ATTEMPTS = 10
 
@@ -140,44 +139,12 @@ def _check_fields(fields: Mapping[str, Any], allowed: frozenset[str], what: str)
         raise ValueError(f"cannot set {', '.join(sorted(unknown))} on a {what}")
 
 
-_UPDATES: dict[tuple[str, tuple[str, ...]], Any] = {}
-
-
-def _update_by_id(table: Any, names: tuple[str, ...]) -> Any:
-    """`UPDATE table SET names... WHERE id = :row_id`, built once per column set: a reused
-    statement object keeps its cache key, which saves most of SQLAlchemy's per-call work."""
-    key = (table.name, names)
-    statement = _UPDATES.get(key)
-    if statement is None:
-        statement = (update(table).where(table.c.id == bindparam("row_id"))
-                     .values({name: bindparam(name) for name in names}))
-        _UPDATES[key] = statement
-    return statement
-
-
-def _apply_updates(connection: Connection, table: Any,
-                   changes: Sequence[tuple[int, Mapping[str, Any]]], allowed: frozenset[str],
-                   what: str) -> None:
-    """Run updates by id, grouping consecutive ones with the same columns into one executemany."""
-    batch: list[dict[str, Any]] = []
-    names: tuple[str, ...] = ()
-    for row_id, fields in changes:
-        _check_fields(fields, allowed, what)
-        these = tuple(sorted(fields))
-        if batch and these != names:
-            connection.execute(_update_by_id(table, names), batch)
-            batch = []
-        names = these
-        batch.append({"row_id": row_id, **fields})
-    if batch:
-        connection.execute(_update_by_id(table, names), batch)
-
-
 class RunHistory:
     """Runs, task runs and step runs. Mixed into Store, which provides the engines."""
 
     _engine: Engine
     _write_engine: Engine
+    _recorder: Recorder
 
     # -- creating -------------------------------------------------------------------------------
 
@@ -266,13 +233,11 @@ class RunHistory:
         The executor finishes one step and starts the next in one call, with the finished
         step's last log lines: everything is committed before the next step's process starts.
         """
-        if not steps and not tasks and not chunks:
-            return
-        with self._write_engine.begin() as connection:
-            if chunks:
-                connection.execute(_INSERT_CHUNK, list(chunks))
-            _apply_updates(connection, TASKS, tasks, _TASK_FIELDS, "task run")
-            _apply_updates(connection, STEPS, steps, _STEP_FIELDS, "step run")
+        for _id, fields in tasks:
+            _check_fields(fields, _TASK_FIELDS, "task run")
+        for _id, fields in steps:
+            _check_fields(fields, _STEP_FIELDS, "step run")
+        self._recorder.record([(TASKS, tasks), (STEPS, steps)], chunks)
 
     def claim_run(self, run_id: int, pid: int, host: str,
                   holder_alive: Callable[[int, str], bool], **fields: Any) -> RunRecord:

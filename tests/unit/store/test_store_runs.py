@@ -210,3 +210,24 @@ def test_store_commits_with_synchronous_normal(tmp_path):
             assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1
     with sqlite3.connect(tmp_path / "store.db") as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_recorded_transitions_read_back_like_core_writes(store, tmp_path):
+    """On SQLite `record` writes through the driver: timestamps and JSON must come back as
+    the same values, in the same stored form Core uses."""
+    from datetime import datetime, timezone
+
+    run = new_run(store)
+    step = store.step_runs(run.id)[0]
+    at = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
+    store.record(steps=[(step.id, {"finished_at": at, "outputs": {"V": "1", "n": [1, True]},
+                                   "status": "succeeded"})])
+    store.update_run(run.id, finished_at=at)               # the Core path
+    again = store.get_step_run(step.id)
+    assert (again.finished_at, again.outputs) == (at, {"V": "1", "n": [1, True]})
+    with sqlite3.connect(tmp_path / "store.db") as raw:
+        by_driver = raw.execute("SELECT finished_at FROM step_runs WHERE id = ?",
+                                (step.id,)).fetchone()[0]
+        by_core = raw.execute("SELECT finished_at FROM runs WHERE id = ?",
+                              (run.id,)).fetchone()[0]
+    assert by_driver == by_core
