@@ -39,6 +39,11 @@ class PendingGate:
         return Gate(self.stage, self.task, self.step, self.description, self.rule.who())
 
 
+def stage_untouched(records: list) -> bool:
+    """No task of the stage has started: a manual stage still needs someone to continue it."""
+    return all(t.status in (Status.QUEUED, Status.SKIPPED) for t in records)
+
+
 def stage_decisions(run: RunRecord, approvals: list[ApprovalRecord],
                     stage: str) -> list[ApprovalRecord]:
     floor = int((run.options.get(GATE_FLOOR) or {}).get(stage, 0))
@@ -46,7 +51,8 @@ def stage_decisions(run: RunRecord, approvals: list[ApprovalRecord],
 
 
 def _stages(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    return sorted((definition.get("stages") or {}).items(), key=lambda item: item[1].get("index", 0))
+    return sorted((definition.get("stages") or {}).items(),
+                  key=lambda item: item[1].get("index", 0))
 
 
 def pending_gates(store: Any, run: RunRecord) -> list[PendingGate]:
@@ -75,8 +81,7 @@ def pending_gates(store: Any, run: RunRecord) -> list[PendingGate]:
         records = by_stage.get(stage, [])
         if records and all(Status(t.status).finished for t in records):
             continue
-        if definition.get("trigger") == "manual" and all(t.status == Status.QUEUED
-                                                         for t in records):
+        if definition.get("trigger") == "manual" and stage_untouched(records):
             approvals = approvals if approvals is not None else store.approvals(run.id)
             if not stage_decisions(run, approvals, stage):
                 gates.append(PendingGate(stage, None, None, None, ApprovalRule.anyone(),

@@ -4,14 +4,16 @@ cancellation, and SIGTERM then SIGKILL after a grace period.
 `run_process` starts the process as the leader of a new process group (so it and every child can
 be signalled at once), reads stdout and stderr without threads through a selector and hands the
 bytes to `on_output`; the process's exit is watched through a pidfd in the same selector.
-(A new process group, not a new session: `start_new_session` makes CPython fork instead of vfork,
-which costs ~3 ms per step in a process of flowplan's size; `process_group=0` keeps vfork, ~1.2
-ms. The group still leaves the terminal's Ctrl-C to flowplan, which then stops the steps.) When the deadline passes or `cancel` is set it sends SIGTERM to the
-group, and SIGKILL `grace` seconds later if anything is still alive. When the process exits but a
+When the deadline passes or `cancel` is set it sends SIGTERM to the group, and SIGKILL `grace`
+seconds later if anything is still alive. When the process exits but a
 child it left behind keeps the pipes open, reading stops `DRAIN_AFTER_EXIT` seconds later.
 
 What the output means (lines, masking, storing) is left to flowplan.executor.logs; what the exit
 code means to the step type.
+
+A new process group, not a new session: `start_new_session` makes CPython fork instead of vfork,
+which costs ~3 ms per step in a process of flowplan's size; `process_group=0` keeps vfork (~1.2 ms).
+The group still leaves the terminal's Ctrl-C to flowplan, which then stops the steps.
 """
 
 from __future__ import annotations

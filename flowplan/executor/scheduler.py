@@ -34,7 +34,8 @@ from typing import Any
 from flowplan.executor import events
 from flowplan.executor.approval import REJECTED, ApprovalRule
 from flowplan.executor.environment import RunValues, env_text, runtime_context, step_environment
-from flowplan.executor.gates import continue_commands, pending_gates, stage_decisions
+from flowplan.executor.gates import (continue_commands, pending_gates, stage_decisions,
+                                     stage_untouched)
 from flowplan.executor.layout import RunLayout
 from flowplan.executor.logs import RunLogWriter
 from flowplan.executor.masking import Masker
@@ -50,7 +51,10 @@ HOST = socket.gethostname()
 
 
 def process_alive(pid: int, host: str | None) -> bool:
-    """Whether process `pid` on `host` still runs (another host's processes are assumed to)."""
+    """Whether process `pid` on `host` still runs (another host's processes are assumed to).
+
+    A pid the system has since given to another process reads as alive: the run then stays
+    `running` until that process ends, which errs on the safe side (no second driver)."""
     if host is not None and host != HOST:
         return True
     try:
@@ -309,7 +313,7 @@ class Drive:
                                      f"not run: stage {stage} {result.value}")
                     return result, self._first_error(records)
                 continue
-            if definition.get("trigger") == "manual":
+            if definition.get("trigger") == "manual" and stage_untouched(records):
                 verdict, rejection = ApprovalRule.anyone().verdict(stage_decisions(
                     self.run_record, self.store.approvals(self.run_id), stage))
                 if verdict == REJECTED:

@@ -1,8 +1,8 @@
 """Run results: the `Status` enum and the one "worst of" combinator.
 
 Every run, task run and step run has a Status. A stage's result is the worst of its tasks', a run's
-the worst of its stages'. A task that failed with `allow_failure = true` keeps status FAILED (that is
-what happened) but counts as SUCCEEDED towards its stage: `counted()` says what a status counts as,
+the worst of its stages'. A task that failed with `allow_failure = true` keeps status FAILED
+(that is what happened) but counts as SUCCEEDED towards its stage: `counted()` says what a status counts as,
 and `TaskRun.failure_allowed` in the store marks the warning explicitly.
 
 Deciding transitions is the scheduler's (flowplan.executor.scheduler); this module only orders.

@@ -238,13 +238,13 @@ class TaskRunner:
         if log is not None:
             return log
         drive = self.drive
-        on_lines = None
-        if drive.wants_log_events:
-            def on_lines(stream: str, first: int, at: float, lines: tuple[str, ...]) -> None:
-                drive.emit(events.LogLines(drive.ref, self.stage, self.name, step, stream,
-                                           first, at, lines))
+
+        def on_lines(stream: str, first: int, at: float, lines: tuple[str, ...]) -> None:
+            drive.emit(events.LogLines(drive.ref, self.stage, self.name, step, stream, first, at,
+                                       lines))
+
         log = StepLog(drive.writer, drive.run_id, step_run_id, drive.log_mask, drive.settings.logs,
-                      on_lines)
+                      on_lines if drive.wants_log_events else None)
         record = self.step_records.get(step)
         if record is not None and record.id == step_run_id and record.log_lines:
             log.resume(record.log_lines, record.log_bytes, record.log_dropped)

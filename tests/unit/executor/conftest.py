@@ -85,7 +85,7 @@ def load_pipeline(directory: Path, hcl: str, name: str, variables: dict | None =
     """(definition, variables, sensitive names) of pipeline `name` in inline HCL."""
     (directory / "main.hcl").write_text(textwrap.dedent(hcl))
     config = load_config(directory, variables or {}, environ={})
-    assert not config.diagnostics.has_errors(), config.diagnostics
+    assert not config.diagnostics.has_errors, config.diagnostics
     definition = config.resources[f"pipeline.{name}"].attributes
     values = {n: v.value for n, v in config.variables.items()}
     sensitive = {n for n, v in config.variables.items() if v.sensitive}

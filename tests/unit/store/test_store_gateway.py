@@ -99,7 +99,8 @@ def test_register_refuses_a_definition_that_is_not_json_data(store, bad, where):
 
 
 def test_register_accepts_sensitive_and_unknown_markers(store):
-    definition = {"secret": {"$sensitive": "sha256:aa:bb"}, "url": {"$unknown": "known after apply"}}
+    definition = {"secret": {"$sensitive": "sha256:aa:bb"},
+                  "url": {"$unknown": "known after apply"}}
     assert store.register_pipeline("app", definition, "h").definition == definition
 
 

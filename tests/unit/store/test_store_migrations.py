@@ -115,7 +115,8 @@ def shape(path) -> dict:
         result[table] = {
             "columns": [(c["name"], str(c["type"]), c["nullable"])
                         for c in inspector.get_columns(table)],
-            "unique": sorted(tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)),
+            "unique": sorted(tuple(u["column_names"])
+                             for u in inspector.get_unique_constraints(table)),
             "indexes": sorted((i["name"], tuple(i["column_names"]))
                               for i in inspector.get_indexes(table)),
             "foreign_keys": sorted((tuple(f["constrained_columns"]), f["referred_table"],
