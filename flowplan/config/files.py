@@ -14,6 +14,7 @@ import pickle
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from flowplan.config.syntax import SYNTAX_VERSION, FileSyntax, parse_text
@@ -110,11 +111,20 @@ def _parse_many(sources: list[SourceFile]) -> list[FileSyntax]:
         return list(pool.map(_parse_one, sources, chunksize=max(1, len(sources) // (workers * 4))))
 
 
-def _cache_key(source: SourceFile) -> str:
-    import hcl2.version
+@lru_cache(maxsize=1)
+def _parser_version() -> str:
+    """python-hcl2's version, read without importing it (and lark): a warm load needs neither."""
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        return version("python-hcl2")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _cache_key(source: SourceFile) -> str:
     digest = hashlib.sha256()
-    digest.update(f"{SYNTAX_VERSION}\0{hcl2.version.version}\0{source.path}\0".encode())
+    digest.update(f"{SYNTAX_VERSION}\0{_parser_version()}\0{source.path}\0".encode())
     digest.update(source.text.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 

@@ -157,6 +157,8 @@ class _Loader:
         self.functions = build_functions(directory, environ)
         self.run_time_functions = dict(self.functions)
         self.run_time_functions["hash_files"] = lambda *patterns: KNOWN_AT_RUN_TIME
+        self._scopes: dict[bool, Scope] = {}
+        self._references: dict[str, list[tuple[tuple[str, ...], int, int]]] = {}
 
     # -- driver --------------------------------------------------------------------------------
 
@@ -449,12 +451,16 @@ class _Loader:
             for names, line, column in _body_references(block.body):
                 self._reference_target(declared, names, line, column, pipeline=False)
 
-    def _references_of(self, declared: _Declared) -> Iterable[tuple[tuple[str, ...], int, int]]:
-        if declared.attribute is not None:
-            yield from references(declared.attribute.expr)
-            return
-        assert declared.block is not None
-        yield from _body_references(declared.block.body)
+    def _references_of(self, declared: _Declared) -> list[tuple[tuple[str, ...], int, int]]:
+        found = self._references.get(declared.address)
+        if found is None:
+            if declared.attribute is not None:
+                found = list(references(declared.attribute.expr))
+            else:
+                assert declared.block is not None
+                found = list(_body_references(declared.block.body))
+            self._references[declared.address] = found
+        return found
 
     def _reference_target(self, declared: _Declared, names: tuple[str, ...], line: int,
                           column: int, pipeline: bool) -> str | None:
@@ -506,6 +512,13 @@ class _Loader:
     # -- evaluation ----------------------------------------------------------------------------
 
     def _scope(self, pipeline: bool) -> Scope:
+        """The names an expression can use; built once per kind (pipeline or not)."""
+        cached = self._scopes.get(pipeline)
+        if cached is None:
+            cached = self._scopes[pipeline] = self._new_scope(pipeline)
+        return cached
+
+    def _new_scope(self, pipeline: bool) -> Scope:
         roots: dict[str, Any] = {
             "var": _VariableNamespace(self.values, self.variable_blocks),
             "local": _MapNamespace("local", self.local_values),
@@ -589,7 +602,7 @@ class _Loader:
                     self._error(declared.path, line, column, "Invalid task order", problem,
                                 declared.address)
             attributes = pipeline_definition(attributes)
-        for path_names, _line, _column in _body_references(block.body):
+        for path_names, _line, _column in self._references_of(declared):
             if path_names[0] in RESOURCE_MODELS and len(path_names) > 1:
                 target = f"{path_names[0]}.{path_names[1]}"
                 if target in self.resource_blocks and target not in dependencies:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from json.encoder import encode_basestring as _quote
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterator
@@ -79,10 +80,14 @@ def format_value(value: Any, indent: int = 0) -> list[str]:
     return lines
 
 
+@lru_cache(maxsize=4096)
+def _format_key_text(key: str) -> str:
+    return key if _IDENTIFIER.match(key) else _quote(key)
+
+
 def format_key(key: Any) -> str:
     """A map key or attribute name: bare when it is an identifier, else a quoted string."""
-    key = str(key)
-    return key if _IDENTIFIER.match(key) else json.dumps(key, ensure_ascii=False)
+    return _format_key_text(str(key))
 
 
 def _scalar(value: Any) -> str:
@@ -94,8 +99,15 @@ def _scalar(value: Any) -> str:
             return f"({value[UNKNOWN_KEY]})"
         if DEFERRED_KEY in value:
             return "(sensitive value)" if value.get("sensitive") else "(known at run time)"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+    kind = type(value)
+    if kind is str:
+        return _quote(value)                 # what json.dumps(value, ensure_ascii=False) gives
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
     return json.dumps(value)
 
 
@@ -108,6 +120,10 @@ def _inline(value: Any, budget: int) -> str | None:
         return text if len(text) <= budget else None
     if not value:
         return "[]" if isinstance(value, list) else "{}"
+    # Every entry takes at least its key and " = x, ": give up early on what cannot fit.
+    if len(value) * 3 > budget or (isinstance(value, dict) and sum(
+            len(str(key)) + 6 for key in value) > budget):
+        return None
     parts = []
     remaining = budget - 4
     if isinstance(value, list):
