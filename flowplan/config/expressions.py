@@ -145,9 +145,10 @@ def evaluate(node: tuple, scope: Scope) -> Any:
     if kind == E_NAME:
         root = scope.roots.get(node[3])
         if root is None:
+            known = (f"Known names: {', '.join(sorted(scope.roots))}." if scope.roots else
+                     "Nothing can be referred to here: write a literal value.")
             raise EvalError("Reference to undeclared name",
-                            f'"{node[3]}" is not a known name here. Known names: '
-                            f'{", ".join(sorted(scope.roots))}.', node[1], node[2])
+                            f'"{node[3]}" is not a known name here. {known}', node[1], node[2])
         return root
     if kind == E_ATTR:
         return _get_attribute(evaluate(node[3], scope), node[4], node[1], node[2])
@@ -447,8 +448,15 @@ def _number(value: Any, node: tuple) -> int | float:
 
 
 def _normalise_eq(value: Any) -> Any:
+    """Values as == compares them: 1 and 1.0 are equal, but true is not 1 (as in HCL)."""
+    if isinstance(value, bool):
+        return (bool, value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, dict):
+        return {k: _normalise_eq(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalise_eq(v) for v in value]
     return value
 
 

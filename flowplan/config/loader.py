@@ -158,6 +158,7 @@ class _Loader:
         self.run_time_functions = dict(self.functions)
         self.run_time_functions["hash_files"] = lambda *patterns: KNOWN_AT_RUN_TIME
         self._scopes: dict[bool, Scope] = {}
+        self._tainted_locals: set[str] | None = None
         self._references: dict[str, list[tuple[tuple[str, ...], int, int]]] = {}
 
     # -- driver --------------------------------------------------------------------------------
@@ -444,6 +445,38 @@ class _Loader:
                 blocked.add(address)
         return [a for a in acyclic.topological_order() if a not in blocked]
 
+    def _reached(self, declared: _Declared) -> set[str]:
+        """Every address (resource, local, variable) this declaration refers to, also through
+        locals: a resource using local.x depends on what local.x uses."""
+        found: set[str] = set()
+        queue = [declared]
+        seen_locals: set[str] = set()
+        while queue:
+            current = queue.pop()
+            for names, _line, _column in self._references_of(current):
+                if len(names) < 2:
+                    continue
+                target = f"{names[0]}.{names[1]}"
+                found.add(target)
+                if names[0] == "local" and target not in seen_locals and target in self.declared:
+                    seen_locals.add(target)
+                    queue.append(self.declared[target])
+        return found
+
+    def _resources_reached(self, declared: _Declared) -> list[str]:
+        return sorted(a for a in self._reached(declared) if a in self.resource_blocks)
+
+    def _variable_locals(self) -> set[str]:
+        if self._tainted_locals is None:
+            self._tainted_locals = self._locals_using_variables()
+        return self._tainted_locals
+
+    def _locals_using_variables(self) -> set[str]:
+        """Names of locals whose value depends on an input variable."""
+        return {address.split(".", 1)[1] for address, declared in self.declared.items()
+                if declared.kind == "local"
+                and any(a.startswith("var.") for a in self._reached(declared))}
+
     def _check_provider_references(self) -> None:
         for name, (path, block) in self.provider_blocks.items():
             declared = _Declared("provider", f"provider.{name}", path, block.line, block.column,
@@ -565,7 +598,8 @@ class _Loader:
         is_pipeline = type_ == "pipeline"
         decoder = Decoder(declared.path, self.diagnostics, declared.address, defer=is_pipeline,
                           step_models=models,
-                          sensitive_variables={n for n, v in self.values.items() if v.sensitive})
+                          sensitive_variables={n for n, v in self.values.items() if v.sensitive},
+                          variable_locals=self._variable_locals())
         scope = self._scope(pipeline=is_pipeline)
         attributes = decoder.decode(block.body, RESOURCE_MODELS[type_], scope, declared.address,
                                     (block.line, block.column), skip=META_ARGUMENTS)
@@ -602,11 +636,9 @@ class _Loader:
                     self._error(declared.path, line, column, "Invalid task order", problem,
                                 declared.address)
             attributes = pipeline_definition(attributes)
-        for path_names, _line, _column in self._references_of(declared):
-            if path_names[0] in RESOURCE_MODELS and len(path_names) > 1:
-                target = f"{path_names[0]}.{path_names[1]}"
-                if target in self.resource_blocks and target not in dependencies:
-                    dependencies.append(target)
+        for target in self._resources_reached(declared):
+            if target not in dependencies:
+                dependencies.append(target)
         self.resources[declared.address] = ResourceConfig(
             declared.address, type_, name, provider, attributes, sorted(dependencies),
             Range(declared.path, block.line, block.column),

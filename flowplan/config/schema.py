@@ -283,13 +283,15 @@ class Decoder:
 
     def __init__(self, path: str, diagnostics: Diagnostics, address: str | None,
                  defer: bool = False, step_models: dict[str, type[BlockModel]] | None = None,
-                 sensitive_variables: set[str] | None = None):
+                 sensitive_variables: set[str] | None = None,
+                 variable_locals: set[str] | None = None):
         self.path = path
         self.diagnostics = diagnostics
         self.address = address
         self.defer = defer
         self.step_models = step_models or {}
         self.sensitive_variables = sensitive_variables or set()
+        self.variable_locals = variable_locals or set()     # locals whose value uses a variable
 
     def range(self, line: int, column: int) -> Range:
         return Range(self.path, line, column)
@@ -401,7 +403,10 @@ class Decoder:
             names_used = [names for names, _l, _c in references(attribute.expr)]
             # Variables can be set when a run starts (--var, webhooks, schedules), so a pipeline
             # reads them then; and untrusted text must reach shell scripts quoted at run time.
-            uses_variables = any(names[0] == "var" for names in names_used)
+            uses_variables = any(
+                names[0] == "var" or (names[0] == "local" and len(names) > 1
+                                      and names[1] in self.variable_locals)
+                for names in names_used)
             if sensitive or uses_variables or _is_run_time(value):
                 sensitive = sensitive or any(
                     names[0] == "var" and len(names) > 1 and names[1] in self.sensitive_variables

@@ -272,13 +272,19 @@ def test_depends_on_a_list_records_the_dependency(load):
     assert config.resources["pipeline.p"].dependencies == ["deployment_group.d"]
 
 
-def test_references_through_locals_do_not_become_resource_dependencies(load):
+def test_references_through_locals_become_resource_dependencies(load):
     config = load(REPOSITORY + 'locals {\n  repo = acr_repository.app.name\n}\n'
                   'schedule "s" {\n  pipeline = pipeline.p\n  cron = "x"\n'
                   '  branch = local.repo\n}\npipeline "p" {\n}\n')
     assert list(config.diagnostics) == []
     assert config.resources["schedule.s"].attributes["branch"] == "app"
-    assert config.resources["schedule.s"].dependencies == ["pipeline.p"]
+    assert config.resources["schedule.s"].dependencies == ["acr_repository.app", "pipeline.p"]
+
+
+def test_variable_reached_through_a_local_is_read_when_the_run_starts(load):
+    prelude = 'variable "env" {\n  default = "dev"\n}\nlocals {\n  e = var.env\n}\n'
+    step = step_of(load(one_step('run = "deploy ${local.e}"', prelude)))
+    assert step["run"] == {"$deferred": '"deploy ${local.e}"', "sensitive": False}
 
 
 def test_reevaluating_a_resource_does_not_repeat_its_diagnostics(load):
