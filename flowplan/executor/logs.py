@@ -162,22 +162,26 @@ class StepLog:
             text = text.replace("\0", "\ufffd")
         if self._mask is not None:
             text = self._mask(text)
-        lines = text.split("\n")
+        count = text.count("\n") + 1          # splitting into lines only when needed
+        lines: list[str] | None = None
         limit = self._limits.max_line_bytes
-        if len(raw) > limit and any(len(line) > limit for line in lines):
-            lines = [line[i:i + limit] if line else line
-                     for line in lines for i in range(0, max(len(line), 1), limit)]
-            text = "\n".join(lines)
+        if len(raw) > limit:
+            lines = text.split("\n")
+            if any(len(line) > limit for line in lines):
+                lines = [line[i:i + limit] if line else line
+                         for line in lines for i in range(0, max(len(line), 1), limit)]
+                text, count = "\n".join(lines), len(lines)
         with self._lock:
-            self.printed_lines += len(lines)
+            self.printed_lines += count
             self.printed_bytes += len(raw) + 1
             if self.truncated:
-                self.dropped_lines += len(lines)
+                self.dropped_lines += count
                 return
             limits = self._limits
             room_lines = limits.max_lines - self.seq
             room_bytes = limits.max_bytes - self._stored_bytes
-            if len(lines) > room_lines or len(text) + 1 > room_bytes:
+            if count > room_lines or len(text) + 1 > room_bytes:
+                lines = lines if lines is not None else text.split("\n")
                 kept: list[str] = []
                 size = 0
                 for line in lines[:max(room_lines - 1, 0)]:
@@ -185,27 +189,29 @@ class StepLog:
                         break
                     kept.append(line)
                     size += len(line) + 1
-                self.dropped_lines += len(lines) - len(kept)
+                self.dropped_lines += count - len(kept)
                 self.truncated = True
                 if kept:
-                    self._emit(stream, kept, "\n".join(kept), at)
+                    self._emit(stream, len(kept), "\n".join(kept), at, kept)
                 notice = (f"log truncated: this step printed more than "
                           f"{limits.max_lines} lines or {limits.max_bytes} bytes; the rest is "
                           f"counted, not stored")
-                self._emit(SYSTEM, [notice], notice, at)
+                self._emit(SYSTEM, 1, notice, at, [notice])
                 return
-            self._emit(stream, lines, text, at)
+            self._emit(stream, count, text, at, lines)
 
-    def _emit(self, stream: str, lines: list[str], text: str, at: float) -> None:
+    def _emit(self, stream: str, count: int, text: str, at: float,
+              lines: list[str] | None) -> None:
         first = self.seq + 1
-        self.seq += len(lines)
+        self.seq += count
         self._stored_bytes += len(text) + 1
         if self._writer is not None:
             self._writer.add({"run_id": self._run_id, "step_run_id": self._step_run_id,
-                              "first_seq": first, "line_count": len(lines), "at": at,
+                              "first_seq": first, "line_count": count, "at": at,
                               "stream": stream, "text": text})
         if self._on_lines is not None:
-            self._on_lines(stream, first, at, tuple(lines))
+            self._on_lines(stream, first, at,
+                           tuple(lines if lines is not None else text.split("\n")))
 
     def counters(self) -> dict[str, int]:
         """The step run fields that describe this log."""

@@ -7,6 +7,9 @@ bytes to `on_output`; the process's exit is watched through a pidfd in the same 
 When the deadline passes or `cancel` is set it sends SIGTERM to the group, and SIGKILL `grace`
 seconds later if anything is still alive. When the process exits but a
 child it left behind keeps the pipes open, reading stops `DRAIN_AFTER_EXIT` seconds later.
+A process that writes line by line would wake the reader once per line; after `TRICKLE_READS`
+small reads in a row the reader pauses `COALESCE_SECONDS` before each read, so lines arrive in
+batches (their timestamps are then up to 2 ms late).
 
 What the output means (lines, masking, storing) is left to flowplan.executor.logs; what the exit
 code means to the step type.
@@ -29,6 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 READ_SIZE = 65536
+SMALL_READ = 4096          # a read this small, many times in a row, means a line-by-line writer
+TRICKLE_READS = 32
+COALESCE_SECONDS = 0.002   # then wait this long before reading again: fewer, fuller reads
 POLL_SECONDS = 0.2
 DRAIN_AFTER_EXIT = 1.0
 
@@ -79,6 +85,7 @@ def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
     if exit_fd is not None:
         selector.register(exit_fd, selectors.EVENT_READ, None)
     timed_out = canceled = killed = False
+    trickle = 0                        # consecutive small reads
     kill_at: float | None = None
     exited_at: float | None = None
     try:
@@ -90,8 +97,11 @@ def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
             if kill_at is not None:
                 wait = min(wait, max(kill_at - now, 0.0))
             if streams or exit_fd is not None:
+                if trickle > TRICKLE_READS:
+                    time.sleep(COALESCE_SECONDS)   # let a chatty writer fill the pipe a bit
                 ready = selector.select(wait)
                 at = time.time()
+                got = 0
                 for key, _mask in ready:
                     if key.data is None:          # the pidfd: the process exited
                         selector.unregister(exit_fd)
@@ -100,10 +110,12 @@ def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
                         continue
                     data = os.read(key.fd, READ_SIZE)
                     if data:
+                        got += len(data)
                         on_output(key.data, data, at)
                     else:
                         selector.unregister(key.fd)
                         del streams[key.fd]
+                trickle = trickle + 1 if 0 < got < SMALL_READ else 0
             else:
                 try:
                     process.wait(wait)

@@ -99,6 +99,7 @@ class Drive:
         self.layout = RunLayout(settings, run.pipeline, run.number)
         self.cancel = threading.Event()
         self.cancel_reason: str | None = None
+        self.allowed_failures = False      # a task of this drive failed, allowed to
         self._emit_lock = threading.Lock()
         self._outputs_lock = threading.Lock()
         self.event_error: BaseException | None = None
@@ -203,17 +204,15 @@ class Drive:
 
     def _record_end(self, result: DriveResult, started: float) -> DriveResult:
         status, error = result.status, result.error
-        if self.cancel.is_set() or self.store.run_status(self.run_id) == Status.CANCELED:
-            status, error = Status.CANCELED, self.cancel_reason or self.store.get_run(
-                self.run_id).error
-        if status == Status.WAITING:
-            self.store.update_run(self.run_id, unless_status=(Status.CANCELED.value,),
-                                  status=Status.WAITING.value)
-        else:
-            self.store.update_run(self.run_id, unless_status=(Status.CANCELED.value,),
-                                  status=status.value, finished_at=utc_now(),
-                                  error=self.mask(error) if error else None)
-        self.store.release_run(self.run_id, os.getpid())
+        if self.cancel.is_set():
+            status, error = Status.CANCELED, self.cancel_reason
+        fields: dict[str, Any] = {"status": status.value}
+        if status != Status.WAITING:
+            fields.update(finished_at=utc_now(), error=self.mask(error) if error else None)
+        final = self.store.release_run(self.run_id, os.getpid(),
+                                       unless_status=(Status.CANCELED.value,), **fields)
+        if final == Status.CANCELED and status != Status.CANCELED:   # canceled from elsewhere
+            status, error = Status.CANCELED, self.store.get_run(self.run_id).error
         if status == Status.WAITING:
             run = self.store.get_run(self.run_id)
             gates = pending_gates(self.store, run)
@@ -221,8 +220,10 @@ class Drive:
                                  continue_commands(self.ref, gates))
             self.emit(events.RunWaiting(self.ref, result.gates, result.commands))
             return result
-        warnings = tuple(f"{t.stage}/{t.task}: {t.error}" for t in self.store.task_runs(
-            self.run_id) if t.failure_allowed)
+        warnings: tuple[str, ...] = ()
+        if self.allowed_failures or self.continued:
+            warnings = tuple(f"{t.stage}/{t.task}: {t.error}" for t in self.store.task_runs(
+                self.run_id) if t.failure_allowed)
         self.emit(events.RunFinished(self.ref, status, time.monotonic() - started,
                                      self.mask(error) if error else None, warnings))
         return DriveResult(status, error)
@@ -231,9 +232,10 @@ class Drive:
 
     def _prepare(self) -> tuple[Status | None, str | None]:
         """Pipeline variables and source; (None, None) when the stages may start."""
-        for step in self.store.step_runs(self.run_id, latest=True):
-            if step.status == Status.SUCCEEDED and step.outputs:
-                self.step_outputs.setdefault(step.task, {})[step.step] = dict(step.outputs)
+        if self.continued:
+            for step in self.store.step_runs(self.run_id, latest=True):
+                if step.status == Status.SUCCEEDED and step.outputs:
+                    self.step_outputs.setdefault(step.task, {})[step.step] = dict(step.outputs)
         secrets = list(self.secrets)
         try:
             variables = self.definition.get("variables") or {}
@@ -364,7 +366,10 @@ class Drive:
                     and t.skip_reason not in ("upstream", "rejected")
         queue = [t.task for t in records if state[t.task] in (Status.QUEUED, Status.WAITING)]
         running: dict[Future, str] = {}
-        approvals_seen = self.store.approval_count(self.run_id)
+        has_gates = any(step.get("type") == "manual_approval"
+                        for name in queue for step in
+                        (task_defs.get(name, {}).get("steps") or {}).values())
+        approvals_seen = self.store.approval_count(self.run_id) if has_gates else 0
         last_poll = time.monotonic()
         while True:
             if self.cancel.is_set():
@@ -442,8 +447,9 @@ class Drive:
                 self._close_task(record_of[name], Status.SKIPPED,
                                  f"not continued: stage {stage} {result.value}", "upstream")
         error = None
-        fresh = {t.task: t for t in self.store.task_runs(self.run_id) if t.stage == stage}
-        for name, status in state.items():
+        fresh = {t.task: t for t in self.store.task_runs(self.run_id) if t.stage == stage} \
+            if not result.passed else {}
+        for name, status in fresh and state.items():
             if counted(status, fresh[name].failure_allowed) in (Status.FAILED,
                                                                  Status.CANCELED):
                 error = f"task {stage}/{name} {status.value}: {fresh[name].error}"

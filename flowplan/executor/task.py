@@ -66,6 +66,7 @@ class _Pending:
     """Transitions to commit with the next one (a finished step waits for the next start)."""
 
     steps: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    tasks: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     events: list[object] = field(default_factory=list)
 
 
@@ -135,14 +136,24 @@ class TaskRunner:
         except PathEscape as exc:
             workspace = None
             path_error = str(exc)
-        ids = drive.store.start_task_attempt(
-            self.record.id, attempt, self.plans, status=Status.RUNNING.value,
-            started_at=utc_now(), finished_at=None, error=None, failure_allowed=False,
-            skip_reason=None, workspace=str(workspace) if workspace else None)
-        self.step_ids = ids
+        fields = dict(status=Status.RUNNING.value, started_at=utc_now(), finished_at=None,
+                      error=None, failure_allowed=False, skip_reason=None,
+                      workspace=str(workspace) if workspace else None)
+        started_event = events.TaskStarted(drive.ref, self.stage, self.name, attempt,
+                                           str(workspace or ""))
+        ready = {name: s.id for name, s in self.step_records.items()
+                 if s.attempt == attempt and s.status == Status.QUEUED}
         self.attempt = attempt
-        drive.emit(events.TaskStarted(drive.ref, self.stage, self.name, attempt,
-                                      str(workspace or "")))
+        if attempt == self.record.attempt and set(ready) == {p.step for p in self.plans}:
+            # the first attempt's rows exist: the task's start is committed with its first
+            # step's start (or with its finish), one transaction fewer per task
+            self.step_ids = ready
+            self.pending.tasks.append((self.record.id, fields))
+            self.pending.events.append(started_event)
+        else:
+            self.step_ids = drive.store.start_task_attempt(self.record.id, attempt,
+                                                           self.plans, **fields)
+            drive.emit(started_event)
         if workspace is None:
             return Status.FAILED, path_error
         deadline, timeout_text = self._deadline()
@@ -170,7 +181,7 @@ class TaskRunner:
         except PathEscape as exc:
             return Status.FAILED, str(exc)
         finally:
-            if self.pending.steps:
+            if self.pending.steps or self.pending.tasks:
                 self._commit()
             shutil.rmtree(private, ignore_errors=True)
             self._kill_leftovers()
@@ -207,7 +218,7 @@ class TaskRunner:
         try:
             status, error = self._steps(position, workspace, private, deadline, timeout_text)
         finally:
-            if self.pending.steps:
+            if self.pending.steps or self.pending.tasks:
                 self._commit()
             shutil.rmtree(private, ignore_errors=True)
             self._kill_leftovers()
@@ -363,7 +374,7 @@ class TaskRunner:
 
     def _commit(self, tasks: list[tuple[int, dict[str, Any]]] | None = None) -> None:
         pending, self.pending = self.pending, _Pending()
-        self.drive.writer.commit(steps=pending.steps, tasks=tasks or ())
+        self.drive.writer.commit(steps=pending.steps, tasks=[*pending.tasks, *(tasks or ())])
         for event in pending.events:
             self.drive.emit(event)
 
@@ -375,6 +386,8 @@ class TaskRunner:
         if not will_retry:
             fields["finished_at"] = utc_now()
         self._commit(tasks=[(self.record.id, fields)])
+        if allowed and not will_retry:
+            self.drive.allowed_failures = True
         self.drive.emit(events.TaskFinished(
             self.drive.ref, self.stage, self.name, status, time.monotonic() - started, attempt,
             failure_allowed=allowed and not will_retry, will_retry=will_retry, error=error))

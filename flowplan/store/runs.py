@@ -257,12 +257,22 @@ class RunHistory:
                                .values(pid=pid, host=host, **fields))
             return _run_record(connection.execute(select(RUNS).where(RUNS.c.id == run_id)).one())
 
-    def release_run(self, run_id: int, pid: int, **fields: Any) -> None:
-        """Forget the driving process (if it is still `pid`) and set `fields`."""
+    def release_run(self, run_id: int, pid: int, *, unless_status: Iterable[str] = (),
+                    **fields: Any) -> str | None:
+        """Set `fields` (unless the run's status is one of `unless_status`) and forget the
+        driving process (if it is still `pid`), in one transaction; the run's status after."""
         _check_fields(fields, _RUN_FIELDS, "run")
         with self._write_engine.begin() as connection:
+            if fields:
+                statement = update(RUNS).where(RUNS.c.id == run_id)
+                guard = tuple(unless_status)
+                if guard:
+                    statement = statement.where(RUNS.c.status.not_in(guard))
+                connection.execute(statement.values(**fields))
             connection.execute(update(RUNS).where(RUNS.c.id == run_id, RUNS.c.pid == pid)
-                               .values(pid=None, **fields))
+                               .values(pid=None))
+            return connection.execute(
+                select(RUNS.c.status).where(RUNS.c.id == run_id)).scalar_one_or_none()
 
     def interrupt_run(self, run_id: int, error: str) -> list[StepRunRecord]:
         """Mark a run whose process is gone, and its running tasks and steps, `interrupted`;
