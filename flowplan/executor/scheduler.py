@@ -39,6 +39,7 @@ from flowplan.executor.gates import (continue_commands, pending_gates, stage_dec
 from flowplan.executor.layout import RunLayout
 from flowplan.executor.logs import RunLogWriter
 from flowplan.executor.masking import Masker
+from flowplan.executor.secrets import KEY_VARIABLE as SECRET_KEY_VARIABLE
 from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.source import SourceError, check_out, credentials_for
 from flowplan.executor.status import Status, counted, run_result, worst_of
@@ -106,7 +107,10 @@ class Drive:
         self.step_outputs: dict[str, dict[str, dict[str, str]]] = {}
         self.source_dir: Path | None = None
         self.pipeline_env: dict[str, str] = {}
-        self.base_env = dict(settings.environ if settings.environ is not None else os.environ)
+        self.operator_env = dict(settings.environ if settings.environ is not None
+                                 else os.environ)
+        # steps never see the operator's key: with it and the store, every secret opens
+        self.base_env = {k: v for k, v in self.operator_env.items() if k != SECRET_KEY_VARIABLE}
         self._use_masker(values.secret_texts())
         self.run_info = _run_info(run)
         self.writer: RunLogWriter | None = None
@@ -261,7 +265,7 @@ class Drive:
                 if has_deferred(source):
                     source = self.resolve(source, self.layout.run_dir)
                 credentials = credentials_for(source.get("credentials"), self.values,
-                                              self.store, self.base_env)
+                                              self.store, self.operator_env)
                 if credentials:
                     secrets.append(credentials)
                 self._use_masker(secrets)

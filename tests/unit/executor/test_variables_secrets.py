@@ -73,9 +73,10 @@ def test_sensitive_values_are_masked_in_stored_logs(hcl_run):
 def test_no_secret_is_written_in_plaintext_under_flowplan(hcl_run, config_dir):
     service, definition, variables, sensitive = hcl_run
     definition["stages"]["build"]["tasks"]["compile"]["steps"]["show"]["run"]["$deferred"] = (
-        '"echo $TOKEN; echo $TOKEN >&2; exit 1"')
+        '"echo $TOKEN; echo $TOKEN >&2; echo LEAK=$TOKEN >> $FLOWPLAN_OUTPUT; exit 1"')
     outcome = service.start("app", definition, variables=variables, sensitive=sensitive)
     assert outcome.status == Status.FAILED
+    assert steps_of(service, "app#1")[("compile", "show")].outputs == {"LEAK": "***"}
     service.store.close()
     found = subprocess.run(["grep", "-r", "-l", "-a", SECRET, str(config_dir / ".flowplan")],
                            capture_output=True, text=True)
@@ -171,3 +172,72 @@ def test_store_secret_decrypts_with_the_operator_key(config_dir, monkeypatch):
     service.set_secret("deploy_token", SECRET)
     token = service.store.get_secret_token("deploy_token")
     assert SECRET not in token and token.startswith("fernet-")
+
+
+def source_hcl(repo, credentials: str) -> str:
+    return f"""
+    source "app" {{
+      url         = "{repo}"
+      branch      = "master"
+      credentials = "{credentials}"
+    }}
+    pipeline "app" {{
+      source = source.app
+      stage "s" {{
+        task "t" {{
+          step "env" {{
+            type = "command"
+            run  = "echo key=$${{FLOWPLAN_SECRET_KEY:-unset}}"
+          }}
+        }}
+      }}
+    }}
+    """
+
+
+def make_repository(path):
+    path.mkdir()
+    for args in (["init", "-q", "-b", "master"], ["config", "user.name", "A"],
+                 ["config", "user.email", "a@example.com"]):
+        subprocess.run(["git", *args], cwd=path, check=True)
+    (path / "f").write_text("x\n")
+    subprocess.run(["git", "add", "."], cwd=path, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "c"], cwd=path, check=True)
+    return path
+
+
+def test_source_credentials_come_from_a_store_secret_and_steps_never_see_the_key(
+        config_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWPLAN_SECRET_KEY", "a-long-operator-passphrase")
+    service = make_service(config_dir)
+    service.set_secret("git_token", SECRET)
+    repo = make_repository(tmp_path / "repo")
+    definition, _variables, _sensitive = load_pipeline(config_dir,
+                                                       source_hcl(repo, "git_token"), "app")
+    outcome = service.start("app", definition)
+    assert outcome.status == Status.SUCCEEDED, outcome.error
+    assert log_text(service, "app#1", step="env")[-1] == "key=unset"
+
+
+def test_a_store_secret_without_the_operator_key_fails_the_run_clearly(
+        config_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWPLAN_SECRET_KEY", "a-long-operator-passphrase")
+    service = make_service(config_dir)
+    service.set_secret("git_token", SECRET)
+    monkeypatch.delenv("FLOWPLAN_SECRET_KEY")
+    repo = make_repository(tmp_path / "repo")
+    definition, _variables, _sensitive = load_pipeline(config_dir,
+                                                       source_hcl(repo, "git_token"), "app")
+    outcome = service.start("app", definition)
+    assert outcome.status == Status.FAILED
+    assert outcome.error.startswith("source: cannot read secret 'git_token': "
+                                    "FLOWPLAN_SECRET_KEY is not set")
+
+
+def test_unknown_credentials_name_fails_the_run_clearly(service, config_dir, tmp_path):
+    repo = make_repository(tmp_path / "repo")
+    definition, _variables, _sensitive = load_pipeline(config_dir,
+                                                       source_hcl(repo, "nothing"), "app")
+    outcome = service.start("app", definition)
+    assert outcome.status == Status.FAILED
+    assert "neither a variable of the run nor a secret in the store" in outcome.error
