@@ -182,9 +182,12 @@ class Drive:
         now = utc_now()
         self.run_record = self.store.claim_run(
             self.run_id, os.getpid(), HOST, holder_alive=process_alive,
-            status=Status.RUNNING.value, finished_at=None, error=None,
-            started_at=self.run_record.started_at or now)
+            unless_status=(Status.CANCELED.value,), status=Status.RUNNING.value,
+            finished_at=None, error=None, started_at=self.run_record.started_at or now)
         run = self.run_record
+        if run.status == Status.CANCELED:            # canceled before it started
+            self.emit(events.RunFinished(self.ref, Status.CANCELED, 0.0, run.error))
+            return DriveResult(Status.CANCELED, run.error)
         self.emit(events.RunStarted(self.ref, run.id, run.pipeline, run.number, run.trigger,
                                     run.user, self.continued))
         self.writer = RunLogWriter(self.store, self.settings.log_flush_interval)

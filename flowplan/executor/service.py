@@ -37,7 +37,7 @@ from flowplan.executor.process import kill_group
 from flowplan.executor.refs import RunRef
 from flowplan.executor.scheduler import HOST, Drive, process_alive
 from flowplan.executor.settings import ExecutorSettings
-from flowplan.executor.status import Status
+from flowplan.executor.status import Status, counted, worst_of
 from flowplan.store import (ApprovalRecord, ArtifactRecord, RunHeld, RunRecord, StepPlan,
                             StepRunRecord, Store, TaskPlan, TaskRunRecord)
 from flowplan.store.schema import utc_now
@@ -376,8 +376,6 @@ class RunService:
             earlier = tuple(s for s in steps if s.task_run_id == task.id
                             and s.attempt != task.attempt)
             stages.setdefault(task.stage, []).append(TaskView(task, current, earlier))
-        from flowplan.executor.status import counted, worst_of
-
         views = []
         for name, stage_def in sorted(stage_defs.items(), key=lambda i: i[1].get("index", 0)):
             task_views = stages.get(name, [])

@@ -240,8 +240,10 @@ class RunHistory:
         self._recorder.record([(TASKS, tasks), (STEPS, steps)], chunks)
 
     def claim_run(self, run_id: int, pid: int, host: str,
-                  holder_alive: Callable[[int, str], bool], **fields: Any) -> RunRecord:
-        """Record this process (`pid` on `host`) as the one driving the run and set `fields`.
+                  holder_alive: Callable[[int, str], bool], *,
+                  unless_status: Iterable[str] = (), **fields: Any) -> RunRecord:
+        """Record this process (`pid` on `host`) as the one driving the run and set `fields`;
+        a run whose status is one of `unless_status` (canceled meanwhile) is returned as it is.
 
         Raises RunHeld when another process that `holder_alive` says is alive holds it.
         """
@@ -250,6 +252,8 @@ class RunHistory:
             row = connection.execute(select(RUNS).where(RUNS.c.id == run_id)).one_or_none()
             if row is None:
                 raise KeyError(run_id)
+            if row.status in tuple(unless_status):
+                return _run_record(row)
             held = row.pid is not None and (row.pid, row.host) != (pid, host)
             if held and holder_alive(row.pid, row.host):
                 raise RunHeld(row.pid, row.host)

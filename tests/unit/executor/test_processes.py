@@ -127,3 +127,16 @@ def test_cancel_of_a_waiting_run_cancels_its_waiting_tasks(service):
     assert record.status == "canceled"
     assert tasks_of(service, "app#1")["gate"].status == "canceled"
     assert steps_of(service, "app#1")[("gate", "ok")].status == "canceled"
+
+
+def test_a_run_canceled_between_creation_and_start_is_not_started(service, tmp_path):
+    from flowplan.executor.environment import RunValues
+    from flowplan.executor.scheduler import Drive
+
+    marker = tmp_path / "ran"
+    run = service.create("app", one_step(f"touch {marker}"))
+    service.store.update_run(run.id, status="canceled", error="canceled by bob")  # elsewhere
+    result = Drive(service.store, service.settings, run, RunValues()).run()
+    assert (result.status, result.error) == (Status.CANCELED, "canceled by bob")
+    assert not marker.exists()
+    assert service.get(run.ref).status == "canceled"
