@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowplan.executor import events
+from flowplan.executor.approval import deadline_of
 from flowplan.executor.environment import RunValues
 from flowplan.executor.errors import (ApprovalRefused, NothingToContinue, RunBusy, RunNotFound,
                                       RunServiceError)
@@ -347,6 +348,29 @@ class RunService:
                     kill_group(step.pid)
             marked.append(run.ref)
         return marked
+
+    def expire_approvals(self, *, on_event: events.EventSink = events.ignore
+                         ) -> list[RunOutcome]:
+        """Continue the waiting runs whose approval steps ran out of time (their `timeout`
+        passed with no decision), so that those steps fail now rather than when someone next
+        looks. For a server's scheduler, or the CLI at startup."""
+        outcomes = []
+        now = utc_now()
+        for run in self.store.list_runs(statuses=[Status.WAITING.value], limit=1000):
+            steps = {s.id: s for s in self.store.step_runs(run.id, latest=True)}
+            for gate in pending_gates(self.store, run):
+                if gate.step_run_id is None:
+                    continue
+                step = steps[gate.step_run_id]
+                attributes = run.definition["stages"][gate.stage]["tasks"][gate.task][
+                    "steps"][gate.step]
+                timeout = attributes.get("timeout")
+                deadline = deadline_of(timeout if isinstance(timeout, str) else None,
+                                       step.started_at) if step.started_at else None
+                if deadline is not None and now >= deadline:
+                    outcomes.append(self._continue(run, None, (), on_event))
+                    break
+        return outcomes
 
     # -- questions ------------------------------------------------------------------------------
 

@@ -108,3 +108,13 @@ def test_with_two_gates_approve_picks_the_task(service, tmp_path):
     assert service.approve("app#1", "alice", task="one").status == Status.WAITING
     assert tasks_of(service, "app#1")["one"].status == "succeeded"
     assert service.approve("app#1", "alice").status == Status.SUCCEEDED
+
+
+def test_expired_approvals_fail_without_anyone_looking(service, tmp_path):
+    service.start("app", gated(tmp_path, approvers=["alice"], timeout="1s"))
+    service.start("app", gated(tmp_path, approvers=["alice"]))          # no timeout: waits on
+    assert service.expire_approvals() == []
+    time.sleep(1.2)
+    (outcome,) = service.expire_approvals()
+    assert (outcome.run, outcome.status) == ("app#1", Status.FAILED)
+    assert service.get("app#2").status == "waiting"
