@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from flowplan.apply import ApplyResult, StalePlanError, apply_plan, check_fresh
 from flowplan.config.loader import Config, StateLookupFactory, load_config
@@ -21,6 +21,7 @@ from flowplan.plan.model import Plan
 from flowplan.plan.planner import PlanOptions, make_plan
 from flowplan.providers import ProviderRegistry
 from flowplan.state import LocalStateBackend, State, StateError
+from flowplan.values import to_markers
 
 __all__ = ["Workspace", "load", "plan", "apply", "StalePlanError"]
 
@@ -137,3 +138,57 @@ def remove_from_state(workspace: Workspace, address: str) -> bool:
             return False
         workspace.backend.write(state)
         return True
+
+
+# -- runs -------------------------------------------------------------------------------------
+
+@dataclass
+class RunSetup:
+    """What a command about runs needs: the run service and the config's variable values."""
+
+    service: Any
+    variables: dict[str, Any]
+    sensitive: set[str]
+
+
+def run_setup(workspace: Workspace) -> RunSetup:
+    """Open the store and the run service for a loaded config.
+
+    Deferred pipeline values (run.*, var.*, secrets) are resolved at run time against the
+    config's variables, locals and sources and the state's resource attributes, so the service
+    gets all of them; sensitive variable values are handed over in memory only.
+    """
+    from flowplan.executor.service import RunService
+    from flowplan.executor.settings import ExecutorSettings
+    from flowplan.store import Store
+
+    config = workspace.config
+    store = Store.open(config.settings.get("store") or "sqlite:///.flowplan/flowplan.db",
+                       config.directory)
+    try:
+        state = workspace.backend.read()
+        resources = {r.address: r.attributes for r in state}
+    except StateError:
+        resources = {}
+    settings = ExecutorSettings.from_config(config.directory, config.settings)
+    service = RunService(store, settings, resources=resources,
+                         config_values={"locals": config.locals, "sources": config.sources})
+    service.mark_interrupted()
+    variables = {name: value.value for name, value in config.variables.items()}
+    sensitive = {name for name, value in config.variables.items() if value.sensitive}
+    return RunSetup(service, variables, sensitive)
+
+
+def pipeline_to_run(workspace: Workspace, service: Any, name: str) -> dict:
+    """The definition of pipeline `name`: from the config, else the copy registered in the store."""
+    resource = workspace.config.resources.get(f"pipeline.{name}")
+    if resource is not None:
+        return to_markers(resource.attributes)
+    record = service.store.get_pipeline(name)
+    if record is not None:
+        return record.definition
+    declared = sorted(a.split(".", 1)[1] for a in workspace.config.resources
+                      if a.startswith("pipeline."))
+    raise DiagnosticsError([_diagnostic(
+        f'No pipeline named "{name}"',
+        f"Pipelines in the config: {', '.join(declared) or 'none'}.")])

@@ -103,10 +103,15 @@ def step_environment(base: Mapping[str, str], pipeline_variables: Mapping[str, s
 
 def runtime_context(values: RunValues, run: RunInfo, step_outputs: dict[str, Any],
                     workspace: Path, config_dir: Path,
-                    resources: Mapping[str, dict[str, Any]] | None = None) -> Any:
-    """A flowplan.config.runtime.RunContext for resolving deferred values."""
+                    resources: Mapping[str, dict[str, Any]] | None = None,
+                    config_values: Mapping[str, Any] | None = None) -> Any:
+    """A flowplan.config.runtime.RunContext for resolving deferred values; `config_values`
+    holds the config's `locals` and `sources`."""
     from flowplan.config.runtime import RunContext
 
+    config_values = config_values or {}
     return RunContext(variables=dict(values.variables), sensitive=set(values.sensitive),
                       run=run_namespace(run), step_outputs=step_outputs, workspace=workspace,
-                      config_dir=config_dir, resources=dict(resources or {}))
+                      config_dir=config_dir, resources=dict(resources or {}),
+                      locals=dict(config_values.get("locals") or {}),
+                      sources=dict(config_values.get("sources") or {}))

@@ -91,11 +91,19 @@ def pending_gates(store: Any, run: RunRecord) -> list[PendingGate]:
 
 
 def continue_commands(ref: str, gates: list[PendingGate]) -> tuple[str, ...]:
-    """What to type to decide on the gates."""
+    """What to type to decide on the gates: exact commands, naming who may decide."""
+    def who(gate: PendingGate) -> str:
+        if gate.rule.open_to_anyone:
+            return ""
+        people = list(gate.rule.approvers) + [m for members in gate.rule.roles.values()
+                                              for m in members]
+        return f" --as {people[0]}" if len(people) == 1 else " --as USER"
+
     if len(gates) <= 1:
-        return (f"flowplan approve {ref}", f"flowplan reject {ref}")
+        option = who(gates[0]) if gates else ""
+        return (f"flowplan approve {ref}{option}", f"flowplan reject {ref}{option}")
     commands = []
     for gate in gates:
         option = f" --task {gate.task}" if gate.task else ""
-        commands.append(f"flowplan approve {ref}{option}")
-    return tuple(commands) + (f"flowplan reject {ref} [--task T]",)
+        commands.append(f"flowplan approve {ref}{option}{who(gate)}")
+    return tuple(commands) + (f"flowplan reject {ref} --task TASK --as USER",)

@@ -85,7 +85,7 @@ class Drive:
     def __init__(self, store: Any, settings: ExecutorSettings, run: RunRecord,
                  values: RunValues, on_event: events.EventSink = events.ignore, *,
                  continued: bool = False, resources: dict[str, dict[str, Any]] | None = None,
-                 ) -> None:
+                 config_values: dict[str, Any] | None = None) -> None:
         self.store = store
         self.settings = settings
         self.run_record = run
@@ -97,6 +97,7 @@ class Drive:
         self.wants_log_events = on_event is not events.ignore
         self.continued = continued
         self.resources = resources or {}
+        self.config_values = config_values or {}
         self.layout = RunLayout(settings, run.pipeline, run.number)
         self.cancel = threading.Event()
         self.cancel_reason: str | None = None
@@ -156,7 +157,7 @@ class Drive:
             outputs = {task: {step: dict(values) for step, values in steps.items()}
                        for task, steps in self.step_outputs.items()}
         return runtime_context(self.values, self.run_info, outputs, workspace,
-                               self.settings.base_dir, self.resources)
+                               self.settings.base_dir, self.resources, self.config_values)
 
     def resolve(self, value: Any, workspace: Path) -> Any:
         from flowplan.config.runtime import resolve

@@ -117,10 +117,13 @@ class RunService:
     """Starts, continues, stops and describes runs. One per store; safe to share."""
 
     def __init__(self, store: Store, settings: ExecutorSettings, *,
-                 resources: Mapping[str, dict[str, Any]] | None = None) -> None:
+                 resources: Mapping[str, dict[str, Any]] | None = None,
+                 config_values: Mapping[str, Any] | None = None) -> None:
         self.store = store
         self.settings = settings
         self.resources = dict(resources or {})   # state attributes by address, for expressions
+        # the config's `locals` and `sources`, which deferred values may refer to
+        self.config_values = dict(config_values or {})
 
     # -- starting -------------------------------------------------------------------------------
 
@@ -495,7 +498,7 @@ class RunService:
     def _drive(self, run: RunRecord, values: RunValues, on_event: events.EventSink,
                continued: bool) -> RunOutcome:
         drive = Drive(self.store, self.settings, run, values, on_event, continued=continued,
-                      resources=self.resources)
+                      resources=self.resources, config_values=self.config_values)
         try:
             result = drive.run()
         except RunHeld as held:

@@ -98,13 +98,20 @@ def test_other_tasks_keep_running_while_one_waits(service, tmp_path):
     assert service.approve("app#1", "alice").status == Status.SUCCEEDED
 
 
+def test_waiting_run_prints_the_exact_command_naming_the_approver(service, tmp_path):
+    definition = pipeline({"s": stage({"gate": task(("ok", approval(approvers=["alice"])))})})
+    outcome = service.start("app", definition)
+    assert outcome.commands == ("flowplan approve app#1 --as alice",
+                                "flowplan reject app#1 --as alice")
+
+
 def test_with_two_gates_approve_picks_the_task(service, tmp_path):
     definition = pipeline({"s": stage({
         "one": task(("ok", approval(approvers=["alice"]))),
         "two": task(("ok", approval(approvers=["alice"])))})})
     outcome = service.start("app", definition)
     assert len(outcome.gates) == 2
-    assert "flowplan approve app#1 --task one" in outcome.commands
+    assert "flowplan approve app#1 --task one --as alice" in outcome.commands
     assert service.approve("app#1", "alice", task="one").status == Status.WAITING
     assert tasks_of(service, "app#1")["one"].status == "succeeded"
     assert service.approve("app#1", "alice").status == Status.SUCCEEDED
