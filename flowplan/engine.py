@@ -173,7 +173,8 @@ def run_setup(workspace: Workspace) -> RunSetup:
     settings = ExecutorSettings.from_config(config.directory, config.settings)
     service = RunService(store, settings, resources=resources,
                          config_values={"locals": config.locals, "sources": config.sources})
-    service.mark_interrupted()
+    service.mark_interrupted()      # runs whose process died are `interrupted`, ready to resume
+    service.expire_approvals()      # approvals past their timeout fail, as if rejected
     variables = {name: value.value for name, value in config.variables.items()}
     sensitive = {name for name, value in config.variables.items() if value.sensitive}
     return RunSetup(service, variables, sensitive)
