@@ -509,7 +509,8 @@ def run(
     _exit(_guard_runs(body))
 
 
-def _continue(verb: str, call) -> int:
+def _continue(call) -> int:
+    """Run `call(run_setup, event_sink)` for a command that continues (or stops) a run."""
     def body() -> int:
         setup = _run_setup(None)
         if isinstance(setup, int):
@@ -534,7 +535,7 @@ def approve(
     task: Optional[str] = typer.Option(None, "--task", help="Which waiting task, if several."),
 ) -> None:
     """Approve what a run waits for, then continue it here (unless a server drives it)."""
-    _exit(_continue("approve", lambda runs, sink: runs.service.approve(
+    _exit(_continue(lambda runs, sink: runs.service.approve(
         run_ref, _user(user), comment, task=task, variables=runs.variables,
         sensitive=runs.sensitive, on_event=sink)))
 
@@ -547,7 +548,7 @@ def reject(
     task: Optional[str] = typer.Option(None, "--task", help="Which waiting task, if several."),
 ) -> None:
     """Reject what a run waits for: the approval fails, and so does the run."""
-    _exit(_continue("reject", lambda runs, sink: runs.service.reject(
+    _exit(_continue(lambda runs, sink: runs.service.reject(
         run_ref, _user(user), comment, task=task, variables=runs.variables,
         sensitive=runs.sensitive, on_event=sink)))
 
@@ -558,7 +559,7 @@ def retry(
     task: Optional[str] = typer.Option(None, "--task", help="Only this task (stage/task)."),
 ) -> None:
     """Run the failed tasks of a run again, keeping what succeeded."""
-    _exit(_continue("retry", lambda runs, sink: runs.service.retry(
+    _exit(_continue(lambda runs, sink: runs.service.retry(
         run_ref, task, variables=runs.variables, sensitive=runs.sensitive, on_event=sink)))
 
 
@@ -569,7 +570,7 @@ def skip(
     user: Optional[str] = typer.Option(None, "--as", help="Who skips it (default: you)."),
 ) -> None:
     """Mark a task that did not succeed skipped, and continue the run past it."""
-    _exit(_continue("skip", lambda runs, sink: runs.service.skip(
+    _exit(_continue(lambda runs, sink: runs.service.skip(
         run_ref, task, user=_user(user), variables=runs.variables, sensitive=runs.sensitive,
         on_event=sink)))
 
@@ -577,7 +578,7 @@ def skip(
 @app.command()
 def resume(run_ref: str = RunArgument) -> None:
     """Continue a run whose process died (status interrupted)."""
-    _exit(_continue("resume", lambda runs, sink: runs.service.resume(
+    _exit(_continue(lambda runs, sink: runs.service.resume(
         run_ref, variables=runs.variables, sensitive=runs.sensitive, on_event=sink)))
 
 
@@ -591,7 +592,7 @@ def cancel(
         record = runs.service.cancel(run_ref, user=_user(user))
         out(f"{record.ref} is {record.status}.")
         return None
-    _exit(_continue("cancel", call))
+    _exit(_continue(call))
 
 
 @app.command("runs")

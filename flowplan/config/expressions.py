@@ -429,19 +429,24 @@ def _unary(node: tuple, scope: Scope) -> Any:
     return Sensitive(result) if sensitive else result
 
 
+def parse_number(text: str) -> int | float | None:
+    """The number a string spells ("3", "2.5", "1e3"), or None."""
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return None
+
+
 def _number(value: Any, node: tuple) -> int | float:
     if isinstance(value, bool):
         raise EvalError("Invalid operand", "A number is required, not a bool.", node[1], node[2])
     if isinstance(value, (int, float)):
         return value
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            try:
-                return float(value)
-            except ValueError:
-                pass
+    if isinstance(value, str) and parse_number(value) is not None:
+        return parse_number(value)  # type: ignore[return-value]
     raise EvalError("Invalid operand", f"A number is required, not {_type_name(value)} "
                     f"{value!r}." if isinstance(value, str) else
                     f"A number is required, not {_type_name(value)}.", node[1], node[2])

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from flowplan.config.expressions import EvalError, to_string, type_name
+from flowplan.config.expressions import EvalError, parse_number, to_string, type_name
 
 _MISSING = object()
 _FORMAT_VERB = re.compile(r"%(%|[-+# 0]*\d*(?:\.\d+)?[sdvqft])")
@@ -152,10 +152,7 @@ def _string_arg(function: str, value: Any) -> str:
 def _number_arg(function: str, value: Any) -> int | float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
-    if isinstance(value, str):
-        try:
-            return float(value) if "." in value else int(value)
-        except ValueError:
-            pass
+    if isinstance(value, str) and parse_number(value) is not None:
+        return parse_number(value)  # type: ignore[return-value]
     raise EvalError("Invalid function arguments", f"{function}: needs a number, not "
                     f"{type_name(value)}.")

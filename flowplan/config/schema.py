@@ -463,34 +463,27 @@ class Decoder:
                    f"{_suggest(block.type, valid)}{allowed}", block.line, block.column)
 
 
-def _unknown_and_sensitive(value: Any) -> bool:
+def _any_unknown(value: Any, test) -> bool:
+    """True when some Unknown inside `value` passes `test`."""
     if isinstance(value, Unknown):
-        return value.sensitive
+        return test(value)
     if isinstance(value, dict):
-        return any(_unknown_and_sensitive(v) for v in value.values())
+        return any(_any_unknown(v, test) for v in value.values())
     if isinstance(value, list):
-        return any(_unknown_and_sensitive(v) for v in value)
+        return any(_any_unknown(v, test) for v in value)
     return False
+
+
+def _unknown_and_sensitive(value: Any) -> bool:
+    return _any_unknown(value, lambda u: u.sensitive)
 
 
 def _is_run_time(value: Any) -> bool:
-    if isinstance(value, Unknown):
-        return value.reason == KNOWN_AT_RUN_TIME.reason
-    if isinstance(value, dict):
-        return any(_is_run_time(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_is_run_time(v) for v in value)
-    return False
+    return _any_unknown(value, lambda u: u.reason == KNOWN_AT_RUN_TIME.reason)
 
 
 def _contains_unknown(value: Any) -> bool:
-    if isinstance(value, Unknown):
-        return True
-    if isinstance(value, dict):
-        return any(_contains_unknown(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_contains_unknown(v) for v in value)
-    return False
+    return _any_unknown(value, lambda u: True)
 
 
 def _suggest(name: str, valid: list[str]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flowplan.config.expressions import EvalError, Scope, evaluate, type_name
+from flowplan.config.expressions import EvalError, Scope, evaluate, parse_number, type_name
 from flowplan.config.syntax import E_CALL, E_NAME, parse_expression
 
 ENV_PREFIX = "FP_VAR_"
@@ -59,14 +59,8 @@ def convert(value: Any, constraint: VariableType) -> Any:
     elif kind == "number":
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return value
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                try:
-                    return float(value)
-                except ValueError:
-                    pass
+        if isinstance(value, str) and parse_number(value) is not None:
+            return parse_number(value)
     elif kind == "bool":
         if isinstance(value, bool):
             return value
