@@ -173,6 +173,21 @@ def running_step_pid(workspace: Workspace, pipeline: str, number: int) -> int | 
     return rows[0][0] if rows else None
 
 
+def step_pids(workspace: Workspace, pipeline: str, number: int) -> dict[str, int]:
+    """The recorded pid (the process group leader) of each running step, by `task/step`."""
+    rows = query(workspace, "select s.task, s.step, s.pid from step_runs s join runs r "
+                 "on r.id = s.run_id where r.pipeline = ? and r.number = ? "
+                 "and s.status = 'running' and s.pid is not null", pipeline, number)
+    return {f"{task}/{step}": pid for task, step, pid in rows}
+
+
+def stored_log(workspace: Workspace, pipeline: str, number: int) -> str:
+    """The run's log text as stored so far (all steps, in storing order)."""
+    rows = query(workspace, "select l.text from log_chunks l join runs r on r.id = l.run_id "
+                 "where r.pipeline = ? and r.number = ? order by l.id", pipeline, number)
+    return "\n".join(row[0] for row in rows)
+
+
 def parse_json(result: Result) -> Any:
     assert result.code == 0, str(result)
     return json.loads(result.stdout)
