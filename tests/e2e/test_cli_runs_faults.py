@@ -1,0 +1,158 @@
+r"""Bad input and faults through `flowplan run`: binary output, output past the per-step log cap
+(stored up to the cap, saying so), a task name that would escape the workspace root, a source
+whose repository or branch is missing. (A step ignoring SIGTERM, an approval by someone not on
+the list, a retry of a run that succeeded and concurrent runs are in test_cli_runs_processes.py,
+test_cli_runs_approvals.py and test_cli_runs_retry_skip.py.)"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from cli_workspace import assert_ok
+from runs_support import fill, make_repository, parse_json, parse_json_lines
+
+CONFIG = r"""
+source "app" {
+  url    = "@REPO@"
+  branch = "master"
+}
+
+source "gone" {
+  url    = "@MISSING@"
+  branch = "master"
+}
+
+source "nobranch" {
+  url    = "@REPO@"
+  branch = "does-not-exist"
+}
+
+pipeline "binary" {
+  stage "s" {
+    task "t" {
+      step "noise" {
+        type = "command"
+        run  = "printf 'bin\\000ary\\377\\376 end\\n'; head -c 3000 /dev/urandom; echo; echo after-noise"
+      }
+    }
+  }
+}
+
+pipeline "flood" {
+  stage "s" {
+    task "t" {
+      step "flood" {
+        type = "command"
+        run  = "head -c 36000000 /dev/zero | tr '\\000' a | fold -w 1000; echo after-the-flood"
+      }
+      step "next" {
+        type = "command"
+        run  = "echo next step runs"
+      }
+    }
+  }
+}
+
+pipeline "escape" {
+  stage "s" {
+    task "../../escape" {
+      step "x" {
+        type = "command"
+        run  = "touch escaped-here"
+      }
+    }
+  }
+}
+
+pipeline "missing_repo" {
+  source = source.gone
+  stage "s" {
+    task "t" {
+      step "x" {
+        type = "command"
+        run  = "echo should not run"
+      }
+    }
+  }
+}
+
+pipeline "missing_branch" {
+  source = source.nobranch
+  stage "s" {
+    task "t" {
+      step "x" {
+        type = "command"
+        run  = "echo should not run"
+      }
+    }
+  }
+}
+"""
+
+
+@pytest.fixture
+def configured(workspace, tmp_path):
+    repo = make_repository(tmp_path / "repo")
+    workspace.write(fill(CONFIG, repo=repo, missing=tmp_path / "no-such-repo"))
+    return workspace
+
+
+def test_binary_output_is_stored_leniently_and_shown(configured, run_flowplan):
+    result = run_flowplan("run", "binary")
+    assert result.code == 0, str(result)
+    assert "[s/t/noise] | after-noise" in result.stdout
+    records = parse_json_lines(run_flowplan("logs", "binary#1", "--json"))
+    texts = [r["text"] for r in records if r["stream"] == "stdout"]
+    assert texts[0].startswith("bin") and texts[0].endswith("ary\ufffd\ufffd end")
+    assert "\x00" not in "".join(texts)
+    assert texts[-1] == "after-noise"
+    plain = assert_ok(run_flowplan("logs", "binary#1"))
+    assert plain.stdout.rstrip().endswith("| after-noise")
+
+
+def test_output_past_the_log_cap_is_cut_saying_so_and_the_run_goes_on(configured,
+                                                                      run_flowplan):
+    result = run_flowplan("run", "flood", timeout=120)
+    assert result.code == 0, str(result)[:2000]
+    assert re.search(r"^\[s/t/flood\] # log truncated: this step printed more than "
+                     r"\d+ lines or \d+ bytes", result.stdout, re.M)
+    assert "[s/t/next] | next step runs" in result.stdout
+    shown = parse_json(run_flowplan("runs", "show", "flood#1", "--json"))
+    flood = [s for st in shown["stages"] for t in st["tasks"] for s in t["steps"]
+             if s["step"] == "flood"][0]
+    assert flood["status"] == "succeeded"
+    assert flood["log_dropped"] > 0
+    logs = assert_ok(run_flowplan("logs", "flood#1", "--step", "flood", timeout=120)).stdout
+    assert "# log truncated" in logs
+    assert "after-the-flood" not in logs
+    stored = [line for line in logs.splitlines() if line.endswith("a" * 1000)]
+    assert 30_000 < len(stored) < 36_000
+
+
+def test_task_name_escaping_the_workspace_root_fails_the_run(configured, run_flowplan,
+                                                             tmp_path):
+    result = run_flowplan("run", "escape")
+    assert result.code == 1, str(result)
+    assert "cannot be used as a file name" in result.stdout
+    assert list(tmp_path.rglob("escaped-here")) == []
+
+
+def test_missing_repository_fails_the_run_with_a_clear_message(configured, run_flowplan,
+                                                              tmp_path):
+    result = run_flowplan("run", "missing_repo")
+    assert result.code == 1, str(result)
+    assert re.search(r"^==> missing_repo#1 failed .*source: ", result.stdout, re.M), \
+        result.stdout
+    assert str(tmp_path / "no-such-repo") in result.stdout
+    assert "should not run" not in result.stdout.replace('"echo should not run"', "")
+    shown = parse_json(run_flowplan("runs", "show", "missing_repo#1", "--json"))
+    assert shown["run"]["status"] == "failed" and shown["run"]["error"].startswith("source: ")
+
+
+def test_missing_branch_fails_the_run_naming_the_branch(configured, run_flowplan):
+    result = run_flowplan("run", "missing_branch")
+    assert result.code == 1, str(result)
+    assert re.search(r"^==> missing_branch#1 failed .*source: .*does-not-exist", result.stdout,
+                     re.M), result.stdout
