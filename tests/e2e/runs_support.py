@@ -200,3 +200,56 @@ def parse_json_lines(result: Result) -> list[dict]:
 
 def files_under(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()]
+
+
+def run_on_terminal(workspace: Workspace, *args: str, timeout: float = 60) -> Result:
+    """Run `flowplan ARGS` with a pseudo-terminal as stdin, stdout and stderr (colours on: no
+    NO_COLOR); the output is everything the terminal received, escapes included."""
+    import pty
+    import select
+
+    env = workspace.base_env()
+    env.pop("NO_COLOR", None)
+    env.update({"TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"})
+    master, slave = pty.openpty()
+    try:
+        process = subprocess.Popen(workspace.command(*args), env=env, stdin=slave, stdout=slave,
+                                   stderr=slave, cwd=workspace.root, close_fds=True)
+    finally:
+        os.close(slave)
+    received = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: the other side closed
+                    break
+                if not data:
+                    break
+                received += data
+            elif process.poll() is not None:
+                break
+        else:
+            process.kill()
+            raise AssertionError(f"flowplan {' '.join(args)} on a terminal took over {timeout}s")
+        code = process.wait(timeout=10)
+    finally:
+        os.close(master)
+    text = received.decode("utf-8", errors="replace")
+    return Result(code, text, "", args)
+
+
+def strip_escapes(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text).replace("\r", "")
+
+
+def last_frame(text: str, title: str) -> str:
+    """The terminal's output without escapes, from the last drawing of the live tree (whose
+    first line is `title`) on."""
+    plain = strip_escapes(text)
+    at = plain.rfind(title)
+    assert at >= 0, f"no {title!r} in the terminal output:\n{plain}"
+    return plain[at:]
