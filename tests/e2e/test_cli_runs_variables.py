@@ -6,6 +6,7 @@ flowplan's own files under `.flowplan/`."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -219,28 +220,27 @@ def lines_of(result, step: str) -> list[str]:
     return [line[len(prefix):] for line in result.stdout.splitlines() if line.startswith(prefix)]
 
 
-@pytest.mark.parametrize("branch", CRAFTED_BRANCHES)
-def test_crafted_branch_name_is_data_in_run_scripts(workspace, run_flowplan, repo, tmp_path,
-                                                     branch):
-    assert ref_format_ok(branch), f"git does not accept {branch!r}"
-    git(repo, "branch", branch)
+def test_crafted_branch_names_are_data_in_run_scripts(workspace, run_flowplan, repo, tmp_path):
     workspace.write(fill(INJECTION, repo=repo))
-    result = run_flowplan("run", "inject", "--branch", branch)
-    assert result.code == 0, str(result)
-    assert pwned(tmp_path) == []
-    assert lines_of(result, "bare") == [f"bare={branch}"]
-    assert lines_of(result, "quoted") == [f"quoted={branch}"]
-    assert lines_of(result, "env") == [f"env={branch}"]
-    assert parse_json(run_flowplan("runs", "--json"))[0]["branch"] == branch
+    for branch in CRAFTED_BRANCHES:
+        assert ref_format_ok(branch), f"git does not accept {branch!r}"
+        git(repo, "branch", branch)
+    for branch in CRAFTED_BRANCHES:
+        result = run_flowplan("run", "inject", "--branch", branch)
+        assert result.code == 0, str(result)
+        assert pwned(tmp_path) == [], branch
+        assert lines_of(result, "bare") == [f"bare={branch}"], result.stdout
+        assert lines_of(result, "quoted") == [f"quoted={branch}"], result.stdout
+        assert lines_of(result, "env") == [f"env={branch}"], result.stdout
+    recorded = [r["branch"] for r in parse_json(run_flowplan("runs", "--json"))]
+    assert recorded == list(reversed(CRAFTED_BRANCHES))
 
 
 CRAFTED_VALUES = [
-    "$(touch PWNED)",
+    "$(touch PWNED) && echo *",
     "`touch PWNED2`",
-    "x; touch PWNED3",
-    "\"; touch PWNED4; echo \"",
-    "'; touch PWNED5; echo '",
-    "$(touch PWNED6) && echo *",
+    "\"; touch PWNED3; echo \"",
+    "'; touch PWNED4; echo '",
 ]
 
 
@@ -354,17 +354,21 @@ def test_sensitive_variable_is_masked_and_never_stored(workspace, run_flowplan, 
     assert "[after/deploy/print] | deploying with ***" in approved.stdout
     assert DEFAULT_TOKEN not in approved.output
 
+    listed = assert_ok(run_flowplan("runs", "--json")).stdout
+    records = parse_json_lines(run_flowplan("logs", "secretive#1", "--json"))
+    assert "using token ***" in [r["text"] for r in records]
+    for text in (listed, str(records)):
+        assert DEFAULT_TOKEN not in text and GIVEN_TOKEN not in text
     for ref in ("secretive#1", "secretive#2"):
         logs = assert_ok(run_flowplan("logs", ref)).stdout
         assert "using token ***" in logs and "from env ***" in logs
-        records = parse_json_lines(run_flowplan("logs", ref, "--json"))
         shown = assert_ok(run_flowplan("runs", "show", ref, "--json")).stdout
-        listed = assert_ok(run_flowplan("runs", "--json")).stdout
         tree = assert_ok(run_flowplan("runs", "show", ref)).stdout
-        for text in (logs, str(records), shown, listed, tree):
+        for text in (logs, shown, tree):
             assert DEFAULT_TOKEN not in text and GIVEN_TOKEN not in text
-    assert parse_json(run_flowplan("runs", "show", "secretive#2", "--json"))[
-        "run"]["variables"]["token"] == "***"
+        assert re.search(r"^artifact bundle: \S+ \(\d+ bytes, sha256 [0-9a-f]{64}\)$", tree,
+                         re.M), tree
+        assert json.loads(shown)["run"]["variables"]["token"] == "***"
 
     files = files_under_flowplan(workspace.config)
     kinds = {p.relative_to(workspace.config / ".flowplan").parts[0] for p in files}
@@ -373,3 +377,158 @@ def test_sensitive_variable_is_masked_and_never_stored(workspace, run_flowplan, 
         data = path.read_bytes()
         for secret in (DEFAULT_TOKEN, GIVEN_TOKEN):
             assert secret.encode() not in data, f"{secret} in plaintext in {path}"
+
+
+# -- values a run started with, when another command continues it ------------------------------
+
+CONTINUED = """
+variable "greeting" {
+  type    = string
+  default = "hello"
+}
+
+variable "token" {
+  type      = string
+  sensitive = true
+  default   = "default-token-value"
+}
+
+pipeline "later" {
+  variables = {
+    COLOR = "red"
+  }
+  stage "first" {
+    task "t" {
+      step "s" {
+        type = "command"
+        run  = "echo before greeting=${var.greeting} color=$COLOR"
+      }
+    }
+  }
+  stage "gate" {
+    task "approval" {
+      step "ok" {
+        type      = "manual_approval"
+        approvers = ["alice"]
+      }
+    }
+  }
+  stage "deploy" {
+    task "d" {
+      step "s" {
+        type = "command"
+        run  = "echo after greeting=${var.greeting} color=$COLOR; if [ \\"${var.token}\\" = \\"$EXPECTED_TOKEN\\" ]; then echo token-same; else echo token-different; fi"
+      }
+    }
+  }
+}
+"""
+
+
+def test_pipeline_variable_given_with_var_keeps_its_value_after_approve(workspace, run_flowplan):
+    workspace.write(CONTINUED)
+    started = run_flowplan("run", "later", "--var", "COLOR=blue")
+    assert started.code == 4, str(started)
+    assert "[first/t/s] | before greeting=hello color=blue" in started.stdout
+    approved = run_flowplan("approve", "later#1", "--as", "alice")
+    assert approved.code == 0, str(approved)
+    assert "[deploy/d/s] | after greeting=hello color=blue" in approved.stdout
+
+
+@pytest.mark.xfail(strict=True, reason="executor/service.py _continue merges with "
+                   "RunValues.over (executor/environment.py), which puts the config's current "
+                   "values over the run's stored ones: approve/retry/resume run later steps with "
+                   "the config default instead of the --var value the run started with")
+def test_config_variable_given_with_var_keeps_its_value_after_approve(workspace, run_flowplan):
+    workspace.write(CONTINUED)
+    started = run_flowplan("run", "later", "--var", "greeting=bonjour")
+    assert started.code == 4, str(started)
+    assert "[first/t/s] | before greeting=bonjour color=red" in started.stdout
+    shown = parse_json(run_flowplan("runs", "show", "later#1", "--json"))
+    assert shown["run"]["variables"]["greeting"] == "bonjour"
+    approved = run_flowplan("approve", "later#1", "--as", "alice")
+    assert approved.code == 0, str(approved)
+    assert "[deploy/d/s] | after greeting=bonjour color=red" in approved.stdout
+
+
+@pytest.mark.xfail(strict=True, reason="a sensitive value given with --var is (rightly) not "
+                   "stored, but approve re-reads the config and silently runs the later steps "
+                   "with the variable's default instead; it neither keeps the value nor refuses")
+def test_sensitive_variable_given_with_var_is_not_silently_replaced_after_approve(
+        workspace, run_flowplan):
+    workspace.write(CONTINUED)
+    started = run_flowplan("run", "later", "--var", "token=given-token-value")
+    assert started.code == 4, str(started)
+    approved = run_flowplan("approve", "later#1", "--as", "alice",
+                            env={"EXPECTED_TOKEN": "given-token-value"})
+    if approved.code == 0:
+        assert "[deploy/d/s] | token-same" in approved.stdout, approved.stdout
+    else:
+        assert "token" in approved.stderr, str(approved)
+
+
+REQUIRED = """
+variable "token" {
+  type      = string
+  sensitive = true
+}
+
+pipeline "needs_token" {
+  stage "first" {
+    task "t" {
+      step "s" {
+        type = "command"
+        run  = "echo using ${var.token}"
+      }
+    }
+  }
+  stage "gate" {
+    task "approval" {
+      step "ok" {
+        type      = "manual_approval"
+        approvers = ["alice"]
+      }
+    }
+  }
+}
+"""
+
+
+def test_required_variable_given_with_var_lets_the_run_start(workspace, run_flowplan):
+    workspace.write(REQUIRED)
+    missing = run_flowplan("run", "needs_token")
+    assert missing.code == 1, str(missing)
+    assert "No value for required variable" in missing.stderr
+    started = run_flowplan("run", "needs_token", "--var", "token=abc-123-secret")
+    assert started.code == 4, str(started)
+    assert "[first/t/s] | using ***" in started.stdout
+
+
+@pytest.mark.xfail(strict=True, reason="cli.py runs/logs load the whole config through _run_setup "
+                   "(engine.load), so a required variable without a value makes `flowplan runs` "
+                   "and `flowplan logs` fail with 'No value for required variable' although "
+                   "they only read the store")
+def test_history_commands_work_without_the_values_of_required_variables(workspace,
+                                                                        run_flowplan):
+    workspace.write(REQUIRED)
+    assert run_flowplan("run", "needs_token", "--var", "token=abc-123-secret").code == 4
+    listed = run_flowplan("runs")
+    assert listed.code == 0, str(listed)
+    assert "needs_token#1" in listed.stdout
+    logs = run_flowplan("logs", "needs_token#1")
+    assert logs.code == 0, str(logs)
+    assert "using ***" in logs.stdout
+
+
+@pytest.mark.xfail(strict=True, reason="the command printed to continue a waiting run "
+                   "(`flowplan approve P#N --as alice`) fails with 'No value for required "
+                   "variable' when the run got a required variable from --var; approve has no "
+                   "--var option")
+def test_printed_continue_command_works_for_a_run_given_a_required_variable(workspace,
+                                                                            run_flowplan):
+    workspace.write(REQUIRED)
+    started = run_flowplan("run", "needs_token", "--var", "token=abc-123-secret")
+    assert started.code == 4, str(started)
+    assert "flowplan approve needs_token#1 --as alice" in started.stdout
+    approved = run_flowplan("approve", "needs_token#1", "--as", "alice")
+    assert approved.code == 0, str(approved)
