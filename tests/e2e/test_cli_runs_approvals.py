@@ -137,3 +137,20 @@ def test_approve_of_a_run_that_does_not_exist_is_an_error(waiting, run_flowplan)
     assert missing.code == 1, str(missing)
     assert "release#9" in missing.stderr
     assert approvals(waiting) == []
+
+
+def test_cancel_of_a_waiting_run_then_retry_waits_again(waiting, run_flowplan):
+    canceled = run_flowplan("cancel", "release#1", "--as", "carol")
+    assert canceled.code == 0, str(canceled)
+    assert "release#1 is canceled" in canceled.stdout
+    refused = run_flowplan("approve", "release#1", "--as", "alice")
+    assert refused.code == 1, str(refused)
+    assert "canceled" in refused.stderr
+    assert approvals(waiting) == []
+    retried = run_flowplan("retry", "release#1")
+    assert retried.code == 4, str(retried)
+    assert "flowplan approve release#1" in retried.stdout
+    assert "[build/compile/hello]" not in retried.stdout
+    assert run_flowplan("approve", "release#1", "--as", "alice").code == 0
+    assert len(list(waiting.root.rglob("trace-build"))) == 1
+    assert list(waiting.root.rglob("trace-build"))[0].read_text() == "built\n"
