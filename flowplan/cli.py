@@ -409,14 +409,18 @@ def _user(explicit: str | None) -> str:
         return "unknown"
 
 
-def _run_setup(var: list[str] | None):
-    """(workspace, run setup, pipeline overrides) or an exit code after printing why not."""
+def _run_setup(var: list[str] | None, recorded: dict[str, str] | None = None):
+    """(workspace, run setup, pipeline overrides) or an exit code after printing why not.
+
+    `recorded` holds values a run started with (as text): they count as given, below `var`."""
     from flowplan import engine
 
-    given = _variables(var)
+    given = {**(recorded or {}), **_variables(var)}
     declared = _declared_variables()
     config_vars = {k: v for k, v in given.items() if k in declared}
     overrides = {k: v for k, v in given.items() if k not in declared}
+    # Sensitive variables may come from secrets kept in the store; --var still wins.
+    config_vars = {**engine.stored_secret_values(OPTIONS.directory), **config_vars}
     workspace = _load(list(f"{k}={v}" for k, v in config_vars.items()))
     if isinstance(workspace, int):
         return workspace
@@ -505,14 +509,28 @@ def run(
                                          sensitive=runs.sensitive, branch=branch, commit=commit,
                                          trigger="manual", user=_user(user),
                                          parallelism=parallelism, on_event=sink)
+        given_secrets = sorted(runs.sensitive.intersection(_variables(var)))
+        if getattr(outcome.status, "value", outcome.status) == "waiting" and given_secrets:
+            again = " ".join(f"--var {name}=..." for name in given_secrets)
+            out(f"    Sensitive values are not kept: add {again} to continue the run.")
         return _finish(outcome)
     _exit(_guard_runs(body))
 
 
-def _continue(call) -> int:
-    """Run `call(run_setup, event_sink)` for a command that continues (or stops) a run."""
+def _continue(call, run_ref: str, var: list[str] | None) -> int:
+    """Run `call(run_setup, event_sink)` for a command that continues a run: the config is
+    loaded with the values the run started with (so variables given then need not be given
+    again), below any `--var` given now."""
     def body() -> int:
-        setup = _run_setup(None)
+        import json
+
+        from flowplan.values import is_sensitive_marker
+
+        started_with = _store().get(run_ref).variables
+        recorded = {name: value if isinstance(value, str) else json.dumps(value)
+                    for name, value in started_with.items()
+                    if value != "***" and not is_sensitive_marker(value)}
+        setup = _run_setup(var, recorded)
         if isinstance(setup, int):
             return setup
         _workspace, runs, _overrides = setup
@@ -525,6 +543,9 @@ def _continue(call) -> int:
 
 
 RunArgument = typer.Argument(..., help="The run, as PIPELINE#NUMBER (e.g. app#3).")
+ContinueVarOption = typer.Option(
+    None, "--var", help="Give a variable again (NAME=VALUE): sensitive values a run started "
+    "with are not kept, so give the same ones; others default to what the run started with.")
 
 
 @app.command()
@@ -533,11 +554,12 @@ def approve(
     user: Optional[str] = typer.Option(None, "--as", help="Who approves (default: you)."),
     comment: Optional[str] = typer.Option(None, "--comment", help="Why."),
     task: Optional[str] = typer.Option(None, "--task", help="Which waiting task, if several."),
+    var: Optional[List[str]] = ContinueVarOption,
 ) -> None:
     """Approve what a run waits for, then continue it here (unless a server drives it)."""
     _exit(_continue(lambda runs, sink: runs.service.approve(
         run_ref, _user(user), comment, task=task, variables=runs.variables,
-        sensitive=runs.sensitive, on_event=sink)))
+        sensitive=runs.sensitive, on_event=sink), run_ref, var))
 
 
 @app.command()
@@ -546,21 +568,24 @@ def reject(
     user: Optional[str] = typer.Option(None, "--as", help="Who rejects (default: you)."),
     comment: Optional[str] = typer.Option(None, "--comment", help="Why."),
     task: Optional[str] = typer.Option(None, "--task", help="Which waiting task, if several."),
+    var: Optional[List[str]] = ContinueVarOption,
 ) -> None:
     """Reject what a run waits for: the approval fails, and so does the run."""
     _exit(_continue(lambda runs, sink: runs.service.reject(
         run_ref, _user(user), comment, task=task, variables=runs.variables,
-        sensitive=runs.sensitive, on_event=sink)))
+        sensitive=runs.sensitive, on_event=sink), run_ref, var))
 
 
 @app.command()
 def retry(
     run_ref: str = RunArgument,
     task: Optional[str] = typer.Option(None, "--task", help="Only this task (stage/task)."),
+    var: Optional[List[str]] = ContinueVarOption,
 ) -> None:
     """Run the failed tasks of a run again, keeping what succeeded."""
     _exit(_continue(lambda runs, sink: runs.service.retry(
-        run_ref, task, variables=runs.variables, sensitive=runs.sensitive, on_event=sink)))
+        run_ref, task, variables=runs.variables, sensitive=runs.sensitive, on_event=sink),
+        run_ref, var))
 
 
 @app.command()
@@ -568,18 +593,21 @@ def skip(
     run_ref: str = RunArgument,
     task: str = typer.Option(..., "--task", help="The task to skip (stage/task)."),
     user: Optional[str] = typer.Option(None, "--as", help="Who skips it (default: you)."),
+    var: Optional[List[str]] = ContinueVarOption,
 ) -> None:
     """Mark a task that did not succeed skipped, and continue the run past it."""
     _exit(_continue(lambda runs, sink: runs.service.skip(
         run_ref, task, user=_user(user), variables=runs.variables, sensitive=runs.sensitive,
-        on_event=sink)))
+        on_event=sink), run_ref, var))
 
 
 @app.command()
-def resume(run_ref: str = RunArgument) -> None:
+def resume(run_ref: str = RunArgument,
+           var: Optional[List[str]] = ContinueVarOption) -> None:
     """Continue a run whose process died (status interrupted)."""
     _exit(_continue(lambda runs, sink: runs.service.resume(
-        run_ref, variables=runs.variables, sensitive=runs.sensitive, on_event=sink)))
+        run_ref, variables=runs.variables, sensitive=runs.sensitive, on_event=sink),
+        run_ref, var))
 
 
 @app.command()
@@ -588,11 +616,11 @@ def cancel(
     user: Optional[str] = typer.Option(None, "--as", help="Who cancels it (default: you)."),
 ) -> None:
     """Cancel a run: its running steps' whole process groups are killed."""
-    def call(runs, sink):
-        record = runs.service.cancel(run_ref, user=_user(user))
+    def body() -> int:
+        record = _store().cancel(run_ref, user=_user(user))
         out(f"{record.ref} is {record.status}.")
-        return None
-    _exit(_continue(call))
+        return EXIT_OK
+    _exit(_guard_runs(body))
 
 
 @app.command("runs")
@@ -608,10 +636,7 @@ def runs_command(
     def body() -> int:
         from flowplan.views.run_text import render_run_tree, render_runs_table, to_json
 
-        setup = _run_setup(None)
-        if isinstance(setup, int):
-            return setup
-        service = setup[1].service
+        service = _store()
         if target == "show":
             if not run_ref:
                 err("Error: flowplan runs show RUN: name the run, e.g. app#3.")
@@ -639,10 +664,7 @@ def logs(
 
         from flowplan.views.run_text import render_log_line
 
-        setup = _run_setup(None)
-        if isinstance(setup, int):
-            return setup
-        service = setup[1].service
+        service = _store()
         for line in service.logs(run_ref, task=task, step=step, follow=follow):
             if json_output:
                 out(json.dumps({"stage": line.stage, "task": line.task, "step": line.step,
@@ -667,10 +689,7 @@ app.add_typer(role_app, name="role")
 def _store():
     from flowplan import engine
 
-    workspace = _load(None, with_state=False)
-    if isinstance(workspace, int):
-        return workspace
-    return engine.run_setup(workspace).service
+    return engine.open_run_service(OPTIONS.directory)
 
 
 @secret_app.command("set")
@@ -679,8 +698,6 @@ def secret_set(name: str = typer.Argument(..., help="The secret's name, as sourc
     """Store a secret, read from standard input (or asked for, hidden, on a terminal)."""
     def body() -> int:
         service = _store()
-        if isinstance(service, int):
-            return service
         if sys.stdin.isatty():
             import getpass
 
@@ -701,8 +718,6 @@ def secret_list() -> None:
     """List the names of stored secrets (never their values)."""
     def body() -> int:
         service = _store()
-        if isinstance(service, int):
-            return service
         out("".join(f"{name}\n" for name in service.store.secret_names()) or "No secrets.")
         return EXIT_OK
     _exit(_guard_runs(body))
@@ -713,8 +728,6 @@ def secret_rm(name: str = typer.Argument(..., help="The secret to delete.")) -> 
     """Delete a stored secret."""
     def body() -> int:
         service = _store()
-        if isinstance(service, int):
-            return service
         if not service.store.delete_secret(name):
             err(f"Error: there is no secret named {name}.")
             return EXIT_ERROR
@@ -728,8 +741,6 @@ def role_grant(role: str = typer.Argument(...), user: str = typer.Argument(...))
     """Add USER to ROLE."""
     def body() -> int:
         service = _store()
-        if isinstance(service, int):
-            return service
         service.store.grant_role(role, user)
         out(f"{user} is in role {role}: {', '.join(service.store.role_members(role))}.")
         return EXIT_OK
@@ -741,8 +752,6 @@ def role_revoke(role: str = typer.Argument(...), user: str = typer.Argument(...)
     """Remove USER from ROLE."""
     def body() -> int:
         service = _store()
-        if isinstance(service, int):
-            return service
         if not service.store.revoke_role(role, user):
             err(f"Error: {user} is not in role {role}.")
             return EXIT_ERROR
@@ -756,8 +765,6 @@ def role_list(role: str = typer.Argument(..., help="The role whose members to li
     """List a role's members."""
     def body() -> int:
         service = _store()
-        if isinstance(service, int):
-            return service
         out("".join(f"{member}\n" for member in service.store.role_members(role))
             or f"Role {role} has no members.")
         return EXIT_OK

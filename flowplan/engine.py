@@ -151,6 +151,66 @@ class RunSetup:
     sensitive: set[str]
 
 
+def open_run_service(directory: Path | str, config: Config | None = None) -> Any:
+    """The run service for commands that need no variable values (runs, logs, cancel, secrets,
+    roles): only the `flowplan {}` settings must be right."""
+    from flowplan.executor.service import RunService
+    from flowplan.executor.settings import ExecutorSettings
+    from flowplan.store import Store
+
+    directory = Path(directory)
+    if config is None:
+        config = load_config(directory)
+        problems = [d for d in config.diagnostics if d.address == "flowplan"
+                    and d.severity.value == "error"]
+        if problems:
+            raise DiagnosticsError(problems, config.texts)
+    store = Store.open(config.settings.get("store") or "sqlite:///.flowplan/flowplan.db",
+                       config.directory)
+    try:
+        resources = {r.address: r.attributes for r in backend_for(directory, config.settings).read()}
+    except StateError:
+        resources = {}
+    settings = ExecutorSettings.from_config(config.directory, config.settings)
+    service = RunService(store, settings, resources=resources,
+                         config_values={"locals": config.locals, "sources": config.sources})
+    service.mark_interrupted()      # runs whose process died are `interrupted`, ready to resume
+    return service
+
+
+def stored_secret_values(directory: Path | str, environ: dict[str, str] | None = None
+                         ) -> dict[str, str]:
+    """Values for the config's sensitive variables from secrets kept in the store under the
+    same names (`flowplan secret set NAME`); empty when FLOWPLAN_SECRET_KEY is not set."""
+    import os
+
+    from flowplan.config.files import config_files, parse_sources, read_sources
+    from flowplan.executor.secrets import SecretBox, SecretError
+
+    directory = Path(directory)
+    environ = dict(os.environ) if environ is None else environ
+    if not environ.get("FLOWPLAN_SECRET_KEY"):
+        return {}
+    sensitive = set()
+    for syntax in parse_sources(read_sources(config_files(directory)), directory):
+        for block in syntax.body.blocks:
+            flag = block.body.attributes.get("sensitive")
+            if block.type == "variable" and block.labels and flag is not None \
+                    and flag.source.strip() == "true":
+                sensitive.add(block.labels[0])
+    if not sensitive:
+        return {}
+    service = open_run_service(directory)
+    names = sensitive.intersection(service.store.secret_names())
+    if not names:
+        return {}
+    try:
+        box = SecretBox.from_environment(environ)
+        return {name: box.decrypt(service.store.get_secret_token(name)) for name in names}
+    except SecretError:
+        return {}
+
+
 def run_setup(workspace: Workspace) -> RunSetup:
     """Open the store and the run service for a loaded config.
 
@@ -158,22 +218,8 @@ def run_setup(workspace: Workspace) -> RunSetup:
     config's variables, locals and sources and the state's resource attributes, so the service
     gets all of them; sensitive variable values are handed over in memory only.
     """
-    from flowplan.executor.service import RunService
-    from flowplan.executor.settings import ExecutorSettings
-    from flowplan.store import Store
-
     config = workspace.config
-    store = Store.open(config.settings.get("store") or "sqlite:///.flowplan/flowplan.db",
-                       config.directory)
-    try:
-        state = workspace.backend.read()
-        resources = {r.address: r.attributes for r in state}
-    except StateError:
-        resources = {}
-    settings = ExecutorSettings.from_config(config.directory, config.settings)
-    service = RunService(store, settings, resources=resources,
-                         config_values={"locals": config.locals, "sources": config.sources})
-    service.mark_interrupted()      # runs whose process died are `interrupted`, ready to resume
+    service = open_run_service(config.directory, config)
     service.expire_approvals()      # approvals past their timeout fail, as if rejected
     variables = {name: value.value for name, value in config.variables.items()}
     sensitive = {name for name, value in config.variables.items() if value.sensitive}

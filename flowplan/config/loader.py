@@ -358,7 +358,9 @@ class _Loader:
                 self.diagnostics.error(
                     "No value for required variable",
                     f'var.{name} has no default; give it with --var {name}=VALUE, the '
-                    f"environment variable {ENV_PREFIX}{name}, or a *.auto.fpvars file.",
+                    f"environment variable {ENV_PREFIX}{name}, or a *.auto.fpvars file"
+                    + (f"; for `flowplan run`, also with `flowplan secret set {name}`."
+                       if sensitive else "."),
                     where, f"var.{name}")
                 continue
             self.values[name] = VariableValue(name, value, bool(sensitive), constraint, where)

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from flowplan.executor.step_type import RunInfo
-from flowplan.values import Sensitive
+from flowplan.values import (SENSITIVE_KEY, Sensitive, is_sensitive_marker, sensitive_digest,
+                             sensitive_matches)
 
 MASK = "***"
 
@@ -59,15 +60,33 @@ class RunValues:
         return cls(plain, names)
 
     def stored(self) -> dict[str, Any]:
-        """The copy a run record keeps: sensitive values replaced by `***`."""
-        return {name: (MASK if name in self.sensitive else value)
+        """The copy a run record keeps: a sensitive value as a salted hash marker, which lets a
+        continued run check it is given the same value again, and never shows the value."""
+        return {name: ({SENSITIVE_KEY: sensitive_digest(env_text(value))}
+                       if name in self.sensitive else value)
                 for name, value in self.variables.items()}
 
     def over(self, stored: Mapping[str, Any]) -> RunValues:
-        """These values on top of a run's stored ones (whose masked values are dropped)."""
-        merged = {name: value for name, value in stored.items() if value != MASK}
-        merged.update(self.variables)
-        return RunValues(merged, set(self.sensitive))
+        """A continued run's values: what it recorded when it started (a `--var` given then
+        stays), with these values filling in what it could not record (sensitive ones) and
+        variables it did not have. A sensitive value must be the one the run started with:
+        ValueError says which to give again otherwise."""
+        merged = dict(self.variables)
+        sensitive = set(self.sensitive)
+        for name, value in stored.items():
+            if value == MASK:
+                continue
+            if is_sensitive_marker(value):
+                sensitive.add(name)
+                given = self.variables.get(name)
+                if given is None or not sensitive_matches(value, env_text(given)):
+                    raise ValueError(
+                        f"var.{name} is sensitive and was given a value when the run started "
+                        f"that flowplan does not keep; give the same value again, e.g. with "
+                        f"--var {name}=VALUE")
+                continue
+            merged[name] = value
+        return RunValues(merged, sensitive)
 
     def secret_texts(self) -> list[str]:
         return [env_text(self.variables[name]) for name in self.sensitive

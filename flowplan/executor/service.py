@@ -209,6 +209,8 @@ class RunService:
         if not allowed:
             who = "; ".join(f"{g.name}: {g.rule.who()}" for g in gates)
             raise ApprovalRefused(f"{user} may not {decision} {run.ref}. Who may: {who}")
+        if continue_run:
+            self._values(run, variables, sensitive)   # refuse before recording anything
         earlier = self.store.approvals(run.id)
         recorded = 0
         for gate in allowed:
@@ -492,8 +494,16 @@ class RunService:
                 and Status(run.status) in (Status.QUEUED, Status.RUNNING):
             return RunOutcome(run.ref, run.id, Status(run.status),
                               driven_by=f"process {run.pid} on {run.host}")
-        values = RunValues.of(variables, sensitive).over(run.variables)
-        return self._drive(run, values, on_event, continued)
+        return self._drive(run, self._values(run, variables, sensitive), on_event, continued)
+
+    @staticmethod
+    def _values(run: RunRecord, variables, sensitive) -> RunValues:
+        """The values to continue `run` with; RunServiceError when a sensitive value the run
+        started with is not given again."""
+        try:
+            return RunValues.of(variables, sensitive).over(run.variables)
+        except ValueError as exc:
+            raise RunServiceError(f"{run.ref}: {exc}") from None
 
     def _drive(self, run: RunRecord, values: RunValues, on_event: events.EventSink,
                continued: bool) -> RunOutcome:

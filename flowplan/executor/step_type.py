@@ -108,17 +108,32 @@ def _builtin() -> dict[str, StepType]:
                                          ManualApprovalStepType())}
 
 
-@lru_cache(maxsize=1)
-def step_types() -> dict[str, StepType]:
-    """Every step type this process can run: core's, then those of installed providers."""
-    types = _builtin()
+@lru_cache(maxsize=None)
+def step_type(kind: str) -> StepType | None:
+    """The step type named `kind`: core's, else the provider entry point of that name (loaded on
+    first use, so one broken plugin fails only its own steps). TypeError when it is broken."""
+    builtin = _builtin()
+    if kind in builtin:
+        return builtin[kind]
     for point in entry_points(group=STEP_TYPE_ENTRY_POINTS):
-        if point.name in types:
+        if point.name != kind:
             continue
         loaded = point.load()
         instance = loaded() if isinstance(loaded, type) else loaded
         if not isinstance(instance, StepType):
             raise TypeError(f"entry point {point.name!r} of {STEP_TYPE_ENTRY_POINTS} is not a "
                             f"step type: it needs name, config_model and run(context)")
-        types[point.name] = instance
-    return types
+        return instance
+    return None
+
+
+def step_type_names() -> list[str]:
+    """Names of every step type, without loading any plugin."""
+    return sorted({*_builtin(), *(p.name for p in entry_points(group=STEP_TYPE_ENTRY_POINTS))})
+
+
+@lru_cache(maxsize=1)
+def step_types() -> dict[str, StepType]:
+    """Every step type this process can run: core's, then those of installed providers (a
+    broken plugin raises TypeError here; runs load each type alone, with `step_type`)."""
+    return {name: step_type(name) for name in step_type_names()}  # type: ignore[misc]

@@ -34,7 +34,8 @@ from flowplan.executor.logs import StepLog
 from flowplan.executor.process import kill_group
 from flowplan.executor.source import copy_into
 from flowplan.executor.status import Status
-from flowplan.executor.step_type import StepContext, StepResult, step_types
+from flowplan.executor.step_type import StepContext, StepResult, step_type_names
+from flowplan.executor.step_type import step_type as find_step_type
 from flowplan.store import StepPlan, StepRunRecord, TaskRunRecord
 from flowplan.store.schema import utc_now
 
@@ -315,9 +316,12 @@ class TaskRunner:
                        private: Path, deadline: float | None, timeout_text: str | None,
                        log: StepLog, step_run_id: int, first_started_at) -> StepResult:
         drive = self.drive
-        step_type = step_types().get(kind)
+        try:
+            step_type = find_step_type(kind)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin fails its own steps only
+            return StepResult(Status.FAILED, error=f"step type {kind!r} cannot be loaded: {exc}")
         if step_type is None:
-            known = ", ".join(sorted(step_types()))
+            known = ", ".join(step_type_names())
             return StepResult(Status.FAILED, error=f"unknown step type {kind!r} (known: {known})")
         raw = {k: v for k, v in definition.items() if k not in ("index", "type")}
         try:

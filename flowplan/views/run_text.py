@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from flowplan.executor import events
+from flowplan.values import is_sensitive_marker
 
 STATUS_SYMBOLS = {
     "queued": "·", "running": "▶", "waiting": "⏸", "succeeded": "✓", "failed": "✗",
@@ -99,7 +100,7 @@ def plain_event_line(event: object) -> str | None:
 
 def _finish_detail(exit_code: int | None, error: str | None) -> str:
     parts = []
-    if exit_code not in (None, 0):
+    if exit_code not in (None, 0) and not (error and f"exit code {exit_code}" in error):
         parts.append(f"exit code {exit_code}")
     if error:
         parts.append(error)
@@ -171,6 +172,9 @@ class LiveProgress:
             node = self._step(event.stage, event.task, event.step)
             node.status, node.seconds = _status(event.status), event.seconds
             node.note = _finish_detail(event.exit_code, event.error).strip(" ()")
+            if node.status == "waiting":          # the task and its stage wait with the step
+                self._task(event.stage, event.task).status = "waiting"
+                self._stage(event.stage).status = "waiting"
         elif isinstance(event, events.TaskFinished):
             node = self._task(event.stage, event.task)
             node.status, node.seconds = _status(event.status), event.seconds
@@ -292,7 +296,9 @@ def render_run_tree(tree) -> str:
     for approval in tree.approvals:
         where = "/".join(p for p in (approval.stage, approval.task, approval.step) if p)
         comment = f": {approval.comment}" if approval.comment else ""
-        lines.append(f"{approval.decision}d by {approval.user} at {_when(approval.at)} "
+        verb = {"approve": "approved", "reject": "rejected"}.get(approval.decision,
+                                                                 approval.decision)
+        lines.append(f"{verb} by {approval.user} at {_when(approval.at)} "
                      f"({where}){comment}")
     for artifact in tree.artifacts:
         lines.append(f"artifact {artifact.name}: {artifact.path} ({artifact.size} bytes, "
@@ -318,6 +324,8 @@ def _plain(value: Any) -> Any:
     from dataclasses import fields, is_dataclass
     from enum import Enum
 
+    if is_sensitive_marker(value):
+        return "***"                      # a run keeps a sensitive value's hash: never shown
     if is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in fields(value)
                 if f.name != "definition"}

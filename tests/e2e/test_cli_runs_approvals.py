@@ -116,8 +116,6 @@ def test_reject_fails_the_run(waiting, run_flowplan):
                      re.M), tree
 
 
-@pytest.mark.xfail(strict=True, reason="views/run_text.py render_run_tree writes "
-                   "f'{approval.decision}d', so a rejection reads 'rejectd by bob'")
 def test_runs_show_spells_a_rejection_rejected(waiting, run_flowplan):
     assert run_flowplan("reject", "release#1", "--as", "bob", "--comment", "not today").code == 1
     tree = assert_ok(run_flowplan("runs", "show", "release#1")).stdout

@@ -390,8 +390,6 @@ def test_logs_json_is_one_object_per_line(configured, run_flowplan):
     assert json.loads(json.dumps(one)) == one
 
 
-@pytest.mark.xfail(strict=True, reason="views/run_text.py _finish_detail prints the exit code twice: "
-                   "the command step's error is already 'exit code 3'")
 def test_failed_step_names_its_exit_code_once(configured, run_flowplan):
     result = run_flowplan("run", "broken")
     assert result.code == 1, str(result)

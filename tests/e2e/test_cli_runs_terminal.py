@@ -102,8 +102,6 @@ def test_terminal_run_waiting_exits_4_with_the_command(configured):
     assert re.search(r"⏸ ok\b", frame), frame
 
 
-@pytest.mark.xfail(strict=True, reason="views/run_text.py LiveProgress: a waiting run's stage and "
-                   "task stay drawn as running (▶) in the final tree; only the step shows ⏸")
 def test_terminal_tree_of_a_waiting_run_shows_its_task_waiting(configured):
     result = run_on_terminal(configured, "run", "gated")
     assert result.code == 4

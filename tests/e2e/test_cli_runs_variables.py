@@ -435,10 +435,6 @@ def test_pipeline_variable_given_with_var_keeps_its_value_after_approve(workspac
     assert "[deploy/d/s] | after greeting=hello color=blue" in approved.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="executor/service.py _continue merges with "
-                   "RunValues.over (executor/environment.py), which puts the config's current "
-                   "values over the run's stored ones: approve/retry/resume run later steps with "
-                   "the config default instead of the --var value the run started with")
 def test_config_variable_given_with_var_keeps_its_value_after_approve(workspace, run_flowplan):
     workspace.write(CONTINUED)
     started = run_flowplan("run", "later", "--var", "greeting=bonjour")
@@ -451,9 +447,6 @@ def test_config_variable_given_with_var_keeps_its_value_after_approve(workspace,
     assert "[deploy/d/s] | after greeting=bonjour color=red" in approved.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="a sensitive value given with --var is (rightly) not "
-                   "stored, but approve re-reads the config and silently runs the later steps "
-                   "with the variable's default instead; it neither keeps the value nor refuses")
 def test_sensitive_variable_given_with_var_is_not_silently_replaced_after_approve(
         workspace, run_flowplan):
     workspace.write(CONTINUED)
@@ -504,10 +497,6 @@ def test_required_variable_given_with_var_lets_the_run_start(workspace, run_flow
     assert "[first/t/s] | using ***" in started.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="cli.py runs/logs load the whole config through _run_setup "
-                   "(engine.load), so a required variable without a value makes `flowplan runs` "
-                   "and `flowplan logs` fail with 'No value for required variable' although "
-                   "they only read the store")
 def test_history_commands_work_without_the_values_of_required_variables(workspace,
                                                                         run_flowplan):
     workspace.write(REQUIRED)
@@ -520,15 +509,16 @@ def test_history_commands_work_without_the_values_of_required_variables(workspac
     assert "using ***" in logs.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="the command printed to continue a waiting run "
-                   "(`flowplan approve P#N --as alice`) fails with 'No value for required "
-                   "variable' when the run got a required variable from --var; approve has no "
-                   "--var option")
-def test_printed_continue_command_works_for_a_run_given_a_required_variable(workspace,
-                                                                            run_flowplan):
+def test_continuing_a_run_asks_again_for_a_sensitive_value_given_with_var(workspace,
+                                                                         run_flowplan):
+    # A sensitive value is never kept, so the printed command says to give it again.
     workspace.write(REQUIRED)
     started = run_flowplan("run", "needs_token", "--var", "token=abc-123-secret")
     assert started.code == 4, str(started)
     assert "flowplan approve needs_token#1 --as alice" in started.stdout
-    approved = run_flowplan("approve", "needs_token#1", "--as", "alice")
+    assert "--var token=" in started.stdout and "abc-123-secret" not in started.stdout
+    refused = run_flowplan("approve", "needs_token#1", "--as", "alice")
+    assert refused.code == 1 and "token" in refused.stderr, str(refused)
+    approved = run_flowplan("approve", "needs_token#1", "--as", "alice",
+                            "--var", "token=abc-123-secret")
     assert approved.code == 0, str(approved)

@@ -25,6 +25,11 @@ class GreetStepType:
         return StepResult(Status.SUCCEEDED, outputs={"greeted": context.config.name})
 
 
+def clear_registry() -> None:
+    registry.step_types.cache_clear()
+    registry.step_type.cache_clear()
+
+
 class FakeEntryPoint:
     name = "greet"
 
@@ -38,7 +43,7 @@ def test_core_step_types_are_registered():
 
 def test_a_provider_step_type_runs_through_its_entry_point(service, monkeypatch):
     monkeypatch.setattr(registry, "entry_points", lambda group: [FakeEntryPoint()])
-    registry.step_types.cache_clear()
+    clear_registry()
     try:
         definition = pipeline({"s": stage({"t": task(("hi", {"type": "greet",
                                                              "name": "world"}))})})
@@ -46,7 +51,7 @@ def test_a_provider_step_type_runs_through_its_entry_point(service, monkeypatch)
         assert log_text(service, "app#1") == ["hello world from t"]
         assert steps_of(service, "app#1")[("t", "hi")].outputs == {"greeted": "world"}
     finally:
-        registry.step_types.cache_clear()
+        clear_registry()
 
 
 def test_a_step_type_that_raises_fails_only_its_step(service, monkeypatch):
@@ -59,7 +64,7 @@ def test_a_step_type_that_raises_fails_only_its_step(service, monkeypatch):
             return Broken
 
     monkeypatch.setattr(registry, "entry_points", lambda group: [BrokenEntryPoint()])
-    registry.step_types.cache_clear()
+    clear_registry()
     try:
         definition = pipeline({"s": stage({"t": task(("hi", {"type": "greet",
                                                              "name": "x"}))})})
@@ -67,4 +72,26 @@ def test_a_step_type_that_raises_fails_only_its_step(service, monkeypatch):
         assert steps_of(service, "app#1")[("t", "hi")].error == \
             "step type greet failed: RuntimeError: boom"
     finally:
-        registry.step_types.cache_clear()
+        clear_registry()
+
+
+def test_a_broken_plugin_fails_only_steps_of_its_own_type(service, monkeypatch):
+    class NotAStepType:
+        name = "greet"               # no config_model, no run()
+
+    class BadEntryPoint(FakeEntryPoint):
+        def load(self):
+            return NotAStepType
+
+    monkeypatch.setattr(registry, "entry_points", lambda group: [BadEntryPoint()])
+    clear_registry()
+    try:
+        definition = pipeline({"s": stage({
+            "plain": task(("sh", {"type": "command", "run": "echo fine"})),
+            "plugin": task(("hi", {"type": "greet", "name": "x"}))})})
+        assert service.start("app", definition).status == Status.FAILED
+        steps = steps_of(service, "app#1")
+        assert steps[("plain", "sh")].status == "succeeded"
+        assert "step type 'greet' cannot be loaded" in steps[("plugin", "hi")].error
+    finally:
+        clear_registry()

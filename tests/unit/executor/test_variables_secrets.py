@@ -9,7 +9,9 @@ import pytest
 
 from conftest import load_pipeline, log_text, make_service, steps_of
 
+from flowplan.executor.errors import RunServiceError
 from flowplan.executor.status import Status
+from flowplan.values import Sensitive
 
 SECRET = "s3cr3t-Tok3n-0042"
 
@@ -67,7 +69,9 @@ def test_sensitive_values_are_masked_in_stored_logs(hcl_run):
     service.start("app", definition, variables=variables, sensitive=sensitive)
     assert log_text(service, "app#1", step="show") == [
         "token=*** region=cn-hangzhou", "inline=***", "run=1"]
-    assert service.get("app#1").variables == {"token": "***", "region": "cn-hangzhou"}
+    stored = service.get("app#1").variables
+    assert stored["region"] == "cn-hangzhou"
+    assert set(stored["token"]) == {"$sensitive"} and SECRET not in str(stored)
 
 
 def test_no_secret_is_written_in_plaintext_under_flowplan(hcl_run, config_dir):
@@ -117,7 +121,8 @@ def test_a_crafted_variable_cannot_inject_commands(service, config_dir, tmp_path
     assert log_text(service, "app#1") == [f"hello $(touch {pwned})"]
 
 
-def test_a_sensitive_value_missing_when_continuing_fails_the_step_clearly(service, config_dir):
+def test_a_sensitive_value_missing_when_continuing_is_refused_before_anything(service,
+                                                                             config_dir):
     hcl = """
     variable "token" {
       sensitive = true
@@ -137,11 +142,15 @@ def test_a_sensitive_value_missing_when_continuing_fails_the_step_clearly(servic
     definition, variables, sensitive = load_pipeline(config_dir, hcl, "app", {"token": SECRET})
     assert service.start("app", definition, variables=variables,
                          sensitive=sensitive).status == Status.WAITING
-    outcome = service.approve("app#1", "bob")              # sensitive values not passed again
-    assert outcome.status == Status.FAILED
-    assert "var.token" in steps_of(service, "app#1")[("t", "use")].error
-
-    service.retry("app#1", variables=variables, sensitive=sensitive)
+    with pytest.raises(RunServiceError, match="var.token is sensitive"):
+        service.approve("app#1", "bob")                   # sensitive values not passed again
+    assert service.store.approvals(service.get("app#1").id) == []
+    assert service.get("app#1").status == "waiting"
+    wrong = {"token": Sensitive("not-the-same")}
+    with pytest.raises(RunServiceError, match="give the same value again"):
+        service.approve("app#1", "bob", variables=wrong)
+    outcome = service.approve("app#1", "bob", variables=variables, sensitive=sensitive)
+    assert outcome.status == Status.SUCCEEDED
     assert log_text(service, "app#1", step="use")[-1] == "***"
 
 
