@@ -48,22 +48,26 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
 # --- values -------------------------------------------------------------------------------------
 
-def format_value(value: Any, indent: int = 0) -> list[str]:
+def format_value(value: Any, indent: int = 0, omit_null: bool = False) -> list[str]:
     """HCL-like text of a plain JSON value that may hold markers, as lines.
 
     The first line carries no indentation (it follows `name = `); later lines are indented for a
     value whose first line starts at column `indent`. Sensitive values show as `(sensitive value)`.
+    With `omit_null`, map entries that are null are left out (as Terraform does for objects being
+    created or destroyed).
     """
     if not isinstance(value, (dict, list)) or is_marker(value):
         return [_scalar(value)]
-    inline = _inline(value, INLINE_WIDTH)
+    if omit_null and isinstance(value, dict):
+        value = {k: v for k, v in value.items() if v is not None}
+    inline = _inline(value, INLINE_WIDTH, omit_null)
     if inline is not None:
         return [inline]
     inner = " " * (indent + INDENT)
     if isinstance(value, list):
         lines = ["["]
         for item in value:
-            item_lines = format_value(item, indent + INDENT)
+            item_lines = format_value(item, indent + INDENT, omit_null)
             lines.append(inner + item_lines[0])
             lines.extend(item_lines[1:])
             lines[-1] += ","
@@ -73,7 +77,7 @@ def format_value(value: Any, indent: int = 0) -> list[str]:
     width = max(map(len, keys))
     lines = ["{"]
     for key, item in zip(keys, value.values()):
-        item_lines = format_value(item, indent + INDENT)
+        item_lines = format_value(item, indent + INDENT, omit_null)
         lines.append(f"{inner}{key.ljust(width)} = {item_lines[0]}")
         lines.extend(item_lines[1:])
     lines.append(" " * indent + "}")
@@ -111,7 +115,7 @@ def _scalar(value: Any) -> str:
     return json.dumps(value)
 
 
-def _inline(value: Any, budget: int) -> str | None:
+def _inline(value: Any, budget: int, omit_null: bool = False) -> str | None:
     """One-line text of `value` if it fits in `budget` characters, else None (at O(budget) cost)."""
     if isinstance(value, str) and len(value) > budget:
         return None
@@ -128,7 +132,7 @@ def _inline(value: Any, budget: int) -> str | None:
     remaining = budget - 4
     if isinstance(value, list):
         for item in value:
-            text = _inline(item, remaining)
+            text = _inline(item, remaining, omit_null)
             if text is None:
                 return None
             remaining -= len(text) + 2
@@ -137,9 +141,11 @@ def _inline(value: Any, budget: int) -> str | None:
             parts.append(text)
         return "[" + ", ".join(parts) + "]"
     for key, item in value.items():
+        if omit_null and item is None:
+            continue
         key_text = format_key(key)
         remaining -= len(key_text) + 3
-        text = _inline(item, remaining) if remaining >= 0 else None
+        text = _inline(item, remaining, omit_null) if remaining >= 0 else None
         if text is None:
             return None
         remaining -= len(text) + 2
@@ -198,10 +204,13 @@ def resource_lines(change: ResourceChange) -> Iterator[PlanLine]:
 
 
 def _whole_lines(attributes: dict, sign: str, to_null: bool) -> Iterator[PlanLine]:
-    names = [format_key(key) for key in attributes]
+    """Every attribute of a resource being created or destroyed; null ones are left out."""
+    shown = {key: value for key, value in attributes.items() if value is not None}
+    names = [format_key(key) for key in shown]
     width = max(map(len, names), default=0)
-    for name, value in zip(names, attributes.values()):
-        yield from _attribute_lines(sign, name.ljust(width), format_value(value, ATTRIBUTE_INDENT + 2),
+    for name, value in zip(names, shown.values()):
+        yield from _attribute_lines(sign, name.ljust(width),
+                                    format_value(value, ATTRIBUTE_INDENT + 2, omit_null=True),
                                     ["null"] if to_null else None)
 
 
