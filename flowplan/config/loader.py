@@ -68,6 +68,7 @@ class ResourceConfig:
     dependencies: list[str]
     range: Range
     attribute_ranges: dict[str, Range] = field(default_factory=dict)
+    placeholders: bool = True          # False: attributes are plain JSON (no Unknown/Sensitive)
 
     def attribute_range(self, name: str | None) -> Range:
         """Where an attribute is set (by its top-level name), or the block when not set."""
@@ -644,7 +645,8 @@ class _Loader:
         self.resources[declared.address] = ResourceConfig(
             declared.address, type_, name, provider, attributes, sorted(dependencies),
             Range(declared.path, block.line, block.column),
-            {n: Range(declared.path, a.line, a.column) for n, a in block.body.attributes.items()})
+            {n: Range(declared.path, a.line, a.column) for n, a in block.body.attributes.items()},
+            decoder.placeholders)
 
 
 _MISSING = object()

@@ -291,6 +291,9 @@ class Decoder:
         self.defer = defer
         self.step_models = step_models or {}
         self.sensitive_variables = sensitive_variables or set()
+        # Set once a decoded value holds an Unknown or Sensitive object, which must become a
+        # JSON marker before the value is planned or stored.
+        self.placeholders = False
         self.variable_locals = variable_locals or set()     # locals whose value uses a variable
 
     def range(self, line: int, column: int) -> Range:
@@ -413,6 +416,7 @@ class Decoder:
                     for names in names_used)
                 return {DEFERRED_KEY: attribute.source, "sensitive": sensitive}
         if isinstance(value, Unknown):
+            self.placeholders = True
             return value
         if spec.ref is not None:
             if isinstance(value, ResourceRef) and value.type == spec.ref.type:
@@ -422,6 +426,8 @@ class Decoder:
                        attribute.expr[1], attribute.expr[2])
             return None
         plain = value.value if isinstance(value, Sensitive) else value
+        if isinstance(value, Sensitive) or _contains_unknown(plain):
+            self.placeholders = True
         if _contains_unknown(plain):
             return value
         try:

@@ -123,7 +123,8 @@ def make_plan(config: Config, state: State, registry: ProviderRegistry,
 def _plan_resource(resource: ResourceConfig, prior: dict | None,
                    prior_state: ResourceState | None, provider: Provider, replace: bool,
                    diagnostics: Diagnostics) -> ResourceChange | None:
-    configured = to_markers(resource.attributes, prior)
+    configured = (to_markers(resource.attributes, prior) if resource.placeholders
+                  else resource.attributes)
     problems = provider.validate(ValidateRequest(resource.type, resource.name, configured))
     _add_provider_diagnostics(diagnostics, problems, resource, resource.address)
     if any(p.severity == "error" for p in problems):
