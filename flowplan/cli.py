@@ -557,9 +557,7 @@ def approve(
     var: Optional[List[str]] = ContinueVarOption,
 ) -> None:
     """Approve what a run waits for, then continue it here (unless a server drives it)."""
-    _exit(_continue(lambda runs, sink: runs.service.approve(
-        run_ref, _user(user), comment, task=task, variables=runs.variables,
-        sensitive=runs.sensitive, on_event=sink), run_ref, var))
+    _exit(_decide("approve", run_ref, user, comment, task, var))
 
 
 @app.command()
@@ -571,9 +569,15 @@ def reject(
     var: Optional[List[str]] = ContinueVarOption,
 ) -> None:
     """Reject what a run waits for: the approval fails, and so does the run."""
-    _exit(_continue(lambda runs, sink: runs.service.reject(
+    _exit(_decide("reject", run_ref, user, comment, task, var))
+
+
+def _decide(decision: str, run_ref: str, user: str | None, comment: str | None,
+            task: str | None, var: list[str] | None) -> int:
+    """Record an approval or a rejection, then continue the run."""
+    return _continue(lambda runs, sink: getattr(runs.service, decision)(
         run_ref, _user(user), comment, task=task, variables=runs.variables,
-        sensitive=runs.sensitive, on_event=sink), run_ref, var))
+        sensitive=runs.sensitive, on_event=sink), run_ref, var)
 
 
 @app.command()

@@ -49,6 +49,25 @@ class Namespace(Protocol):
     def lookup(self, name: str, line: int, column: int) -> Any: ...
 
 
+class Names:
+    """A namespace over a dict: `root.NAME` looks NAME up. A missing name gives `missing`, or,
+    when `missing` is None, an error listing the names there are."""
+
+    def __init__(self, root: str, values: dict[str, Any], missing: Any = None):
+        self.root = root
+        self.values = values
+        self.missing = missing
+
+    def lookup(self, name: str, line: int, column: int) -> Any:
+        if name in self.values:
+            return self.values[name]
+        if self.missing is not None:
+            return self.missing
+        known = ", ".join(sorted(self.values)) or "none"
+        raise EvalError("Unknown name", f"{self.root}.{name} is not available (known: {known}).",
+                        line, column)
+
+
 class Scope:
     """Root names and functions visible to an expression."""
 

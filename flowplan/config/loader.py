@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from flowplan.config import files as config_files_module
-from flowplan.config.expressions import (EvalError, ResourceRef, Scope, evaluate, references)
+from flowplan.config.expressions import (EvalError, Names, ResourceRef, Scope, evaluate,
+                                         references)
 from flowplan.config.functions import build_functions
 from flowplan.config.pipeline import pipeline_definition, task_order_problems
 from flowplan.config.schema import (COMPUTED_ATTRIBUTES, DEFAULT_PROVIDERS, META_ARGUMENTS,
@@ -557,10 +558,11 @@ class _Loader:
     def _new_scope(self, pipeline: bool) -> Scope:
         roots: dict[str, Any] = {
             "var": _VariableNamespace(self.values, self.variable_blocks),
-            "local": _MapNamespace("local", self.local_values),
-            "source": _MapNamespace("source", self.source_values),
-            PATH_ROOT: _MapNamespace(PATH_ROOT, {"config": str(self.directory.resolve()),
-                                                 "cwd": os.getcwd()}),
+            # a name that failed to evaluate has its own diagnostic: stay quiet here
+            "local": Names("local", self.local_values, missing=Unknown("not evaluated")),
+            "source": Names("source", self.source_values, missing=Unknown("not evaluated")),
+            PATH_ROOT: Names(PATH_ROOT, {"config": str(self.directory.resolve()),
+                                         "cwd": os.getcwd()}),
         }
         for type_ in RESOURCE_MODELS:
             roots[type_] = _ResourceTypeNamespace(type_, self)
@@ -679,17 +681,6 @@ class _VariableNamespace:
             # Declared but without a value: its own diagnostic says so; stay quiet here.
             return Unknown("value not given")
         return Sensitive(found.value) if found.sensitive else found.value
-
-
-class _MapNamespace:
-    def __init__(self, root: str, values: dict[str, Any]):
-        self.root = root
-        self.values = values
-
-    def lookup(self, name: str, line: int, column: int) -> Any:
-        if name in self.values:
-            return self.values[name]
-        return Unknown("not evaluated")          # its own diagnostic explains why
 
 
 class _RunTimeNamespace:

@@ -18,8 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from flowplan.config.expressions import (EvalError, Scope, deep_unwrap, evaluate, references,
-                                         to_string)
+from flowplan.config.expressions import (EvalError, Names, Scope, deep_unwrap, evaluate,
+                                         references, to_string)
 from flowplan.config.functions import build_functions
 from flowplan.config.schema import DEFERRED_KEY, RESOURCE_MODELS
 from flowplan.config.syntax import E_TEMPLATE, parse_expression
@@ -45,16 +45,16 @@ class RunContext:
 
     def scope(self) -> Scope:
         roots: dict[str, Any] = {
-            "var": _Names("var", self.variables),
-            "local": _Names("local", self.locals),
-            "source": _Names("source", self.sources),
-            "run": _Names("run", self.run),
-            "steps": _Names("steps", self.step_outputs),
-            "path": _Names("path", {"config": str(self.config_dir.resolve()),
+            "var": Names("var", self.variables),
+            "local": Names("local", self.locals),
+            "source": Names("source", self.sources),
+            "run": Names("run", self.run),
+            "steps": Names("steps", self.step_outputs),
+            "path": Names("path", {"config": str(self.config_dir.resolve()),
                                     "cwd": str(self.workspace)}),
         }
         for type_ in RESOURCE_MODELS:
-            roots[type_] = _Names(type_, {
+            roots[type_] = Names(type_, {
                 address.split(".", 1)[1]: attributes
                 for address, attributes in self.resources.items()
                 if address.startswith(type_ + ".")})
@@ -127,16 +127,3 @@ def _parse(source: str) -> tuple:
         detail = problems[0].detail if problems else "cannot parse"
         raise RuntimeEvaluationError(f"Invalid deferred expression {source}: {detail}")
     return node
-
-
-class _Names:
-    def __init__(self, root: str, values: dict[str, Any]):
-        self.root = root
-        self.values = values
-
-    def lookup(self, name: str, line: int, column: int) -> Any:
-        if name in self.values:
-            return self.values[name]
-        known = ", ".join(sorted(self.values)) or "none"
-        raise EvalError("Unknown name", f"{self.root}.{name} is not available (known: {known}).",
-                        line, column)
