@@ -1,0 +1,99 @@
+"""Commands for secrets (kept encrypted in the store) and approval roles."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from flowplan.cli.app import EXIT_ERROR, EXIT_OK, app, err, exit_with, out
+from flowplan.cli.runs import guard_runs, run_service
+
+
+# -- secrets and roles --------------------------------------------------------------------------
+
+secret_app = typer.Typer(help="Secrets kept encrypted in the store (key: FLOWPLAN_SECRET_KEY).",
+                         no_args_is_help=True)
+role_app = typer.Typer(help="Roles that manual_approval steps name in `roles`.",
+                       no_args_is_help=True)
+app.add_typer(secret_app, name="secret")
+app.add_typer(role_app, name="role")
+
+
+@secret_app.command("set")
+def secret_set(name: str = typer.Argument(..., help="The secret's name, as source credentials "
+                                          "or a variable name it stands for.")) -> None:
+    """Store a secret, read from standard input (or asked for, hidden, on a terminal)."""
+    def body() -> int:
+        service = run_service()
+        if sys.stdin.isatty():
+            import getpass
+
+            value = getpass.getpass(f"Value of secret {name}: ")
+        else:
+            value = sys.stdin.read().rstrip("\n")
+        if not value:
+            err("Error: the secret is empty; nothing stored.")
+            return EXIT_ERROR
+        service.set_secret(name, value)
+        out(f"Stored secret {name} (encrypted).")
+        return EXIT_OK
+    exit_with(guard_runs(body))
+
+
+@secret_app.command("list")
+def secret_list() -> None:
+    """List the names of stored secrets (never their values)."""
+    def body() -> int:
+        service = run_service()
+        out("".join(f"{name}\n" for name in service.store.secret_names()) or "No secrets.")
+        return EXIT_OK
+    exit_with(guard_runs(body))
+
+
+@secret_app.command("rm")
+def secret_rm(name: str = typer.Argument(..., help="The secret to delete.")) -> None:
+    """Delete a stored secret."""
+    def body() -> int:
+        service = run_service()
+        if not service.store.delete_secret(name):
+            err(f"Error: there is no secret named {name}.")
+            return EXIT_ERROR
+        out(f"Deleted secret {name}.")
+        return EXIT_OK
+    exit_with(guard_runs(body))
+
+
+@role_app.command("grant")
+def role_grant(role: str = typer.Argument(...), user: str = typer.Argument(...)) -> None:
+    """Add USER to ROLE."""
+    def body() -> int:
+        service = run_service()
+        service.store.grant_role(role, user)
+        out(f"{user} is in role {role}: {', '.join(service.store.role_members(role))}.")
+        return EXIT_OK
+    exit_with(guard_runs(body))
+
+
+@role_app.command("revoke")
+def role_revoke(role: str = typer.Argument(...), user: str = typer.Argument(...)) -> None:
+    """Remove USER from ROLE."""
+    def body() -> int:
+        service = run_service()
+        if not service.store.revoke_role(role, user):
+            err(f"Error: {user} is not in role {role}.")
+            return EXIT_ERROR
+        out(f"Removed {user} from role {role}.")
+        return EXIT_OK
+    exit_with(guard_runs(body))
+
+
+@role_app.command("list")
+def role_list(role: str = typer.Argument(..., help="The role whose members to list.")) -> None:
+    """List a role's members."""
+    def body() -> int:
+        service = run_service()
+        out("".join(f"{member}\n" for member in service.store.role_members(role))
+            or f"Role {role} has no members.")
+        return EXIT_OK
+    exit_with(guard_runs(body))

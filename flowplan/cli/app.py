@@ -1,0 +1,122 @@
+"""The typer application and what every command shares: the -C option, output helpers,
+loading the config with diagnostics printed, and turning expected failures into exit codes.
+
+Commands live beside this module, one module per family (provisioning, runs, access); each
+parses its options, calls one core function, renders the result and returns an exit code.
+Heavy modules are imported inside the commands, so `flowplan --help` starts fast. Colours are
+used on a terminal unless NO_COLOR is set; piped output is plain text.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+app = typer.Typer(
+    name="flowplan",
+    help="CI/CD pipelines declared in HCL: plan, apply, then run them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+state_app = typer.Typer(help="Inspect and edit the state.", no_args_is_help=True)
+app.add_typer(state_app, name="state")
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+class Options:
+    directory: Path = Path(".")
+
+
+OPTIONS = Options()
+
+
+@app.callback()
+def main_options(
+    directory: Path = typer.Option(Path("."), "-C", "--chdir", help="Config directory.",
+                                   show_default=False),
+) -> None:
+    """CI/CD pipelines declared in HCL: plan, apply, then run them."""
+    OPTIONS.directory = directory
+
+
+# -- output ---------------------------------------------------------------------------------------
+
+def use_color(stream=None) -> bool:
+    stream = stream or sys.stdout
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def out(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+    sys.stdout.flush()
+
+
+def err(text: str) -> None:
+    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+    sys.stderr.flush()
+
+
+def fail_with_diagnostics(exc, texts: dict[str, str] | None = None) -> int:
+    from flowplan.views import render_diagnostics, summary_line
+
+    diagnostics = exc.diagnostics.sorted()
+    err(render_diagnostics(diagnostics, texts or {}, use_color(sys.stderr)).rstrip("\n"))
+    err(f"\n{summary_line(diagnostics)}.")
+    return EXIT_ERROR
+
+
+def parse_variables(values: list[str] | None) -> dict[str, str]:
+    from flowplan.config.variables import parse_assignment
+
+    result = {}
+    for item in values or []:
+        try:
+            name, value = parse_assignment(item)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        result[name] = value
+    return result
+
+
+def load_workspace(variables: list[str] | None, with_state: bool = True):
+    """The workspace, or an exit code after printing diagnostics."""
+    from flowplan import engine
+    from flowplan.diagnostics import DiagnosticsError
+
+    try:
+        return engine.load(OPTIONS.directory, parse_variables(variables), with_state=with_state)
+    except DiagnosticsError as exc:
+        return fail_with_diagnostics(exc, exc.texts)
+
+
+def run_guarded(function, *args, **kwargs) -> int:
+    """Call a command body, turning expected failures into messages and exit code 1."""
+    from flowplan.apply import StalePlanError
+    from flowplan.diagnostics import DiagnosticsError
+    from flowplan.state import StateError
+
+    try:
+        return function(*args, **kwargs)
+    except DiagnosticsError as exc:
+        return fail_with_diagnostics(exc, exc.texts)
+    except (StateError, StalePlanError) as exc:
+        err(f"Error: {exc}")
+        return EXIT_ERROR
+
+
+def exit_with(code: int) -> None:
+    raise typer.Exit(code)
+
+
+VarOption = typer.Option(None, "--var", help="Set a variable: --var NAME=VALUE (repeatable).")
+
+
+def main(argv: list[str] | None = None) -> Any:
+    return app(args=argv, prog_name="flowplan")
