@@ -232,7 +232,11 @@ class Drive:
         if self.allowed_failures or self.continued:
             warnings = tuple(f"{t.stage}/{t.task}: {t.error}" for t in self.store.task_runs(
                 self.run_id) if t.failure_allowed)
-        self.emit(events.RunFinished(self.ref, status, time.monotonic() - started,
+        seconds = time.monotonic() - started
+        if self.continued and self.run_record.started_at is not None:
+            # a continued run reports its whole duration, as `flowplan runs` does
+            seconds = (utc_now() - self.run_record.started_at).total_seconds()
+        self.emit(events.RunFinished(self.ref, status, seconds,
                                      self.mask(error) if error else None, warnings))
         return DriveResult(status, error)
 
