@@ -3,9 +3,11 @@
 Targets (issue 2): cold plan <= 1.5x the time python-hcl2 alone needs to parse the same files;
 warm plan (parse cache hit) <= 0.3x that; 10x the pipelines costs <= 12x the time.
 
-    python bench/plan_scale.py [--pipelines 5000] [--files 50] [--repeat 3]
+    python bench/plan_scale.py [--pipelines 5000] [--files 50] [--repeat 3] [--applied]
 
-Every figure is the best of --repeat runs, each a fresh process, measured in the same run.
+Every figure is the best of --repeat runs, each a fresh process, measured in the same run. The
+warm figure plans against an empty state (every pipeline rendered as a create); --applied also
+applies the config and times a warm plan that finds no changes.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def best(repeat: int, setup, command: list[str]) -> float:
     return min(times)
 
 
-def measure(root: Path, pipelines: int, files: int, repeat: int) -> dict[str, float]:
+def measure(root: Path, pipelines: int, files: int, repeat: int,
+            applied: bool = False) -> dict[str, float]:
     config = root / f"config-{pipelines}"
     generate(config, pipelines, files)
     cache = config / ".flowplan"
@@ -76,7 +79,12 @@ def measure(root: Path, pipelines: int, files: int, repeat: int) -> dict[str, fl
     cold = best(repeat, clear_cache, plan)
     timed(plan)                                       # make sure the cache is filled
     warm = best(repeat, lambda: None, plan)
-    return {"parse": parse, "cold": cold, "warm": warm}
+    figures = {"parse": parse, "cold": cold, "warm": warm}
+    if applied:
+        timed([sys.executable, "-m", "flowplan.cli", "-C", str(config), "apply",
+               "--auto-approve", "--no-refresh"])
+        figures["no_changes"] = best(repeat, lambda: None, plan)
+    return figures
 
 
 def main() -> None:
@@ -84,15 +92,20 @@ def main() -> None:
     parser.add_argument("--pipelines", type=int, default=5000)
     parser.add_argument("--files", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--applied", action="store_true",
+                        help="also apply, then time a warm plan that finds no changes")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="flowplan-bench-") as tmp:
         root = Path(tmp)
-        small = measure(root, args.pipelines // 10, args.files, args.repeat)
-        large = measure(root, args.pipelines, args.files, args.repeat)
+        small = measure(root, args.pipelines // 10, args.files, args.repeat, args.applied)
+        large = measure(root, args.pipelines, args.files, args.repeat, args.applied)
     for label, figures in ((args.pipelines // 10, small), (args.pipelines, large)):
         print(f"{label:>6} pipelines: python-hcl2 parse {figures['parse']:.2f}s | "
               f"cold plan {figures['cold']:.2f}s ({figures['cold'] / figures['parse']:.2f}x) | "
-              f"warm plan {figures['warm']:.2f}s ({figures['warm'] / figures['parse']:.2f}x)")
+              f"warm plan {figures['warm']:.2f}s ({figures['warm'] / figures['parse']:.2f}x)"
+              + (f" | warm, no changes {figures['no_changes']:.2f}s "
+                 f"({figures['no_changes'] / figures['parse']:.2f}x)"
+                 if "no_changes" in figures else ""))
     print(f"scaling 10x pipelines: cold {large['cold'] / small['cold']:.1f}x, "
           f"warm {large['warm'] / small['warm']:.1f}x")
     print("targets: cold <= 1.5x parse, warm <= 0.3x parse, 10x pipelines <= 12x time")
