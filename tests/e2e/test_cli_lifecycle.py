@@ -9,13 +9,11 @@ order in which apply touched them.
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
-import subprocess
 
 import pytest
 
-from cli_workspace import Workspace, assert_ok
+from cli_workspace import Workspace, applied_workspace, assert_ok, copy_applied
 
 SECRET = "hook-s3cr3t-7f1c9a"
 
@@ -89,29 +87,14 @@ def registered_pipeline(workspace) -> dict:
 @pytest.fixture(scope="module")
 def applied_template(tmp_path_factory) -> Workspace:
     """CONFIG applied once; tests copy it rather than applying again."""
-    root = tmp_path_factory.mktemp("applied")
-    template = Workspace(root, root / "config", root / "recorder",
-                        env={"FP_VAR_hook_secret": SECRET})
-    template.config.mkdir()
-    template.recorder.mkdir()
-    template.write(CONFIG)
-    completed = subprocess.run(template.command("apply", "--auto-approve"),
-                               env=template.base_env(), capture_output=True, text=True,
-                               timeout=60, stdin=subprocess.DEVNULL)
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    return template
+    return applied_workspace(tmp_path_factory.mktemp("applied"), CONFIG,
+                             env={"FP_VAR_hook_secret": SECRET})
 
 
 @pytest.fixture
 def applied(workspace: Workspace, applied_template: Workspace) -> Workspace:
     """A workspace in which CONFIG has been applied (a copy of the template)."""
-    shutil.rmtree(workspace.config)
-    shutil.rmtree(workspace.recorder)
-    shutil.copytree(applied_template.config, workspace.config)
-    shutil.copytree(applied_template.recorder, workspace.recorder)
-    workspace.clear_calls()
-    workspace.env["FP_VAR_hook_secret"] = SECRET
-    return workspace
+    return copy_applied(workspace, applied_template)
 
 
 # -- the round trip ----------------------------------------------------------------------------

@@ -7,12 +7,10 @@ same provisioned state without paying for another apply.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 
 import pytest
 
-from cli_workspace import Workspace, assert_ok
+from cli_workspace import Workspace, applied_workspace, assert_ok, copy_applied
 
 CONFIG = """
     pipeline "app" {
@@ -52,26 +50,12 @@ ADDRESSES = ["acr_namespace.team", "acr_repository.app", "pipeline.app", "schedu
 
 @pytest.fixture(scope="module")
 def applied_template(tmp_path_factory) -> Workspace:
-    root = tmp_path_factory.mktemp("state-commands")
-    template = Workspace(root, root / "config", root / "recorder")
-    template.config.mkdir()
-    template.recorder.mkdir()
-    template.write(CONFIG)
-    completed = subprocess.run(template.command("apply", "--auto-approve"),
-                               env=template.base_env(), capture_output=True, text=True,
-                               timeout=60, stdin=subprocess.DEVNULL)
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    return template
+    return applied_workspace(tmp_path_factory.mktemp("state-commands"), CONFIG)
 
 
 @pytest.fixture
 def applied(workspace: Workspace, applied_template: Workspace) -> Workspace:
-    shutil.rmtree(workspace.config)
-    shutil.rmtree(workspace.recorder)
-    shutil.copytree(applied_template.config, workspace.config)
-    shutil.copytree(applied_template.recorder, workspace.recorder)
-    workspace.clear_calls()
-    return workspace
+    return copy_applied(workspace, applied_template)
 
 
 def test_state_list_prints_every_address(applied, run_flowplan):

@@ -127,6 +127,33 @@ class Workspace:
 
 
 
+def applied_workspace(root: Path, config: str, env: dict[str, str] | None = None) -> Workspace:
+    """A workspace under `root` in which `config` has been applied once; tests copy it with
+    `copy_applied` rather than applying again."""
+    import subprocess
+
+    template = Workspace(root, root / "config", root / "recorder", env=dict(env or {}))
+    template.config.mkdir()
+    template.recorder.mkdir()
+    template.write(config)
+    completed = subprocess.run(template.command("apply", "--auto-approve"),
+                               env=template.base_env(), capture_output=True, text=True,
+                               timeout=60, stdin=subprocess.DEVNULL)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return template
+
+
+def copy_applied(workspace: Workspace, template: Workspace) -> Workspace:
+    """Make `workspace` a copy of an applied template (config, state, store, recorded objects)."""
+    shutil.rmtree(workspace.config)
+    shutil.rmtree(workspace.recorder)
+    shutil.copytree(template.config, workspace.config)
+    shutil.copytree(template.recorder, workspace.recorder)
+    workspace.clear_calls()
+    workspace.env.update(template.env)
+    return workspace
+
+
 def assert_ok(result: Result) -> Result:
     assert result.code == 0, str(result)
     return result

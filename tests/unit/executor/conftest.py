@@ -3,6 +3,8 @@ service with short grace and poll times, builders for pipeline definitions, and 
 
 from __future__ import annotations
 
+import os
+
 import textwrap
 from pathlib import Path
 
@@ -104,3 +106,16 @@ def tasks_of(service: RunService, ref: str) -> dict[str, object]:
 
 def log_text(service: RunService, ref: str, **filters) -> list[str]:
     return [line.text for line in service.logs(ref, **filters)]
+
+
+def alive(pid: int) -> bool:
+    """True while process `pid` exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

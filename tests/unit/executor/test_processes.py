@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import command, make_service, one_step, pipeline, stage, steps_of, task, tasks_of
+from conftest import (alive, command, make_service, one_step, pipeline, stage, steps_of, task,
+                      tasks_of)
 
 from flowplan.executor.status import Status
 
@@ -37,18 +38,6 @@ def wait_for(condition, timeout: float = 20.0):
             return value
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def running_step(service, ref: str, task_name: str = "t", step: str = "s"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
-from conftest import (Recorder, command, log_text, one_step, pipeline, stage, steps_of, task,
-                      tasks_of)
+from conftest import (Recorder, alive, command, log_text, one_step, pipeline, stage, steps_of,
+                      task, tasks_of)
 
 from flowplan.executor import events
 from flowplan.executor.status import Status
@@ -191,7 +191,7 @@ def test_step_timeout_stops_the_process_group(service, tmp_path):
     assert outcome.status == Status.FAILED
     step = steps_of(service, "app#1")[("t", "s")]
     assert step.error.startswith("timed out: the step's timeout of 1s ran out")
-    assert not _alive(int(child.read_text()))
+    assert not alive(int(child.read_text()))
 
 
 def test_task_timeout_covers_all_its_steps(service):
@@ -282,15 +282,3 @@ def test_show_gives_the_run_tree(service):
                                                                   ("two", "failed")]
 
 
-def _alive(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
