@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowplan.config.loader import Config
+from flowplan.config.loader import reevaluate
+from flowplan.config.model import Config
 from flowplan.diagnostics import Diagnostics
 from flowplan.events import (ApplyFailed, ApplyFinished, ApplySkipped, ApplyStarted, EventSink,
                              ignore)
@@ -224,7 +225,7 @@ def _provision(change: ResourceChange, provider: Provider, config: Config, state
         raise StalePlanError(f"{change.address} is in the plan but no longer in the config.")
     prior = change.before if change.action is Action.UPDATE else None
     if _waits_on_dependencies(planned, _computed(provider, change.type)):
-        resource = config.reevaluate(change.address, _live_attributes(writer))
+        resource, _ = reevaluate(config, change.address, _live_attributes(writer))
         response = provider.plan(PlanRequest(change.type, change.name, prior,
                                              to_markers(resource.attributes, prior)))
         planned = response.planned

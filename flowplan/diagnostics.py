@@ -80,6 +80,10 @@ class Diagnostics:
             self.add(diagnostic)
 
     @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity is Severity.ERROR]
+
+    @property
     def has_errors(self) -> bool:
         return any(d.severity is Severity.ERROR for d in self.items)
 

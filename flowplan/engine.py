@@ -21,7 +21,9 @@ from flowplan.plan.model import Plan
 from flowplan.plan.planner import PlanOptions, make_plan
 from flowplan.providers import ProviderRegistry
 from flowplan.state import LocalStateBackend, State, StateError
-from flowplan.values import to_markers
+from flowplan.config.pipeline import DEFINITION_VERSION
+from flowplan.config.runtime import variables_used
+from flowplan.values import contains_unknown, to_markers
 
 __all__ = ["Workspace", "load", "plan", "apply", "StalePlanError"]
 
@@ -142,15 +144,6 @@ def remove_from_state(workspace: Workspace, address: str) -> bool:
 
 # -- runs -------------------------------------------------------------------------------------
 
-@dataclass
-class RunSetup:
-    """What a command about runs needs: the run service and the config's variable values."""
-
-    service: Any
-    variables: dict[str, Any]
-    sensitive: set[str]
-
-
 def open_run_service(directory: Path | str, config: Config | None = None) -> Any:
     """The run service for commands that need no variable values (runs, logs, cancel, secrets,
     roles): only the `flowplan {}` settings must be right."""
@@ -172,70 +165,196 @@ def open_run_service(directory: Path | str, config: Config | None = None) -> Any
     except StateError:
         resources = {}
     settings = ExecutorSettings.from_config(config.directory, config.settings)
-    service = RunService(store, settings, resources=resources,
-                         config_values={"locals": config.locals, "sources": config.sources})
+    service = RunService(store, settings, resources=resources)
     service.mark_interrupted()      # runs whose process died are `interrupted`, ready to resume
     return service
 
 
-def stored_secret_values(directory: Path | str, environ: dict[str, str] | None = None
-                         ) -> dict[str, str]:
-    """Values for the config's sensitive variables from secrets kept in the store under the
-    same names (`flowplan secret set NAME`); empty when FLOWPLAN_SECRET_KEY is not set."""
-    import os
+class RunRefused(Exception):
+    """A run that cannot start (or continue) as asked; the message says what to do instead."""
 
-    from flowplan.config.files import config_files, parse_sources, read_sources
-    from flowplan.executor.secrets import SecretBox, SecretError
+
+APPLIED, WORKING_COPY = "applied", "working_copy"
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """What `flowplan run` starts: the definition (the applied one unless `--from-config`),
+    which one it is, notes for the person (one line each), and the values it resolved."""
+
+    service: Any
+    pipeline: str
+    definition: dict
+    origin: str                            # APPLIED or WORKING_COPY
+    notes: tuple[str, ...]
+    variables: dict[str, Any]              # sensitive `var.*` values, resolved now
+    sensitive: frozenset[str]
+
+
+def prepare_run(directory: Path | str, pipeline: str, *, from_config: bool = False,
+                pipeline_variables: dict[str, str] | None = None,
+                environ: dict[str, str] | None = None) -> PreparedRun:
+    """The definition of `pipeline` to run and the values it needs.
+
+    The registered (applied) definition runs, as schedules and webhooks run it; the working
+    copy is loaded to say when it differs (or does not load), and runs instead with
+    `from_config`. `pipeline_variables` (`run --var`) set the pipeline's `variables`. Sensitive
+    variables the definition refers to are resolved now (RunRefused when one has no value).
+    """
+    import json
+    import os
 
     directory = Path(directory)
     environ = dict(os.environ) if environ is None else environ
-    if not environ.get("FLOWPLAN_SECRET_KEY"):
-        return {}
-    sensitive = set()
-    for syntax in parse_sources(read_sources(config_files(directory)), directory):
-        for block in syntax.body.blocks:
-            flag = block.body.attributes.get("sensitive")
-            if block.type == "variable" and block.labels and flag is not None \
-                    and flag.source.strip() == "true":
-                sensitive.add(block.labels[0])
-    if not sensitive:
-        return {}
-    service = open_run_service(directory)
-    names = sensitive.intersection(service.store.secret_names())
+    lookup = StateLookupFactory(lambda settings: _state_lookup(backend_for(directory, settings)))
+    config = load_config(directory, environ=environ, state_attributes=lookup)
+    settings_problems = [d for d in config.diagnostics.errors if d.address == "flowplan"]
+    if settings_problems:
+        raise DiagnosticsError(settings_problems, config.texts)
+    service = open_run_service(directory, config)
+    address = f"pipeline.{pipeline}"
+    broken = config.diagnostics.has_errors
+    resource = None if broken else config.resources.get(address)
+    notes: list[str] = []
+    if from_config:
+        if broken:
+            raise DiagnosticsError(config.diagnostics, config.texts)
+        if resource is None:
+            raise RunRefused(f"{address} is not in the config in {directory}"
+                             f"{_pipelines_hint(config)}")
+        definition = to_markers(resource.attributes)
+        if contains_unknown(definition):
+            raise RunRefused(f"{address} refers to values known only after apply (an id, a "
+                             "URL): run `flowplan apply` first")
+        origin = WORKING_COPY
+    else:
+        record = service.store.get_pipeline(pipeline)
+        if record is None:
+            raise RunRefused(
+                f"{address} has not been applied: run `flowplan apply` to register it, or "
+                f"`flowplan run {pipeline} --from-config` to try the working copy without "
+                f"applying{_pipelines_hint(config)}")
+        definition = record.definition
+        origin = APPLIED
+        if broken:
+            count = len(config.diagnostics.errors)
+            notes.append(f"note: the config in {directory} does not load ({count} error"
+                         f"{'s' if count != 1 else ''}; flowplan validate shows them); running "
+                         f"the applied definition of {address}")
+        elif resource is None:
+            notes.append(f"note: {address} is no longer in the config; running its applied "
+                         "definition (flowplan apply removes it)")
+        elif json.loads(json.dumps(to_markers(resource.attributes))) != definition:
+            notes.append(f"note: {address} differs from its applied definition; running the "
+                         "applied one (flowplan plan shows the difference; --from-config runs "
+                         "the working copy)")
+    if definition.get("version", 1) < DEFINITION_VERSION:
+        raise RunRefused(f"{address} was applied by an older flowplan (definition version "
+                         f"{definition.get('version', 1)}); run `flowplan apply` to register "
+                         "it again")
+    definition = _with_pipeline_variables(definition, address, pipeline_variables or {},
+                                          config)
+    variables = resolve_secrets(directory, variables_used(definition), service.store, environ)
+    return PreparedRun(service, pipeline, definition, origin, tuple(notes), variables,
+                       frozenset(variables))
+
+
+def _pipelines_hint(config: Config) -> str:
+    names = sorted(a.split(".", 1)[1] for a in config.resources if a.startswith("pipeline."))
+    return f" (pipelines in the config: {', '.join(names)})" if names else ""
+
+
+def _with_pipeline_variables(definition: dict, address: str, given: dict[str, str],
+                             config: Config) -> dict:
+    """The definition with `run --var` values for its pipeline variables; a name that is only a
+    config variable, or nothing, is refused."""
+    declared = dict(definition.get("variables") or {})
+    for name in given:
+        if name in declared:
+            continue
+        if name in _declared_variable_names(config):
+            raise RunRefused(
+                f"--var {name}=...: var.{name} is a config variable, fixed when the plan is "
+                f"made; change its value (default, *.auto.fpvars or FP_VAR_{name}) and run "
+                f"`flowplan apply`, or declare a pipeline variable `variables = {{ {name} = "
+                f"... }}` in {address} to set it per run")
+        known = ", ".join(sorted(declared)) or "none"
+        raise RunRefused(f"--var {name}=...: {address} has no pipeline variable \"{name}\" "
+                         f"(its variables: {known})")
+    if not given:
+        return definition
+    return {**definition, "variables": {**declared, **given}}
+
+
+def _declared_variable_names(config: Config) -> set[str]:
+    from flowplan.config.files import config_files, parse_sources, read_sources
+
+    names = set(config.variables)
+    try:
+        sources = read_sources(config_files(config.directory))
+    except OSError:
+        return names
+    for syntax in parse_sources(sources, config.directory):
+        names.update(b.labels[0] for b in syntax.body.blocks if b.type == "variable" and b.labels)
+    return names
+
+
+def resolve_secrets(directory: Path | str, names: set[str], store: Any,
+                    environ: dict[str, str]) -> dict[str, Any]:
+    """Values of the sensitive variables `names`, resolved without a person: the variable's
+    default, `*.auto.fpvars`, a store secret of the same name (`flowplan secret set`), then
+    FP_VAR_NAME, later winning. RunRefused names a variable without a value, or a store secret
+    that cannot be decrypted."""
     if not names:
         return {}
-    try:
-        box = SecretBox.from_environment(environ)
-        return {name: box.decrypt(service.store.get_secret_token(name)) for name in names}
-    except SecretError:
-        return {}
+    from flowplan.config.loader import load_variables
+    from flowplan.config.variables import ENV_PREFIX
+    from flowplan.executor.secrets import KEY_VARIABLE, SecretBox, SecretError
+
+    stored = names.intersection(store.secret_names())
+    secrets: dict[str, str] = {}
+    if stored:
+        try:
+            box = SecretBox.from_environment(environ)
+        except SecretError as exc:
+            raise RunRefused(f"the store secret{'s' if len(stored) > 1 else ''} "
+                             f"{', '.join(sorted(stored))} cannot be decrypted: {exc}") from None
+        for name in sorted(stored):
+            try:
+                secrets[name] = box.decrypt(store.get_secret_token(name))
+            except SecretError as exc:
+                raise RunRefused(f"the store secret {name} cannot be decrypted with this "
+                                 f"{KEY_VARIABLE}: {exc}") from None
+    values, declared, problems = load_variables(directory, names, secrets, environ)
+    if problems.has_errors:
+        raise RunRefused("; ".join(f"{d.summary}: {d.detail}" for d in problems.errors))
+    resolved: dict[str, Any] = {name: value.value for name, value in values.items()}
+    for name in sorted(names - set(resolved)):
+        if name in declared:
+            raise RunRefused(
+                f"var.{name} is sensitive and has no value: set it with `flowplan secret set "
+                f"{name}` (kept encrypted in the store, read by every run), {ENV_PREFIX}{name}, "
+                "a *.auto.fpvars file or a default")
+        # No longer declared in the working copy: a secret or FP_VAR_ still gives it as text.
+        text = environ.get(f"{ENV_PREFIX}{name}", secrets.get(name))
+        if text is None:
+            raise RunRefused(f"var.{name} (sensitive) has no value and is not declared in the "
+                             f"config: set it with `flowplan secret set {name}` or "
+                             f"{ENV_PREFIX}{name}")
+        resolved[name] = text
+    return resolved
 
 
-def run_setup(workspace: Workspace) -> RunSetup:
-    """Open the store and the run service for a loaded config.
+def continue_values(service: Any, run: str, directory: Path | str,
+                    environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """The sensitive values a continued run needs, resolved again as when it started; the run
+    service refuses to continue when one no longer matches what the run started with."""
+    import os
 
-    Deferred pipeline values (run.*, var.*, secrets) are resolved at run time against the
-    config's variables, locals and sources and the state's resource attributes, so the service
-    gets all of them; sensitive variable values are handed over in memory only.
-    """
-    config = workspace.config
-    service = open_run_service(config.directory, config)
-    service.expire_approvals()      # approvals past their timeout fail, as if rejected
-    variables = {name: value.value for name, value in config.variables.items()}
-    sensitive = {name for name, value in config.variables.items() if value.sensitive}
-    return RunSetup(service, variables, sensitive)
+    from flowplan.values import is_sensitive_marker
 
-
-def pipeline_to_run(workspace: Workspace, service: Any, name: str) -> dict:
-    """The definition of pipeline `name`: from the config, else the copy registered in the store."""
-    resource = workspace.config.resources.get(f"pipeline.{name}")
-    if resource is not None:
-        return to_markers(resource.attributes)
-    record = service.store.get_pipeline(name)
-    if record is not None:
-        return record.definition
-    declared = sorted(a.split(".", 1)[1] for a in workspace.config.resources
-                      if a.startswith("pipeline."))
-    raise DiagnosticsError([_diagnostic(
-        f'No pipeline named "{name}"',
-        f"Pipelines in the config: {', '.join(declared) or 'none'}.")])
+    environ = dict(os.environ) if environ is None else environ
+    record = service.get(run)
+    names = variables_used(record.definition) | {
+        name for name, value in (record.variables or {}).items() if is_sensitive_marker(value)}
+    return resolve_secrets(directory, names, service.store, environ)

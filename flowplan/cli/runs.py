@@ -6,8 +6,8 @@ from typing import List, Optional
 
 import typer
 
-from flowplan.cli.app import (EXIT_ERROR, EXIT_OK, OPTIONS, VarOption, app, err, exit_with,
-                              load_workspace, out, parse_variables, run_guarded, use_color)
+from flowplan.cli.app import (EXIT_ERROR, EXIT_OK, OPTIONS, app, err, exit_with, out,
+                              parse_variables, run_guarded, use_color)
 
 
 # -- runs --------------------------------------------------------------------------------------
@@ -31,38 +31,6 @@ def user_name(explicit: str | None) -> str:
         return getpass.getuser()
     except Exception:  # no login name in some containers
         return "unknown"
-
-
-def _run_setup(var: list[str] | None, recorded: dict[str, str] | None = None):
-    """(workspace, run setup, pipeline overrides) or an exit code after printing why not.
-
-    `recorded` holds values a run started with (as text): they count as given, below `var`."""
-    from flowplan import engine
-
-    given = {**(recorded or {}), **parse_variables(var)}
-    declared = _declared_variables()
-    config_vars = {k: v for k, v in given.items() if k in declared}
-    overrides = {k: v for k, v in given.items() if k not in declared}
-    # Sensitive variables may come from secrets kept in the store; --var still wins.
-    config_vars = {**engine.stored_secret_values(OPTIONS.directory), **config_vars}
-    workspace = load_workspace(list(f"{k}={v}" for k, v in config_vars.items()))
-    if isinstance(workspace, int):
-        return workspace
-    return workspace, engine.run_setup(workspace), overrides
-
-
-def _declared_variables() -> set[str]:
-    """Declared variable names, also those without a value yet."""
-    from flowplan.config.files import config_files, parse_sources, read_sources
-
-    try:
-        sources = read_sources(config_files(OPTIONS.directory))
-    except OSError:
-        return set()
-    names = set()
-    for syntax in parse_sources(sources, OPTIONS.directory):
-        names.update(b.labels[0] for b in syntax.body.blocks if b.type == "variable" and b.labels)
-    return names
 
 
 def _progress_sink():
@@ -91,12 +59,13 @@ def _finish(outcome) -> int:
 
 
 def guard_runs(function) -> int:
+    from flowplan.engine import RunRefused
     from flowplan.executor.errors import RunServiceError
     from flowplan.executor.secrets import SecretError
 
     try:
         return run_guarded(function)
-    except (RunServiceError, SecretError) as exc:
+    except (RunServiceError, SecretError, RunRefused) as exc:
         err(f"Error: {exc}")
         return EXIT_ERROR
 
@@ -104,62 +73,50 @@ def guard_runs(function) -> int:
 @app.command()
 def run(
     pipeline: str = typer.Argument(..., help="The pipeline to run (its name)."),
-    var: Optional[List[str]] = VarOption,
+    var: Optional[List[str]] = typer.Option(
+        None, "--var", help="Set one of the pipeline's variables for this run: --var "
+        "NAME=VALUE (repeatable); read as run.variables.NAME."),
     branch: Optional[str] = typer.Option(None, "--branch", help="Check out this branch."),
     commit: Optional[str] = typer.Option(None, "--commit", help="Check out this commit."),
     user: Optional[str] = typer.Option(None, "--as", help="Who starts the run."),
     parallelism: Optional[int] = typer.Option(None, "--parallelism", min=1,
                                               help="Tasks of the run at once."),
+    from_config: bool = typer.Option(
+        False, "--from-config", help="Run the pipeline as the working copy declares it, "
+        "without applying (default: the applied definition)."),
 ) -> None:
-    """Run a pipeline here and now; exits 0 succeeded, 1 failed or canceled, 4 waiting."""
+    """Run a pipeline's applied definition here and now; exits 0 succeeded, 1 failed or
+    canceled, 4 waiting."""
     def body() -> int:
         from flowplan import engine
 
-        setup = _run_setup(var)
-        if isinstance(setup, int):
-            return setup
-        workspace, runs, overrides = setup
-        definition = engine.pipeline_to_run(workspace, runs.service, pipeline)
-        if overrides:
-            unknown = sorted(set(overrides) - set(definition.get("variables") or {}))
-            if unknown:
-                err(f"Error: --var {unknown[0]}=...: no variable \"{unknown[0]}\" is declared, "
-                    f"and pipeline {pipeline} has no variable of that name.")
-                return EXIT_ERROR
-            definition = {**definition,
-                          "variables": {**definition.get("variables", {}), **overrides}}
+        prepared = engine.prepare_run(OPTIONS.directory, pipeline, from_config=from_config,
+                                      pipeline_variables=parse_variables(var))
+        for note in prepared.notes:
+            err(note)
+        prepared.service.expire_approvals()     # approvals past their timeout fail
         with _progress_sink() as sink:
-            outcome = runs.service.start(pipeline, definition, variables=runs.variables,
-                                         sensitive=runs.sensitive, branch=branch, commit=commit,
-                                         trigger="manual", user=user_name(user),
-                                         parallelism=parallelism, on_event=sink)
-        given_secrets = sorted(runs.sensitive.intersection(parse_variables(var)))
-        if getattr(outcome.status, "value", outcome.status) == "waiting" and given_secrets:
-            again = " ".join(f"--var {name}=..." for name in given_secrets)
-            out(f"    Sensitive values are not kept: add {again} to continue the run.")
+            outcome = prepared.service.start(
+                pipeline, prepared.definition, variables=prepared.variables,
+                sensitive=prepared.sensitive, branch=branch, commit=commit, trigger="manual",
+                user=user_name(user), parallelism=parallelism, origin=prepared.origin,
+                on_event=sink)
         return _finish(outcome)
     exit_with(guard_runs(body))
 
 
-def _continue(call, run_ref: str, var: list[str] | None) -> int:
-    """Run `call(run_setup, event_sink)` for a command that continues a run: the config is
-    loaded with the values the run started with (so variables given then need not be given
-    again), below any `--var` given now."""
+def _continue(call, run_ref: str) -> int:
+    """Run `call(service, values, event_sink)` for a command that continues a run. The
+    sensitive values the run needs are resolved again as when it started (store secrets,
+    FP_VAR_*, ...); the service refuses, before recording anything, when one changed."""
     def body() -> int:
-        import json
+        from flowplan import engine
 
-        from flowplan.values import is_sensitive_marker
-
-        started_with = run_service().get(run_ref).variables
-        recorded = {name: value if isinstance(value, str) else json.dumps(value)
-                    for name, value in started_with.items()
-                    if value != "***" and not is_sensitive_marker(value)}
-        setup = _run_setup(var, recorded)
-        if isinstance(setup, int):
-            return setup
-        _workspace, runs, _overrides = setup
+        service = run_service()
+        service.expire_approvals()
+        values = engine.continue_values(service, run_ref, OPTIONS.directory)
         with _progress_sink() as sink:
-            outcome = call(runs, sink)
+            outcome = call(service, values, sink)
         if outcome is None:
             return EXIT_OK
         return _finish(outcome)
@@ -167,9 +124,6 @@ def _continue(call, run_ref: str, var: list[str] | None) -> int:
 
 
 RunArgument = typer.Argument(..., help="The run, as PIPELINE#NUMBER (e.g. app#3).")
-ContinueVarOption = typer.Option(
-    None, "--var", help="Give a variable again (NAME=VALUE): sensitive values a run started "
-    "with are not kept, so give the same ones; others default to what the run started with.")
 
 
 @app.command()
@@ -178,10 +132,9 @@ def approve(
     user: Optional[str] = typer.Option(None, "--as", help="Who approves (default: you)."),
     comment: Optional[str] = typer.Option(None, "--comment", help="Why."),
     task: Optional[str] = typer.Option(None, "--task", help="Which waiting task, if several."),
-    var: Optional[List[str]] = ContinueVarOption,
 ) -> None:
     """Approve what a run waits for, then continue it here (unless a server drives it)."""
-    exit_with(_decide("approve", run_ref, user, comment, task, var))
+    exit_with(_decide("approve", run_ref, user, comment, task))
 
 
 @app.command()
@@ -190,30 +143,27 @@ def reject(
     user: Optional[str] = typer.Option(None, "--as", help="Who rejects (default: you)."),
     comment: Optional[str] = typer.Option(None, "--comment", help="Why."),
     task: Optional[str] = typer.Option(None, "--task", help="Which waiting task, if several."),
-    var: Optional[List[str]] = ContinueVarOption,
 ) -> None:
     """Reject what a run waits for: the approval fails, and so does the run."""
-    exit_with(_decide("reject", run_ref, user, comment, task, var))
+    exit_with(_decide("reject", run_ref, user, comment, task))
 
 
 def _decide(decision: str, run_ref: str, user: str | None, comment: str | None,
-            task: str | None, var: list[str] | None) -> int:
+            task: str | None) -> int:
     """Record an approval or a rejection, then continue the run."""
-    return _continue(lambda runs, sink: getattr(runs.service, decision)(
-        run_ref, user_name(user), comment, task=task, variables=runs.variables,
-        sensitive=runs.sensitive, on_event=sink), run_ref, var)
+    return _continue(lambda service, values, sink: getattr(service, decision)(
+        run_ref, user_name(user), comment, task=task, variables=values,
+        sensitive=set(values), on_event=sink), run_ref)
 
 
 @app.command()
 def retry(
     run_ref: str = RunArgument,
     task: Optional[str] = typer.Option(None, "--task", help="Only this task (stage/task)."),
-    var: Optional[List[str]] = ContinueVarOption,
 ) -> None:
     """Run the failed tasks of a run again, keeping what succeeded."""
-    exit_with(_continue(lambda runs, sink: runs.service.retry(
-        run_ref, task, variables=runs.variables, sensitive=runs.sensitive, on_event=sink),
-        run_ref, var))
+    exit_with(_continue(lambda service, values, sink: service.retry(
+        run_ref, task, variables=values, sensitive=set(values), on_event=sink), run_ref))
 
 
 @app.command()
@@ -221,21 +171,18 @@ def skip(
     run_ref: str = RunArgument,
     task: str = typer.Option(..., "--task", help="The task to skip (stage/task)."),
     user: Optional[str] = typer.Option(None, "--as", help="Who skips it (default: you)."),
-    var: Optional[List[str]] = ContinueVarOption,
 ) -> None:
     """Mark a task that did not succeed skipped, and continue the run past it."""
-    exit_with(_continue(lambda runs, sink: runs.service.skip(
-        run_ref, task, user=user_name(user), variables=runs.variables, sensitive=runs.sensitive,
-        on_event=sink), run_ref, var))
+    exit_with(_continue(lambda service, values, sink: service.skip(
+        run_ref, task, user=user_name(user), variables=values, sensitive=set(values),
+        on_event=sink), run_ref))
 
 
 @app.command()
-def resume(run_ref: str = RunArgument,
-           var: Optional[List[str]] = ContinueVarOption) -> None:
+def resume(run_ref: str = RunArgument) -> None:
     """Continue a run whose process died (status interrupted)."""
-    exit_with(_continue(lambda runs, sink: runs.service.resume(
-        run_ref, variables=runs.variables, sensitive=runs.sensitive, on_event=sink),
-        run_ref, var))
+    exit_with(_continue(lambda service, values, sink: service.resume(
+        run_ref, variables=values, sensitive=set(values), on_event=sink), run_ref))
 
 
 @app.command()

@@ -11,6 +11,7 @@ Resource attributes that a provider computes (ids, URLs) are taken from the stat
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from flowplan.config import files as config_files_module
 from flowplan.config.expressions import (EvalError, Names, ResourceRef, Scope, evaluate,
                                          references)
 from flowplan.config.functions import build_functions
+from flowplan.config.model import Config, ResourceConfig, StateLookup, VariableValue
+from flowplan.config.partial import Folder
 from flowplan.config.pipeline import pipeline_definition, task_order_problems
 from flowplan.config.schema import (COMPUTED_ATTRIBUTES, DEFAULT_PROVIDERS, META_ARGUMENTS,
                                     RESOURCE_MODELS, Decoder, Settings, Source, fields_of)
@@ -35,7 +38,6 @@ from flowplan.values import KNOWN_AFTER_APPLY, KNOWN_AT_RUN_TIME, Sensitive, Unk
 TOP_LEVEL_BLOCKS = ("flowplan", "provider", "variable", "locals", "source", *RESOURCE_MODELS)
 RUN_TIME_ROOTS = ("run", "steps")
 PATH_ROOT = "path"          # path.config: the config directory; path.cwd: the working directory
-StateLookup = Callable[[str], "dict[str, Any] | None"]
 
 
 class StateLookupFactory:
@@ -46,69 +48,6 @@ class StateLookupFactory:
 
     def __call__(self, settings: dict) -> StateLookup:
         return self.make(settings)
-
-
-@dataclass
-class VariableValue:
-    name: str
-    value: Any
-    sensitive: bool
-    type: VariableType
-    range: Range
-
-
-@dataclass
-class ResourceConfig:
-    """One declared resource, evaluated."""
-
-    address: str
-    type: str
-    name: str
-    provider: str
-    attributes: dict[str, Any]
-    dependencies: list[str]
-    range: Range
-    attribute_ranges: dict[str, Range] = field(default_factory=dict)
-    placeholders: bool = True          # False: attributes are plain JSON (no Unknown/Sensitive)
-
-    def attribute_range(self, name: str | None) -> Range:
-        """Where an attribute is set (by its top-level name), or the block when not set."""
-        if name:
-            return self.attribute_ranges.get(name.split(".", 1)[0], self.range)
-        return self.range
-
-
-@dataclass
-class Config:
-    directory: Path
-    settings: dict[str, Any]
-    providers: dict[str, dict[str, Any]]
-    variables: dict[str, VariableValue]
-    sources: dict[str, dict[str, Any]]
-    resources: dict[str, ResourceConfig]
-    texts: dict[str, str]                      # file text by display path, for diagnostics
-    diagnostics: Diagnostics
-    locals: dict[str, Any] = field(default_factory=dict)
-    _loader: Any = None
-
-    def resource(self, address: str) -> ResourceConfig | None:
-        return self.resources.get(address)
-
-    def reevaluate(self, address: str, state_attributes: StateLookup) -> ResourceConfig:
-        """Evaluate one resource again, taking computed attributes from `state_attributes`.
-
-        Apply uses this for a resource whose config referred to values only known after its
-        dependencies were applied (an id, a URL).
-        """
-        loader = self._loader
-        loader.state_attributes = state_attributes
-        reported, loader.diagnostics = loader.diagnostics, Diagnostics()
-        try:
-            loader._evaluate_resource(loader.declared[address], step_models())
-        finally:
-            loader.diagnostics = reported
-        self.resources[address] = loader.resources[address]
-        return self.resources[address]
 
 
 @dataclass
@@ -135,6 +74,48 @@ def load_config(directory: Path | str, variables: dict[str, str] | None = None,
                    else environ, state_attributes, use_cache).load()
 
 
+def load_variables(directory: Path | str, names: Iterable[str], given: dict[str, str],
+                   environ: dict[str, str] | None = None
+                   ) -> tuple[dict[str, VariableValue], set[str], Diagnostics]:
+    """Values of the variables `names` alone, from the config's variable blocks, `*.auto.fpvars`,
+    `given` (as --var) and FP_VAR_* in `environ`, later winning; with the names the config
+    declares and the problems found about `names`. The rest of the config is not evaluated, so
+    a run can resolve the sensitive values it needs when the working copy is broken elsewhere.
+    """
+    loader = _Loader(Path(directory), {}, dict(os.environ) if environ is None else environ,
+                     None, use_cache=True)
+    wanted = set(names)
+    problems = Diagnostics()
+    paths = config_files_module.config_files(loader.directory) \
+        if loader.directory.is_dir() else []
+    sources = config_files_module.read_sources(paths)
+    for syntax in config_files_module.parse_sources(sources, loader.directory):
+        loader._index(syntax)
+    loader.cli_variables = {k: v for k, v in given.items() if k in loader.variable_blocks}
+    loader._resolve_variables()
+    problems.extend(d for d in loader.diagnostics
+                    if d.address in {f"var.{name}" for name in wanted})
+    values = {name: value for name, value in loader.values.items() if name in wanted}
+    return values, set(loader.variable_blocks), problems
+
+
+def reevaluate(config: Config, address: str, state_attributes: StateLookup
+               ) -> tuple[ResourceConfig, Diagnostics]:
+    """Resource `address` of `config` evaluated again, with computed attributes of other
+    resources from `state_attributes`, and the problems found; `config` is left as it was.
+
+    The planner and apply use this for a resource whose config referred to values only known
+    once its dependencies are planned or applied (an id, a URL).
+    """
+    loader = copy.copy(config.evaluation)
+    loader.state_attributes = state_attributes
+    loader.diagnostics = Diagnostics()
+    loader.resources = dict(config.resources)
+    loader._scopes = {}
+    loader._evaluate_resource(loader.declared[address], step_models())
+    return loader.resources[address], loader.diagnostics
+
+
 class _Loader:
     def __init__(self, directory: Path, cli_variables: dict[str, str], environ: dict[str, str],
                  state_attributes: StateLookup | None, use_cache: bool):
@@ -153,6 +134,8 @@ class _Loader:
         self.source_blocks: dict[str, tuple[str, Block]] = {}
         self.resource_blocks: dict[str, tuple[str, Block]] = {}
         self.values: dict[str, VariableValue] = {}
+        self.sensitive_names: set[str] = set()
+        self.unset_secrets: dict[str, Range] = {}       # sensitive variables without a value
         self.local_values: dict[str, Any] = {}
         self.source_values: dict[str, Any] = {}
         self.resources: dict[str, ResourceConfig] = {}
@@ -187,13 +170,14 @@ class _Loader:
         self._resolve_variables()
         order = self._check_references()
         self._check_provider_references()
+        self._check_unset_secrets()
         self._evaluate(order)
         providers = self._providers()
         return self._result(settings, providers)
 
     def _result(self, settings: dict[str, Any], providers: dict | None = None) -> Config:
         return Config(self.directory, settings or Settings().model_dump(), providers or {},
-                      self.values, self.source_values, self.resources, self.texts,
+                      self.values, self.source_values, dict(self.resources), self.texts,
                       self.diagnostics, self.local_values, self)
 
     # -- indexing ------------------------------------------------------------------------------
@@ -356,6 +340,12 @@ class _Loader:
                                        f"var.{name}")
                 value = _MISSING
                 continue
+            if value is _MISSING and sensitive:
+                # A run resolves it (e.g. from a store secret); only blocks that need its value
+                # now make it required (_check_unset_secrets).
+                self.sensitive_names.add(name)
+                self.unset_secrets[name] = where
+                continue
             if value is _MISSING:
                 self.diagnostics.error(
                     "No value for required variable",
@@ -365,7 +355,32 @@ class _Loader:
                        if sensitive else "."),
                     where, f"var.{name}")
                 continue
+            if sensitive:
+                self.sensitive_names.add(name)
             self.values[name] = VariableValue(name, value, bool(sensitive), constraint, where)
+
+    def _check_unset_secrets(self) -> None:
+        """A sensitive variable without a value is an error where its value is needed now: in
+        any block but a pipeline (whose runs resolve it), also through locals."""
+        if not self.unset_secrets:
+            return
+        users = [d for d in self.declared.values()
+                 if d.kind in ("resource", "source") and not d.address.startswith("pipeline.")]
+        users += [_Declared("provider", f"provider.{name}", path, block.line, block.column, block)
+                  for name, (path, block) in self.provider_blocks.items()]
+        reported: set[str] = set()
+        for user in users:
+            for target in sorted(self._reached(user)):
+                name = target[4:] if target.startswith("var.") else None
+                if name in self.unset_secrets and name not in reported:
+                    reported.add(name)
+                    self.diagnostics.error(
+                        "No value for required variable",
+                        f"var.{name} has no default; {user.address} needs its value now. Give "
+                        f"it with the environment variable {ENV_PREFIX}{name}, --var "
+                        f"{name}=VALUE or a *.auto.fpvars file (runs of pipelines also read "
+                        f"`flowplan secret set {name}`).", self.unset_secrets[name],
+                        f"var.{name}")
 
     def _variable_file_values(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -470,17 +485,6 @@ class _Loader:
     def _resources_reached(self, declared: _Declared) -> list[str]:
         return sorted(a for a in self._reached(declared) if a in self.resource_blocks)
 
-    def _variable_locals(self) -> set[str]:
-        if self._tainted_locals is None:
-            self._tainted_locals = self._locals_using_variables()
-        return self._tainted_locals
-
-    def _locals_using_variables(self) -> set[str]:
-        """Names of locals whose value depends on an input variable."""
-        return {address.split(".", 1)[1] for address, declared in self.declared.items()
-                if declared.kind == "local"
-                and any(a.startswith("var.") for a in self._reached(declared))}
-
     def _check_provider_references(self) -> None:
         for name, (path, block) in self.provider_blocks.items():
             declared = _Declared("provider", f"provider.{name}", path, block.line, block.column,
@@ -548,6 +552,10 @@ class _Loader:
 
     # -- evaluation ----------------------------------------------------------------------------
 
+    def _local_expression(self, name: str) -> tuple | None:
+        found = self.local_attributes.get(name)
+        return found[1].expr if found is not None else None
+
     def _scope(self, pipeline: bool) -> Scope:
         """The names an expression can use; built once per kind (pipeline or not)."""
         cached = self._scopes.get(pipeline)
@@ -557,12 +565,14 @@ class _Loader:
 
     def _new_scope(self, pipeline: bool) -> Scope:
         roots: dict[str, Any] = {
-            "var": _VariableNamespace(self.values, self.variable_blocks),
+            "var": _VariableNamespace(self.values, self.variable_blocks, self.sensitive_names,
+                                      pipeline),
             # a name that failed to evaluate has its own diagnostic: stay quiet here
             "local": Names("local", self.local_values, missing=Unknown("not evaluated")),
             "source": Names("source", self.source_values, missing=Unknown("not evaluated")),
+            # path.cwd of a pipeline is the task's workspace, known when the task runs
             PATH_ROOT: Names(PATH_ROOT, {"config": str(self.directory.resolve()),
-                                         "cwd": os.getcwd()}),
+                                         "cwd": KNOWN_AT_RUN_TIME if pipeline else os.getcwd()}),
         }
         for type_ in RESOURCE_MODELS:
             roots[type_] = _ResourceTypeNamespace(type_, self)
@@ -601,11 +611,10 @@ class _Loader:
         assert block is not None
         type_, name = block.type, block.labels[0]
         is_pipeline = type_ == "pipeline"
-        decoder = Decoder(declared.path, self.diagnostics, declared.address, defer=is_pipeline,
-                          step_models=models,
-                          sensitive_variables={n for n, v in self.values.items() if v.sensitive},
-                          variable_locals=self._variable_locals())
         scope = self._scope(pipeline=is_pipeline)
+        folder = Folder(scope, self._local_expression) if is_pipeline else None
+        decoder = Decoder(declared.path, self.diagnostics, declared.address, folder=folder,
+                          step_models=models)
         attributes = decoder.decode(block.body, RESOURCE_MODELS[type_], scope, declared.address,
                                     (block.line, block.column), skip=META_ARGUMENTS)
         provider = DEFAULT_PROVIDERS[type_]
@@ -652,6 +661,7 @@ class _Loader:
 
 
 _MISSING = object()
+SECRET_AT_RUN_TIME = Unknown(KNOWN_AT_RUN_TIME.reason, sensitive=True)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
 
@@ -667,11 +677,19 @@ def _body_references(body: Body) -> Iterable[tuple[tuple[str, ...], int, int]]:
 
 
 class _VariableNamespace:
-    def __init__(self, values: dict[str, VariableValue], declared: Iterable[str]):
+    """`var.NAME`. In a pipeline, a sensitive variable is a reference that the run resolves
+    (its value is never planned nor stored); elsewhere it is the value, marked sensitive."""
+
+    def __init__(self, values: dict[str, VariableValue], declared: Iterable[str],
+                 sensitive: set[str], pipeline: bool):
         self.values = values
         self.declared = set(declared)
+        self.sensitive = sensitive
+        self.pipeline = pipeline
 
     def lookup(self, name: str, line: int, column: int) -> Any:
+        if self.pipeline and name in self.sensitive:
+            return SECRET_AT_RUN_TIME
         found = self.values.get(name)
         if found is None:
             if name not in self.declared:
@@ -679,7 +697,7 @@ class _VariableNamespace:
                                 f"var.{name} is not declared.{_did_you_mean(name, self.declared)}",
                                 line, column)
             # Declared but without a value: its own diagnostic says so; stay quiet here.
-            return Unknown("value not given")
+            return Unknown("value not given", sensitive=name in self.sensitive)
         return Sensitive(found.value) if found.sensitive else found.value
 
 
@@ -706,9 +724,9 @@ class _ResourceAttributes:
 
     def lookup(self, name: str, line: int, column: int) -> Any:
         resource = self.loader.resources.get(self.address)
-        if resource is not None and name in resource.attributes \
-                and resource.attributes[name] is not None:
-            return resource.attributes[name]
+        configured = resource.attributes.get(name) if resource is not None else None
+        if configured is not None and not isinstance(configured, Unknown):
+            return configured
         known = fields_of(RESOURCE_MODELS[self.type])
         computed = COMPUTED_ATTRIBUTES.get(self.type, ())
         if name not in known and name not in computed:
@@ -721,6 +739,8 @@ class _ResourceAttributes:
             prior = self.loader.state_attributes(self.address)
             if prior and name in prior and not _is_marker(prior[name]):
                 return prior[name]
+        if configured is not None:
+            return configured                   # unknown until a dependency is applied
         # A declared attribute left unset is null; a computed one is the provider's to set.
         return None if name in known else KNOWN_AFTER_APPLY
 

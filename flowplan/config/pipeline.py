@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-DEFINITION_VERSION = 1
+DEFINITION_VERSION = 2     # 2: deferred values are template text with plan-time values folded in
 
 
 def pipeline_definition(decoded: dict[str, Any]) -> dict[str, Any]:

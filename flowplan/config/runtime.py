@@ -1,14 +1,17 @@
-"""Run-time evaluation: the `$deferred` values of a pipeline definition, resolved when a run starts.
+"""Run-time evaluation: the `$deferred` values of a pipeline definition, resolved by the run.
 
-A pipeline attribute that uses `run.*`, `steps.*`, a sensitive variable or `hash_files(...)` is
-stored as `{"$deferred": "<expression source>", "sensitive": bool}` (flowplan.config.schema). The
-executor resolves it here with a `RunContext`: variable values, run facts (number, commit,
-branch...), earlier steps' outputs, the workspace (which `hash_files` reads) and the state's
-resource attributes.
+Everything known at plan time is folded into a pipeline's definition when it is planned
+(flowplan.config.partial); what is left is stored as `{"$deferred": "<template text>",
+"sensitive": bool}`, text that refers only to `run.*` (with `run.variables.NAME`, the run's
+pipeline variables), `steps.*`, `path.cwd`, `hash_files(...)`, sensitive `var.*` and, for values
+a provider computes, resource attributes. The executor resolves it here with a `RunContext`: the
+run's facts, earlier steps' outputs, the sensitive variables' values, the workspace (which
+`hash_files` and `path.cwd` name) and the state's resource attributes.
 
 `render_script` is for shell scripts (a command step's `run`): every interpolated value that comes
-from outside the config (`run.*`, `steps.*`, `var.*`, which `--var` and webhooks can set) is
-pasted as data, quoted for where it lands, so a branch named `x; rm -rf /` stays one word.
+from outside the config (`run.*`, `steps.*`, `var.*`, which `--var`, webhooks and secrets set) is
+pasted as data, quoted for where it lands, so a branch named `x; rm -rf /` stays one word; text
+folded in at plan time was reviewed in the plan and is pasted as it is.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from typing import Any
 from flowplan.config.expressions import (EvalError, Names, Scope, deep_unwrap, evaluate,
                                          references, to_string)
 from flowplan.config.functions import build_functions
-from flowplan.config.schema import DEFERRED_KEY, RESOURCE_MODELS
-from flowplan.config.syntax import E_TEMPLATE, parse_expression
+from flowplan.config.partial import DEFERRED_KEY
+from flowplan.config.schema import RESOURCE_MODELS
+from flowplan.config.syntax import E_TEMPLATE, parse_template
 
 UNTRUSTED_ROOTS = ("run", "steps", "var")
 
@@ -39,15 +43,11 @@ class RunContext:
     step_outputs: dict[str, dict[str, dict[str, str]]]
     workspace: Path
     config_dir: Path
-    locals: dict[str, Any] = field(default_factory=dict)
-    sources: dict[str, Any] = field(default_factory=dict)
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)   # by address
 
     def scope(self) -> Scope:
         roots: dict[str, Any] = {
             "var": Names("var", self.variables),
-            "local": Names("local", self.locals),
-            "source": Names("source", self.sources),
             "run": Names("run", self.run),
             "steps": Names("steps", self.step_outputs),
             "path": Names("path", {"config": str(self.config_dir.resolve()),
@@ -109,6 +109,23 @@ def render_script(value: Any, ctx: RunContext) -> str:
     return render_shell_template(pieces)
 
 
+def variables_used(definition: Any) -> set[str]:
+    """Names of the variables (`var.NAME`, all sensitive) that a definition's deferred values
+    refer to: the values a run must resolve before it starts."""
+    found: set[str] = set()
+    if is_deferred(definition):
+        for names, _line, _column in references(_parse(definition[DEFERRED_KEY])):
+            if names[0] == "var" and len(names) > 1:
+                found.add(names[1])
+    elif isinstance(definition, dict):
+        for value in definition.values():
+            found |= variables_used(value)
+    elif isinstance(definition, list):
+        for value in definition:
+            found |= variables_used(value)
+    return found
+
+
 def _evaluate(source: str, scope: Scope) -> Any:
     return _evaluate_node(_parse(source), scope, source)
 
@@ -122,8 +139,8 @@ def _evaluate_node(node: tuple, scope: Scope, source: str) -> Any:
 
 @lru_cache(maxsize=4096)
 def _parse(source: str) -> tuple:
-    node, problems = parse_expression(source)
+    node, problems = parse_template(source)
     if node is None:
         detail = problems[0].detail if problems else "cannot parse"
-        raise RuntimeEvaluationError(f"Invalid deferred expression {source}: {detail}")
+        raise RuntimeEvaluationError(f"Invalid deferred value {source}: {detail}")
     return node

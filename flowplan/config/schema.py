@@ -23,13 +23,12 @@ from typing import Annotated, Any, Literal, Optional, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from flowplan.config.expressions import (EvalError, ResourceRef, Scope, contains_sensitive,
-                                         evaluate, references)
+from flowplan.config.expressions import EvalError, ResourceRef, Scope, evaluate
+from flowplan.config.partial import DEFERRED_KEY, Folder, holds_secret
 from flowplan.config.syntax import Block, Body
 from flowplan.diagnostics import Diagnostics, Range
-from flowplan.values import KNOWN_AT_RUN_TIME, Sensitive, Unknown
+from flowplan.values import KNOWN_AFTER_APPLY, KNOWN_AT_RUN_TIME, Sensitive, Unknown
 
-DEFERRED_KEY = "$deferred"
 DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -282,19 +281,17 @@ class Decoder:
     """Evaluates and checks block bodies against models, collecting diagnostics."""
 
     def __init__(self, path: str, diagnostics: Diagnostics, address: str | None,
-                 defer: bool = False, step_models: dict[str, type[BlockModel]] | None = None,
-                 sensitive_variables: set[str] | None = None,
-                 variable_locals: set[str] | None = None):
+                 folder: Folder | None = None,
+                 step_models: dict[str, type[BlockModel]] | None = None):
         self.path = path
         self.diagnostics = diagnostics
         self.address = address
-        self.defer = defer
+        # Given for pipelines: values the run completes are partly evaluated by it.
+        self.folder = folder
         self.step_models = step_models or {}
-        self.sensitive_variables = sensitive_variables or set()
         # Set once a decoded value holds an Unknown or Sensitive object, which must become a
         # JSON marker before the value is planned or stored.
         self.placeholders = False
-        self.variable_locals = variable_locals or set()     # locals whose value uses a variable
 
     def range(self, line: int, column: int) -> Range:
         return Range(self.path, line, column)
@@ -401,20 +398,10 @@ class Decoder:
         return {"type": step_type, **decoded}
 
     def _check_value(self, spec: FieldSpec, value: Any, attribute, model, where: str) -> Any:
-        sensitive = contains_sensitive(value) or _unknown_and_sensitive(value)
-        if self.defer:
-            names_used = [names for names, _l, _c in references(attribute.expr)]
-            # Variables can be set when a run starts (--var, webhooks, schedules), so a pipeline
-            # reads them then; and untrusted text must reach shell scripts quoted at run time.
-            uses_variables = any(
-                names[0] == "var" or (names[0] == "local" and len(names) > 1
-                                      and names[1] in self.variable_locals)
-                for names in names_used)
-            if sensitive or uses_variables or _is_run_time(value):
-                sensitive = sensitive or any(
-                    names[0] == "var" and len(names) > 1 and names[1] in self.sensitive_variables
-                    for names in names_used)
-                return {DEFERRED_KEY: attribute.source, "sensitive": sensitive}
+        if self.folder is not None and spec.ref is None and _waits_for_run(value):
+            # A pipeline value that the run completes: the known parts are folded in now, so
+            # the plan shows them; the rest (run.*, steps.*, secrets) stays template text.
+            return self._fold(attribute, value)
         if isinstance(value, Unknown):
             self.placeholders = True
             return value
@@ -448,6 +435,17 @@ class Decoder:
             checked = checked.model_dump()
         return Sensitive(checked) if isinstance(value, Sensitive) else checked
 
+    def _fold(self, attribute, value: Any) -> Any:
+        if _any_unknown(value, _after_apply):
+            self.placeholders = True            # apply evaluates it again, then folds it
+            return Unknown(KNOWN_AFTER_APPLY.reason)
+        try:
+            return self.folder.value(attribute.expr, value)
+        except EvalError as exc:
+            self.error(exc.summary, exc.detail, exc.line or attribute.expr[1],
+                       exc.column or attribute.expr[2])
+            return None
+
     def _unknown_attribute(self, name: str, line: int, column: int, specs: dict, where: str,
                            is_block: bool) -> None:
         if is_block:
@@ -480,12 +478,14 @@ def _any_unknown(value: Any, test) -> bool:
     return False
 
 
-def _unknown_and_sensitive(value: Any) -> bool:
-    return _any_unknown(value, lambda u: u.sensitive)
+def _after_apply(unknown: Unknown) -> bool:
+    return unknown.reason == KNOWN_AFTER_APPLY.reason
 
 
-def _is_run_time(value: Any) -> bool:
-    return _any_unknown(value, lambda u: u.reason == KNOWN_AT_RUN_TIME.reason)
+def _waits_for_run(value: Any) -> bool:
+    """True for a value that only a run completes: it holds a run-time value or a secret."""
+    return holds_secret(value) or _any_unknown(
+        value, lambda u: u.reason == KNOWN_AT_RUN_TIME.reason)
 
 
 def _contains_unknown(value: Any) -> bool:

@@ -105,6 +105,18 @@ def parse_expression(text: str, path: str = "<expression>") -> tuple[tuple | Non
     return parsed.body.attributes["expression"].expr, []
 
 
+def parse_template(text: str, path: str = "<template>") -> tuple[tuple | None, list[Diagnostic]]:
+    """Parse template text (literal text with `${...}`, as in a heredoc) into a template node;
+    a deferred pipeline value is stored as such text (flowplan.config.partial)."""
+    walker = _Walker(path, text)
+    try:
+        parts = walker.template_parts(text, 1)
+    except _Unsupported as exc:
+        return None, [Diagnostic.error("Invalid template", exc.what,
+                                       Range(path, exc.line, exc.column))]
+    return (E_TEMPLATE, 1, 1, _merge_strings(parts)), []
+
+
 def _syntax_error(path: str, text: str, exc: Any) -> Diagnostic:
     line, column = getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1
     token = getattr(exc, "token", None)

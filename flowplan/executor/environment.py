@@ -67,10 +67,9 @@ class RunValues:
                 for name, value in self.variables.items()}
 
     def over(self, stored: Mapping[str, Any]) -> RunValues:
-        """A continued run's values: what it recorded when it started (a `--var` given then
-        stays), with these values filling in what it could not record (sensitive ones) and
-        variables it did not have. A sensitive value must be the one the run started with:
-        ValueError says which to give again otherwise."""
+        """A continued run's values: what it recorded when it started, with these values for
+        the sensitive ones it could only record as salted hashes. A sensitive value must be the
+        one the run started with: ValueError says which changed or is missing otherwise."""
         merged = dict(self.variables)
         sensitive = set(self.sensitive)
         for name, value in stored.items():
@@ -79,11 +78,15 @@ class RunValues:
             if is_sensitive_marker(value):
                 sensitive.add(name)
                 given = self.variables.get(name)
-                if given is None or not sensitive_matches(value, env_text(given)):
+                if given is None:
                     raise ValueError(
-                        f"var.{name} is sensitive and was given a value when the run started "
-                        f"that flowplan does not keep; give the same value again, e.g. with "
-                        f"--var {name}=VALUE")
+                        f"var.{name} is sensitive and has no value now (the run started with "
+                        f"one): set it again, e.g. with `flowplan secret set {name}`")
+                if not sensitive_matches(value, env_text(given)):
+                    raise ValueError(
+                        f"var.{name} is sensitive and its value changed since the run started "
+                        f"(store secret, FP_VAR_{name}, *.auto.fpvars or default); set the "
+                        "value it started with, or start a new run")
                 continue
             merged[name] = value
         return RunValues(merged, sensitive)
@@ -93,11 +96,11 @@ class RunValues:
                 if self.variables.get(name) is not None]
 
 
-def run_namespace(run: RunInfo) -> dict[str, Any]:
-    """What `run.*` expressions see."""
+def run_namespace(run: RunInfo, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What `run.*` expressions see; `run.variables` are the run's pipeline variables."""
     return {"id": run.id, "number": run.number, "pipeline": run.pipeline, "trigger": run.trigger,
             "user": run.user or "", "branch": run.branch or "", "commit": run.commit or "",
-            "commit_short": run.commit_short or ""}
+            "commit_short": run.commit_short or "", "variables": dict(variables or {})}
 
 
 def builtins(run: RunInfo, workspace: Path) -> dict[str, str]:
@@ -123,14 +126,11 @@ def step_environment(base: Mapping[str, str], pipeline_variables: Mapping[str, s
 def runtime_context(values: RunValues, run: RunInfo, step_outputs: dict[str, Any],
                     workspace: Path, config_dir: Path,
                     resources: Mapping[str, dict[str, Any]] | None = None,
-                    config_values: Mapping[str, Any] | None = None) -> Any:
-    """A flowplan.config.runtime.RunContext for resolving deferred values; `config_values`
-    holds the config's `locals` and `sources`."""
+                    pipeline_variables: Mapping[str, Any] | None = None) -> Any:
+    """A flowplan.config.runtime.RunContext for resolving deferred values."""
     from flowplan.config.runtime import RunContext
 
-    config_values = config_values or {}
     return RunContext(variables=dict(values.variables), sensitive=set(values.sensitive),
-                      run=run_namespace(run), step_outputs=step_outputs, workspace=workspace,
-                      config_dir=config_dir, resources=dict(resources or {}),
-                      locals=dict(config_values.get("locals") or {}),
-                      sources=dict(config_values.get("sources") or {}))
+                      run=run_namespace(run, pipeline_variables), step_outputs=step_outputs,
+                      workspace=workspace, config_dir=config_dir,
+                      resources=dict(resources or {}))

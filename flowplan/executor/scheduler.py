@@ -84,8 +84,8 @@ class Drive:
 
     def __init__(self, store: Any, settings: ExecutorSettings, run: RunRecord,
                  values: RunValues, on_event: events.EventSink = events.ignore, *,
-                 continued: bool = False, resources: dict[str, dict[str, Any]] | None = None,
-                 config_values: dict[str, Any] | None = None) -> None:
+                 continued: bool = False,
+                 resources: dict[str, dict[str, Any]] | None = None) -> None:
         self.store = store
         self.settings = settings
         self.run_record = run
@@ -97,7 +97,6 @@ class Drive:
         self.wants_log_events = on_event is not events.ignore
         self.continued = continued
         self.resources = resources or {}
-        self.config_values = config_values or {}
         self.layout = RunLayout(settings, run.pipeline, run.number)
         self.cancel = threading.Event()
         self.cancel_reason: str | None = None
@@ -108,6 +107,7 @@ class Drive:
         self.step_outputs: dict[str, dict[str, dict[str, str]]] = {}
         self.source_dir: Path | None = None
         self.pipeline_env: dict[str, str] = {}
+        self.pipeline_variables: dict[str, Any] = {}    # run.variables, once resolved
         self.operator_env = dict(settings.environ if settings.environ is not None
                                  else os.environ)
         # steps never see the operator's key: with it and the store, every secret opens
@@ -157,7 +157,7 @@ class Drive:
             outputs = {task: {step: dict(values) for step, values in steps.items()}
                        for task, steps in self.step_outputs.items()}
         return runtime_context(self.values, self.run_info, outputs, workspace,
-                               self.settings.base_dir, self.resources, self.config_values)
+                               self.settings.base_dir, self.resources, self.pipeline_variables)
 
     def resolve(self, value: Any, workspace: Path) -> Any:
         from flowplan.config.runtime import resolve
@@ -263,7 +263,9 @@ class Drive:
                     if isinstance(value, dict) and value.get("sensitive"):
                         secrets.append(env_text(resolved))
                     value = resolved
-                self.pipeline_env[str(name)] = env_text(value)
+                self.pipeline_variables[str(name)] = value
+            for name, value in self.pipeline_variables.items():
+                self.pipeline_env[name] = env_text(value)
         except Exception as exc:  # noqa: BLE001 - RuntimeEvaluationError and friends
             self._use_masker(secrets)
             return self._fail_before_stages(f"pipeline variables: {exc}")

@@ -117,13 +117,10 @@ class RunService:
     """Starts, continues, stops and describes runs. One per store; safe to share."""
 
     def __init__(self, store: Store, settings: ExecutorSettings, *,
-                 resources: Mapping[str, dict[str, Any]] | None = None,
-                 config_values: Mapping[str, Any] | None = None) -> None:
+                 resources: Mapping[str, dict[str, Any]] | None = None) -> None:
         self.store = store
         self.settings = settings
         self.resources = dict(resources or {})   # state attributes by address, for expressions
-        # the config's `locals` and `sources`, which deferred values may refer to
-        self.config_values = dict(config_values or {})
 
     # -- starting -------------------------------------------------------------------------------
 
@@ -131,14 +128,17 @@ class RunService:
                variables: Mapping[str, Any] | None = None, sensitive: Iterable[str] = (),
                branch: str | None = None, commit: str | None = None,
                trigger: str = "manual", user: str | None = None,
-               parallelism: int | None = None) -> RunRecord:
-        """Record a new queued run of `definition` (a snapshot of it is kept), numbered."""
+               parallelism: int | None = None, origin: str | None = None) -> RunRecord:
+        """Record a new queued run of `definition` (a snapshot of it is kept), numbered;
+        `origin` says which definition it is ("applied" or "working_copy")."""
         if not isinstance(definition, Mapping) or not isinstance(definition.get("stages"),
                                                                  Mapping):
             raise RunServiceError(f"pipeline {pipeline!r} has no stages to run")
         values = RunValues.of(variables, sensitive)
         source = definition.get("source") or {}
-        options = {"parallelism": int(parallelism)} if parallelism else {}
+        options: dict[str, Any] = {"parallelism": int(parallelism)} if parallelism else {}
+        if origin:
+            options["definition"] = origin
         return self.store.create_run(
             pipeline, trigger=trigger, user=user, definition=dict(definition),
             tasks=task_plans(definition), variables=values.stored(), options=options,
@@ -149,11 +149,12 @@ class RunService:
               variables: Mapping[str, Any] | None = None, sensitive: Iterable[str] = (),
               branch: str | None = None, commit: str | None = None, trigger: str = "manual",
               user: str | None = None, parallelism: int | None = None,
+              origin: str | None = None,
               on_event: events.EventSink = events.ignore) -> RunOutcome:
         """Create a run and drive it in the foreground."""
         run = self.create(pipeline, definition, variables=variables, sensitive=sensitive,
                           branch=branch, commit=commit, trigger=trigger, user=user,
-                          parallelism=parallelism)
+                          parallelism=parallelism, origin=origin)
         return self._drive(run, RunValues.of(variables, sensitive), on_event, continued=False)
 
     def drive(self, run: str | RunRef, *, variables: Mapping[str, Any] | None = None,
@@ -508,7 +509,7 @@ class RunService:
     def _drive(self, run: RunRecord, values: RunValues, on_event: events.EventSink,
                continued: bool) -> RunOutcome:
         drive = Drive(self.store, self.settings, run, values, on_event, continued=continued,
-                      resources=self.resources, config_values=self.config_values)
+                      resources=self.resources)
         try:
             result = drive.run()
         except RunHeld as held:

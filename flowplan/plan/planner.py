@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from flowplan.config.loader import Config, ResourceConfig
+from flowplan.config.loader import reevaluate
+from flowplan.config.model import Config, ResourceConfig
 from flowplan.diagnostics import Diagnostics, Range
 from flowplan.events import EventSink, RefreshStarted, ignore
 from flowplan.plan.decide import decide_action
@@ -101,7 +102,8 @@ def make_plan(config: Config, state: State, registry: ProviderRegistry,
         if changed.intersection(resource.dependencies):
             # A dependency changes: refer to its planned values (an id being replaced is
             # unknown again), not to what the state recorded.
-            resource = config.reevaluate(address, planned_attributes)
+            resource, problems = reevaluate(config, address, planned_attributes)
+            diagnostics.extend(problems)
         change = _plan_resource(resource, prior, prior_state, providers[resource.provider],
                                 address in options.replace, diagnostics)
         if change is not None:

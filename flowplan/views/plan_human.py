@@ -102,7 +102,8 @@ def _scalar(value: Any) -> str:
         if UNKNOWN_KEY in value:
             return f"({value[UNKNOWN_KEY]})"
         if DEFERRED_KEY in value:
-            return "(sensitive value)" if value.get("sensitive") else "(known at run time)"
+            # template text whose ${...} the run fills in; secrets in it are references only
+            return _quote(value[DEFERRED_KEY])
     kind = type(value)
     if kind is str:
         return _quote(value)                 # what json.dumps(value, ensure_ascii=False) gives

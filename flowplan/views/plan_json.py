@@ -1,8 +1,9 @@
 """The plan as machine-readable JSON, shaped like Terraform's `show -json` resource_changes.
 
 Values go out as plain JSON: an unknown leaf becomes null with true in `after_unknown`, a sensitive
-leaf (or a sensitive deferred one) null with true in `before_sensitive`/`after_sensitive`, so no
-secret digest ever leaves; a non-sensitive deferred value becomes {"deferred": "<source>"}.
+leaf null with true in `before_sensitive`/`after_sensitive`, so no secret digest ever leaves; a
+value the run completes becomes {"deferred": "<template text>"} (a sensitive variable in it is a
+reference, `${var.NAME}`, never a value).
 The plan file itself (flowplan.plan.model) is a different, lossless format.
 """
 
@@ -64,8 +65,7 @@ def _split(value: Any) -> tuple[Any, Any, Any]:
         if UNKNOWN_KEY in value:
             return None, True, False
         if DEFERRED_KEY in value:
-            if value.get("sensitive"):
-                return None, False, True
+            # template text: run-time names and sensitive variables are references in it
             return {"deferred": value[DEFERRED_KEY]}, False, False
         plain, unknown, sensitive = {}, {}, {}
         for key, item in value.items():

@@ -227,7 +227,7 @@ def test_schedule_decodes_with_defaults(sketch):
 
 def test_pipeline_decodes_stages_tasks_steps_and_caches_with_defaults(sketch):
     pipeline = sketch.resources["pipeline.java_ecs"].attributes
-    assert pipeline["version"] == 1
+    assert pipeline["version"] == 2
     assert pipeline["parallelism"] == 4 and pipeline["description"] == ""
     assert pipeline["source"]["name"] == "app"
     assert list(pipeline["stages"]) == ["test", "build", "deploy"]
