@@ -5,6 +5,8 @@ persisted or put into a plan (state, plan file, store) they become JSON marker o
 
     {"$unknown": "known after apply"}          a value a provider computes on apply
     {"$sensitive": "sha256:SALT:HEX"}          a salted hash of a sensitive value
+    {"$deferred": "TEXT", "sensitive": bool}    a pipeline value the run completes: template
+                                               text (flowplan.config.partial)
 
 so the state and the plan stay plain JSON, and no sensitive value is written in plaintext.
 """
@@ -18,6 +20,7 @@ from typing import Any
 
 UNKNOWN_KEY = "$unknown"
 SENSITIVE_KEY = "$sensitive"
+DEFERRED_KEY = "$deferred"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -29,7 +29,7 @@ from flowplan.config.schema import (COMPUTED_ATTRIBUTES, DEFAULT_PROVIDERS, META
                                     RESOURCE_MODELS, Decoder, Settings, Source, fields_of)
 from flowplan.config.steps import step_models
 from flowplan.config.syntax import E_ATTR, E_NAME, E_TUPLE, Attribute, Block, Body, FileSyntax
-from flowplan.config.variables import (ANY, ENV_PREFIX, VariableType, convert,
+from flowplan.config.variables import (ANY, ENV_PREFIX, convert,
                                        environment_values, from_text, parse_type)
 from flowplan.diagnostics import Diagnostics, Range
 from flowplan.graph import Graph

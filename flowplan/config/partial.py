@@ -26,11 +26,9 @@ import math
 from typing import Any, Callable
 
 from flowplan.config.expressions import EvalError, ResourceRef, Scope, evaluate, to_string
-from flowplan.config.syntax import (E_ATTR, E_BINARY, E_CALL, E_COND, E_INDEX, E_LIT, E_NAME,
+from flowplan.config.syntax import (E_ATTR, E_BINARY, E_CALL, E_COND, E_INDEX, E_NAME,
                                     E_OBJECT, E_TEMPLATE, E_TUPLE, E_UNARY)
-from flowplan.values import Sensitive, Unknown
-
-DEFERRED_KEY = "$deferred"
+from flowplan.values import DEFERRED_KEY, Sensitive, Unknown
 
 # How to fold `local.NAME` whose value is not plain: its declared expression.
 LocalExpressions = Callable[[str], "tuple | None"]

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal, Optional, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from flowplan.config.expressions import EvalError, ResourceRef, Scope, evaluate
-from flowplan.config.partial import DEFERRED_KEY, Folder, holds_secret
+from flowplan.config.partial import Folder, holds_secret
 from flowplan.config.syntax import Block, Body
 from flowplan.diagnostics import Diagnostics, Range
 from flowplan.values import KNOWN_AFTER_APPLY, KNOWN_AT_RUN_TIME, Sensitive, Unknown

@@ -44,6 +44,7 @@ from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.source import SourceError, check_out, credentials_for
 from flowplan.executor.status import Status, counted, run_result, worst_of
 from flowplan.executor.step_type import RunInfo
+from flowplan.config.pipeline import DEFINITION_VERSION
 from flowplan.executor.task import TaskRunner, has_deferred
 from flowplan.store import RunRecord, StepRunRecord, TaskRunRecord
 from flowplan.store.schema import utc_now
@@ -249,6 +250,10 @@ class Drive:
                 if step.status == Status.SUCCEEDED and step.outputs:
                     self.step_outputs.setdefault(step.task, {})[step.step] = dict(step.outputs)
         secrets = list(self.secrets)
+        if self.definition.get("version", 1) < DEFINITION_VERSION and has_deferred(self.definition):
+            return self._fail_before_stages(
+                "this run's definition was recorded by an older flowplan, whose run-time values "
+                "this version reads differently: start a new run (after `flowplan apply`)")
         try:
             variables = self.definition.get("variables") or {}
             if isinstance(variables, dict) and "$deferred" in variables:

@@ -19,10 +19,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from flowplan.values import SENSITIVE_KEY, UNKNOWN_KEY
-
-# The deferred marker is written by config evaluation; it belongs with the others in flowplan.values.
-DEFERRED_KEY = "$deferred"
+from flowplan.values import DEFERRED_KEY, SENSITIVE_KEY, UNKNOWN_KEY
 
 PLAN_FILE_KEY = "flowplan_plan"
 PLAN_FILE_VERSION = 1

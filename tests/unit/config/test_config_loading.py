@@ -248,7 +248,7 @@ def test_pipeline_decodes_stages_tasks_steps_and_caches_with_defaults(sketch):
                         "roles": [], "method": "anyone", "timeout": None, "description": ""}
     cache = pipeline["caches"]["maven"]
     assert cache["paths"] == ["~/.m2/repository"] and cache["restore_keys"] == []
-    assert cache["key"] == {"$deferred": '"maven-${hash_files("**/pom.xml")}"',
+    assert cache["key"] == {"$deferred": 'maven-${hash_files("**/pom.xml")}',
                             "sensitive": False}
 
 

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from flowplan.config.loader import reevaluate
 from flowplan.values import KNOWN_AFTER_APPLY
 
 REPOSITORY = 'acr_repository "app" {\n  namespace = "team"\n  name = "app"\n}\n'
@@ -108,59 +109,111 @@ def test_step_with_a_literal_run_is_plain_data(load):
                     "env": {"CI": "1"}, "timeout": "5m", "outputs": []}
 
 
-# -- deferred values ------------------------------------------------------------------------------
+# -- plan-time and run-time values ----------------------------------------------------------------
 
-@pytest.mark.parametrize("expression", [
-    '"git checkout ${run.branch}"',
-    'run.commit',
-    '"echo ${steps.build.outputs.version}"',
-    '"key-${hash_files("**/pom.xml")}"',
+@pytest.mark.parametrize("expression, text", [
+    ('"git checkout ${run.branch}"', "git checkout ${run.branch}"),
+    ("run.commit", "${run.commit}"),
+    ('"echo ${steps.build.outputs.version}"', "echo ${steps.build.outputs.version}"),
+    ('"key-${hash_files("**/pom.xml")}"', 'key-${hash_files("**/pom.xml")}'),
+    ('"in ${path.cwd}"', "in ${path.cwd}"),
+    ("run.variables.REGION", "${run.variables.REGION}"),
 ])
-def test_run_time_values_are_deferred_with_their_source(load, expression):
+def test_run_time_values_are_deferred_as_template_text(load, expression, text):
     step = step_of(load(one_step(f"run = {expression}")))
-    assert step["run"] == {"$deferred": expression, "sensitive": False}
+    assert step["run"] == {"$deferred": text, "sensitive": False}
 
 
-def test_run_time_heredoc_is_deferred_with_its_source(load):
-    step = step_of(load(one_step('run = <<-EOT\n  echo ${run.number}\nEOT')))
-    assert step["run"]["$deferred"].startswith("<<-EOT\n")
-    assert step["run"]["$deferred"].endswith("EOT")
-    assert "echo ${run.number}" in step["run"]["$deferred"]
+def test_run_time_heredoc_is_deferred_as_its_text(load):
+    step = step_of(load(one_step('run = <<-EOT\n  echo ${run.number}\n  echo "$${HOME}"\nEOT')))
+    assert step["run"] == {"$deferred": 'echo ${run.number}\necho "$${HOME}"\n',
+                           "sensitive": False}
 
 
-def test_sensitive_variable_in_a_pipeline_is_deferred_and_marked_sensitive(load):
+PLAN_TIME = ('variable "env" {\n  default = "dev"\n}\nvariable "team" {\n  default = "web"\n}\n'
+             'locals {\n  target = "${var.team}-${var.env}"\n}\n')
+
+
+@pytest.mark.parametrize("expression, planned", [
+    ('"deploys ${local.target}"', "deploys web-staging"),
+    ('var.env == "staging" ? "yes" : "no"', "yes"),
+    ('upper(var.env)', "STAGING"),
+    ('lookup({staging = "s1", prod = "p1"}, var.env, "none")', "s1"),
+    ('<<-EOT\n  deploy ${local.target}\nEOT', "deploy web-staging\n"),
+])
+def test_config_variables_are_evaluated_at_plan_time(load, expression, planned):
+    step = step_of(load(one_step(f"run = {expression}", PLAN_TIME), variables={"env": "staging"}))
+    assert step["run"] == planned
+
+
+@pytest.mark.parametrize("expression, text", [
+    ('"./deploy.sh ${var.env} ${run.commit_short}"', "./deploy.sh staging ${run.commit_short}"),
+    ('var.env == "staging" ? run.branch : "main"', "${run.branch}"),
+    ('"${upper(var.env)}-${lower(run.branch)}"', "STAGING-${lower(run.branch)}"),
+    ('lookup({staging = "s1"}, run.variables.R, var.env)',
+     '${lookup({"staging" = "s1"}, run.variables.R, "staging")}'),
+    ('run.number > 1 && var.env == "staging"', "${((run.number > 1) && true)}"),
+    ('"${local.target}: $${literal} %%{x} ${run.number}"',
+     "web-staging: $${literal} %%{x} ${run.number}"),
+    ('<<-EOT\n  echo "${local.target}"\n  echo ${run.commit}\nEOT',
+     'echo "web-staging"\necho ${run.commit}\n'),
+])
+def test_templates_are_partly_evaluated(load, expression, text):
+    step = step_of(load(one_step(f"run = {expression}", PLAN_TIME), variables={"env": "staging"}))
+    assert step["run"] == {"$deferred": text, "sensitive": False}
+
+
+def test_maps_keep_known_values_and_defer_only_run_time_leaves(load):
+    config = load(PLAN_TIME + 'pipeline "p" {\n  variables = { TARGET = local.target, '
+                  'B = run.branch }\n}\n', variables={"env": "prod"})
+    assert config.resources["pipeline.p"].attributes["variables"] == {
+        "TARGET": "web-prod", "B": {"$deferred": "${run.branch}", "sensitive": False}}
+
+
+def test_a_folded_value_parses_back_to_the_same_result(load, tmp_path):
+    from flowplan.config.runtime import RunContext, resolve
+
+    step = step_of(load(one_step('run = "q\\"uote\\\\ ${var.env}\\t${run.branch}"', PLAN_TIME),
+                        variables={"env": 'a"b\\c ${x}'}))
+    ctx = RunContext(variables={}, sensitive=set(), run={"branch": "main"}, step_outputs={},
+                     workspace=tmp_path, config_dir=tmp_path)
+    assert resolve(step["run"], ctx) == 'q"uote\\ a"b\\c ${x}\tmain'
+
+
+def test_sensitive_variable_in_a_pipeline_is_a_reference_never_a_value(load):
     config = load(one_step('run = "login ${var.token}"\nenv = {TOKEN = var.token, A = "a"}',
                            TOKEN))
     step = step_of(config)
-    assert step["run"] == {"$deferred": '"login ${var.token}"', "sensitive": True}
-    assert step["env"]["$deferred"].startswith("{TOKEN = var.token")
-    assert step["env"]["sensitive"] is True
+    assert step["run"] == {"$deferred": "login ${var.token}", "sensitive": True}
+    assert step["env"] == {"TOKEN": {"$deferred": "${var.token}", "sensitive": True}, "A": "a"}
     assert "hunter2" not in json.dumps(config.resources["pipeline.p"].attributes)
 
 
 def test_run_time_and_sensitive_in_one_template_is_deferred_and_sensitive(load):
     step = step_of(load(one_step('run = "push ${run.branch} ${var.token}"', TOKEN)))
-    assert step["run"] == {"$deferred": '"push ${run.branch} ${var.token}"', "sensitive": True}
+    assert step["run"] == {"$deferred": "push ${run.branch} ${var.token}", "sensitive": True}
 
 
-def test_run_time_template_with_a_sensitive_local_is_marked_sensitive(load):
-    prelude = TOKEN + "locals {\n  auth = var.token\n}\n"
+def test_a_sensitive_local_becomes_its_expression(load):
+    prelude = TOKEN + 'locals {\n  auth = "Bearer ${var.token}"\n}\n'
     step = step_of(load(one_step('run = "push ${run.branch} ${local.auth}"', prelude)))
-    assert step["run"]["sensitive"] is True
+    assert step["run"] == {"$deferred": 'push ${run.branch} ${("Bearer ${var.token}")}',
+                           "sensitive": True}
 
 
-def test_sensitive_local_alone_is_deferred_and_sensitive(load):
-    prelude = TOKEN + "locals {\n  auth = var.token\n}\n"
-    step = step_of(load(one_step('run = "push ${local.auth}"', prelude)))
-    assert step["run"] == {"$deferred": '"push ${local.auth}"', "sensitive": True}
+def test_sensitive_variable_without_a_value_is_left_to_the_run(load):
+    prelude = 'variable "token" {\n  sensitive = true\n}\n'
+    step = step_of(load(one_step('run = "login ${var.token}"', prelude)))
+    assert step["run"] == {"$deferred": "login ${var.token}", "sensitive": True}
 
 
-def test_variables_in_a_pipeline_are_read_when_the_run_starts(load):
-    # --var and webhooks can set variables for one run, and untrusted text must reach a shell
-    # script quoted: so a pipeline keeps the expression, not the plan-time value.
-    prelude = 'variable "goal" {\n  default = "verify"\n}\n'
-    step = step_of(load(one_step('run = "mvn ${var.goal}"', prelude)))
-    assert step["run"] == {"$deferred": '"mvn ${var.goal}"', "sensitive": False}
+def test_sensitive_variable_without_a_value_is_required_where_it_is_needed_now(load):
+    config = load('variable "token" {\n  sensitive = true\n}\n'
+                  'locals {\n  t = var.token\n}\n'
+                  'deployment_group "d" {\n  environment = local.t\n}\n')
+    assert [(d.summary, d.address) for d in config.diagnostics] == [
+        ("No value for required variable", "var.token")]
+    assert "deployment_group.d needs its value now" in config.diagnostics.items[0].detail
 
 
 def test_hash_files_outside_a_pipeline_is_evaluated_at_plan_time(load, config_dir):
@@ -200,9 +253,20 @@ def test_marker_in_the_state_is_not_used_as_a_value(load):
 def test_reevaluate_takes_computed_attributes_from_the_state(load):
     config = load(one_step('run = "docker push ${acr_repository.app.id}"', REPOSITORY))
     assert step_of(config)["run"] == KNOWN_AFTER_APPLY
-    resource = config.reevaluate("pipeline.p", {"acr_repository.app": {"id": "cr-7"}}.get)
+    resource, problems = reevaluate(config, "pipeline.p",
+                                    {"acr_repository.app": {"id": "cr-7"}}.get)
     steps = resource.attributes["stages"]["s"]["tasks"]["t"]["steps"]
     assert steps["x"]["run"] == "docker push cr-7"
+    assert not problems.items
+    assert step_of(config)["run"] == KNOWN_AFTER_APPLY      # the config is left as it was
+
+
+def test_a_run_time_template_waiting_on_a_computed_attribute_is_known_after_apply(load):
+    config = load(one_step('run = "push ${acr_repository.app.id}:${run.number}"', REPOSITORY))
+    assert step_of(config)["run"] == KNOWN_AFTER_APPLY
+    resource, _ = reevaluate(config, "pipeline.p", {"acr_repository.app": {"id": "cr-7"}}.get)
+    steps = resource.attributes["stages"]["s"]["tasks"]["t"]["steps"]
+    assert steps["x"]["run"] == {"$deferred": "push cr-7:${run.number}", "sensitive": False}
 
 
 # -- dependencies ---------------------------------------------------------------------------------
@@ -281,16 +345,14 @@ def test_references_through_locals_become_resource_dependencies(load):
     assert config.resources["schedule.s"].dependencies == ["acr_repository.app", "pipeline.p"]
 
 
-def test_variable_reached_through_a_local_is_read_when_the_run_starts(load):
-    prelude = 'variable "env" {\n  default = "dev"\n}\nlocals {\n  e = var.env\n}\n'
-    step = step_of(load(one_step('run = "deploy ${local.e}"', prelude)))
-    assert step["run"] == {"$deferred": '"deploy ${local.e}"', "sensitive": False}
 
 
 def test_reevaluating_a_resource_does_not_repeat_its_diagnostics(load):
     config = load(REPOSITORY + 'schedule "s" {\n  pipeline = pipeline.p\n  cron = "x"\n'
                   '  branch = acr_repository.app.id\n  timezone = 5\n}\npipeline "p" {\n}\n')
     assert len(config.diagnostics) == 1
-    resource = config.reevaluate("schedule.s", {"acr_repository.app": {"id": "cr-1"}}.get)
+    resource, problems = reevaluate(config, "schedule.s",
+                                    {"acr_repository.app": {"id": "cr-1"}}.get)
     assert resource.attributes["branch"] == "cr-1"
     assert len(config.diagnostics) == 1
+    assert len(problems) == 1

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from flowplan.config.expressions import Scope
+from flowplan.config.functions import build_functions
+from flowplan.config.partial import Folder
 from flowplan.config.runtime import RunContext, RuntimeEvaluationError, render_script, resolve
+from flowplan.config.syntax import parse_expression
+from flowplan.values import KNOWN_AT_RUN_TIME
 
 HOSTILE = [
     "x; touch PWNED",
@@ -30,8 +35,21 @@ def context(workspace: Path, run: dict | None = None, **kwargs) -> RunContext:
                       workspace=workspace, config_dir=workspace, **kwargs)
 
 
+class _AtRunTime:
+    def lookup(self, name: str, line: int, column: int):
+        return KNOWN_AT_RUN_TIME
+
+
 def deferred(source: str, sensitive: bool = False) -> dict:
-    return {"$deferred": source, "sensitive": sensitive}
+    """The deferred marker the planner stores for an attribute written as `source` (HCL), in
+    a pipeline where every name is known only at run time."""
+    node, problems = parse_expression(source)
+    assert node is not None, problems
+    functions = dict(build_functions(Path(".")))
+    functions["hash_files"] = lambda *patterns: KNOWN_AT_RUN_TIME
+    roots = {root: _AtRunTime() for root in ("run", "steps", "var", "acr_repository")}
+    marker = Folder(Scope(roots, functions), lambda name: None).value(node, KNOWN_AT_RUN_TIME)
+    return {**marker, "sensitive": sensitive}
 
 
 def run_bash(script: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -170,10 +188,21 @@ def test_value_in_a_place_the_renderer_cannot_quote_is_refused(tmp_path):
     assert not (tmp_path / "PWNED").exists()
 
 
-def test_hostile_variable_value_in_a_script_is_not_executed(load, config_dir):
+def test_hostile_pipeline_variable_in_a_script_is_not_executed(load, config_dir):
     hostile = "$(touch PWNED)"
-    step = pipeline_step(load, '"echo ${var.goal}"', 'variable "goal" {\n  default = "x"\n}\n',
-                         variables={"goal": hostile})
-    script = render_script(step["run"], context(config_dir, variables={"goal": hostile}))
-    run_bash(script, config_dir)
+    step = pipeline_step(load, '"echo ${run.variables.goal}"')
+    script = render_script(step["run"], context(config_dir, run={"variables": {"goal": hostile}}))
+    result = run_bash(script, config_dir)
+    assert result.stdout == hostile + "\n"
     assert not (config_dir / "PWNED").exists()
+
+
+def test_config_variable_is_pasted_into_the_script_at_plan_time(load, config_dir):
+    """A config variable is a plan-time input: its value is in the planned script, where the
+    plan shows it for review, and only the run-time part is left for the run."""
+    step = pipeline_step(load, '"./deploy.sh ${var.env} ${run.commit_short}"',
+                         'variable "env" {\n  default = "x"\n}\n', variables={"env": "staging"})
+    assert step["run"] == {"$deferred": "./deploy.sh staging ${run.commit_short}",
+                           "sensitive": False}
+    script = render_script(step["run"], context(config_dir, run={"commit_short": "ab12"}))
+    assert script == "./deploy.sh staging ab12"

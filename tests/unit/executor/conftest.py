@@ -38,7 +38,7 @@ def stage(tasks: dict[str, dict], trigger: str = "auto") -> dict:
 
 
 def pipeline(stages: dict[str, dict], **attributes) -> dict:
-    body = {"version": 1, "description": "", "source": None, "variables": {}, "parallelism": 4,
+    body = {"version": 2, "description": "", "source": None, "variables": {}, "parallelism": 4,
             "caches": {}}
     body.update(attributes)
     body["stages"] = {name: {"index": i, **s} for i, (name, s) in enumerate(stages.items())}

@@ -76,8 +76,8 @@ def test_sensitive_values_are_masked_in_stored_logs(hcl_run):
 
 def test_no_secret_is_written_in_plaintext_under_flowplan(hcl_run, config_dir):
     service, definition, variables, sensitive = hcl_run
-    definition["stages"]["build"]["tasks"]["compile"]["steps"]["show"]["run"]["$deferred"] = (
-        '"echo $TOKEN; echo $TOKEN >&2; echo LEAK=$TOKEN >> $FLOWPLAN_OUTPUT; exit 1"')
+    definition["stages"]["build"]["tasks"]["compile"]["steps"]["show"]["run"] = (
+        "echo $TOKEN; echo $TOKEN >&2; echo LEAK=$TOKEN >> $FLOWPLAN_OUTPUT; exit 1")
     outcome = service.start("app", definition, variables=variables, sensitive=sensitive)
     assert outcome.status == Status.FAILED
     assert steps_of(service, "app#1")[("compile", "show")].outputs == {"LEAK": "***"}
@@ -99,23 +99,23 @@ def test_a_crafted_branch_name_cannot_inject_commands(hcl_run, tmp_path):
     assert log_text(service, "app#1", step="use") == [f"built 1.1.0 on {branch}"]
 
 
-def test_a_crafted_variable_cannot_inject_commands(service, config_dir, tmp_path):
+def test_a_crafted_pipeline_variable_cannot_inject_commands(service, config_dir, tmp_path):
     pwned = tmp_path / "pwned"
     hcl = """
-    variable "name" {}
     pipeline "app" {
+      variables = { name = "world" }
       stage "s" {
         task "t" {
           step "greet" {
             type = "command"
-            run  = "echo hello ${var.name}"
+            run  = "echo hello ${run.variables.name}"
           }
         }
       }
     }
     """
-    definition, variables, sensitive = load_pipeline(config_dir, hcl, "app",
-                                                     {"name": f"$(touch {pwned})"})
+    definition, variables, sensitive = load_pipeline(config_dir, hcl, "app", {})
+    definition["variables"]["name"] = f"$(touch {pwned})"       # as `run --var` sets it
     service.start("app", definition, variables=variables, sensitive=sensitive)
     assert not pwned.exists()
     assert log_text(service, "app#1") == [f"hello $(touch {pwned})"]
@@ -147,7 +147,7 @@ def test_a_sensitive_value_missing_when_continuing_is_refused_before_anything(se
     assert service.store.approvals(service.get("app#1").id) == []
     assert service.get("app#1").status == "waiting"
     wrong = {"token": Sensitive("not-the-same")}
-    with pytest.raises(RunServiceError, match="give the same value again"):
+    with pytest.raises(RunServiceError, match="its value changed since the run started"):
         service.approve("app#1", "bob", variables=wrong)
     outcome = service.approve("app#1", "bob", variables=variables, sensitive=sensitive)
     assert outcome.status == Status.SUCCEEDED

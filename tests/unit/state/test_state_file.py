@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import pytest
@@ -78,20 +77,15 @@ def test_state_with_duplicate_addresses_is_refused():
         State.from_dict(raw)
 
 
-def test_five_thousand_resources_load_and_serialise_fast():
+def test_five_thousand_resources_round_trip_through_the_fast_encoder():
+    # How fast it is, bench/plan_scale.py measures; here, that the fast path encodes the same.
     state = big_state(5000)
     encoded = LocalStateBackend("unused.json")._encode(state)
-    started = time.perf_counter()
     raw = state.to_dict()
     text = pretty_json(raw)
-    serialise = time.perf_counter() - started
-    started = time.perf_counter()
     loaded = State.from_dict(json.loads(encoded))
-    load = time.perf_counter() - started
     assert loaded == state
     assert text == json.dumps(raw, indent=2, ensure_ascii=False)
-    # Well under 100 ms each on an ordinary machine; the bound leaves room for a busy CI runner.
-    assert serialise < 0.25 and load < 0.25, (serialise, load)
 
 
 def test_state_text_is_reused_for_unchanged_resources_and_stays_identical(tmp_path):
