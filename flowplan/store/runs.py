@@ -86,6 +86,12 @@ class RunRecord:
         """How people name the run: `pipeline#number`."""
         return f"{self.pipeline}#{self.number}"
 
+    @property
+    def origin(self) -> str | None:
+        """Which definition ran: "applied" (registered by apply) or "working_copy" (`run
+        --from-config`); None for runs recorded before flowplan kept it."""
+        return (self.options or {}).get("definition")
+
 
 @dataclass(frozen=True)
 class TaskRunRecord:

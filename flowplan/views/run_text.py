@@ -245,7 +245,8 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 
 def render_runs_table(runs: list) -> str:
     headers = ("RUN", "STATUS", "TRIGGER", "COMMIT", "WHO", "STARTED", "DURATION")
-    rows = [(r.ref, r.status, r.trigger, r.commit_short or (r.commit or "")[:7], r.user or "",
+    rows = [(r.ref + ("*" if r.origin == "working_copy" else ""), r.status, r.trigger,
+             r.commit_short or (r.commit or "")[:7], r.user or "",
              _when(r.started_at or r.created_at),
              duration(_seconds(r.started_at, r.finished_at))) for r in runs]
     if not rows:
@@ -253,13 +254,16 @@ def render_runs_table(runs: list) -> str:
     widths = [max(len(h), *(len(str(row[i])) for row in rows)) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    if any(r.origin == "working_copy" for r in runs):
+        lines.append("* ran the working copy (run --from-config), not the applied definition")
     return "\n".join(lines) + "\n"
 
 
 def render_run_tree(tree) -> str:
     run = tree.run
     lines = [f"{run.ref}  {run.status}  trigger {run.trigger}"
-             + (f"  by {run.user}" if run.user else "")]
+             + (f"  by {run.user}" if run.user else "")
+             + ("  (working copy, not applied)" if run.origin == "working_copy" else "")]
     if run.commit:
         branch = f" on {run.branch}" if run.branch else ""
         message = (run.commit_message or "").splitlines()[0] if run.commit_message else ""
@@ -327,8 +331,9 @@ def _plain(value: Any) -> Any:
     if is_sensitive_marker(value):
         return "***"                      # a run keeps a sensitive value's hash: never shown
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)
-                if f.name != "definition"}
+        # a run's definition snapshot is long: JSON names which definition it was instead
+        return {f.name: (_plain(getattr(value, f.name)) if f.name != "definition"
+                         else getattr(value, "origin", None)) for f in fields(value)}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):
