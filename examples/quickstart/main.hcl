@@ -64,7 +64,7 @@ pipeline "quickstart" {
     task "build" {
       step "stamp" {
         type = "command"
-        run  = "echo \"${local.app_name} built from ${run.commit_short} on ${run.branch}\" > BUILD_INFO"
+        run  = "echo \"${run.variables.APP_NAME} built from ${run.commit_short} on ${run.branch}\" > BUILD_INFO"
       }
       step "archive" {
         type  = "archive"
