@@ -88,7 +88,7 @@ def plan(workspace: Workspace, options: PlanOptions = PlanOptions(),
          on_event: EventSink = ignore, lock: bool = True) -> Plan:
     """A plan of the config against the state; raises DiagnosticsError on mistakes."""
     if lock:
-        with workspace.backend.lock("plan"):
+        with workspace.backend.lock("plan", on_event):
             return _plan(workspace, options, on_event)
     return _plan(workspace, options, on_event)
 
@@ -111,7 +111,7 @@ def apply(workspace: Workspace, saved: Plan | None = None,
     Returns the plan and the result (None when there was nothing to do or it was not confirmed).
     The state lock is held from reading the state to the last write.
     """
-    with workspace.backend.lock("apply"):
+    with workspace.backend.lock("apply", on_event):
         state = workspace.backend.read()
         if saved is not None:
             check_fresh(saved, state, workspace.backend.path.exists())

@@ -83,9 +83,13 @@ def plan(
 
 
 def progress(quiet: bool = False):
-    from flowplan.views.progress_text import render_event
+    """Progress lines (stderr when stdout is piped); warnings always, on stderr."""
+    from flowplan.views.progress_text import is_warning, render_event
 
     def on_event(event: object) -> None:
+        if is_warning(event):
+            err(render_event(event) or "")
+            return
         if quiet:
             return
         line = render_event(event)
@@ -252,7 +256,7 @@ def state_rm(address: str = typer.Argument(..., help="Resource address to forget
     """Forget a resource without destroying it."""
     def body() -> int:
         backend = _backend()
-        with backend.lock("state rm"):
+        with backend.lock("state rm", progress()):
             state = backend.read()
             if state.remove(address) is None:
                 err(f"Error: {address} is not in the state.")

@@ -1,10 +1,12 @@
 """The state lock against a real second process, and an apply killed with SIGKILL half way.
 
 A helper process takes `LocalStateBackend(path).lock("apply")` and sleeps; `flowplan apply` must
-fail at once naming it, and `flowplan force-unlock ID` must let the next apply through. Then an
-apply of six slow recorder resources is killed with SIGKILL mid-way: the state must still parse,
-hold every resource whose completion was printed, and a second apply must finish the rest without
-creating anything twice.
+fail at once naming it, and `flowplan force-unlock ID` must let the next apply through. A lock
+whose holder is gone (killed) is taken over by the next command with a warning naming the old
+holder; one naming a process that still runs is refused. Then an apply of six slow recorder
+resources is killed with SIGKILL mid-way: the state must still parse, hold every resource whose
+completion was printed, the next plan must go ahead at once, and a second apply must finish the
+rest without creating anything twice.
 """
 
 from __future__ import annotations
@@ -99,11 +101,28 @@ def test_every_state_command_refuses_to_run_while_the_state_is_locked(workspace,
     finally:
         holder.kill()
         holder.wait()
-    # The holder was killed: its lock is stale, and stays until force-unlock.
+    # The holder was killed: its lock was left behind, and the next command takes it over.
     assert workspace.lock_path.exists()
-    assert run_flowplan("plan").code == 1
-    assert_ok(run_flowplan("force-unlock", lock_id))
-    assert_ok(run_flowplan("plan"))
+    planned = assert_ok(run_flowplan("plan"))
+    assert f"pid {holder.pid}" in planned.stderr and lock_id in planned.stderr, str(planned)
+    assert not workspace.lock_path.exists()
+
+
+def test_lock_naming_a_process_that_still_runs_is_refused(workspace, run_flowplan):
+    # A lock file as an older flowplan leaves it (no OS lock held), naming this test's process
+    # with its real start time: that holder is alive, so the lock stands.
+    from flowplan.state.lock import this_process
+
+    workspace.write(CONFIG)
+    info = this_process("apply", "lock-of-a-live-process", "2024-01-01T00:00:00+00:00",
+                        str(workspace.state_path))
+    workspace.lock_path.parent.mkdir(parents=True)
+    workspace.lock_path.write_text(json.dumps(info.to_dict()))
+    locked = run_flowplan("plan")
+    assert locked.code == 1, str(locked)
+    assert f"pid {os.getpid()}" in locked.stderr
+    assert "flowplan force-unlock lock-of-a-live-process" in locked.stderr
+    assert json.loads(workspace.lock_path.read_text())["id"] == "lock-of-a-live-process"
 
 
 SIX = "".join(f"""
@@ -114,7 +133,8 @@ SIX = "".join(f"""
 """ for i in range(1, 7))
 
 
-def test_sigkill_in_the_middle_of_apply_keeps_every_finished_resource(workspace, run_flowplan):
+def test_apply_killed_mid_way_keeps_finished_resources_and_the_next_plan_takes_over_its_lock(
+        workspace, run_flowplan):
     workspace.write(SIX)
     env = workspace.base_env()
     env["FLOWPLAN_RECORDER_APPLY_DELAY"] = "0.5"
@@ -158,12 +178,20 @@ def test_sigkill_in_the_middle_of_apply_keeps_every_finished_resource(workspace,
     for address in recorded:
         assert address in workspace.objects(), f"{address} is in the state but was not created"
 
-    # The killed process left its lock behind.
+    # The killed process left its lock behind; the next plan takes it over at once, warning.
     assert workspace.lock_path.exists()
-    stale_id = json.loads(workspace.lock_path.read_text())["id"]
-    blocked = run_flowplan("apply", "--auto-approve")
-    assert blocked.code == 1 and stale_id in blocked.stderr, str(blocked)
-    assert_ok(run_flowplan("force-unlock", stale_id))
+    left = json.loads(workspace.lock_path.read_text())
+    assert left["pid"] == process.pid
+    started = time.monotonic()
+    planned = assert_ok(run_flowplan("plan"))
+    assert time.monotonic() - started < 20
+    warnings = [line for line in planned.stderr.splitlines() if line.startswith("Warning:")]
+    assert warnings == [
+        f"Warning: took over the state lock left by {left['holder']} (apply since "
+        f"{left['created']}, lock id {left['id']}): process {process.pid} is no longer running."
+    ], str(planned)
+    assert f"pid {process.pid}" in left["holder"]
+    assert not workspace.lock_path.exists()
 
     workspace.clear_calls()
     rest = assert_ok(run_flowplan("apply", "--auto-approve"))
@@ -175,6 +203,8 @@ def test_sigkill_in_the_middle_of_apply_keeps_every_finished_resource(workspace,
     assert all(n == 1 for n in Counter(created_again).values()), created_again
     everything = sorted(f"acr_namespace.ns{i}" for i in range(1, 7))
     assert sorted(workspace.state_addresses()) == everything
+    assert not list(workspace.state_path.parent.glob(".state.json*.tmp")), \
+        "a temp file of the killed apply outlived the next write"
     assert sorted(workspace.objects()) == everything
     assert "No changes." in assert_ok(run_flowplan("plan")).stdout
 
