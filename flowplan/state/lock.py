@@ -170,19 +170,6 @@ def holder_gone(info: LockInfo) -> str | None:
 
 # -- the lock file -----------------------------------------------------------------------------
 
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _read_fd(fd: int) -> bytes:
     chunks, offset = [], 0
     while True:
@@ -250,7 +237,7 @@ class LockFile:
         if not created and not os_locked:
             raise StateLockedError(self._holder_while_held())
         if os_locked and not self._is_current(fd):
-            return None                       # its holder unlinked it while we waited: retry
+            return None                       # unlinked since we opened it: retry
         held = HeldLock(info, fd, os_locked)
         previous = _read_fd(fd)
         if previous.strip():
@@ -264,11 +251,18 @@ class LockFile:
             if reason is None:
                 raise StateLockedError(left)  # running without the OS lock, or on another host
             held.taken_over, held.reason = left, reason
+        # The file is fsynced, its directory entry not: should the machine crash, a lock left
+        # from the boot before is taken over anyway.
         data = (json.dumps(info.to_dict(), indent=2) + "\n").encode("utf-8")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, data, 0)
-        os.fsync(fd)
-        _fsync_directory(self.path.parent)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, data, 0)
+            os.fsync(fd)
+        except BaseException:
+            if not os_locked:                 # an empty O_EXCL file would block everyone
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path)
+            raise
         return held
 
     def _is_current(self, fd: int) -> bool:

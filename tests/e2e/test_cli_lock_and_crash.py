@@ -222,6 +222,7 @@ def test_interrupt_in_the_middle_of_apply_releases_the_lock_and_keeps_what_finis
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode != 0
     assert "Traceback" not in stderr, stderr
+    assert "Error: apply interrupted by Ctrl-C (SIGINT)." in stderr
     assert "Apply complete!" not in stdout
 
     finished = {re.match(r"(\S+): Creation complete", line).group(1)
@@ -236,3 +237,76 @@ def test_interrupt_in_the_middle_of_apply_releases_the_lock_and_keeps_what_finis
     assert f"Resources: {6 - len(recorded)} added" in rest.stdout
     assert len(workspace.state_addresses()) == 6
     assert len(workspace.objects()) == 6
+
+
+def start_slow(workspace, *args: str) -> tuple[subprocess.Popen, list[str], threading.Event]:
+    """`flowplan ARGS` with each recorder apply taking 0.5 s; its output lines as they come,
+    and an event set at the first completed resource."""
+    env = workspace.base_env()
+    env["FLOWPLAN_RECORDER_APPLY_DELAY"] = "0.5"
+    process = subprocess.Popen(workspace.command(*args), env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd=workspace.root)
+    lines: list[str] = []
+    first_done = threading.Event()
+
+    def collect(stream) -> None:
+        for line in stream:
+            lines.append(line.rstrip("\n"))
+            if " complete after " in line:
+                first_done.set()
+
+    for stream in (process.stdout, process.stderr):
+        threading.Thread(target=collect, args=(stream,), daemon=True).start()
+    return process, lines, first_done
+
+
+def test_sigterm_in_the_middle_of_apply_stops_it_cleanly(workspace, run_flowplan):
+    workspace.write(SIX)
+    process, lines, first_done = start_slow(workspace, "apply", "--auto-approve",
+                                            "--parallelism", "1")
+    assert first_done.wait(timeout=30), "\n".join(lines)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 1
+    time.sleep(0.2)                                   # the readers take the last lines
+    output = "\n".join(lines)
+    assert "Traceback" not in output, output
+    assert "Error: apply interrupted by SIGTERM." in output
+    assert "Apply complete!" not in output
+
+    finished = {re.match(r"(\S+): Creation complete", line).group(1)
+                for line in lines if "Creation complete" in line}
+    recorded = set(workspace.state_addresses())
+    assert finished and finished == recorded, (finished, recorded)
+    assert len(recorded) < 6
+    assert recorded <= set(workspace.objects())
+    assert not workspace.lock_path.exists(), "a terminated apply must release its lock"
+    assert sorted(p.name for p in workspace.state_path.parent.glob("*state.json*")) == [
+        "state.json", "state.json.backup"], "a terminated apply must leave no temp files"
+
+    rest = assert_ok(run_flowplan("apply", "--auto-approve"))
+    assert f"Resources: {6 - len(recorded)} added" in rest.stdout
+    assert len(workspace.objects()) == 6
+
+
+def test_sigterm_in_the_middle_of_destroy_stops_it_cleanly(workspace, run_flowplan):
+    workspace.write(SIX)
+    assert_ok(run_flowplan("apply", "--auto-approve"))
+    process, lines, first_done = start_slow(workspace, "destroy", "--auto-approve",
+                                            "--parallelism", "1")
+    assert first_done.wait(timeout=30), "\n".join(lines)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 1
+    time.sleep(0.2)
+    output = "\n".join(lines)
+    assert "Traceback" not in output, output
+    assert "Error: destroy interrupted by SIGTERM." in output
+
+    destroyed = {re.match(r"(\S+): Destruction complete", line).group(1)
+                 for line in lines if "Destruction complete" in line}
+    remaining = set(workspace.state_addresses())
+    assert destroyed and not destroyed & remaining
+    assert len(destroyed) + len(remaining) == 6
+    assert remaining == set(workspace.objects())
+    assert not workspace.lock_path.exists()
+    assert not list(workspace.state_path.parent.glob(".state.json*.tmp"))
