@@ -54,13 +54,15 @@ def load(directory: Path | str, variables: dict[str, str] | None = None,
 
 
 def backend_for(directory: Path, settings: dict | None) -> LocalStateBackend:
+    """The state backend that the `flowplan { state {} }` settings name: its `path` with `~`
+    expanded, and taken from `directory` when relative."""
     state_settings = (settings or {}).get("state") or {}
     backend = state_settings.get("backend", "local")
     if backend != "local":
         raise DiagnosticsError([_diagnostic(
             f'State backend "{backend}" is not available yet',
             'Use backend = "local" in the flowplan { state { ... } } block.')])
-    path = Path(state_settings.get("path") or ".flowplan/state.json")
+    path = Path(state_settings.get("path") or ".flowplan/state.json").expanduser()
     return LocalStateBackend(path if path.is_absolute() else directory / path)
 
 
