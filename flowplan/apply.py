@@ -6,7 +6,9 @@ hash that no longer matches the config means the plan is stale). Changes run on 
 dependency order (deletes in reverse order); after each one the state is written through a
 group-commit writer, so a crash loses nothing that was provisioned. A resource whose planned
 attributes waited on a dependency's computed values (an id) is evaluated again once that
-dependency is applied.
+dependency is applied; when that final plan asks for another action than the plan did (an
+update that is a replace now that the dependency's id is known), the resource is not applied and
+its diagnostic names both actions, as Terraform's "inconsistent final plan" does.
 """
 
 from __future__ import annotations
@@ -33,6 +35,19 @@ from flowplan.values import (Sensitive, contains_unknown, is_sensitive_marker, i
 
 class StalePlanError(Exception):
     """The saved plan no longer matches the state or the config; make a new plan."""
+
+
+class InconsistentFinalPlan(Exception):
+    """Planned again during apply, with its dependencies' new values, a resource needs another
+    action than the reviewed plan gave it; it is left as it is."""
+
+    def __init__(self, address: str, planned: Action, final: Action, reason: str):
+        self.address, self.planned, self.final = address, planned, final
+        super().__init__(
+            f"The plan said {planned.value} {address}; planned again with the values its "
+            f"dependencies got during this apply, it is a {final.value} ({reason}). flowplan "
+            f"did not {planned.value} or {final.value} it: the {final.value} was not in the "
+            f"plan you approved. Run flowplan plan again to review it, then apply.")
 
 
 @dataclass
@@ -164,9 +179,11 @@ def apply_plan(plan: Plan, config: Config, state: State, backend: Any,
             on_event(ApplySkipped(address, blocked))
             continue
         config_resource = config.resources.get(address)
-        result.diagnostics.error(
-            f"Failed to {change.action.value} {address}", _error_text(outcome.error),
-            config_resource.range if config_resource else None, address)
+        summary = (f"Inconsistent final plan for {address}"
+                   if isinstance(outcome.error, InconsistentFinalPlan)
+                   else f"Failed to {change.action.value} {address}")
+        result.diagnostics.error(summary, _error_text(outcome.error),
+                                 config_resource.range if config_resource else None, address)
     return result
 
 
@@ -228,10 +245,15 @@ def _provision(change: ResourceChange, provider: Provider, config: Config, state
         resource, _ = reevaluate(config, change.address, _live_attributes(writer))
         response = provider.plan(PlanRequest(change.type, change.name, prior,
                                              to_markers(resource.attributes, prior)))
+        _raise_errors(response.diagnostics)
         planned = response.planned
-        action, _ = decide_action(prior, planned, response.requires_replace)
+        action, reason = decide_action(prior, planned, response.requires_replace)
         if prior is not None and action is Action.NOOP:
-            return state.get(change.address)
+            return state.get(change.address)        # nothing left to change: harmless
+        # The provision half of a replace is a create: prior is None for both.
+        expected = Action.UPDATE if prior is not None else Action.CREATE
+        if action is not expected:
+            raise InconsistentFinalPlan(change.address, change.action, action, reason)
     clear = reveal_planned(planned, resource.attributes)
     response = _call_apply(provider, ApplyRequest(change.type, change.name, prior, planned,
                                                   clear))
@@ -244,11 +266,15 @@ def _provision(change: ResourceChange, provider: Provider, config: Config, state
 
 def _call_apply(provider: Provider, request: ApplyRequest):
     response = provider.apply(request)
-    errors = [d for d in response.diagnostics if d.severity == "error"]
+    _raise_errors(response.diagnostics)
+    return response
+
+
+def _raise_errors(diagnostics) -> None:
+    errors = [d for d in diagnostics if d.severity == "error"]
     if errors:
         raise RuntimeError("; ".join(f"{d.summary}: {d.detail}" if d.detail else d.summary
                                      for d in errors))
-    return response
 
 
 def _computed(provider: Provider, type_: str) -> tuple[str, ...]:

@@ -56,13 +56,15 @@ def load(directory: Path | str, variables: dict[str, str] | None = None,
 
 
 def backend_for(directory: Path, settings: dict | None) -> LocalStateBackend:
+    """The state backend that the `flowplan { state {} }` settings name: its `path` with `~`
+    expanded, and taken from `directory` when relative."""
     state_settings = (settings or {}).get("state") or {}
     backend = state_settings.get("backend", "local")
     if backend != "local":
         raise DiagnosticsError([_diagnostic(
             f'State backend "{backend}" is not available yet',
             'Use backend = "local" in the flowplan { state { ... } } block.')])
-    path = Path(state_settings.get("path") or ".flowplan/state.json")
+    path = Path(state_settings.get("path") or ".flowplan/state.json").expanduser()
     return LocalStateBackend(path if path.is_absolute() else directory / path)
 
 
@@ -90,7 +92,7 @@ def plan(workspace: Workspace, options: PlanOptions = PlanOptions(),
          on_event: EventSink = ignore, lock: bool = True) -> Plan:
     """A plan of the config against the state; raises DiagnosticsError on mistakes."""
     if lock:
-        with workspace.backend.lock("plan"):
+        with workspace.backend.lock("plan", on_event):
             return _plan(workspace, options, on_event)
     return _plan(workspace, options, on_event)
 
@@ -113,7 +115,7 @@ def apply(workspace: Workspace, saved: Plan | None = None,
     Returns the plan and the result (None when there was nothing to do or it was not confirmed).
     The state lock is held from reading the state to the last write.
     """
-    with workspace.backend.lock("apply"):
+    with workspace.backend.lock("apply", on_event):
         state = workspace.backend.read()
         if saved is not None:
             check_fresh(saved, state, workspace.backend.path.exists())

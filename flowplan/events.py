@@ -42,8 +42,21 @@ class ApplySkipped:
     blocked_by: str
 
 
+@dataclass(frozen=True)
+class StateLockTakenOver:
+    """The state lock was left behind by a process that no longer runs, and was taken over."""
+
+    path: str                        # the state file
+    holder: str                      # the old holder, "user@host pid N"
+    operation: str
+    created: str
+    lock_id: str
+    reason: str                      # e.g. "process 123 is no longer running"
+
+
 EventSink = Callable[[object], None]
 
 
 def ignore(event: object) -> None:
     """An event sink that drops everything."""
+

@@ -1,8 +1,16 @@
-"""Provisioning commands: validate, plan, apply, destroy, show, state, force-unlock, graph."""
+"""Provisioning commands: validate, plan, apply, destroy, show, state, force-unlock, graph.
+
+`apply` and `destroy` treat SIGTERM (how CI systems stop a job) as Ctrl-C: resources being
+changed finish and are recorded, nothing new starts, the state lock is released, and the command
+exits 1 saying so. The handler is installed only while those two commands run.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import List, Optional
 
@@ -83,9 +91,13 @@ def plan(
 
 
 def progress(quiet: bool = False):
-    from flowplan.views.progress_text import render_event
+    """Progress lines (stderr when stdout is piped); warnings always, on stderr."""
+    from flowplan.views.progress_text import is_warning, render_event
 
     def on_event(event: object) -> None:
+        if is_warning(event):
+            err(render_event(event) or "")
+            return
         if quiet:
             return
         line = render_event(event)
@@ -164,7 +176,15 @@ def _apply(var, plan_file: Path | None, options, auto_approve: bool, verb: str) 
             return False
         return True
 
-    the_plan, result = engine.apply(workspace, saved, options, confirm, progress())
+    stopped_by: list[str] = []
+    try:
+        with _terminate_as_interrupt(stopped_by):
+            the_plan, result = engine.apply(workspace, saved, options, confirm, progress())
+    except KeyboardInterrupt:
+        err(f"\nError: {verb} interrupted by {stopped_by[0] if stopped_by else 'Ctrl-C'}. "
+            "Resources that finished are in the state and the state lock is released; run "
+            f"flowplan {verb} again to do the rest.")
+        return EXIT_ERROR
     if result is None:
         if not the_plan.has_changes:
             out(render_plan_human(the_plan, use_color()))
@@ -183,6 +203,41 @@ def _apply(var, plan_file: Path | None, options, auto_approve: bool, verb: str) 
     out(f"\n{noun} complete! Resources: {result.added} added, {result.changed} changed, "
         f"{result.destroyed} destroyed.")
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt(stopped_by: list[str]):
+    """While the block runs, SIGTERM raises KeyboardInterrupt in the main thread, as Ctrl-C does.
+
+    The first of them appends its name to `stopped_by`. A SIGTERM after that is ignored, so the
+    apply can wind down (finish and record what is in flight, release the lock); a second Ctrl-C
+    still breaks off at once, as it always has. A signal the process was started ignoring stays
+    ignored. The previous handlers are restored afterwards, so other commands (`flowplan run`)
+    keep their own.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield                                   # signal handlers can only be set from there
+        return
+
+    def terminate(signum, frame) -> None:
+        if stopped_by:
+            return
+        stopped_by.append("SIGTERM")
+        raise KeyboardInterrupt
+
+    def interrupt(signum, frame) -> None:
+        stopped_by.append("Ctrl-C (SIGINT)")
+        raise KeyboardInterrupt
+
+    previous = {}
+    for number, handler in ((signal.SIGTERM, terminate), (signal.SIGINT, interrupt)):
+        if signal.getsignal(number) is not signal.SIG_IGN:     # e.g. SIGINT of a background job
+            previous[number] = signal.signal(number, handler)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 # -- show / state ----------------------------------------------------------------------------
@@ -252,7 +307,7 @@ def state_rm(address: str = typer.Argument(..., help="Resource address to forget
     """Forget a resource without destroying it."""
     def body() -> int:
         backend = _backend()
-        with backend.lock("state rm"):
+        with backend.lock("state rm", progress()):
             state = backend.read()
             if state.remove(address) is None:
                 err(f"Error: {address} is not in the state.")

@@ -1,75 +1,40 @@
 """The local state backend: one JSON state file, written atomically, guarded by a lock file.
 
-Holds `LocalStateBackend` (read, atomic write with a kept `.backup`, lock, force-unlock), `LockInfo`
-and `StateLockedError`. Layout next to the state path, e.g. `.flowplan/state.json`:
+Holds `LocalStateBackend` (read, atomic write with a kept `.backup`, lock, force-unlock). Layout
+next to the state path, e.g. `.flowplan/state.json`:
 
-    state.json          the current state
-    state.json.backup   the state as it was before the last write
-    state.json.lock     present while a flowplan process holds the lock: JSON LockInfo
+    state.json                  the current state
+    state.json.backup           the state as it was before the last write
+    state.json.lock             present while a flowplan process holds the lock: JSON LockInfo
+    .state.json.PID.XXXX.tmp    a write in progress by process PID (renamed over state.json)
 
-It leaves the meaning of the state to flowplan.state.model and the coalescing of many concurrent
-changes into few writes to flowplan.state.writer.
+A process killed in the middle of a write leaves its temp file behind; the next writer removes
+the temp files of processes that no longer run.
+
+It leaves the lock itself (OS lock, holder details, taking over a dead holder's lock) to
+flowplan.state.lock, the meaning of the state to flowplan.state.model and the coalescing of many
+concurrent changes into few writes to flowplan.state.writer.
 """
 
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import os
-import socket
+import re
 import tempfile
-import time
 import uuid
-from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from json.encoder import encode_basestring as _quote
 from pathlib import Path
 from typing import Any, Iterator
 
+from flowplan.events import EventSink, StateLockTakenOver, ignore
+from flowplan.state.lock import (LockFile, LockInfo, StateLockedError, process_gone,
+                                 this_process)
 from flowplan.state.model import ResourceState, State, StateError
 
-
-@dataclass(frozen=True, slots=True)
-class LockInfo:
-    """Who holds the state lock, for what, and since when."""
-
-    id: str              # uuid4; what `flowplan force-unlock ID` takes
-    holder: str          # "user@hostname pid N"
-    operation: str       # e.g. "apply", "plan", "destroy"
-    created: str         # ISO-8601 UTC
-    path: str            # the state file the lock guards
-
-    def to_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, raw: dict) -> "LockInfo":
-        return cls(str(raw["id"]), str(raw["holder"]), str(raw["operation"]), str(raw["created"]),
-                   str(raw["path"]))
-
-
-class StateLockedError(StateError):
-    """Another flowplan (process or thread) holds the state lock."""
-
-    def __init__(self, info: LockInfo):
-        self.info = info
-        super().__init__(
-            f"the state {info.path} is locked by another flowplan\n"
-            f"  holder:    {info.holder}\n"
-            f"  operation: {info.operation}\n"
-            f"  created:   {info.created}\n"
-            f"  lock id:   {info.id}\n"
-            "Wait for it to finish. If that process is gone (it crashed or was killed), remove the "
-            f"lock with:\n  flowplan force-unlock {info.id}")
-
-
-def _holder() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:  # no login name in some containers
-        user = f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
-    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
+__all__ = ["LocalStateBackend", "LockInfo", "StateLockedError", "pretty_json"]
 
 
 def _float_text(value: float) -> str:
@@ -161,9 +126,15 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def _temp_file(path: Path) -> tuple[int, str]:
+    """A new temp file beside `path` whose name says which process writes it."""
+    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
+                            suffix=".tmp")
+
+
 def _write_file_atomically(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so a crash leaves either the old or the new content, never a mix."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, temp = _temp_file(path)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
@@ -183,7 +154,9 @@ class LocalStateBackend:
         self.path = Path(path)
         self.backup_path = self.path.with_name(self.path.name + ".backup")
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._lock_file = LockFile(self.lock_path, self.path)
         self._encoded: dict[str, tuple[ResourceState, str]] = {}
+        self._swept = False
 
     def __repr__(self) -> str:
         return f"LocalStateBackend({str(self.path)!r})"
@@ -222,8 +195,10 @@ class LocalStateBackend:
         try:
             data = self._encode(state)
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
-                                        suffix=".tmp")
+            if not self._swept:
+                self.remove_stale_temp_files()
+                self._swept = True
+            fd, temp = _temp_file(self.path)
             try:
                 with os.fdopen(fd, "wb") as out:
                     out.write(data)
@@ -266,6 +241,30 @@ class LocalStateBackend:
                 parts) + "\n  ]\n}"
         return (header + "\n").encode("utf-8")
 
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Remove the temp files of the state and its backup that a killed writer left; returns
+        them. A temp file's name carries its writer's pid; the files of processes still running
+        stay (names without a pid come from an older flowplan, which held the lock we hold now).
+        """
+        pattern = re.compile(
+            re.escape(f".{self.path.name}.") + r"(?:backup\.)?(?:(\d+)\.)?[^.]+\.tmp\Z")
+        removed = []
+        try:
+            names = os.listdir(self.path.parent)
+        except OSError:
+            return removed
+        for name in names:
+            match = pattern.match(name)
+            if match is None:
+                continue
+            owner = match.group(1)
+            if owner is not None and process_gone(int(owner)) is None:
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(self.path.parent / name)
+                removed.append(self.path.parent / name)
+        return removed
+
     def _keep_backup(self) -> None:
         try:
             current = self.path.read_bytes()
@@ -276,74 +275,30 @@ class LocalStateBackend:
     # -- lock -------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self, operation: str) -> Iterator[LockInfo]:
+    def lock(self, operation: str, on_event: EventSink = ignore) -> Iterator[LockInfo]:
         """Hold the state lock for `operation`; fails at once with StateLockedError when it is held.
 
-        The lock is the file `<state>.lock`, created with O_CREAT|O_EXCL, so exactly one process or
-        thread gets it. It is released when the block exits, also on an exception.
+        A lock left by a process of this host that no longer runs is taken over, and
+        `on_event` hears of it (StateLockTakenOver). The lock is released when the block exits,
+        also on an exception. See flowplan.state.lock for how.
         """
-        info = LockInfo(id=str(uuid.uuid4()), holder=_holder(), operation=operation,
-                        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                        path=str(self.path))
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        info = this_process(operation, str(uuid.uuid4()),
+                            datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                            str(self.path))
+        held = self._lock_file.acquire(info)
         try:
-            fd = os.open(self.lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            held = self.lock_info()
-            if held is None:  # released between our attempt and the read: still not ours
-                held = LockInfo("unknown", "unknown (released while checking)", "unknown", "unknown",
-                                str(self.path))
-            raise StateLockedError(held) from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(info.to_dict(), out, indent=2)
-                out.write("\n")
-                out.flush()
-                os.fsync(out.fileno())
-            _fsync_directory(self.lock_path.parent)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(self.lock_path)
-            raise
-        try:
+            if held.taken_over is not None:
+                old = held.taken_over
+                on_event(StateLockTakenOver(str(self.path), old.holder, old.operation,
+                                            old.created, old.id, held.reason))
             yield info
         finally:
-            self._release(info.id)
-
-    def _release(self, lock_id: str) -> None:
-        # Remove the lock only while it is still ours: after a force-unlock another process may
-        # hold a new one.
-        with contextlib.suppress(StateError):
-            held = self.lock_info()
-            if held is not None and held.id == lock_id:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.lock_path)
+            self._lock_file.release(held)
 
     def lock_info(self) -> LockInfo | None:
-        """Who holds the lock now, or None when nobody does."""
-        # The holder writes its details right after creating the file: give it a moment.
-        deadline = time.monotonic() + 0.5
-        while True:
-            try:
-                text = self.lock_path.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                return None
-            try:
-                return LockInfo.from_dict(json.loads(text))
-            except (ValueError, KeyError, TypeError) as error:
-                if time.monotonic() >= deadline:
-                    raise StateError(
-                        f"the lock file {self.lock_path} is unreadable ({error}). If no flowplan is "
-                        "running against this state, delete that file by hand.") from None
-                time.sleep(0.01)
+        """Who holds the lock now (or held it and left it behind), or None when nobody does."""
+        return self._lock_file.read()
 
     def force_unlock(self, lock_id: str) -> None:
         """Remove the lock, only when `lock_id` is the id of the lock held now."""
-        held = self.lock_info()
-        if held is None:
-            raise StateError(f"the state {self.path} is not locked: there is no {self.lock_path}")
-        if held.id != lock_id:
-            raise StateError(f"lock id mismatch: the lock on {self.path} has id {held.id} "
-                             f"(held by {held.holder} for {held.operation}), not {lock_id}")
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.lock_path)
+        self._lock_file.force_remove(lock_id)

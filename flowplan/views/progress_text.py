@@ -1,5 +1,6 @@
 """Progress of apply and refresh as Terraform-style lines, e.g.
-`pipeline.app: Creating...` and `pipeline.app: Creation complete after 0s [id=12]`.
+`pipeline.app: Creating...` and `pipeline.app: Creation complete after 0s [id=12]`, and the
+warnings that come with them (a state lock taken over from a process that died).
 
 The events come from flowplan.events; this module only formats them.
 """
@@ -7,7 +8,7 @@ The events come from flowplan.events; this module only formats them.
 from __future__ import annotations
 
 from flowplan.events import (ApplyFailed, ApplyFinished, ApplySkipped, ApplyStarted,
-                             RefreshStarted)
+                             RefreshStarted, StateLockTakenOver)
 
 _STARTED = {"create": "Creating...", "update": "Modifying...", "replace": "Replacing...",
             "delete": "Destroying..."}
@@ -29,7 +30,15 @@ def render_event(event: object) -> str | None:
         return f"{event.address}: {event.action} failed: {event.error}"
     if isinstance(event, ApplySkipped):
         return f"{event.address}: skipped because {event.blocked_by} failed"
+    if isinstance(event, StateLockTakenOver):
+        return (f"Warning: took over the state lock left by {event.holder} ({event.operation} "
+                f"since {event.created}, lock id {event.lock_id}): {event.reason}.")
     return None
+
+
+def is_warning(event: object) -> bool:
+    """Whether `event` is a warning, shown even when progress is not."""
+    return isinstance(event, StateLockTakenOver)
 
 
 def _duration(seconds: float) -> str:

@@ -1,10 +1,12 @@
 """The state lock against a real second process, and an apply killed with SIGKILL half way.
 
 A helper process takes `LocalStateBackend(path).lock("apply")` and sleeps; `flowplan apply` must
-fail at once naming it, and `flowplan force-unlock ID` must let the next apply through. Then an
-apply of six slow recorder resources is killed with SIGKILL mid-way: the state must still parse,
-hold every resource whose completion was printed, and a second apply must finish the rest without
-creating anything twice.
+fail at once naming it, and `flowplan force-unlock ID` must let the next apply through. A lock
+whose holder is gone (killed) is taken over by the next command with a warning naming the old
+holder; one naming a process that still runs is refused. Then an apply of six slow recorder
+resources is killed with SIGKILL mid-way: the state must still parse, hold every resource whose
+completion was printed, the next plan must go ahead at once, and a second apply must finish the
+rest without creating anything twice.
 """
 
 from __future__ import annotations
@@ -99,11 +101,28 @@ def test_every_state_command_refuses_to_run_while_the_state_is_locked(workspace,
     finally:
         holder.kill()
         holder.wait()
-    # The holder was killed: its lock is stale, and stays until force-unlock.
+    # The holder was killed: its lock was left behind, and the next command takes it over.
     assert workspace.lock_path.exists()
-    assert run_flowplan("plan").code == 1
-    assert_ok(run_flowplan("force-unlock", lock_id))
-    assert_ok(run_flowplan("plan"))
+    planned = assert_ok(run_flowplan("plan"))
+    assert f"pid {holder.pid}" in planned.stderr and lock_id in planned.stderr, str(planned)
+    assert not workspace.lock_path.exists()
+
+
+def test_lock_naming_a_process_that_still_runs_is_refused(workspace, run_flowplan):
+    # A lock file as an older flowplan leaves it (no OS lock held), naming this test's process
+    # with its real start time: that holder is alive, so the lock stands.
+    from flowplan.state.lock import this_process
+
+    workspace.write(CONFIG)
+    info = this_process("apply", "lock-of-a-live-process", "2024-01-01T00:00:00+00:00",
+                        str(workspace.state_path))
+    workspace.lock_path.parent.mkdir(parents=True)
+    workspace.lock_path.write_text(json.dumps(info.to_dict()))
+    locked = run_flowplan("plan")
+    assert locked.code == 1, str(locked)
+    assert f"pid {os.getpid()}" in locked.stderr
+    assert "flowplan force-unlock lock-of-a-live-process" in locked.stderr
+    assert json.loads(workspace.lock_path.read_text())["id"] == "lock-of-a-live-process"
 
 
 SIX = "".join(f"""
@@ -114,7 +133,8 @@ SIX = "".join(f"""
 """ for i in range(1, 7))
 
 
-def test_sigkill_in_the_middle_of_apply_keeps_every_finished_resource(workspace, run_flowplan):
+def test_apply_killed_mid_way_keeps_finished_resources_and_the_next_plan_takes_over_its_lock(
+        workspace, run_flowplan):
     workspace.write(SIX)
     env = workspace.base_env()
     env["FLOWPLAN_RECORDER_APPLY_DELAY"] = "0.5"
@@ -158,12 +178,20 @@ def test_sigkill_in_the_middle_of_apply_keeps_every_finished_resource(workspace,
     for address in recorded:
         assert address in workspace.objects(), f"{address} is in the state but was not created"
 
-    # The killed process left its lock behind.
+    # The killed process left its lock behind; the next plan takes it over at once, warning.
     assert workspace.lock_path.exists()
-    stale_id = json.loads(workspace.lock_path.read_text())["id"]
-    blocked = run_flowplan("apply", "--auto-approve")
-    assert blocked.code == 1 and stale_id in blocked.stderr, str(blocked)
-    assert_ok(run_flowplan("force-unlock", stale_id))
+    left = json.loads(workspace.lock_path.read_text())
+    assert left["pid"] == process.pid
+    started = time.monotonic()
+    planned = assert_ok(run_flowplan("plan"))
+    assert time.monotonic() - started < 20
+    warnings = [line for line in planned.stderr.splitlines() if line.startswith("Warning:")]
+    assert warnings == [
+        f"Warning: took over the state lock left by {left['holder']} (apply since "
+        f"{left['created']}, lock id {left['id']}): process {process.pid} is no longer running."
+    ], str(planned)
+    assert f"pid {process.pid}" in left["holder"]
+    assert not workspace.lock_path.exists()
 
     workspace.clear_calls()
     rest = assert_ok(run_flowplan("apply", "--auto-approve"))
@@ -175,30 +203,66 @@ def test_sigkill_in_the_middle_of_apply_keeps_every_finished_resource(workspace,
     assert all(n == 1 for n in Counter(created_again).values()), created_again
     everything = sorted(f"acr_namespace.ns{i}" for i in range(1, 7))
     assert sorted(workspace.state_addresses()) == everything
+    assert not list(workspace.state_path.parent.glob(".state.json*.tmp")), \
+        "a temp file of the killed apply outlived the next write"
     assert sorted(workspace.objects()) == everything
     assert "No changes." in assert_ok(run_flowplan("plan")).stdout
+
+
+class SlowCommand:
+    """`flowplan ARGS` running with each recorder apply taking 0.5 s, its output lines collected
+    as they come; `first_done` is set when the first resource completes."""
+
+    def __init__(self, workspace, *args: str):
+        env = workspace.base_env()
+        env["FLOWPLAN_RECORDER_APPLY_DELAY"] = "0.5"
+        self.process = subprocess.Popen(workspace.command(*args), env=env,
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True, cwd=workspace.root)
+        self.lines: list[str] = []
+        self.first_done = threading.Event()
+        self.readers = [threading.Thread(target=self._collect, args=(stream,), daemon=True)
+                        for stream in (self.process.stdout, self.process.stderr)]
+        for reader in self.readers:
+            reader.start()
+
+    def _collect(self, stream) -> None:
+        for line in stream:
+            self.lines.append(line.rstrip("\n"))
+            if " complete after " in line:
+                self.first_done.set()
+
+    def signal_after_first_resource(self, number: int) -> None:
+        assert self.first_done.wait(timeout=60), "\n".join(self.lines)
+        self.process.send_signal(number)
+
+    def wait(self) -> int:
+        code = self.process.wait(timeout=60)
+        for reader in self.readers:
+            reader.join(timeout=10)
+        return code
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def completed(self, what: str) -> set[str]:
+        return {re.match(rf"(\S+): {what} complete", line).group(1)
+                for line in self.lines if f"{what} complete" in line}
 
 
 def test_interrupt_in_the_middle_of_apply_releases_the_lock_and_keeps_what_finished(
         workspace, run_flowplan):
     workspace.write(SIX)
-    env = workspace.base_env()
-    env["FLOWPLAN_RECORDER_APPLY_DELAY"] = "0.5"
-    process = subprocess.Popen(workspace.command("apply", "--auto-approve", "--parallelism", "1"),
-                               env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, cwd=workspace.root)
-    time.sleep(1.7)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=30)
-    assert process.returncode != 0
-    assert "Traceback" not in stderr, stderr
-    assert "Apply complete!" not in stdout
+    apply = SlowCommand(workspace, "apply", "--auto-approve", "--parallelism", "1")
+    apply.signal_after_first_resource(signal.SIGINT)
+    assert apply.wait() == 1
+    assert "Traceback" not in apply.output, apply.output
+    assert "Error: apply interrupted by Ctrl-C (SIGINT)." in apply.output
+    assert "Apply complete!" not in apply.output
 
-    finished = {re.match(r"(\S+): Creation complete", line).group(1)
-                for line in stderr.splitlines() if "Creation complete" in line}
-    with open(workspace.state_path, encoding="utf-8") as source:
-        recorded = {r["address"] for r in json.load(source)["resources"]}
-    assert finished <= recorded
+    recorded = set(workspace.state_addresses())
+    assert apply.completed("Creation") <= recorded
     assert len(recorded) < 6
     assert not workspace.lock_path.exists(), "an interrupted apply must release its lock"
 
@@ -206,3 +270,44 @@ def test_interrupt_in_the_middle_of_apply_releases_the_lock_and_keeps_what_finis
     assert f"Resources: {6 - len(recorded)} added" in rest.stdout
     assert len(workspace.state_addresses()) == 6
     assert len(workspace.objects()) == 6
+
+
+def test_sigterm_in_the_middle_of_apply_stops_it_cleanly(workspace, run_flowplan):
+    workspace.write(SIX)
+    apply = SlowCommand(workspace, "apply", "--auto-approve", "--parallelism", "1")
+    apply.signal_after_first_resource(signal.SIGTERM)
+    assert apply.wait() == 1
+    assert "Traceback" not in apply.output, apply.output
+    assert "Error: apply interrupted by SIGTERM." in apply.output
+    assert "Apply complete!" not in apply.output
+
+    finished = apply.completed("Creation")
+    recorded = set(workspace.state_addresses())
+    assert finished and finished == recorded, (finished, recorded)
+    assert len(recorded) < 6
+    assert recorded <= set(workspace.objects())
+    assert not workspace.lock_path.exists(), "a terminated apply must release its lock"
+    assert not list(workspace.state_path.parent.glob(".state.json*.tmp")), \
+        "a terminated apply must leave no temp files"
+
+    rest = assert_ok(run_flowplan("apply", "--auto-approve"))
+    assert f"Resources: {6 - len(recorded)} added" in rest.stdout
+    assert len(workspace.objects()) == 6
+
+
+def test_sigterm_in_the_middle_of_destroy_stops_it_cleanly(workspace, run_flowplan):
+    workspace.write(SIX)
+    assert_ok(run_flowplan("apply", "--auto-approve"))
+    destroy = SlowCommand(workspace, "destroy", "--auto-approve", "--parallelism", "1")
+    destroy.signal_after_first_resource(signal.SIGTERM)
+    assert destroy.wait() == 1
+    assert "Traceback" not in destroy.output, destroy.output
+    assert "Error: destroy interrupted by SIGTERM." in destroy.output
+
+    destroyed = destroy.completed("Destruction")
+    remaining = set(workspace.state_addresses())
+    assert destroyed and not destroyed & remaining
+    assert len(destroyed) + len(remaining) == 6
+    assert remaining == set(workspace.objects())
+    assert not workspace.lock_path.exists()
+    assert not list(workspace.state_path.parent.glob(".state.json*.tmp"))

@@ -1,7 +1,4 @@
-"""Every kind of user mistake in a config is a diagnostic with its file, line and column.
-
-Tests marked xfail(strict=True) pin bugs in the config code: each reason says what is wrong.
-"""
+"""Every kind of user mistake in a config is a diagnostic with its file, line and column."""
 
 from __future__ import annotations
 

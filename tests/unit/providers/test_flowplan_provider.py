@@ -17,7 +17,7 @@ from flowplan.providers import (
     ValidateRequest,
 )
 from flowplan.store import Store
-from providers.flowplan import FlowplanProvider, pipeline_content_hash
+from flowplan_providers.flowplan import FlowplanProvider, pipeline_content_hash
 
 UNKNOWN = {"$unknown": "known after apply"}
 

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +25,8 @@ from flowplan.state import (
 )
 from flowplan.state import model as state_model
 from flowplan.state.local import pretty_json
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def resource(address: str, **attributes) -> ResourceState:
@@ -173,6 +182,80 @@ def test_failed_write_leaves_file_and_serial_unchanged(tmp_path):
     assert state.serial == 1
     assert backend.path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
+
+
+WRITE_AND_HANG = textwrap.dedent("""
+    import os, sys, time
+    from flowplan.state import LocalStateBackend, ResourceState
+
+    backend = LocalStateBackend(sys.argv[1])
+    state = backend.read()
+    state.set(ResourceState("a.second", "a", "second", "flowplan", {}, []))
+
+    replace = os.replace
+
+    def hang(source, target):         # the new state's temp file is written; die before its rename
+        if str(target) != sys.argv[1]:
+            return replace(source, target)
+        print(source, flush=True)
+        time.sleep(60)
+
+    os.replace = hang
+    backend.write(state)
+""")
+
+
+def test_temp_file_of_a_writer_killed_mid_write_is_removed_by_the_next_writer(tmp_path):
+    backend = LocalStateBackend(tmp_path / "state.json")
+    state = backend.read()
+    state.set(resource("a.first"))
+    backend.write(state)
+    child = subprocess.Popen([sys.executable, "-c", WRITE_AND_HANG, str(backend.path)],
+                             stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT,
+                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    try:
+        temp = Path(child.stdout.readline().strip())
+        assert temp.parent == tmp_path and temp.exists()
+        assert temp.name.startswith(f".state.json.{child.pid}.")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        child.stdout.close()
+    assert temp.exists(), "the killed writer's temp file should be left behind"
+
+    next_writer = LocalStateBackend(backend.path)
+    state = next_writer.read()
+    state.set(resource("a.third"))
+    next_writer.write(state)
+    assert not temp.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "state.json.backup"]
+    assert next_writer.read().addresses() == ["a.first", "a.third"]
+
+
+def test_next_writer_keeps_temp_files_of_running_writers_and_of_other_files(tmp_path):
+    backend = LocalStateBackend(tmp_path / "state.json")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait(timeout=10)
+    try:
+        names = {
+            f".state.json.{finished.pid}.k2j3h4g5.tmp": "removed",          # writer gone
+            f".state.json.backup.{finished.pid}.a8s7d6f5.tmp": "removed",   # backup's, writer gone
+            ".state.json.q1w2e3r4.tmp": "removed",              # older flowplan's, without a pid
+            f".state.json.{sleeper.pid}.z9x8c7v6.tmp": "kept",  # a writer still running
+            f".other.json.{finished.pid}.m1n2b3v4.tmp": "kept",  # another state's
+            "notes.tmp": "kept",
+        }
+        for name in names:
+            (tmp_path / name).write_text("{")
+        state = backend.read()
+        backend.write(state)
+        left = {p.name for p in tmp_path.iterdir()}
+        for name, fate in names.items():
+            assert (name in left) == (fate == "kept"), name
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 def test_corrupt_json_is_an_error_naming_the_file_and_the_backup(tmp_path):
