@@ -45,7 +45,7 @@ def _run_setup(var: list[str] | None, recorded: dict[str, str] | None = None):
     overrides = {k: v for k, v in given.items() if k not in declared}
     # Sensitive variables may come from secrets kept in the store; --var still wins.
     config_vars = {**engine.stored_secret_values(OPTIONS.directory), **config_vars}
-    workspace = load_workspace(list(f"{k}={v}" for k, v in config_vars.items()))
+    workspace = load_workspace(list(f"{k}={v}" for k, v in config_vars.items()), for_run=True)
     if isinstance(workspace, int):
         return workspace
     return workspace, engine.run_setup(workspace), overrides

@@ -21,7 +21,7 @@ from typing import Any
 from flowplan.config.expressions import (EvalError, Names, Scope, deep_unwrap, evaluate,
                                          references, to_string)
 from flowplan.config.functions import build_functions
-from flowplan.config.schema import DEFERRED_KEY, RESOURCE_MODELS
+from flowplan.config.schema import DEFERRED_KEY
 from flowplan.config.syntax import E_TEMPLATE, parse_expression
 
 UNTRUSTED_ROOTS = ("run", "steps", "var")
@@ -53,7 +53,7 @@ class RunContext:
             "path": Names("path", {"config": str(self.config_dir.resolve()),
                                     "cwd": str(self.workspace)}),
         }
-        for type_ in RESOURCE_MODELS:
+        for type_ in {address.split(".", 1)[0] for address in self.resources}:
             roots[type_] = Names(type_, {
                 address.split(".", 1)[1]: attributes
                 for address, attributes in self.resources.items()
