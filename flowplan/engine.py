@@ -1,4 +1,5 @@
-"""Core entry points that the CLI and the server call: load, plan, apply, destroy, state edits.
+"""Core entry points that the CLI and the server call: load, validate, plan, apply, destroy, state
+edits.
 
 Each function does one whole operation: it loads the config, opens the state backend named in
 the `flowplan {}` block, takes the state lock when it will write, and returns data (a Config, a
@@ -18,14 +19,14 @@ from flowplan.config.loader import Config, StateLookupFactory, load_config
 from flowplan.diagnostics import Diagnostics, DiagnosticsError
 from flowplan.events import EventSink, ignore
 from flowplan.plan.model import Plan
-from flowplan.plan.planner import PlanOptions, make_plan
+from flowplan.plan.planner import PlanOptions, make_plan, validate_resources
 from flowplan.providers import ProviderRegistry
 from flowplan.state import LocalStateBackend, State, StateError
 from flowplan.config.pipeline import DEFINITION_VERSION
 from flowplan.config.runtime import variables_used
 from flowplan.values import contains_unknown, to_markers
 
-__all__ = ["Workspace", "load", "plan", "apply", "StalePlanError"]
+__all__ = ["Workspace", "load", "validate", "plan", "apply", "StalePlanError"]
 
 
 @dataclass
@@ -43,16 +44,52 @@ class Workspace:
 
 def load(directory: Path | str, variables: dict[str, str] | None = None,
          environ: dict[str, str] | None = None, registry: ProviderRegistry | None = None,
-         with_state: bool = True) -> Workspace:
-    """Load the config (raising DiagnosticsError on any error) and open its state backend."""
+         with_state: bool = True, for_run: bool = False) -> Workspace:
+    """Load the config (raising DiagnosticsError on any error) and open its state backend.
+
+    Warnings stay in `workspace.config.diagnostics`. With `for_run`, a step whose step-type plugin
+    failed to load is a warning rather than an error: the run fails that step alone.
+    """
     directory = Path(directory)
+    registry = registry or ProviderRegistry()
     lookup = StateLookupFactory(lambda settings: _state_lookup(backend_for(directory, settings))) \
         if with_state else None
-    config = load_config(directory, variables, environ, state_attributes=lookup)
+    config = load_config(directory, variables, environ, state_attributes=lookup,
+                         registry=registry)
+    if for_run:
+        config.diagnostics = _broken_steps_as_warnings(config.diagnostics)
     if config.diagnostics.has_errors:
         raise DiagnosticsError(config.diagnostics, config.texts)
     backend = backend_for(directory, config.settings)
-    return Workspace(config, backend, registry or ProviderRegistry())
+    return Workspace(config, backend, registry)
+
+
+def validate(directory: Path | str, variables: dict[str, str] | None = None,
+             environ: dict[str, str] | None = None,
+             registry: ProviderRegistry | None = None) -> Workspace:
+    """`flowplan validate`: load the config, then have each resource's provider validate it
+    offline (no state, no store, no network: providers are not even configured).
+
+    Raises DiagnosticsError when anything is wrong; the returned workspace's config holds the
+    warnings, the providers' included.
+    """
+    workspace = load(directory, variables, environ, registry, with_state=False)
+    config = workspace.config
+    found = validate_resources(config, workspace.registry)
+    config.diagnostics.extend(found)
+    if found.has_errors:
+        raise DiagnosticsError(config.diagnostics, config.texts)
+    return workspace
+
+
+def _broken_steps_as_warnings(diagnostics: Diagnostics) -> Diagnostics:
+    from dataclasses import replace
+
+    from flowplan.config.steps import STEP_PLUGIN_FAILED
+    from flowplan.diagnostics import Severity
+
+    return Diagnostics([replace(d, severity=Severity.WARNING) if d.summary == STEP_PLUGIN_FAILED
+                        else d for d in diagnostics])
 
 
 def backend_for(directory: Path, settings: dict | None) -> LocalStateBackend:
@@ -210,6 +247,8 @@ def prepare_run(directory: Path | str, pipeline: str, *, from_config: bool = Fal
     environ = dict(os.environ) if environ is None else environ
     lookup = StateLookupFactory(lambda settings: _state_lookup(backend_for(directory, settings)))
     config = load_config(directory, environ=environ, state_attributes=lookup)
+    # a step whose step-type plugin failed to load fails alone when the run reaches it
+    config.diagnostics = _broken_steps_as_warnings(config.diagnostics)
     settings_problems = [d for d in config.diagnostics.errors if d.address == "flowplan"]
     if settings_problems:
         raise DiagnosticsError(settings_problems, config.texts)

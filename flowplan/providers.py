@@ -1,9 +1,12 @@
 """The provider protocol: how core talks to the code that manages one family of resources.
 
-A provider proposes, core decides. Providers describe their resource types (`schema`), validate
-config, read the real object (`read`, used by refresh), propose a planned state and the attributes
-that force replacement (`plan`), and make a change real (`apply`). They never pick the action:
-flowplan.plan.decide.decide_action does that from (prior, planned, requires_replace).
+A provider proposes, core decides. Providers describe their resource types (`schema`: each type's
+block model, computed, sensitive and force-new attributes), validate config offline (`validate`,
+which `flowplan validate` runs too), read the real object (`read`, used by refresh), propose a
+planned state and the attributes that force replacement (`plan`), and make a change real
+(`apply`). They never pick the action: flowplan.plan.decide.decide_action does that from (prior,
+planned, requires_replace). Which types a config may declare is whatever the installed providers'
+schemas say (flowplan.config.resource_types); core holds no resource model of its own.
 
 Attribute values crossing this boundary are plain JSON data in which an unknown value is the
 marker {"$unknown": reason} and a sensitive value is {"$sensitive": digest} (see flowplan.values),
@@ -24,12 +27,23 @@ Attributes = dict[str, Any]
 
 @dataclass(frozen=True)
 class ResourceSchema:
-    """What a provider says about one resource type."""
+    """What a provider says about one resource type.
+
+    `model` describes the block: a subclass of flowplan.config.schema.BlockModel whose plain
+    fields are the attributes (their types; required when they have no default) and whose fields
+    annotated `Nested(...)` are nested blocks, `Ref("pipeline")` a reference to a whole resource.
+    The loader checks every block of the type against it, so mistakes are reported with their
+    file, line and column before any provider is called. Computed attributes are not fields of
+    the model: a config cannot set them, only read them (`computed`). `sensitive` attributes are
+    kept as sensitive values (a digest in plans and state) whatever the config sets them to.
+    """
 
     type: str
     computed: tuple[str, ...] = ()        # attributes the provider sets on apply (id, url, ...)
     force_new: tuple[str, ...] = ()       # attributes whose change forces replacement
     description: str = ""
+    model: Any = None                     # the block's pydantic model (a BlockModel subclass)
+    sensitive: tuple[str, ...] = ()       # attributes always treated as sensitive values
 
 
 @dataclass(frozen=True)
@@ -143,11 +157,20 @@ class Provider(Protocol):
 ENTRY_POINT_GROUP = "flowplan.providers"
 
 
-def discover() -> dict[str, type]:
-    """Provider classes by name, from the `flowplan.providers` entry points."""
+def discover(failures: dict[str, str] | None = None) -> dict[str, type]:
+    """Provider classes by name, from the `flowplan.providers` entry points.
+
+    An entry point that fails to load is left out; with `failures` given, the reason is put
+    there by provider name (`"module:Class: ImportError: ..."`), for a diagnostic.
+    """
     found: dict[str, type] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        found[ep.name] = ep.load()
+        try:
+            found[ep.name] = ep.load()
+        except Exception as error:  # noqa: BLE001 - a broken plugin is reported, not raised
+            if failures is None:
+                raise
+            failures[ep.name] = f"{ep.value}: {type(error).__name__}: {error}"
     return found
 
 
@@ -159,21 +182,32 @@ class ProviderRegistry:
 
     Besides the entry points, `FLOWPLAN_PROVIDER_PLUGINS="name=module:Class,..."` loads providers
     that are not installed as packages (a provider under development, or a test double).
+    A provider that fails to load (or whose `schema()` raises) is not installed as far as core is
+    concerned; `failures` says why, by name, so the loader can report it.
     """
 
     def __init__(self, classes: dict[str, type] | None = None,
                  environ: dict[str, str] | None = None):
         import os
 
-        self._classes = dict(classes) if classes is not None else discover()
+        self.failures: dict[str, str] = {}
+        self._classes = dict(classes) if classes is not None else discover(self.failures)
         plugins = (environ if environ is not None else os.environ).get(PLUGIN_ENVIRONMENT, "")
         for item in filter(None, (p.strip() for p in plugins.split(","))):
             name, _, target = item.partition("=")
-            module_name, _, attribute = target.partition(":")
+            name = name.strip()
+            module_name, _, attribute = target.strip().partition(":")
             import importlib
 
-            self._classes[name.strip()] = getattr(importlib.import_module(module_name), attribute)
+            try:
+                self._classes[name] = getattr(importlib.import_module(module_name), attribute)
+            except Exception as error:  # noqa: BLE001 - reported as a diagnostic by the loader
+                self.failures[name] = (f"{PLUGIN_ENVIRONMENT} {target.strip()}: "
+                                       f"{type(error).__name__}: {error}")
+                continue
+            self.failures.pop(name, None)
         self._instances: dict[str, Provider] = {}
+        self._schemas: dict[str, ProviderSchema | None] = {}
 
     @property
     def names(self) -> list[str]:
@@ -189,3 +223,14 @@ class ProviderRegistry:
         if name not in self._instances:
             self._instances[name] = self._classes[name]()
         return self._instances[name]
+
+    def schema(self, name: str) -> ProviderSchema | None:
+        """The schema of provider `name`, asked once; None (and a `failures` entry) when the
+        provider cannot be created or its `schema()` raises."""
+        if name not in self._schemas:
+            try:
+                self._schemas[name] = self.get(name).schema()
+            except Exception as error:  # noqa: BLE001 - a broken provider is a diagnostic
+                self.failures[name] = f"schema(): {type(error).__name__}: {error}"
+                self._schemas[name] = None
+        return self._schemas[name]

@@ -85,15 +85,27 @@ def parse_variables(values: list[str] | None) -> dict[str, str]:
     return result
 
 
-def load_workspace(variables: list[str] | None, with_state: bool = True):
-    """The workspace, or an exit code after printing diagnostics."""
+def load_workspace(variables: list[str] | None, with_state: bool = True, for_run: bool = False):
+    """The workspace (its warnings printed), or an exit code after printing diagnostics."""
     from flowplan import engine
     from flowplan.diagnostics import DiagnosticsError
 
     try:
-        return engine.load(OPTIONS.directory, parse_variables(variables), with_state=with_state)
+        workspace = engine.load(OPTIONS.directory, parse_variables(variables),
+                                with_state=with_state, for_run=for_run)
     except DiagnosticsError as exc:
         return fail_with_diagnostics(exc, exc.texts)
+    print_warnings(workspace.config.diagnostics, workspace.config.texts)
+    return workspace
+
+
+def print_warnings(diagnostics, texts: dict[str, str]) -> None:
+    """Warnings (what does not stop the command) on stderr, as diagnostics are shown."""
+    from flowplan.views import render_diagnostics
+
+    warnings = [d for d in diagnostics.sorted() if d.severity.value == "warning"]
+    if warnings:
+        err(render_diagnostics(warnings, texts, use_color(sys.stderr)))
 
 
 def run_guarded(function, *args, **kwargs) -> int:

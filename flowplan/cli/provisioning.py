@@ -17,20 +17,27 @@ from typing import List, Optional
 import typer
 
 from flowplan.cli.app import (EXIT_CHANGES, EXIT_ERROR, EXIT_OK, OPTIONS, VarOption, app, err,
-                              exit_with, load_workspace, out, run_guarded, state_app, use_color)
+                              exit_with, load_workspace, out, parse_variables, print_warnings,
+                              run_guarded, state_app, use_color)
 
 
 # -- validate ------------------------------------------------------------------------------------
 
 @app.command()
 def validate(var: Optional[List[str]] = VarOption) -> None:
-    """Check the config for mistakes without touching the state or any real system."""
-    workspace = load_workspace(var, with_state=False)
-    if isinstance(workspace, int):
-        exit_with(workspace)
-    resources = len(workspace.config.resources)
-    out(f"Success! The configuration is valid ({resources} resource"
-        f"{'s' if resources != 1 else ''}).")
+    """Check the config, and what providers check offline, without touching the state or any
+    real system."""
+    def body() -> int:
+        from flowplan import engine
+
+        workspace = engine.validate(OPTIONS.directory, parse_variables(var))
+        print_warnings(workspace.config.diagnostics, workspace.config.texts)
+        resources = len(workspace.config.resources)
+        out(f"Success! The configuration is valid ({resources} resource"
+            f"{'s' if resources != 1 else ''}).")
+        return EXIT_OK
+
+    exit_with(run_guarded(body))
 
 
 # -- plan ----------------------------------------------------------------------------------------

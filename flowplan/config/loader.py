@@ -5,8 +5,10 @@ reference and check it names something declared, reject reference cycles, then e
 locals and resources in dependency order. Every user mistake becomes a diagnostic with file, line
 and column; loading goes on after a mistake so that all of them are reported together.
 
-Resource attributes that a provider computes (ids, URLs) are taken from the state when a
-`state_attributes` lookup is given and the state has them, and are unknown otherwise.
+Resource types, their block models, computed attributes and default providers come from the
+installed providers' schemas (flowplan.config.resource_types); a block whose provider is missing
+gets one error. Resource attributes that a provider computes (ids, URLs) are taken from the state
+when a `state_attributes` lookup is given and the state has them, and are unknown otherwise.
 """
 
 from __future__ import annotations
@@ -25,17 +27,19 @@ from flowplan.config.functions import build_functions
 from flowplan.config.model import Config, ResourceConfig, StateLookup, VariableValue
 from flowplan.config.partial import Folder
 from flowplan.config.pipeline import pipeline_definition, task_order_problems
-from flowplan.config.schema import (COMPUTED_ATTRIBUTES, DEFAULT_PROVIDERS, META_ARGUMENTS,
-                                    RESOURCE_MODELS, Decoder, Settings, Source, fields_of)
+from flowplan.config.resource_types import ResourceTypes, Served, Unserved
+from flowplan.config.schema import META_ARGUMENTS, Decoder, Settings, Source, fields_of
 from flowplan.config.steps import step_models
 from flowplan.config.syntax import E_ATTR, E_NAME, E_TUPLE, Attribute, Block, Body, FileSyntax
 from flowplan.config.variables import (ANY, ENV_PREFIX, convert,
                                        environment_values, from_text, parse_type)
 from flowplan.diagnostics import Diagnostics, Range
 from flowplan.graph import Graph
-from flowplan.values import KNOWN_AFTER_APPLY, KNOWN_AT_RUN_TIME, Sensitive, Unknown
+from flowplan.providers import ProviderRegistry
+from flowplan.values import (KNOWN_AFTER_APPLY, KNOWN_AT_RUN_TIME, Sensitive, Unknown,
+                             contains_unknown)
 
-TOP_LEVEL_BLOCKS = ("flowplan", "provider", "variable", "locals", "source", *RESOURCE_MODELS)
+CORE_BLOCKS = ("flowplan", "provider", "variable", "locals", "source")   # and resource types
 RUN_TIME_ROOTS = ("run", "steps")
 PATH_ROOT = "path"          # path.config: the config directory; path.cwd: the working directory
 
@@ -64,14 +68,16 @@ class _Declared:
 def load_config(directory: Path | str, variables: dict[str, str] | None = None,
                 environ: dict[str, str] | None = None,
                 state_attributes: "StateLookup | StateLookupFactory | None" = None,
-                use_cache: bool = True) -> Config:
+                use_cache: bool = True, registry: ProviderRegistry | None = None) -> Config:
     """Load and evaluate the config in `directory`; problems are in `Config.diagnostics`.
 
     `state_attributes` gives recorded attributes by address; a StateLookupFactory makes that
-    lookup from the `flowplan {}` settings, which name the state's location.
+    lookup from the `flowplan {}` settings, which name the state's location. The resource types
+    are those of the providers in `registry` (by default, the installed ones).
     """
+    types = ResourceTypes(registry if registry is not None else ProviderRegistry())
     return _Loader(Path(directory), variables or {}, dict(os.environ) if environ is None
-                   else environ, state_attributes, use_cache).load()
+                   else environ, state_attributes, use_cache, types).load()
 
 
 def load_variables(directory: Path | str, names: Iterable[str], given: dict[str, str],
@@ -118,8 +124,10 @@ def reevaluate(config: Config, address: str, state_attributes: StateLookup
 
 class _Loader:
     def __init__(self, directory: Path, cli_variables: dict[str, str], environ: dict[str, str],
-                 state_attributes: StateLookup | None, use_cache: bool):
+                 state_attributes: StateLookup | None, use_cache: bool, types: ResourceTypes):
         self.directory = directory
+        self.types = types
+        self.served: dict[str, Served] = {}         # resource address -> its provider and schema
         self.cli_variables = cli_variables
         self.environ = environ
         self.state_attributes = state_attributes
@@ -164,6 +172,7 @@ class _Loader:
         for syntax in config_files_module.parse_sources(sources, cache_root):
             self.diagnostics.extend(syntax.diagnostics)
             self._index(syntax)
+        self._report_plugin_failures()
         settings = self._settings()
         if isinstance(self.state_attributes, StateLookupFactory):
             self.state_attributes = self.state_attributes(settings)
@@ -184,19 +193,21 @@ class _Loader:
 
     def _index(self, syntax: FileSyntax) -> None:
         path = syntax.path
+        top_level = (*CORE_BLOCKS, *self.types.names)
         for attribute in syntax.body.attributes.values():
             self._error(path, attribute.line, attribute.column, "Unexpected argument",
                         f'"{attribute.name}" cannot be set at the top level; top-level blocks: '
-                        f"{', '.join(TOP_LEVEL_BLOCKS)}.")
+                        f"{', '.join(top_level)}.")
         for block in syntax.body.blocks:
             kind = block.type
-            if kind not in TOP_LEVEL_BLOCKS:
+            if kind not in CORE_BLOCKS and not self.types.is_declarable(kind):
                 import difflib
-                close = difflib.get_close_matches(kind, TOP_LEVEL_BLOCKS, n=1)
+                close = difflib.get_close_matches(kind, (*CORE_BLOCKS, *self.types.declarable),
+                                                  n=1)
                 hint = f' Did you mean "{close[0]}"?' if close else ""
                 self._error(path, block.line, block.column, "Unsupported block type",
                             f'There is no block type "{kind}".{hint} Top-level blocks: '
-                            f"{', '.join(TOP_LEVEL_BLOCKS)}.")
+                            f"{', '.join(top_level)}.")
                 continue
             want = 0 if kind in ("flowplan", "locals") else 1
             if len(block.labels) != want:
@@ -242,6 +253,7 @@ class _Loader:
                 if self._declare("resource", address, path, block.line, block.column,
                                  block=block):
                     self.resource_blocks[address] = (path, block)
+                    self._serve(path, block, address)
 
     def _declare(self, kind: str, address: str, path: str, line: int, column: int,
                  block: Block | None = None, attribute: Attribute | None = None) -> bool:
@@ -265,6 +277,39 @@ class _Loader:
     def _error(self, path: str, line: int, column: int, summary: str, detail: str,
                address: str | None = None) -> None:
         self.diagnostics.error(summary, detail, Range(path, line, column), address)
+
+    def _serve(self, path: str, block: Block, address: str) -> None:
+        """Find the provider serving a resource block (its `provider = "NAME"`, else the
+        type's default); a block no installed provider serves gets one error and is not
+        evaluated."""
+        provider = None
+        line, column = block.line, block.column
+        attribute = block.body.attributes.get("provider")
+        if attribute is not None:
+            try:
+                value = evaluate(attribute.expr, Scope({}, {}))
+            except EvalError:
+                value = None
+            if not isinstance(value, str) or not value:
+                self._error(path, attribute.expr[1], attribute.expr[2], "Invalid value",
+                            'provider = "NAME" takes the name of a provider as a string.',
+                            address)
+                return
+            provider = value
+            line, column = attribute.expr[1], attribute.expr[2]
+        found = self.types.serve(block.type, address, provider)
+        if isinstance(found, Unserved):
+            self._error(path, line, column, found.summary, found.detail, address)
+            return
+        self.served[address] = found
+
+    def _report_plugin_failures(self) -> None:
+        """Providers and step types that failed to load: warnings, since a config that needs
+        none of them still works; the blocks and steps that need one get their own error."""
+        for problem in self.types.problems():
+            self.diagnostics.warning(problem.summary, problem.detail)
+        for failure in step_models().failures.values():
+            self.diagnostics.warning(failure.summary, failure.detail)
 
     # -- settings and providers ----------------------------------------------------------------
 
@@ -512,7 +557,7 @@ class _Loader:
                             f"{'.'.join(names)} is only known while a pipeline runs; it can be "
                             "used inside pipeline blocks only.", declared.address)
             return None
-        if root in ("var", "local", "source") or root in RESOURCE_MODELS:
+        if root in ("var", "local", "source") or self.types.is_declarable(root):
             if len(names) < 2:
                 self._error(declared.path, line, column, "Invalid reference",
                             f'"{root}" needs a name after it, like {root}.NAME.', declared.address)
@@ -574,7 +619,7 @@ class _Loader:
             PATH_ROOT: Names(PATH_ROOT, {"config": str(self.directory.resolve()),
                                          "cwd": KNOWN_AT_RUN_TIME if pipeline else os.getcwd()}),
         }
-        for type_ in RESOURCE_MODELS:
+        for type_ in self.types.declarable:
             roots[type_] = _ResourceTypeNamespace(type_, self)
         if pipeline:
             roots["run"] = _RunTimeNamespace()
@@ -610,34 +655,27 @@ class _Loader:
         block = declared.block
         assert block is not None
         type_, name = block.type, block.labels[0]
+        served = self.served.get(declared.address)
+        if served is None:                  # no provider serves it: _serve said so
+            return
         is_pipeline = type_ == "pipeline"
         scope = self._scope(pipeline=is_pipeline)
         folder = Folder(scope, self._local_expression) if is_pipeline else None
         decoder = Decoder(declared.path, self.diagnostics, declared.address, folder=folder,
                           step_models=models)
-        attributes = decoder.decode(block.body, RESOURCE_MODELS[type_], scope, declared.address,
+        attributes = decoder.decode(block.body, served.schema.model, scope, declared.address,
                                     (block.line, block.column), skip=META_ARGUMENTS)
-        provider = DEFAULT_PROVIDERS[type_]
+        if _mark_sensitive(attributes, served.schema.sensitive):
+            decoder.placeholders = True
+        provider = served.provider
         dependencies: list[str] = []
-        if "provider" in block.body.attributes:
-            attribute = block.body.attributes["provider"]
-            try:
-                value = evaluate(attribute.expr, Scope({}, {}))
-            except EvalError:
-                value = None
-            if isinstance(value, str) and value:
-                provider = value
-            else:
-                self._error(declared.path, attribute.expr[1], attribute.expr[2], "Invalid value",
-                            'provider = "NAME" takes the name of a provider as a string.',
-                            declared.address)
         if "depends_on" in block.body.attributes:
             expr = block.body.attributes["depends_on"].expr
             items = expr[3] if expr[0] == E_TUPLE else (expr,)
             for item in items:
                 names = next((n for n, _l, _c in references(item)), None)
                 if item[0] in (E_ATTR, E_NAME) and names and len(names) == 2 \
-                        and names[0] in RESOURCE_MODELS:
+                        and self.types.is_declarable(names[0]):
                     dependencies.append(f"{names[0]}.{names[1]}")
                 else:
                     self._error(declared.path, expr[1], expr[2], "Invalid depends_on",
@@ -727,8 +765,11 @@ class _ResourceAttributes:
         configured = resource.attributes.get(name) if resource is not None else None
         if configured is not None and not isinstance(configured, Unknown):
             return configured
-        known = fields_of(RESOURCE_MODELS[self.type])
-        computed = COMPUTED_ATTRIBUTES.get(self.type, ())
+        served = self.loader.served.get(self.address)
+        if served is None:                  # its provider is missing: reported at the block
+            return Unknown("provider not installed")
+        known = fields_of(served.schema.model)
+        computed = served.schema.computed
         if name not in known and name not in computed:
             names = sorted([*known, *computed])
             raise EvalError("Unsupported attribute",
@@ -763,6 +804,18 @@ def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
 
     close = difflib.get_close_matches(name, list(candidates), n=1)
     return f' Did you mean "{close[0]}"?' if close else ""
+
+
+def _mark_sensitive(attributes: dict[str, Any], names: tuple[str, ...]) -> bool:
+    """Wrap the values of the attributes a provider calls sensitive; True when any was."""
+    marked = False
+    for name in names:
+        value = attributes.get(name)
+        if value is not None and not isinstance(value, Sensitive) \
+                and not contains_unknown(value):
+            attributes[name] = Sensitive(value)
+            marked = True
+    return marked
 
 
 def _is_marker(value: Any) -> bool:

@@ -25,7 +25,6 @@ from flowplan.config.expressions import (EvalError, Names, Scope, deep_unwrap, e
                                          references, to_string)
 from flowplan.config.functions import build_functions
 from flowplan.config.partial import DEFERRED_KEY
-from flowplan.config.schema import RESOURCE_MODELS
 from flowplan.config.syntax import E_TEMPLATE, parse_template
 
 UNTRUSTED_ROOTS = ("run", "steps", "var")
@@ -53,7 +52,7 @@ class RunContext:
             "path": Names("path", {"config": str(self.config_dir.resolve()),
                                     "cwd": str(self.workspace)}),
         }
-        for type_ in RESOURCE_MODELS:
+        for type_ in {address.split(".", 1)[0] for address in self.resources}:
             roots[type_] = Names(type_, {
                 address.split(".", 1)[1]: attributes
                 for address, attributes in self.resources.items()

@@ -1,6 +1,11 @@
 """The configuration language: one pydantic model per block, and the decoder that checks a block's
 body against its model.
 
+Core's models are the settings, variables, sources and pipelines (whose stages, tasks, steps and
+caches the executor gives meaning). Every other resource type's model belongs to the provider that
+serves it, handed over in its schema (flowplan.providers.ResourceSchema.model, found through
+flowplan.config.resource_types); providers build them from `BlockModel`, `Nested` and `Ref` here.
+
 A model's plain fields are the block's attributes; fields annotated with `Nested(...)` are nested
 blocks (labelled ones become a dict keyed by label). Fields annotated with `Ref("pipeline")` take a
 reference to a whole resource and hold its address. Step blocks are special: their `type`
@@ -63,6 +68,14 @@ def _check_duration(value: Optional[str]) -> Optional[str]:
 
 
 class BlockModel(BaseModel):
+    """The model of one kind of block: core's, or a provider's for a resource type.
+
+    Plain fields are attributes (a default makes them optional); `Annotated[..., Nested()]`
+    fields nested blocks; `Annotated[str, Ref("pipeline")]` a reference to a whole resource.
+    Pydantic field validators run on each attribute's value, and their ValueError becomes an
+    "Invalid value" diagnostic at the attribute.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -109,61 +122,7 @@ class Source(BlockModel):
     credentials: Optional[str] = Field(None, description="name of a store secret or a variable")
 
 
-# -- resources ----------------------------------------------------------------------------------
-
-class Host(BlockModel):
-    address: str
-    user: str = "root"
-    port: int = Field(22, ge=1, le=65535)
-    private_key: Optional[str] = None
-    labels: dict[str, str] = {}
-
-
-class EcsTarget(BlockModel):
-    instance_ids: list[str] = []
-    tags: dict[str, str] = {}
-    region: Optional[str] = None
-
-
-class DeploymentGroup(BlockModel):
-    environment: str
-    description: str = ""
-    host: Annotated[dict[str, Host], Nested()] = {}
-    ecs: Annotated[Optional[EcsTarget], Nested(labels=0, many=False)] = None
-
-
-class AcrNamespace(BlockModel):
-    instance_id: str
-    name: str
-    auto_create_repo: bool = False
-    default_visibility: Literal["private", "public"] = "private"
-
-
-class AcrRepository(BlockModel):
-    namespace: str
-    name: str
-    visibility: Literal["private", "public"] = "private"
-    summary: str = ""
-    description: str = ""
-    instance_id: Optional[str] = None
-
-
-class Webhook(BlockModel):
-    pipeline: Annotated[str, Ref("pipeline")]
-    source: Optional[dict[str, Any]] = None
-    events: list[Literal["push", "tag", "pull_request"]] = ["push"]
-    branches: list[str] = []
-    secret: Optional[str] = None
-
-
-class Schedule(BlockModel):
-    pipeline: Annotated[str, Ref("pipeline")]
-    cron: str
-    timezone: str = "UTC"
-    branch: Optional[str] = None
-    variables: dict[str, str] = {}
-    enabled: bool = True
-
+# -- pipelines: the flowplan provider serves them, the executor gives them meaning ----------
 
 class Cache(BlockModel):
     key: str
@@ -203,36 +162,8 @@ class Pipeline(BlockModel):
     stage: Annotated[dict[str, Stage], Nested()] = {}
 
 
-RESOURCE_MODELS: dict[str, type[BlockModel]] = {
-    "pipeline": Pipeline,
-    "schedule": Schedule,
-    "deployment_group": DeploymentGroup,
-    "acr_namespace": AcrNamespace,
-    "acr_repository": AcrRepository,
-    "webhook": Webhook,
-}
-
-# Which provider serves each resource type unless a block says `provider = "..."`.
-DEFAULT_PROVIDERS: dict[str, str] = {
-    "pipeline": "flowplan",
-    "schedule": "flowplan",
-    "deployment_group": "flowplan",
-    "acr_namespace": "alicloud",
-    "acr_repository": "alicloud",
-    "webhook": "github",
-}
-
+# Arguments every resource block takes besides its provider's model (flowplan.config.loader).
 META_ARGUMENTS = ("provider", "depends_on")
-
-# Attributes a provider sets on apply, which other resources may refer to.
-COMPUTED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "pipeline": ("id", "content_hash"),
-    "schedule": ("id",),
-    "deployment_group": ("id",),
-    "acr_namespace": ("id",),
-    "acr_repository": ("id", "url", "repo_id"),
-    "webhook": ("id", "url"),
-}
 
 
 # -- model introspection ------------------------------------------------------------------------
@@ -387,6 +318,14 @@ class Decoder:
                        type_attribute.expr[1], type_attribute.expr[2])
             return {}
         model = self.step_models.get(step_type)
+        failure = getattr(self.step_models, "failures", {}).get(step_type)
+        if model is None and failure is not None:
+            # The step stays in the definition, so a run fails this step alone (if the loader's
+            # caller lets the run start at all).
+            self.error(failure.step_error_summary, f"{where}: step type \"{step_type}\" comes from "
+                       f"the plugin {failure.target}, which failed to load: {failure.error}.",
+                       type_attribute.line, type_attribute.column)
+            return {"type": step_type}
         if model is None:
             self.error("Unknown step type",
                        f'{where}: "{step_type}" is not a step type. Known step types: '

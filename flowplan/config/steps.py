@@ -2,12 +2,15 @@
 
 Core declares the step types it runs itself; providers add theirs (`java_build`, `image_build`,
 `host_deploy`, ...) through the `flowplan.step_types` entry-point group, whose objects carry a
-`config_model` (a flowplan.config.schema.Step subclass). What a step type does when it runs is the
-executor's business (flowplan.executor), not this module's.
+`config_model` (a flowplan.config.schema.Step subclass). A plugin that fails to load is kept aside
+with its reason (`StepModels.failures`): the loader warns about it, and a step of its type gets a
+located error saying so, while the rest of the config loads as usual. What a step type does when
+it runs is the executor's business (flowplan.executor), not this module's.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Literal, Optional
@@ -57,11 +60,58 @@ BUILTIN_STEP_MODELS: dict[str, type[BlockModel]] = {
 }
 
 
+# The summary of the error a step gets when the plugin of its type failed to load.
+STEP_PLUGIN_FAILED = "Step type plugin failed to load"
+
+
+@dataclass(frozen=True)
+class StepPluginFailure:
+    """A `flowplan.step_types` entry point that could not give a step model, and why."""
+
+    name: str                       # the step type (the entry point's name)
+    target: str                     # the entry point's value, `module:attribute`
+    error: str                      # e.g. "ImportError: No module named 'acme'"
+
+    step_error_summary = STEP_PLUGIN_FAILED
+
+    @property
+    def summary(self) -> str:
+        return f'Step type plugin "{self.name}" failed to load'
+
+    @property
+    def detail(self) -> str:
+        return (f'Step type plugin "{self.name}" ({self.target}) failed to load: {self.error}. '
+                f'Steps of type "{self.name}" cannot be checked or run until it loads.')
+
+
+class StepModels(dict):
+    """Step models by type name, and the plugins that failed to load (`failures`, by name)."""
+
+    def __init__(self, models: dict[str, type[BlockModel]],
+                 failures: dict[str, StepPluginFailure]):
+        super().__init__(models)
+        self.failures = failures
+
+
 @lru_cache(maxsize=1)
-def step_models() -> dict[str, type[BlockModel]]:
-    """Every known step type's model: core's plus those providers register."""
+def step_models() -> StepModels:
+    """Every known step type's model: core's plus those providers register. A plugin that fails
+    to load, or whose `config_model` is not a Step model, is left out and kept in `failures`."""
     models = dict(BUILTIN_STEP_MODELS)
+    failures: dict[str, StepPluginFailure] = {}
     for ep in entry_points(group=STEP_TYPE_ENTRY_POINTS):
-        if ep.name not in models:
-            models[ep.name] = ep.load().config_model
-    return models
+        if ep.name in models:
+            continue
+        try:
+            model = ep.load().config_model
+        except Exception as error:  # noqa: BLE001 - a broken plugin is a diagnostic
+            failures[ep.name] = StepPluginFailure(ep.name, ep.value,
+                                                  f"{type(error).__name__}: {error}")
+            continue
+        if not (isinstance(model, type) and issubclass(model, Step)):
+            failures[ep.name] = StepPluginFailure(
+                ep.name, ep.value, f"TypeError: its config_model {model!r} is not a "
+                                   "flowplan.config.schema.Step subclass")
+            continue
+        models[ep.name] = model
+    return StepModels(models, failures)

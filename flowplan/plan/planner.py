@@ -58,6 +58,22 @@ def configure_providers(config: Config, registry: ProviderRegistry, names: Itera
     return configured
 
 
+def validate_resources(config: Config, registry: ProviderRegistry) -> Diagnostics:
+    """What each resource's provider finds wrong with its config, offline (`validate` only),
+    each located at the attribute at fault."""
+    diagnostics = Diagnostics()
+    for address in sorted(config.resources):
+        resource = config.resources[address]
+        if not registry.has(resource.provider):
+            continue                # the loader reported it
+        provider = registry.get(resource.provider)
+        configured = to_markers(resource.attributes) if resource.placeholders \
+            else resource.attributes
+        problems = provider.validate(ValidateRequest(resource.type, resource.name, configured))
+        _add_provider_diagnostics(diagnostics, problems, resource, address)
+    return diagnostics
+
+
 def make_plan(config: Config, state: State, registry: ProviderRegistry,
               options: PlanOptions = PlanOptions(),
               on_event: EventSink = ignore) -> tuple[Plan | None, Diagnostics]:

@@ -10,6 +10,7 @@ the row is deleted and created again (a replace, or an out-of-band re-registrati
 then shows. Lookups go by name (the block label), which is unique per resource type; `import` takes
 that name as its id.
 
+The block models of its resource types are in providers.flowplan.schema (the pipeline's is core's).
 Core decides the action from what `plan` proposes; the store is opened lazily from the `store`
 setting of the `flowplan {}` block, so `validate` and `plan` never touch the database. Reading the
 store for a run is left to the executor; the tables and their upgrades to `flowplan.store`.
@@ -41,7 +42,6 @@ from flowplan.providers import (
     ProviderSchema,
     ReadRequest,
     ReadResponse,
-    ResourceSchema,
     ValidateRequest,
 )
 from flowplan.values import (
@@ -50,6 +50,7 @@ from flowplan.values import (
     is_sensitive_marker,
     is_unknown_marker,
 )
+from .schema import SCHEMA
 
 if TYPE_CHECKING:   # the store (and SQLAlchemy) is imported when first opened: plans that do
     # not refresh never touch it, and start-up stays fast
@@ -57,17 +58,6 @@ if TYPE_CHECKING:   # the store (and SQLAlchemy) is imported when first opened: 
 
 DEFAULT_STORE_URL = "sqlite:///.flowplan/flowplan.db"
 DEFAULT_TIMEZONE = "UTC"
-
-SCHEMA = ProviderSchema(name="flowplan", resources=(
-    ResourceSchema(type="pipeline", computed=("id", "content_hash"),
-                   description="A pipeline registered into the store, with the hash of its "
-                               "definition"),
-    ResourceSchema(type="schedule", computed=("id",), force_new=("pipeline",),
-                   description="A cron schedule that starts a pipeline"),
-    ResourceSchema(type="deployment_group", computed=("id",),
-                   description="Hosts a pipeline deploys to, registered into the store"),
-))
-
 
 
 def _store_failures() -> tuple[type[BaseException], ...]:

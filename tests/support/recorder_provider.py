@@ -1,8 +1,10 @@
 """RecorderProvider: a test-only provider that records every call and keeps fake "real objects".
 
 Loaded through `FLOWPLAN_PROVIDER_PLUGINS=alicloud=recorder_provider:RecorderProvider,...` with
-this directory on PYTHONPATH, it serves any resource type, so end-to-end tests can drive
-`acr_namespace`, `acr_repository` and `webhook` through the CLI without a cloud.
+this directory on PYTHONPATH, it stands in for the alicloud and github providers that do not exist
+yet: it declares the `acr_namespace`, `acr_repository` and `webhook` resource types with their
+block models (as a real provider owns its schemas), so tests can drive them through the CLI
+without a cloud.
 
 Environment:
     FLOWPLAN_RECORDER_LOG          append one JSON line per call (method, type, name, pid, ...)
@@ -26,14 +28,45 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Optional
 
+from flowplan.config.schema import BlockModel, Ref
 from flowplan.providers import (ApplyRequest, ApplyResponse, ConfigureRequest, ImportRequest,
                                 ImportResponse, PlanRequest, PlanResponse, ProviderDiagnostic,
                                 ProviderSchema, ReadRequest, ReadResponse, ResourceSchema,
                                 ValidateRequest)
 
-TYPES = ("acr_namespace", "acr_repository", "webhook")
+
+class AcrNamespace(BlockModel):
+    instance_id: str
+    name: str
+    auto_create_repo: bool = False
+    default_visibility: Literal["private", "public"] = "private"
+
+
+class AcrRepository(BlockModel):
+    namespace: str
+    name: str
+    visibility: Literal["private", "public"] = "private"
+    summary: str = ""
+    description: str = ""
+    instance_id: Optional[str] = None
+
+
+class Webhook(BlockModel):
+    pipeline: Annotated[str, Ref("pipeline")]
+    source: Optional[dict[str, Any]] = None
+    events: list[Literal["push", "tag", "pull_request"]] = ["push"]
+    branches: list[str] = []
+    secret: Optional[str] = None
+
+
+# type -> (block model, computed attributes)
+TYPES: dict[str, tuple[type[BlockModel], tuple[str, ...]]] = {
+    "acr_namespace": (AcrNamespace, ("id",)),
+    "acr_repository": (AcrRepository, ("id", "url", "repo_id")),
+    "webhook": (Webhook, ("id", "url")),
+}
 UNKNOWN = {"$unknown": "known after apply"}
 
 _FILE_LOCK = threading.Lock()        # one provider instance serves apply's worker threads
@@ -51,7 +84,7 @@ def _jsonable(value: Any) -> Any:
 
 
 class RecorderProvider:
-    """Serves any resource type; records calls; objects live in a JSON file."""
+    """Serves the types in TYPES; records calls; objects live in a JSON file."""
 
     name = "recorder"
 
@@ -94,7 +127,8 @@ class RecorderProvider:
     def schema(self) -> ProviderSchema:
         force_new = _force_new()
         return ProviderSchema(name=self.name, resources=tuple(
-            ResourceSchema(type=t, computed=("id",), force_new=force_new) for t in TYPES))
+            ResourceSchema(type=t, computed=computed, force_new=force_new, model=model)
+            for t, (model, computed) in TYPES.items()))
 
     def configure(self, request: ConfigureRequest) -> list[ProviderDiagnostic]:
         self._record("configure", config=request.config)

@@ -1,10 +1,13 @@
 """Fixtures for the config-language tests: write inline HCL into a temporary directory, load it.
 
-The tests chdir into the directory, so diagnostics show short paths such as `main.hcl`.
+The tests chdir into the directory, so diagnostics show short paths such as `main.hcl`. The
+recorder provider (tests/support) stands in for the alicloud and github providers, so the
+`acr_namespace`, `acr_repository` and `webhook` types these tests use are served.
 """
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 from typing import Callable
@@ -12,6 +15,19 @@ from typing import Callable
 import pytest
 
 from flowplan.config.loader import Config, load_config
+from flowplan.providers import PLUGIN_ENVIRONMENT
+
+SUPPORT = Path(__file__).resolve().parents[2] / "support"
+RECORDER_PLUGINS = ("alicloud=recorder_provider:RecorderProvider,"
+                    "github=recorder_provider:RecorderProvider")
+
+
+@pytest.fixture(autouse=True)
+def recorder_providers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(SUPPORT))
+    monkeypatch.setenv(PLUGIN_ENVIRONMENT, RECORDER_PLUGINS)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        filter(None, [str(SUPPORT), os.environ.get("PYTHONPATH", "")])))  # for `flowplan` runs
 
 
 def write_files(directory: Path, files: dict[str, str]) -> None:

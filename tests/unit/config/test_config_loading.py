@@ -259,7 +259,9 @@ def test_resource_records_block_and_attribute_positions(sketch):
     assert str(repository.attribute_range("summary")) == "resources.hcl:6:1"
 
 
-def test_provider_meta_argument_overrides_the_default_provider(load):
+def test_provider_meta_argument_overrides_the_default_provider(load, monkeypatch):
+    monkeypatch.setenv("FLOWPLAN_PROVIDER_PLUGINS",
+                       "alicloud_intl=recorder_provider:RecorderProvider")
     config = load("""\
         acr_namespace "team" {
           provider    = "alicloud_intl"

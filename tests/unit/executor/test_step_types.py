@@ -95,3 +95,55 @@ def test_a_broken_plugin_fails_only_steps_of_its_own_type(service, monkeypatch):
         assert "step type 'greet' cannot be loaded" in steps[("plugin", "hi")].error
     finally:
         clear_registry()
+
+
+def test_a_plugin_that_fails_to_import_fails_only_its_steps_in_a_run_of_the_config(
+        service, config_dir, tmp_path, monkeypatch):
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "support"))
+    from fake_distribution import forget_step_types, install
+
+    from flowplan import engine
+    from flowplan.providers import ProviderRegistry
+    from flowplan.values import to_markers
+    from providers.flowplan import FlowplanProvider
+
+    root = install(tmp_path / "site", "flowplan-helm", {
+        "flowplan.step_types": {"helm_deploy": "flowplan_test_plugin_helm:HelmDeploy"}},
+        {"flowplan_test_plugin_helm": "raise ImportError('helm SDK missing')\n"})
+    monkeypatch.syspath_prepend(str(root))
+    forget_step_types()
+    try:
+        (config_dir / "main.hcl").write_text(textwrap.dedent("""\
+            pipeline "app" {
+              stage "s" {
+                task "plain" {
+                  step "sh" {
+                    type = "command"
+                    run  = "echo fine"
+                  }
+                }
+                task "plugin" {
+                  step "ship" {
+                    type  = "helm_deploy"
+                    chart = "app"
+                  }
+                }
+              }
+            }
+        """))
+        workspace = engine.load(config_dir, environ={}, for_run=True,
+                                registry=ProviderRegistry({"flowplan": FlowplanProvider},
+                                                          environ={}))
+        definition = to_markers(workspace.config.resources["pipeline.app"].attributes)
+        assert service.start("app", definition).status == Status.FAILED
+        steps = steps_of(service, "app#1")
+        assert steps[("plain", "sh")].status == "succeeded"
+        assert steps[("plugin", "ship")].error == \
+            "step type 'helm_deploy' cannot be loaded: helm SDK missing"
+    finally:
+        monkeypatch.undo()
+        forget_step_types()

@@ -83,6 +83,19 @@ def test_provider_implements_the_protocol_and_declares_its_schema():
     assert schema.resource("deployment_group").computed == ("id",)
 
 
+def test_schema_hands_over_the_block_models_of_pipeline_schedule_and_deployment_group():
+    from flowplan.config.schema import Pipeline, fields_of
+
+    schema = FlowplanProvider().schema()
+    assert schema.resource("pipeline").model is Pipeline
+    schedule = fields_of(schema.resource("schedule").model)
+    assert schedule["cron"].required and schedule["pipeline"].ref.type == "pipeline"
+    assert schedule["timezone"].default == "UTC"
+    group = fields_of(schema.resource("deployment_group").model)
+    assert group["environment"].required
+    assert group["host"].nested is not None and group["ecs"].nested.labels == 0
+
+
 def test_store_opens_lazily_under_the_config_directory(tmp_path, provider):
     provider.validate(ValidateRequest("schedule", "nightly", SCHEDULE))
     plan(provider, "pipeline", "app", PIPELINE)
