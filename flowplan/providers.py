@@ -211,13 +211,14 @@ class ProviderRegistry:
 
     @property
     def names(self) -> list[str]:
-        return sorted(self._classes)
+        return sorted({*self._classes, *self._instances})
 
     def has(self, name: str) -> bool:
         return name in self._classes or name in self._instances
 
     def add(self, name: str, provider: Provider) -> None:
         self._instances[name] = provider
+        self._schemas.pop(name, None)
 
     def get(self, name: str) -> Provider:
         if name not in self._instances:

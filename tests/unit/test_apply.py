@@ -12,12 +12,23 @@ import textwrap
 from pathlib import Path
 
 from flowplan import engine
+from flowplan.config.schema import BlockModel
 from flowplan.plan.model import Action
 from flowplan.providers import (ApplyRequest, ApplyResponse, PlanRequest, PlanResponse,
                                 ProviderRegistry, ProviderSchema, ReadRequest, ReadResponse,
                                 ResourceSchema)
 
 UNKNOWN = {"$unknown": "known after apply"}
+
+
+class AcrNamespace(BlockModel):
+    instance_id: str
+    name: str
+
+
+class AcrRepository(BlockModel):
+    namespace: str
+    name: str
 
 
 class InstanceAwareRegistry:
@@ -32,8 +43,10 @@ class InstanceAwareRegistry:
 
     def schema(self) -> ProviderSchema:
         return ProviderSchema(self.name, (
-            ResourceSchema("acr_namespace", computed=("id",), force_new=("instance_id", "name")),
-            ResourceSchema("acr_repository", computed=("id",), force_new=("name",))))
+            ResourceSchema("acr_namespace", computed=("id",), force_new=("instance_id", "name"),
+                           model=AcrNamespace),
+            ResourceSchema("acr_repository", computed=("id",), force_new=("name",),
+                           model=AcrRepository)))
 
     def configure(self, request):
         return []
