@@ -89,7 +89,7 @@ def load_variables(directory: Path | str, names: Iterable[str], given: dict[str,
     a run can resolve the sensitive values it needs when the working copy is broken elsewhere.
     """
     loader = _Loader(Path(directory), {}, dict(os.environ) if environ is None else environ,
-                     None, use_cache=True)
+                     None, True, ResourceTypes(ProviderRegistry()))
     wanted = set(names)
     problems = Diagnostics()
     paths = config_files_module.config_files(loader.directory) \
