@@ -8,8 +8,6 @@ progress on stderr, and an error message instead of a traceback.
 
 from __future__ import annotations
 
-from cli_workspace import assert_ok
-
 CONFIG = """
     acr_namespace "team" {
       instance_id = "cri-123"

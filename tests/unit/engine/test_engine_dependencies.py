@@ -4,9 +4,9 @@ dependents first, `depends_on`, reference cycles, and independent resources appl
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
-import json
 
 import pytest
 
