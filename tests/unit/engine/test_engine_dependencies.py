@@ -258,7 +258,7 @@ def most_in_flight(mock: MockProvider) -> int:
 
 
 def test_apply_runs_independent_resources_in_parallel_up_to_parallelism(tmp_path):
-    mock = MockProvider(apply_delay=0.2)
+    mock = MockProvider(apply_delay=0.3)
     workspace = inline_config(tmp_path, SIX, providers=mock)
     apply_all(workspace, parallelism=2)
     assert most_in_flight(mock) == 2
