@@ -1,8 +1,9 @@
-"""The dependency graph through the CLI: `graph` as DOT, cycles as diagnostics naming every
-member, and apply running independent resources in parallel up to `--parallelism`.
+"""The dependency graph through the CLI: `graph` as DOT (and a cycle as exit 1 with the
+diagnostic), and `--parallelism` reaching apply.
 
-Concurrency is read from the recorder's log: each apply writes `apply_start` before and `apply`
-after its (slowed down) work, with timestamps.
+Dependencies in plan and apply, `depends_on` and reference cycles are tested in-process in
+tests/unit/engine/test_engine_dependencies.py. Concurrency is read from the recorder's log: each
+apply writes `apply_start` before and `apply` after its (slowed down) work, with timestamps.
 """
 
 from __future__ import annotations
@@ -43,35 +44,6 @@ CONFIG = """
     }
 """
 
-
-def test_graph_prints_dot_with_an_edge_per_reference(workspace, run_flowplan):
-    workspace.write(CONFIG)
-    dot = assert_ok(run_flowplan("graph")).stdout
-    lines = [line.strip() for line in dot.strip().splitlines()]
-    assert lines[0] == "digraph {" and lines[-1] == "}"
-    for address in ["acr_namespace.team", "acr_repository.app", "pipeline.app",
-                    "schedule.nightly", "webhook.push"]:
-        assert f'"{address}";' in lines
-    edges = sorted(line for line in lines if "->" in line)
-    assert edges == ['"acr_repository.app" -> "acr_namespace.team";',
-                     '"schedule.nightly" -> "pipeline.app";',
-                     '"webhook.push" -> "pipeline.app";']
-    assert not workspace.state_path.exists(), "graph must not write state"
-
-
-def test_apply_follows_a_depends_on_list(workspace, run_flowplan):
-    workspace.write(CONFIG.replace("      pipeline = pipeline.app\n    }",
-                                   "      pipeline   = pipeline.app\n"
-                                   "      depends_on = [acr_repository.app]\n    }"))
-    dot = assert_ok(run_flowplan("graph")).stdout
-    assert '"webhook.push" -> "acr_repository.app";' in dot
-    assert_ok(run_flowplan("apply", "--auto-approve"))
-    calls = [(c["method"], f'{c["type"]}.{c["name"]}') for c in workspace.calls()
-             if c["method"] in ("apply_start", "apply")]
-    assert calls.index(("apply", "acr_repository.app")) < \
-        calls.index(("apply_start", "webhook.push"))
-
-
 CYCLE = """
     acr_namespace "a" {
       instance_id = "cri-1"
@@ -95,19 +67,25 @@ CYCLE = """
 """
 
 
-def test_reference_cycle_is_a_diagnostic_naming_every_member(workspace, run_flowplan):
+def test_graph_prints_dot_with_an_edge_per_reference(workspace, run_flowplan):
+    workspace.write(CONFIG)
+    dot = assert_ok(run_flowplan("graph")).stdout
+    lines = [line.strip() for line in dot.strip().splitlines()]
+    assert lines[0] == "digraph {" and lines[-1] == "}"
+    for address in ["acr_namespace.team", "acr_repository.app", "pipeline.app",
+                    "schedule.nightly", "webhook.push"]:
+        assert f'"{address}";' in lines
+    edges = sorted(line for line in lines if "->" in line)
+    assert edges == ['"acr_repository.app" -> "acr_namespace.team";',
+                     '"schedule.nightly" -> "pipeline.app";',
+                     '"webhook.push" -> "pipeline.app";']
+    assert not workspace.state_path.exists(), "graph must not write state"
+
     workspace.write(CYCLE)
-    for command in (("validate",), ("plan",), ("graph",)):
-        result = run_flowplan(*command)
-        assert result.code == 1, str(result)
-        match = re.search(r"main\.hcl:(\d+):(\d+): error: Reference cycle", result.stderr)
-        assert match, str(result)
-        assert int(match.group(1)) in (1, 6, 11), "the cycle points at one of its members"
-        for member in ("acr_namespace.a", "acr_repository.b", "acr_repository.c"):
-            assert member in result.stderr
-        assert "acr_namespace.fine" not in result.stderr
-    assert not workspace.state_path.exists()
-    assert workspace.calls("apply") == []
+    cycle = run_flowplan("graph")
+    assert cycle.code == 1, str(cycle)
+    assert re.search(r"main\.hcl:\d+:\d+: error: Reference cycle", cycle.stderr), str(cycle)
+    assert cycle.stdout == ""
 
 
 SIX = "".join(f"""
@@ -130,14 +108,15 @@ def most_in_flight(calls: list[dict]) -> int:
     return peak
 
 
-def test_apply_runs_independent_resources_in_parallel_up_to_parallelism(workspace,
-                                                                        run_flowplan):
+def test_parallelism_option_limits_how_many_resources_apply_at_once(workspace, run_flowplan):
     workspace.write(SIX)
     slow = {"FLOWPLAN_RECORDER_APPLY_DELAY": "0.3"}
-    assert_ok(run_flowplan("apply", "--auto-approve", "--parallelism", "2", env=slow))
-    assert most_in_flight(workspace.calls()) == 2
-
-    assert_ok(run_flowplan("destroy", "--auto-approve", env=slow))
-    workspace.clear_calls()
-    assert_ok(run_flowplan("apply", "--auto-approve", env=slow))     # default: 10
+    assert_ok(run_flowplan("apply", "--auto-approve", env=slow))        # default: 10
     assert most_in_flight(workspace.calls()) == 6
+
+    workspace.clear_calls()
+    replace_all = [arg for i in range(1, 7) for arg in ("--replace", f"acr_namespace.ns{i}")]
+    assert_ok(run_flowplan("apply", "--auto-approve", "--parallelism", "2", *replace_all,
+                           env=slow))
+    assert len(workspace.calls("apply")) == 12
+    assert most_in_flight(workspace.calls()) == 2

@@ -1,10 +1,12 @@
 """What the CLI prints regardless of the command: colours only on a terminal without NO_COLOR,
-plain text when piped, and a start-up that imports no cloud SDK, Kubernetes client, web
-framework, database layer or diff engine.
+plain text when piped (a plan as text, `--json` or `--markdown`, whose renderings are compared
+with golden files in tests/unit/engine/test_engine_golden.py), and a start-up that imports no
+cloud SDK, Kubernetes client, web framework, database layer or diff engine.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -71,14 +73,22 @@ def test_piped_output_has_no_ansi_escapes_even_without_no_color(workspace, run_f
     workspace.write(CONFIG)
     plain = {"NO_COLOR": None, "TERM": "xterm-256color"}
     results = [run_flowplan(*args, env=plain) for args in
-               (("validate",), ("plan",), ("apply", "--auto-approve"), ("show",),
-                ("state", "list"), ("plan", "--markdown"))]
+               (("validate",), ("plan",), ("plan", "--json"), ("plan", "--markdown"),
+                ("apply", "--auto-approve"), ("show",), ("state", "list"))]
     workspace.write(BROKEN)
     results.append(run_flowplan("validate", env=plain))
     for result in results:
         assert not ANSI.search(result.stdout.encode()), str(result)
         assert not ANSI.search(result.stderr.encode()), str(result)
     assert results[-1].code == 1
+
+    # --json and --markdown print the plan in that form, on stdout, without progress lines.
+    as_json, markdown = results[2], results[3]
+    document = json.loads(as_json.stdout)
+    assert sorted(c["address"] for c in document["resource_changes"]) == [
+        "acr_namespace.team", "pipeline.app"]
+    assert markdown.stdout.startswith("**flowplan plan**: 2 to add, 0 to change, 0 to destroy.")
+    assert as_json.stderr == "" and markdown.stderr == ""
 
 
 def test_terminal_output_is_coloured_unless_no_color_is_set(workspace):

@@ -1,10 +1,11 @@
-"""Golden renderings, through the CLI, of one plan holding all four actions.
+"""Golden renderings of one real plan holding all four actions, made in-process.
 
 After BEFORE is applied, AFTER changes a pipeline step (update), renames the repository (a
 force_new attribute: replace), drops the deployment group (delete) and adds a webhook (create).
-The same plan is rendered as terminal text, `plan --json` and `plan --markdown` and compared with
-tests/golden/cli_plan_all_actions.{txt,json,md}, after lineage, timestamps and hashes are
-normalised. Regenerate with FLOWPLAN_UPDATE_GOLDEN=1 and read the diff.
+The same plan is rendered as terminal text, JSON and Markdown, as `flowplan plan`, `plan --json`
+and `plan --markdown` print them, and compared with tests/golden/engine_plan_all_actions.{txt,
+json,md} after lineage, timestamps and hashes are normalised. Regenerate with
+FLOWPLAN_UPDATE_GOLDEN=1 and read the diff.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import json
 
 import pytest
 
-from cli_workspace import assert_ok, check_golden, normalise_plan_text
+from cli_workspace import check_golden, normalise_plan_text
+from inline import (MockProvider, actions_of, apply_all, inline_config, plan_of, render_json,
+                    render_markdown, render_text)
 
 SECRET = "golden-hook-secret-31337"
 
@@ -89,33 +92,37 @@ AFTER = """
 
 
 @pytest.fixture
-def all_actions(workspace, run_flowplan):
-    workspace.env["FP_VAR_hook_secret"] = SECRET
-    workspace.write(BEFORE)
-    assert_ok(run_flowplan("apply", "--auto-approve"))
-    workspace.write(AFTER)
-    return workspace
+def all_actions(tmp_path):
+    variables = {"hook_secret": SECRET}
+    mock = MockProvider()
+    apply_all(inline_config(tmp_path, BEFORE, variables, providers=mock))
+    return inline_config(tmp_path, AFTER, variables, providers=mock)
 
 
-def test_plan_with_all_four_actions_renders_as_golden_text_json_and_markdown(all_actions,
-                                                                             run_flowplan):
-    human = assert_ok(run_flowplan("plan", "--no-refresh")).stdout
-    as_json = assert_ok(run_flowplan("plan", "--no-refresh", "--json")).stdout
-    markdown = assert_ok(run_flowplan("plan", "--no-refresh", "--markdown")).stdout
+def as_printed(text: str) -> str:
+    """What the CLI's out() writes: the text, ending with one newline."""
+    return text if text.endswith("\n") else text + "\n"
 
-    for text in (human, as_json, markdown):
+
+def test_plan_with_all_four_actions_renders_as_golden_text_json_and_markdown(all_actions):
+    plan = plan_of(all_actions, refresh=False)
+    human = as_printed(render_text(plan))
+    document = render_json(plan)
+    markdown = as_printed(render_markdown(plan))
+
+    for text in (human, json.dumps(document), markdown):
         assert SECRET not in text
         assert "\x1b[" not in text
 
-    document = json.loads(as_json)
-    actions = {c["address"]: c["change"]["actions"] for c in document["resource_changes"]}
-    assert actions == {
-        "acr_namespace.team": ["no-op"],
-        "acr_repository.app": ["delete", "create"],
-        "deployment_group.old": ["delete"],
-        "pipeline.app": ["update"],
-        "webhook.push": ["create"],
+    assert actions_of(plan) == {
+        "acr_namespace.team": "no-op",
+        "acr_repository.app": "replace",
+        "deployment_group.old": "delete",
+        "pipeline.app": "update",
+        "webhook.push": "create",
     }
+    actions = {c["address"]: c["change"]["actions"] for c in document["resource_changes"]}
+    assert actions["acr_repository.app"] == ["delete", "create"]
     assert document["format_version"]
     assert all(c["action_reason"] for c in document["resource_changes"])
     assert "Plan: 2 to add, 1 to change, 2 to destroy." in human
@@ -123,14 +130,14 @@ def test_plan_with_all_four_actions_renders_as_golden_text_json_and_markdown(all
 
     assert isinstance(document["state"]["serial"], int)
     document["state"]["serial"] = "<serial>"    # parallel applies may group their writes
-    check_golden("cli_plan_all_actions.txt", normalise_plan_text(human))
-    check_golden("cli_plan_all_actions.json", normalise_plan_text(
+    check_golden("engine_plan_all_actions.txt", normalise_plan_text(human))
+    check_golden("engine_plan_all_actions.json", normalise_plan_text(
         json.dumps(document, indent=2, sort_keys=True) + "\n"))
-    check_golden("cli_plan_all_actions.md", normalise_plan_text(markdown))
+    check_golden("engine_plan_all_actions.md", normalise_plan_text(markdown))
 
 
-def test_refresh_does_not_change_the_rendered_plan(all_actions, run_flowplan):
+def test_refresh_does_not_change_the_rendered_plan(all_actions):
     """Reading the real objects back (clear secret included) must plan the same as the state."""
-    refreshed = assert_ok(run_flowplan("plan")).stdout
-    not_refreshed = assert_ok(run_flowplan("plan", "--no-refresh")).stdout
+    refreshed = render_text(plan_of(all_actions))
+    not_refreshed = render_text(plan_of(all_actions, refresh=False))
     assert normalise_plan_text(refreshed) == normalise_plan_text(not_refreshed)
