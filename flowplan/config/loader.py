@@ -118,6 +118,7 @@ def reevaluate(config: Config, address: str, state_attributes: StateLookup
     loader.diagnostics = Diagnostics()
     loader.resources = dict(config.resources)
     loader._scopes = {}
+    loader.reads_computed = set()
     loader._evaluate_resource(loader.declared[address], step_models())
     return loader.resources[address], loader.diagnostics
 
@@ -143,6 +144,8 @@ class _Loader:
         self.resource_blocks: dict[str, tuple[str, Block]] = {}
         self.values: dict[str, VariableValue] = {}
         self.sensitive_names: set[str] = set()
+        self.evaluating: str | None = None              # the resource being evaluated
+        self.reads_computed: set[str] = set()           # resources using computed attributes
         self.unset_secrets: dict[str, Range] = {}       # sensitive variables without a value
         self.local_values: dict[str, Any] = {}
         self.source_values: dict[str, Any] = {}
@@ -654,6 +657,7 @@ class _Loader:
     def _evaluate_resource(self, declared: _Declared, models: dict) -> None:
         block = declared.block
         assert block is not None
+        self.evaluating = declared.address
         type_, name = block.type, block.labels[0]
         served = self.served.get(declared.address)
         if served is None:                  # no provider serves it: _serve said so
@@ -695,7 +699,7 @@ class _Loader:
             declared.address, type_, name, provider, attributes, sorted(dependencies),
             Range(declared.path, block.line, block.column),
             {n: Range(declared.path, a.line, a.column) for n, a in block.body.attributes.items()},
-            decoder.placeholders)
+            decoder.placeholders, declared.address in self.reads_computed)
 
 
 _MISSING = object()
@@ -776,6 +780,8 @@ class _ResourceAttributes:
                             f'{self.address} has no attribute "{name}".'
                             f"{_did_you_mean(name, names)} Attributes: {', '.join(names)}.",
                             line, column)
+        if name in computed and self.loader.evaluating is not None:
+            self.loader.reads_computed.add(self.loader.evaluating)
         if self.loader.state_attributes is not None:
             prior = self.loader.state_attributes(self.address)
             if prior and name in prior and not _is_marker(prior[name]):

@@ -41,6 +41,9 @@ class ResourceConfig:
     range: Range
     attribute_ranges: dict[str, Range] = field(default_factory=dict)
     placeholders: bool = True          # False: attributes are plain JSON (no Unknown/Sensitive)
+    # Refers to attributes other resources' providers compute (an id, a URL): the planner
+    # evaluates it again with the values planned now, not those of the state it was loaded with.
+    reads_computed: bool = False
 
     def attribute_range(self, name: str | None) -> Range:
         """Where an attribute is set (by its top-level name), or the block when not set."""

@@ -115,9 +115,9 @@ def make_plan(config: Config, state: State, registry: ProviderRegistry,
                                           prior_state.provider, action, why, prior, None, (),
                                           tuple(prior_state.dependencies)))
             continue
-        if changed.intersection(resource.dependencies):
-            # A dependency changes: refer to its planned values (an id being replaced is
-            # unknown again), not to what the state recorded.
+        if resource.reads_computed or changed.intersection(resource.dependencies):
+            # Refer to the dependencies' planned values (an id being replaced is unknown again),
+            # not to what the state recorded when the config was loaded.
             resource, problems = reevaluate(config, address, planned_attributes)
             diagnostics.extend(problems)
         change = _plan_resource(resource, prior, prior_state, providers[resource.provider],

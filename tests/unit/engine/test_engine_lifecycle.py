@@ -7,6 +7,8 @@ log shows the order in which apply touched them.
 
 from __future__ import annotations
 
+import re
+
 import json
 import sqlite3
 
@@ -189,7 +191,7 @@ def test_plan_replaces_repository_when_its_name_changes(tmp_path):
     assert "  # acr_repository.app must be replaced" in text
     assert "  # (replace because name changed)" in text
     assert '-/+ resource "acr_repository" "app" {' in text
-    assert '~ name = "app" -> "app-v2" # forces replacement' in text
+    assert re.search(r'~ name +=  ?"app" -> "app-v2" # forces replacement', text)
     assert "(known after apply)" in text
     assert "Plan: 1 to add, 0 to change, 1 to destroy." in text
 
