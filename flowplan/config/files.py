@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from flowplan.config.syntax import SYNTAX_VERSION, FileSyntax, parse_text
+from flowplan.config.syntax import SYNTAX_VERSION, Body, FileSyntax, parse_text
+from flowplan.diagnostics import Diagnostic, Range
 
 CONFIG_SUFFIX = ".hcl"
 VARIABLE_FILE_SUFFIX = ".auto.fpvars"
@@ -25,10 +26,14 @@ CACHE_DIR = Path(".flowplan") / "cache" / "parse"
 PARALLEL_THRESHOLD_BYTES = 256 * 1024       # below this a process pool costs more than it saves
 
 
+MAX_FILE_BYTES = 10 * 1024 * 1024           # larger config files are refused before parsing
+
+
 @dataclass(frozen=True)
 class SourceFile:
     path: str              # as shown in diagnostics: relative to the working directory when possible
     text: str
+    size: int = 0          # bytes on disk, when over MAX_FILE_BYTES (the text is then not read)
 
 
 def config_files(directory: Path) -> list[Path]:
@@ -51,11 +56,25 @@ def display_path(path: Path) -> str:
 
 
 def read_sources(paths: list[Path]) -> list[SourceFile]:
+    """The files' texts; a file over MAX_FILE_BYTES is not read (parse_sources reports it: a
+    50 MB config would take python-hcl2 half a minute and gigabytes of memory)."""
     sources = []
     for path in paths:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            sources.append(SourceFile(display_path(path), "", size))
+            continue
         with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
             sources.append(SourceFile(display_path(path), fh.read()))
     return sources
+
+
+def _too_large(source: SourceFile) -> FileSyntax:
+    return FileSyntax(source.path, Body(), [Diagnostic.error(
+        "Config file too large",
+        f"{source.path} is {source.size / 1048576:.1f} MiB; config files may be at most "
+        f"{MAX_FILE_BYTES // 1048576} MiB. Split it into several *.hcl files.",
+        Range(source.path, 1, 1))])
 
 
 def parse_sources(sources: list[SourceFile], cache_root: Path | None) -> list[FileSyntax]:
@@ -65,6 +84,9 @@ def parse_sources(sources: list[SourceFile], cache_root: Path | None) -> list[Fi
     cache_dir = cache_root / CACHE_DIR if cache_root is not None else None
     missing: list[int] = []
     for i, key in enumerate(keys):
+        if sources[i].size:
+            results[i] = _too_large(sources[i])
+            continue
         cached = _read_cache(cache_dir, key) if cache_dir else None
         if cached is not None:
             results[i] = cached

@@ -25,8 +25,9 @@ from flowplan.config.expressions import (EvalError, Names, ResourceRef, Scope, e
                                          references)
 from flowplan.config.functions import build_functions
 from flowplan.config.model import Config, ResourceConfig, StateLookup, VariableValue
-from flowplan.config.partial import Folder
-from flowplan.config.pipeline import pipeline_definition, task_order_problems
+from flowplan.config.partial import Folder, holds_deferred
+from flowplan.config.pipeline import (pipeline_definition, task_order_problems,
+                                      unusable_file_name)
 from flowplan.config.resource_types import ResourceTypes, Served, Unserved
 from flowplan.config.schema import META_ARGUMENTS, Decoder, Settings, Source, fields_of
 from flowplan.config.steps import step_models
@@ -686,6 +687,7 @@ class _Loader:
                                 "depends_on is a list of resources, like [pipeline.app].",
                                 declared.address)
         if is_pipeline:
+            self._check_pipeline_shape(declared, block, attributes)
             for stage_name, stage in (attributes.get("stage") or {}).items():
                 for task_name, problem in task_order_problems(stage_name, stage.get("task") or {}):
                     line, column = _task_needs_position(block, stage_name, task_name)
@@ -700,6 +702,64 @@ class _Loader:
             Range(declared.path, block.line, block.column),
             {n: Range(declared.path, a.line, a.column) for n, a in block.body.attributes.items()},
             decoder.placeholders, declared.address in self.reads_computed)
+
+
+    def _check_pipeline_shape(self, declared: _Declared, block: Block,
+                              decoded: dict[str, Any]) -> None:
+        """Stage, task and step names must be usable as file names (they name workspace
+        directories), and the attributes that shape the run must be known at plan time."""
+        self._check_known_structure(declared, block, decoded, "pipeline")
+        for stage_block, stage in _nested(block, decoded, "stage"):
+            self._check_file_name(declared, stage_block)
+            self._check_known_structure(declared, stage_block, stage, "stage")
+            for task_block, task in _nested(stage_block, stage, "task"):
+                self._check_file_name(declared, task_block)
+                self._check_known_structure(declared, task_block, task, "task")
+                for step_block, _step in _nested(task_block, task, "step"):
+                    self._check_file_name(declared, step_block)
+
+    def _check_file_name(self, declared: _Declared, block: Block) -> None:
+        problem = unusable_file_name(block.labels[0])
+        if problem is not None:
+            line, column = block.label_positions[0] if block.label_positions else (
+                block.line, block.column)
+            self._error(declared.path, line, column, "Invalid name",
+                        f'{block.type} "{_excerpt(block.labels[0])}": {problem}; a '
+                        f"{block.type}'s name names its workspace directory.", declared.address)
+
+    def _check_known_structure(self, declared: _Declared, block: Block, decoded: dict[str, Any],
+                               kind: str) -> None:
+        for name in STRUCTURAL_ATTRIBUTES[kind]:
+            if not holds_deferred(decoded.get(name)):
+                continue
+            attribute = block.body.attributes[name]
+            where = f'{kind} "{block.labels[0]}"' if block.labels else kind
+            self._error(declared.path, attribute.line, attribute.column,
+                        "Value needed before the run",
+                        f'{where}: "{name}" shapes the run, so it must be known when the plan is '
+                        "made; it uses a value known only at run time (run.*, steps.*, "
+                        "hash_files(), path.cwd or a sensitive variable)."
+                        + (' Use a task\'s "when" to decide at run time whether it runs.'
+                           if kind == "task" else ""), declared.address)
+
+
+# Attributes that shape a run (the scheduler reads them before anything runs): they must be known
+# at plan time. `when` and step attributes are the ones meant to be run-time.
+STRUCTURAL_ATTRIBUTES = {"pipeline": ("parallelism",), "stage": ("trigger",),
+                         "task": ("needs", "timeout", "retries", "allow_failure")}
+
+
+def _nested(block: Block, decoded: dict[str, Any], kind: str
+            ) -> Iterable[tuple[Block, dict[str, Any]]]:
+    """The labelled `kind` blocks inside `block` with their decoded values."""
+    values = decoded.get(kind) or {}
+    for child in block.body.blocks:
+        if child.type == kind and len(child.labels) == 1:
+            yield child, values.get(child.labels[0]) or {}
+
+
+def _excerpt(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 _MISSING = object()

@@ -57,6 +57,15 @@ def holds_secret(value: Any) -> bool:
     return False
 
 
+def holds_deferred(value: Any) -> bool:
+    """True when `value` is or holds a deferred marker: something the run completes."""
+    if isinstance(value, dict):
+        return DEFERRED_KEY in value or any(holds_deferred(v) for v in value.values())
+    if isinstance(value, list):
+        return any(holds_deferred(v) for v in value)
+    return False
+
+
 def deferred(text: str, sensitive: bool) -> dict[str, Any]:
     return {DEFERRED_KEY: text, "sensitive": sensitive}
 

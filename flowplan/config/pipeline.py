@@ -36,6 +36,26 @@ def pipeline_definition(decoded: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+MAX_NAME_BYTES = 255          # a file name on the file systems runs live on
+
+
+def unusable_file_name(name: str) -> str | None:
+    """Why `name` cannot be one directory or file name (stage, task and step names become
+    workspace directories), or None."""
+    if not name:
+        return "a name must not be empty"
+    if name.startswith("."):
+        return "a name must not start with '.'"
+    for character in ("/", "\\", "\0"):
+        if character in name:
+            return f"a name must not hold {character!r}"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "a name must not hold control characters"
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return f"a name must be at most {MAX_NAME_BYTES} bytes long"
+    return None
+
+
 def task_order_problems(stage_name: str, tasks: dict[str, dict]) -> list[tuple[str, str]]:
     """`needs` naming a task that is not in the stage, or needs that form a cycle, as
     (task at fault, message)."""
@@ -45,7 +65,7 @@ def task_order_problems(stage_name: str, tasks: dict[str, dict]) -> list[tuple[s
         if not isinstance(needs, list):
             continue
         for need in needs:
-            if need not in tasks:
+            if isinstance(need, str) and need not in tasks:     # a run-time one: refused apart
                 problems.append((name, f'task "{name}" needs "{need}", which is not a task of '
                                        f'stage "{stage_name}" (tasks: {", ".join(tasks)})'))
     visiting: dict[str, int] = {}
@@ -60,8 +80,9 @@ def task_order_problems(stage_name: str, tasks: dict[str, dict]) -> list[tuple[s
                                    "cycle: " + " -> ".join(cycle)))
             return
         visiting[node] = 1
-        for need in tasks[node].get("needs") or []:
-            if need in tasks:
+        needs = tasks[node].get("needs")
+        for need in needs if isinstance(needs, list) else []:
+            if isinstance(need, str) and need in tasks:
                 visit(need, trail + [node])
         visiting[node] = 2
 

@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal, Optional, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from flowplan.config.expressions import EvalError, ResourceRef, Scope, evaluate
+from flowplan.config.expressions import EvalError, ResourceRef, Scope, deep_unwrap, evaluate
 from flowplan.config.partial import Folder, holds_secret
 from flowplan.config.syntax import Block, Body
 from flowplan.diagnostics import Diagnostics, Range
@@ -351,8 +351,12 @@ class Decoder:
                        f"{spec.ref.type}, like {spec.ref.type}.NAME.",
                        attribute.expr[1], attribute.expr[2])
             return None
-        plain = value.value if isinstance(value, Sensitive) else value
-        if isinstance(value, Sensitive) or _contains_unknown(plain):
+        # a map or list with sensitive entries is checked by its plain values and kept as it is,
+        # so each entry stays sensitive (and is hashed where it is stored)
+        sensitive_inside = not isinstance(value, Sensitive) and holds_secret(value)
+        plain = (deep_unwrap(value) if sensitive_inside
+                 else value.value if isinstance(value, Sensitive) else value)
+        if isinstance(value, Sensitive) or sensitive_inside or _contains_unknown(plain):
             self.placeholders = True
         if _contains_unknown(plain):
             return value
@@ -372,6 +376,8 @@ class Decoder:
             return None
         if isinstance(checked, BaseModel):
             checked = checked.model_dump()
+        if sensitive_inside:
+            return value
         return Sensitive(checked) if isinstance(value, Sensitive) else checked
 
     def _fold(self, attribute, value: Any) -> Any:

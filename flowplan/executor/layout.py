@@ -16,6 +16,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from flowplan.config.pipeline import unusable_file_name
 from flowplan.executor.errors import PathEscape
 from flowplan.executor.settings import ExecutorSettings
 
@@ -24,10 +25,9 @@ SOURCE_DIR = ".source"
 
 def safe_name(name: str, what: str) -> str:
     """`name` if it can be one directory or file name; PathEscape otherwise."""
-    if (not isinstance(name, str) or not name or name.startswith(".") or "/" in name
-            or "\\" in name or "\0" in name):
-        raise PathEscape(f"{what} {name!r} cannot be used as a file name: names must not be "
-                         f"empty, start with '.', or hold '/', '\\' or NUL")
+    problem = unusable_file_name(name) if isinstance(name, str) else "a name must be text"
+    if problem is not None:
+        raise PathEscape(f"{what} {name[:60]!r} cannot be used as a file name: {problem}")
     return name
 
 

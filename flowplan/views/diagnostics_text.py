@@ -14,6 +14,7 @@ from rich.style import Style
 from flowplan.diagnostics import Diagnostic, Severity
 
 SEVERITY_STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow"}
+EXCERPT_WIDTH = 120          # characters of a source line shown under a diagnostic
 
 
 def render_diagnostics(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str],
@@ -65,6 +66,13 @@ def _excerpt(diagnostic: Diagnostic, sources: Mapping[str, str], line_cache: dic
         return []
     source_line = file_lines[where.line - 1]
     column = min(max(where.column, 1), len(source_line) + 1)
+    if len(source_line) > EXCERPT_WIDTH:
+        # a long line (minified, generated) is shown as a window around the column
+        start = max(0, min(column - 1 - EXCERPT_WIDTH // 2, len(source_line) - EXCERPT_WIDTH))
+        window = source_line[start:start + EXCERPT_WIDTH]
+        source_line = ("..." if start else "") + window + (
+            "..." if start + EXCERPT_WIDTH < len(source_line) else "")
+        column = column - start + (3 if start else 0)
     # keep tabs before the caret so it lines up however the terminal expands them
     pad = "".join(char if char == "\t" else " " for char in source_line[:column - 1])
     number = str(where.line).rjust(5)
