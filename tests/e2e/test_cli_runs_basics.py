@@ -15,7 +15,7 @@ import shlex
 
 import pytest
 
-from cli_workspace import assert_ok, write_and_apply
+from cli_workspace import Workspace, applied_workspace, assert_ok, copy_applied
 from runs_support import (ANSI_ESCAPE, DURATION, fill, git, make_repository, parse_json,
                           parse_json_lines, query)
 
@@ -141,10 +141,18 @@ pipeline "manual_stage" {
 """
 
 
-@pytest.fixture
-def repo(tmp_path):
-    return make_repository(tmp_path / "repo", {"README": "hello from the repository\n"},
+@pytest.fixture(scope="module")
+def applied_template(tmp_path_factory) -> Workspace:
+    """The config (with its repository, which no test changes) applied once; tests copy it."""
+    root = tmp_path_factory.mktemp("runs-basics")
+    repo = make_repository(root / "repo", {"README": "hello from the repository\n"},
                            "Initial import\n\nwith a body")
+    return applied_workspace(root, fill(CONFIG, repo=repo))
+
+
+@pytest.fixture
+def repo(applied_template):
+    return applied_template.root / "repo"
 
 
 @pytest.fixture
@@ -155,10 +163,10 @@ def written(workspace, repo):
 
 
 @pytest.fixture
-def configured(workspace, repo):
-    """The config written and applied: `flowplan run` runs the applied definitions."""
-    write_and_apply(workspace, fill(CONFIG, repo=repo))
-    return workspace
+def configured(workspace, applied_template):
+    """The config applied (a copy of the template): `flowplan run` runs the applied
+    definitions."""
+    return copy_applied(workspace, applied_template)
 
 
 def test_run_that_succeeds_exits_0_with_plain_lines_log_lines_and_durations(
