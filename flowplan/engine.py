@@ -271,6 +271,8 @@ def prepare_run(directory: Path | str, pipeline: str, *, from_config: bool = Fal
     else:
         record = service.store.get_pipeline(pipeline)
         if record is None:
+            if resource is None and not broken:     # neither applied nor in the config
+                raise RunRefused(f'No pipeline named "{pipeline}"{_pipelines_hint(config)}')
             raise RunRefused(
                 f"{address} has not been applied: run `flowplan apply` to register it, or "
                 f"`flowplan run {pipeline} --from-config` to try the working copy without "

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from cli_workspace import assert_ok
+from cli_workspace import Workspace, applied_workspace, assert_ok, copy_applied
 from runs_support import parse_json, query
 
 CONFIG = """
@@ -41,9 +41,15 @@ pipeline "release" {
 """
 
 
+@pytest.fixture(scope="module")
+def applied_template(tmp_path_factory) -> Workspace:
+    """CONFIG applied once; tests copy it rather than applying again."""
+    return applied_workspace(tmp_path_factory.mktemp("runs-approvals"), CONFIG)
+
+
 @pytest.fixture
-def waiting(workspace, run_flowplan):
-    workspace.write(CONFIG)
+def waiting(workspace, applied_template, run_flowplan):
+    copy_applied(workspace, applied_template)
     started = run_flowplan("run", "release")
     assert started.code == 4, str(started)
     return workspace

@@ -15,7 +15,7 @@ import shlex
 
 import pytest
 
-from cli_workspace import assert_ok
+from cli_workspace import Workspace, applied_workspace, assert_ok, copy_applied
 from runs_support import (ANSI_ESCAPE, DURATION, fill, git, make_repository, parse_json,
                           parse_json_lines, query)
 
@@ -141,16 +141,32 @@ pipeline "manual_stage" {
 """
 
 
-@pytest.fixture
-def repo(tmp_path):
-    return make_repository(tmp_path / "repo", {"README": "hello from the repository\n"},
+@pytest.fixture(scope="module")
+def applied_template(tmp_path_factory) -> Workspace:
+    """The config (with its repository, which no test changes) applied once; tests copy it."""
+    root = tmp_path_factory.mktemp("runs-basics")
+    repo = make_repository(root / "repo", {"README": "hello from the repository\n"},
                            "Initial import\n\nwith a body")
+    return applied_workspace(root, fill(CONFIG, repo=repo))
 
 
 @pytest.fixture
-def configured(workspace, repo):
+def repo(applied_template):
+    return applied_template.root / "repo"
+
+
+@pytest.fixture
+def written(workspace, repo):
+    """The config written, never applied."""
     workspace.write(fill(CONFIG, repo=repo))
     return workspace
+
+
+@pytest.fixture
+def configured(workspace, applied_template):
+    """The config applied (a copy of the template): `flowplan run` runs the applied
+    definitions."""
+    return copy_applied(workspace, applied_template)
 
 
 def test_run_that_succeeds_exits_0_with_plain_lines_log_lines_and_durations(
@@ -283,7 +299,7 @@ def test_runs_json_is_parseable_with_the_table_fields(configured, run_flowplan, 
     assert run["commit"] == head and run["branch"] == "master"
     assert run["commit_message"].startswith("Initial import")
     assert run["started_at"] and run["finished_at"]
-    assert "definition" not in run
+    assert run["definition"] == "applied"       # which definition, not the long snapshot
 
 
 def test_runs_show_prints_the_tree_with_statuses(configured, run_flowplan, repo):
@@ -338,6 +354,49 @@ def test_run_of_an_unknown_pipeline_names_the_pipelines(configured, run_flowplan
     assert 'No pipeline named "nope"' in result.stderr
     assert "good" in result.stderr and "gated" in result.stderr
     assert query(configured, "select count(*) from runs") in ([], [(0,)])
+
+
+def test_pipeline_never_applied_is_refused_naming_apply_and_from_config(written, run_flowplan):
+    refused = run_flowplan("run", "good")
+    assert refused.code == 1, str(refused)
+    assert "pipeline.good has not been applied" in refused.stderr
+    assert "`flowplan apply`" in refused.stderr, refused.stderr
+    assert "`flowplan run good --from-config`" in refused.stderr, refused.stderr
+    assert query(written, "select count(*) from runs") in ([], [(0,)])
+
+    # the second way forward: try the working copy without applying it
+    tried = run_flowplan("run", "good", "--from-config")
+    assert tried.code == 0, str(tried)
+    assert "[test/unit/check] | checking" in tried.stdout
+    assert "note:" not in tried.stderr
+    shown = parse_json(run_flowplan("runs", "show", "good#1", "--json"))
+    assert (shown["run"]["status"], shown["run"]["definition"]) == ("succeeded", "working_copy")
+
+
+NOTE = ("note: pipeline.good differs from its applied definition; running the applied one "
+        "(flowplan plan shows the difference; --from-config runs the working copy)")
+
+
+def test_run_after_an_unapplied_edit_runs_the_applied_definition_saying_so(configured,
+                                                                           run_flowplan, repo):
+    configured.write(fill(CONFIG, repo=repo).replace('"echo checking"', '"echo checking edit"'))
+    applied = run_flowplan("run", "good")
+    assert applied.code == 0, str(applied)
+    assert NOTE in applied.stderr.splitlines(), applied.stderr
+    assert "[test/unit/check] | checking" in applied.stdout.splitlines()
+    assert "checking edit" not in applied.stdout
+
+    edited = run_flowplan("run", "good", "--from-config")
+    assert edited.code == 0, str(edited)
+    assert "[test/unit/check] | checking edit" in edited.stdout.splitlines()
+    assert "note:" not in edited.stderr
+
+    runs = parse_json(run_flowplan("runs", "--json"))
+    assert [(r["number"], r["definition"]) for r in runs] == [(2, "working_copy"),
+                                                              (1, "applied")]
+    table = assert_ok(run_flowplan("runs")).stdout.splitlines()
+    assert [line.split()[0] for line in table[1:3]] == ["good#2*", "good#1"], table
+    assert table[-1].startswith("* ran the working copy"), table
 
 
 def test_logs_prints_all_lines_or_one_task_or_one_step(configured, run_flowplan):

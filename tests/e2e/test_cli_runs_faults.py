@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from cli_workspace import assert_ok
+from cli_workspace import Workspace, applied_workspace, assert_ok, copy_applied
 from runs_support import fill, make_repository, parse_json, parse_json_lines
 
 CONFIG = r"""
@@ -92,11 +92,17 @@ pipeline "missing_branch" {
 """
 
 
+@pytest.fixture(scope="module")
+def applied_template(tmp_path_factory) -> Workspace:
+    """CONFIG (with a repository no test changes) applied once; tests copy it."""
+    root = tmp_path_factory.mktemp("runs-faults")
+    repo = make_repository(root / "repo")
+    return applied_workspace(root, fill(CONFIG, repo=repo, missing=root / "no-such-repo"))
+
+
 @pytest.fixture
-def configured(workspace, tmp_path):
-    repo = make_repository(tmp_path / "repo")
-    workspace.write(fill(CONFIG, repo=repo, missing=tmp_path / "no-such-repo"))
-    return workspace
+def configured(workspace, applied_template):
+    return copy_applied(workspace, applied_template)
 
 
 def test_binary_output_is_stored_leniently_and_shown(configured, run_flowplan):
@@ -140,12 +146,12 @@ def test_task_name_escaping_the_workspace_root_fails_the_run(configured, run_flo
 
 
 def test_missing_repository_fails_the_run_with_a_clear_message(configured, run_flowplan,
-                                                              tmp_path):
+                                                              applied_template):
     result = run_flowplan("run", "missing_repo")
     assert result.code == 1, str(result)
     assert re.search(r"^==> missing_repo#1 failed .*source: ", result.stdout, re.M), \
         result.stdout
-    assert str(tmp_path / "no-such-repo") in result.stdout
+    assert str(applied_template.root / "no-such-repo") in result.stdout
     assert "should not run" not in result.stdout.replace('"echo should not run"', "")
     shown = parse_json(run_flowplan("runs", "show", "missing_repo#1", "--json"))
     assert shown["run"]["status"] == "failed" and shown["run"]["error"].startswith("source: ")

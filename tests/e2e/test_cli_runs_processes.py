@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from cli_workspace import assert_ok
+from cli_workspace import assert_ok, write_and_apply
 from runs_support import (Background, alive, fill, group_members, parse_json, run_status,
                           step_pids, stored_log, wait_for)
 
@@ -117,7 +117,7 @@ def trace(tmp_path):
 
 @pytest.fixture
 def configured(workspace, trace):
-    workspace.write(fill(CONFIG, trace=trace))
+    write_and_apply(workspace, fill(CONFIG, trace=trace))
     return workspace
 
 

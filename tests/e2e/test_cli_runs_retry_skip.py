@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from cli_workspace import assert_ok
+from cli_workspace import assert_ok, write_and_apply
 from runs_support import fill, parse_json
 
 CONFIG = """
@@ -79,7 +79,7 @@ def trace(tmp_path):
 
 @pytest.fixture
 def configured(workspace, trace):
-    workspace.write(fill(CONFIG, trace=trace))
+    write_and_apply(workspace, fill(CONFIG, trace=trace))
     return workspace
 
 

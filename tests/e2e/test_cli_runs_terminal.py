@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from cli_workspace import Workspace, applied_workspace, copy_applied
 from runs_support import ANSI_ESCAPE, last_frame, run_on_terminal, strip_escapes
 
 CONFIG = """
@@ -66,10 +67,15 @@ pipeline "broken" {
 """
 
 
+@pytest.fixture(scope="module")
+def applied_template(tmp_path_factory) -> Workspace:
+    """CONFIG applied once; tests copy it rather than applying again."""
+    return applied_workspace(tmp_path_factory.mktemp("runs-terminal"), CONFIG)
+
+
 @pytest.fixture
-def configured(workspace):
-    workspace.write(CONFIG)
-    return workspace
+def configured(workspace, applied_template):
+    return copy_applied(workspace, applied_template)
 
 
 def test_terminal_shows_a_live_tree_with_durations_and_log_lines(configured):

@@ -1,8 +1,14 @@
-"""Variables through `flowplan run`: `--var` over config and pipeline variables, the built-in
-FLOWPLAN_* environment, `--branch` and `--commit` choosing what a real git repository checks out
-(and `run.branch` / `run.commit_short` showing it), crafted branch names and `--var` values that
-must stay data in `run` scripts, and a sensitive variable masked in every output and absent from
-flowplan's own files under `.flowplan/`."""
+"""Variables through `flowplan run`: `--var` setting a pipeline's variables for one run (read as
+`run.variables.NAME` and in the step environment), config variables fixed when the plan is made (a
+`--var` naming one is refused; FP_VAR_ and apply change them), the built-in FLOWPLAN_*
+environment, `--branch` and `--commit` choosing what a real git repository checks out (and
+`run.branch` / `run.commit_short` showing it), crafted branch names and `--var` values that must
+stay data in `run` scripts, and sensitive variables resolved by each run without a person (a
+default, FP_VAR_, a store secret): masked in every output, absent from flowplan's own files under
+`.flowplan/`, and resolved again, and refused when changed, by the commands that continue a run.
+
+Configs are applied once per module where they can be (`applied(CONFIG)` gives a test its copy of
+the applied workspace); those naming a test's own repository are applied by that test."""
 
 from __future__ import annotations
 
@@ -11,14 +17,43 @@ import re
 
 import pytest
 
-from cli_workspace import assert_ok
+from cli_workspace import Workspace, applied_workspace, assert_ok, copy_applied, write_and_apply
 from runs_support import (fill, git, make_repository, commit_files, parse_json,
-                          parse_json_lines, ref_format_ok)
+                          parse_json_lines, query, ref_format_ok, run_status, stored_log)
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory):
+    """template(CONFIG): CONFIG applied once for the module, on first use."""
+    made: dict[str, Workspace] = {}
+
+    def template(config: str) -> Workspace:
+        if config not in made:
+            made[config] = applied_workspace(tmp_path_factory.mktemp("runs-variables"), config)
+        return made[config]
+    return template
+
+
+@pytest.fixture
+def applied(workspace, templates):
+    """applied(CONFIG): this test's workspace, as a copy of CONFIG applied."""
+    return lambda config: copy_applied(workspace, templates(config))
+
+
+def runs_recorded(workspace) -> int:
+    rows = query(workspace, "select count(*) from runs")
+    return rows[0][0] if rows else 0
+
 
 VARIABLES = """
 variable "greeting" {
   type    = string
   default = "hello"
+}
+
+variable "env" {
+  type    = string
+  default = "staging"
 }
 
 pipeline "vars" {
@@ -30,7 +65,7 @@ pipeline "vars" {
     task "print" {
       step "env" {
         type = "command"
-        run  = "echo greeting=${var.greeting} color=$COLOR size=$SIZE"
+        run  = "echo greeting=${var.greeting} env=${var.env} color=$COLOR size=${run.variables.SIZE}"
       }
     }
   }
@@ -38,27 +73,60 @@ pipeline "vars" {
 """
 
 
-def test_var_overrides_a_config_variable_and_a_pipeline_variable(workspace, run_flowplan):
-    workspace.write(VARIABLES)
+def test_var_sets_pipeline_variables_for_one_run(applied, run_flowplan):
+    applied(VARIABLES)
     defaults = run_flowplan("run", "vars")
     assert defaults.code == 0, str(defaults)
-    assert "[show/print/env] | greeting=hello color=red size=small" in defaults.stdout
+    assert "[show/print/env] | greeting=hello env=staging color=red size=small" in \
+        defaults.stdout
 
-    given = run_flowplan("run", "vars", "--var", "greeting=bonjour", "--var", "COLOR=blue")
+    # COLOR reaches the step's environment, SIZE the script as run.variables.SIZE
+    given = run_flowplan("run", "vars", "--var", "COLOR=blue", "--var", "SIZE=large")
     assert given.code == 0, str(given)
-    assert "[show/print/env] | greeting=bonjour color=blue size=small" in given.stdout
+    assert "[show/print/env] | greeting=hello env=staging color=blue size=large" in given.stdout
 
-    # the next run without --var is back to the config's values
+    # the next run without --var is back to the planned values
     again = run_flowplan("run", "vars")
-    assert "[show/print/env] | greeting=hello color=red size=small" in again.stdout
+    assert "[show/print/env] | greeting=hello env=staging color=red size=small" in again.stdout
 
 
-def test_var_naming_nothing_declared_is_refused_before_a_run(workspace, run_flowplan):
-    workspace.write(VARIABLES)
+def test_var_naming_a_config_variable_is_refused_saying_to_apply_or_declare_it(applied,
+                                                                              run_flowplan):
+    workspace = applied(VARIABLES)
+    refused = run_flowplan("run", "vars", "--var", "env=prod")
+    assert refused.code == 1, str(refused)
+    message = refused.stderr
+    assert "var.env is a config variable, fixed when the plan is made" in message, message
+    assert "FP_VAR_env" in message and "`flowplan apply`" in message, message
+    assert "`variables = { env = ... }` in pipeline.vars" in message, message
+    assert runs_recorded(workspace) == 0
+
+
+def test_var_naming_nothing_declared_is_refused_before_a_run(applied, run_flowplan):
+    workspace = applied(VARIABLES)
     refused = run_flowplan("run", "vars", "--var", "NOPE=1")
     assert refused.code == 1, str(refused)
-    assert "NOPE" in refused.stderr
-    assert parse_json(run_flowplan("runs", "--json")) == []
+    assert 'pipeline.vars has no pipeline variable "NOPE"' in refused.stderr, refused.stderr
+    assert "COLOR, SIZE" in refused.stderr
+    assert runs_recorded(workspace) == 0
+
+
+def test_config_variable_takes_a_new_value_when_applied_not_when_run(applied, run_flowplan):
+    applied(VARIABLES)
+    bonjour = {"FP_VAR_greeting": "bonjour"}
+    # the run runs the applied definition, planned with "hello"; the working copy now differs
+    unapplied = run_flowplan("run", "vars", env=bonjour)
+    assert unapplied.code == 0, str(unapplied)
+    assert "[show/print/env] | greeting=hello env=staging color=red size=small" in \
+        unapplied.stdout
+    assert "note: pipeline.vars differs from its applied definition" in unapplied.stderr
+
+    assert_ok(run_flowplan("apply", "--auto-approve", env=bonjour))
+    changed = run_flowplan("run", "vars", env=bonjour)
+    assert changed.code == 0, str(changed)
+    assert "[show/print/env] | greeting=bonjour env=staging color=red size=small" in \
+        changed.stdout
+    assert "note:" not in changed.stderr
 
 
 SOURCED = """
@@ -105,7 +173,7 @@ def step_output(result) -> dict[str, str]:
 
 
 def test_builtins_reach_steps_as_environment_variables(workspace, run_flowplan, repo):
-    workspace.write(fill(SOURCED, repo=repo))
+    write_and_apply(workspace, fill(SOURCED, repo=repo))
     head = git(repo, "rev-parse", "HEAD")
     assert run_flowplan("run", "built").code == 0
     result = run_flowplan("run", "built")
@@ -121,7 +189,7 @@ def test_builtins_reach_steps_as_environment_variables(workspace, run_flowplan, 
 
 
 def test_branch_and_commit_options_pick_what_is_checked_out(workspace, run_flowplan, repo):
-    workspace.write(fill(SOURCED, repo=repo))
+    write_and_apply(workspace, fill(SOURCED, repo=repo))
     first = git(repo, "rev-parse", "HEAD")
     second = commit_files(repo, {"README": "second\n"}, "second")
     git(repo, "checkout", "-q", "-b", "feature/login")
@@ -159,11 +227,6 @@ def test_branch_and_commit_options_pick_what_is_checked_out(workspace, run_flowp
 # -- injection ------------------------------------------------------------------------------
 
 INJECTION = """
-variable "goal" {
-  type    = string
-  default = "nothing"
-}
-
 source "app" {
   url    = "@REPO@"
   branch = "master"
@@ -171,6 +234,9 @@ source "app" {
 
 pipeline "inject" {
   source = source.app
+  variables = {
+    goal = "nothing"
+  }
   stage "first" {
     task "t" {
       step "bare" {
@@ -187,15 +253,19 @@ pipeline "inject" {
       }
       step "var_bare" {
         type = "command"
-        run  = "echo ${var.goal}"
+        run  = "echo ${run.variables.goal}"
       }
       step "var_quoted" {
         type = "command"
-        run  = "echo \\"${var.goal}\\""
+        run  = "echo \\"${run.variables.goal}\\""
       }
       step "var_single" {
         type = "command"
-        run  = "echo '${var.goal}'"
+        run  = "echo '${run.variables.goal}'"
+      }
+      step "var_env" {
+        type = "command"
+        run  = "echo \\"$goal\\""
       }
     }
   }
@@ -221,7 +291,7 @@ def lines_of(result, step: str) -> list[str]:
 
 
 def test_crafted_branch_names_are_data_in_run_scripts(workspace, run_flowplan, repo, tmp_path):
-    workspace.write(fill(INJECTION, repo=repo))
+    write_and_apply(workspace, fill(INJECTION, repo=repo))
     for branch in CRAFTED_BRANCHES:
         assert ref_format_ok(branch), f"git does not accept {branch!r}"
         git(repo, "branch", branch)
@@ -245,7 +315,9 @@ CRAFTED_VALUES = [
 
 
 def test_crafted_var_value_is_data_in_run_scripts(workspace, run_flowplan, repo, tmp_path):
-    workspace.write(fill(INJECTION, repo=repo))
+    # `run --var goal=...` sets the pipeline variable: run.variables.goal in the script, quoted
+    # where it lands, and $goal in the step's environment
+    write_and_apply(workspace, fill(INJECTION, repo=repo))
     for value in CRAFTED_VALUES:
         result = run_flowplan("run", "inject", "--var", f"goal={value}")
         assert result.code == 0, str(result)
@@ -253,6 +325,7 @@ def test_crafted_var_value_is_data_in_run_scripts(workspace, run_flowplan, repo,
         assert lines_of(result, "var_bare") == [value], (value, result.stdout)
         assert lines_of(result, "var_quoted") == [value], (value, result.stdout)
         assert lines_of(result, "var_single") == [value], (value, result.stdout)
+        assert lines_of(result, "var_env") == [value], (value, result.stdout)
 
 
 # -- sensitive values ---------------------------------------------------------------------------
@@ -343,12 +416,15 @@ def test_sensitive_variable_is_masked_and_never_stored(workspace, run_flowplan, 
     assert "[build/use/env] ! stderr ***" in first.stdout
     assert DEFAULT_TOKEN not in first.output
 
-    given = run_flowplan("run", "secretive", "--var", f"token={GIVEN_TOKEN}")
+    # a sensitive variable stays a reference in the definition: a value from FP_VAR_ changes no
+    # definition, and the run resolves it
+    given = run_flowplan("run", "secretive", env={"FP_VAR_token": GIVEN_TOKEN})
     assert given.code == 4, str(given)
     assert "[build/use/print] | using token ***" in given.stdout
     assert GIVEN_TOKEN not in given.output
+    assert "note:" not in given.stderr
 
-    # the continuation resolves the value again from the config: still masked
+    # the continuation resolves the value again (the default, as the run started): still masked
     approved = run_flowplan("approve", "secretive#1", "--as", "alice")
     assert approved.code == 0, str(approved)
     assert "[after/deploy/print] | deploying with ***" in approved.stdout
@@ -417,7 +493,7 @@ pipeline "later" {
     task "d" {
       step "s" {
         type = "command"
-        run  = "echo after greeting=${var.greeting} color=$COLOR; if [ \\"${var.token}\\" = \\"$EXPECTED_TOKEN\\" ]; then echo token-same; else echo token-different; fi"
+        run  = "echo after greeting=${var.greeting} color=${run.variables.COLOR}; if [ \\"${var.token}\\" = \\"$EXPECTED_TOKEN\\" ]; then echo token-same; else echo token-different; fi"
       }
     }
   }
@@ -425,8 +501,12 @@ pipeline "later" {
 """
 
 
-def test_pipeline_variable_given_with_var_keeps_its_value_after_approve(workspace, run_flowplan):
-    workspace.write(CONTINUED)
+def approvals(workspace) -> list[tuple]:
+    return query(workspace, "select user, decision from approvals order by id")
+
+
+def test_pipeline_variable_given_with_var_keeps_its_value_after_approve(applied, run_flowplan):
+    applied(CONTINUED)
     started = run_flowplan("run", "later", "--var", "COLOR=blue")
     assert started.code == 4, str(started)
     assert "[first/t/s] | before greeting=hello color=blue" in started.stdout
@@ -435,29 +515,42 @@ def test_pipeline_variable_given_with_var_keeps_its_value_after_approve(workspac
     assert "[deploy/d/s] | after greeting=hello color=blue" in approved.stdout
 
 
-def test_config_variable_given_with_var_keeps_its_value_after_approve(workspace, run_flowplan):
-    workspace.write(CONTINUED)
-    started = run_flowplan("run", "later", "--var", "greeting=bonjour")
+def test_approve_continues_with_the_definition_the_run_started_with(applied, run_flowplan):
+    # greeting is planned into the definition; applying a new value while the run waits
+    # changes later runs, not this one
+    workspace = applied(CONTINUED)
+    started = run_flowplan("run", "later")
     assert started.code == 4, str(started)
-    assert "[first/t/s] | before greeting=bonjour color=red" in started.stdout
-    shown = parse_json(run_flowplan("runs", "show", "later#1", "--json"))
-    assert shown["run"]["variables"]["greeting"] == "bonjour"
-    approved = run_flowplan("approve", "later#1", "--as", "alice")
-    assert approved.code == 0, str(approved)
-    assert "[deploy/d/s] | after greeting=bonjour color=red" in approved.stdout
-
-
-def test_sensitive_variable_given_with_var_is_not_silently_replaced_after_approve(
-        workspace, run_flowplan):
-    workspace.write(CONTINUED)
-    started = run_flowplan("run", "later", "--var", "token=given-token-value")
-    assert started.code == 4, str(started)
+    assert "[first/t/s] | before greeting=hello color=red" in started.stdout
+    reapplied = assert_ok(run_flowplan("apply", "--auto-approve",
+                                       env={"FP_VAR_greeting": "bonjour"}))
+    assert "pipeline.later will be updated in-place" in reapplied.stdout, reapplied.stdout
     approved = run_flowplan("approve", "later#1", "--as", "alice",
-                            env={"EXPECTED_TOKEN": "given-token-value"})
-    if approved.code == 0:
-        assert "[deploy/d/s] | token-same" in approved.stdout, approved.stdout
-    else:
-        assert "token" in approved.stderr, str(approved)
+                            env={"EXPECTED_TOKEN": "default-token-value"})
+    assert approved.code == 0, str(approved)
+    assert "[deploy/d/s] | after greeting=hello color=red" in approved.stdout
+    assert "[deploy/d/s] | token-same" in approved.stdout
+    assert approvals(workspace) == [("alice", "approve")]
+
+
+def test_approve_refuses_a_sensitive_value_changed_since_the_run_started(applied,
+                                                                         run_flowplan):
+    workspace = applied(CONTINUED)
+    given = {"FP_VAR_token": "given-token-value", "EXPECTED_TOKEN": "given-token-value"}
+    started = run_flowplan("run", "later", env=given)
+    assert started.code == 4, str(started)
+    # without FP_VAR_token the run would get the default: not what it started with
+    refused = run_flowplan("approve", "later#1", "--as", "alice")
+    assert refused.code == 1, str(refused)
+    assert "var.token is sensitive and its value changed since the run started" in \
+        refused.stderr, refused.stderr
+    assert "default-token-value" not in refused.output
+    assert approvals(workspace) == [] and run_status(workspace, "later", 1) == "waiting"
+
+    approved = run_flowplan("approve", "later#1", "--as", "alice", env=given)
+    assert approved.code == 0, str(approved)
+    assert "[deploy/d/s] | token-same" in approved.stdout, approved.stdout
+    assert "given-token-value" not in approved.output
 
 
 REQUIRED = """
@@ -483,24 +576,39 @@ pipeline "needs_token" {
       }
     }
   }
+  stage "deploy" {
+    task "d" {
+      step "s" {
+        type = "command"
+        run  = "echo deploying with ${var.token}; if [ \\"${var.token}\\" = \\"$EXPECTED_TOKEN\\" ]; then echo token-same; else echo token-different; fi"
+      }
+    }
+  }
 }
 """
 
+REQUIRED_TOKEN = "abc-123-secret"
 
-def test_required_variable_given_with_var_lets_the_run_start(workspace, run_flowplan):
-    workspace.write(REQUIRED)
+
+def test_sensitive_variable_without_a_value_is_refused_naming_where_to_set_it(applied,
+                                                                             run_flowplan):
+    # applied without a value: a sensitive variable used only in pipelines waits for the run
+    workspace = applied(REQUIRED)
     missing = run_flowplan("run", "needs_token")
     assert missing.code == 1, str(missing)
-    assert "No value for required variable" in missing.stderr
-    started = run_flowplan("run", "needs_token", "--var", "token=abc-123-secret")
+    assert "var.token is sensitive and has no value" in missing.stderr, missing.stderr
+    assert "flowplan secret set token" in missing.stderr and "FP_VAR_token" in missing.stderr
+    assert runs_recorded(workspace) == 0
+    started = run_flowplan("run", "needs_token", env={"FP_VAR_token": REQUIRED_TOKEN})
     assert started.code == 4, str(started)
     assert "[first/t/s] | using ***" in started.stdout
+    assert REQUIRED_TOKEN not in started.output
 
 
-def test_history_commands_work_without_the_values_of_required_variables(workspace,
+def test_history_commands_work_without_the_values_of_required_variables(applied,
                                                                         run_flowplan):
-    workspace.write(REQUIRED)
-    assert run_flowplan("run", "needs_token", "--var", "token=abc-123-secret").code == 4
+    applied(REQUIRED)
+    assert run_flowplan("run", "needs_token", env={"FP_VAR_token": REQUIRED_TOKEN}).code == 4
     listed = run_flowplan("runs")
     assert listed.code == 0, str(listed)
     assert "needs_token#1" in listed.stdout
@@ -509,16 +617,56 @@ def test_history_commands_work_without_the_values_of_required_variables(workspac
     assert "using ***" in logs.stdout
 
 
-def test_continuing_a_run_asks_again_for_a_sensitive_value_given_with_var(workspace,
-                                                                         run_flowplan):
-    # A sensitive value is never kept, so the printed command says to give it again.
-    workspace.write(REQUIRED)
-    started = run_flowplan("run", "needs_token", "--var", "token=abc-123-secret")
+def test_continuing_a_run_resolves_its_sensitive_value_again_without_asking(applied,
+                                                                           run_flowplan):
+    # Nobody types a sensitive value to continue a run: the printed command is complete, and
+    # the value comes from where the run got it (here FP_VAR_token), or the approval is refused.
+    workspace = applied(REQUIRED)
+    given = {"FP_VAR_token": REQUIRED_TOKEN, "EXPECTED_TOKEN": REQUIRED_TOKEN}
+    started = run_flowplan("run", "needs_token", env=given)
     assert started.code == 4, str(started)
     assert "flowplan approve needs_token#1 --as alice" in started.stdout
-    assert "--var token=" in started.stdout and "abc-123-secret" not in started.stdout
+    assert "--var" not in started.stdout and REQUIRED_TOKEN not in started.stdout
     refused = run_flowplan("approve", "needs_token#1", "--as", "alice")
-    assert refused.code == 1 and "token" in refused.stderr, str(refused)
-    approved = run_flowplan("approve", "needs_token#1", "--as", "alice",
-                            "--var", "token=abc-123-secret")
+    assert refused.code == 1, str(refused)
+    assert "var.token is sensitive and has no value" in refused.stderr, refused.stderr
+    assert approvals(workspace) == []
+    approved = run_flowplan("approve", "needs_token#1", "--as", "alice", env=given)
     assert approved.code == 0, str(approved)
+    assert "[deploy/d/s] | token-same" in approved.stdout
+
+
+STORED_TOKEN = "tok-STORED-61f0c2aa93"
+SECRET_KEY = "e2e-runs-secret-key-0123456789"
+
+
+def test_sensitive_variable_from_a_store_secret_is_masked_and_checked_again_by_approve(
+        applied, run_flowplan):
+    workspace = applied(REQUIRED)
+    workspace.env["FLOWPLAN_SECRET_KEY"] = SECRET_KEY
+    stored = run_flowplan("secret", "set", "token", input=STORED_TOKEN + "\n")
+    assert stored.code == 0, str(stored)
+
+    # no default, no FP_VAR_: only the store secret gives var.token a value
+    started = run_flowplan("run", "needs_token")
+    assert started.code == 4, str(started)
+    assert "[first/t/s] | using ***" in started.stdout
+    assert "using ***" in stored_log(workspace, "needs_token", 1)
+
+    refused = run_flowplan("approve", "needs_token#1", "--as", "alice",
+                           env={"FP_VAR_token": "tok-OTHER-0b7d"})
+    assert refused.code == 1, str(refused)
+    assert "var.token is sensitive and its value changed since the run started" in \
+        refused.stderr, refused.stderr
+    assert approvals(workspace) == [] and run_status(workspace, "needs_token", 1) == "waiting"
+
+    approved = run_flowplan("approve", "needs_token#1", "--as", "alice",
+                            env={"EXPECTED_TOKEN": STORED_TOKEN})
+    assert approved.code == 0, str(approved)
+    assert "[deploy/d/s] | deploying with ***" in approved.stdout
+    assert "[deploy/d/s] | token-same" in approved.stdout
+    assert approvals(workspace) == [("alice", "approve")]
+    for result in (stored, started, refused, approved):
+        assert STORED_TOKEN not in result.output
+    for path in files_under_flowplan(workspace.config):
+        assert STORED_TOKEN.encode() not in path.read_bytes(), f"the secret is in {path}"

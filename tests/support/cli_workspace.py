@@ -125,6 +125,21 @@ class Workspace:
         return [*flowplan_command(), "-C", str(self.config), *args]
 
 
+def write_and_apply(workspace: Workspace, config: str, name: str = "main.hcl",
+                    env: dict[str, str] | None = None) -> Result:
+    """Write a config file and apply it (`apply --auto-approve`), as a person does before
+    `flowplan run`, which runs the applied definition; fails the test when apply fails."""
+    import subprocess
+
+    workspace.write(config, name)
+    args = ("apply", "--auto-approve")
+    completed = subprocess.run(workspace.command(*args), env={**workspace.base_env(),
+                                                                **(env or {})},
+                               capture_output=True, text=True, timeout=60,
+                               stdin=subprocess.DEVNULL, cwd=workspace.root)
+    result = Result(completed.returncode, completed.stdout, completed.stderr, args)
+    assert result.code == 0 and "Traceback" not in result.stderr, str(result)
+    return result
 
 
 def applied_workspace(root: Path, config: str, env: dict[str, str] | None = None) -> Workspace:
