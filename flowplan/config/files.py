@@ -77,8 +77,12 @@ def _too_large(source: SourceFile) -> FileSyntax:
         Range(source.path, 1, 1))])
 
 
-def parse_sources(sources: list[SourceFile], cache_root: Path | None) -> list[FileSyntax]:
-    """Parse every source, taking trees from the cache where the content is unchanged."""
+def parse_sources(sources: list[SourceFile], cache_root: Path | None,
+                  plain_variables: frozenset[str] = frozenset()) -> list[FileSyntax]:
+    """Parse every source, taking trees from the cache where the content is unchanged.
+
+    `plain_variables` names the declared variables that are not sensitive: a variables file
+    setting only those may be cached (see holds_secrets)."""
     results: list[FileSyntax | None] = [None] * len(sources)
     keys = [_cache_key(s) for s in sources]
     cache_dir = cache_root / CACHE_DIR if cache_root is not None else None
@@ -97,17 +101,21 @@ def parse_sources(sources: list[SourceFile], cache_root: Path | None) -> list[Fi
         parsed = _parse_many(work)
         for i, syntax in zip(missing, parsed):
             results[i] = syntax
-            if cache_dir is not None and not holds_secrets(sources[i], syntax):
+            if cache_dir is not None and not holds_secrets(sources[i], syntax,
+                                                           plain_variables):
                 _write_cache(cache_dir, keys[i], syntax)
     return [r for r in results if r is not None]
 
 
-def holds_secrets(source: SourceFile, syntax: FileSyntax) -> bool:
+def holds_secrets(source: SourceFile, syntax: FileSyntax,
+                  plain_variables: frozenset[str] = frozenset()) -> bool:
     """Files whose text may hold a secret are never cached: nothing under .flowplan/ may hold
-    a sensitive value in plaintext. That is every variables file and every file declaring a
-    sensitive variable with a default."""
+    a sensitive value in plaintext. That is a variables file setting anything but declared
+    non-sensitive variables (`plain_variables`), and every file declaring a sensitive variable
+    with a default."""
     if source.path.endswith(VARIABLE_FILE_SUFFIX):
-        return True
+        return bool(syntax.diagnostics or syntax.body.blocks
+                    or not set(syntax.body.attributes) <= plain_variables)
     for block in syntax.body.blocks:
         if block.type == "variable" and "default" in block.body.attributes:
             sensitive = block.body.attributes.get("sensitive")

@@ -438,7 +438,10 @@ class _Loader:
             return values
         sources = config_files_module.read_sources(paths)
         cache_root = self.directory if self.use_cache else None
-        for source, syntax in zip(sources, config_files_module.parse_sources(sources, cache_root)):
+        plain = frozenset(name for name, (_path, block) in self.variable_blocks.items()
+                          if not _declared_sensitive(block))
+        for source, syntax in zip(sources, config_files_module.parse_sources(sources, cache_root,
+                                                                             plain)):
             self.texts[source.path] = source.text
             self.diagnostics.extend(syntax.diagnostics)
             for block in syntax.body.blocks:
@@ -747,6 +750,12 @@ class _Loader:
 # at plan time. `when` and step attributes are the ones meant to be run-time.
 STRUCTURAL_ATTRIBUTES = {"pipeline": ("parallelism",), "stage": ("trigger",),
                          "task": ("needs", "timeout", "retries", "allow_failure")}
+
+
+def _declared_sensitive(block: Block) -> bool:
+    """Whether a variable block may be sensitive (anything but a missing or literal false)."""
+    flag = block.body.attributes.get("sensitive")
+    return flag is not None and flag.source.strip() != "false"
 
 
 def _nested(block: Block, decoded: dict[str, Any], kind: str

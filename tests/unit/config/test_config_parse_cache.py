@@ -116,7 +116,8 @@ def test_file_declaring_a_sensitive_variable_with_a_default_is_never_cached(
             assert b"TOPSECRET-41" not in path.read_bytes(), path
 
 
-def test_variables_files_are_never_cached(load, config_dir, parse_calls):
+def test_variables_files_setting_a_sensitive_variable_are_never_cached(load, config_dir,
+                                                                       parse_calls):
     files = {"main.hcl": 'variable "token" {\n  sensitive = true\n}\n',
              "prod.auto.fpvars": 'token = "FILESECRET-9"\n'}
     config = load(files)
@@ -128,6 +129,25 @@ def test_variables_files_are_never_cached(load, config_dir, parse_calls):
     for path in (config_dir / ".flowplan").rglob("*"):
         if path.is_file():
             assert b"FILESECRET-9" not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize("text", ['region = "eu"\nnope = "SECRET-7"\n', 'region = "eu"\nx {\n}\n'])
+def test_variables_files_setting_undeclared_names_or_holding_blocks_are_never_cached(
+        load, config_dir, parse_calls, text):
+    files = {"main.hcl": 'variable "region" {\n  default = "cn"\n}\n', "a.auto.fpvars": text}
+    load(files)
+    load(files)
+    assert parse_calls.count("a.auto.fpvars") == 2
+
+
+def test_variables_files_setting_only_plain_variables_are_cached(load, config_dir, parse_calls):
+    files = {"main.hcl": 'variable "region" {\n  default = "cn"\n}\n'
+                         'variable "token" {\n  sensitive = true\n}\n',
+             "prod.auto.fpvars": 'region = "eu-central-1"\n'}
+    assert load(files).variables["region"].value == "eu-central-1"
+    assert load(files).variables["region"].value == "eu-central-1"
+    assert parse_calls.count("prod.auto.fpvars") == 1
+    assert len(cache_entries(config_dir)) == 2
 
 
 def test_non_sensitive_variable_with_a_default_is_cached(load, config_dir):
