@@ -22,6 +22,7 @@ Running one task is flowplan.executor.task's; the public calls are flowplan.exec
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import threading
@@ -125,6 +126,8 @@ class Drive:
     def emit(self, event: object) -> None:
         if self.on_event is events.ignore or self.event_error is not None:
             return
+        if getattr(event, "error", None):      # as the store records it
+            event = dataclasses.replace(event, error=self.mask(event.error))
         with self._emit_lock:
             try:
                 self.on_event(event)
@@ -142,6 +145,8 @@ class Drive:
         self.secrets = [s for s in secrets if s]
         self.masker = Masker(self.secrets)
         self.log_mask = self.masker.mask if self.masker else None
+        # the store masks them in every error, reason and comment it records
+        self.store.mask_sensitive(self.secrets)
 
     def mask(self, text: str) -> str:
         return self.masker.mask(text)

@@ -497,14 +497,15 @@ class RunService:
                               driven_by=f"process {run.pid} on {run.host}")
         return self._drive(run, self._values(run, variables, sensitive), on_event, continued)
 
-    @staticmethod
-    def _values(run: RunRecord, variables, sensitive) -> RunValues:
+    def _values(self, run: RunRecord, variables, sensitive) -> RunValues:
         """The values to continue `run` with; RunServiceError when a sensitive value the run
-        started with is not given again."""
+        started with is not given again. The store masks them from then on."""
         try:
-            return RunValues.of(variables, sensitive).over(run.variables)
+            values = RunValues.of(variables, sensitive).over(run.variables)
         except ValueError as exc:
             raise RunServiceError(f"{run.ref}: {exc}") from None
+        self.store.mask_sensitive(values.secret_texts())
+        return values
 
     def _drive(self, run: RunRecord, values: RunValues, on_event: events.EventSink,
                continued: bool) -> RunOutcome:

@@ -3,11 +3,13 @@
 An approval is one person's decision on a gate of a run: a manual stage (task and step empty) or a
 `manual_approval` step. An artifact is a file a step produced, with its size and SHA-256. Who may
 decide, and what a set of decisions means, is the executor's business (flowplan.executor.approval).
+A comment is recorded with the store's sensitive values masked (flowplan.store.sensitive).
 `GateHistory` is mixed into `flowplan.store.Store`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -51,6 +53,7 @@ class GateHistory:
 
     _engine: Engine
     _write_engine: Engine
+    _masked_text: Callable[[str | None], str | None]     # SensitiveText's
 
     def add_approval(self, run_id: int, *, stage: str, user: str, decision: str,
                      task: str | None = None, step: str | None = None,
@@ -58,7 +61,8 @@ class GateHistory:
         if decision not in DECISIONS:
             raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, got {decision!r}")
         values = dict(run_id=run_id, stage=stage, task=task, step=step, step_run_id=step_run_id,
-                      user=user, decision=decision, comment=comment, at=utc_now())
+                      user=user, decision=decision, comment=self._masked_text(comment),
+                      at=utc_now())
         with self._write_engine.begin() as connection:
             new_id = connection.execute(insert(APPROVALS).values(**values)).inserted_primary_key[0]
         return ApprovalRecord(id=new_id, **values)

@@ -7,7 +7,9 @@ questions the executor and the CLI ask. Writes go through SQLAlchemy Core with c
 cached, because the executor records every step's start and finish before it goes on.
 
 Statuses are plain strings here (the values of flowplan.executor.status.Status): which transition
-is allowed when is the executor's business, not the store's.
+is allowed when is the executor's business, not the store's. Every call that records an error, a
+commit message or step outputs masks the sensitive values the store was told about
+(flowplan.store.sensitive) first.
 """
 
 from __future__ import annotations
@@ -151,6 +153,8 @@ class RunHistory:
     _engine: Engine
     _write_engine: Engine
     _recorder: Recorder
+    _masked_fields: Callable[[Mapping[str, Any]], Mapping[str, Any]]    # SensitiveText's
+    _masked_text: Callable[[str | None], str | None]
 
     # -- creating -------------------------------------------------------------------------------
 
@@ -196,6 +200,7 @@ class RunHistory:
         """Step rows for `attempt` of the task (made if missing) and the task's fields set, in one
         transaction; returns the step run ids by step name."""
         _check_fields(fields, _TASK_FIELDS, "task run")
+        fields = self._masked_fields(fields)
         with self._write_engine.begin() as connection:
             task = connection.execute(select(TASKS).where(TASKS.c.id == task_run_id)).one()
             existing = {row.step: row.id for row in connection.execute(
@@ -218,6 +223,7 @@ class RunHistory:
         """Set fields of the run, unless its status is one of `unless_status`; False when the
         run is missing or was in one of those statuses."""
         _check_fields(fields, _RUN_FIELDS, "run")
+        fields = self._masked_fields(fields)
         statement = update(RUNS).where(RUNS.c.id == run_id)
         guard = tuple(unless_status)
         if guard:
@@ -243,6 +249,8 @@ class RunHistory:
             _check_fields(fields, _TASK_FIELDS, "task run")
         for _id, fields in steps:
             _check_fields(fields, _STEP_FIELDS, "step run")
+        tasks = [(row_id, self._masked_fields(fields)) for row_id, fields in tasks]
+        steps = [(row_id, self._masked_fields(fields)) for row_id, fields in steps]
         self._recorder.record([(TASKS, tasks), (STEPS, steps)], chunks)
 
     def claim_run(self, run_id: int, pid: int, host: str,
@@ -254,6 +262,7 @@ class RunHistory:
         Raises RunHeld when another process that `holder_alive` says is alive holds it.
         """
         _check_fields(fields, _RUN_FIELDS, "run")
+        fields = self._masked_fields(fields)
         with self._write_engine.begin() as connection:
             row = connection.execute(select(RUNS).where(RUNS.c.id == run_id)).one_or_none()
             if row is None:
@@ -272,6 +281,7 @@ class RunHistory:
         """Set `fields` (unless the run's status is one of `unless_status`) and forget the
         driving process (if it is still `pid`), in one transaction; the run's status after."""
         _check_fields(fields, _RUN_FIELDS, "run")
+        fields = self._masked_fields(fields)
         with self._write_engine.begin() as connection:
             if fields:
                 statement = update(RUNS).where(RUNS.c.id == run_id)
@@ -288,6 +298,7 @@ class RunHistory:
         """Mark a run whose process is gone, and its running tasks and steps, `interrupted`;
         returns the steps that were running (their process groups may still be alive)."""
         now = utc_now()
+        error = self._masked_text(error)
         with self._write_engine.begin() as connection:
             running = [_step_record(row) for row in connection.execute(
                 select(STEPS).where(STEPS.c.run_id == run_id, STEPS.c.status == "running"))]
