@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flowplan import processes
 from flowplan.executor import events
 from flowplan.executor.approval import REJECTED, ApprovalRule
 from flowplan.executor.environment import RunValues, env_text, runtime_context, step_environment
@@ -53,24 +54,31 @@ from flowplan.store.schema import utc_now
 HOST = socket.gethostname()
 
 
-def process_alive(pid: int, host: str | None) -> bool:
-    """Whether process `pid` on `host` still runs (another host's processes are assumed to).
-
-    A pid the system has since given to another process reads as alive: the run then stays
-    `running` until that process ends, which errs on the safe side (no second driver)."""
+def process_alive(pid: int, host: str | None, start_time: int | None = None,
+                  boot: str | None = None) -> bool:
+    """Whether process `pid` on `host`, started `start_time` ticks after boot `boot`, still
+    runs (another host's processes are assumed to). A pid the system has since given to another
+    process (another start time, or another boot) is not it; without a recorded start time
+    (a run recorded before flowplan kept it) a live pid reads as alive, which errs on the safe
+    side (no second driver)."""
     if host is not None and host != HOST:
         return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    return processes.process_gone(pid, start_time, boot) is None
+
+
+def driver_alive(run: RunRecord) -> bool:
+    """Whether the process recorded as driving `run` still runs."""
+    return run.pid is not None and process_alive(run.pid, run.host, run.pid_start_time,
+                                                 run.boot_id)
+
+
+def driven_here(run: RunRecord) -> bool:
+    """Whether this very process is the one recorded as driving `run` (the same pid of an
+    earlier process, reused, is not)."""
+    if run.pid != os.getpid() or run.host not in (None, HOST):
         return False
-    except PermissionError:
-        return True
-    try:  # a zombie has exited: it only waits for its parent to notice
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
+    return run.pid_start_time is None or \
+        run.pid_start_time == processes.this_process().start_time
 
 
 @dataclass(frozen=True)
@@ -187,10 +195,12 @@ class Drive:
         another live process drives it."""
         started = time.monotonic()
         now = utc_now()
+        me = processes.this_process()
         self.run_record = self.store.claim_run(
-            self.run_id, os.getpid(), HOST, holder_alive=process_alive,
+            self.run_id, me.pid, HOST, holder_alive=driver_alive,
             unless_status=(Status.CANCELED.value,), status=Status.RUNNING.value,
-            finished_at=None, error=None, started_at=self.run_record.started_at or now)
+            finished_at=None, error=None, started_at=self.run_record.started_at or now,
+            pid_start_time=me.start_time, boot_id=me.boot_id)
         run = self.run_record
         if run.status == Status.CANCELED:            # canceled before it started
             self.emit(events.RunFinished(self.ref, Status.CANCELED, 0.0, run.error))

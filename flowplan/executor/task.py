@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from flowplan import processes
 from flowplan.config.schema import parse_duration
 from flowplan.executor import caches, events
 from flowplan.executor.errors import PathEscape
@@ -87,7 +88,7 @@ class TaskRunner:
         self.plans = [StepPlan(n, str(d.get("type", "")), i)
                       for i, (n, d) in enumerate(self.step_defs)]
         self.pending = _Pending()
-        self.process_groups: list[int] = []
+        self.process_groups: list[processes.ProcessIdentity] = []
         self.logs: dict[int, StepLog] = {}
 
     # -- the task -------------------------------------------------------------------------------
@@ -356,8 +357,9 @@ class TaskRunner:
                               if a.step_run_id == step_run_id)
 
         def on_process(pid: int) -> None:
-            self.process_groups.append(pid)
-            drive.writer.note_pid(step_run_id, pid)
+            leader = processes.identify(pid)
+            self.process_groups.append(leader)
+            drive.writer.note_pid(step_run_id, pid, leader.start_time, leader.boot_id)
 
         context = StepContext(
             run=drive.run_info, stage=self.stage, task=self.name, step=name,
@@ -428,6 +430,7 @@ class TaskRunner:
         return status
 
     def _kill_leftovers(self) -> None:
-        for pgid in self.process_groups:
-            kill_group(pgid)
+        for leader in self.process_groups:
+            if processes.group_is_still(leader.pid, leader.start_time, leader.boot_id):
+                kill_group(leader.pid)
         self.process_groups.clear()
