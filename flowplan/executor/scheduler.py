@@ -34,7 +34,7 @@ from typing import Any
 
 from flowplan import processes
 from flowplan.executor import events
-from flowplan.executor.approval import REJECTED, ApprovalRule
+from flowplan.executor.approval import REJECTED, ApprovalRule, decided_by
 from flowplan.executor.environment import RunValues, env_text, runtime_context, step_environment
 from flowplan.executor.gates import (continue_commands, pending_gates, stage_decisions,
                                      stage_untouched)
@@ -212,9 +212,15 @@ class Drive:
         try:
             with ThreadPoolExecutor(max_workers=self.parallelism,
                                     thread_name_prefix="flowplan-task") as self.pool:
-                status, error = self._prepare()
-                if status is None:
-                    status, error = self._stages()
+                try:
+                    status, error = self._prepare()
+                    if status is None:
+                        status, error = self._stages()
+                except KeyboardInterrupt as exc:   # outside the stages' wait: stop the same way
+                    self._interrupted(exc)
+                    status, error = Status.CANCELED, self.cancel_reason
+            if self.cancel.is_set():               # what an interruption left open
+                self._close_open_tasks(Status.CANCELED, self.cancel_reason or "canceled")
             result = DriveResult(status, error)
         except BaseException as exc:
             result = DriveResult(Status.FAILED, f"flowplan error: {type(exc).__name__}: {exc}")
@@ -354,7 +360,7 @@ class Drive:
                     self.run_record, self.store.approvals(self.run_id), stage))
                 if verdict == REJECTED:
                     note = f": {rejection.comment}" if rejection.comment else ""
-                    error = f"stage {stage} was rejected by {rejection.user}{note}"
+                    error = f"stage {stage} was rejected by {decided_by(rejection)}{note}"
                     later = [t for t in tasks if t.stage in {s for s, _d in stages[index:]}]
                     self._skip_tasks(later, "rejected", error)
                     return Status.FAILED, error
@@ -434,9 +440,8 @@ class Drive:
             try:
                 done, _ = wait(running, timeout=self.settings.poll_interval,
                                return_when=FIRST_COMPLETED)
-            except KeyboardInterrupt:
-                self.cancel_reason = "canceled: interrupted (Ctrl-C)"
-                self.cancel.set()
+            except KeyboardInterrupt as exc:
+                self._interrupted(exc)
                 continue
             for future in done:
                 name = running.pop(future)
@@ -501,6 +506,19 @@ class Drive:
         self.writer.commit(steps=steps, tasks=[(record.id, {
             "status": status.value, "error": error, "skip_reason": reason,
             "finished_at": now})])
+
+    def _interrupted(self, interrupt: KeyboardInterrupt) -> None:
+        """Ctrl-C, or SIGTERM where the CLI turns it into KeyboardInterrupt("SIGTERM"): cancel
+        the run; running steps get SIGTERM, then SIGKILL after the grace period."""
+        if not self.cancel.is_set():
+            self.cancel_reason = f"canceled: interrupted ({str(interrupt) or 'Ctrl-C'})"
+            self.cancel.set()
+
+    def _close_open_tasks(self, status: Status, error: str) -> None:
+        """Close the tasks still queued, running or waiting once no task of this drive runs."""
+        for record in self.store.task_runs(self.run_id):
+            if record.status in (Status.QUEUED, Status.RUNNING, Status.WAITING):
+                self._close_task(record, status, error, None)
 
     def _skip_tasks(self, records: list[TaskRunRecord], reason: str, error: str) -> None:
         for record in records:

@@ -454,11 +454,12 @@ class RunService:
     # -- secrets --------------------------------------------------------------------------------
 
     def set_secret(self, name: str, value: str,
-                   environ: Mapping[str, str] | None = None) -> None:
-        """Store `value` encrypted with FLOWPLAN_SECRET_KEY (SecretKeyMissing without it)."""
+                   environ: Mapping[str, str] | None = None, *, by: str | None = None) -> None:
+        """Store `value` encrypted with FLOWPLAN_SECRET_KEY (SecretKeyMissing without it);
+        the change is recorded with this process's account and the name `by`."""
         from flowplan.executor.secrets import SecretBox
 
-        self.store.put_secret(name, SecretBox.from_environment(environ).encrypt(value))
+        self.store.put_secret(name, SecretBox.from_environment(environ).encrypt(value), by=by)
 
     # -- inside ---------------------------------------------------------------------------------
 
