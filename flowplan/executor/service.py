@@ -534,7 +534,6 @@ class RunService:
         return RunOutcome(run.ref, run.id, Status(run.status), run.error)
 
 
-
 def _stop_step(step: StepRunRecord, sig: int = signal.SIGKILL) -> bool:
     """Signal the process group of a step recorded as running, only while it is still that
     step's: a pid recorded before a reboot, or since given to another process, is left alone
