@@ -26,7 +26,7 @@ NEW_COLUMNS = (
     ("step_runs", Column("pid_start_time", BigInteger)),
     ("step_runs", Column("boot_id", String(64))),
     ("approvals", Column("os_user", String(255))),
-    ("approvals", Column("uid", Integer)),
+    ("approvals", Column("uid", BigInteger)),
 )
 
 
@@ -36,7 +36,7 @@ def _tables() -> MetaData:
           Column("id", Integer, primary_key=True, autoincrement=True),
           Column("at", UTCDateTime, nullable=False),
           Column("os_user", String(255), nullable=False),
-          Column("uid", Integer, nullable=False),
+          Column("uid", BigInteger, nullable=False),
           Column("as_user", String(255)),
           Column("kind", String(32), nullable=False),
           Column("subject", String(255), nullable=False),

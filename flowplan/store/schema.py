@@ -241,7 +241,7 @@ class Approval(Base):
     at: Mapped[datetime]
     # version 3: the operating-system account that recorded it (None before version 3)
     os_user: Mapped[Optional[str]] = mapped_column(String(255))
-    uid: Mapped[Optional[int]] = mapped_column(Integer)
+    uid: Mapped[Optional[int]] = mapped_column(BigInteger)   # uid_t is unsigned 32-bit
 
 
 class Artifact(Base):
@@ -311,7 +311,7 @@ class Change(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime]
     os_user: Mapped[str] = mapped_column(String(255))
-    uid: Mapped[int] = mapped_column(Integer)
+    uid: Mapped[int] = mapped_column(BigInteger)
     as_user: Mapped[Optional[str]] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(32))           # role grant, role revoke, secret ...
     subject: Mapped[str] = mapped_column(String(255))       # the role or the secret
