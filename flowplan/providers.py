@@ -18,7 +18,7 @@ Providers are found through the `flowplan.providers` entry-point group; core nev
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 

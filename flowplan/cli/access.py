@@ -1,13 +1,19 @@
-"""Commands for secrets (kept encrypted in the store) and approval roles."""
+"""Commands for secrets (kept encrypted in the store) and approval roles.
+
+Every change is recorded in the store with the operating-system account that made it and the
+name given with `--as` (default: the login name); `secret list` and `role list` show who set each
+secret and granted each membership.
+"""
 
 from __future__ import annotations
 
 import sys
+from typing import Optional
 
 import typer
 
 from flowplan.cli.app import EXIT_ERROR, EXIT_OK, app, err, exit_with, out
-from flowplan.cli.runs import guard_runs, run_service
+from flowplan.cli.runs import guard_runs, run_service, user_name
 
 
 # -- secrets and roles --------------------------------------------------------------------------
@@ -20,9 +26,14 @@ app.add_typer(secret_app, name="secret")
 app.add_typer(role_app, name="role")
 
 
+AsOption = typer.Option(None, "--as", help="Who makes the change (default: you); recorded "
+                        "next to the account that runs the command.")
+
+
 @secret_app.command("set")
 def secret_set(name: str = typer.Argument(..., help="The secret's name, as source credentials "
-                                          "or a variable name it stands for.")) -> None:
+                                          "or a variable name it stands for."),
+               user: Optional[str] = AsOption) -> None:
     """Store a secret, read from standard input (or asked for, hidden, on a terminal)."""
     def body() -> int:
         service = run_service()
@@ -35,7 +46,7 @@ def secret_set(name: str = typer.Argument(..., help="The secret's name, as sourc
         if not value:
             err("Error: the secret is empty; nothing stored.")
             return EXIT_ERROR
-        service.set_secret(name, value)
+        service.set_secret(name, value, by=user_name(user))
         out(f"Stored secret {name} (encrypted).")
         return EXIT_OK
     exit_with(guard_runs(body))
@@ -43,20 +54,24 @@ def secret_set(name: str = typer.Argument(..., help="The secret's name, as sourc
 
 @secret_app.command("list")
 def secret_list() -> None:
-    """List the names of stored secrets (never their values)."""
+    """List the names of stored secrets (never their values) and who set each last."""
     def body() -> int:
-        service = run_service()
-        out("".join(f"{name}\n" for name in service.store.secret_names()) or "No secrets.")
+        from flowplan.views.run_text import render_secret_names
+
+        store = run_service().store
+        last = {change.subject: change for change in store.changes(kinds=["secret set"])}
+        out(render_secret_names(store.secret_names(), last))
         return EXIT_OK
     exit_with(guard_runs(body))
 
 
 @secret_app.command("rm")
-def secret_rm(name: str = typer.Argument(..., help="The secret to delete.")) -> None:
+def secret_rm(name: str = typer.Argument(..., help="The secret to delete."),
+              user: Optional[str] = AsOption) -> None:
     """Delete a stored secret."""
     def body() -> int:
         service = run_service()
-        if not service.store.delete_secret(name):
+        if not service.store.delete_secret(name, by=user_name(user)):
             err(f"Error: there is no secret named {name}.")
             return EXIT_ERROR
         out(f"Deleted secret {name}.")
@@ -65,22 +80,24 @@ def secret_rm(name: str = typer.Argument(..., help="The secret to delete.")) -> 
 
 
 @role_app.command("grant")
-def role_grant(role: str = typer.Argument(...), user: str = typer.Argument(...)) -> None:
+def role_grant(role: str = typer.Argument(...), user: str = typer.Argument(...),
+               by: Optional[str] = AsOption) -> None:
     """Add USER to ROLE."""
     def body() -> int:
         service = run_service()
-        service.store.grant_role(role, user)
+        service.store.grant_role(role, user, by=user_name(by))
         out(f"{user} is in role {role}: {', '.join(service.store.role_members(role))}.")
         return EXIT_OK
     exit_with(guard_runs(body))
 
 
 @role_app.command("revoke")
-def role_revoke(role: str = typer.Argument(...), user: str = typer.Argument(...)) -> None:
+def role_revoke(role: str = typer.Argument(...), user: str = typer.Argument(...),
+                by: Optional[str] = AsOption) -> None:
     """Remove USER from ROLE."""
     def body() -> int:
         service = run_service()
-        if not service.store.revoke_role(role, user):
+        if not service.store.revoke_role(role, user, by=user_name(by)):
             err(f"Error: {user} is not in role {role}.")
             return EXIT_ERROR
         out(f"Removed {user} from role {role}.")
@@ -90,10 +107,13 @@ def role_revoke(role: str = typer.Argument(...), user: str = typer.Argument(...)
 
 @role_app.command("list")
 def role_list(role: str = typer.Argument(..., help="The role whose members to list.")) -> None:
-    """List a role's members."""
+    """List a role's members and who granted each."""
     def body() -> int:
-        service = run_service()
-        out("".join(f"{member}\n" for member in service.store.role_members(role))
-            or f"Role {role} has no members.")
+        from flowplan.views.run_text import render_role_members
+
+        store = run_service().store
+        grants = {change.detail: change
+                  for change in store.changes(kinds=["role grant"], subject=role)}
+        out(render_role_members(role, store.role_members(role), grants))
         return EXIT_OK
     exit_with(guard_runs(body))

@@ -9,8 +9,11 @@ used on a terminal unless NO_COLOR is set; piped output is plain text.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +128,44 @@ def run_guarded(function, *args, **kwargs) -> int:
 
 def exit_with(code: int) -> None:
     raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt(stopped_by: list[str] | None = None):
+    """While the block runs, SIGTERM (how CI systems and service managers stop a job) raises
+    KeyboardInterrupt("SIGTERM") in the main thread, as Ctrl-C raises KeyboardInterrupt("Ctrl-C").
+
+    The first of them appends its name to `stopped_by`. A SIGTERM after that is ignored, so the
+    command can wind down (apply finishes and records what is in flight and releases the lock; a
+    run stops its steps and records itself canceled); a second Ctrl-C still breaks off at once,
+    as it always has. A signal the process was started ignoring stays ignored. The previous
+    handlers are restored afterwards: nothing is installed at import, and commands that do not
+    ask keep the default handlers.
+    """
+    stopped_by = [] if stopped_by is None else stopped_by
+    if threading.current_thread() is not threading.main_thread():
+        yield                                   # signal handlers can only be set from there
+        return
+
+    def terminate(signum, frame) -> None:
+        if stopped_by:
+            return
+        stopped_by.append("SIGTERM")
+        raise KeyboardInterrupt("SIGTERM")
+
+    def interrupt(signum, frame) -> None:
+        stopped_by.append("Ctrl-C (SIGINT)")
+        raise KeyboardInterrupt("Ctrl-C")
+
+    previous = {}
+    for number, handler in ((signal.SIGTERM, terminate), (signal.SIGINT, interrupt)):
+        if signal.getsignal(number) is not signal.SIG_IGN:     # e.g. SIGINT of a background job
+            previous[number] = signal.signal(number, handler)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 VarOption = typer.Option(None, "--var", help="Set a variable: --var NAME=VALUE (repeatable).")

@@ -2,15 +2,13 @@
 
 `apply` and `destroy` treat SIGTERM (how CI systems stop a job) as Ctrl-C: resources being
 changed finish and are recorded, nothing new starts, the state lock is released, and the command
-exits 1 saying so. The handler is installed only while those two commands run.
+exits 1 saying so. The handler (`app.terminate_as_interrupt`) is installed only while those two
+commands run.
 """
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import List, Optional
 
@@ -18,7 +16,7 @@ import typer
 
 from flowplan.cli.app import (EXIT_CHANGES, EXIT_ERROR, EXIT_OK, OPTIONS, VarOption, app, err,
                               exit_with, load_workspace, out, parse_variables, print_warnings,
-                              run_guarded, state_app, use_color)
+                              run_guarded, state_app, terminate_as_interrupt, use_color)
 
 
 # -- validate ------------------------------------------------------------------------------------
@@ -185,7 +183,7 @@ def _apply(var, plan_file: Path | None, options, auto_approve: bool, verb: str) 
 
     stopped_by: list[str] = []
     try:
-        with _terminate_as_interrupt(stopped_by):
+        with terminate_as_interrupt(stopped_by):
             the_plan, result = engine.apply(workspace, saved, options, confirm, progress())
     except KeyboardInterrupt:
         err(f"\nError: {verb} interrupted by {stopped_by[0] if stopped_by else 'Ctrl-C'}. "
@@ -210,41 +208,6 @@ def _apply(var, plan_file: Path | None, options, auto_approve: bool, verb: str) 
     out(f"\n{noun} complete! Resources: {result.added} added, {result.changed} changed, "
         f"{result.destroyed} destroyed.")
     return EXIT_OK
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt(stopped_by: list[str]):
-    """While the block runs, SIGTERM raises KeyboardInterrupt in the main thread, as Ctrl-C does.
-
-    The first of them appends its name to `stopped_by`. A SIGTERM after that is ignored, so the
-    apply can wind down (finish and record what is in flight, release the lock); a second Ctrl-C
-    still breaks off at once, as it always has. A signal the process was started ignoring stays
-    ignored. The previous handlers are restored afterwards, so other commands (`flowplan run`)
-    keep their own.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield                                   # signal handlers can only be set from there
-        return
-
-    def terminate(signum, frame) -> None:
-        if stopped_by:
-            return
-        stopped_by.append("SIGTERM")
-        raise KeyboardInterrupt
-
-    def interrupt(signum, frame) -> None:
-        stopped_by.append("Ctrl-C (SIGINT)")
-        raise KeyboardInterrupt
-
-    previous = {}
-    for number, handler in ((signal.SIGTERM, terminate), (signal.SIGINT, interrupt)):
-        if signal.getsignal(number) is not signal.SIG_IGN:     # e.g. SIGINT of a background job
-            previous[number] = signal.signal(number, handler)
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 # -- show / state ----------------------------------------------------------------------------

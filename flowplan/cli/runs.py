@@ -1,4 +1,8 @@
-"""Commands about runs: run, runs, logs, approve, reject, retry, skip, resume, cancel."""
+"""Commands about runs: run, runs, logs, approve, reject, retry, skip, resume, cancel.
+
+The commands that drive a run (run, approve, reject, retry, skip, resume) take SIGTERM as Ctrl-C
+while they drive it: the run's steps are stopped and the run is recorded canceled, exit 1.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from typing import List, Optional
 import typer
 
 from flowplan.cli.app import (EXIT_ERROR, EXIT_OK, OPTIONS, app, err, exit_with, out,
-                              parse_variables, run_guarded, use_color)
+                              parse_variables, run_guarded, terminate_as_interrupt, use_color)
 
 
 # -- runs --------------------------------------------------------------------------------------
@@ -94,13 +98,14 @@ def run(
                                       pipeline_variables=parse_variables(var))
         for note in prepared.notes:
             err(note)
-        prepared.service.expire_approvals()     # approvals past their timeout fail
-        with _progress_sink() as sink:
-            outcome = prepared.service.start(
-                pipeline, prepared.definition, variables=prepared.variables,
-                sensitive=prepared.sensitive, branch=branch, commit=commit, trigger="manual",
-                user=user_name(user), parallelism=parallelism, origin=prepared.origin,
-                on_event=sink)
+        with terminate_as_interrupt():          # SIGTERM cancels the run, as Ctrl-C does
+            prepared.service.expire_approvals()     # approvals past their timeout fail
+            with _progress_sink() as sink:
+                outcome = prepared.service.start(
+                    pipeline, prepared.definition, variables=prepared.variables,
+                    sensitive=prepared.sensitive, branch=branch, commit=commit,
+                    trigger="manual", user=user_name(user), parallelism=parallelism,
+                    origin=prepared.origin, on_event=sink)
         return _finish(outcome)
     exit_with(guard_runs(body))
 
@@ -113,10 +118,11 @@ def _continue(call, run_ref: str) -> int:
         from flowplan import engine
 
         service = run_service()
-        service.expire_approvals()
-        values = engine.continue_values(service, run_ref, OPTIONS.directory)
-        with _progress_sink() as sink:
-            outcome = call(service, values, sink)
+        with terminate_as_interrupt():          # SIGTERM cancels the run, as Ctrl-C does
+            service.expire_approvals()
+            values = engine.continue_values(service, run_ref, OPTIONS.directory)
+            with _progress_sink() as sink:
+                outcome = call(service, values, sink)
         if outcome is None:
             return EXIT_OK
         return _finish(outcome)

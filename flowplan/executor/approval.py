@@ -83,6 +83,12 @@ class ApprovalRule:
         return APPROVED, None
 
 
+def decided_by(decision) -> str:
+    """Who made a decision, truthfully: `root as release-manager` (the account that recorded
+    it, and the name it gave) when they differ (ApprovalRecord.decided_by)."""
+    return getattr(decision, "decided_by", None) or decision.user
+
+
 def deadline_of(timeout: str | None, first_started_at: datetime) -> datetime | None:
     if not timeout:
         return None
@@ -103,10 +109,11 @@ class ManualApprovalStepType:
         now = time.time()
         if verdict == REJECTED:
             note = f": {rejection.comment}" if rejection.comment else ""
-            context.log.say(f"rejected by {rejection.user}{note}", now)
-            return StepResult(Status.FAILED, error=f"rejected by {rejection.user}{note}")
+            context.log.say(f"rejected by {decided_by(rejection)}{note}", now)
+            return StepResult(Status.FAILED, error=f"rejected by {decided_by(rejection)}{note}")
         if verdict == APPROVED:
-            users = ", ".join(sorted({d.user for d in decisions if d.decision == "approve"}))
+            users = ", ".join(sorted({decided_by(d) for d in decisions
+                                      if d.decision == "approve"}))
             context.log.say(f"approved by {users}", now)
             return StepResult(Status.SUCCEEDED)
         if deadline is not None and datetime.now(deadline.tzinfo) >= deadline:

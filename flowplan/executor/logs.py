@@ -45,10 +45,13 @@ class RunLogWriter:
         with self._lock:
             self._pending.append(chunk)
 
-    def note_pid(self, step_run_id: int, pid: int) -> None:
-        """Remember a step's process group, stored with the next batch."""
+    def note_pid(self, step_run_id: int, pid: int, start_time: int | None = None,
+                 boot_id: str | None = None) -> None:
+        """Remember a step's process group (and which process its leader is: start time and
+        boot, flowplan.processes), stored with the next batch."""
         with self._lock:
-            self._pids.append((step_run_id, {"pid": pid}))
+            self._pids.append((step_run_id, {"pid": pid, "pid_start_time": start_time,
+                                             "boot_id": boot_id}))
 
     def commit(self, *, steps: Sequence[tuple[int, Mapping[str, Any]]] = (),
                tasks: Sequence[tuple[int, Mapping[str, Any]]] = ()) -> None:

@@ -22,6 +22,7 @@ Running one task is flowplan.executor.task's; the public calls are flowplan.exec
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import threading
@@ -31,8 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flowplan import processes
 from flowplan.executor import events
-from flowplan.executor.approval import REJECTED, ApprovalRule
+from flowplan.executor.approval import REJECTED, ApprovalRule, decided_by
 from flowplan.executor.environment import RunValues, env_text, runtime_context, step_environment
 from flowplan.executor.gates import (continue_commands, pending_gates, stage_decisions,
                                      stage_untouched)
@@ -52,24 +54,31 @@ from flowplan.store.schema import utc_now
 HOST = socket.gethostname()
 
 
-def process_alive(pid: int, host: str | None) -> bool:
-    """Whether process `pid` on `host` still runs (another host's processes are assumed to).
-
-    A pid the system has since given to another process reads as alive: the run then stays
-    `running` until that process ends, which errs on the safe side (no second driver)."""
+def process_alive(pid: int, host: str | None, start_time: int | None = None,
+                  boot: str | None = None) -> bool:
+    """Whether process `pid` on `host`, started `start_time` ticks after boot `boot`, still
+    runs (another host's processes are assumed to). A pid the system has since given to another
+    process (another start time, or another boot) is not it; without a recorded start time
+    (a run recorded before flowplan kept it) a live pid reads as alive, which errs on the safe
+    side (no second driver)."""
     if host is not None and host != HOST:
         return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    return processes.process_gone(pid, start_time, boot) is None
+
+
+def driver_alive(run: RunRecord) -> bool:
+    """Whether the process recorded as driving `run` still runs."""
+    return run.pid is not None and process_alive(run.pid, run.host, run.pid_start_time,
+                                                 run.boot_id)
+
+
+def driven_here(run: RunRecord) -> bool:
+    """Whether this very process is the one recorded as driving `run` (the same pid of an
+    earlier process, reused, is not)."""
+    if run.pid != os.getpid() or run.host not in (None, HOST):
         return False
-    except PermissionError:
-        return True
-    try:  # a zombie has exited: it only waits for its parent to notice
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
+    return run.pid_start_time is None or \
+        run.pid_start_time == processes.this_process().start_time
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,8 @@ class Drive:
     def emit(self, event: object) -> None:
         if self.on_event is events.ignore or self.event_error is not None:
             return
+        if getattr(event, "error", None):      # as the store records it
+            event = dataclasses.replace(event, error=self.mask(event.error))
         with self._emit_lock:
             try:
                 self.on_event(event)
@@ -142,6 +153,8 @@ class Drive:
         self.secrets = [s for s in secrets if s]
         self.masker = Masker(self.secrets)
         self.log_mask = self.masker.mask if self.masker else None
+        # the store masks them in every error, reason and comment it records
+        self.store.mask_sensitive(self.secrets)
 
     def mask(self, text: str) -> str:
         return self.masker.mask(text)
@@ -182,10 +195,12 @@ class Drive:
         another live process drives it."""
         started = time.monotonic()
         now = utc_now()
+        me = processes.this_process()
         self.run_record = self.store.claim_run(
-            self.run_id, os.getpid(), HOST, holder_alive=process_alive,
+            self.run_id, me.pid, HOST, holder_alive=driver_alive,
             unless_status=(Status.CANCELED.value,), status=Status.RUNNING.value,
-            finished_at=None, error=None, started_at=self.run_record.started_at or now)
+            finished_at=None, error=None, started_at=self.run_record.started_at or now,
+            pid_start_time=me.start_time, boot_id=me.boot_id)
         run = self.run_record
         if run.status == Status.CANCELED:            # canceled before it started
             self.emit(events.RunFinished(self.ref, Status.CANCELED, 0.0, run.error))
@@ -197,9 +212,15 @@ class Drive:
         try:
             with ThreadPoolExecutor(max_workers=self.parallelism,
                                     thread_name_prefix="flowplan-task") as self.pool:
-                status, error = self._prepare()
-                if status is None:
-                    status, error = self._stages()
+                try:
+                    status, error = self._prepare()
+                    if status is None:
+                        status, error = self._stages()
+                except KeyboardInterrupt as exc:   # outside the stages' wait: stop the same way
+                    self._interrupted(exc)
+                    status, error = Status.CANCELED, self.cancel_reason
+            if self.cancel.is_set():               # what an interruption left open
+                self._close_open_tasks(Status.CANCELED, self.cancel_reason or "canceled")
             result = DriveResult(status, error)
         except BaseException as exc:
             result = DriveResult(Status.FAILED, f"flowplan error: {type(exc).__name__}: {exc}")
@@ -339,7 +360,7 @@ class Drive:
                     self.run_record, self.store.approvals(self.run_id), stage))
                 if verdict == REJECTED:
                     note = f": {rejection.comment}" if rejection.comment else ""
-                    error = f"stage {stage} was rejected by {rejection.user}{note}"
+                    error = f"stage {stage} was rejected by {decided_by(rejection)}{note}"
                     later = [t for t in tasks if t.stage in {s for s, _d in stages[index:]}]
                     self._skip_tasks(later, "rejected", error)
                     return Status.FAILED, error
@@ -419,9 +440,8 @@ class Drive:
             try:
                 done, _ = wait(running, timeout=self.settings.poll_interval,
                                return_when=FIRST_COMPLETED)
-            except KeyboardInterrupt:
-                self.cancel_reason = "canceled: interrupted (Ctrl-C)"
-                self.cancel.set()
+            except KeyboardInterrupt as exc:
+                self._interrupted(exc)
                 continue
             for future in done:
                 name = running.pop(future)
@@ -486,6 +506,19 @@ class Drive:
         self.writer.commit(steps=steps, tasks=[(record.id, {
             "status": status.value, "error": error, "skip_reason": reason,
             "finished_at": now})])
+
+    def _interrupted(self, interrupt: KeyboardInterrupt) -> None:
+        """Ctrl-C, or SIGTERM where the CLI turns it into KeyboardInterrupt("SIGTERM"): cancel
+        the run; running steps get SIGTERM, then SIGKILL after the grace period."""
+        if not self.cancel.is_set():
+            self.cancel_reason = f"canceled: interrupted ({str(interrupt) or 'Ctrl-C'})"
+            self.cancel.set()
+
+    def _close_open_tasks(self, status: Status, error: str) -> None:
+        """Close the tasks still queued, running or waiting once no task of this drive runs."""
+        for record in self.store.task_runs(self.run_id):
+            if record.status in (Status.QUEUED, Status.RUNNING, Status.WAITING):
+                self._close_task(record, status, error, None)
 
     def _skip_tasks(self, records: list[TaskRunRecord], reason: str, error: str) -> None:
         for record in records:

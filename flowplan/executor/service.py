@@ -20,13 +20,13 @@ encrypted with FLOWPLAN_SECRET_KEY (`set_secret`).
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flowplan import processes
 from flowplan.executor import events
 from flowplan.executor.approval import deadline_of
 from flowplan.executor.environment import RunValues
@@ -36,7 +36,7 @@ from flowplan.executor.events import Gate
 from flowplan.executor.gates import GATE_FLOOR, PendingGate, pending_gates
 from flowplan.executor.process import kill_group
 from flowplan.executor.refs import RunRef
-from flowplan.executor.scheduler import HOST, Drive, process_alive
+from flowplan.executor.scheduler import HOST, Drive, driven_here, driver_alive
 from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status, counted, worst_of
 from flowplan.store import (ApprovalRecord, ArtifactRecord, RunHeld, RunRecord, StepPlan,
@@ -139,11 +139,13 @@ class RunService:
         options: dict[str, Any] = {"parallelism": int(parallelism)} if parallelism else {}
         if origin:
             options["definition"] = origin
+        me = processes.this_process()
         return self.store.create_run(
             pipeline, trigger=trigger, user=user, definition=dict(definition),
             tasks=task_plans(definition), variables=values.stored(), options=options,
             branch=branch or _plain(source.get("branch")),
-            commit=commit or _plain(source.get("commit")), pid=os.getpid(), host=HOST)
+            commit=commit or _plain(source.get("commit")), pid=me.pid, host=HOST,
+            pid_start_time=me.start_time, boot_id=me.boot_id)
 
     def start(self, pipeline: str, definition: Mapping[str, Any], *,
               variables: Mapping[str, Any] | None = None, sensitive: Iterable[str] = (),
@@ -164,7 +166,8 @@ class RunService:
         record = self.get(run)
         if Status(record.status) != Status.QUEUED:
             raise NothingToContinue(f"{record.ref} is {record.status}, not queued")
-        return self._continue(record, variables, sensitive, on_event, continued=False)
+        values = self._values(record, variables, sensitive)
+        return self._continue(record, values, on_event, continued=False)
 
     # -- decisions ------------------------------------------------------------------------------
 
@@ -210,8 +213,8 @@ class RunService:
         if not allowed:
             who = "; ".join(f"{g.name}: {g.rule.who()}" for g in gates)
             raise ApprovalRefused(f"{user} may not {decision} {run.ref}. Who may: {who}")
-        if continue_run:
-            self._values(run, variables, sensitive)   # refuse before recording anything
+        values = self._values(run, variables, sensitive) if continue_run else None
+        # refused (above) before anything is recorded
         earlier = self.store.approvals(run.id)
         recorded = 0
         for gate in allowed:
@@ -226,9 +229,9 @@ class RunService:
         if not recorded:
             raise NothingToContinue(f"{user} already decided ({decision}) on what {run.ref} "
                                     f"waits for")
-        if not continue_run:
+        if values is None:
             return self._outcome(self.get(run.ref))
-        return self._continue(self.get(run.ref), variables, sensitive, on_event)
+        return self._continue(self.get(run.ref), values, on_event)
 
     @staticmethod
     def _floor(run: RunRecord, gate: PendingGate) -> int:
@@ -264,8 +267,9 @@ class RunService:
                   and t.skip_reason in RESETTABLE_SKIPS and t not in reset]
         if not reset and not any(t.status == Status.QUEUED for t in tasks):
             raise NothingToContinue(f"{record.ref} has no failed task to retry")
+        values = self._values(record, variables, sensitive)    # refused before any change
         self._reopen(record, reset)
-        return self._continue(self.get(record.ref), variables, sensitive, on_event)
+        return self._continue(self.get(record.ref), values, on_event)
 
     def skip(self, run: str | RunRef, task: str, *, user: str | None = None,
              variables: Mapping[str, Any] | None = None, sensitive: Iterable[str] = (),
@@ -281,6 +285,7 @@ class RunService:
                 target.status == Status.SKIPPED and target.skip_reason not in RESETTABLE_SKIPS):
             raise NothingToContinue(f"task {target.stage}/{target.task} of {record.ref} "
                                     f"{target.status}: nothing to skip")
+        values = self._values(record, variables, sensitive)    # refused before any change
         now = utc_now()
         steps = [(s.id, {"status": Status.SKIPPED.value, "finished_at": now})
                  for s in self.store.step_runs(record.id, latest=True)
@@ -291,7 +296,7 @@ class RunService:
         reset = [t for t in tasks if t.status == Status.SKIPPED
                  and t.skip_reason in RESETTABLE_SKIPS and t.id != target.id]
         self._reopen(record, reset)
-        return self._continue(self.get(record.ref), variables, sensitive, on_event)
+        return self._continue(self.get(record.ref), values, on_event)
 
     def resume(self, run: str | RunRef, *, variables: Mapping[str, Any] | None = None,
                sensitive: Iterable[str] = (),
@@ -307,9 +312,10 @@ class RunService:
                     Status.CANCELED: f"retry it (flowplan retry {record.ref})"}.get(
                         status, "nothing to resume")
             raise NothingToContinue(f"{record.ref} is {status}, not interrupted: {hint}")
+        values = self._values(record, variables, sensitive)    # refused before any change
         tasks = self.store.task_runs(record.id)
         self._reopen(record, [t for t in tasks if t.status == Status.INTERRUPTED])
-        return self._continue(self.get(record.ref), variables, sensitive, on_event)
+        return self._continue(self.get(record.ref), values, on_event)
 
     def cancel(self, run: str | RunRef, *, user: str | None = None) -> RunRecord:
         """Mark the run canceled and stop its running steps (their whole process groups). A
@@ -321,13 +327,12 @@ class RunService:
         finished = [s.value for s in Status if s.finished]
         self.store.update_run(record.id, unless_status=finished, status=Status.CANCELED.value,
                               finished_at=utc_now(), error=reason)
-        driven = record.pid is not None and process_alive(record.pid, record.host) \
-            and record.pid != os.getpid()
+        driven = driver_alive(record) and not driven_here(record)
         local = record.host in (None, HOST)
         steps = self.store.step_runs(record.id, latest=True)
         for step in steps:
-            if step.status == Status.RUNNING and step.pid and local:
-                kill_group(step.pid, signal.SIGTERM if driven else signal.SIGKILL)
+            if step.status == Status.RUNNING and local:
+                _stop_step(step, signal.SIGTERM if driven else signal.SIGKILL)
         if not driven:
             now = utc_now()
             open_ = (Status.QUEUED, Status.WAITING, Status.RUNNING)
@@ -346,12 +351,11 @@ class RunService:
         (and kill what is left of their steps). Call at startup; returns their refs."""
         marked = []
         for run in self.store.held_runs(HOST):
-            if run.pid == os.getpid() or process_alive(run.pid, run.host):
+            if driven_here(run) or driver_alive(run):
                 continue
             for step in self.store.interrupt_run(
                     run.id, f"the process driving the run (pid {run.pid}) is gone"):
-                if step.pid:
-                    kill_group(step.pid)
+                _stop_step(step)
             marked.append(run.ref)
         return marked
 
@@ -374,7 +378,11 @@ class RunService:
                 deadline = deadline_of(timeout if isinstance(timeout, str) else None,
                                        step.started_at) if step.started_at else None
                 if deadline is not None and now >= deadline:
-                    outcomes.append(self._continue(run, None, (), on_event))
+                    try:
+                        values = self._values(run, None, ())
+                    except RunServiceError:
+                        break   # it needs sensitive values: the next approve or reject fails it
+                    outcomes.append(self._continue(run, values, on_event))
                     break
         return outcomes
 
@@ -446,11 +454,12 @@ class RunService:
     # -- secrets --------------------------------------------------------------------------------
 
     def set_secret(self, name: str, value: str,
-                   environ: Mapping[str, str] | None = None) -> None:
-        """Store `value` encrypted with FLOWPLAN_SECRET_KEY (SecretKeyMissing without it)."""
+                   environ: Mapping[str, str] | None = None, *, by: str | None = None) -> None:
+        """Store `value` encrypted with FLOWPLAN_SECRET_KEY (SecretKeyMissing without it);
+        the change is recorded with this process's account and the name `by`."""
         from flowplan.executor.secrets import SecretBox
 
-        self.store.put_secret(name, SecretBox.from_environment(environ).encrypt(value))
+        self.store.put_secret(name, SecretBox.from_environment(environ).encrypt(value), by=by)
 
     # -- inside ---------------------------------------------------------------------------------
 
@@ -467,7 +476,7 @@ class RunService:
                               f"({names})")
 
     def _not_busy(self, run: RunRecord) -> RunRecord:
-        if run.pid is not None and run.pid != os.getpid() and process_alive(run.pid, run.host) \
+        if not driven_here(run) and driver_alive(run) \
                 and Status(run.status) in (Status.QUEUED, Status.RUNNING):
             raise RunBusy(f"{run.ref} is being run by process {run.pid} on {run.host}: wait for "
                           f"it, or cancel it (flowplan cancel {run.ref})")
@@ -489,22 +498,25 @@ class RunService:
         self.store.update_run(run.id, status=Status.QUEUED.value, finished_at=None, error=None,
                               options=options)
 
-    def _continue(self, run: RunRecord, variables, sensitive, on_event,
+    def _continue(self, run: RunRecord, values: RunValues, on_event,
                   continued: bool = True) -> RunOutcome:
-        if run.pid is not None and run.pid != os.getpid() and process_alive(run.pid, run.host) \
+        """Drive `run` with `values` (from `_values`, asked for before any change is made, so
+        that a refusal leaves the run as it was), unless another live process drives it."""
+        if not driven_here(run) and driver_alive(run) \
                 and Status(run.status) in (Status.QUEUED, Status.RUNNING):
             return RunOutcome(run.ref, run.id, Status(run.status),
                               driven_by=f"process {run.pid} on {run.host}")
-        return self._drive(run, self._values(run, variables, sensitive), on_event, continued)
+        return self._drive(run, values, on_event, continued)
 
-    @staticmethod
-    def _values(run: RunRecord, variables, sensitive) -> RunValues:
+    def _values(self, run: RunRecord, variables, sensitive) -> RunValues:
         """The values to continue `run` with; RunServiceError when a sensitive value the run
-        started with is not given again."""
+        started with is not given again. The store masks them from then on."""
         try:
-            return RunValues.of(variables, sensitive).over(run.variables)
+            values = RunValues.of(variables, sensitive).over(run.variables)
         except ValueError as exc:
             raise RunServiceError(f"{run.ref}: {exc}") from None
+        self.store.mask_sensitive(values.secret_texts())
+        return values
 
     def _drive(self, run: RunRecord, values: RunValues, on_event: events.EventSink,
                continued: bool) -> RunOutcome:
@@ -521,3 +533,12 @@ class RunService:
     def _outcome(self, run: RunRecord) -> RunOutcome:
         return RunOutcome(run.ref, run.id, Status(run.status), run.error)
 
+
+def _stop_step(step: StepRunRecord, sig: int = signal.SIGKILL) -> bool:
+    """Signal the process group of a step recorded as running, only while it is still that
+    step's: a pid recorded before a reboot, or since given to another process, is left alone
+    (flowplan.processes.group_is_still)."""
+    if not step.pid or not processes.group_is_still(step.pid, step.pid_start_time,
+                                                    step.boot_id):
+        return False
+    return kill_group(step.pid, sig)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from flowplan import processes
 from flowplan.config.schema import parse_duration
 from flowplan.executor import caches, events
 from flowplan.executor.errors import PathEscape
@@ -87,7 +88,7 @@ class TaskRunner:
         self.plans = [StepPlan(n, str(d.get("type", "")), i)
                       for i, (n, d) in enumerate(self.step_defs)]
         self.pending = _Pending()
-        self.process_groups: list[int] = []
+        self.process_groups: list[processes.ProcessIdentity] = []
         self.logs: dict[int, StepLog] = {}
 
     # -- the task -------------------------------------------------------------------------------
@@ -157,7 +158,12 @@ class TaskRunner:
             drive.emit(started_event)
         if workspace is None:
             return Status.FAILED, path_error
-        deadline, timeout_text = self._deadline()
+        try:
+            deadline, timeout_text = self._deadline(workspace)
+        except Exception as exc:  # noqa: BLE001 - RuntimeEvaluationError, not a duration
+            if self.pending.steps or self.pending.tasks:
+                self._commit()
+            return Status.FAILED, f"timeout: {exc}"
         private = Path(tempfile.mkdtemp(prefix="flowplan-task-"))
         try:
             if workspace.exists():
@@ -194,10 +200,17 @@ class TaskRunner:
         return caches.restore(definitions, lambda value: self.drive.resolve(value, workspace),
                               self.drive.store, self.drive.layout, workspace, say)
 
-    def _deadline(self) -> tuple[float | None, str | None]:
+    def _deadline(self, workspace: Path) -> tuple[float | None, str | None]:
+        """When the attempt must end, from the task's `timeout` (resolved now when it is a
+        run-time value); ValueError says what is wrong with it."""
         timeout = self.definition.get("timeout")
+        if has_deferred(timeout):
+            timeout = self.drive.resolve(timeout, workspace)
         if not timeout:
             return None, None
+        if not isinstance(timeout, str):
+            raise ValueError(f"must be a duration such as 30s or 10m, got "
+                             f"{type(timeout).__name__} {timeout!r}")
         return time.monotonic() + parse_duration(timeout), f"the task's timeout of {timeout}"
 
     def _continue_waiting(self) -> Status:
@@ -214,7 +227,10 @@ class TaskRunner:
             self.stage, self.name))
         self.drive.emit(events.TaskStarted(self.drive.ref, self.stage, self.name, self.attempt,
                                            str(workspace)))
-        deadline, timeout_text = self._deadline()
+        try:
+            deadline, timeout_text = self._deadline(workspace)
+        except Exception as exc:  # noqa: BLE001 - RuntimeEvaluationError, not a duration
+            return self._finish(Status.FAILED, f"timeout: {exc}", started, self.attempt)
         private = Path(tempfile.mkdtemp(prefix="flowplan-task-"))
         try:
             status, error = self._steps(position, workspace, private, deadline, timeout_text)
@@ -341,8 +357,9 @@ class TaskRunner:
                               if a.step_run_id == step_run_id)
 
         def on_process(pid: int) -> None:
-            self.process_groups.append(pid)
-            drive.writer.note_pid(step_run_id, pid)
+            leader = processes.identify(pid)
+            self.process_groups.append(leader)
+            drive.writer.note_pid(step_run_id, pid, leader.start_time, leader.boot_id)
 
         context = StepContext(
             run=drive.run_info, stage=self.stage, task=self.name, step=name,
@@ -413,6 +430,7 @@ class TaskRunner:
         return status
 
     def _kill_leftovers(self) -> None:
-        for pgid in self.process_groups:
-            kill_group(pgid)
+        for leader in self.process_groups:
+            if processes.group_is_still(leader.pid, leader.start_time, leader.boot_id):
+                kill_group(leader.pid)
         self.process_groups.clear()

@@ -1,7 +1,7 @@
 """The state lock: a lock file held with an OS lock, naming its holder, taken over when it dies.
 
 Holds `LockFile` (acquire, release, read, force-remove), `LockInfo`, `StateLockedError`, and the
-check of whether a process of this host still runs (`process_gone`, `holder_gone`).
+check of whether the holder still runs (`holder_gone`, through flowplan.processes).
 
 How the lock works, like Terraform's local backend:
 
@@ -34,9 +34,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from flowplan.processes import boot_id, process_gone, process_start_time
 from flowplan.state.model import StateError
-
-PROC = Path("/proc")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,71 +92,11 @@ def _user() -> str:
         return f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
 
 
-def boot_id() -> str | None:
-    """This host's boot id (Linux), or None where there is none."""
-    try:
-        return (PROC / "sys/kernel/random/boot_id").read_text(encoding="ascii").strip() or None
-    except OSError:
-        return None
-
-
-def _process_stat(pid: int) -> tuple[str, int] | None:
-    """(state letter, start time in clock ticks after boot) of `pid` from /proc, or None."""
-    try:
-        text = (PROC / str(pid) / "stat").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    # "PID (COMM) STATE ...": COMM may hold spaces and parentheses, so split after the last ")".
-    fields = text.rpartition(")")[2].split()
-    try:
-        return fields[0], int(fields[19])         # fields 3 and 22 of proc(5)
-    except (IndexError, ValueError):
-        return None
-
-
-def process_start_time(pid: int) -> int | None:
-    """When `pid` started, in clock ticks after boot; None without /proc or such a process."""
-    stat = _process_stat(pid)
-    return stat[1] if stat else None
-
-
 def this_process(operation: str, lock_id: str, created: str, path: str) -> LockInfo:
     """LockInfo naming the calling process."""
     host, pid = socket.gethostname(), os.getpid()
     return LockInfo(lock_id, f"{_user()}@{host} pid {pid}", operation, created, path, host, pid,
                     process_start_time(pid), boot_id())
-
-
-def process_gone(pid: int, start_time: int | None = None, boot: str | None = None) -> str | None:
-    """Why process `pid` of this host, started `start_time` ticks after boot `boot`, no longer
-    runs; None while it may still run.
-
-    A pid alone proves little: pids are reused. With a start time, a live pid whose process
-    started at another time is another process; with a boot id, a reboot ends every process.
-    Without /proc (not Linux), only whether the pid exists can be told.
-    """
-    if pid <= 0:
-        return None                         # not a process id: nothing can be told
-    current_boot = boot_id()
-    if boot and current_boot and boot != current_boot:
-        return f"process {pid} ran before this machine restarted"
-    stat = _process_stat(pid)
-    if stat is None:
-        if (PROC / "self" / "stat").exists():
-            return f"process {pid} is no longer running"
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return f"process {pid} is no longer running"
-        except PermissionError:
-            return None                     # exists, owned by someone else
-        return None
-    state, started = stat
-    if state in ("Z", "X"):
-        return f"process {pid} has exited"
-    if start_time is not None and started != start_time:
-        return f"process {pid} is no longer running (pid {pid} now belongs to another process)"
-    return None
 
 
 def holder_gone(info: LockInfo) -> str | None:

@@ -6,6 +6,7 @@ Callers use `Store` and the frozen records it returns; the models in `schema` an
 `migrations` stay inside this package.
 """
 
+from flowplan.store.access import ChangeRecord
 from flowplan.store.caches import CacheEntryRecord
 from flowplan.store.database import (
     DeploymentGroupRecord,
@@ -31,6 +32,7 @@ __all__ = [
     "ApprovalRecord",
     "ArtifactRecord",
     "CacheEntryRecord",
+    "ChangeRecord",
     "DeploymentGroupRecord",
     "LogChunkRecord",
     "LogLineRecord",

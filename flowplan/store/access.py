@@ -1,19 +1,48 @@
-"""Secrets and roles in the store.
+"""Secrets and roles in the store, and who changed them.
 
 A secret is kept as the token `flowplan.executor.secrets.SecretBox` makes of it: the store never
 sees clear text and cannot decrypt. A role is a named set of users; `manual_approval` steps list
-roles whose members may approve. `AccessRecords` is mixed into `flowplan.store.Store`.
+roles whose members may approve. Every change to either is recorded in `changes`, in the same
+transaction, with the operating-system account that made it (stamped by the store itself) and
+the name it gave (`by`: `--as`, else $USER), which is only claimed. `AccessRecords` is mixed into
+`flowplan.store.Store`.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, delete, insert, select, update
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
-from flowplan.store.schema import RoleMember, Secret, utc_now
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from flowplan import processes
+from flowplan.store.gates import account_as
+from flowplan.store.schema import Change, RoleMember, Secret, utc_now
 
 SECRETS = Secret.__table__
 MEMBERS = RoleMember.__table__
+CHANGES = Change.__table__
 TOKEN_PREFIXES = ("fernet-",)
+ROLE_GRANT, ROLE_REVOKE = "role grant", "role revoke"
+SECRET_SET, SECRET_REMOVE = "secret set", "secret rm"
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    id: int
+    at: datetime
+    os_user: str                # the operating-system account that made the change
+    uid: int
+    as_user: str | None         # the name it gave
+    kind: str                   # role grant, role revoke, secret set, secret rm
+    subject: str                # the role or the secret
+    detail: str | None          # the user granted or revoked a role
+
+    @property
+    def changed_by(self) -> str:
+        """`root as alice` when the account and the name differ, else the account."""
+        return account_as(self.os_user, self.as_user)
 
 
 class AccessRecords:
@@ -22,8 +51,9 @@ class AccessRecords:
 
     # -- secrets --------------------------------------------------------------------------------
 
-    def put_secret(self, name: str, token: str) -> None:
-        """Store (or replace) the encrypted token of secret `name`."""
+    def put_secret(self, name: str, token: str, *, by: str | None = None) -> None:
+        """Store (or replace) the encrypted token of secret `name`; `by` is the name of who
+        does it."""
         if not name:
             raise ValueError("a secret needs a name")
         if not token.startswith(TOKEN_PREFIXES):
@@ -35,6 +65,7 @@ class AccessRecords:
             if not changed:
                 connection.execute(insert(SECRETS).values(name=name, token=token,
                                                           created_at=now, updated_at=now))
+            _record_change(connection, SECRET_SET, name, by=by)
 
     def get_secret_token(self, name: str) -> str | None:
         with self._engine.connect() as connection:
@@ -46,14 +77,18 @@ class AccessRecords:
             return list(connection.execute(select(SECRETS.c.name)
                                            .order_by(SECRETS.c.name)).scalars())
 
-    def delete_secret(self, name: str) -> bool:
+    def delete_secret(self, name: str, *, by: str | None = None) -> bool:
         with self._write_engine.begin() as connection:
-            return connection.execute(delete(SECRETS).where(SECRETS.c.name == name)).rowcount > 0
+            deleted = connection.execute(delete(SECRETS).where(SECRETS.c.name == name)).rowcount
+            if deleted:
+                _record_change(connection, SECRET_REMOVE, name, by=by)
+            return deleted > 0
 
     # -- roles ----------------------------------------------------------------------------------
 
-    def grant_role(self, role: str, user: str) -> bool:
-        """Make `user` a member of `role`; False when it already was."""
+    def grant_role(self, role: str, user: str, *, by: str | None = None) -> bool:
+        """Make `user` a member of `role`; False when it already was. `by` is the name of who
+        does it."""
         if not role or not user:
             raise ValueError("a role grant needs a role and a user")
         with self._write_engine.begin() as connection:
@@ -63,12 +98,16 @@ class AccessRecords:
                 return False
             connection.execute(insert(MEMBERS).values(role=role, user=user,
                                                       created_at=utc_now()))
+            _record_change(connection, ROLE_GRANT, role, user, by=by)
             return True
 
-    def revoke_role(self, role: str, user: str) -> bool:
+    def revoke_role(self, role: str, user: str, *, by: str | None = None) -> bool:
         with self._write_engine.begin() as connection:
-            return connection.execute(delete(MEMBERS).where(
-                MEMBERS.c.role == role, MEMBERS.c.user == user)).rowcount > 0
+            revoked = connection.execute(delete(MEMBERS).where(
+                MEMBERS.c.role == role, MEMBERS.c.user == user)).rowcount
+            if revoked:
+                _record_change(connection, ROLE_REVOKE, role, user, by=by)
+            return revoked > 0
 
     def role_members(self, role: str) -> list[str]:
         with self._engine.connect() as connection:
@@ -83,3 +122,26 @@ class AccessRecords:
                                           .order_by(MEMBERS.c.role, MEMBERS.c.user)):
                 result.setdefault(row.role, []).append(row.user)
         return result
+
+    # -- who changed them -----------------------------------------------------------------------
+
+    def changes(self, kinds: Iterable[str] | None = None,
+                subject: str | None = None) -> list[ChangeRecord]:
+        """Changes to roles and secrets (of `kinds`, about `subject`), oldest first."""
+        statement = select(CHANGES).order_by(CHANGES.c.id)
+        if kinds is not None:
+            statement = statement.where(CHANGES.c.kind.in_(tuple(kinds)))
+        if subject is not None:
+            statement = statement.where(CHANGES.c.subject == subject)
+        with self._engine.connect() as connection:
+            return [ChangeRecord(row.id, row.at, row.os_user, row.uid, row.as_user, row.kind,
+                                 row.subject, row.detail)
+                    for row in connection.execute(statement)]
+
+
+def _record_change(connection: Connection, kind: str, subject: str, detail: str | None = None,
+                   *, by: str | None) -> None:
+    account = processes.account()
+    connection.execute(insert(CHANGES).values(at=utc_now(), os_user=account.name,
+                                              uid=account.uid, as_user=by, kind=kind,
+                                              subject=subject, detail=detail))

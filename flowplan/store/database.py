@@ -13,8 +13,9 @@ commits every transition before acting), and only an OS crash or power loss can 
 commits; FULL would fsync on every commit and cost ~10x per recorded transition.
 
 Run history (runs, logs, approvals, artifacts, caches, secrets, roles) is in the mixins of
-`runs`, `logs`, `gates`, `caches` and `access`; this module holds the engine and the registered
-pipelines, schedules and deployment groups.
+`runs`, `logs`, `gates`, `caches` and `access`; the masking of sensitive values in what they
+record in `sensitive`; this module holds the engine and the registered pipelines, schedules and
+deployment groups.
 
 What a definition means is left to the callers (the `flowplan` provider, the executor); the store
 only insists it is JSON data, so that a `Sensitive` value can never reach the database.
@@ -46,6 +47,7 @@ from flowplan.store.migrations import MIGRATIONS, Migration, prepare_schema
 from flowplan.store.recording import Recorder
 from flowplan.store.runs import RunHistory
 from flowplan.store.schema import Base, DeploymentGroup, LogChunk, Pipeline, Schedule, utc_now
+from flowplan.store.sensitive import SensitiveText
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 _WRITE_OPTION = "flowplan_store_write"   # execution option: this transaction will write
@@ -140,10 +142,11 @@ def _create_engine(url: URL) -> Engine:
     return engine
 
 
-class Store(RunHistory, LogHistory, GateHistory, CacheIndex, AccessRecords):
+class Store(RunHistory, LogHistory, GateHistory, CacheIndex, AccessRecords, SensitiveText):
     """Gateway to the store database. Build it with `Store.open`; share it between threads."""
 
     def __init__(self, engine: Engine, schema_version: int) -> None:
+        self._init_sensitive()
         self._engine = engine
         self._write_engine = engine.execution_options(**{_WRITE_OPTION: True})
         self._recorder = Recorder(self._write_engine, LogChunk.__table__)

@@ -1,7 +1,8 @@
 """Schema versions of the store and the ordered steps that upgrade one version to the next.
 
 Version 1 is the baseline: `flowplan_meta`, `pipelines`, `schedules`, `deployment_groups`.
-Version 2 adds the run history (`flowplan.store.migration_v2`). A fresh
+Version 2 adds the run history (`flowplan.store.migration_v2`). Version 3 records who did what
+(`flowplan.store.migration_v3`): process identities, accounts of approvals, `changes`. A fresh
 database is created straight from the models in `flowplan.store.schema` and stamped with the latest
 version; an older one is upgraded by running, in order, every step above the version it records;
 a newer one is refused. All of it happens in the one transaction the caller opened, so an upgrade
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, inspect, select
 
 from flowplan.store.migration_v2 import upgrade_to_v2
+from flowplan.store.migration_v3 import upgrade_to_v3
 from flowplan.store.schema import Base, Meta
 
 BASELINE_VERSION = 1
@@ -40,6 +42,8 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "run history: runs, task and step runs, logs, approvals, artifacts, caches, "
                  "secrets, roles", upgrade_to_v2),
+    Migration(3, "who did what: process start times and boot ids of runs and steps, the "
+                 "account of each approval, changes to roles and secrets", upgrade_to_v3),
 )
 
 

@@ -7,7 +7,9 @@ questions the executor and the CLI ask. Writes go through SQLAlchemy Core with c
 cached, because the executor records every step's start and finish before it goes on.
 
 Statuses are plain strings here (the values of flowplan.executor.status.Status): which transition
-is allowed when is the executor's business, not the store's.
+is allowed when is the executor's business, not the store's. Every call that records an error, a
+commit message or step outputs masks the sensitive values the store was told about
+(flowplan.store.sensitive) first.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ class RunRecord:
     error: str | None
     pid: int | None
     host: str | None
+    pid_start_time: int | None = None     # which process `pid` was (flowplan.processes)
+    boot_id: str | None = None
 
     @property
     def ref(self) -> str:
@@ -132,6 +136,8 @@ class StepRunRecord:
     log_lines: int
     log_bytes: int
     log_dropped: int
+    pid_start_time: int | None = None     # which process `pid` was (flowplan.processes)
+    boot_id: str | None = None
 
 
 _RUN_FIELDS = frozenset(RUNS.c.keys()) - {"id", "pipeline", "number"}
@@ -151,6 +157,8 @@ class RunHistory:
     _engine: Engine
     _write_engine: Engine
     _recorder: Recorder
+    _masked_fields: Callable[[Mapping[str, Any]], Mapping[str, Any]]    # SensitiveText's
+    _masked_text: Callable[[str | None], str | None]
 
     # -- creating -------------------------------------------------------------------------------
 
@@ -159,7 +167,8 @@ class RunHistory:
                    variables: dict[str, Any] | None = None, options: dict[str, Any] | None = None,
                    branch: str | None = None, commit: str | None = None,
                    status: str = "queued", pid: int | None = None,
-                   host: str | None = None) -> RunRecord:
+                   host: str | None = None, pid_start_time: int | None = None,
+                   boot_id: str | None = None) -> RunRecord:
         """A new run numbered one above the pipeline's last, with its tasks and first-attempt
         steps, all queued, in one transaction."""
         for value, what in ((definition, "run definition"), (variables or {}, "run variables"),
@@ -169,7 +178,8 @@ class RunHistory:
         row = dict(pipeline=pipeline, status=status, trigger=trigger, user=user, branch=branch,
                    commit=commit, variables=copy.deepcopy(variables or {}),
                    definition=copy.deepcopy(definition), options=copy.deepcopy(options or {}),
-                   created_at=now, pid=pid, host=host)
+                   created_at=now, pid=pid, host=host, pid_start_time=pid_start_time,
+                   boot_id=boot_id)
         for attempt in range(1, NUMBER_ATTEMPTS + 1):
             try:
                 with self._write_engine.begin() as connection:
@@ -196,6 +206,7 @@ class RunHistory:
         """Step rows for `attempt` of the task (made if missing) and the task's fields set, in one
         transaction; returns the step run ids by step name."""
         _check_fields(fields, _TASK_FIELDS, "task run")
+        fields = self._masked_fields(fields)
         with self._write_engine.begin() as connection:
             task = connection.execute(select(TASKS).where(TASKS.c.id == task_run_id)).one()
             existing = {row.step: row.id for row in connection.execute(
@@ -218,6 +229,7 @@ class RunHistory:
         """Set fields of the run, unless its status is one of `unless_status`; False when the
         run is missing or was in one of those statuses."""
         _check_fields(fields, _RUN_FIELDS, "run")
+        fields = self._masked_fields(fields)
         statement = update(RUNS).where(RUNS.c.id == run_id)
         guard = tuple(unless_status)
         if guard:
@@ -243,17 +255,21 @@ class RunHistory:
             _check_fields(fields, _TASK_FIELDS, "task run")
         for _id, fields in steps:
             _check_fields(fields, _STEP_FIELDS, "step run")
+        tasks = [(row_id, self._masked_fields(fields)) for row_id, fields in tasks]
+        steps = [(row_id, self._masked_fields(fields)) for row_id, fields in steps]
         self._recorder.record([(TASKS, tasks), (STEPS, steps)], chunks)
 
     def claim_run(self, run_id: int, pid: int, host: str,
-                  holder_alive: Callable[[int, str], bool], *,
+                  holder_alive: Callable[[RunRecord], bool], *,
                   unless_status: Iterable[str] = (), **fields: Any) -> RunRecord:
         """Record this process (`pid` on `host`) as the one driving the run and set `fields`;
         a run whose status is one of `unless_status` (canceled meanwhile) is returned as it is.
 
-        Raises RunHeld when another process that `holder_alive` says is alive holds it.
+        Raises RunHeld when another process that `holder_alive` (given the run as recorded)
+        says is alive holds it.
         """
         _check_fields(fields, _RUN_FIELDS, "run")
+        fields = self._masked_fields(fields)
         with self._write_engine.begin() as connection:
             row = connection.execute(select(RUNS).where(RUNS.c.id == run_id)).one_or_none()
             if row is None:
@@ -261,7 +277,7 @@ class RunHistory:
             if row.status in tuple(unless_status):
                 return _run_record(row)
             held = row.pid is not None and (row.pid, row.host) != (pid, host)
-            if held and holder_alive(row.pid, row.host):
+            if held and holder_alive(_run_record(row)):
                 raise RunHeld(row.pid, row.host)
             connection.execute(update(RUNS).where(RUNS.c.id == run_id)
                                .values(pid=pid, host=host, **fields))
@@ -272,6 +288,7 @@ class RunHistory:
         """Set `fields` (unless the run's status is one of `unless_status`) and forget the
         driving process (if it is still `pid`), in one transaction; the run's status after."""
         _check_fields(fields, _RUN_FIELDS, "run")
+        fields = self._masked_fields(fields)
         with self._write_engine.begin() as connection:
             if fields:
                 statement = update(RUNS).where(RUNS.c.id == run_id)
@@ -280,7 +297,7 @@ class RunHistory:
                     statement = statement.where(RUNS.c.status.not_in(guard))
                 connection.execute(statement.values(**fields))
             connection.execute(update(RUNS).where(RUNS.c.id == run_id, RUNS.c.pid == pid)
-                               .values(pid=None))
+                               .values(pid=None, pid_start_time=None, boot_id=None))
             return connection.execute(
                 select(RUNS.c.status).where(RUNS.c.id == run_id)).scalar_one_or_none()
 
@@ -288,6 +305,7 @@ class RunHistory:
         """Mark a run whose process is gone, and its running tasks and steps, `interrupted`;
         returns the steps that were running (their process groups may still be alive)."""
         now = utc_now()
+        error = self._masked_text(error)
         with self._write_engine.begin() as connection:
             running = [_step_record(row) for row in connection.execute(
                 select(STEPS).where(STEPS.c.run_id == run_id, STEPS.c.status == "running"))]
@@ -300,7 +318,7 @@ class RunHistory:
             connection.execute(update(RUNS).where(RUNS.c.id == run_id,
                                                   RUNS.c.status.in_(ACTIVE_STATUSES))
                                .values(status="interrupted", finished_at=now, error=error,
-                                       pid=None))
+                                       pid=None, pid_start_time=None, boot_id=None))
             return running
 
     # -- questions ------------------------------------------------------------------------------
@@ -386,7 +404,7 @@ def _run_record(row: Any) -> RunRecord:
         commit_message=row.commit_message, variables=row.variables or {},
         definition=row.definition or {}, options=row.options or {}, created_at=row.created_at,
         started_at=row.started_at, finished_at=row.finished_at, error=row.error, pid=row.pid,
-        host=row.host)
+        host=row.host, pid_start_time=row.pid_start_time, boot_id=row.boot_id)
 
 
 def _task_record(row: Any) -> TaskRunRecord:
@@ -405,4 +423,4 @@ def _step_record(row: Any) -> StepRunRecord:
         attempt=row.attempt, status=row.status, started_at=row.started_at,
         finished_at=row.finished_at, exit_code=row.exit_code, error=row.error,
         outputs=row.outputs, pid=row.pid, log_lines=row.log_lines, log_bytes=row.log_bytes,
-        log_dropped=row.log_dropped)
+        log_dropped=row.log_dropped, pid_start_time=row.pid_start_time, boot_id=row.boot_id)

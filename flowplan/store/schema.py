@@ -2,6 +2,8 @@
 
 Version 1: registered pipelines, schedules, deployment groups. Version 2 adds run history: runs,
 task runs, step runs, log chunks, approvals, artifacts, cache entries, secrets and roles.
+Version 3 adds who did what: the start time and boot of the processes runs record (a pid may be
+reused), the operating-system account of each approval, and `changes` to roles and secrets.
 
 `Base.metadata` is what a fresh database is created from; `flowplan.store.migrations` upgrades an
 older database to the same shape. Nothing outside `flowplan.store` sees these classes: the gateway
@@ -136,6 +138,9 @@ class Run(Base):
     error: Mapped[Optional[str]] = mapped_column(Text)
     pid: Mapped[Optional[int]] = mapped_column(Integer)     # the process driving the run
     host: Mapped[Optional[str]] = mapped_column(String(255))
+    # version 3: which process `pid` was (a pid may be reused): flowplan.processes
+    pid_start_time: Mapped[Optional[int]] = mapped_column(BigInteger)   # ticks after boot
+    boot_id: Mapped[Optional[str]] = mapped_column(String(64))
 
 
 class TaskRun(Base):
@@ -189,6 +194,9 @@ class StepRun(Base):
     log_lines: Mapped[int] = mapped_column(Integer)         # lines printed
     log_bytes: Mapped[int] = mapped_column(BigInteger)      # bytes printed
     log_dropped: Mapped[int] = mapped_column(Integer)       # lines past the cap, not stored
+    # version 3: which process `pid` was, so that a reused pid is not killed
+    pid_start_time: Mapped[Optional[int]] = mapped_column(BigInteger)
+    boot_id: Mapped[Optional[str]] = mapped_column(String(64))
 
 
 class LogChunk(Base):
@@ -227,10 +235,13 @@ class Approval(Base):
     step: Mapped[Optional[str]] = mapped_column(String(255))
     step_run_id: Mapped[Optional[int]] = mapped_column(
         ForeignKey("step_runs.id", ondelete="CASCADE"))
-    user: Mapped[str] = mapped_column(String(255))
+    user: Mapped[str] = mapped_column(String(255))          # the name given (--as, $USER)
     decision: Mapped[str] = mapped_column(String(8))        # approve, reject
     comment: Mapped[Optional[str]] = mapped_column(Text)
     at: Mapped[datetime]
+    # version 3: the operating-system account that recorded it (None before version 3)
+    os_user: Mapped[Optional[str]] = mapped_column(String(255))
+    uid: Mapped[Optional[int]] = mapped_column(BigInteger)   # uid_t is unsigned 32-bit
 
 
 class Artifact(Base):
@@ -287,3 +298,21 @@ class RoleMember(Base):
     role: Mapped[str] = mapped_column(String(255), primary_key=True)
     user: Mapped[str] = mapped_column(String(255), primary_key=True)
     created_at: Mapped[datetime]
+
+
+class Change(Base):
+    """Who changed a role or a secret, and when (version 3): the operating-system account that
+    made the change, and the name it gave (`--as`, else $USER)."""
+
+    __tablename__ = "changes"
+    __table_args__ = (Index("ix_changes_subject", "kind", "subject"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    os_user: Mapped[str] = mapped_column(String(255))
+    uid: Mapped[int] = mapped_column(BigInteger)
+    as_user: Mapped[Optional[str]] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))           # role grant, role revoke, secret ...
+    subject: Mapped[str] = mapped_column(String(255))       # the role or the secret
+    detail: Mapped[Optional[str]] = mapped_column(Text)     # e.g. the user granted the role

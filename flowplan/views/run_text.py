@@ -302,11 +302,39 @@ def render_run_tree(tree) -> str:
         comment = f": {approval.comment}" if approval.comment else ""
         verb = {"approve": "approved", "reject": "rejected"}.get(approval.decision,
                                                                  approval.decision)
-        lines.append(f"{verb} by {approval.user} at {_when(approval.at)} "
+        lines.append(f"{verb} by {approval.decided_by} at {_when(approval.at)} "
                      f"({where}){comment}")
     for artifact in tree.artifacts:
         lines.append(f"artifact {artifact.name}: {artifact.path} ({artifact.size} bytes, "
                      f"sha256 {artifact.sha256})")
+    return "\n".join(lines) + "\n"
+
+
+def render_role_members(role: str, members: list[str], grants: dict) -> str:
+    """A role's members, one a line, each with who granted it (`grants`: the last grant
+    ChangeRecord by member; none for a grant recorded before flowplan kept them)."""
+    if not members:
+        return f"Role {role} has no members.\n"
+    width = max(len(member) for member in members)
+    lines = []
+    for member in members:
+        grant = grants.get(member)
+        lines.append(member if grant is None else
+                     f"{member.ljust(width)}  granted by {grant.changed_by} at {_when(grant.at)}")
+    return "\n".join(lines) + "\n"
+
+
+def render_secret_names(names: list[str], changes: dict) -> str:
+    """Stored secrets' names (never values), each with who set it last (`changes`: the last
+    ChangeRecord by name)."""
+    if not names:
+        return "No secrets.\n"
+    width = max(len(name) for name in names)
+    lines = []
+    for name in names:
+        change = changes.get(name)
+        lines.append(name if change is None else
+                     f"{name.ljust(width)}  set by {change.changed_by} at {_when(change.at)}")
     return "\n".join(lines) + "\n"
 
 

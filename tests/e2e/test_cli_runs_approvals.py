@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import re
 
 import pytest
 
 from cli_workspace import Workspace, applied_workspace, assert_ok, copy_applied
 from runs_support import parse_json, query
+
+ACCOUNT = pwd.getpwuid(os.geteuid()).pw_name          # who runs flowplan here: the recorder
+AS_ALICE = "alice" if ACCOUNT == "alice" else f"{ACCOUNT} as alice"
+AS_BOB = "bob" if ACCOUNT == "bob" else f"{ACCOUNT} as bob"
 
 CONFIG = """
 pipeline "release" {
@@ -75,7 +81,7 @@ def test_approve_continues_the_run_in_the_foreground_to_the_end(waiting, run_flo
     approved = run_flowplan("approve", "release#1", "--as", "alice", "--comment", "ok")
     assert approved.code == 0, str(approved)
     assert "==> release#1 continues" in approved.stdout
-    assert "[gate/approval/ok] # approved by alice" in approved.stdout
+    assert f"[gate/approval/ok] # approved by {AS_ALICE}" in approved.stdout
     assert "[deploy/ship/go] | deploying release" in approved.stdout
     assert re.search(r"^==> release#1 succeeded in \d+\.\ds$", approved.stdout, re.M)
     # the stage before the gate is not run again
@@ -84,7 +90,7 @@ def test_approve_continues_the_run_in_the_foreground_to_the_end(waiting, run_flo
 
     tree = assert_ok(run_flowplan("runs", "show", "release#1")).stdout
     assert tree.startswith("release#1  succeeded")
-    assert re.search(r"^approved by alice at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
+    assert re.search(rf"^approved by {AS_ALICE} at \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d "
                      r"\(gate/approval/ok\): ok$", tree, re.M), tree
     runs = parse_json(run_flowplan("runs", "release", "--json"))
     assert [(r["number"], r["status"]) for r in runs] == [(1, "succeeded")]
@@ -118,14 +124,15 @@ def test_reject_fails_the_run(waiting, run_flowplan):
     assert statuses["approval"] == "failed"
     assert statuses["ship"] != "succeeded"
     tree = assert_ok(run_flowplan("runs", "show", "release#1")).stdout
-    assert re.search(r"^\s+✗ ok  manual_approval  failed .*rejected by bob: not today", tree,
-                     re.M), tree
+    assert re.search(rf"^\s+✗ ok  manual_approval  failed .*rejected by {AS_BOB}: not today",
+                     tree, re.M), tree
 
 
 def test_runs_show_spells_a_rejection_rejected(waiting, run_flowplan):
     assert run_flowplan("reject", "release#1", "--as", "bob", "--comment", "not today").code == 1
     tree = assert_ok(run_flowplan("runs", "show", "release#1")).stdout
-    assert re.search(r"^rejected by bob at .* \(gate/approval/ok\): not today$", tree, re.M), tree
+    assert re.search(rf"^rejected by {AS_BOB} at .* \(gate/approval/ok\): not today$", tree,
+                     re.M), tree
 
 
 def test_reject_by_someone_not_on_the_list_is_refused(waiting, run_flowplan):

@@ -41,7 +41,8 @@ def test_quickstart_run_sh_runs_the_pipeline_end_to_end(tmp_path):
     # it stopped at the approval with exit code 4 and the command to continue, then approved
     assert "==> quickstart#1 is waiting for a person:" in output
     assert "flowplan approve quickstart#1 --as release-manager" in output
-    assert "[release/approval/gate] # approved by release-manager" in output
+    assert re.search(r"^\[release/approval/gate\] # approved by \S+ as release-manager$",
+                     output, re.M), output
     assert re.search(r"^\[test/unit/test\] \| 1 passed, 0 failed$", output, re.M), output
     assert re.search(r"^==> quickstart#1 succeeded", output, re.M), output
 

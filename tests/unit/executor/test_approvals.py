@@ -11,6 +11,10 @@ from conftest import approval, command, log_text, pipeline, stage, steps_of, tas
 
 from flowplan.executor.errors import ApprovalRefused, NothingToContinue
 from flowplan.executor.status import Status
+from flowplan.processes import account
+from flowplan.store.gates import account_as
+
+AS_ALICE = account_as(account().name, "alice")     # e.g. "root as alice": who recorded it
 
 
 def gated(tmp_path, **attributes) -> dict:
@@ -33,7 +37,7 @@ def test_approval_step_waits_then_continues_in_the_same_workspace(service, tmp_p
     assert continued.status == Status.SUCCEEDED
     assert (tmp_path / "deployed").read_text() == "built\n"
     assert log_text(service, "app#1", step="ok") == ["waiting for approval by alice",
-                                                     "approved by alice"]
+                                                     f"approved by {AS_ALICE}"]
     (decision,) = service.store.approvals(service.get("app#1").id)
     assert (decision.user, decision.decision, decision.comment) == ("alice", "approve",
                                                                     "ship it")
@@ -69,7 +73,7 @@ def test_rejection_fails_the_step_and_the_run(service, tmp_path):
     outcome = service.reject("app#1", "alice", "not ready")
     assert outcome.status == Status.FAILED
     step = steps_of(service, "app#1")[("deploy", "ok")]
-    assert (step.status, step.error) == ("failed", "rejected by alice: not ready")
+    assert (step.status, step.error) == ("failed", f"rejected by {AS_ALICE}: not ready")
     assert not (tmp_path / "deployed").exists()
 
 

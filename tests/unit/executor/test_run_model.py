@@ -10,6 +10,8 @@ from conftest import (Recorder, alive, command, log_text, one_step, pipeline, st
 
 from flowplan.executor import events
 from flowplan.executor.status import Status
+from flowplan.processes import account
+from flowplan.store.gates import account_as
 
 
 def test_stages_run_in_order_and_the_run_succeeds(service, tmp_path):
@@ -129,7 +131,8 @@ def test_rejected_manual_stage_fails_the_run(service):
     assert service.start("app", definition).status == Status.WAITING
     outcome = service.reject("app#1", "bob", "not today")
     assert outcome.status == Status.FAILED
-    assert outcome.error == "stage deploy was rejected by bob: not today"
+    assert outcome.error == \
+        f"stage deploy was rejected by {account_as(account().name, 'bob')}: not today"
     assert tasks_of(service, "app#1")["d"].skip_reason == "rejected"
 
 

@@ -127,12 +127,51 @@ def shape(path) -> dict:
     return result
 
 
-def test_version_1_store_upgraded_to_2_has_the_shape_of_a_fresh_store(tmp_path):
+def test_version_1_store_upgraded_to_the_latest_has_the_shape_of_a_fresh_store(tmp_path):
     make_version_1_store(tmp_path / "old.db")
     with Store.open("sqlite:///old.db", base_dir=tmp_path) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == LATEST
     Store.open("sqlite:///fresh.db", base_dir=tmp_path).close()
 
     upgraded, fresh = shape(tmp_path / "old.db"), shape(tmp_path / "fresh.db")
-    assert "runs" in upgraded and "log_chunks" in upgraded
+    assert "runs" in upgraded and "log_chunks" in upgraded and "changes" in upgraded
     assert upgraded == fresh
+
+
+def make_version_2_store(path) -> None:
+    """A store as flowplan wrote it at version 2 (upgraded from 1 by the version-2 step), with
+    a run, a step and an approval in it, written as that version's flowplan wrote them."""
+    make_version_1_store(path)
+    Store.open(f"sqlite:///{path}", migrations=MIGRATIONS[:1]).close()
+    with sqlite3.connect(path) as raw:
+        now = "2024-05-01 10:00:00.000000"
+        raw.execute("INSERT INTO runs (pipeline, number, status, trigger, user, variables, "
+                    "definition, options, created_at, pid, host) VALUES ('app', 1, 'running', "
+                    "'manual', 'alice', '{}', '{}', '{}', ?, 4242, 'h')", (now,))
+        raw.execute("INSERT INTO task_runs (run_id, stage, stage_index, task, position, status, "
+                    "attempt, failure_allowed) VALUES (1, 's', 0, 't', 0, 'running', 1, 0)")
+        raw.execute("INSERT INTO step_runs (run_id, task_run_id, stage, task, step, type, "
+                    "position, attempt, status, pid, log_lines, log_bytes, log_dropped) VALUES "
+                    "(1, 1, 's', 't', 'x', 'command', 0, 1, 'running', 4343, 0, 0, 0)")
+        raw.execute("INSERT INTO approvals (run_id, stage, user, decision, comment, at) "
+                    "VALUES (1, 's', 'bob', 'approve', 'ok', ?)", (now,))
+
+
+def test_version_2_store_is_upgraded_to_3_keeping_its_runs_and_approvals(tmp_path):
+    make_version_2_store(tmp_path / "old.db")
+    assert recorded_version(tmp_path / "old.db") == 2
+    with Store.open("sqlite:///old.db", base_dir=tmp_path) as store:
+        assert store.schema_version == LATEST == 3
+        run = store.find_run("app", 1)
+        assert (run.pid, run.pid_start_time, run.boot_id) == (4242, None, None)
+        step = store.step_runs(run.id)[0]
+        assert (step.pid, step.pid_start_time, step.boot_id) == (4343, None, None)
+        approval, = store.approvals(run.id)
+        assert (approval.user, approval.comment, approval.os_user, approval.uid) == \
+            ("bob", "ok", None, None)
+        # what version 3 records works on the upgraded store
+        store.grant_role("release", "carol", by="dave")
+        assert [(c.kind, c.subject, c.detail, c.as_user) for c in store.changes()] == [
+            ("role grant", "release", "carol", "dave")]
+    Store.open("sqlite:///fresh.db", base_dir=tmp_path).close()
+    assert shape(tmp_path / "old.db") == shape(tmp_path / "fresh.db")

@@ -117,9 +117,9 @@ def test_update_run_respects_a_status_guard(store):
 def test_claim_refuses_a_run_a_live_process_holds_and_takes_one_a_dead_process_held(store):
     run = new_run(store, pid=111, host="h")
     with pytest.raises(RunHeld) as caught:
-        store.claim_run(run.id, 222, "h", holder_alive=lambda pid, host: True)
+        store.claim_run(run.id, 222, "h", holder_alive=lambda run: True)
     assert (caught.value.pid, caught.value.host) == (111, "h")
-    claimed = store.claim_run(run.id, 222, "h", holder_alive=lambda pid, host: False,
+    claimed = store.claim_run(run.id, 222, "h", holder_alive=lambda run: False,
                               status="running")
     assert (claimed.pid, claimed.status) == (222, "running")
     store.release_run(run.id, 222, status="waiting")
