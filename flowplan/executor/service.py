@@ -15,7 +15,11 @@ run keeps its non-sensitive values; a call that continues a run should pass the 
 again (load the config as for `run`): a sensitive value is never stored.
 
 Roles for manual_approval steps are the store's (`Store.grant_role`). Secrets are stored
-encrypted with FLOWPLAN_SECRET_KEY (`set_secret`).
+encrypted with the operator's key (FLOWPLAN_SECRET_KEY_FILE or FLOWPLAN_SECRET_KEY, `set_secret`).
+
+With `run_as` in the settings, every call that would run something first checks that steps can
+run as that user (flowplan.executor.step_user: flowplan is root, the user exists) and refuses
+with RunAsRefused before it records anything.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flowplan.executor import events
+from flowplan.executor import events, step_user
 from flowplan.executor.approval import deadline_of
 from flowplan.executor.environment import RunValues
 from flowplan.executor.errors import (ApprovalRefused, NothingToContinue, RunBusy, RunNotFound,
@@ -152,6 +156,7 @@ class RunService:
               origin: str | None = None,
               on_event: events.EventSink = events.ignore) -> RunOutcome:
         """Create a run and drive it in the foreground."""
+        self._check_run_as()
         run = self.create(pipeline, definition, variables=variables, sensitive=sensitive,
                           branch=branch, commit=commit, trigger=trigger, user=user,
                           parallelism=parallelism, origin=origin)
@@ -164,6 +169,7 @@ class RunService:
         record = self.get(run)
         if Status(record.status) != Status.QUEUED:
             raise NothingToContinue(f"{record.ref} is {record.status}, not queued")
+        self._check_run_as()
         return self._continue(record, variables, sensitive, on_event, continued=False)
 
     # -- decisions ------------------------------------------------------------------------------
@@ -212,6 +218,7 @@ class RunService:
             raise ApprovalRefused(f"{user} may not {decision} {run.ref}. Who may: {who}")
         if continue_run:
             self._values(run, variables, sensitive)   # refuse before recording anything
+            self._check_run_as()
         earlier = self.store.approvals(run.id)
         recorded = 0
         for gate in allowed:
@@ -244,6 +251,7 @@ class RunService:
         """Run the failed (or canceled, interrupted) tasks again, or only `task`, keeping what
         succeeded; later stages follow. Refused for a run that succeeded."""
         record = self._not_busy(self.get(run))
+        self._check_run_as()
         status = Status(record.status)
         if status == Status.SUCCEEDED:
             raise NothingToContinue(f"{record.ref} succeeded: there is nothing to retry")
@@ -273,6 +281,7 @@ class RunService:
         """Mark a task that did not succeed (failed, waiting, queued...) skipped, then
         continue the run past it."""
         record = self._not_busy(self.get(run))
+        self._check_run_as()
         if Status(record.status) == Status.SUCCEEDED:
             raise NothingToContinue(f"{record.ref} succeeded: there is nothing to skip")
         tasks = self.store.task_runs(record.id)
@@ -300,6 +309,7 @@ class RunService:
         finished ones are kept."""
         self.mark_interrupted()
         record = self._not_busy(self.get(run))
+        self._check_run_as()
         status = Status(record.status)
         if status != Status.INTERRUPTED:
             hint = {Status.WAITING: f"approve or reject it (flowplan approve {record.ref})",
@@ -447,12 +457,16 @@ class RunService:
 
     def set_secret(self, name: str, value: str,
                    environ: Mapping[str, str] | None = None) -> None:
-        """Store `value` encrypted with FLOWPLAN_SECRET_KEY (SecretKeyMissing without it)."""
+        """Store `value` encrypted with the operator's key (SecretKeyMissing without one)."""
         from flowplan.executor.secrets import SecretBox
 
         self.store.put_secret(name, SecretBox.from_environment(environ).encrypt(value))
 
     # -- inside ---------------------------------------------------------------------------------
+
+    def _check_run_as(self) -> None:
+        """RunAsRefused when steps cannot run as the settings' `run_as` user."""
+        step_user.step_user(self.settings, self.settings.environ)
 
     def _task(self, run: RunRecord, tasks: list[TaskRunRecord], name: str) -> TaskRunRecord:
         """A task by `task` or `stage/task`."""

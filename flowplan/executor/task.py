@@ -19,7 +19,6 @@ Deciding which tasks run when is the scheduler's (flowplan.executor.scheduler).
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from flowplan.config.schema import parse_duration
-from flowplan.executor import caches, events
+from flowplan.executor import caches, events, step_user
 from flowplan.executor.errors import PathEscape
 from flowplan.executor.logs import StepLog
-from flowplan.executor.process import kill_group
+from flowplan.executor.process import kill_group, steps_run_as
 from flowplan.executor.source import copy_into
 from flowplan.executor.status import Status
 from flowplan.executor.step_type import StepContext, StepResult, step_type_names
@@ -158,17 +157,19 @@ class TaskRunner:
         if workspace is None:
             return Status.FAILED, path_error
         deadline, timeout_text = self._deadline()
-        private = Path(tempfile.mkdtemp(prefix="flowplan-task-"))
+        private = step_user.private_dir(drive.user)
         try:
             if workspace.exists():
                 shutil.rmtree(workspace)
-            workspace.mkdir(parents=True)
+            step_user.make_workspace(workspace)
             first_log = self._step_log(self.plans[0].step) if self.plans else None
             say = (lambda text: first_log.say(text, time.time())) if first_log else (
                 lambda text: None)
             if drive.source_dir is not None:
                 copy_into(drive.source_dir, workspace)
                 say(f"workspace: {workspace} (source at {drive.run_info.commit_short})")
+            if drive.user is not None:
+                step_user.give(workspace, drive.user)
             try:
                 saves = self._restore_caches(workspace, say)
             except Exception as exc:  # noqa: BLE001 - key expressions, damaged archives
@@ -177,7 +178,7 @@ class TaskRunner:
             if status == Status.SUCCEEDED and saves:
                 last = self._step_log(self.plans[-1].step)
                 caches.save(saves, drive.store, drive.layout, workspace,
-                            lambda text: last.say(text, time.time()))
+                            lambda text: last.say(text, time.time()), drive.user)
             return status, error
         except PathEscape as exc:
             return Status.FAILED, str(exc)
@@ -192,7 +193,8 @@ class TaskRunner:
         if not definitions:
             return []
         return caches.restore(definitions, lambda value: self.drive.resolve(value, workspace),
-                              self.drive.store, self.drive.layout, workspace, say)
+                              self.drive.store, self.drive.layout, workspace, say,
+                              self.drive.user)
 
     def _deadline(self) -> tuple[float | None, str | None]:
         timeout = self.definition.get("timeout")
@@ -215,7 +217,7 @@ class TaskRunner:
         self.drive.emit(events.TaskStarted(self.drive.ref, self.stage, self.name, self.attempt,
                                            str(workspace)))
         deadline, timeout_text = self._deadline()
-        private = Path(tempfile.mkdtemp(prefix="flowplan-task-"))
+        private = step_user.private_dir(self.drive.user)
         try:
             status, error = self._steps(position, workspace, private, deadline, timeout_text)
         finally:
@@ -351,9 +353,10 @@ class TaskRunner:
             private_dir=private, deadline=deadline, timeout_text=timeout_text,
             cancel=drive.cancel, kill_grace=drive.settings.kill_grace, log=log,
             layout=drive.layout, first_started_at=first_started_at, approvals=approvals,
-            role_members=drive.store.role_members, on_process=on_process)
+            role_members=drive.store.role_members, on_process=on_process, user=drive.user)
         try:
-            return step_type.run(context)
+            with steps_run_as(drive.user):
+                return step_type.run(context)
         except PathEscape as exc:
             return StepResult(Status.FAILED, error=str(exc))
         except Exception as exc:  # noqa: BLE001 - a broken step type fails its step only
@@ -385,6 +388,7 @@ class TaskRunner:
     def _finish(self, status: Status, error: str | None, started: float, attempt: int,
                 will_retry: bool = False) -> Status:
         allowed = status == Status.FAILED and bool(self.definition.get("allow_failure"))
+        error = self.drive.mask(error) if error else error
         fields: dict[str, Any] = {"status": status.value, "error": error,
                                   "failure_allowed": allowed and not will_retry}
         if not will_retry:
@@ -400,6 +404,7 @@ class TaskRunner:
     def _finish_without_steps(self, status: Status, error: str | None, started: float,
                               reason: str | None = None) -> Status:
         now = utc_now()
+        error = self.drive.mask(error) if error else error
         skipped = [(s.id, {"status": status.value, "finished_at": now})
                    for s in self.step_records.values() if s.status == Status.QUEUED]
         self.drive.writer.commit(steps=skipped, tasks=[(self.record.id, {
