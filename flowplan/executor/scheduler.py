@@ -40,7 +40,7 @@ from flowplan.executor.layout import RunLayout
 from flowplan.executor.logs import RunLogWriter
 from flowplan.executor.masking import Masker
 from flowplan.executor.secrets import KEY_VARIABLES as SECRET_KEY_VARIABLES
-from flowplan.executor.secrets import operator_key
+from flowplan.executor.secrets import operator_key_texts
 from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.source import SourceError, check_out, credentials_for
 from flowplan.executor.status import Status, counted, run_result, worst_of
@@ -120,8 +120,7 @@ class Drive:
                          if k not in SECRET_KEY_VARIABLES}
         if self.user is not None:
             self.base_env.update(self.user.environment())
-        key = operator_key(self.operator_env)
-        self._use_masker([*values.secret_texts(), *([key] if key else [])])
+        self._use_masker([*values.secret_texts(), *operator_key_texts(self.operator_env)])
         self.run_info = _run_info(run)
         self.writer: RunLogWriter | None = None
         options = run.options or {}

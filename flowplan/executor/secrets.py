@@ -4,8 +4,8 @@
 `SecretBox` turns a secret's text into a token and back. The key is a passphrase of at least 16
 characters. A key file holds it (a final newline is not part of it) and must be readable by its
 owner only: a key file that group or others may read or write is refused, as ssh refuses such a
-private key. `operator_key` gives the key to whoever must mask it (the run's masker), whatever
-state its file is in. The Fernet key (AES-128-CBC with HMAC-SHA256) is derived from it with scrypt
+private key. `operator_key_texts` gives the run's masker the key (and the forms its file's text
+takes), whatever state its file is in. The Fernet key (AES-128-CBC with HMAC-SHA256) is derived from it with scrypt
 (n=2**15, r=8, p=1) and the fixed salt `KEY_DERIVATION_SALT`, so the same passphrase opens the same
 tokens on every machine. Tokens start with `TOKEN_PREFIX` ("fernet-scrypt-v1:") so the scheme can
 change later without guessing what an old token is.
@@ -159,3 +159,15 @@ def operator_key(environ: Mapping[str, str]) -> str | None:
         return _read_key_text(key_file) or None
     except (OSError, UnicodeDecodeError):
         return None
+
+
+def operator_key_texts(environ: Mapping[str, str]) -> list[str]:
+    """What a run masks for the operator's key: the key, and the base64 of the text its file
+    holds (the key and a newline: what `base64 KEYFILE` prints, which masking the key's own base64
+    forms would only partly hide)."""
+    key = operator_key(environ)
+    if not key:
+        return []
+    raw = (key + "\n").encode("utf-8")
+    return [key, base64.b64encode(raw).decode("ascii"),
+            base64.urlsafe_b64encode(raw).decode("ascii")]
