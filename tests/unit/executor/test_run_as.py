@@ -258,3 +258,12 @@ def test_continuing_a_run_is_refused_too_before_anything_is_recorded(as_user, mo
     with pytest.raises(RunAsRefused):
         as_user.retry("app#1")
     assert as_user.get("app#1").status == Status.FAILED
+
+
+def test_without_run_as_the_way_to_a_task_is_passable_only_too(service, config_dir):
+    script = "stat -c %a .. ../.. ../../.. ../../../.. ../../../../.."
+    assert service.start("app", one_step(script)).status == Status.SUCCEEDED
+    assert log_text(service, "app#1") == ["711"] * 5
+    flowplan_dir = config_dir / ".flowplan"
+    assert mode(flowplan_dir / "artifacts") == 0o700 and mode(flowplan_dir / "caches") == 0o700
+    assert mode(flowplan_dir / "flowplan.db") == 0o600
