@@ -6,8 +6,9 @@ one `bash -c true` in a bash loop measured in the same run. Target: at most 1.5x
 
     python bench/step_overhead.py [ROUNDS] [--run-as USER]
 
-With `--run-as USER` (as root) the steps run as USER (`run_as`), which starts each step's process
-with a fork instead of a vfork; that figure is reported, the target is for runs without it.
+With `--run-as USER` (as root) the steps run as USER (`run_as`), which adds a `setpriv` exec to
+each step (a fork instead of a vfork where there is no setpriv); that figure is reported, the
+target is for runs without it.
 
 Rounds alternate the three measurements; medians are reported, since other work on the machine
 makes single timings noisy.

@@ -15,9 +15,13 @@ What the output means (lines, masking, storing) is left to flowplan.executor.log
 code means to the step type.
 
 With `user` (a flowplan.executor.step_user.StepUser: `run_as`), the process runs as that user,
-its group and no supplementary groups (`subprocess`'s `user`, `group`, `extra_groups=[]`); without
-it, as the user of the step this thread runs (`steps_run_as`), else as flowplan's own. Changing
-user makes CPython fork instead of vfork, which costs more per step (see bench/step_overhead.py).
+its group and no supplementary groups; without it, as the user of the step this thread runs
+(`steps_run_as`), else as flowplan's own. The change of user goes through util-linux's `setpriv`
+(`--reuid --regid --clear-groups`, real, effective and saved ids alike, no capabilities left),
+which keeps CPython's vfork: passing `subprocess` a `user`, `group` or `extra_groups` makes it fork
+instead, ~2.5x the per-step cost of setpriv in bench/step_overhead.py. Without setpriv, that is
+the fallback. A program setpriv cannot start ends with exit code 127 and setpriv's message on
+stderr, where `subprocess` would raise OSError.
 
 A new process group, not a new session: `start_new_session` makes CPython fork instead of vfork,
 which costs ~3 ms per step in a process of flowplan's size; `process_group=0` keeps vfork (~1.2 ms).
@@ -35,6 +39,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +52,8 @@ TRICKLE_READS = 32
 COALESCE_SECONDS = 0.002   # then wait this long before reading again: fewer, fuller reads
 POLL_SECONDS = 0.2
 DRAIN_AFTER_EXIT = 1.0
+
+SETPRIV_PATHS = ("/usr/bin/setpriv", "/bin/setpriv")
 
 _this_step = threading.local()     # .user: whom the step this thread runs runs as
 
@@ -61,6 +68,20 @@ def steps_run_as(user: StepUser | None) -> Iterator[None]:
         yield
     finally:
         _this_step.user = previous
+
+
+@lru_cache(maxsize=1)
+def setpriv_path() -> str | None:
+    return next((path for path in SETPRIV_PATHS if os.access(path, os.X_OK)), None)
+
+
+def as_user(argv: Sequence[str], user: StepUser) -> tuple[list[str], dict[str, Any]]:
+    """The argv and Popen arguments that run `argv` as `user`, with no supplementary groups."""
+    setpriv = setpriv_path()
+    if setpriv is not None:
+        return [setpriv, f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups", "--",
+                *argv], {}
+    return list(argv), {"user": user.uid, "group": user.gid, "extra_groups": []}
 
 
 @dataclass(frozen=True)
@@ -98,7 +119,7 @@ def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str],
     user = user if user is not None else getattr(_this_step, "user", None)
     identity: dict[str, Any] = {}
     if user is not None:
-        identity = {"user": user.uid, "group": user.gid, "extra_groups": []}
+        argv, identity = as_user(argv, user)
     process = subprocess.Popen(list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                process_group=0, close_fds=True, bufsize=0, **identity)

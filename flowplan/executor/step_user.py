@@ -5,8 +5,8 @@ files that keep it away from flowplan's own.
 before a run starts or continues) when flowplan is not root, the user is unknown or is root, the
 way to the workspaces is closed to it, or the key file is its own. With a user:
 
-- a step's processes run as it (flowplan.executor.process.run_process), with no supplementary
-  groups, and HOME, USER and LOGNAME its own;
+- a step's processes run as it (flowplan.executor.process.run_process, through setpriv), with no
+  supplementary groups, and HOME, USER and LOGNAME its own;
 - directories on the way to a task directory are 0711, passable but not listable: `.flowplan`,
   the workspace directory, a pipeline's, a run's, a stage's (`prepare_run_directories`,
   `make_workspace`); the task directory is the user's, 0700 (`give`); a run's directory is closed
@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from flowplan.executor.errors import RunServiceError
+from flowplan.executor.process import as_user
 from flowplan.executor.secrets import KEY_FILE_VARIABLE
 from flowplan.executor.settings import ExecutorSettings
 
@@ -270,14 +271,15 @@ def _python_for(user: StepUser) -> str:
 def file_work(user: StepUser, command: str, arguments: list[str], *, cwd: Path,
               stdin: IO[Any] | None = None, stdout: IO[Any] | None = None) -> tuple[int, str]:
     """Run flowplan.executor.user_files' `command` as `user`: (exit code, stderr text)."""
-    argv = [_python_for(user), "-I", "-S", "-c", _user_files_source(), command, *arguments]
-    environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C.UTF-8", "HOME": str(user.home)}
+    argv, identity = as_user([_python_for(user), "-I", "-S", "-c", _user_files_source(), command,
+                              *arguments], user)
+    environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C.UTF-8",
+                   "HOME": str(user.home)}
     try:
         process = subprocess.run(argv, cwd=cwd, env=environment,
                                  stdin=stdin if stdin is not None else subprocess.DEVNULL,
                                  stdout=stdout if stdout is not None else subprocess.DEVNULL,
-                                 stderr=subprocess.PIPE, user=user.uid, group=user.gid,
-                                 extra_groups=[], close_fds=True)
+                                 stderr=subprocess.PIPE, close_fds=True, **identity)
     except OSError as exc:
         raise FileWorkFailed(f"cannot start python as {user.name}: {exc.strerror}") from None
     return process.returncode, process.stderr.decode("utf-8", "replace").strip()

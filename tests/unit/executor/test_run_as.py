@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from conftest import command, log_text, make_service, one_step, pipeline, stage, steps_of, task
 
-from flowplan.executor import step_user
+from flowplan.executor import process, step_user
 from flowplan.executor.secrets import KEY_FILE_VARIABLE
 from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status
@@ -81,15 +81,29 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-def test_steps_run_as_the_user_with_its_own_home_in_a_directory_it_owns(as_user, account):
+@pytest.fixture(params=["setpriv", "subprocess"])
+def mechanism(request, monkeypatch):
+    """Both ways of changing user: setpriv, and subprocess's user/group where it is missing."""
+    if request.param == "subprocess":
+        monkeypatch.setattr(process, "setpriv_path", lambda: None)
+    elif process.setpriv_path() is None:
+        pytest.skip("no setpriv on this machine")
+    return request.param
+
+
+def test_steps_run_as_the_user_with_its_own_home_in_a_directory_it_owns(as_user, account,
+                                                                        mechanism):
     script = ("id -un; id -Gn; echo HOME=$HOME USER=$USER LOGNAME=$LOGNAME; "
-              "stat -c '%U %a' .; touch made-here; echo ~/")
+              "stat -c '%U %a' .; touch made-here; echo ~/; "
+              "awk '/^(Uid|Gid|CapEff):/ {$1=$1; print}' /proc/self/status")
     outcome = as_user.start("app", one_step(script))
     assert outcome.status == Status.SUCCEEDED, outcome.error
     group = subprocess.run(["id", "-gn", STEP_USER], capture_output=True, text=True).stdout.strip()
     assert log_text(as_user, "app#1") == [
         STEP_USER, group, f"HOME={account.pw_dir} USER={STEP_USER} LOGNAME={STEP_USER}",
-        f"{STEP_USER} 700", f"{account.pw_dir}/"]
+        f"{STEP_USER} 700", f"{account.pw_dir}/",
+        "Uid: {0} {0} {0} {0}".format(account.pw_uid), "Gid: {0} {0} {0} {0}".format(account.pw_gid),
+        "CapEff: 0000000000000000"]
 
 
 def test_a_step_as_the_user_reaches_none_of_flowplans_files(as_user, open_dir, key_file):
@@ -148,7 +162,7 @@ def cached_and_archived(home_dir: str) -> dict:
                          "paths": ["deps", f"~/{home_dir}"]}})
 
 
-def test_artifacts_and_caches_work_as_the_user(as_user, account, open_dir):
+def test_artifacts_and_caches_work_as_the_user(as_user, account, open_dir, mechanism):
     home_dir = f".flowplan-test-{uuid.uuid4().hex[:8]}"
     try:
         first = as_user.start("app", cached_and_archived(home_dir))
