@@ -2,8 +2,9 @@
 stage's tasks in parallel, until the run finishes, waits for a person, or is canceled.
 
 `Drive` claims the run in the store (its pid and host; a run another live process drives is
-refused), resolves the pipeline variables, checks the source out once (source.py), then for each
-stage in order:
+refused), opens the way to the run's directory (closed again at the end when steps run as a
+`run_as` user, see step_user.py), resolves the pipeline variables, checks the source out once
+(source.py), then for each stage in order:
 
 - a stage whose tasks are all finished (an earlier drive ran it) counts with its result;
 - a manual stage nobody continued yet makes the run `waiting`; a rejected one fails the run;
