@@ -168,7 +168,8 @@ def _make(directory: Path, mode: int) -> None:
 def prepare_run_directories(settings: ExecutorSettings, run_dir: Path,
                             user: StepUser | None) -> None:
     """The way to a run's directory, 0711 down to the run's; the artifacts and caches
-    directories, 0700 (existing ones are closed too when steps run as another user)."""
+    directories, 0700 (existing ones are closed too when steps run as another user, and so is
+    the parse cache, `.flowplan/cache`)."""
     for directory in _passage(_passage_top(settings), run_dir):
         if not directory.parent.exists():
             directory.parent.mkdir(parents=True, exist_ok=True)
@@ -179,6 +180,9 @@ def prepare_run_directories(settings: ExecutorSettings, run_dir: Path,
             _make(directory, PRIVATE_MODE)
         elif user is not None:
             _make(directory, PRIVATE_MODE)
+    parse_cache = settings.base_dir / FLOWPLAN_DIR / "cache"
+    if user is not None and parse_cache.is_dir():
+        _make(parse_cache, PRIVATE_MODE)
 
 
 def make_workspace(workspace: Path) -> None:
