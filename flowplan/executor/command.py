@@ -5,9 +5,10 @@ flowplan.config.runtime.render_script) runs as `<shell words> -c <script>` — `
 default — in the task's workspace, in its own process group, with the step's environment. A script
 too long for one argument is written to a file in the task's private directory (outside
 `.flowplan/`, readable by the step's user only) and passed by path instead. With `run_as`, the
-process runs as that user and `$FLOWPLAN_OUTPUT` is a file made for it beforehand. After the process ends, `$FLOWPLAN_OUTPUT` is read for
-the step's outputs: `NAME=VALUE` lines, or `NAME<<DELIMITER` ... `DELIMITER` for several lines.
-If `outputs` lists names, only those are kept and a missing one fails the step.
+process runs as that user and `$FLOWPLAN_OUTPUT` is a file made for it beforehand. After the
+process ends, `$FLOWPLAN_OUTPUT` is read for the step's outputs: `NAME=VALUE` lines, or
+`NAME<<DELIMITER` ... `DELIMITER` for several lines. If `outputs` lists names, only those are kept
+and a missing one fails the step.
 """
 
 from __future__ import annotations

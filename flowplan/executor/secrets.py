@@ -5,10 +5,10 @@
 characters. A key file holds it (a final newline is not part of it) and must be readable by its
 owner only: a key file that group or others may read or write is refused, as ssh refuses such a
 private key. `operator_key_texts` gives the run's masker the key (and the forms its file's text
-takes), whatever state its file is in. The Fernet key (AES-128-CBC with HMAC-SHA256) is derived from it with scrypt
-(n=2**15, r=8, p=1) and the fixed salt `KEY_DERIVATION_SALT`, so the same passphrase opens the same
-tokens on every machine. Tokens start with `TOKEN_PREFIX` ("fernet-scrypt-v1:") so the scheme can
-change later without guessing what an old token is.
+takes), whatever state its file is in. The Fernet key (AES-128-CBC with HMAC-SHA256) is derived
+from it with scrypt (n=2**15, r=8, p=1) and the fixed salt `KEY_DERIVATION_SALT`, so the same
+passphrase opens the same tokens on every machine. Tokens start with `TOKEN_PREFIX`
+("fernet-scrypt-v1:") so the scheme can change later without guessing what an old token is.
 
 Persisting tokens is the store's job; choosing which values are secret is the config's.
 """

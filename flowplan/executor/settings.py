@@ -1,8 +1,9 @@
 """Where runs put their files and the limits they run under: `ExecutorSettings`.
 
 Built from the `flowplan {}` block of a config (`workspace_dir`, `artifacts_dir`, `cache_dir`,
-`parallelism`, `run_as`; relative paths are taken from the config directory) or directly by tests and
-benchmarks. Reading the config is the loader's job; this module only turns its settings into paths.
+`parallelism`, `run_as`; relative paths are taken from the config directory) or directly by tests
+and benchmarks. Reading the config is the loader's job; this module only turns its settings into
+paths.
 """
 
 from __future__ import annotations

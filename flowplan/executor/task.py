@@ -3,9 +3,9 @@ caches, and its steps in order.
 
 Each attempt starts in a fresh workspace (`<run dir>/<stage>/<task>`): emptied, filled with a copy
 of the run's checkout when the pipeline has a source, given to the `run_as` user if there is one
-(flowplan.executor.step_user), then the caches restored. Steps run one
-after the other; the first that fails ends the attempt. A failed attempt is followed by another
-while `retries` allow (not after cancel). A task whose `manual_approval` step waits stays
+(flowplan.executor.step_user), then the caches restored. Steps run one after the other, their
+processes as that user; the first that fails ends the attempt. A failed attempt is followed by
+another while `retries` allow (not after cancel). A task whose `manual_approval` step waits stays
 `waiting` with its workspace kept; continuing the run later resumes it at that step.
 
 Recording: a step's start is committed before its process starts, and its finish (with its last

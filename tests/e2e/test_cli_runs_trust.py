@@ -81,8 +81,9 @@ def test_the_key_in_the_drivers_environment_is_masked_and_a_key_file_opens_secre
     open_to_all = tmp_path / "open.key"
     shutil.copy(key_file, open_to_all)
     open_to_all.chmod(0o644)
-    refused = run_flowplan("run", "peek", "--from-config", env={"FLOWPLAN_SECRET_KEY_FILE": str(open_to_all),
-                                               "FLOWPLAN_SECRET_KEY": None})
+    refused = run_flowplan("run", "peek", "--from-config",
+                           env={"FLOWPLAN_SECRET_KEY_FILE": str(open_to_all),
+                                "FLOWPLAN_SECRET_KEY": None})
     assert refused.code == 1
     assert (f"FLOWPLAN_SECRET_KEY_FILE names {open_to_all}, which group or others may read or "
             f"write (mode 0644): make it readable by flowplan's user only, "

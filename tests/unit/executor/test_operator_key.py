@@ -68,7 +68,8 @@ def test_the_key_from_the_key_file_is_masked_in_logs_outputs_and_errors(config_d
     service = make_service(config_dir)
     read = f"cat {key_file}"
     definition = pipeline({"s": stage({
-        "leak": task(("print", command(f"{read}; base64 < {key_file}; printf %s \"$({read})\" | base64")),
+        "leak": task(("print", command(f"{read}; base64 < {key_file}; "
+                                       f"printf %s \"$({read})\" | base64")),
                      ("output", command(f'echo "stolen=$({read})" >> "$FLOWPLAN_OUTPUT"'))),
         "late": task(("x", command("true")), when={"$deferred": f"${{file(\"{key_file}\")}}",
                                                    "sensitive": False}),

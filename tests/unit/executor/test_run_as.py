@@ -102,7 +102,8 @@ def test_steps_run_as_the_user_with_its_own_home_in_a_directory_it_owns(as_user,
     assert log_text(as_user, "app#1") == [
         STEP_USER, group, f"HOME={account.pw_dir} USER={STEP_USER} LOGNAME={STEP_USER}",
         f"{STEP_USER} 700", f"{account.pw_dir}/",
-        "Uid: {0} {0} {0} {0}".format(account.pw_uid), "Gid: {0} {0} {0} {0}".format(account.pw_gid),
+        "Uid: {0} {0} {0} {0}".format(account.pw_uid),
+        "Gid: {0} {0} {0} {0}".format(account.pw_gid),
         "CapEff: 0000000000000000"]
 
 

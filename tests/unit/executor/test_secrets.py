@@ -124,7 +124,8 @@ def test_a_missing_key_file_is_named(tmp_path):
 def test_a_key_file_that_cannot_be_read_is_named(tmp_path):
     with pytest.raises(SecretKeyMissing) as error:
         SecretBox.from_environment({KEY_FILE_VARIABLE: str(tmp_path)})
-    assert str(error.value).startswith(f"{KEY_FILE_VARIABLE} names {tmp_path}, which is not a file")
+    assert str(error.value).startswith(
+        f"{KEY_FILE_VARIABLE} names {tmp_path}, which is not a file")
     path = tmp_path / "binary.key"
     path.write_bytes(b"\xff" * 20)
     path.chmod(0o600)
