@@ -32,7 +32,10 @@ def parallel(task_count: int, script: str) -> dict:
             "stages": {"main": {"index": 0, "trigger": "auto", "tasks": tasks}}}
 
 
-def service(directory: Path | None = None) -> RunService:
+def service(directory: Path | None = None, run_as: str | None = None) -> RunService:
     base = Path(directory or tempfile.mkdtemp(prefix="flowplan-bench-"))
+    if run_as:
+        base.chmod(0o711)        # the step user passes through it to the workspaces
     store = Store.open("sqlite:///.flowplan/flowplan.db", base_dir=base)
-    return RunService(store, ExecutorSettings.from_config(base, {"parallelism": 64}))
+    return RunService(store, ExecutorSettings.from_config(base, {"parallelism": 64,
+                                                                 "run_as": run_as}))

@@ -369,7 +369,7 @@ def resolve_secrets(directory: Path | str, names: set[str], store: Any,
         return {}
     from flowplan.config.loader import load_variables
     from flowplan.config.variables import ENV_PREFIX
-    from flowplan.executor.secrets import KEY_VARIABLE, SecretBox, SecretError
+    from flowplan.executor.secrets import SecretBox, SecretError
 
     stored = names.intersection(store.secret_names())
     secrets: dict[str, str] = {}
@@ -384,7 +384,7 @@ def resolve_secrets(directory: Path | str, names: set[str], store: Any,
                 secrets[name] = box.decrypt(store.get_secret_token(name))
             except SecretError as exc:
                 raise RunRefused(f"the store secret {name} cannot be decrypted with this "
-                                 f"{KEY_VARIABLE}: {exc}") from None
+                                 f"key: {exc}") from None
     values, declared, problems = load_variables(directory, names, secrets, environ)
     if problems.has_errors:
         raise RunRefused("; ".join(f"{d.summary}: {d.detail}" for d in problems.errors))

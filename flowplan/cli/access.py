@@ -18,7 +18,8 @@ from flowplan.cli.runs import guard_runs, run_service, user_name
 
 # -- secrets and roles --------------------------------------------------------------------------
 
-secret_app = typer.Typer(help="Secrets kept encrypted in the store (key: FLOWPLAN_SECRET_KEY).",
+secret_app = typer.Typer(help="Secrets kept encrypted in the store (key: the file "
+                         "FLOWPLAN_SECRET_KEY_FILE names, or FLOWPLAN_SECRET_KEY).",
                          no_args_is_help=True)
 role_app = typer.Typer(help="Roles that manual_approval steps name in `roles`.",
                        no_args_is_help=True)

@@ -96,6 +96,7 @@ class Settings(BlockModel):
     cache_dir: str = ".flowplan/caches"
     workspace_dir: str = ".flowplan/workspaces"
     parallelism: int = Field(10, ge=1)
+    run_as: Optional[str] = None      # the system user steps run as (flowplan must be root)
 
 
 class ProviderConfig(BlockModel):

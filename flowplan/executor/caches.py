@@ -11,6 +11,11 @@ archive whose checksum does not match the index is treated as a miss.
 
 Archives live under `<cache_dir>/<pipeline>/<name>/`; the index is the store's (CacheIndex). The
 first save of a key wins: a concurrent save of the same key is dropped.
+
+With `run_as`, `~/` is that user's home, and the workspace and the home are read (save) and
+written (restore) by a child process as that user (flowplan.executor.step_user.file_work):
+flowplan itself only reads and writes the archives, so what the user's processes do meanwhile
+cannot make it read or write anything the user may not.
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flowplan.executor import step_user, user_files
 from flowplan.executor.archive import file_sha256
 from flowplan.executor.errors import PathEscape
 from flowplan.executor.layout import RunLayout, inside
+from flowplan.executor.step_user import StepUser
 
 Say = Callable[[str], None]
 
@@ -39,22 +46,27 @@ class CacheSave:
     paths: tuple[str, ...]
 
 
-def _roots(workspace: Path) -> dict[str, Path]:
-    return {"workspace": workspace, "home": Path.home()}
+def _home(user: StepUser | None) -> Path:
+    return user.home if user is not None else Path.home()
 
 
-def _split(path: str, workspace: Path) -> tuple[str, str]:
+def _roots(workspace: Path, user: StepUser | None = None) -> dict[str, Path]:
+    return {"workspace": workspace, "home": _home(user)}
+
+
+def _split(path: str, workspace: Path, user: StepUser | None = None) -> tuple[str, str]:
     """(root name, path relative to it) of a cache path; PathEscape when it leaves its root."""
     if path.startswith("~/"):
         relative = path[2:]
-        inside(Path.home(), relative, "cache path")
+        inside(_home(user), relative, "cache path")
         return "home", os.path.normpath(relative)
     inside(workspace, path, "cache path")
     return "workspace", os.path.normpath(path)
 
 
 def restore(caches: dict[str, dict[str, Any]], resolve: Callable[[Any], Any], store: Any,
-            layout: RunLayout, workspace: Path, say: Say) -> list[CacheSave]:
+            layout: RunLayout, workspace: Path, say: Say,
+            user: StepUser | None = None) -> list[CacheSave]:
     """Restore every cache; returns the ones to save after success (exact key missed)."""
     saves = []
     for name, block in caches.items():
@@ -62,7 +74,7 @@ def restore(caches: dict[str, dict[str, Any]], resolve: Callable[[Any], Any], st
         restore_keys = [str(k) for k in resolve(block.get("restore_keys") or [])]
         paths = tuple(str(p) for p in resolve(block.get("paths") or []))
         for path in paths:
-            _split(path, workspace)
+            _split(path, workspace, user)
         entry = store.find_cache_entry(layout.pipeline, name, key)
         exact = entry is not None and _intact(entry)
         if not exact:
@@ -75,7 +87,7 @@ def restore(caches: dict[str, dict[str, Any]], resolve: Callable[[Any], Any], st
         if entry is None:
             say(f"cache {name}: no entry for key {key}")
         else:
-            _extract(Path(entry.path), workspace)
+            _extract(Path(entry.path), workspace, user)
             how = "" if exact else " (restore key)"
             say(f"cache {name}: restored from key {entry.key}{how}")
         if not exact:
@@ -84,23 +96,43 @@ def restore(caches: dict[str, dict[str, Any]], resolve: Callable[[Any], Any], st
 
 
 def save(pending: list[CacheSave], store: Any, layout: RunLayout, workspace: Path,
-         say: Say) -> None:
+         say: Say, user: StepUser | None = None) -> None:
     for cache in pending:
         members = []
         for path in cache.paths:
-            root, relative = _split(path, workspace)
-            if (_roots(workspace)[root] / relative).exists():
+            root, relative = _split(path, workspace, user)
+            if user is not None or (_roots(workspace)[root] / relative).exists():
                 members.append((root, relative))
+        nothing = f"cache {cache.name}: nothing to save (none of {', '.join(cache.paths)} exists)"
         if not members:
-            say(f"cache {cache.name}: nothing to save (none of {', '.join(cache.paths)} exists)")
+            say(nothing)
             continue
         target = layout.cache_path(cache.name, cache.key)
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=".save.", dir=target.parent)
         try:
-            with os.fdopen(handle, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-                for root, relative in members:
-                    tar.add(_roots(workspace)[root] / relative, arcname=f"{root}/{relative}")
+            if user is None:
+                with os.fdopen(handle, "wb") as raw, \
+                        tarfile.open(fileobj=raw, mode="w:gz") as tar:
+                    for root, relative in members:
+                        tar.add(_roots(workspace)[root] / relative, arcname=f"{root}/{relative}")
+            else:
+                try:
+                    with os.fdopen(handle, "wb") as raw:
+                        code, said = step_user.file_work(
+                            user, "save", [str(workspace), str(user.home),
+                                           *(f"{root}/{relative}" for root, relative in members)],
+                            cwd=workspace, stdout=raw)
+                except step_user.FileWorkFailed as exc:
+                    say(f"cache {cache.name}: not saved: {exc}")
+                    continue
+                if code == user_files.NOTHING:
+                    say(nothing)
+                    continue
+                if code != 0:
+                    say(f"cache {cache.name}: not saved: saving as {user.name} failed (exit code "
+                        f"{code}): {said[-500:]}")
+                    continue
             digest = file_sha256(Path(temporary))
             try:
                 os.link(temporary, target)      # fails if another save of this key got there
@@ -119,17 +151,18 @@ def _intact(entry: Any) -> bool:
     return path.is_file() and file_sha256(path) == entry.sha256
 
 
-def _extract(archive: Path, workspace: Path) -> None:
-    roots = _roots(workspace)
-    with tarfile.open(archive, "r:gz") as tar:
-        by_root: dict[str, list[tarfile.TarInfo]] = {}
-        for member in tar.getmembers():
-            root, _, rest = member.name.partition("/")
-            if root not in roots or not rest:
-                raise PathEscape(f"cache archive {archive.name} holds {member.name!r}, outside "
-                                 f"its roots")
-            member.name = rest
-            by_root.setdefault(root, []).append(member)
-        for root, members in by_root.items():
-            roots[root].mkdir(parents=True, exist_ok=True)
-            tar.extractall(roots[root], members=members, filter="data")
+def _extract(archive: Path, workspace: Path, user: StepUser | None = None) -> None:
+    with open(archive, "rb") as data:
+        if user is None:
+            try:
+                user_files.extract(data, _roots(workspace), f"cache archive {archive.name}")
+            except user_files.Refused as exc:
+                raise PathEscape(str(exc)) from None
+            return
+        code, said = step_user.file_work(user, "restore", [str(workspace), str(user.home)],
+                                         cwd=workspace, stdin=data)
+    if code == user_files.REFUSED:
+        raise PathEscape(f"{archive.name}: {said.splitlines()[-1] if said else 'refused'}")
+    if code != 0:
+        raise step_user.FileWorkFailed(f"restoring {archive.name} as {user.name} failed (exit "
+                                       f"code {code}): {said[-500:]}")

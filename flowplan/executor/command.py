@@ -4,9 +4,11 @@ The script (attribute `run`, rendered with untrusted interpolations shell-quoted
 flowplan.config.runtime.render_script) runs as `<shell words> -c <script>` — `bash -e -c ...` by
 default — in the task's workspace, in its own process group, with the step's environment. A script
 too long for one argument is written to a file in the task's private directory (outside
-`.flowplan/`) and passed by path instead. After the process ends, `$FLOWPLAN_OUTPUT` is read for
-the step's outputs: `NAME=VALUE` lines, or `NAME<<DELIMITER` ... `DELIMITER` for several lines.
-If `outputs` lists names, only those are kept and a missing one fails the step.
+`.flowplan/`, readable by the step's user only) and passed by path instead. With `run_as`, the
+process runs as that user and `$FLOWPLAN_OUTPUT` is a file made for it beforehand. After the
+process ends, `$FLOWPLAN_OUTPUT` is read for the step's outputs: `NAME=VALUE` lines, or
+`NAME<<DELIMITER` ... `DELIMITER` for several lines. If `outputs` lists names, only those are kept
+and a missing one fails the step.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from flowplan.config.schema import parse_duration
 from flowplan.config.steps import CommandStep
+from flowplan.executor import step_user
 from flowplan.executor.process import run_process
 from flowplan.executor.status import Status
 from flowplan.executor.step_type import StepContext, StepResult
@@ -44,7 +47,7 @@ class CommandStepType:
         script = config.run
         if len(script.encode("utf-8", "replace")) > MAX_ARGUMENT_BYTES:
             path = context.private_dir / f"{context.step}.script"
-            path.write_text(script, encoding="utf-8")
+            step_user.write_file(path, script, context.user)
             argv = [*words, str(path)]
         else:
             argv = [*words, "-c", script]
@@ -54,12 +57,15 @@ class CommandStepType:
             own = time.monotonic() + parse_duration(config.timeout)
             if deadline is None or own < deadline:
                 deadline, limit = own, f"the step's timeout of {config.timeout}"
-        context.output_file.unlink(missing_ok=True)
+        if context.user is None:
+            context.output_file.unlink(missing_ok=True)
+        else:
+            step_user.output_file(context.output_file, context.user)
         try:
             result = run_process(argv, cwd=context.workspace, env=context.environment,
                                  on_output=context.log.feed, deadline=deadline,
                                  cancel=context.cancel, grace=context.kill_grace,
-                                 on_start=context.on_process)
+                                 on_start=context.on_process, user=context.user)
         except OSError as exc:
             return StepResult(Status.FAILED, error=f"cannot start {words[0]}: {exc.strerror}")
         finally:

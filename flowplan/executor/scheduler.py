@@ -2,8 +2,9 @@
 stage's tasks in parallel, until the run finishes, waits for a person, or is canceled.
 
 `Drive` claims the run in the store (its pid and host; a run another live process drives is
-refused), resolves the pipeline variables, checks the source out once (source.py), then for each
-stage in order:
+refused), opens the way to the run's directory (closed again at the end when steps run as a
+`run_as` user, see step_user.py), resolves the pipeline variables, checks the source out once
+(source.py), then for each stage in order:
 
 - a stage whose tasks are all finished (an earlier drive ran it) counts with its result;
 - a manual stage nobody continued yet makes the run `waiting`; a rejected one fails the run;
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from flowplan import processes
-from flowplan.executor import events
+from flowplan.executor import events, step_user
 from flowplan.executor.approval import REJECTED, ApprovalRule, decided_by
 from flowplan.executor.environment import RunValues, env_text, runtime_context, step_environment
 from flowplan.executor.gates import (continue_commands, pending_gates, stage_decisions,
@@ -41,7 +42,8 @@ from flowplan.executor.gates import (continue_commands, pending_gates, stage_dec
 from flowplan.executor.layout import RunLayout
 from flowplan.executor.logs import RunLogWriter
 from flowplan.executor.masking import Masker
-from flowplan.executor.secrets import KEY_VARIABLE as SECRET_KEY_VARIABLE
+from flowplan.executor.secrets import KEY_VARIABLES as SECRET_KEY_VARIABLES
+from flowplan.executor.secrets import operator_key_texts
 from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.source import SourceError, check_out, credentials_for
 from flowplan.executor.status import Status, counted, run_result, worst_of
@@ -120,9 +122,15 @@ class Drive:
         self.pipeline_variables: dict[str, Any] = {}    # run.variables, once resolved
         self.operator_env = dict(settings.environ if settings.environ is not None
                                  else os.environ)
-        # steps never see the operator's key: with it and the store, every secret opens
-        self.base_env = {k: v for k, v in self.operator_env.items() if k != SECRET_KEY_VARIABLE}
-        self._use_masker(values.secret_texts())
+        self.user = step_user.step_user(settings, self.operator_env)   # RunAsRefused
+        # steps never see the operator's key (nor where it is): with it and the store, every
+        # secret opens. A step running as flowplan's user can still find it (its parent's
+        # /proc/PID/environ, the key file), so the key is masked like any secret.
+        self.base_env = {k: v for k, v in self.operator_env.items()
+                         if k not in SECRET_KEY_VARIABLES}
+        if self.user is not None:
+            self.base_env.update(self.user.environment())
+        self._use_masker([*values.secret_texts(), *operator_key_texts(self.operator_env)])
         self.run_info = _run_info(run)
         self.writer: RunLogWriter | None = None
         options = run.options or {}
@@ -210,6 +218,7 @@ class Drive:
         self.writer = RunLogWriter(self.store, self.settings.log_flush_interval)
         result = DriveResult(Status.FAILED, "flowplan stopped before the run finished")
         try:
+            step_user.prepare_run_directories(self.settings, self.layout.run_dir, self.user)
             with ThreadPoolExecutor(max_workers=self.parallelism,
                                     thread_name_prefix="flowplan-task") as self.pool:
                 try:
@@ -227,6 +236,8 @@ class Drive:
             raise
         finally:
             self.writer.close()
+            if self.user is not None:
+                step_user.close_run_directory(self.layout.run_dir)
             result = self._record_end(result, started)
         if self.event_error is not None:
             raise self.event_error
@@ -321,6 +332,7 @@ class Drive:
         source.pop("credentials", None)
         result = check_out(source, directory, branch=run.branch, commit=run.commit,
                            credentials=credentials, on_line=lambda line: None)
+        step_user.close_source(directory)
         self.store.update_run(self.run_id, commit=result.commit, commit_short=result.short,
                               branch=result.branch or run.branch,
                               commit_author=f"{result.author} <{result.author_email}>",
@@ -504,8 +516,8 @@ class Drive:
                  if s.task_run_id == record.id and s.status in (Status.QUEUED, Status.WAITING,
                                                                 Status.RUNNING)]
         self.writer.commit(steps=steps, tasks=[(record.id, {
-            "status": status.value, "error": error, "skip_reason": reason,
-            "finished_at": now})])
+            "status": status.value, "error": self.mask(error) if error else error,
+            "skip_reason": reason, "finished_at": now})])
 
     def _interrupted(self, interrupt: KeyboardInterrupt) -> None:
         """Ctrl-C, or SIGTERM where the CLI turns it into KeyboardInterrupt("SIGTERM"): cancel

@@ -1,10 +1,14 @@
-"""Encrypting and decrypting secrets with the operator's key, `FLOWPLAN_SECRET_KEY`.
+"""Encrypting and decrypting secrets with the operator's key: the file named by
+`FLOWPLAN_SECRET_KEY_FILE` (preferred), or `FLOWPLAN_SECRET_KEY` itself.
 
 `SecretBox` turns a secret's text into a token and back. The key is a passphrase of at least 16
-characters; the Fernet key (AES-128-CBC with HMAC-SHA256) is derived from it with scrypt
-(n=2**15, r=8, p=1) and the fixed salt `KEY_DERIVATION_SALT`, so the same passphrase opens the same
-tokens on every machine. Tokens start with `TOKEN_PREFIX` ("fernet-scrypt-v1:") so the scheme can
-change later without guessing what an old token is.
+characters. A key file holds it (a final newline is not part of it) and must be readable by its
+owner only: a key file that group or others may read or write is refused, as ssh refuses such a
+private key. `operator_key_texts` gives the run's masker the key (and the forms its file's text
+takes), whatever state its file is in. The Fernet key (AES-128-CBC with HMAC-SHA256) is derived
+from it with scrypt (n=2**15, r=8, p=1) and the fixed salt `KEY_DERIVATION_SALT`, so the same
+passphrase opens the same tokens on every machine. Tokens start with `TOKEN_PREFIX`
+("fernet-scrypt-v1:") so the scheme can change later without guessing what an old token is.
 
 Persisting tokens is the store's job; choosing which values are secret is the config's.
 """
@@ -13,20 +17,25 @@ from __future__ import annotations
 
 import base64
 import os
+import stat
 from collections.abc import Mapping
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 KEY_VARIABLE = "FLOWPLAN_SECRET_KEY"
+KEY_FILE_VARIABLE = "FLOWPLAN_SECRET_KEY_FILE"
+KEY_VARIABLES = (KEY_VARIABLE, KEY_FILE_VARIABLE)   # what steps never see in their environment
 MINIMUM_KEY_LENGTH = 16
 KEY_DERIVATION_SALT = b"flowplan secret box v1"
 TOKEN_PREFIX = "fernet-scrypt-v1:"
 
 _KEY_ADVICE = (
-    f"set {KEY_VARIABLE} to a passphrase of at least {MINIMUM_KEY_LENGTH} characters, "
-    f"e.g. `export {KEY_VARIABLE}=\"$(openssl rand -base64 32)\"`, and keep it: "
-    "secrets stored with one key can only be read with the same key"
+    f"put a passphrase of at least {MINIMUM_KEY_LENGTH} characters in a file only flowplan's "
+    f"user can read and set {KEY_FILE_VARIABLE} to its path, e.g. `(umask 077; openssl rand "
+    f"-base64 32 > /etc/flowplan/secret.key)` and `export {KEY_FILE_VARIABLE}=/etc/flowplan/"
+    f"secret.key` (or set {KEY_VARIABLE} to the passphrase itself), and keep it: secrets "
+    "stored with one key can only be read with the same key"
 )
 
 
@@ -35,7 +44,8 @@ class SecretError(Exception):
 
 
 class SecretKeyMissing(SecretError):
-    """`FLOWPLAN_SECRET_KEY` is not set, or too short to be a key."""
+    """No usable key: none given, too short, or its key file missing, unreadable or open to
+    group or others."""
 
 
 class SecretKeyMismatch(SecretError):
@@ -54,21 +64,31 @@ def _derive_fernet_key(passphrase: str) -> bytes:
 class SecretBox:
     """Encrypts and decrypts secret text with one operator key."""
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, source: str = KEY_VARIABLE) -> None:
         if not key:
             raise SecretKeyMissing(f"no secret key given: {_KEY_ADVICE}")
         if len(key) < MINIMUM_KEY_LENGTH:
             raise SecretKeyMissing(
                 f"the secret key is {len(key)} characters long, too short: {_KEY_ADVICE}")
         self._fernet = Fernet(_derive_fernet_key(key))
+        self._source = source           # where the key came from, for messages
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> SecretBox:
-        """The box for the key in `environ[FLOWPLAN_SECRET_KEY]` (default: this process's)."""
+        """The box for the key in the file `environ[FLOWPLAN_SECRET_KEY_FILE]`, or in
+        `environ[FLOWPLAN_SECRET_KEY]` (default: this process's environment)."""
         environ = os.environ if environ is None else environ
+        key_file = environ.get(KEY_FILE_VARIABLE)
         key = environ.get(KEY_VARIABLE)
+        if key_file and key:
+            raise SecretKeyMissing(
+                f"both {KEY_FILE_VARIABLE} and {KEY_VARIABLE} are set: unset one of them "
+                f"({KEY_FILE_VARIABLE} is the preferred way)")
+        if key_file:
+            return cls(read_key_file(key_file), f"the key in {key_file} ({KEY_FILE_VARIABLE})")
         if not key:
-            raise SecretKeyMissing(f"{KEY_VARIABLE} is not set: {_KEY_ADVICE}")
+            raise SecretKeyMissing(f"neither {KEY_FILE_VARIABLE} nor {KEY_VARIABLE} is set: "
+                                   f"{_KEY_ADVICE}")
         if len(key) < MINIMUM_KEY_LENGTH:
             raise SecretKeyMissing(
                 f"{KEY_VARIABLE} is {len(key)} characters long, too short: {_KEY_ADVICE}")
@@ -90,7 +110,64 @@ class SecretBox:
             plain = self._fernet.decrypt(token[len(TOKEN_PREFIX):].encode("ascii"))
         except (InvalidToken, UnicodeEncodeError):
             raise SecretKeyMismatch(
-                f"cannot decrypt a stored secret: {KEY_VARIABLE} is not the key it was "
-                f"encrypted with (or the stored value is damaged); set {KEY_VARIABLE} to the "
-                "key used when the secret was stored, or store the secret again") from None
+                f"cannot decrypt a stored secret: {self._source} is not the key it was "
+                f"encrypted with (or the stored value is damaged); give the key used when the "
+                "secret was stored, or store the secret again") from None
         return plain.decode("utf-8")
+
+
+def _read_key_text(path: str) -> str:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read().rstrip("\r\n")
+
+
+def read_key_file(path: str) -> str:
+    """The passphrase in key file `path`; SecretKeyMissing, naming the file, when it is missing,
+    unreadable, too short, or readable or writable by group or others."""
+    where = f"{KEY_FILE_VARIABLE} names {path}"
+    try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise SecretKeyMissing(f"{where}, which is not a file: {_KEY_ADVICE}")
+        if mode & 0o077:
+            raise SecretKeyMissing(
+                f"{where}, which group or others may read or write (mode "
+                f"{stat.S_IMODE(mode):04o}): make it readable by flowplan's user only, "
+                f"`chmod 600 {path}`")
+        key = _read_key_text(path)
+    except FileNotFoundError:
+        raise SecretKeyMissing(f"{where}, which does not exist: {_KEY_ADVICE}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SecretKeyMissing(f"{where}, which cannot be read: {reason}") from None
+    if len(key) < MINIMUM_KEY_LENGTH:
+        raise SecretKeyMissing(f"{where}, which holds {len(key)} characters, too short: "
+                               f"{_KEY_ADVICE}")
+    return key
+
+
+def operator_key(environ: Mapping[str, str]) -> str | None:
+    """The operator's key as far as flowplan can tell (from FLOWPLAN_SECRET_KEY, or read from
+    FLOWPLAN_SECRET_KEY_FILE whatever its mode), for masking; None when there is none."""
+    key = environ.get(KEY_VARIABLE)
+    if key:
+        return key
+    key_file = environ.get(KEY_FILE_VARIABLE)
+    if not key_file:
+        return None
+    try:
+        return _read_key_text(key_file) or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def operator_key_texts(environ: Mapping[str, str]) -> list[str]:
+    """What a run masks for the operator's key: the key, and the base64 of the text its file
+    holds (the key and a newline: what `base64 KEYFILE` prints, which masking the key's own base64
+    forms would only partly hide)."""
+    key = operator_key(environ)
+    if not key:
+        return []
+    raw = (key + "\n").encode("utf-8")
+    return [key, base64.b64encode(raw).decode("ascii"),
+            base64.urlsafe_b64encode(raw).decode("ascii")]

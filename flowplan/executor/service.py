@@ -15,7 +15,11 @@ run keeps its non-sensitive values; a call that continues a run should pass the 
 again (load the config as for `run`): a sensitive value is never stored.
 
 Roles for manual_approval steps are the store's (`Store.grant_role`). Secrets are stored
-encrypted with FLOWPLAN_SECRET_KEY (`set_secret`).
+encrypted with the operator's key (FLOWPLAN_SECRET_KEY_FILE or FLOWPLAN_SECRET_KEY, `set_secret`).
+
+With `run_as` in the settings, every call that would run something first checks that steps can
+run as that user (flowplan.executor.step_user: flowplan is root, the user exists) and refuses
+with RunAsRefused before it records anything.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowplan import processes
-from flowplan.executor import events
+from flowplan.executor import events, step_user
 from flowplan.executor.approval import deadline_of
 from flowplan.executor.environment import RunValues
 from flowplan.executor.errors import (ApprovalRefused, NothingToContinue, RunBusy, RunNotFound,
@@ -154,6 +158,7 @@ class RunService:
               origin: str | None = None,
               on_event: events.EventSink = events.ignore) -> RunOutcome:
         """Create a run and drive it in the foreground."""
+        self._check_run_as()
         run = self.create(pipeline, definition, variables=variables, sensitive=sensitive,
                           branch=branch, commit=commit, trigger=trigger, user=user,
                           parallelism=parallelism, origin=origin)
@@ -167,6 +172,7 @@ class RunService:
         if Status(record.status) != Status.QUEUED:
             raise NothingToContinue(f"{record.ref} is {record.status}, not queued")
         values = self._values(record, variables, sensitive)
+        self._check_run_as()
         return self._continue(record, values, on_event, continued=False)
 
     # -- decisions ------------------------------------------------------------------------------
@@ -214,6 +220,8 @@ class RunService:
             who = "; ".join(f"{g.name}: {g.rule.who()}" for g in gates)
             raise ApprovalRefused(f"{user} may not {decision} {run.ref}. Who may: {who}")
         values = self._values(run, variables, sensitive) if continue_run else None
+        if continue_run:
+            self._check_run_as()
         # refused (above) before anything is recorded
         earlier = self.store.approvals(run.id)
         recorded = 0
@@ -247,6 +255,7 @@ class RunService:
         """Run the failed (or canceled, interrupted) tasks again, or only `task`, keeping what
         succeeded; later stages follow. Refused for a run that succeeded."""
         record = self._not_busy(self.get(run))
+        self._check_run_as()
         status = Status(record.status)
         if status == Status.SUCCEEDED:
             raise NothingToContinue(f"{record.ref} succeeded: there is nothing to retry")
@@ -277,6 +286,7 @@ class RunService:
         """Mark a task that did not succeed (failed, waiting, queued...) skipped, then
         continue the run past it."""
         record = self._not_busy(self.get(run))
+        self._check_run_as()
         if Status(record.status) == Status.SUCCEEDED:
             raise NothingToContinue(f"{record.ref} succeeded: there is nothing to skip")
         tasks = self.store.task_runs(record.id)
@@ -305,6 +315,7 @@ class RunService:
         finished ones are kept."""
         self.mark_interrupted()
         record = self._not_busy(self.get(run))
+        self._check_run_as()
         status = Status(record.status)
         if status != Status.INTERRUPTED:
             hint = {Status.WAITING: f"approve or reject it (flowplan approve {record.ref})",
@@ -455,13 +466,17 @@ class RunService:
 
     def set_secret(self, name: str, value: str,
                    environ: Mapping[str, str] | None = None, *, by: str | None = None) -> None:
-        """Store `value` encrypted with FLOWPLAN_SECRET_KEY (SecretKeyMissing without it);
-        the change is recorded with this process's account and the name `by`."""
+        """Store `value` encrypted with the operator's key (SecretKeyMissing without one); the
+        change is recorded with this process's account and the name `by`."""
         from flowplan.executor.secrets import SecretBox
 
         self.store.put_secret(name, SecretBox.from_environment(environ).encrypt(value), by=by)
 
     # -- inside ---------------------------------------------------------------------------------
+
+    def _check_run_as(self) -> None:
+        """RunAsRefused when steps cannot run as the settings' `run_as` user."""
+        step_user.step_user(self.settings, self.settings.environ)
 
     def _task(self, run: RunRecord, tasks: list[TaskRunRecord], name: str) -> TaskRunRecord:
         """A task by `task` or `stage/task`."""

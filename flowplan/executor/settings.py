@@ -1,8 +1,9 @@
 """Where runs put their files and the limits they run under: `ExecutorSettings`.
 
 Built from the `flowplan {}` block of a config (`workspace_dir`, `artifacts_dir`, `cache_dir`,
-`parallelism`; relative paths are taken from the config directory) or directly by tests and
-benchmarks. Reading the config is the loader's job; this module only turns its settings into paths.
+`parallelism`, `run_as`; relative paths are taken from the config directory) or directly by tests
+and benchmarks. Reading the config is the loader's job; this module only turns its settings into
+paths.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class ExecutorSettings:
     poll_interval: float = 0.25              # how often a driving process looks for cancel
     log_flush_interval: float = 0.1          # how long log lines may wait to be stored
     environ: Mapping[str, str] | None = None  # the base environment of steps (None: os.environ)
+    run_as: str | None = None                # the system user steps run as (None: flowplan's)
 
     @classmethod
     def from_config(cls, directory: Path | str, settings: Mapping[str, Any] | None = None,
@@ -54,6 +56,7 @@ class ExecutorSettings:
             workspace_dir=path("workspace_dir", ".flowplan/workspaces"),
             artifacts_dir=path("artifacts_dir", ".flowplan/artifacts"),
             cache_dir=path("cache_dir", ".flowplan/caches"),
-            parallelism=int(settings.get("parallelism") or 10))
+            parallelism=int(settings.get("parallelism") or 10),
+            run_as=settings.get("run_as") or None)
         values.update(overrides)
         return cls(**values)

@@ -7,7 +7,8 @@ theirs (java_build, image_build, host_deploy, ...) through the `flowplan.step_ty
 group: an entry point names the step type (a class is instantiated without arguments).
 
 `StepContext` is everything a step may use: its resolved and validated attributes, its workspace,
-the environment its processes get, its log, the deadline, the cancel flag, and the run's facts.
+the environment its processes get, its log, the deadline, the cancel flag, the run's facts, and
+the user its processes run as (`run_as`; pass `user=context.user` to run_process).
 The order of steps, retries, timeouts of tasks and recording in the store are the task runner's
 (flowplan.executor.task).
 """
@@ -89,6 +90,7 @@ class StepContext:
     approvals: Sequence[Any] = ()    # ApprovalRecords about this step
     role_members: Callable[[str], list[str]] = lambda role: []
     on_process: Callable[[int], None] = lambda pid: None   # a process group started
+    user: Any = None                 # step_user.StepUser its processes run as (None: flowplan's)
 
 
 @runtime_checkable

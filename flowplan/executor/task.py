@@ -2,9 +2,10 @@
 caches, and its steps in order.
 
 Each attempt starts in a fresh workspace (`<run dir>/<stage>/<task>`): emptied, filled with a copy
-of the run's checkout when the pipeline has a source, then the caches restored. Steps run one
-after the other; the first that fails ends the attempt. A failed attempt is followed by another
-while `retries` allow (not after cancel). A task whose `manual_approval` step waits stays
+of the run's checkout when the pipeline has a source, given to the `run_as` user if there is one
+(flowplan.executor.step_user), then the caches restored. Steps run one after the other, their
+processes as that user; the first that fails ends the attempt. A failed attempt is followed by
+another while `retries` allow (not after cancel). A task whose `manual_approval` step waits stays
 `waiting` with its workspace kept; continuing the run later resumes it at that step.
 
 Recording: a step's start is committed before its process starts, and its finish (with its last
@@ -19,7 +20,6 @@ Deciding which tasks run when is the scheduler's (flowplan.executor.scheduler).
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +29,10 @@ from pydantic import ValidationError
 
 from flowplan import processes
 from flowplan.config.schema import parse_duration
-from flowplan.executor import caches, events
+from flowplan.executor import caches, events, step_user
 from flowplan.executor.errors import PathEscape
 from flowplan.executor.logs import StepLog
-from flowplan.executor.process import kill_group
+from flowplan.executor.process import kill_group, steps_run_as
 from flowplan.executor.source import copy_into
 from flowplan.executor.status import Status
 from flowplan.executor.step_type import StepContext, StepResult, step_type_names
@@ -164,17 +164,19 @@ class TaskRunner:
             if self.pending.steps or self.pending.tasks:
                 self._commit()
             return Status.FAILED, f"timeout: {exc}"
-        private = Path(tempfile.mkdtemp(prefix="flowplan-task-"))
+        private = step_user.private_dir(drive.user)
         try:
             if workspace.exists():
                 shutil.rmtree(workspace)
-            workspace.mkdir(parents=True)
+            step_user.make_workspace(workspace)
             first_log = self._step_log(self.plans[0].step) if self.plans else None
             say = (lambda text: first_log.say(text, time.time())) if first_log else (
                 lambda text: None)
             if drive.source_dir is not None:
                 copy_into(drive.source_dir, workspace)
                 say(f"workspace: {workspace} (source at {drive.run_info.commit_short})")
+            if drive.user is not None:
+                step_user.give(workspace, drive.user)
             try:
                 saves = self._restore_caches(workspace, say)
             except Exception as exc:  # noqa: BLE001 - key expressions, damaged archives
@@ -183,7 +185,7 @@ class TaskRunner:
             if status == Status.SUCCEEDED and saves:
                 last = self._step_log(self.plans[-1].step)
                 caches.save(saves, drive.store, drive.layout, workspace,
-                            lambda text: last.say(text, time.time()))
+                            lambda text: last.say(text, time.time()), drive.user)
             return status, error
         except PathEscape as exc:
             return Status.FAILED, str(exc)
@@ -198,7 +200,8 @@ class TaskRunner:
         if not definitions:
             return []
         return caches.restore(definitions, lambda value: self.drive.resolve(value, workspace),
-                              self.drive.store, self.drive.layout, workspace, say)
+                              self.drive.store, self.drive.layout, workspace, say,
+                              self.drive.user)
 
     def _deadline(self, workspace: Path) -> tuple[float | None, str | None]:
         """When the attempt must end, from the task's `timeout` (resolved now when it is a
@@ -231,7 +234,7 @@ class TaskRunner:
             deadline, timeout_text = self._deadline(workspace)
         except Exception as exc:  # noqa: BLE001 - RuntimeEvaluationError, not a duration
             return self._finish(Status.FAILED, f"timeout: {exc}", started, self.attempt)
-        private = Path(tempfile.mkdtemp(prefix="flowplan-task-"))
+        private = step_user.private_dir(self.drive.user)
         try:
             status, error = self._steps(position, workspace, private, deadline, timeout_text)
         finally:
@@ -368,9 +371,10 @@ class TaskRunner:
             private_dir=private, deadline=deadline, timeout_text=timeout_text,
             cancel=drive.cancel, kill_grace=drive.settings.kill_grace, log=log,
             layout=drive.layout, first_started_at=first_started_at, approvals=approvals,
-            role_members=drive.store.role_members, on_process=on_process)
+            role_members=drive.store.role_members, on_process=on_process, user=drive.user)
         try:
-            return step_type.run(context)
+            with steps_run_as(drive.user):
+                return step_type.run(context)
         except PathEscape as exc:
             return StepResult(Status.FAILED, error=str(exc))
         except Exception as exc:  # noqa: BLE001 - a broken step type fails its step only
@@ -402,6 +406,7 @@ class TaskRunner:
     def _finish(self, status: Status, error: str | None, started: float, attempt: int,
                 will_retry: bool = False) -> Status:
         allowed = status == Status.FAILED and bool(self.definition.get("allow_failure"))
+        error = self.drive.mask(error) if error else error
         fields: dict[str, Any] = {"status": status.value, "error": error,
                                   "failure_allowed": allowed and not will_retry}
         if not will_retry:
@@ -417,6 +422,7 @@ class TaskRunner:
     def _finish_without_steps(self, status: Status, error: str | None, started: float,
                               reason: str | None = None) -> Status:
         now = utc_now()
+        error = self.drive.mask(error) if error else error
         skipped = [(s.id, {"status": status.value, "finished_at": now})
                    for s in self.step_records.values() if s.status == Status.QUEUED]
         self.drive.writer.commit(steps=skipped, tasks=[(self.record.id, {

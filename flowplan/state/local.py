@@ -11,6 +11,10 @@ next to the state path, e.g. `.flowplan/state.json`:
 A process killed in the middle of a write leaves its temp file behind; the next writer removes
 the temp files of processes that no longer run.
 
+The state names every resource flowplan provisioned: the state, its backup, its lock and the
+temp files are readable by flowplan's user only (0600), and a directory made for them is 0711
+(passable on the way to a run's workspace, not listable).
+
 It leaves the lock itself (OS lock, holder details, taking over a dead holder's lock) to
 flowplan.state.lock, the meaning of the state to flowplan.state.model and the coalescing of many
 concurrent changes into few writes to flowplan.state.writer.
@@ -126,10 +130,24 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+PRIVATE_FILE_MODE = 0o600
+PASSAGE_MODE = 0o711
+
+
+def make_state_directory(directory: Path) -> None:
+    """`directory` exists; made 0711 when it is made here."""
+    if not directory.is_dir():
+        directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(directory, PASSAGE_MODE)
+
+
 def _temp_file(path: Path) -> tuple[int, str]:
-    """A new temp file beside `path` whose name says which process writes it."""
-    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
-                            suffix=".tmp")
+    """A new temp file (0600, whatever the umask) beside `path` whose name says which process
+    writes it; renamed over `path`, it keeps that mode."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
+                                suffix=".tmp")
+    os.fchmod(fd, PRIVATE_FILE_MODE)
+    return fd, name
 
 
 def _write_file_atomically(path: Path, data: bytes) -> None:
@@ -194,7 +212,7 @@ class LocalStateBackend:
         state.serial += 1
         try:
             data = self._encode(state)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_state_directory(self.path.parent)
             if not self._swept:
                 self.remove_stale_temp_files()
                 self._swept = True

@@ -143,10 +143,12 @@ class LockFile:
 
     def acquire(self, info: LockInfo) -> HeldLock:
         """Take the lock for `info`, at once, or raise StateLockedError naming the holder."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.parent.is_dir():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.path.parent, 0o711)     # as flowplan.state.local makes it
         for _ in range(100):                  # retried only when the file was replaced under us
             try:
-                fd, created = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644), True
+                fd, created = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), True
             except FileExistsError:
                 try:
                     fd, created = os.open(self.path, os.O_RDWR), False

@@ -12,6 +12,11 @@ NORMAL: in WAL mode a commit survives a crash of the process (what run history n
 commits every transition before acting), and only an OS crash or power loss can lose the last
 commits; FULL would fsync on every commit and cost ~10x per recorded transition.
 
+A SQLite store holds run history and encrypted secrets, and whoever can open it can approve,
+cancel and read everything: its file is created 0600 (SQLite gives its -wal, -shm and -journal
+files the database file's mode) and existing ones of flowplan's user are brought back to 0600; a
+directory made for it is 0711, passable but not listable.
+
 Run history (runs, logs, approvals, artifacts, caches, secrets, roles) is in the mixins of
 `runs`, `logs`, `gates`, `caches` and `access`; the masking of sensitive values in what they
 record in `sensitive`; this module holds the engine and the registered pipelines, schedules and
@@ -25,6 +30,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -107,6 +114,32 @@ def resolve_url(url: str, base_dir: Path | None = None) -> URL:
     return parsed.set(database=str(path.resolve()))
 
 
+PRIVATE_FILE_MODE = 0o600
+PASSAGE_MODE = 0o711
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def _private_database_file(path: Path) -> None:
+    """The SQLite file exists, readable by flowplan's user only, with its companions."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, PASSAGE_MODE)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        pass
+    else:
+        os.fchmod(fd, PRIVATE_FILE_MODE)     # whatever the umask
+        os.close(fd)
+    for name in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_COMPANIONS)):
+        try:
+            info = os.stat(name)
+        except OSError:
+            continue
+        if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+            os.chmod(name, stat.S_IMODE(info.st_mode) & ~0o077)
+
+
 def _create_engine(url: URL) -> Engine:
     if url.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
@@ -116,7 +149,7 @@ def _create_engine(url: URL) -> Engine:
         engine = create_engine(url, poolclass=StaticPool,
                                connect_args={"check_same_thread": False})
     else:
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        _private_database_file(Path(url.database))
         engine = create_engine(url, connect_args={"check_same_thread": False})
 
     @event.listens_for(engine, "connect")

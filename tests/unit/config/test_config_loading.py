@@ -154,6 +154,7 @@ def test_settings_block_decodes_nested_state_block_and_fills_defaults(sketch):
         "cache_dir": ".flowplan/caches",
         "workspace_dir": ".flowplan/workspaces",
         "parallelism": 10,
+        "run_as": None,
     }
 
 

@@ -1,16 +1,21 @@
-"""Secrets encrypted with the operator's key: round trip, wrong key, missing key."""
+"""Secrets encrypted with the operator's key: round trip, wrong key, missing key, the key from a
+file (FLOWPLAN_SECRET_KEY_FILE) and what is wrong with one."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
 from flowplan.executor.secrets import (
+    KEY_FILE_VARIABLE,
     KEY_VARIABLE,
     TOKEN_PREFIX,
     SecretBox,
     SecretKeyMismatch,
     SecretKeyMissing,
     SecretTokenUnreadable,
+    operator_key,
 )
 
 KEY = "correct horse battery staple"
@@ -71,16 +76,93 @@ def test_missing_key_says_exactly_what_to_do():
         SecretBox.from_environment({})
 
     assert str(error.value).startswith(
-        f"{KEY_VARIABLE} is not set: set {KEY_VARIABLE} to a passphrase of at least 16 characters")
+        f"neither {KEY_FILE_VARIABLE} nor {KEY_VARIABLE} is set: put a passphrase of at least 16 "
+        f"characters in a file only flowplan's user can read and set {KEY_FILE_VARIABLE} to its "
+        "path")
 
 
 def test_short_key_is_refused_with_its_length():
     with pytest.raises(SecretKeyMissing) as error:
         SecretBox.from_environment({KEY_VARIABLE: "k3y!"})
 
-    assert str(error.value).startswith(f"{KEY_VARIABLE} is 4 characters long, too short: set ")
+    assert str(error.value).startswith(f"{KEY_VARIABLE} is 4 characters long, too short: put ")
     assert "k3y!" not in str(error.value)
 
 
 def test_the_box_does_not_show_its_key():
     assert KEY not in repr(SecretBox(KEY))
+
+
+def key_file(tmp_path, text: str, mode: int = 0o600):
+    path = tmp_path / "secret.key"
+    path.write_text(text)
+    os.chmod(path, mode)
+    return str(path)
+
+
+def test_the_key_from_a_key_file_opens_what_the_same_key_sealed(box, tmp_path):
+    token = box.encrypt("hunter2")
+    environ = {KEY_FILE_VARIABLE: key_file(tmp_path, KEY + "\n")}   # the newline is no part of it
+    assert SecretBox.from_environment(environ).decrypt(token) == "hunter2"
+
+
+def test_a_wrong_key_file_is_named_in_the_mismatch(box, tmp_path):
+    path = key_file(tmp_path, "another passphrase entirely")
+    with pytest.raises(SecretKeyMismatch) as error:
+        SecretBox.from_environment({KEY_FILE_VARIABLE: path}).decrypt(box.encrypt("x"))
+    assert f"the key in {path} ({KEY_FILE_VARIABLE}) is not the key it was encrypted with" \
+        in str(error.value)
+
+
+def test_a_missing_key_file_is_named(tmp_path):
+    path = tmp_path / "nowhere.key"
+    with pytest.raises(SecretKeyMissing) as error:
+        SecretBox.from_environment({KEY_FILE_VARIABLE: str(path)})
+    assert str(error.value).startswith(f"{KEY_FILE_VARIABLE} names {path}, which does not exist")
+
+
+def test_a_key_file_that_cannot_be_read_is_named(tmp_path):
+    with pytest.raises(SecretKeyMissing) as error:
+        SecretBox.from_environment({KEY_FILE_VARIABLE: str(tmp_path)})
+    assert str(error.value).startswith(
+        f"{KEY_FILE_VARIABLE} names {tmp_path}, which is not a file")
+    path = tmp_path / "binary.key"
+    path.write_bytes(b"\xff" * 20)
+    path.chmod(0o600)
+    with pytest.raises(SecretKeyMissing) as error:
+        SecretBox.from_environment({KEY_FILE_VARIABLE: str(path)})
+    assert str(error.value).startswith(f"{KEY_FILE_VARIABLE} names {path}, which cannot be read")
+
+
+def test_a_short_key_file_is_refused_with_its_length(tmp_path):
+    path = key_file(tmp_path, "k3y!\n")
+    with pytest.raises(SecretKeyMissing) as error:
+        SecretBox.from_environment({KEY_FILE_VARIABLE: path})
+    assert str(error.value).startswith(
+        f"{KEY_FILE_VARIABLE} names {path}, which holds 4 characters, too short")
+    assert "k3y!" not in str(error.value)
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620])
+def test_a_key_file_group_or_others_may_read_or_write_is_refused(tmp_path, mode):
+    path = key_file(tmp_path, KEY, mode)
+    with pytest.raises(SecretKeyMissing) as error:
+        SecretBox.from_environment({KEY_FILE_VARIABLE: path})
+    assert str(error.value) == (
+        f"{KEY_FILE_VARIABLE} names {path}, which group or others may read or write (mode "
+        f"{mode:04o}): make it readable by flowplan's user only, `chmod 600 {path}`")
+
+
+def test_a_key_both_in_a_file_and_in_the_environment_is_refused(tmp_path):
+    with pytest.raises(SecretKeyMissing, match=f"both {KEY_FILE_VARIABLE} and {KEY_VARIABLE} "
+                                               "are set: unset one of them"):
+        SecretBox.from_environment({KEY_FILE_VARIABLE: key_file(tmp_path, KEY),
+                                    KEY_VARIABLE: KEY})
+
+
+def test_operator_key_is_known_from_either_place_for_masking(tmp_path):
+    assert operator_key({KEY_VARIABLE: KEY}) == KEY
+    # masked even when the file is refused for decrypting: it may still be read
+    assert operator_key({KEY_FILE_VARIABLE: key_file(tmp_path, KEY + "\n", 0o644)}) == KEY
+    assert operator_key({KEY_FILE_VARIABLE: str(tmp_path / "nowhere")}) is None
+    assert operator_key({}) is None

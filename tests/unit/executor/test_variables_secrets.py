@@ -240,7 +240,8 @@ def test_a_store_secret_without_the_operator_key_fails_the_run_clearly(
     outcome = service.start("app", definition)
     assert outcome.status == Status.FAILED
     assert outcome.error.startswith("source: cannot read secret 'git_token': "
-                                    "FLOWPLAN_SECRET_KEY is not set")
+                                    "neither FLOWPLAN_SECRET_KEY_FILE nor "
+                                    "FLOWPLAN_SECRET_KEY is set")
 
 
 def test_unknown_credentials_name_fails_the_run_clearly(service, config_dir, tmp_path):
