@@ -1,5 +1,6 @@
 r"""Bad input and faults through `flowplan run`: binary output, output past the per-step log cap
-(stored up to the cap, saying so), a task name that would escape the workspace root, a source
+(stored up to the cap, saying so), a task name that would escape the workspace root (refused by
+validate), a source
 whose repository or branch is missing. (A step ignoring SIGTERM, an approval by someone not on
 the list, a retry of a run that succeeded and concurrent runs are in test_cli_runs_processes.py,
 test_cli_runs_approvals.py and test_cli_runs_retry_skip.py.)"""
@@ -50,17 +51,6 @@ pipeline "flood" {
       step "next" {
         type = "command"
         run  = "echo next step runs"
-      }
-    }
-  }
-}
-
-pipeline "escape" {
-  stage "s" {
-    task "../../escape" {
-      step "x" {
-        type = "command"
-        run  = "touch escaped-here"
       }
     }
   }
@@ -137,11 +127,29 @@ def test_output_past_the_log_cap_is_cut_saying_so_and_the_run_goes_on(configured
     assert 30_000 < len(stored) < 36_000
 
 
-def test_task_name_escaping_the_workspace_root_fails_the_run(configured, run_flowplan,
-                                                             tmp_path):
-    result = run_flowplan("run", "escape")
-    assert result.code == 1, str(result)
-    assert "cannot be used as a file name" in result.stdout
+ESCAPE = """
+pipeline "escape" {
+  stage "s" {
+    task "../../escape" {
+      step "x" {
+        type = "command"
+        run  = "touch escaped-here"
+      }
+    }
+  }
+}
+"""
+
+
+def test_task_name_escaping_the_workspace_root_is_refused_by_validate_and_never_runs(
+        workspace, run_flowplan, tmp_path):
+    workspace.write(ESCAPE)
+    refused = run_flowplan("validate")
+    assert refused.code == 1, str(refused)
+    assert "main.hcl:3:10: error: Invalid name" in refused.stderr
+    assert "a name must not start with '.'" in refused.stderr
+    tried = run_flowplan("run", "escape", "--from-config")
+    assert tried.code == 1 and "Invalid name" in tried.stderr
     assert list(tmp_path.rglob("escaped-here")) == []
 
 
