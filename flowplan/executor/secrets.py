@@ -94,3 +94,71 @@ class SecretBox:
                 f"encrypted with (or the stored value is damaged); set {KEY_VARIABLE} to the "
                 "key used when the secret was stored, or store the secret again") from None
         return plain.decode("utf-8")
+
+    def open_stored(self, name: str, token: str) -> str:
+        """The text of store secret `name`; StoreSecretUnreadable naming it when this key is not
+        the one it was stored with (or the token is damaged)."""
+        try:
+            return self.decrypt(token)
+        except SecretKeyMismatch:
+            reason = (f"{KEY_VARIABLE} is not the key it was stored with (or the stored value "
+                      "is damaged)")
+        except SecretTokenUnreadable as exc:
+            reason = f"the stored value is {exc}"
+        raise StoreSecretUnreadable(
+            f"{_store_secrets([name])} cannot be decrypted: {reason}; set {KEY_VARIABLE} to "
+            f"the key it was stored with, or store it again with `flowplan secret set {name}`")
+
+    def require_store_key(self, tokens: Mapping[str, str]) -> None:
+        """SecretKeyMismatch unless this key opens the store secrets `tokens` (name: token, the
+        store's other secrets): all secrets of a store share one key. The message counts and
+        names the secrets that do not open, never showing a value."""
+        unread = []
+        for name, token in sorted(tokens.items()):
+            try:
+                self.decrypt(token)
+            except SecretError:
+                unread.append(name)
+        if not unread:
+            return
+        count, listed = len(unread), ", ".join(unread[:5]) + (", ..." if len(unread) > 5 else "")
+        which = (f"{count} secret{'s' if count > 1 else ''} in the store" if count == len(tokens)
+                 else f"{count} of the {len(tokens)} other secrets in the store")
+        raise SecretKeyMismatch(
+            f"{KEY_VARIABLE} is not the key of this store: {which} ({listed}) "
+            f"{'was' if count == 1 else 'were'} stored with another key; nothing stored. Set "
+            f"{KEY_VARIABLE} to that key (all secrets of a store share one), or delete "
+            f"{'it' if count == 1 else 'them'} first with `flowplan secret rm`")
+
+
+# -- store secrets ------------------------------------------------------------------------------
+
+class StoreSecretUnreadable(SecretError):
+    """A store secret that cannot be decrypted here; the message names it and says why."""
+
+
+def open_store_secrets(tokens: Mapping[str, str], environ: Mapping[str, str] | None = None
+                       ) -> dict[str, str]:
+    """The texts of the store secrets `tokens` (name: token), decrypted with the key in
+    `environ` (default: this process's). Every use of a store secret reads it here, so the
+    reasons one cannot be read are worded alike everywhere: StoreSecretUnreadable names the
+    secret and says whether the key is missing or not the one it was stored with."""
+    if not tokens:
+        return {}
+    names = sorted(tokens)
+    try:
+        box = SecretBox.from_environment(environ)
+    except SecretKeyMissing:
+        environ = os.environ if environ is None else environ
+        key = environ.get(KEY_VARIABLE)
+        they = "it was" if len(names) == 1 else "they were"
+        reason = (f"{KEY_VARIABLE} is not set" if not key else
+                  f"{KEY_VARIABLE} is {len(key)} characters long, too short to be a key")
+        raise StoreSecretUnreadable(f"{_store_secrets(names)} cannot be decrypted: {reason}; "
+                                    f"set {KEY_VARIABLE} to the key {they} stored with") from None
+    return {name: box.open_stored(name, tokens[name]) for name in names}
+
+
+def _store_secrets(names: list[str]) -> str:
+    return (f"the store secret {names[0]}" if len(names) == 1 else
+            f"the store secrets {', '.join(names)}")

@@ -447,10 +447,15 @@ class RunService:
 
     def set_secret(self, name: str, value: str,
                    environ: Mapping[str, str] | None = None) -> None:
-        """Store `value` encrypted with FLOWPLAN_SECRET_KEY (SecretKeyMissing without it)."""
+        """Store `value` encrypted with FLOWPLAN_SECRET_KEY (SecretKeyMissing without it;
+        SecretKeyMismatch when the store's other secrets were stored with another key)."""
         from flowplan.executor.secrets import SecretBox
 
-        self.store.put_secret(name, SecretBox.from_environment(environ).encrypt(value))
+        box = SecretBox.from_environment(environ)
+        box.require_store_key({other: token for other in self.store.secret_names()
+                               if other != name
+                               and (token := self.store.get_secret_token(other)) is not None})
+        self.store.put_secret(name, box.encrypt(value))
 
     # -- inside ---------------------------------------------------------------------------------
 
