@@ -10,6 +10,7 @@ from flowplan.executor.errors import InvalidRunRef
 MAX_RUN_NUMBER = 2**63 - 1          # the largest integer the store's number column holds
 _NUMBER = re.compile(r"[0-9]+")     # ASCII digits only: str.isdigit() also takes "²" and "٣"
 _SHOWN = 80                         # characters of a bad reference quoted back
+_UNFIT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # control characters, bytes not UTF-8
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,8 @@ class RunRef:
         text = str(text)
         pipeline, hash_, number = text.rpartition("#")
         digits = number.lstrip("0")
-        if not hash_ or not pipeline or not _NUMBER.fullmatch(number) or not digits:
+        if not hash_ or not pipeline or not _NUMBER.fullmatch(number) or not digits \
+                or _UNFIT.search(pipeline):
             raise InvalidRunRef(f"{_quoted(text)} is not a run: write PIPELINE#NUMBER, "
                                 "e.g. app#3")
         # compared as text first: int() refuses more than 4300 digits
