@@ -65,10 +65,11 @@ def guard_runs(function) -> int:
     from flowplan.engine import RunRefused
     from flowplan.executor.errors import RunServiceError
     from flowplan.executor.secrets import SecretError
+    from flowplan.store.database import StoreBusy
 
     try:
         return run_guarded(function)
-    except (RunServiceError, SecretError, RunRefused) as exc:
+    except (RunServiceError, SecretError, RunRefused, StoreBusy) as exc:
         err(f"Error: {exc}")
         return EXIT_ERROR
 
