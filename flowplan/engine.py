@@ -154,6 +154,9 @@ def open_run_service(directory: Path | str, config: Config | None = None) -> Any
     from flowplan.store import Store
 
     directory = Path(directory)
+    if not directory.is_dir():      # else a mistyped -C would get a store made there
+        raise DiagnosticsError([_diagnostic("No such config directory",
+                                            f"{directory} is not a directory.")])
     if config is None:
         config = load_config(directory)
         problems = [d for d in config.diagnostics if d.address == "flowplan"

@@ -6,7 +6,8 @@ import sys
 
 import typer
 
-from flowplan.cli.app import EXIT_ERROR, EXIT_OK, BadInput, app, checked, err, exit_with, out
+from flowplan.cli.app import (EXIT_ERROR, EXIT_OK, BadInput, app, checked, err, exit_with,
+                              named, out)
 from flowplan.cli.runs import guard_runs, run_service
 
 
@@ -77,6 +78,7 @@ def secret_list() -> None:
 def secret_rm(name: str = typer.Argument(..., help="The secret to delete.")) -> None:
     """Delete a stored secret."""
     def body() -> int:
+        named("the secret name", name)
         service = run_service()
         if not service.store.delete_secret(name):
             err(f"Error: there is no secret named {name}.")
@@ -103,6 +105,8 @@ def role_grant(role: str = typer.Argument(...), user: str = typer.Argument(...))
 def role_revoke(role: str = typer.Argument(...), user: str = typer.Argument(...)) -> None:
     """Remove USER from ROLE."""
     def body() -> int:
+        named("the role", role)
+        named("the user", user)
         service = run_service()
         if not service.store.revoke_role(role, user):
             err(f"Error: {user} is not in role {role}.")
@@ -116,6 +120,7 @@ def role_revoke(role: str = typer.Argument(...), user: str = typer.Argument(...)
 def role_list(role: str = typer.Argument(..., help="The role whose members to list.")) -> None:
     """List a role's members."""
     def body() -> int:
+        named("the role", role)
         service = run_service()
         out("".join(f"{member}\n" for member in service.store.role_members(role))
             or f"Role {role} has no members.")

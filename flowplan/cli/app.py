@@ -127,6 +127,16 @@ def checked(what: str, value: str | None, *, limit: int = MAX_NAME_LENGTH,
     return value
 
 
+def named(what: str, value: str) -> str:
+    """`value` if it can name something already stored (to look it up or delete it): not
+    empty, and UTF-8 text; BadInput naming `what` otherwise."""
+    if not value:
+        raise BadInput(f"{what} is empty")
+    if _UNDECODABLE.search(value):
+        raise BadInput(f"{what} is not UTF-8 text")
+    return value
+
+
 def run_guarded(function, *args, **kwargs) -> int:
     """Call a command body, turning expected failures into messages and exit code 1."""
     from flowplan.apply import StalePlanError

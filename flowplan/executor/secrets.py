@@ -48,7 +48,8 @@ class SecretTokenUnreadable(SecretError):
 
 def _derive_fernet_key(passphrase: str) -> bytes:
     kdf = Scrypt(salt=KEY_DERIVATION_SALT, length=32, n=2**15, r=8, p=1)
-    return base64.urlsafe_b64encode(kdf.derive(passphrase.encode("utf-8")))
+    # surrogateescape: a key that is not UTF-8 (bytes in the environment) is taken as its bytes
+    return base64.urlsafe_b64encode(kdf.derive(passphrase.encode("utf-8", "surrogateescape")))
 
 
 class SecretBox:

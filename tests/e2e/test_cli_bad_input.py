@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from cli_workspace import assert_ok
+from cli_workspace import assert_ok, flowplan_command
 
 CONFIG = """
 variable "n" {
@@ -118,10 +118,31 @@ def test_a_number_variable_refuses_nan_at_its_block(configured, run_flowplan):
     (("secret", "set", "a\x1bb"), "the secret name holds a control character ('\\x1b')"),
     (("role", "grant", "deployers", ""), "the user is empty"),
     (("role", "grant", "", "alice"), "the role is empty"),
+    (("secret", "rm", NOT_UTF8), "the secret name is not UTF-8 text"),
+    (("role", "revoke", NOT_UTF8, "alice"), "the role is not UTF-8 text"),
+    (("role", "list", NOT_UTF8), "the role is not UTF-8 text"),
 ])
 def test_hostile_names_and_comments_are_refused_in_one_line(configured, run_flowplan, args,
                                                             message):
     refused(run_flowplan(*args, input="value"), message)
+
+
+def test_a_config_directory_that_does_not_exist_is_said_and_not_made(configured, tmp_path):
+    missing = tmp_path / "no-such-config"
+    for args in (("runs",), ("run", "app"), ("secret", "list")):
+        completed = subprocess.run([*flowplan_command(), "-C", str(missing), *args],
+                                   env=configured.base_env(), capture_output=True, text=True,
+                                   timeout=60, stdin=subprocess.DEVNULL)
+        assert completed.returncode == 1 and "Traceback" not in completed.stderr
+        assert "error: No such config directory" in completed.stderr
+    assert not missing.exists()
+
+
+def test_a_sensitive_value_that_is_not_utf8_is_used_and_masked(configured, run_flowplan):
+    assert_ok(run_flowplan("apply", "--auto-approve"))
+    token = os.fsdecode(b"tok\xffen-from-the-environment")
+    assert "==> deploy#1 succeeded" in assert_ok(
+        run_flowplan("run", "deploy", env={"FP_VAR_token": token})).stdout
 
 
 def test_a_huge_limit_lists_every_run(configured, run_flowplan):

@@ -84,3 +84,11 @@ def test_short_key_is_refused_with_its_length():
 
 def test_the_box_does_not_show_its_key():
     assert KEY not in repr(SecretBox(KEY))
+
+
+def test_a_key_that_is_not_utf8_is_taken_as_its_bytes():
+    key = "\udcff" + "k" * 20                           # b"\xffkkk..." in the environment
+    token = SecretBox.from_environment({KEY_VARIABLE: key}).encrypt("hunter2")
+    assert SecretBox(key).decrypt(token) == "hunter2"
+    with pytest.raises(SecretKeyMismatch):
+        SecretBox("\udcfe" + "k" * 20).decrypt(token)
