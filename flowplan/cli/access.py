@@ -27,6 +27,9 @@ MAX_SECRET_BYTES = 64 * 1024     # a secret reaches steps as an environment vari
 def read_secret_value(name: str) -> str:
     """The value of secret `name` from standard input (asked for, hidden, on a terminal): UTF-8
     text without NUL, at most MAX_SECRET_BYTES; BadInput says what is wrong, never the value."""
+    if sys.stdin is None:
+        raise BadInput(f"the value of secret {name} is read from standard input, which is "
+                       "closed; nothing stored")
     if sys.stdin.isatty():
         import getpass
 

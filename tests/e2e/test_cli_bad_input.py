@@ -172,6 +172,16 @@ def test_a_secret_value_that_cannot_be_kept_is_refused(configured, value, messag
     assert (code, stdout, stderr) == (1, "", f"Error: {message}\n")
 
 
+def test_a_secret_with_standard_input_closed_is_refused(configured):
+    completed = subprocess.run(["sh", "-c", 'exec "$@" <&-', "sh",
+                                *configured.command("secret", "set", "token")],
+                               env={**configured.base_env(), "FLOWPLAN_SECRET_KEY": KEY},
+                               capture_output=True, text=True, timeout=60)
+    assert (completed.returncode, completed.stderr) == (
+        1, "Error: the value of secret token is read from standard input, which is closed; "
+           "nothing stored\n")
+
+
 def test_secret_set_refuses_another_key_than_the_stores_saying_how_many_use_it(configured,
                                                                                run_flowplan):
     assert secret_set(configured, "token", b"first-value-1234\n")[0] == 0
