@@ -99,16 +99,15 @@ class SecretBox:
     def open_stored(self, name: str, token: str) -> str:
         """The text of store secret `name`; StoreSecretUnreadable naming it when this key is not
         the one it was stored with (or the token is damaged)."""
+        again = f"store it again with `flowplan secret set {name}`"
         try:
             return self.decrypt(token)
         except SecretKeyMismatch:
             reason = (f"{KEY_VARIABLE} is not the key it was stored with (or the stored value "
-                      "is damaged)")
+                      f"is damaged); set {KEY_VARIABLE} to the key it was stored with, or {again}")
         except SecretTokenUnreadable as exc:
-            reason = f"the stored value is {exc}"
-        raise StoreSecretUnreadable(
-            f"{_store_secrets([name])} cannot be decrypted: {reason}; set {KEY_VARIABLE} to "
-            f"the key it was stored with, or store it again with `flowplan secret set {name}`")
+            reason = f"the stored value is {exc}; {again}"
+        raise StoreSecretUnreadable(f"{_store_secrets([name])} cannot be decrypted: {reason}")
 
     def require_store_key(self, tokens: Mapping[str, str]) -> None:
         """SecretKeyMismatch unless this key opens the store secrets `tokens` (name: token, the
