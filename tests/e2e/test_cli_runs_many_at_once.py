@@ -2,10 +2,10 @@
 each other's lock (and opening a current store takes none), so every run starts, is recorded
 with its own number and succeeds, and no process prints a traceback or `database is locked`.
 
-The pipeline is one `true` step, so what is measured is flowplan's own work: about 1.4 CPU
-seconds per process, nearly all of it Python starting up and importing (SQLAlchemy above all),
-so the sixty need some 85 CPU seconds: at least ~45 s on two idle cores, and about two minutes
-measured on two cores shared with other test suites. The timeout leaves room for that.
+The pipeline is one `true` step, so what is measured is flowplan's own work: about 1.2 CPU
+seconds per process, nearly all of it Python starting up and importing (SQLAlchemy above all).
+Measured on two cores: 40 s for the sixty when the cores were otherwise idle, about two minutes
+when they were shared with other test suites. The timeout leaves room for that.
 """
 
 from __future__ import annotations
