@@ -208,6 +208,9 @@ def open_run_service(directory: Path | str, config: Config | None = None) -> Any
     from flowplan.store import Store
 
     directory = Path(directory)
+    if not directory.is_dir():      # else a mistyped -C would get a store made there
+        raise DiagnosticsError([_diagnostic("No such config directory",
+                                            f"{directory} is not a directory.")])
     if config is None:
         config = load_config(directory)
         problems = [d for d in config.diagnostics if d.address == "flowplan"
@@ -369,22 +372,15 @@ def resolve_secrets(directory: Path | str, names: set[str], store: Any,
         return {}
     from flowplan.config.loader import load_variables
     from flowplan.config.variables import ENV_PREFIX
-    from flowplan.executor.secrets import SecretBox, SecretError
+    from flowplan.executor.secrets import SecretError, open_store_secrets
 
     stored = names.intersection(store.secret_names())
-    secrets: dict[str, str] = {}
-    if stored:
-        try:
-            box = SecretBox.from_environment(environ)
-        except SecretError as exc:
-            raise RunRefused(f"the store secret{'s' if len(stored) > 1 else ''} "
-                             f"{', '.join(sorted(stored))} cannot be decrypted: {exc}") from None
-        for name in sorted(stored):
-            try:
-                secrets[name] = box.decrypt(store.get_secret_token(name))
-            except SecretError as exc:
-                raise RunRefused(f"the store secret {name} cannot be decrypted with this "
-                                 f"key: {exc}") from None
+    try:
+        secrets = open_store_secrets({name: token for name in stored
+                                      if (token := store.get_secret_token(name)) is not None},
+                                     environ)
+    except SecretError as exc:
+        raise RunRefused(str(exc)) from None
     values, declared, problems = load_variables(directory, names, secrets, environ)
     if problems.has_errors:
         raise RunRefused("; ".join(f"{d.summary}: {d.detail}" for d in problems.errors))

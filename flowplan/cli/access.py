@@ -12,7 +12,8 @@ from typing import Optional
 
 import typer
 
-from flowplan.cli.app import EXIT_ERROR, EXIT_OK, app, err, exit_with, out
+from flowplan.cli.app import (EXIT_ERROR, EXIT_OK, BadInput, app, checked, err, exit_with,
+                              named, out)
 from flowplan.cli.runs import guard_runs, run_service, user_name
 
 
@@ -26,6 +27,35 @@ role_app = typer.Typer(help="Roles that manual_approval steps name in `roles`.",
 app.add_typer(secret_app, name="secret")
 app.add_typer(role_app, name="role")
 
+MAX_SECRET_BYTES = 64 * 1024     # a secret reaches steps as an environment variable: Linux
+                                 # takes at most 128 KiB in one
+
+
+def read_secret_value(name: str) -> str:
+    """The value of secret `name` from standard input (asked for, hidden, on a terminal): UTF-8
+    text without NUL, at most MAX_SECRET_BYTES; BadInput says what is wrong, never the value."""
+    if sys.stdin is None:
+        raise BadInput(f"the value of secret {name} is read from standard input, which is "
+                       "closed; nothing stored")
+    if sys.stdin.isatty():
+        import getpass
+
+        data = getpass.getpass(f"Value of secret {name}: ").encode("utf-8", "surrogateescape")
+    else:
+        data = sys.stdin.buffer.read(MAX_SECRET_BYTES + 1)     # never more, however much comes
+    if len(data) > MAX_SECRET_BYTES:
+        raise BadInput(f"the value of secret {name} is longer than {MAX_SECRET_BYTES} bytes; "
+                       "nothing stored")
+    data = data.rstrip(b"\n")
+    try:
+        value = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput(f"the value of secret {name} is not UTF-8 text; nothing stored") from None
+    if "\0" in value:
+        raise BadInput(f"the value of secret {name} holds a NUL character, which no environment "
+                       "variable can carry; nothing stored")
+    return value
+
 
 AsOption = typer.Option(None, "--as", help="Who makes the change (default: you); recorded "
                         "next to the account that runs the command.")
@@ -37,13 +67,9 @@ def secret_set(name: str = typer.Argument(..., help="The secret's name, as sourc
                user: Optional[str] = AsOption) -> None:
     """Store a secret, read from standard input (or asked for, hidden, on a terminal)."""
     def body() -> int:
+        checked("the secret name", name)
         service = run_service()
-        if sys.stdin.isatty():
-            import getpass
-
-            value = getpass.getpass(f"Value of secret {name}: ")
-        else:
-            value = sys.stdin.read().rstrip("\n")
+        value = read_secret_value(name)
         if not value:
             err("Error: the secret is empty; nothing stored.")
             return EXIT_ERROR
@@ -71,6 +97,7 @@ def secret_rm(name: str = typer.Argument(..., help="The secret to delete."),
               user: Optional[str] = AsOption) -> None:
     """Delete a stored secret."""
     def body() -> int:
+        named("the secret name", name)
         service = run_service()
         if not service.store.delete_secret(name, by=user_name(user)):
             err(f"Error: there is no secret named {name}.")
@@ -85,6 +112,8 @@ def role_grant(role: str = typer.Argument(...), user: str = typer.Argument(...),
                by: Optional[str] = AsOption) -> None:
     """Add USER to ROLE."""
     def body() -> int:
+        checked("the role", role)
+        checked("the user", user)
         service = run_service()
         service.store.grant_role(role, user, by=user_name(by))
         out(f"{user} is in role {role}: {', '.join(service.store.role_members(role))}.")
@@ -97,6 +126,8 @@ def role_revoke(role: str = typer.Argument(...), user: str = typer.Argument(...)
                 by: Optional[str] = AsOption) -> None:
     """Remove USER from ROLE."""
     def body() -> int:
+        named("the role", role)
+        named("the user", user)
         service = run_service()
         if not service.store.revoke_role(role, user, by=user_name(by)):
             err(f"Error: {user} is not in role {role}.")
@@ -112,6 +143,7 @@ def role_list(role: str = typer.Argument(..., help="The role whose members to li
     def body() -> int:
         from flowplan.views.run_text import render_role_members
 
+        named("the role", role)
         store = run_service().store
         grants = {change.detail: change
                   for change in store.changes(kinds=["role grant"], subject=role)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -111,6 +112,46 @@ def print_warnings(diagnostics, texts: dict[str, str]) -> None:
         err(render_diagnostics(warnings, texts, use_color(sys.stderr)))
 
 
+class BadInput(Exception):
+    """A value on the command line (or standard input) that flowplan refuses before acting on
+    it; the message names the value and says what is wrong."""
+
+
+MAX_NAME_LENGTH = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_UNDECODABLE = re.compile(r"[\ud800-\udfff]")    # bytes that were not UTF-8, as Python keeps them
+
+
+def checked(what: str, value: str | None, *, limit: int = MAX_NAME_LENGTH,
+            lines: bool = False) -> str | None:
+    """`value` if it is text fit to store and to show on a terminal: not empty, UTF-8, no
+    control characters (with `lines`, tabs and newlines are fine), at most `limit` characters.
+    BadInput naming `what` otherwise; None stays None."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise BadInput(f"{what} is empty")
+    if len(value) > limit:
+        raise BadInput(f"{what} is {len(value)} characters long; at most {limit} are allowed")
+    if _UNDECODABLE.search(value):
+        raise BadInput(f"{what} is not UTF-8 text")
+    control = (_CONTROL_BUT_LINES if lines else _CONTROL).search(value)
+    if control:
+        raise BadInput(f"{what} holds a control character ({control.group()!r})")
+    return value
+
+
+def named(what: str, value: str) -> str:
+    """`value` if it can name something already stored (to look it up or delete it): not
+    empty, and UTF-8 text; BadInput naming `what` otherwise."""
+    if not value:
+        raise BadInput(f"{what} is empty")
+    if _UNDECODABLE.search(value):
+        raise BadInput(f"{what} is not UTF-8 text")
+    return value
+
+
 def run_guarded(function, *args, **kwargs) -> int:
     """Call a command body, turning expected failures into messages and exit code 1."""
     from flowplan.apply import StalePlanError
@@ -121,7 +162,7 @@ def run_guarded(function, *args, **kwargs) -> int:
         return function(*args, **kwargs)
     except DiagnosticsError as exc:
         return fail_with_diagnostics(exc, exc.texts)
-    except (StateError, StalePlanError) as exc:
+    except (StateError, StalePlanError, BadInput) as exc:
         err(f"Error: {exc}")
         return EXIT_ERROR
 

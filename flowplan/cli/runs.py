@@ -10,13 +10,16 @@ from typing import List, Optional
 
 import typer
 
-from flowplan.cli.app import (EXIT_ERROR, EXIT_OK, OPTIONS, app, err, exit_with, out,
+from flowplan.cli.app import (EXIT_ERROR, EXIT_OK, OPTIONS, app, checked, err, exit_with, out,
                               parse_variables, run_guarded, terminate_as_interrupt, use_color)
+from flowplan.executor.refs import MAX_RUN_NUMBER
 
 
 # -- runs --------------------------------------------------------------------------------------
 
 EXIT_WAITING = 4
+MAX_COMMENT_LENGTH = 2000
+MAX_REVISION_LENGTH = 1000       # --branch, --commit
 
 
 def run_service():
@@ -27,8 +30,8 @@ def run_service():
 
 
 def user_name(explicit: str | None) -> str:
-    if explicit:
-        return explicit
+    if explicit is not None:
+        return checked("--as", explicit)
     import getpass
 
     try:
@@ -66,10 +69,11 @@ def guard_runs(function) -> int:
     from flowplan.engine import RunRefused
     from flowplan.executor.errors import RunServiceError
     from flowplan.executor.secrets import SecretError
+    from flowplan.store.database import StoreBusy
 
     try:
         return run_guarded(function)
-    except (RunServiceError, SecretError, RunRefused) as exc:
+    except (RunServiceError, SecretError, RunRefused, StoreBusy) as exc:
         err(f"Error: {exc}")
         return EXIT_ERROR
 
@@ -94,6 +98,10 @@ def run(
     def body() -> int:
         from flowplan import engine
 
+        checked("the pipeline name", pipeline)
+        who = user_name(user)
+        checked("--branch", branch, limit=MAX_REVISION_LENGTH)
+        checked("--commit", commit, limit=MAX_REVISION_LENGTH)
         prepared = engine.prepare_run(OPTIONS.directory, pipeline, from_config=from_config,
                                       pipeline_variables=parse_variables(var))
         for note in prepared.notes:
@@ -104,19 +112,21 @@ def run(
                 outcome = prepared.service.start(
                     pipeline, prepared.definition, variables=prepared.variables,
                     sensitive=prepared.sensitive, branch=branch, commit=commit,
-                    trigger="manual", user=user_name(user), parallelism=parallelism,
+                    trigger="manual", user=who, parallelism=parallelism,
                     origin=prepared.origin, on_event=sink)
         return _finish(outcome)
     exit_with(guard_runs(body))
 
 
-def _continue(call, run_ref: str) -> int:
-    """Run `call(service, values, event_sink)` for a command that continues a run. The
-    sensitive values the run needs are resolved again as when it started (store secrets,
-    FP_VAR_*, ...); the service refuses, before recording anything, when one changed."""
+def _continue(call, run_ref: str, check=lambda: None) -> int:
+    """Run `call(service, values, event_sink)` for a command that continues a run, once
+    `check()` found the command's options fit (BadInput otherwise). The sensitive values the
+    run needs are resolved again as when it started (store secrets, FP_VAR_*, ...); the
+    service refuses, before recording anything, when one changed."""
     def body() -> int:
         from flowplan import engine
 
+        check()
         service = run_service()
         with terminate_as_interrupt():          # SIGTERM cancels the run, as Ctrl-C does
             service.expire_approvals()
@@ -159,7 +169,9 @@ def _decide(decision: str, run_ref: str, user: str | None, comment: str | None,
     """Record an approval or a rejection, then continue the run."""
     return _continue(lambda service, values, sink: getattr(service, decision)(
         run_ref, user_name(user), comment, task=task, variables=values,
-        sensitive=set(values), on_event=sink), run_ref)
+        sensitive=set(values), on_event=sink), run_ref,
+        lambda: (user_name(user), checked("--comment", comment, limit=MAX_COMMENT_LENGTH,
+                                          lines=True), checked("--task", task)))
 
 
 @app.command()
@@ -169,7 +181,8 @@ def retry(
 ) -> None:
     """Run the failed tasks of a run again, keeping what succeeded."""
     exit_with(_continue(lambda service, values, sink: service.retry(
-        run_ref, task, variables=values, sensitive=set(values), on_event=sink), run_ref))
+        run_ref, task, variables=values, sensitive=set(values), on_event=sink), run_ref,
+        lambda: checked("--task", task)))
 
 
 @app.command()
@@ -181,7 +194,7 @@ def skip(
     """Mark a task that did not succeed skipped, and continue the run past it."""
     exit_with(_continue(lambda service, values, sink: service.skip(
         run_ref, task, user=user_name(user), variables=values, sensitive=set(values),
-        on_event=sink), run_ref))
+        on_event=sink), run_ref, lambda: (checked("--task", task), user_name(user))))
 
 
 @app.command()
@@ -198,7 +211,8 @@ def cancel(
 ) -> None:
     """Cancel a run: its running steps' whole process groups are killed."""
     def body() -> int:
-        record = run_service().cancel(run_ref, user=user_name(user))
+        who = user_name(user)
+        record = run_service().cancel(run_ref, user=who)
         out(f"{record.ref} is {record.status}.")
         return EXIT_OK
     exit_with(guard_runs(body))
@@ -209,7 +223,8 @@ def runs_command(
     target: Optional[str] = typer.Argument(
         None, help="A pipeline name to list its runs, or `show` followed by a run."),
     run_ref: Optional[str] = typer.Argument(None, help="With `show`: the run, PIPELINE#NUMBER."),
-    limit: int = typer.Option(50, "--limit", min=1, help="How many runs to list."),
+    limit: int = typer.Option(50, "--limit", min=1, max=MAX_RUN_NUMBER, clamp=True,
+                              help="How many runs to list."),
     json_output: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Run history. `flowplan runs [PIPELINE]` lists runs (number, status, trigger, commit, who,
@@ -217,6 +232,8 @@ def runs_command(
     def body() -> int:
         from flowplan.views.run_text import render_run_tree, render_runs_table, to_json
 
+        if target != "show":
+            checked("the pipeline name", target)
         service = run_service()
         if target == "show":
             if not run_ref:
@@ -245,6 +262,8 @@ def logs(
 
         from flowplan.views.run_text import render_log_line
 
+        checked("--task", task)
+        checked("--step", step)
         service = run_service()
         for line in service.logs(run_ref, task=task, step=step, follow=follow):
             if json_output:

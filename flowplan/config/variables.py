@@ -8,6 +8,7 @@ the declared type; lists and maps are written in HCL syntax, as in Terraform.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,10 +58,13 @@ def convert(value: Any, constraint: VariableType) -> Any:
         if isinstance(value, str):
             return value
     elif kind == "number":
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str) and parse_number(value) is not None:
-            return parse_number(value)
+        number = parse_number(value) if isinstance(value, str) else value
+        if isinstance(number, float) and not math.isfinite(number):
+            raise ValueError(f"{value!r} is not a finite number: a number variable holds no "
+                             "NaN or infinity (state and store keep values as JSON, which has "
+                             "neither)")
+        if isinstance(number, (int, float)) and not isinstance(number, bool):
+            return number
     elif kind == "bool":
         if isinstance(value, bool):
             return value

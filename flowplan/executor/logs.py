@@ -3,8 +3,9 @@
 `StepLog` takes the bytes a step's process prints (or text the executor itself says), cuts them
 into lines (a line without its newline waits for the rest; an endless one is cut at
 `LogLimits.max_line_bytes`), decodes them leniently (invalid UTF-8 becomes U+FFFD, NUL too), masks
-sensitive values, numbers them, applies the per-step cap, and hands one chunk per read to the
-writer and to the event sink.
+sensitive values, numbers them, applies the per-step cap (keeping the first and the last part of
+a log past it, with a line saying how much was left out between), and hands one chunk per read
+to the writer and to the event sink.
 
 `RunLogWriter` stores chunks in batches from a background thread, every `log_flush_interval`
 seconds, instead of one transaction per line. When a step finishes, the executor commits the
@@ -16,6 +17,7 @@ grow in the order lines were printed, which `logs --follow` relies on.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +25,7 @@ from flowplan.executor.settings import LogLimits
 
 LineSink = Callable[[str, int, float, tuple[str, ...]], None]   # stream, first_seq, at, lines
 SYSTEM = "system"
+OMISSION_RESERVE = 100       # bytes of the head's share kept for the omission line
 
 
 class RunLogWriter:
@@ -98,7 +101,15 @@ class RunLogWriter:
 
 
 class StepLog:
-    """The log of one step run: lines in, numbered masked chunks out, capped."""
+    """The log of one step run: lines in, numbered masked chunks out, capped.
+
+    Past the cap the log keeps its first part and its last part, where errors are: once the
+    head (the cap less the tail's share) is full, lines wait in a ring of raw chunks holding at
+    most `LogLimits.tail_lines` lines and `tail_bytes` bytes, the oldest pushed out and counted.
+    When the process ends (`end`) or the executor writes a line (`say`), one system line says
+    how much was left out (`... 1234567 bytes (12345 lines) left out ...`) and the ring is
+    stored after it. Memory stays bounded by the tail's share, however much a step prints.
+    """
 
     def __init__(self, writer: RunLogWriter | None, run_id: int, step_run_id: int,
                  mask: Callable[[str], str] | None, limits: LogLimits,
@@ -114,9 +125,19 @@ class StepLog:
         self.seq = 0                 # lines stored so far (the last stored line's number)
         self.printed_lines = 0       # lines the step printed, stored or not
         self.printed_bytes = 0
-        self.dropped_lines = 0
+        self.dropped_lines = 0       # lines left out, counted but not stored
         self._stored_bytes = 0
-        self.truncated = False
+        self.truncated = False       # the head is full: lines wait in the tail
+        # the tail's share of the cap, and the head's: the rest less the omission line
+        self._tail_max_lines = max(min(limits.tail_lines, limits.max_lines // 2), 1)
+        self._tail_max_bytes = max(min(limits.tail_bytes, limits.max_bytes // 2), 1)
+        self._head_lines = limits.max_lines - self._tail_max_lines - 1
+        self._head_bytes = limits.max_bytes - self._tail_max_bytes - OMISSION_RESERVE
+        self._tail: deque[list[Any]] = deque()   # [stream, at, raw lines joined by \n, count]
+        self._tail_lines = 0
+        self._tail_bytes = 0
+        self._left_out_lines = 0     # pushed out of the tail since the last omission line
+        self._left_out_bytes = 0
 
     def resume(self, printed_lines: int, printed_bytes: int, dropped_lines: int) -> None:
         """Continue the numbering of a step run that already has stored lines (a waiting step
@@ -147,24 +168,55 @@ class StepLog:
         self._lines(stream, buffer[:cut], at)
 
     def end(self, at: float) -> None:
-        """The process is done: log the last lines that had no newline."""
+        """The process is done: log the last lines that had no newline, and the tail."""
         for stream, rest in list(self._partial.items()):
             if rest:
                 self._lines(stream, rest, at)
         self._partial.clear()
+        with self._lock:
+            self._release_tail(at)
 
     def say(self, text: str, at: float, stream: str = SYSTEM) -> None:
         """A line (or lines) the executor itself writes into the step's log."""
         self._lines(stream, text.encode("utf-8", "replace"), at)
+        with self._lock:
+            self._release_tail(at)
 
     # -- counting, cap, output ------------------------------------------------------------------
 
     def _lines(self, stream: str, raw: bytes, at: float) -> None:
-        text = raw.decode("utf-8", "replace")
-        if "\0" in text:
-            text = text.replace("\0", "\ufffd")
-        if self._mask is not None:
-            text = self._mask(text)
+        with self._lock:
+            self.printed_bytes += len(raw) + 1
+            if self.truncated:
+                blob, count = self._blob(raw)
+                self.printed_lines += count
+                self._hold(stream, at, blob, count)
+                return
+            text, count, lines = self._text(raw)
+            room_lines = self._head_lines - self.seq
+            room_bytes = self._head_bytes - self._stored_bytes
+            if count <= room_lines and len(text) + 1 <= room_bytes:
+                self.printed_lines += count
+                self._emit(stream, count, text, at, lines)
+                return
+            # the head fills up here: what fits goes to it, the rest to the tail
+            self.truncated = True
+            pieces = self._pieces(raw)
+            self.printed_lines += len(pieces)
+            kept = size = 0
+            for piece in pieces:
+                if kept >= room_lines or size + len(piece) + 1 > room_bytes:
+                    break
+                kept += 1
+                size += len(piece) + 1
+            if kept:
+                self._emit_raw(stream, b"\n".join(pieces[:kept]), at)
+            if kept < len(pieces):
+                self._hold(stream, at, b"\n".join(pieces[kept:]), len(pieces) - kept)
+
+    def _text(self, raw: bytes) -> tuple[str, int, list[str] | None]:
+        """`raw` decoded and masked, its line count, and its lines when they had to be split."""
+        text = self._decode(raw)
         count = text.count("\n") + 1          # splitting into lines only when needed
         lines: list[str] | None = None
         limit = self._limits.max_line_bytes
@@ -174,34 +226,72 @@ class StepLog:
                 lines = [line[i:i + limit] if line else line
                          for line in lines for i in range(0, max(len(line), 1), limit)]
                 text, count = "\n".join(lines), len(lines)
-        with self._lock:
-            self.printed_lines += count
-            self.printed_bytes += len(raw) + 1
-            if self.truncated:
-                self.dropped_lines += count
-                return
-            limits = self._limits
-            room_lines = limits.max_lines - self.seq
-            room_bytes = limits.max_bytes - self._stored_bytes
-            if count > room_lines or len(text) + 1 > room_bytes:
-                lines = lines if lines is not None else text.split("\n")
-                kept: list[str] = []
-                size = 0
-                for line in lines[:max(room_lines - 1, 0)]:
-                    if size + len(line) + 1 > room_bytes:
-                        break
-                    kept.append(line)
-                    size += len(line) + 1
-                self.dropped_lines += count - len(kept)
-                self.truncated = True
-                if kept:
-                    self._emit(stream, len(kept), "\n".join(kept), at, kept)
-                notice = (f"log truncated: this step printed more than "
-                          f"{limits.max_lines} lines or {limits.max_bytes} bytes; the rest is "
-                          f"counted, not stored")
-                self._emit(SYSTEM, 1, notice, at, [notice])
-                return
-            self._emit(stream, count, text, at, lines)
+        return text, count, lines
+
+    def _decode(self, raw: bytes) -> str:
+        text = raw.decode("utf-8", "replace")
+        if "\0" in text:
+            text = text.replace("\0", "\ufffd")
+        if self._mask is not None:
+            text = self._mask(text)
+        return text
+
+    def _pieces(self, raw: bytes) -> list[bytes]:
+        """The lines of `raw`, a line longer than `max_line_bytes` cut into several."""
+        limit = self._limits.max_line_bytes
+        lines = raw.split(b"\n")
+        if len(raw) <= limit or all(len(line) <= limit for line in lines):
+            return lines
+        return [piece for line in lines for piece in _cut_line(line, limit)]
+
+    def _blob(self, raw: bytes) -> tuple[bytes, int]:
+        """`raw` with long lines cut, and its line count, splitting only when it must."""
+        if len(raw) <= self._limits.max_line_bytes:
+            return raw, raw.count(b"\n") + 1
+        pieces = self._pieces(raw)
+        return b"\n".join(pieces), len(pieces)
+
+    def _hold(self, stream: str, at: float, blob: bytes, count: int) -> None:
+        """Put lines in the tail, pushing out (and counting) the oldest past its share."""
+        self._tail.append([stream, at, blob, count])
+        self._tail_lines += count
+        self._tail_bytes += len(blob) + 1
+        while self._tail_lines > self._tail_max_lines or self._tail_bytes > self._tail_max_bytes:
+            oldest = self._tail[0]
+            cut = _cut_point(oldest[2], self._tail_lines - self._tail_max_lines,
+                             self._tail_bytes - self._tail_max_bytes)
+            if cut is None:
+                self._tail.popleft()
+                self._leave_out(oldest[3], len(oldest[2]) + 1)
+                continue
+            lines = oldest[2].count(b"\n", 0, cut)
+            oldest[2] = oldest[2][cut:]
+            oldest[3] -= lines
+            self._leave_out(lines, cut)
+
+    def _leave_out(self, lines: int, size: int) -> None:
+        self._tail_lines -= lines
+        self._tail_bytes -= size
+        self._left_out_lines += lines
+        self._left_out_bytes += size
+        self.dropped_lines += lines
+
+    def _release_tail(self, at: float) -> None:
+        """Store the omission line (if lines were left out) and the tail after it."""
+        if self._left_out_lines:
+            lines = self._left_out_lines
+            notice = (f"... {self._left_out_bytes} bytes ({lines} line{'s' if lines != 1 else ''}"
+                      ") left out ...")
+            self._emit(SYSTEM, 1, notice, at, [notice])
+            self._left_out_lines = self._left_out_bytes = 0
+        while self._tail:
+            stream, held_at, blob, _count = self._tail.popleft()
+            self._emit_raw(stream, blob, held_at)
+        self._tail_lines = self._tail_bytes = 0
+
+    def _emit_raw(self, stream: str, raw: bytes, at: float) -> None:
+        text = self._decode(raw)
+        self._emit(stream, text.count("\n") + 1, text, at, None)
 
     def _emit(self, stream: str, count: int, text: str, at: float,
               lines: list[str] | None) -> None:
@@ -220,3 +310,33 @@ class StepLog:
         """The step run fields that describe this log."""
         return {"log_lines": self.printed_lines, "log_bytes": self.printed_bytes,
                 "log_dropped": self.dropped_lines}
+
+
+def _cut_line(line: bytes, limit: int) -> list[bytes]:
+    """`line` in pieces of at most `limit` bytes, cut between UTF-8 characters where it can."""
+    pieces = []
+    while len(line) > limit:
+        cut = limit
+        while cut > limit - 3 and line[cut] & 0xC0 == 0x80:   # inside a character
+            cut -= 1
+        pieces.append(line[:cut])
+        line = line[cut:]
+    pieces.append(line)
+    return pieces
+
+
+def _cut_point(blob: bytes, lines: int, size: int) -> int | None:
+    """Where to cut the front off `blob` (just after a newline) to drop at least `lines` lines
+    and `size` bytes (a line's newline counted); None when the whole of it must go."""
+    cut = 0
+    if lines > 0:
+        rest = blob.split(b"\n", lines)
+        if len(rest) <= lines:
+            return None
+        cut = len(blob) - len(rest[-1])
+    if size > cut:
+        newline = blob.find(b"\n", size - 1)
+        if newline < 0:
+            return None
+        cut = newline + 1
+    return cut

@@ -24,9 +24,10 @@ MINIMUM_SECRET_LENGTH = 3
 
 def _forms(secret: str) -> set[str]:
     """The texts under which `secret` may show up in output."""
-    forms = {secret, shlex.quote(secret), quote(secret, safe=""), quote_plus(secret, safe=""),
+    raw = secret.encode("utf-8", "surrogateescape")   # a value from the environment may not
+    forms = {secret, raw.decode("utf-8", "replace"),  # be UTF-8: logs show it decoded so
+             shlex.quote(secret), quote(raw, safe=""), quote_plus(raw, safe=""),
              json.dumps(secret)[1:-1]}
-    raw = secret.encode("utf-8")
     for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
         text = encoded.decode("ascii")
         forms.update((text, text.rstrip("=")))

@@ -58,7 +58,8 @@ class SecretTokenUnreadable(SecretError):
 
 def _derive_fernet_key(passphrase: str) -> bytes:
     kdf = Scrypt(salt=KEY_DERIVATION_SALT, length=32, n=2**15, r=8, p=1)
-    return base64.urlsafe_b64encode(kdf.derive(passphrase.encode("utf-8")))
+    # surrogateescape: a key that is not UTF-8 (bytes in the environment) is taken as its bytes
+    return base64.urlsafe_b64encode(kdf.derive(passphrase.encode("utf-8", "surrogateescape")))
 
 
 class SecretBox:
@@ -114,6 +115,40 @@ class SecretBox:
                 f"encrypted with (or the stored value is damaged); give the key used when the "
                 "secret was stored, or store the secret again") from None
         return plain.decode("utf-8")
+
+    def open_stored(self, name: str, token: str) -> str:
+        """The text of store secret `name`; StoreSecretUnreadable naming it when this key is not
+        the one it was stored with (or the token is damaged)."""
+        again = f"store it again with `flowplan secret set {name}`"
+        try:
+            return self.decrypt(token)
+        except SecretKeyMismatch:
+            reason = (f"{self._source} is not the key it was stored with (or the stored value "
+                      f"is damaged); give the key it was stored with, or {again}")
+        except SecretTokenUnreadable as exc:
+            reason = f"the stored value is {exc}; {again}"
+        raise StoreSecretUnreadable(f"{_store_secrets([name])} cannot be decrypted: {reason}")
+
+    def require_store_key(self, tokens: Mapping[str, str]) -> None:
+        """SecretKeyMismatch unless this key opens the store secrets `tokens` (name: token, the
+        store's other secrets): all secrets of a store share one key. The message counts and
+        names the secrets that do not open, never showing a value."""
+        unread = []
+        for name, token in sorted(tokens.items()):
+            try:
+                self.decrypt(token)
+            except SecretError:
+                unread.append(name)
+        if not unread:
+            return
+        count, listed = len(unread), ", ".join(unread[:5]) + (", ..." if len(unread) > 5 else "")
+        which = (f"{count} secret{'s' if count > 1 else ''} in the store" if count == len(tokens)
+                 else f"{count} of the {len(tokens)} other secrets in the store")
+        raise SecretKeyMismatch(
+            f"{KEY_VARIABLE} is not the key of this store: {which} ({listed}) "
+            f"{'was' if count == 1 else 'were'} stored with another key; nothing stored. Set "
+            f"{KEY_VARIABLE} to that key (all secrets of a store share one), or delete "
+            f"{'it' if count == 1 else 'them'} first with `flowplan secret rm`")
 
 
 def _read_key_text(path: str) -> str:
@@ -171,3 +206,39 @@ def operator_key_texts(environ: Mapping[str, str]) -> list[str]:
     raw = (key + "\n").encode("utf-8")
     return [key, base64.b64encode(raw).decode("ascii"),
             base64.urlsafe_b64encode(raw).decode("ascii")]
+
+# -- store secrets ------------------------------------------------------------------------------
+
+class StoreSecretUnreadable(SecretError):
+    """A store secret that cannot be decrypted here; the message names it and says why."""
+
+
+def open_store_secrets(tokens: Mapping[str, str], environ: Mapping[str, str] | None = None
+                       ) -> dict[str, str]:
+    """The texts of the store secrets `tokens` (name: token), decrypted with the key in
+    `environ` (default: this process's). Every use of a store secret reads it here, so the
+    reasons one cannot be read are worded alike everywhere: StoreSecretUnreadable names the
+    secret and says whether the key is missing or not the one it was stored with."""
+    if not tokens:
+        return {}
+    names = sorted(tokens)
+    try:
+        box = SecretBox.from_environment(environ)
+    except SecretKeyMissing as exc:
+        environ = os.environ if environ is None else environ
+        key = environ.get(KEY_VARIABLE)
+        they = "it was" if len(names) == 1 else "they were"
+        if environ.get(KEY_FILE_VARIABLE):
+            reason = str(exc)                           # names the key file and what is wrong
+        elif not key:
+            reason = f"neither {KEY_FILE_VARIABLE} nor {KEY_VARIABLE} is set"
+        else:
+            reason = f"{KEY_VARIABLE} is {len(key)} characters long, too short to be a key"
+        raise StoreSecretUnreadable(f"{_store_secrets(names)} cannot be decrypted: {reason}; "
+                                    f"give the key {they} stored with") from None
+    return {name: box.open_stored(name, tokens[name]) for name in names}
+
+
+def _store_secrets(names: list[str]) -> str:
+    return (f"the store secret {names[0]}" if len(names) == 1 else
+            f"the store secrets {', '.join(names)}")

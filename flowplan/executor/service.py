@@ -466,11 +466,16 @@ class RunService:
 
     def set_secret(self, name: str, value: str,
                    environ: Mapping[str, str] | None = None, *, by: str | None = None) -> None:
-        """Store `value` encrypted with the operator's key (SecretKeyMissing without one); the
+        """Store `value` encrypted with the operator's key (SecretKeyMissing without one;
+        SecretKeyMismatch when the store's other secrets were stored with another key); the
         change is recorded with this process's account and the name `by`."""
         from flowplan.executor.secrets import SecretBox
 
-        self.store.put_secret(name, SecretBox.from_environment(environ).encrypt(value), by=by)
+        box = SecretBox.from_environment(environ)
+        box.require_store_key({other: token for other in self.store.secret_names()
+                               if other != name
+                               and (token := self.store.get_secret_token(other)) is not None})
+        self.store.put_secret(name, box.encrypt(value), by=by)
 
     # -- inside ---------------------------------------------------------------------------------
 

@@ -18,12 +18,16 @@ DEFAULT_KILL_GRACE = 10.0
 
 @dataclass(frozen=True)
 class LogLimits:
-    """What one step's log may hold in the store. Past either cap one system line says the log
-    was truncated; the rest is counted (step run `log_dropped`), not stored."""
+    """What one step's log may hold in the store. Past either cap the log keeps its first part
+    and its last `tail_lines` lines or `tail_bytes` bytes (at most half the cap), and one system
+    line between them says how much was left out; what is left out is counted (step run
+    `log_dropped`), not stored. The last part waits in memory until the step's process ends."""
 
     max_lines: int = 500_000
     max_bytes: int = 32 * 1024 * 1024
     max_line_bytes: int = 64 * 1024          # a longer line is stored as several
+    tail_lines: int = 10_000
+    tail_bytes: int = 1024 * 1024
 
 
 @dataclass(frozen=True)

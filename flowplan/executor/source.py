@@ -34,12 +34,12 @@ def credentials_for(name: str | None, values: RunValues, store: Any,
     if token is None:
         raise SourceError(f"source credentials {name!r} are neither a variable of the run nor a "
                           f"secret in the store")
-    from flowplan.executor.secrets import SecretBox, SecretError
+    from flowplan.executor.secrets import SecretError, open_store_secrets
 
     try:
-        return SecretBox.from_environment(environ).decrypt(token)
+        return open_store_secrets({name: token}, environ)[name]
     except SecretError as exc:
-        raise SourceError(f"cannot read secret {name!r}: {exc}") from None
+        raise SourceError(f"credentials: {exc}") from None
 
 
 def check_out(source: dict[str, Any], directory: Path, *, branch: str | None,

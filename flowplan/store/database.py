@@ -5,9 +5,13 @@ directory), brings the schema to the latest version (`flowplan.store.migrations`
 method per question or change. It hands out frozen records, never ORM objects.
 
 Each call opens its own Session and a short transaction, so one Store is shared by the threads
-`apply` runs providers in. On SQLite the connection runs in WAL mode with a 5 s busy timeout and
-foreign keys on, and a write begins with BEGIN IMMEDIATE: the writer takes the lock before it reads,
-so concurrent writers wait for each other instead of failing on a stale snapshot. `synchronous` is
+`apply` runs providers in. On SQLite the connection runs in WAL mode with foreign keys on, and a
+write begins with BEGIN IMMEDIATE: the writer takes the lock before it reads, so concurrent writers
+wait for each other instead of failing on a stale snapshot. A writer waits up to
+`SQLITE_BUSY_TIMEOUT_MS` for the lock (SQLite retries it while it waits): dozens of `flowplan run`
+processes writing to one store at once each get their turn; past the bound, `StoreBusy` says so.
+Opening a store whose schema is current only reads, so starting many processes at once does not
+queue them all for the write lock. `synchronous` is
 NORMAL: in WAL mode a commit survives a crash of the process (what run history needs: the executor
 commits every transition before acting), and only an OS crash or power loss can lose the last
 commits; FULL would fsync on every commit and cost ~10x per recorded transition.
@@ -31,6 +35,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import sqlite3
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,13 +55,14 @@ from flowplan.store.caches import CacheIndex
 from flowplan.store.gates import GateHistory
 from flowplan.store.json_data import require_json_data
 from flowplan.store.logs import LogHistory
-from flowplan.store.migrations import MIGRATIONS, Migration, prepare_schema
+from flowplan.store.migrations import (MIGRATIONS, Migration, latest_version, prepare_schema,
+                                       read_version)
 from flowplan.store.recording import Recorder
 from flowplan.store.runs import RunHistory
 from flowplan.store.schema import Base, DeploymentGroup, LogChunk, Pipeline, Schedule, utc_now
 from flowplan.store.sensitive import SensitiveText
 
-SQLITE_BUSY_TIMEOUT_MS = 5000
+SQLITE_BUSY_TIMEOUT_MS = 60_000   # how long a write waits for the lock before StoreBusy
 _WRITE_OPTION = "flowplan_store_write"   # execution option: this transaction will write
 
 Row = TypeVar("Row", Pipeline, Schedule, DeploymentGroup)
@@ -92,6 +98,10 @@ class DeploymentGroupRecord:
     definition: dict[str, Any]  # the whole block, hosts included
     created_at: datetime
     updated_at: datetime
+
+
+class StoreBusy(Exception):
+    """The store stayed locked by other writers for longer than a write waits."""
 
 
 def _require_text(value: Any, what: str) -> None:
@@ -159,9 +169,9 @@ def _create_engine(url: URL) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")   # first: all wait
             if not in_memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
         finally:
@@ -172,7 +182,20 @@ def _create_engine(url: URL) -> Engine:
         writes = connection.get_execution_options().get(_WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        original = context.original_exception
+        if isinstance(original, sqlite3.OperationalError) and "locked" in str(original):
+            raise StoreBusy(busy_message(url.render_as_string(hide_password=True))) from original
+
     return engine
+
+
+def busy_message(url: str) -> str:
+    """What to say when the store at `url` stayed locked past the busy timeout."""
+    return (f"the store {url} stayed locked by other processes writing to it for "
+            f"{SQLITE_BUSY_TIMEOUT_MS / 1000:g} s: try again "
+            "(a PostgreSQL store serves many concurrent runs better)")
 
 
 class Store(RunHistory, LogHistory, GateHistory, CacheIndex, AccessRecords, SensitiveText):
@@ -198,8 +221,11 @@ class Store(RunHistory, LogHistory, GateHistory, CacheIndex, AccessRecords, Sens
         """
         engine = _create_engine(resolve_url(url, Path(base_dir) if base_dir is not None else None))
         try:
-            with engine.execution_options(**{_WRITE_OPTION: True}).begin() as connection:
-                version = prepare_schema(connection, migrations)
+            with engine.connect() as connection:    # most opens find the schema current: a read
+                version = read_version(connection)
+            if version != latest_version(migrations):
+                with engine.execution_options(**{_WRITE_OPTION: True}).begin() as connection:
+                    version = prepare_schema(connection, migrations)
         except BaseException:
             engine.dispose()
             raise

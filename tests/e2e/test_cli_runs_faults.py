@@ -1,7 +1,7 @@
 r"""Bad input and faults through `flowplan run`: binary output, output past the per-step log cap
-(stored up to the cap, saying so), a task name that would escape the workspace root (refused by
-validate), a source
-whose repository or branch is missing. (A step ignoring SIGTERM, an approval by someone not on
+(its first and last part stored, a line between saying how much was left out), a task name that
+would escape the workspace root (refused by validate), a source whose repository or branch is
+missing. (A step ignoring SIGTERM, an approval by someone not on
 the list, a retry of a run that succeeded and concurrent runs are in test_cli_runs_processes.py,
 test_cli_runs_approvals.py and test_cli_runs_retry_skip.py.)"""
 
@@ -46,7 +46,7 @@ pipeline "flood" {
     task "t" {
       step "flood" {
         type = "command"
-        run  = "head -c 36000000 /dev/zero | tr '\\000' a | fold -w 1000; echo after-the-flood"
+        run  = "head -c 36000000 /dev/zero | tr '\\000' a | fold -w 1000; echo; echo after-the-flood"
       }
       step "next" {
         type = "command"
@@ -108,23 +108,33 @@ def test_binary_output_is_stored_leniently_and_shown(configured, run_flowplan):
     assert plain.stdout.rstrip().endswith("| after-noise")
 
 
-def test_output_past_the_log_cap_is_cut_saying_so_and_the_run_goes_on(configured,
-                                                                      run_flowplan):
-    result = run_flowplan("run", "flood", timeout=120)
+def test_output_past_the_log_cap_keeps_head_and_tail_saying_what_was_left_out(configured,
+                                                                             run_flowplan):
+    result = run_flowplan("run", "flood", "--from-config", timeout=120)
     assert result.code == 0, str(result)[:2000]
-    assert re.search(r"^\[s/t/flood\] # log truncated: this step printed more than "
-                     r"\d+ lines or \d+ bytes", result.stdout, re.M)
+    omitted = re.search(r"^\[s/t/flood\] # \.\.\. (\d+) bytes \((\d+) lines\) left out \.\.\.$",
+                        result.stdout, re.M)
+    assert omitted, result.stdout[-3000:]
+    left_out_bytes, left_out_lines = int(omitted.group(1)), int(omitted.group(2))
+    assert left_out_bytes == left_out_lines * 1001
+    assert "[s/t/flood] | after-the-flood" in result.stdout
     assert "[s/t/next] | next step runs" in result.stdout
     shown = parse_json(run_flowplan("runs", "show", "flood#1", "--json"))
     flood = [s for st in shown["stages"] for t in st["tasks"] for s in t["steps"]
              if s["step"] == "flood"][0]
     assert flood["status"] == "succeeded"
-    assert flood["log_dropped"] > 0
+    assert flood["log_dropped"] == left_out_lines
+    assert flood["log_lines"] == 36_001
+    assert flood["log_bytes"] == 36_000 * 1001 + len("after-the-flood\n")
     logs = assert_ok(run_flowplan("logs", "flood#1", "--step", "flood", timeout=120)).stdout
-    assert "# log truncated" in logs
-    assert "after-the-flood" not in logs
-    stored = [line for line in logs.splitlines() if line.endswith("a" * 1000)]
-    assert 30_000 < len(stored) < 36_000
+    lines = logs.splitlines()
+    assert lines[-1].endswith("| after-the-flood")
+    notice = [i for i, line in enumerate(lines) if line.endswith(" left out ...")]
+    assert len(notice) == 1 and f"# ... {left_out_bytes} bytes ({left_out_lines} lines)" \
+        in lines[notice[0]]
+    stored = [line for line in lines if line.endswith("a" * 1000)]
+    assert len(stored) == 36_000 - left_out_lines
+    assert notice[0] > 30_000 and len(lines) - notice[0] > 1000    # a head and a tail
 
 
 ESCAPE = """

@@ -213,10 +213,17 @@ def test_a_store_secret_that_cannot_be_decrypted_names_the_secret(config):
     apply_all(config)
     engine.open_run_service(config).set_secret(
         "token", "x", {"FLOWPLAN_SECRET_KEY": "a-long-enough-operator-key"})
-    with pytest.raises(engine.RunRefused, match="store secret token cannot be decrypted"):
+    with pytest.raises(engine.RunRefused) as refused:
         engine.prepare_run(config, "web", environ={"FLOWPLAN_SECRET_KEY": "another-long-key-000"})
-    with pytest.raises(engine.RunRefused, match="store secret token cannot be decrypted"):
+    assert str(refused.value) == (
+        "the store secret token cannot be decrypted: FLOWPLAN_SECRET_KEY is not the key it was "
+        "stored with (or the stored value is damaged); set FLOWPLAN_SECRET_KEY to the key it "
+        "was stored with, or store it again with `flowplan secret set token`")
+    with pytest.raises(engine.RunRefused) as refused:
         engine.prepare_run(config, "web", environ={})
+    assert str(refused.value) == ("the store secret token cannot be decrypted: "
+                                  "FLOWPLAN_SECRET_KEY is not set; set FLOWPLAN_SECRET_KEY to "
+                                  "the key it was stored with")
 
 
 APPROVAL = """

@@ -123,6 +123,28 @@ def test_invalid_value_for_the_declared_type_is_a_diagnostic(load, declared, tex
     assert "v" not in config.variables
 
 
+@pytest.mark.parametrize("text", ["nan", "NaN", "-nan", "inf", "-inf", "Infinity", "1e999"])
+def test_a_number_variable_refuses_nan_and_infinity_from_text(load, text):
+    config = load('variable "n" {\n  type = number\n}\n', variables={"n": text})
+    [diagnostic] = list(config.diagnostics)
+    assert (str(diagnostic.range), diagnostic.summary) == ("main.hcl:1:1",
+                                                           "Invalid value for variable")
+    assert diagnostic.detail.startswith(f"var.n (from --var): {text!r} is not a finite number")
+    assert "n" not in config.variables
+
+
+def test_a_number_variable_refuses_infinity_from_a_file_a_default_and_the_environment(load):
+    config = load({"main.hcl": 'variable "a" {\n  type = number\n}\n'
+                               'variable "b" {\n  type = list(number)\n  default = [1, 1e999]\n}\n'
+                               'variable "c" {\n  type = number\n}\n',
+                   "a.auto.fpvars": "a = -1e999\n"}, environ={"FP_VAR_c": "nan"})
+    details = sorted(d.detail for d in config.diagnostics)
+    assert [d.split(":")[0] for d in details] == ["var.a (from a *.auto.fpvars file)",
+                                                  "var.b (from default)", "var.c (from FP_VAR_c)"]
+    assert all("is not a finite number" in d for d in details)
+    assert config.variables == {}
+
+
 def test_invalid_environment_value_names_its_origin(load):
     config = load('variable "n" {\n  type = number\n}\n', environ={"FP_VAR_n": "many"})
     [diagnostic] = list(config.diagnostics)

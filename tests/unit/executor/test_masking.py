@@ -72,3 +72,10 @@ def test_masking_a_200000_line_log_with_ten_secrets_is_fast():
     assert masked[1234].endswith(" token=***")
     assert masked[0] == lines[0]
     assert elapsed < 3.0, f"masking took {elapsed:.2f} s"
+
+
+def test_a_value_that_is_not_utf8_is_masked_as_logs_show_it():
+    value = "sec\udcffret-from-the-environment"           # b"sec\xffret..." as Python keeps it
+    masker = Masker([value])
+    assert masker.mask("got sec\ufffdret-from-the-environment") == "got ***"
+    assert masker.mask(f"url ?t={quote(value.encode('utf-8', 'surrogateescape'))}") == "url ?t=***"

@@ -16,6 +16,8 @@ from flowplan.executor.secrets import (
     SecretKeyMissing,
     SecretTokenUnreadable,
     operator_key,
+    StoreSecretUnreadable,
+    open_store_secrets,
 )
 
 KEY = "correct horse battery staple"
@@ -166,3 +168,29 @@ def test_operator_key_is_known_from_either_place_for_masking(tmp_path):
     assert operator_key({KEY_FILE_VARIABLE: key_file(tmp_path, KEY + "\n", 0o644)}) == KEY
     assert operator_key({KEY_FILE_VARIABLE: str(tmp_path / "nowhere")}) is None
     assert operator_key({}) is None
+
+
+def test_a_key_that_is_not_utf8_is_taken_as_its_bytes():
+    key = "\udcff" + "k" * 20                           # b"\xffkkk..." in the environment
+    token = SecretBox.from_environment({KEY_VARIABLE: key}).encrypt("hunter2")
+    assert SecretBox(key).decrypt(token) == "hunter2"
+    with pytest.raises(SecretKeyMismatch):
+        SecretBox("\udcfe" + "k" * 20).decrypt(token)
+
+
+def test_store_secrets_that_cannot_be_read_are_named_with_the_reason(box):
+    with pytest.raises(StoreSecretUnreadable) as missing:
+        open_store_secrets({"b": box.encrypt("x"), "a": box.encrypt("y")}, {})
+    assert str(missing.value) == (f"the store secrets a, b cannot be decrypted: {KEY_VARIABLE} "
+                                  f"is not set; set {KEY_VARIABLE} to the key they were stored "
+                                  "with")
+    with pytest.raises(StoreSecretUnreadable) as short:
+        open_store_secrets({"a": box.encrypt("y")}, {KEY_VARIABLE: "k3y!"})
+    assert str(short.value).startswith(f"the store secret a cannot be decrypted: {KEY_VARIABLE} "
+                                       "is 4 characters long, too short to be a key")
+    with pytest.raises(StoreSecretUnreadable) as damaged:
+        box.open_stored("a", "hunter2")
+    assert str(damaged.value) == (
+        "the store secret a cannot be decrypted: the stored value is not a flowplan secret token "
+        f"(tokens start with {TOKEN_PREFIX!r}); store it again with `flowplan secret set a`")
+    assert open_store_secrets({"a": box.encrypt("y")}, {KEY_VARIABLE: KEY}) == {"a": "y"}

@@ -10,6 +10,7 @@ import pytest
 from conftest import load_pipeline, log_text, make_service, steps_of
 
 from flowplan.executor.errors import RunServiceError
+from flowplan.executor.secrets import SecretBox, SecretKeyMismatch
 from flowplan.executor.status import Status
 from flowplan.values import Sensitive
 
@@ -239,9 +240,60 @@ def test_a_store_secret_without_the_operator_key_fails_the_run_clearly(
                                                        source_hcl(repo, "git_token"), "app")
     outcome = service.start("app", definition)
     assert outcome.status == Status.FAILED
-    assert outcome.error.startswith("source: cannot read secret 'git_token': "
-                                    "neither FLOWPLAN_SECRET_KEY_FILE nor "
-                                    "FLOWPLAN_SECRET_KEY is set")
+    assert outcome.error == ("source: credentials: the store secret git_token cannot be "
+                             "decrypted: FLOWPLAN_SECRET_KEY is not set; set "
+                             "FLOWPLAN_SECRET_KEY to the key it was stored with")
+
+
+def test_a_store_secret_stored_with_another_key_fails_the_run_naming_it(
+        config_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWPLAN_SECRET_KEY", "a-long-operator-passphrase")
+    service = make_service(config_dir)
+    service.set_secret("git_token", SECRET)
+    monkeypatch.setenv("FLOWPLAN_SECRET_KEY", "another-long-passphrase")
+    repo = make_repository(tmp_path / "repo")
+    definition, _variables, _sensitive = load_pipeline(config_dir,
+                                                       source_hcl(repo, "git_token"), "app")
+    outcome = service.start("app", definition)
+    assert outcome.status == Status.FAILED
+    assert outcome.error == (
+        "source: credentials: the store secret git_token cannot be decrypted: "
+        "FLOWPLAN_SECRET_KEY is not the key it was stored with (or the stored value is "
+        "damaged); set FLOWPLAN_SECRET_KEY to the key it was stored with, or store it again "
+        "with `flowplan secret set git_token`")
+
+
+def test_setting_a_secret_with_another_key_than_the_stores_is_refused(config_dir):
+    service = make_service(config_dir)
+    first_key = {"FLOWPLAN_SECRET_KEY": "a-long-operator-passphrase"}
+    other_key = {"FLOWPLAN_SECRET_KEY": "another-long-passphrase"}
+    service.set_secret("deploy_token", SECRET, first_key)
+    service.set_secret("git_token", "other-s3cr3t", first_key)
+    before = {name: service.store.get_secret_token(name) for name in ("deploy_token",
+                                                                      "git_token")}
+    with pytest.raises(SecretKeyMismatch) as refused:
+        service.set_secret("registry_token", "third-s3cr3t", other_key)
+    message = str(refused.value)
+    assert message.startswith("FLOWPLAN_SECRET_KEY is not the key of this store: 2 secrets in "
+                              "the store (deploy_token, git_token) were stored with another "
+                              "key; nothing stored.")
+    assert not any(value in message for value in (SECRET, "other-s3cr3t", "third-s3cr3t"))
+    assert service.store.secret_names() == ["deploy_token", "git_token"]
+    assert {name: service.store.get_secret_token(name) for name in before} == before
+    service.set_secret("registry_token", "third-s3cr3t", first_key)   # the store's key is fine
+    # a store holding a secret of another key (put there by an older flowplan): refused too
+    service.store.put_secret("old_token", SecretBox("another-long-passphrase").encrypt("x"))
+    with pytest.raises(SecretKeyMismatch, match=r"1 of the 3 other secrets in the store "
+                                                r"\(old_token\) was stored with another key"):
+        service.set_secret("deploy_token", "again", first_key)
+
+
+def test_the_only_secret_may_be_stored_again_with_a_new_key(config_dir):
+    service = make_service(config_dir)
+    service.set_secret("token", SECRET, {"FLOWPLAN_SECRET_KEY": "a-long-operator-passphrase"})
+    service.set_secret("token", SECRET, {"FLOWPLAN_SECRET_KEY": "another-long-passphrase"})
+    assert SecretBox("another-long-passphrase").decrypt(
+        service.store.get_secret_token("token")) == SECRET
 
 
 def test_unknown_credentials_name_fails_the_run_clearly(service, config_dir, tmp_path):

@@ -5,9 +5,13 @@ from __future__ import annotations
 import sqlite3
 from datetime import timezone
 
+import pytest
+
 from sqlalchemy import text
 
 from flowplan.store import Store
+from flowplan.store import database
+from flowplan.store.database import SQLITE_BUSY_TIMEOUT_MS, StoreBusy
 
 
 def test_open_puts_relative_sqlite_path_under_base_dir_and_creates_its_directory(tmp_path):
@@ -30,8 +34,42 @@ def test_open_sets_wal_busy_timeout_and_foreign_keys(tmp_path):
         with store._engine.connect() as connection:
             pragma = lambda name: connection.execute(text(f"PRAGMA {name}")).scalar()  # noqa: E731
             assert pragma("journal_mode") == "wal"
-            assert pragma("busy_timeout") == 5000
+            assert pragma("busy_timeout") == SQLITE_BUSY_TIMEOUT_MS == 60_000
             assert pragma("foreign_keys") == 1
+
+
+def hold_write_lock(path):
+    """Another process's writer, as SQLite sees it: a connection inside BEGIN IMMEDIATE."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def test_opening_a_store_whose_schema_is_current_waits_for_no_writer(tmp_path, monkeypatch):
+    Store.open("sqlite:///store.db", base_dir=tmp_path).close()
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    holder = hold_write_lock(tmp_path / "store.db")
+    try:
+        with Store.open("sqlite:///store.db", base_dir=tmp_path) as store:
+            assert store.list_pipelines() == []
+    finally:
+        holder.rollback()
+
+
+def test_a_write_locked_out_past_the_busy_timeout_says_the_store_is_busy(tmp_path,
+                                                                        monkeypatch):
+    Store.open("sqlite:///store.db", base_dir=tmp_path).close()
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_MS", 100)
+    holder = hold_write_lock(tmp_path / "store.db")
+    try:
+        with Store.open("sqlite:///store.db", base_dir=tmp_path) as store:
+            with pytest.raises(StoreBusy) as busy:
+                store.register_deployment_group("daily", "daily", {})
+    finally:
+        holder.rollback()
+    assert str(busy.value) == (f"the store sqlite:///{tmp_path}/store.db stayed locked by other "
+                               "processes writing to it for 0.1 s: try again (a PostgreSQL store "
+                               "serves many concurrent runs better)")
 
 
 def test_reopened_store_sees_what_was_registered(tmp_path):
