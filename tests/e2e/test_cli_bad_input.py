@@ -203,8 +203,8 @@ def test_a_store_secret_that_cannot_be_decrypted_refuses_the_run_naming_it(confi
     assert_ok(run_flowplan("run", "deploy"))
     refused(run_flowplan("run", "deploy", env={"FLOWPLAN_SECRET_KEY": OTHER_KEY}),
             "the store secret token cannot be decrypted: FLOWPLAN_SECRET_KEY is not the key it "
-            "was stored with (or the stored value is damaged); set FLOWPLAN_SECRET_KEY to the "
-            "key it was stored with, or store it again with `flowplan secret set token`")
+            "was stored with (or the stored value is damaged); give the key it was stored with, "
+            "or store it again with `flowplan secret set token`")
     refused(run_flowplan("run", "deploy", env={"FLOWPLAN_SECRET_KEY": None}),
-            "the store secret token cannot be decrypted: FLOWPLAN_SECRET_KEY is not set; set "
-            "FLOWPLAN_SECRET_KEY to the key it was stored with")
+            "the store secret token cannot be decrypted: neither FLOWPLAN_SECRET_KEY_FILE nor "
+            "FLOWPLAN_SECRET_KEY is set; give the key it was stored with")

@@ -217,13 +217,13 @@ def test_a_store_secret_that_cannot_be_decrypted_names_the_secret(config):
         engine.prepare_run(config, "web", environ={"FLOWPLAN_SECRET_KEY": "another-long-key-000"})
     assert str(refused.value) == (
         "the store secret token cannot be decrypted: FLOWPLAN_SECRET_KEY is not the key it was "
-        "stored with (or the stored value is damaged); set FLOWPLAN_SECRET_KEY to the key it "
-        "was stored with, or store it again with `flowplan secret set token`")
+        "stored with (or the stored value is damaged); give the key it was stored with, or "
+        "store it again with `flowplan secret set token`")
     with pytest.raises(engine.RunRefused) as refused:
         engine.prepare_run(config, "web", environ={})
-    assert str(refused.value) == ("the store secret token cannot be decrypted: "
-                                  "FLOWPLAN_SECRET_KEY is not set; set FLOWPLAN_SECRET_KEY to "
-                                  "the key it was stored with")
+    assert str(refused.value) == ("the store secret token cannot be decrypted: neither "
+                                  "FLOWPLAN_SECRET_KEY_FILE nor FLOWPLAN_SECRET_KEY is set; "
+                                  "give the key it was stored with")
 
 
 APPROVAL = """

@@ -181,9 +181,9 @@ def test_a_key_that_is_not_utf8_is_taken_as_its_bytes():
 def test_store_secrets_that_cannot_be_read_are_named_with_the_reason(box):
     with pytest.raises(StoreSecretUnreadable) as missing:
         open_store_secrets({"b": box.encrypt("x"), "a": box.encrypt("y")}, {})
-    assert str(missing.value) == (f"the store secrets a, b cannot be decrypted: {KEY_VARIABLE} "
-                                  f"is not set; set {KEY_VARIABLE} to the key they were stored "
-                                  "with")
+    assert str(missing.value) == (f"the store secrets a, b cannot be decrypted: neither "
+                                  f"{KEY_FILE_VARIABLE} nor {KEY_VARIABLE} is set; give the key "
+                                  "they were stored with")
     with pytest.raises(StoreSecretUnreadable) as short:
         open_store_secrets({"a": box.encrypt("y")}, {KEY_VARIABLE: "k3y!"})
     assert str(short.value).startswith(f"the store secret a cannot be decrypted: {KEY_VARIABLE} "

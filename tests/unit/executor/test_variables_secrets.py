@@ -241,8 +241,8 @@ def test_a_store_secret_without_the_operator_key_fails_the_run_clearly(
     outcome = service.start("app", definition)
     assert outcome.status == Status.FAILED
     assert outcome.error == ("source: credentials: the store secret git_token cannot be "
-                             "decrypted: FLOWPLAN_SECRET_KEY is not set; set "
-                             "FLOWPLAN_SECRET_KEY to the key it was stored with")
+                             "decrypted: neither FLOWPLAN_SECRET_KEY_FILE nor "
+                             "FLOWPLAN_SECRET_KEY is set; give the key it was stored with")
 
 
 def test_a_store_secret_stored_with_another_key_fails_the_run_naming_it(
@@ -259,7 +259,7 @@ def test_a_store_secret_stored_with_another_key_fails_the_run_naming_it(
     assert outcome.error == (
         "source: credentials: the store secret git_token cannot be decrypted: "
         "FLOWPLAN_SECRET_KEY is not the key it was stored with (or the stored value is "
-        "damaged); set FLOWPLAN_SECRET_KEY to the key it was stored with, or store it again "
+        "damaged); give the key it was stored with, or store it again "
         "with `flowplan secret set git_token`")
 
 
