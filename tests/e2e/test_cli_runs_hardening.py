@@ -61,7 +61,7 @@ pipeline "gated_slow" {
 pipeline "leaky" {
   stage "s" {
     task "t" {
-      timeout = "${var.token}"
+      when = var.token
       step "x" {
         type = "command"
         run  = "echo hi"
@@ -146,8 +146,8 @@ def test_a_sensitive_value_in_a_task_error_is_shown_masked(applied, run_flowplan
     assert TOKEN not in failed.output
     shown = assert_ok(run_flowplan("runs", "show", "leaky#1", "--json")).stdout
     tree = assert_ok(run_flowplan("runs", "show", "leaky#1")).stdout
-    assert "timeout: '***' is not a duration" in shown and TOKEN not in shown
-    assert "timeout: '***' is not a duration" in tree and TOKEN not in tree
+    assert "when: must be true or false, got str '***'" in shown and TOKEN not in shown
+    assert "when: must be true or false, got str '***'" in tree and TOKEN not in tree
     assert TOKEN not in str(query(applied, "select error from task_runs"))
 
 
