@@ -11,64 +11,12 @@ from __future__ import annotations
 import re
 
 from cli_workspace import assert_ok
-
-CONFIG = """
-    pipeline "app" {
-      stage "build" {
-        task "package" {
-          step "mvn" {
-            type = "command"
-            run  = "mvn -B package"
-          }
-        }
-      }
-    }
-
-    schedule "nightly" {
-      pipeline = pipeline.app
-      cron     = "0 2 * * *"
-    }
-
-    acr_namespace "team" {
-      instance_id = "cri-123"
-      name        = "team"
-    }
-
-    acr_repository "app" {
-      namespace = acr_namespace.team.name
-      name      = "app"
-    }
-
-    webhook "push" {
-      pipeline = pipeline.app
-    }
-"""
-
-CYCLE = """
-    acr_namespace "a" {
-      instance_id = "cri-1"
-      name        = acr_repository.c.name
-    }
-
-    acr_repository "b" {
-      namespace = acr_namespace.a.name
-      name      = "b"
-    }
-
-    acr_repository "c" {
-      namespace = acr_repository.b.namespace
-      name      = "c"
-    }
-
-    acr_namespace "fine" {
-      instance_id = "cri-2"
-      name        = "fine"
-    }
-"""
+from configs import REFERENCE_CYCLE, REGISTRY_AND_PIPELINE
+from in_flight import most_at_once
 
 
 def test_graph_prints_dot_with_an_edge_per_reference(workspace, run_flowplan):
-    workspace.write(CONFIG)
+    workspace.write(REGISTRY_AND_PIPELINE)
     dot = assert_ok(run_flowplan("graph")).stdout
     lines = [line.strip() for line in dot.strip().splitlines()]
     assert lines[0] == "digraph {" and lines[-1] == "}"
@@ -81,7 +29,7 @@ def test_graph_prints_dot_with_an_edge_per_reference(workspace, run_flowplan):
                      '"webhook.push" -> "pipeline.app";']
     assert not workspace.state_path.exists(), "graph must not write state"
 
-    workspace.write(CYCLE)
+    workspace.write(REFERENCE_CYCLE)
     cycle = run_flowplan("graph")
     assert cycle.code == 1, str(cycle)
     assert re.search(r"main\.hcl:\d+:\d+: error: Reference cycle", cycle.stderr), str(cycle)
@@ -98,14 +46,8 @@ SIX = "".join(f"""
 
 def most_in_flight(calls: list[dict]) -> int:
     """The largest number of applies running at once, from the recorder's start/end records."""
-    events = sorted([(c["time"], 1) for c in calls if c["method"] == "apply_start"]
-                    + [(c["time"], -1) for c in calls if c["method"] == "apply"],
-                    key=lambda e: (e[0], e[1]))
-    running = peak = 0
-    for _, step in events:
-        running += step
-        peak = max(peak, running)
-    return peak
+    return most_at_once([c["time"] for c in calls if c["method"] == "apply_start"],
+                        [c["time"] for c in calls if c["method"] == "apply"])
 
 
 def test_parallelism_option_limits_how_many_resources_apply_at_once(workspace, run_flowplan):

@@ -8,27 +8,12 @@ progress on stderr, and an error message instead of a traceback.
 
 from __future__ import annotations
 
-CONFIG = """
-    acr_namespace "team" {
-      instance_id = "cri-123"
-      name        = "team"
-    }
-
-    acr_repository "app" {
-      namespace = acr_namespace.team.name
-      name      = "app"
-    }
-
-    acr_namespace "other" {
-      instance_id = "cri-456"
-      name        = "other"
-    }
-"""
+from configs import TWO_NAMESPACES_AND_REPOSITORY
 
 
 def test_failed_apply_exits_1_with_the_diagnostic_and_the_skipped_dependents_on_stderr(
         workspace, run_flowplan):
-    workspace.write(CONFIG)
+    workspace.write(TWO_NAMESPACES_AND_REPOSITORY)
     failed = run_flowplan("apply", "--auto-approve",
                           env={"FLOWPLAN_RECORDER_FAIL": "acr_namespace.team"})
     assert failed.code == 1, str(failed)
@@ -43,7 +28,7 @@ def test_failed_apply_exits_1_with_the_diagnostic_and_the_skipped_dependents_on_
 
 
 def test_corrupt_state_is_an_error_message_not_a_traceback(workspace, run_flowplan):
-    workspace.write(CONFIG)
+    workspace.write(TWO_NAMESPACES_AND_REPOSITORY)
     workspace.state_path.parent.mkdir()
     workspace.state_path.write_text("{ not json")
     for args in (("plan",), ("apply", "--auto-approve"), ("state", "list"), ("show",)):

@@ -13,76 +13,28 @@ from __future__ import annotations
 import pytest
 
 from cli_workspace import Workspace, applied_workspace, assert_ok, copy_applied
+from configs import APP_STACK, APP_STACK_ADDRESSES
 
 SECRET = "hook-s3cr3t-7f1c9a"
-
-CONFIG = """
-    variable "hook_secret" {
-      type      = string
-      sensitive = true
-    }
-
-    pipeline "app" {
-      description = "build and ship the app"
-      stage "build" {
-        task "package" {
-          step "mvn" {
-            type = "command"
-            run  = "mvn -B package"
-          }
-        }
-      }
-    }
-
-    schedule "nightly" {
-      pipeline = pipeline.app
-      cron     = "0 2 * * *"
-    }
-
-    deployment_group "daily" {
-      environment = "daily"
-      host "web1" {
-        address = "10.0.0.1"
-      }
-    }
-
-    acr_namespace "team" {
-      instance_id = "cri-123"
-      name        = "team"
-    }
-
-    acr_repository "app" {
-      namespace = acr_namespace.team.name
-      name      = "app"
-    }
-
-    webhook "push" {
-      pipeline = pipeline.app
-      secret   = var.hook_secret
-    }
-"""
-
-ADDRESSES = ["acr_namespace.team", "acr_repository.app", "deployment_group.daily",
-             "pipeline.app", "schedule.nightly", "webhook.push"]
 
 
 @pytest.fixture(scope="module")
 def applied_template(tmp_path_factory) -> Workspace:
-    """CONFIG applied once; tests copy it rather than applying again."""
-    return applied_workspace(tmp_path_factory.mktemp("applied"), CONFIG,
+    """APP_STACK applied once; tests copy it rather than applying again."""
+    return applied_workspace(tmp_path_factory.mktemp("applied"), APP_STACK,
                              env={"FP_VAR_hook_secret": SECRET})
 
 
 @pytest.fixture
 def applied(workspace: Workspace, applied_template: Workspace) -> Workspace:
-    """A workspace in which CONFIG has been applied (a copy of the template)."""
+    """A workspace in which APP_STACK has been applied (a copy of the template)."""
     return copy_applied(workspace, applied_template)
 
 
 # -- the round trip ----------------------------------------------------------------------------
 
 def test_validate_then_apply_asks_for_yes_then_plan_shows_no_changes(workspace, run_flowplan):
-    workspace.write(CONFIG)
+    workspace.write(APP_STACK)
     workspace.env["FP_VAR_hook_secret"] = SECRET
 
     validated = assert_ok(run_flowplan("validate"))
@@ -90,7 +42,7 @@ def test_validate_then_apply_asks_for_yes_then_plan_shows_no_changes(workspace, 
     assert not workspace.state_path.exists(), "validate must not write state"
 
     refused = run_flowplan("apply", input="no\n")
-    for address in ADDRESSES:
+    for address in APP_STACK_ADDRESSES:
         assert f"  # {address} will be created" in refused.stdout
     assert "Plan: 6 to add, 0 to change, 0 to destroy." in refused.stdout
     assert "Do you want to perform these actions?" in refused.stdout
@@ -105,7 +57,7 @@ def test_validate_then_apply_asks_for_yes_then_plan_shows_no_changes(workspace, 
     accepted = assert_ok(run_flowplan("apply", input="yes\n"))
     assert accepted.stdout.rstrip().endswith(
         "Apply complete! Resources: 6 added, 0 changed, 0 destroyed.")
-    assert sorted(workspace.state_addresses()) == ADDRESSES
+    assert sorted(workspace.state_addresses()) == APP_STACK_ADDRESSES
     # Piped, progress goes to stderr; the plan and the summary to stdout.
     assert "pipeline.app: Creation complete" in accepted.stderr
     assert "Creation complete" not in accepted.stdout
@@ -178,12 +130,12 @@ def test_detailed_exitcode_is_0_without_changes_2_with_changes_and_1_on_error(ap
                                                                             run_flowplan):
     assert run_flowplan("plan", "--detailed-exitcode").code == 0
 
-    applied.write(CONFIG.replace('cron     = "0 2 * * *"', 'cron     = "0 3 * * *"'))
+    applied.write(APP_STACK.replace('cron     = "0 2 * * *"', 'cron     = "0 3 * * *"'))
     changed = run_flowplan("plan", "--detailed-exitcode")
     assert changed.code == 2, str(changed)
     assert "Plan: 0 to add, 1 to change, 0 to destroy." in changed.stdout
 
-    applied.write(CONFIG + '\nschedule "broken" {\n  pipeline = pipeline.nope\n}\n')
+    applied.write(APP_STACK + '\nschedule "broken" {\n  pipeline = pipeline.nope\n}\n')
     broken = run_flowplan("plan", "--detailed-exitcode")
     assert broken.code == 1, str(broken)
     assert "error" in broken.stderr
@@ -193,7 +145,7 @@ def test_destroy_asks_for_yes_too(applied, run_flowplan):
     refused = run_flowplan("destroy", input="\n")
     assert "Do you really want to destroy all resources?" in refused.stdout
     assert "Destroy cancelled." in refused.stdout
-    assert sorted(applied.state_addresses()) == ADDRESSES
+    assert sorted(applied.state_addresses()) == APP_STACK_ADDRESSES
 
 
 def test_plan_out_into_a_missing_directory_is_an_error_message(applied, run_flowplan, tmp_path):

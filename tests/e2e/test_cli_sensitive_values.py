@@ -15,50 +15,10 @@ import sqlite3
 import pytest
 
 from cli_workspace import Workspace, assert_ok
+from configs import HOOK_SECRET_EVERYWHERE, OTHER_NAMESPACE
 
 SECRET = "whsec-Zq81-plaintext-must-not-leak"
 NEW_SECRET = "whsec-rotated-9931-also-secret"
-
-CONFIG = """
-    variable "hook_secret" {
-      type      = string
-      sensitive = true
-    }
-
-    locals {
-      token = var.hook_secret
-    }
-
-    pipeline "app" {
-      variables = { DEPLOY_TOKEN = var.hook_secret }
-      stage "build" {
-        task "package" {
-          step "push" {
-            type = "command"
-            run  = "deploy --token-from-env"
-            env  = { TOKEN = local.token }
-          }
-        }
-      }
-    }
-
-    acr_namespace "team" {
-      instance_id = "cri-123"
-      name        = "team"
-    }
-
-    acr_repository "app" {
-      namespace   = acr_namespace.team.name
-      name        = "app"
-      description = "pushed with ${var.hook_secret}"
-      summary     = upper(local.token)
-    }
-
-    webhook "push" {
-      pipeline = pipeline.app
-      secret   = var.hook_secret
-    }
-"""
 
 
 def files_holding(root, needle: str) -> list[str]:
@@ -78,7 +38,7 @@ def assert_no_secret(text: str, what: str, secret: str = SECRET) -> None:
 
 @pytest.fixture
 def secret_config(workspace: Workspace) -> Workspace:
-    workspace.write(CONFIG)
+    workspace.write(HOOK_SECRET_EVERYWHERE)
     workspace.env["FP_VAR_hook_secret"] = SECRET
     return workspace
 
@@ -162,7 +122,7 @@ def test_changed_secret_is_an_update_of_a_sensitive_value(secret_config, run_flo
 
 def test_secret_from_an_fpvars_file_or_var_option_stays_out_of_flowplan_dir(workspace,
                                                                             run_flowplan):
-    workspace.write(CONFIG)
+    workspace.write(HOOK_SECRET_EVERYWHERE)
     workspace.write(f'hook_secret = "{SECRET}"\n', "secrets.auto.fpvars")
     assert_ok(run_flowplan("apply", "--auto-approve"))
     assert workspace.objects()["webhook.push"]["secret"] == SECRET
@@ -177,8 +137,7 @@ def test_saved_plan_is_refused_before_any_change_when_a_secret_changed(secret_co
                                                                        run_flowplan, tmp_path):
     workspace = secret_config
     assert_ok(run_flowplan("apply", "--auto-approve"))
-    workspace.write(CONFIG + '\nacr_namespace "other" {\n  instance_id = "cri-9"\n'
-                    '  name        = "other"\n}\n')
+    workspace.write(HOOK_SECRET_EVERYWHERE + OTHER_NAMESPACE)
     plan_file = tmp_path / "rotate.plan"
     assert_ok(run_flowplan("plan", "--out", str(plan_file),
                            env={"FP_VAR_hook_secret": NEW_SECRET}))

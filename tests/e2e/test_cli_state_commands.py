@@ -13,38 +13,8 @@ import json
 import pytest
 
 from cli_workspace import Workspace, applied_workspace, assert_ok, copy_applied
+from configs import CUSTOM_STATE_PATH, REGISTRY_AND_PIPELINE
 
-CONFIG = """
-    pipeline "app" {
-      stage "build" {
-        task "package" {
-          step "mvn" {
-            type = "command"
-            run  = "mvn -B package"
-          }
-        }
-      }
-    }
-
-    schedule "nightly" {
-      pipeline = pipeline.app
-      cron     = "0 2 * * *"
-    }
-
-    acr_namespace "team" {
-      instance_id = "cri-123"
-      name        = "team"
-    }
-
-    acr_repository "app" {
-      namespace = acr_namespace.team.name
-      name      = "app"
-    }
-
-    webhook "push" {
-      pipeline = pipeline.app
-    }
-"""
 
 ADDRESSES = ["acr_namespace.team", "acr_repository.app", "pipeline.app", "schedule.nightly",
              "webhook.push"]
@@ -52,7 +22,7 @@ ADDRESSES = ["acr_namespace.team", "acr_repository.app", "pipeline.app", "schedu
 
 @pytest.fixture(scope="module")
 def applied_template(tmp_path_factory) -> Workspace:
-    return applied_workspace(tmp_path_factory.mktemp("state-commands"), CONFIG)
+    return applied_workspace(tmp_path_factory.mktemp("state-commands"), REGISTRY_AND_PIPELINE)
 
 
 @pytest.fixture
@@ -110,7 +80,8 @@ def test_show_prints_the_state_and_show_json_the_state_document(applied, run_flo
 
 def test_show_of_a_saved_plan_renders_the_plan(applied, run_flowplan, tmp_path):
     plan_file = tmp_path / "saved.plan"
-    applied.write(CONFIG.replace('cron     = "0 2 * * *"', 'cron     = "30 1 * * *"'))
+    applied.write(REGISTRY_AND_PIPELINE.replace('cron     = "0 2 * * *"',
+                                                'cron     = "30 1 * * *"'))
     planned = assert_ok(run_flowplan("plan", "--out", str(plan_file))).stdout
 
     shown = assert_ok(run_flowplan("show", str(plan_file))).stdout
@@ -128,35 +99,14 @@ def test_show_of_a_saved_plan_renders_the_plan(applied, run_flowplan, tmp_path):
 
 
 def test_show_with_no_state_says_it_is_empty(workspace, run_flowplan):
-    workspace.write(CONFIG)
+    workspace.write(REGISTRY_AND_PIPELINE)
     shown = assert_ok(run_flowplan("show"))
     assert "The state is empty" in shown.stdout
     assert assert_ok(run_flowplan("state", "list")).stdout.strip() == ""
 
 
-
-CUSTOM_STATE = """
-    flowplan {
-      state {
-        path = "custom/state.json"
-      }
-    }
-
-    acr_namespace "team" {
-      instance_id = "cri-123"
-      name        = "team"
-    }
-
-    acr_repository "app" {
-      namespace   = acr_namespace.team.name
-      name        = "app"
-      instance_id = acr_namespace.team.id
-    }
-"""
-
-
 def test_every_command_uses_the_state_path_from_the_flowplan_block(workspace, run_flowplan):
-    workspace.write(CUSTOM_STATE)
+    workspace.write(CUSTOM_STATE_PATH)
     assert_ok(run_flowplan("apply", "--auto-approve"))
     custom = workspace.config / "custom" / "state.json"
     assert custom.exists()

@@ -10,21 +10,10 @@ import sqlite3
 
 import pytest
 
+from configs import ID_CONFIG, REFERENCE_CYCLE
+from in_flight import most_at_once
 from inline import (InlineConfigError, MockProvider, apply_all, change_of, destroy_all,
                     inline_config, mock_of, plan_of, render_text, schemas_for)
-
-ID_CONFIG = """
-    acr_namespace "team" {
-      instance_id = "cri-123"
-      name        = "team"
-    }
-
-    acr_repository "app" {
-      namespace   = acr_namespace.team.name
-      name        = "app"
-      instance_id = acr_namespace.team.id
-    }
-"""
 
 
 def test_id_computed_on_apply_reaches_the_dependent(tmp_path):
@@ -198,34 +187,11 @@ def test_config_dependencies_are_one_per_reference(tmp_path):
                      ("schedule.nightly", "pipeline.app"), ("webhook.push", "pipeline.app")]
 
 
-CYCLE = """
-    acr_namespace "a" {
-      instance_id = "cri-1"
-      name        = acr_repository.c.name
-    }
-
-    acr_repository "b" {
-      namespace = acr_namespace.a.name
-      name      = "b"
-    }
-
-    acr_repository "c" {
-      namespace = acr_repository.b.namespace
-      name      = "c"
-    }
-
-    acr_namespace "fine" {
-      instance_id = "cri-2"
-      name        = "fine"
-    }
-"""
-
-
 @pytest.mark.parametrize("with_state", [True, False], ids=["plan", "validate-and-graph"])
 def test_reference_cycle_is_a_diagnostic_naming_every_member(tmp_path, with_state):
     mock = MockProvider()
     with pytest.raises(InlineConfigError) as raised:
-        inline_config(tmp_path, CYCLE, providers=mock, with_state=with_state)
+        inline_config(tmp_path, REFERENCE_CYCLE, providers=mock, with_state=with_state)
     rendered = raised.value.rendered
     match = re.search(r"main\.hcl:(\d+):(\d+): error: Reference cycle", rendered)
     assert match, rendered
@@ -247,14 +213,8 @@ SIX = "".join(f"""
 
 def most_in_flight(mock: MockProvider) -> int:
     """The largest number of applies running at once, from the start and end records."""
-    events = sorted([(c.time, 1) for c in mock.calls_to("apply_start")]
-                    + [(c.time, -1) for c in mock.calls_to("apply")],
-                    key=lambda e: (e[0], e[1]))
-    running = peak = 0
-    for _, step in events:
-        running += step
-        peak = max(peak, running)
-    return peak
+    return most_at_once([c.time for c in mock.calls_to("apply_start")],
+                        [c.time for c in mock.calls_to("apply")])
 
 
 def test_apply_runs_independent_resources_in_parallel_up_to_parallelism(tmp_path):

@@ -12,63 +12,17 @@ import re
 import json
 import sqlite3
 
+from configs import APP_STACK, APP_STACK_ADDRESSES
 from inline import (actions_of, apply_all, change_of, inline_config, mock_of, plan_of,
                     render_text, state_document)
 
 SECRET = "hook-s3cr3t-7f1c9a"
 
-CONFIG = """
-    variable "hook_secret" {
-      type      = string
-      sensitive = true
-    }
 
-    pipeline "app" {
-      description = "build and ship the app"
-      stage "build" {
-        task "package" {
-          step "mvn" {
-            type = "command"
-            run  = "mvn -B package"
-          }
-        }
-      }
-    }
-
-    schedule "nightly" {
-      pipeline = pipeline.app
-      cron     = "0 2 * * *"
-    }
-
-    deployment_group "daily" {
-      environment = "daily"
-      host "web1" {
-        address = "10.0.0.1"
-      }
-    }
-
-    acr_namespace "team" {
-      instance_id = "cri-123"
-      name        = "team"
-    }
-
-    acr_repository "app" {
-      namespace = acr_namespace.team.name
-      name      = "app"
-    }
-
-    webhook "push" {
-      pipeline = pipeline.app
-      secret   = var.hook_secret
-    }
-"""
-
-ADDRESSES = ["acr_namespace.team", "acr_repository.app", "deployment_group.daily",
-             "pipeline.app", "schedule.nightly", "webhook.push"]
 VARIABLES = {"hook_secret": SECRET}
 
 
-def load(tmp_path, config=CONFIG, providers=None):
+def load(tmp_path, config=APP_STACK, providers=None):
     return inline_config(tmp_path, config, variables=VARIABLES, providers=providers)
 
 
@@ -100,10 +54,10 @@ def test_first_plan_creates_every_resource_and_touches_nothing(tmp_path):
     workspace = load(tmp_path)
     plan = plan_of(workspace)
 
-    assert actions_of(plan) == {address: "create" for address in ADDRESSES}
+    assert actions_of(plan) == {address: "create" for address in APP_STACK_ADDRESSES}
     assert {c.reason for c in plan.changes} == {"create because not in state"}
     text = render_text(plan)
-    for address in ADDRESSES:
+    for address in APP_STACK_ADDRESSES:
         assert f"  # {address} will be created" in text
     assert "Plan: 6 to add, 0 to change, 0 to destroy." in text
     assert mock_of(workspace).calls_to("apply_start") == [], "plan must not apply anything"
@@ -114,7 +68,7 @@ def test_apply_creates_dependencies_first_and_hands_over_their_values(tmp_path):
     workspace = load(tmp_path)
     done = apply_all(workspace)
     assert (done.result.added, done.result.changed, done.result.destroyed) == (6, 0, 0)
-    assert sorted(r.address for r in workspace.backend.read()) == ADDRESSES
+    assert sorted(r.address for r in workspace.backend.read()) == APP_STACK_ADDRESSES
 
     # The repository names its namespace: the namespace was created (finished) first.
     mock = mock_of(workspace)
@@ -160,7 +114,7 @@ def test_state_file_has_version_serial_lineage_and_dependencies(tmp_path):
 # -- changes -----------------------------------------------------------------------------------
 
 def test_plan_shows_old_and_new_value_of_a_changed_nested_step_attribute(tmp_path):
-    workspace = load(tmp_path, CONFIG.replace('run  = "mvn -B package"',
+    workspace = load(tmp_path, APP_STACK.replace('run  = "mvn -B package"',
                                               'run  = "mvn -B package -DskipTests"'),
                      providers=applied(tmp_path))
     plan = plan_of(workspace)
@@ -183,7 +137,7 @@ def test_plan_replaces_repository_when_its_name_changes(tmp_path):
     workspace = applied(tmp_path)
     mock = mock_of(workspace)
     old_id = mock.objects["acr_repository.app"]["id"]
-    workspace = load(tmp_path, CONFIG.replace('name      = "app"', 'name      = "app-v2"'),
+    workspace = load(tmp_path, APP_STACK.replace('name      = "app"', 'name      = "app-v2"'),
                      providers=workspace)
     plan = plan_of(workspace)
     assert change_of(plan, "acr_repository.app").reason == "replace because name changed"
@@ -203,9 +157,9 @@ def test_plan_replaces_repository_when_its_name_changes(tmp_path):
 
 
 def test_plan_deletes_a_resource_whose_block_was_removed(tmp_path):
-    start = CONFIG.index('    deployment_group "daily"')
-    end = CONFIG.index('    acr_namespace "team"')
-    workspace = load(tmp_path, CONFIG[:start] + CONFIG[end:], providers=applied(tmp_path))
+    start = APP_STACK.index('    deployment_group "daily"')
+    end = APP_STACK.index('    acr_namespace "team"')
+    workspace = load(tmp_path, APP_STACK[:start] + APP_STACK[end:], providers=applied(tmp_path))
     plan = plan_of(workspace)
     assert change_of(plan, "deployment_group.daily").reason == \
         "delete because no longer in config"
@@ -247,4 +201,4 @@ def test_apply_not_approved_changes_nothing_and_releases_the_lock(tmp_path):
     accepted = apply_all(workspace)
     assert (accepted.result.added, accepted.result.changed, accepted.result.destroyed) == \
         (6, 0, 0)
-    assert sorted(workspace.backend.read().addresses()) == ADDRESSES
+    assert sorted(workspace.backend.read().addresses()) == APP_STACK_ADDRESSES

@@ -12,25 +12,9 @@ from __future__ import annotations
 import pytest
 
 from flowplan.diagnostics import DiagnosticsError
+from configs import TWO_NAMESPACES_AND_REPOSITORY
 from inline import (MockProvider, apply_all, change_of, inline_config, plan_of, render_problems,
                     render_text)
-
-CONFIG = """
-    acr_namespace "team" {
-      instance_id = "cri-123"
-      name        = "team"
-    }
-
-    acr_repository "app" {
-      namespace = acr_namespace.team.name
-      name      = "app"
-    }
-
-    acr_namespace "other" {
-      instance_id = "cri-456"
-      name        = "other"
-    }
-"""
 
 
 @pytest.fixture
@@ -40,7 +24,7 @@ def mock() -> MockProvider:
 
 @pytest.fixture
 def applied(tmp_path, mock):
-    workspace = inline_config(tmp_path, CONFIG, providers=mock)
+    workspace = inline_config(tmp_path, TWO_NAMESPACES_AND_REPOSITORY, providers=mock)
     apply_all(workspace)
     mock.clear_calls()
     return workspace
@@ -81,7 +65,7 @@ def test_plan_reverts_an_attribute_changed_outside_flowplan(applied, mock):
 
 
 def test_failed_resource_skips_its_dependents_and_keeps_what_succeeded(tmp_path, mock):
-    workspace = inline_config(tmp_path, CONFIG, providers=mock)
+    workspace = inline_config(tmp_path, TWO_NAMESPACES_AND_REPOSITORY, providers=mock)
     mock.fail_apply("acr_namespace.team")
 
     failed = apply_all(workspace, ok=False)
@@ -103,8 +87,9 @@ def test_failed_resource_skips_its_dependents_and_keeps_what_succeeded(tmp_path,
 
 
 def test_failed_update_half_way_keeps_the_finished_updates_and_the_old_values(applied, mock):
-    workspace = inline_config(applied.directory, CONFIG.replace('"cri-123"', '"cri-124"')
-                              .replace('"cri-456"', '"cri-457"'), providers=applied)
+    edited = (TWO_NAMESPACES_AND_REPOSITORY.replace('"cri-123"', '"cri-124"')
+              .replace('"cri-456"', '"cri-457"'))
+    workspace = inline_config(applied.directory, edited, providers=applied)
     mock.fail_apply("acr_namespace.team")
 
     failed = apply_all(workspace, ok=False)
@@ -121,7 +106,7 @@ def test_provider_diagnostics_on_validate_and_plan_point_at_the_attribute(tmp_pa
     mock.add_diagnostic("validate", "acr_repository.app", "Name taken", "try another",
                         attribute="name")
     mock.add_diagnostic("plan", "acr_namespace.other", "Quota nearly used", severity="warning")
-    workspace = inline_config(tmp_path, CONFIG, providers=mock)
+    workspace = inline_config(tmp_path, TWO_NAMESPACES_AND_REPOSITORY, providers=mock)
 
     with pytest.raises(DiagnosticsError) as raised:
         plan_of(workspace)
@@ -143,7 +128,7 @@ def test_provider_error_on_read_stops_the_plan(applied, mock):
 
 def test_provider_error_on_configure_is_a_diagnostic(tmp_path, mock):
     mock.add_diagnostic("configure", None, "Bad credentials")
-    workspace = inline_config(tmp_path, CONFIG, providers=mock)
+    workspace = inline_config(tmp_path, TWO_NAMESPACES_AND_REPOSITORY, providers=mock)
     with pytest.raises(DiagnosticsError) as raised:
         plan_of(workspace)
     assert "error: Bad credentials" in render_problems(raised.value.diagnostics)

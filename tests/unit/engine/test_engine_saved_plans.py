@@ -8,6 +8,7 @@ import pytest
 
 from flowplan.apply import StalePlanError
 from flowplan.plan.model import Plan
+from configs import ID_CONFIG
 from inline import apply_all, inline_config, mock_of, plan_of, render_text, state_document
 
 CONFIG = """
@@ -111,20 +112,6 @@ def test_saved_plan_made_before_any_state_applies_to_no_state(tmp_path):
     done = apply_all(workspace, saved=saved)
     assert done.result.added == 5
     assert state_document(workspace)["lineage"] == saved.state_lineage
-
-
-ID_CONFIG = """
-    acr_namespace "team" {
-      instance_id = "cri-123"
-      name        = "team"
-    }
-
-    acr_repository "app" {
-      namespace   = acr_namespace.team.name
-      name        = "app"
-      instance_id = acr_namespace.team.id
-    }
-"""
 
 
 def test_saved_plan_waiting_on_an_id_never_applies_a_config_edited_later(tmp_path):

@@ -11,56 +11,17 @@ import pytest
 
 from flowplan.apply import StalePlanError
 from flowplan.plan.model import Plan
+from configs import HOOK_SECRET_EVERYWHERE, OTHER_NAMESPACE
 from inline import (apply_all, change_of, inline_config, mock_of, plan_of, render_json,
                     render_markdown, render_text)
 
 SECRET = "whsec-Zq81-plaintext-must-not-leak"
 NEW_SECRET = "whsec-rotated-9931-also-secret"
 
-CONFIG = """
-    variable "hook_secret" {
-      type      = string
-      sensitive = true
-    }
-
-    locals {
-      token = var.hook_secret
-    }
-
-    acr_namespace "team" {
-      instance_id = "cri-123"
-      name        = "team"
-    }
-
-    acr_repository "app" {
-      namespace   = acr_namespace.team.name
-      name        = "app"
-      description = "pushed with ${var.hook_secret}"
-      summary     = upper(local.token)
-    }
-
-    webhook "push" {
-      pipeline = pipeline.app
-      secret   = var.hook_secret
-    }
-
-    pipeline "app" {
-      variables = { DEPLOY_TOKEN = var.hook_secret }
-      stage "build" {
-        task "package" {
-          step "push" {
-            type = "command"
-            run  = "deploy --token-from-env"
-            env  = { TOKEN = local.token }
-          }
-        }
-      }
-    }
-"""
-
 
 def load(directory, secret=SECRET, providers=None):
-    return inline_config(directory, CONFIG, {"hook_secret": secret}, providers=providers)
+    return inline_config(directory, HOOK_SECRET_EVERYWHERE, {"hook_secret": secret},
+                         providers=providers)
 
 
 def renderings(plan: Plan) -> dict[str, str]:
@@ -155,15 +116,14 @@ def test_saved_plan_is_refused_before_any_change_when_a_secret_changed(tmp_path)
     workspace = load(tmp_path / "config")
     apply_all(workspace)
     directory = workspace.directory
-    extra = '\nacr_namespace "other" {\n  instance_id = "cri-9"\n  name        = "other"\n}\n'
-    workspace = inline_config(directory, CONFIG + extra, {"hook_secret": NEW_SECRET},
-                              providers=workspace)
+    workspace = inline_config(directory, HOOK_SECRET_EVERYWHERE + OTHER_NAMESPACE,
+                              {"hook_secret": NEW_SECRET}, providers=workspace)
     plan_file = tmp_path / "rotate.plan"
     plan_of(workspace).save(plan_file)
     mock_of(workspace).clear_calls()
 
-    workspace = inline_config(directory, CONFIG + extra, {"hook_secret": "a-third-one"},
-                              providers=workspace)
+    workspace = inline_config(directory, HOOK_SECRET_EVERYWHERE + OTHER_NAMESPACE,
+                              {"hook_secret": "a-third-one"}, providers=workspace)
     with pytest.raises(StalePlanError, match="changed since the plan was made"):
         apply_all(workspace, saved=Plan.load(plan_file))
     assert mock_of(workspace).calls_to("apply_start") == [], "nothing may change"

@@ -4,26 +4,10 @@ resource without destroying it (`state rm`), after which the plan proposes to cr
 from __future__ import annotations
 
 from flowplan import engine
+from configs import CUSTOM_STATE_PATH
 from inline import apply_all, change_of, inline_config, mock_of, plan_of, render_text
 
-CONFIG = """
-    flowplan {
-      state {
-        path = "custom/state.json"
-      }
-    }
-
-    acr_namespace "team" {
-      instance_id = "cri-123"
-      name        = "team"
-    }
-
-    acr_repository "app" {
-      namespace   = acr_namespace.team.name
-      name        = "app"
-      instance_id = acr_namespace.team.id
-    }
-
+CONFIG = CUSTOM_STATE_PATH + """
     webhook "push" {
       pipeline = pipeline.app
     }

@@ -8,6 +8,7 @@ import pytest
 
 from flowplan.diagnostics import DiagnosticsError
 from flowplan.plan.model import Plan
+from configs import APP_STACK_ADDRESSES
 from inline import (actions_of, apply_all, change_of, destroy_all, inline_config, mock_of,
                     plan_of, render_problems, render_text)
 
@@ -49,9 +50,6 @@ CONFIG = """
       pipeline = pipeline.app
     }
 """
-
-ADDRESSES = ["acr_namespace.team", "acr_repository.app", "deployment_group.daily",
-             "pipeline.app", "schedule.nightly", "webhook.push"]
 
 
 def applied(tmp_path):
