@@ -10,7 +10,8 @@ refused), opens the way to the run's directory (closed again at the end when ste
 - a manual stage nobody continued yet makes the run `waiting`; a rejected one fails the run;
 - otherwise its tasks run on a thread pool (`parallelism`: the run option, else the pipeline's,
   capped by the settings), each as soon as the tasks it `needs` passed; a task whose need failed
-  is skipped (reason "upstream"). A task waiting at an approval step does not stop the others.
+  is skipped (reason "upstream"). Which tasks those are is readiness.py's pure `readiness()`.
+  A task waiting at an approval step does not stop the others.
 
 A stage's result is the worst of its tasks' (status.worst_of, allowed failures counted as
 succeeded); a failed stage skips the later ones. While tasks run, the drive polls the store every
@@ -42,6 +43,7 @@ from flowplan.executor.gates import (continue_commands, pending_gates, stage_dec
 from flowplan.executor.layout import RunLayout
 from flowplan.executor.logs import RunLogWriter
 from flowplan.executor.masking import Masker
+from flowplan.executor.readiness import Finished, readiness
 from flowplan.executor.secrets import KEY_VARIABLES as SECRET_KEY_VARIABLES
 from flowplan.executor.secrets import operator_key_texts
 from flowplan.executor.settings import ExecutorSettings
@@ -410,12 +412,10 @@ class Drive:
                    steps: list[StepRunRecord]) -> tuple[Status, str | None]:
         task_defs = definition.get("tasks") or {}
         record_of = {t.task: t for t in records}
+        needs = {name: task_defs.get(name, {}).get("needs") or [] for name in record_of}
         state = {t.task: Status(t.status) for t in records}
-        passed: dict[str, bool] = {}
-        for t in records:
-            if state[t.task].finished:
-                passed[t.task] = counted(t.status, t.failure_allowed).passed \
-                    and t.skip_reason not in ("upstream", "rejected")
+        finished = {t.task: Finished(Status(t.status), t.failure_allowed, t.skip_reason)
+                    for t in records if state[t.task].finished}
         queue = [t.task for t in records if state[t.task] in (Status.QUEUED, Status.WAITING)]
         running: dict[Future, str] = {}
         has_gates = any(step.get("type") == "manual_approval"
@@ -429,24 +429,21 @@ class Drive:
                     self._close_task(record_of[name], Status.CANCELED, "canceled", None)
                     state[name] = Status.CANCELED
                 queue = []
-            for name in list(queue):
-                needs = task_defs.get(name, {}).get("needs") or []
-                failed_needs = [n for n in needs if n in passed and not passed[n]]
-                if failed_needs:
-                    queue.remove(name)
-                    error = f"not run: it needs {', '.join(failed_needs)}, which did not pass"
-                    self._close_task(record_of[name], Status.SKIPPED, error, "upstream")
-                    state[name], passed[name] = Status.SKIPPED, False
-                    self.emit(events.TaskFinished(self.ref, stage, name, Status.SKIPPED, 0.0,
-                                                  record_of[name].attempt, error=error))
-                    continue
-                if all(passed.get(n) for n in needs if n in record_of) \
-                        and len(running) < self.parallelism:
-                    queue.remove(name)
-                    runner = TaskRunner(self, stage, name, task_defs.get(name, {}),
-                                        record_of[name],
-                                        [s for s in steps if s.task_run_id == record_of[name].id])
-                    running[self.pool.submit(runner.run)] = name
+            decided = readiness(needs, queue, finished, len(running), self.parallelism)
+            for skip in decided.skipped:
+                name = skip.task
+                queue.remove(name)
+                self._close_task(record_of[name], Status.SKIPPED, skip.error, "upstream")
+                state[name] = Status.SKIPPED
+                finished[name] = Finished(Status.SKIPPED, skip_reason="upstream")
+                self.emit(events.TaskFinished(self.ref, stage, name, Status.SKIPPED, 0.0,
+                                              record_of[name].attempt, error=skip.error))
+            for name in decided.ready:
+                queue.remove(name)
+                runner = TaskRunner(self, stage, name, task_defs.get(name, {}),
+                                    record_of[name],
+                                    [s for s in steps if s.task_run_id == record_of[name].id])
+                running[self.pool.submit(runner.run)] = name
             if not running:
                 break
             try:
@@ -466,8 +463,8 @@ class Drive:
                 state[name] = status
                 if status == Status.WAITING:
                     continue
-                allowed = bool(task_defs.get(name, {}).get("allow_failure"))
-                passed[name] = counted(status, allowed).passed
+                finished[name] = Finished(status,
+                                          bool(task_defs.get(name, {}).get("allow_failure")))
             if time.monotonic() - last_poll >= self.settings.poll_interval:
                 last_poll = time.monotonic()
                 self.canceled()
