@@ -51,7 +51,7 @@ from flowplan.executor.source import SourceError, check_out, credentials_for
 from flowplan.executor.status import Status, counted, run_result, worst_of
 from flowplan.executor.step_type import RunInfo
 from flowplan.config.pipeline import DEFINITION_VERSION
-from flowplan.executor.task import TaskRunner, has_deferred
+from flowplan.executor.task import TaskContext, TaskRunner, has_deferred
 from flowplan.store import RunRecord, StepRunRecord, TaskRunRecord
 from flowplan.store.schema import utc_now
 
@@ -197,6 +197,21 @@ class Drive:
                     output_file: Path) -> dict[str, str]:
         return step_environment(self.base_env, self.pipeline_env, self.run_info, workspace,
                                 step_env, output_file)
+
+    def _note_allowed_failure(self) -> None:
+        self.allowed_failures = True
+
+    def _task_context(self) -> TaskContext:
+        """What a task runner uses of this drive (once the source is checked out)."""
+        return TaskContext(
+            ref=self.ref, run_id=self.run_id, run_info=self.run_info,
+            caches=self.definition.get("caches") or {}, store=self.store,
+            settings=self.settings, layout=self.layout, writer=self.writer, user=self.user,
+            source_dir=self.source_dir, cancel=self.cancel, log_mask=self.log_mask,
+            wants_log_events=self.wants_log_events, emit=self.emit, canceled=self.canceled,
+            resolve=self.resolve, render_script=self.render_script,
+            environment=self.environment, mask=self.mask, mask_value=self.mask_value,
+            add_outputs=self.add_outputs, note_allowed_failure=self._note_allowed_failure)
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -423,6 +438,7 @@ class Drive:
                         (task_defs.get(name, {}).get("steps") or {}).values())
         approvals_seen = self.store.approval_count(self.run_id) if has_gates else 0
         last_poll = time.monotonic()
+        context = self._task_context()
         while True:
             if self.cancel.is_set():
                 for name in queue:
@@ -440,7 +456,7 @@ class Drive:
                                               record_of[name].attempt, error=skip.error))
             for name in decided.ready:
                 queue.remove(name)
-                runner = TaskRunner(self, stage, name, task_defs.get(name, {}),
+                runner = TaskRunner(context, stage, name, task_defs.get(name, {}),
                                     record_of[name],
                                     [s for s in steps if s.task_run_id == record_of[name].id])
                 running[self.pool.submit(runner.run)] = name
