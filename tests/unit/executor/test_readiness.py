@@ -2,7 +2,7 @@
 
 import pytest
 
-from flowplan.executor.readiness import Finished, Skip, readiness
+from flowplan.executor.run.readiness import Finished, Skip, readiness
 from flowplan.executor.status import Status
 
 OK = Finished(Status.SUCCEEDED)

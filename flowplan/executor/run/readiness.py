@@ -8,7 +8,7 @@ task outside the stage is not waited for. Ready tasks start in queue order, as m
 parallelism leaves room for.
 
 Running the tasks, cancel, Ctrl-C, polling for approvals and re-queueing are the scheduler's
-(flowplan.executor.scheduler); this module only decides.
+(flowplan.executor.run.scheduler); this module only decides.
 """
 
 from __future__ import annotations

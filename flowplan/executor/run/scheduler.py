@@ -2,8 +2,8 @@
 stage's tasks in parallel, until the run finishes, waits for a person, or is canceled.
 
 `Drive` claims the run in the store (its pid and host; a run another live process drives is
-refused), opens the way to the run's directory (closed again at the end when steps run as a
-`run_as` user, see step_user.py), resolves the pipeline variables, checks the source out once
+refused), opens the way to the run's directory (closed again at the end when steps run as a `run_as`
+user, see step_process/step_user.py), resolves the pipeline variables, checks the source out once
 (source.py), then for each stage in order:
 
 - a stage whose tasks are all finished (an earlier drive ran it) counts with its result;
@@ -19,7 +19,7 @@ succeeded); a failed stage skips the later ones. While tasks run, the drive poll
 then SIGKILL after the grace period), and new approvals wake the tasks that wait for them. At the
 end the drive records the run's status and lets go of it.
 
-Running one task is flowplan.executor.task's; the public calls are flowplan.executor.service's.
+Running one task is flowplan.executor.run.task's; the public calls are flowplan.executor.service's.
 """
 
 from __future__ import annotations
@@ -35,23 +35,24 @@ from pathlib import Path
 from typing import Any
 
 from flowplan import processes
-from flowplan.executor import events, step_user
-from flowplan.executor.approval import REJECTED, ApprovalRule, decided_by
-from flowplan.executor.environment import RunValues, env_text, runtime_context, step_environment
-from flowplan.executor.gates import (continue_commands, pending_gates, stage_decisions,
+from flowplan.config.pipeline import DEFINITION_VERSION
+from flowplan.executor import events
+from flowplan.executor.run.approval import REJECTED, ApprovalRule, decided_by
+from flowplan.executor.run.environment import RunValues, env_text, runtime_context, step_environment
+from flowplan.executor.run.gates import (continue_commands, pending_gates, stage_decisions,
                                      stage_untouched)
-from flowplan.executor.layout import RunLayout
-from flowplan.executor.logs import RunLogWriter
-from flowplan.executor.masking import Masker
-from flowplan.executor.readiness import Finished, readiness
+from flowplan.executor.run.layout import RunLayout
+from flowplan.executor.run.readiness import Finished, readiness
+from flowplan.executor.run.source import SourceError, check_out, credentials_for
+from flowplan.executor.run.task import TaskContext, TaskRunner, has_deferred
 from flowplan.executor.secrets import KEY_VARIABLES as SECRET_KEY_VARIABLES
 from flowplan.executor.secrets import operator_key_texts
 from flowplan.executor.settings import ExecutorSettings
-from flowplan.executor.source import SourceError, check_out, credentials_for
 from flowplan.executor.status import Status, counted, run_result, worst_of
+from flowplan.executor.step_process import step_user
+from flowplan.executor.step_process.logs import RunLogWriter
+from flowplan.executor.step_process.masking import Masker
 from flowplan.executor.step_type import RunInfo
-from flowplan.config.pipeline import DEFINITION_VERSION
-from flowplan.executor.task import TaskContext, TaskRunner, has_deferred
 from flowplan.store import RunRecord, StepRunRecord, TaskRunRecord
 from flowplan.store.schema import utc_now
 

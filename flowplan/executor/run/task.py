@@ -3,8 +3,8 @@ caches, and its steps in order.
 
 Each attempt starts in a fresh workspace (`<run dir>/<stage>/<task>`): emptied, filled with a copy
 of the run's checkout when the pipeline has a source, given to the `run_as` user if there is one
-(flowplan.executor.step_user), then the caches restored. Steps run one after the other, their
-processes as that user; the first that fails ends the attempt. A failed attempt is followed by
+(flowplan.executor.step_process.step_user), then the caches restored. Steps run one after the other,
+their processes as that user; the first that fails ends the attempt. A failed attempt is followed by
 another while `retries` allow (not after cancel). A task whose `manual_approval` step waits stays
 `waiting` with its workspace kept; continuing the run later resumes it at that step.
 
@@ -15,7 +15,7 @@ sent after the commit they report. Process groups a step leaves behind are kille
 ends.
 
 A task sees its drive only through `TaskContext`, which the drive builds; deciding which tasks
-run when is the scheduler's (flowplan.executor.scheduler).
+run when is the scheduler's (flowplan.executor.run.scheduler).
 """
 
 from __future__ import annotations
@@ -32,14 +32,16 @@ from pydantic import ValidationError
 
 from flowplan import processes
 from flowplan.config.schema import parse_duration
-from flowplan.executor import caches, events, step_user
+from flowplan.executor import events
 from flowplan.executor.errors import PathEscape
-from flowplan.executor.layout import RunLayout
-from flowplan.executor.logs import RunLogWriter, StepLog
-from flowplan.executor.process import kill_group, steps_run_as
-from flowplan.executor.source import copy_into
-from flowplan.executor.status import Status
+from flowplan.executor.run import caches
+from flowplan.executor.run.layout import RunLayout
+from flowplan.executor.run.source import copy_into
 from flowplan.executor.settings import ExecutorSettings
+from flowplan.executor.status import Status
+from flowplan.executor.step_process import step_user
+from flowplan.executor.step_process.logs import RunLogWriter, StepLog
+from flowplan.executor.step_process.process import kill_group, steps_run_as
 from flowplan.executor.step_type import RunInfo, StepContext, StepResult, step_type_names
 from flowplan.executor.step_type import step_type as find_step_type
 from flowplan.store import StepPlan, StepRunRecord, TaskRunRecord
