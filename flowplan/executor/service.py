@@ -35,6 +35,7 @@ from flowplan.executor import events
 from flowplan.executor.errors import (ApprovalRefused, NothingToContinue, RunBusy, RunNotFound,
                                       RunServiceError)
 from flowplan.executor.events import Gate
+from flowplan.executor.process import kill_group
 from flowplan.executor.run.approval import deadline_of
 from flowplan.executor.run.environment import RunValues
 from flowplan.executor.run.gates import GATE_FLOOR, PendingGate, pending_gates
@@ -43,7 +44,6 @@ from flowplan.executor.run.scheduler import HOST, Drive, driven_here, driver_ali
 from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status, counted, worst_of
 from flowplan.executor.step_process import step_user
-from flowplan.executor.step_process.process import kill_group
 from flowplan.store import (ApprovalRecord, ArtifactRecord, RunHeld, RunRecord, StepPlan,
                             StepRunRecord, Store, TaskPlan, TaskRunRecord)
 from flowplan.store.schema import utc_now

@@ -34,6 +34,7 @@ from flowplan import processes
 from flowplan.config.schema import parse_duration
 from flowplan.executor import events
 from flowplan.executor.errors import PathEscape
+from flowplan.executor.process import kill_group, steps_run_as
 from flowplan.executor.run import caches
 from flowplan.executor.run.layout import RunLayout
 from flowplan.executor.run.source import copy_into
@@ -41,7 +42,6 @@ from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status
 from flowplan.executor.step_process import step_user
 from flowplan.executor.step_process.logs import RunLogWriter, StepLog
-from flowplan.executor.step_process.process import kill_group, steps_run_as
 from flowplan.executor.step_type import RunInfo, StepContext, StepResult, step_type_names
 from flowplan.executor.step_type import step_type as find_step_type
 from flowplan.store import StepPlan, StepRunRecord, TaskRunRecord

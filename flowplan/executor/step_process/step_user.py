@@ -5,7 +5,7 @@ files that keep it away from flowplan's own.
 before a run starts or continues) when flowplan is not root, the user is unknown or is root, the
 way to the workspaces is closed to it, or the key file is its own. With a user:
 
-- a step's processes run as it (flowplan.executor.step_process.process.run_process, through
+- a step's processes run as it (flowplan.executor.process.run_process, through
   setpriv), with no supplementary groups, and HOME, USER and LOGNAME its own;
 - directories on the way to a task directory are 0711, passable but not listable: `.flowplan`,
   the workspace directory, a pipeline's, a run's, a stage's (`prepare_run_directories`,
@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from flowplan.executor.errors import RunServiceError
+from flowplan.executor.process import as_user
 from flowplan.executor.secrets import KEY_FILE_VARIABLE
 from flowplan.executor.settings import ExecutorSettings
-from flowplan.executor.step_process.process import as_user
 
 PASSAGE_MODE = 0o711        # passable, not listable
 PRIVATE_MODE = 0o700
