@@ -12,7 +12,7 @@ import typer
 
 from flowplan.cli.app import (EXIT_ERROR, EXIT_OK, OPTIONS, app, checked, err, exit_with, out,
                               parse_variables, run_guarded, terminate_as_interrupt, use_color)
-from flowplan.executor.refs import MAX_RUN_NUMBER
+from flowplan.executor.run.refs import MAX_RUN_NUMBER
 
 
 # -- runs --------------------------------------------------------------------------------------

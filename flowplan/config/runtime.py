@@ -86,10 +86,10 @@ def resolve(value: Any, ctx: RunContext, scope: Scope | None = None) -> Any:
 def render_script(value: Any, ctx: RunContext) -> str:
     """A shell script from a `run` value, with untrusted interpolations pasted as data.
 
-    flowplan.executor.shellquote decides how to quote each untrusted value for the place in the
-    script where it lands (inside "...", unquoted, in a here-document, ...).
+    flowplan.executor.step_process.shellquote decides how to quote each untrusted value for the
+    place in the script where it lands (inside "...", unquoted, in a here-document, ...).
     """
-    from flowplan.executor.shellquote import Value, render_shell_template
+    from flowplan.executor.step_process.shellquote import Value, render_shell_template
 
     if not is_deferred(value):
         return to_string(value)

@@ -11,16 +11,16 @@ A process that writes line by line would wake the reader once per line; after `T
 small reads in a row the reader pauses `COALESCE_SECONDS` before each read, so lines arrive in
 batches (their timestamps are then up to 2 ms late).
 
-What the output means (lines, masking, storing) is left to flowplan.executor.logs; what the exit
-code means to the step type.
+What the output means (lines, masking, storing) is left to flowplan.executor.step_process.logs; what
+the exit code means to the step type.
 
-With `user` (a flowplan.executor.step_user.StepUser: `run_as`), the process runs as that user,
-its group and no supplementary groups; without it, as the user of the step this thread runs
-(`steps_run_as`), else as flowplan's own. The change of user goes through util-linux's `setpriv`
-(`--reuid --regid --clear-groups`, real, effective and saved ids alike, no capabilities left),
-which keeps CPython's vfork: passing `subprocess` a `user`, `group` or `extra_groups` makes it fork
-instead, ~2.5x the per-step cost of setpriv in bench/step_overhead.py. Without setpriv, that is
-the fallback. A program setpriv cannot start ends with exit code 127 and setpriv's message on
+With `user` (a flowplan.executor.step_process.step_user.StepUser: `run_as`), the process runs as
+that user, its group and no supplementary groups; without it, as the user of the step this thread
+runs (`steps_run_as`), else as flowplan's own. The change of user goes through util-linux's
+`setpriv` (`--reuid --regid --clear-groups`, real, effective and saved ids alike, no capabilities
+left), which keeps CPython's vfork: passing `subprocess` a `user`, `group` or `extra_groups` makes
+it fork instead, ~2.5x the per-step cost of setpriv in bench/step_overhead.py. Without setpriv, that
+is the fallback. A program setpriv cannot start ends with exit code 127 and setpriv's message on
 stderr, where `subprocess` would raise OSError.
 
 A new process group, not a new session: `start_new_session` makes CPython fork instead of vfork,
@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from flowplan.executor.step_user import StepUser
+    from flowplan.executor.step_process.step_user import StepUser
 
 READ_SIZE = 65536
 SMALL_READ = 4096          # a read this small, many times in a row, means a line-by-line writer

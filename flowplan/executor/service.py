@@ -18,8 +18,8 @@ Roles for manual_approval steps are the store's (`Store.grant_role`). Secrets ar
 encrypted with the operator's key (FLOWPLAN_SECRET_KEY_FILE or FLOWPLAN_SECRET_KEY, `set_secret`).
 
 With `run_as` in the settings, every call that would run something first checks that steps can
-run as that user (flowplan.executor.step_user: flowplan is root, the user exists) and refuses
-with RunAsRefused before it records anything.
+run as that user (flowplan.executor.step_process.step_user: flowplan is root, the user exists) and
+refuses with RunAsRefused before it records anything.
 """
 
 from __future__ import annotations
@@ -31,18 +31,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowplan import processes
-from flowplan.executor import events, step_user
-from flowplan.executor.approval import deadline_of
-from flowplan.executor.environment import RunValues
+from flowplan.executor import events
 from flowplan.executor.errors import (ApprovalRefused, NothingToContinue, RunBusy, RunNotFound,
                                       RunServiceError)
 from flowplan.executor.events import Gate
-from flowplan.executor.gates import GATE_FLOOR, PendingGate, pending_gates
 from flowplan.executor.process import kill_group
-from flowplan.executor.refs import RunRef
-from flowplan.executor.scheduler import HOST, Drive, driven_here, driver_alive
+from flowplan.executor.run.approval import deadline_of
+from flowplan.executor.run.environment import RunValues
+from flowplan.executor.run.gates import GATE_FLOOR, PendingGate, pending_gates
+from flowplan.executor.run.refs import RunRef
+from flowplan.executor.run.scheduler import HOST, Drive, driven_here, driver_alive
 from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status, counted, worst_of
+from flowplan.executor.step_process import step_user
 from flowplan.store import (ApprovalRecord, ArtifactRecord, RunHeld, RunRecord, StepPlan,
                             StepRunRecord, Store, TaskPlan, TaskRunRecord)
 from flowplan.store.schema import utc_now

@@ -5,7 +5,7 @@ the worst of its stages'. A task that failed with `allow_failure = true` keeps s
 (that is what happened) but counts as SUCCEEDED towards its stage: `counted()` says what a status counts as,
 and `TaskRun.failure_allowed` in the store marks the warning explicitly.
 
-Deciding transitions is the scheduler's (flowplan.executor.scheduler); this module only orders.
+Deciding transitions is the scheduler's (flowplan.executor.run.scheduler); this module only orders.
 """
 
 from __future__ import annotations

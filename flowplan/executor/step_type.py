@@ -10,7 +10,7 @@ group: an entry point names the step type (a class is instantiated without argum
 the environment its processes get, its log, the deadline, the cancel flag, the run's facts, and
 the user its processes run as (`run_as`; pass `user=context.user` to run_process).
 The order of steps, retries, timeouts of tasks and recording in the store are the task runner's
-(flowplan.executor.task).
+(flowplan.executor.run.task).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from flowplan.executor.layout import RunLayout
-from flowplan.executor.logs import StepLog
+from flowplan.executor.run.layout import RunLayout
 from flowplan.executor.status import Status
+from flowplan.executor.step_process.logs import StepLog
 
 STEP_TYPE_ENTRY_POINTS = "flowplan.step_types"
 
@@ -102,9 +102,9 @@ class StepType(Protocol):
 
 
 def _builtin() -> dict[str, StepType]:
-    from flowplan.executor.approval import ManualApprovalStepType
-    from flowplan.executor.archive import ArchiveStepType
-    from flowplan.executor.command import CommandStepType
+    from flowplan.executor.run.approval import ManualApprovalStepType
+    from flowplan.executor.step_types.archive import ArchiveStepType
+    from flowplan.executor.step_types.command import CommandStepType
 
     return {kind.name: kind for kind in (CommandStepType(), ArchiveStepType(),
                                          ManualApprovalStepType())}

@@ -1,8 +1,8 @@
 """The index of saved caches: which archive holds a pipeline's `cache "NAME"` under which key.
 
 The archives themselves are files under the cache directory, written and read by
-flowplan.executor.caches; the store only answers "is there an entry for this exact key" and "which
-is the newest entry whose key starts with this prefix". `CacheIndex` is mixed into Store.
+flowplan.executor.run.caches; the store only answers "is there an entry for this exact key" and
+"which is the newest entry whose key starts with this prefix". `CacheIndex` is mixed into Store.
 """
 
 from __future__ import annotations

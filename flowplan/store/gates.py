@@ -3,7 +3,7 @@
 An approval is one person's decision on a gate of a run: a manual stage (task and step empty) or a
 `manual_approval` step, recorded with the name that person gave and the operating-system account
 that recorded it (the store stamps the account itself: the name is only claimed). An artifact is a file a step produced, with its size and SHA-256. Who may
-decide, and what a set of decisions means, is the executor's business (flowplan.executor.approval).
+decide, and what a set of decisions means, is the executor's business (flowplan.executor.run.approval).
 A comment is recorded with the store's sensitive values masked (flowplan.store.sensitive).
 `GateHistory` is mixed into `flowplan.store.Store`.
 """

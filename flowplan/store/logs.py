@@ -2,9 +2,9 @@
 
 A chunk holds the lines one step printed on one stream at one moment (see
 `flowplan.store.schema.LogChunk`). Writing is a bulk insert of many chunks in one transaction;
-batching, masking and the per-step cap are the executor's (flowplan.executor.logs). Reading gives
-lines back one by one, each with its step, number, time and stream, in the order they were stored,
-and resumes after the last chunk a reader saw, which is how `logs --follow` polls.
+batching, masking and the per-step cap are the executor's (flowplan.executor.step_process.logs).
+Reading gives lines back one by one, each with its step, number, time and stream, in the order they
+were stored, and resumes after the last chunk a reader saw, which is how `logs --follow` polls.
 """
 
 from __future__ import annotations

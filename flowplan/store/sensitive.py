@@ -4,12 +4,13 @@ The executor tells the store every sensitive value it learns (`Store.mask_sensit
 sensitive variables when a command resolves them, values derived from them and source
 credentials when a drive resolves those). From then on, for the life of that Store object, every
 error of a run, task or step, every step's outputs, commit message and approval comment is
-masked (each value and its encoded forms become `***`, by flowplan.executor.masking.Masker) in
-the store's recording calls themselves, before it is written: no caller can forget it. A value
-of one run found in another run's text is masked there too.
+masked (each value and its encoded forms become `***`, by
+flowplan.executor.step_process.masking.Masker) in the store's recording calls themselves, before it
+is written: no caller can forget it. A value of one run found in another run's text is masked there
+too.
 
-Log lines are masked earlier, by flowplan.executor.logs, where they are cut into lines; which
-values are sensitive is the config's and the run's business.
+Log lines are masked earlier, by flowplan.executor.step_process.logs, where they are cut into lines;
+which values are sensitive is the config's and the run's business.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flowplan.executor.masking import Masker
+from flowplan.executor.step_process.masking import Masker
 
 TEXT_FIELDS = ("error", "commit_message", "comment")
 DATA_FIELDS = ("outputs",)

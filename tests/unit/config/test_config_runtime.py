@@ -180,7 +180,7 @@ def test_hostile_branch_in_any_quoting_context_is_not_executed(tmp_path, script,
 
 
 def test_value_in_a_place_the_renderer_cannot_quote_is_refused(tmp_path):
-    from flowplan.executor.shellquote import ShellTemplateError
+    from flowplan.executor.step_process.shellquote import ShellTemplateError
 
     ctx = context(tmp_path, run={"branch": "$(touch PWNED)"})
     with pytest.raises(ShellTemplateError):

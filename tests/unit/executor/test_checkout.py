@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from git import Actor, Repo
 
-from flowplan.executor.checkout import (
+from flowplan.executor.run.checkout import (
     CheckoutError,
     checkout,
     display_url,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from conftest import command, pipeline, stage, task, tasks_of
 
-from flowplan.executor.scheduler import Drive
+from flowplan.executor.run.scheduler import Drive
 from flowplan.executor.status import Status
 
 

@@ -8,9 +8,9 @@ import tracemalloc
 
 from conftest import log_text, make_service, one_step, steps_of
 
-from flowplan.executor.logs import StepLog
 from flowplan.executor.settings import LogLimits
 from flowplan.executor.status import Status
+from flowplan.executor.step_process.logs import StepLog
 
 
 class Chunks:

@@ -9,7 +9,7 @@ import shlex
 import time
 from urllib.parse import quote
 
-from flowplan.executor.masking import Masker
+from flowplan.executor.step_process.masking import Masker
 
 
 def test_every_occurrence_is_masked():

@@ -12,7 +12,7 @@ import pytest
 from conftest import alive, one_step
 
 from flowplan import processes
-from flowplan.executor.scheduler import driver_alive
+from flowplan.executor.run.scheduler import driver_alive
 
 
 @pytest.fixture

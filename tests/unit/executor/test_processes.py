@@ -119,8 +119,8 @@ def test_cancel_of_a_waiting_run_cancels_its_waiting_tasks(service):
 
 
 def test_a_run_canceled_between_creation_and_start_is_not_started(service, tmp_path):
-    from flowplan.executor.environment import RunValues
-    from flowplan.executor.scheduler import Drive
+    from flowplan.executor.run.environment import RunValues
+    from flowplan.executor.run.scheduler import Drive
 
     marker = tmp_path / "ran"
     run = service.create("app", one_step(f"touch {marker}"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flowplan.executor.errors import InvalidRunRef
-from flowplan.executor.refs import MAX_RUN_NUMBER, RunRef
+from flowplan.executor.run.refs import MAX_RUN_NUMBER, RunRef
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -24,11 +24,12 @@ from pathlib import Path
 import pytest
 from conftest import command, log_text, make_service, one_step, pipeline, stage, steps_of, task
 
-from flowplan.executor import process, step_user
+from flowplan.executor import process
 from flowplan.executor.secrets import KEY_FILE_VARIABLE
 from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status
-from flowplan.executor.step_user import RunAsRefused
+from flowplan.executor.step_process import step_user
+from flowplan.executor.step_process.step_user import RunAsRefused
 from flowplan.state.local import LocalStateBackend
 from flowplan.state.model import State
 

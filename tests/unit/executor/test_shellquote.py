@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from flowplan.executor.shellquote import ShellTemplateError, Value, quote, render_shell_template
+from flowplan.executor.step_process.shellquote import (ShellTemplateError, Value, quote,
+                                                    render_shell_template)
 
 BRANCHES = [
     "master; touch {pwned}",

@@ -5,8 +5,8 @@ absolute, starts with `~`, climbs out with `..`, or matches a symlink leading ou
 fails the step; so does a pattern that matches nothing. The archive is written next to its final
 place and renamed into `<artifacts_dir>/<pipeline>/<number>/<name>.tgz`, so a reader never sees half
 of it. With `run_as`, the workspace is read by a child process as the step's user
-(flowplan.executor.step_user.file_work), which writes the archive into flowplan's file: the
-user's processes cannot make flowplan read what the user may not. Recording the artifact in the
+(flowplan.executor.step_process.step_user.file_work), which writes the archive into flowplan's file:
+the user's processes cannot make flowplan read what the user may not. Recording the artifact in the
 store is the task runner's, from the returned StepResult.
 """
 
@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from flowplan.config.steps import ArchiveStep
-from flowplan.executor import step_user, user_files
 from flowplan.executor.errors import PathEscape
 from flowplan.executor.status import Status
+from flowplan.executor.step_process import step_user, user_files
 from flowplan.executor.step_type import ArtifactFile, StepContext, StepResult
 
 

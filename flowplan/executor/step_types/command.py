@@ -21,9 +21,9 @@ from pathlib import Path
 
 from flowplan.config.schema import parse_duration
 from flowplan.config.steps import CommandStep
-from flowplan.executor import step_user
 from flowplan.executor.process import run_process
 from flowplan.executor.status import Status
+from flowplan.executor.step_process import step_user
 from flowplan.executor.step_type import StepContext, StepResult
 
 MAX_ARGUMENT_BYTES = 100_000

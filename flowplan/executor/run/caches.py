@@ -13,9 +13,10 @@ Archives live under `<cache_dir>/<pipeline>/<name>/`; the index is the store's (
 first save of a key wins: a concurrent save of the same key is dropped.
 
 With `run_as`, `~/` is that user's home, and the workspace and the home are read (save) and
-written (restore) by a child process as that user (flowplan.executor.step_user.file_work):
-flowplan itself only reads and writes the archives, so what the user's processes do meanwhile
-cannot make it read or write anything the user may not.
+written (restore) by a child process as that user
+(flowplan.executor.step_process.step_user.file_work): flowplan itself only reads and writes the
+archives, so what the user's processes do meanwhile cannot make it read or write anything the user
+may not.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flowplan.executor import step_user, user_files
-from flowplan.executor.archive import file_sha256
 from flowplan.executor.errors import PathEscape
-from flowplan.executor.layout import RunLayout, inside
-from flowplan.executor.step_user import StepUser
+from flowplan.executor.run.layout import RunLayout, inside
+from flowplan.executor.step_process import step_user, user_files
+from flowplan.executor.step_process.step_user import StepUser
+from flowplan.executor.step_types.archive import file_sha256
 
 Say = Callable[[str], None]
 

@@ -5,8 +5,8 @@ files that keep it away from flowplan's own.
 before a run starts or continues) when flowplan is not root, the user is unknown or is root, the
 way to the workspaces is closed to it, or the key file is its own. With a user:
 
-- a step's processes run as it (flowplan.executor.process.run_process, through setpriv), with no
-  supplementary groups, and HOME, USER and LOGNAME its own;
+- a step's processes run as it (flowplan.executor.process.run_process, through
+  setpriv), with no supplementary groups, and HOME, USER and LOGNAME its own;
 - directories on the way to a task directory are 0711, passable but not listable: `.flowplan`,
   the workspace directory, a pipeline's, a run's, a stage's (`prepare_run_directories`,
   `make_workspace`); the task directory is the user's, 0700 (`give`); a run's directory is closed
@@ -16,7 +16,7 @@ way to the workspaces is closed to it, or the key file is its own. With a user:
 - the scratch directory of a task (`private_dir`) is flowplan's, 0711, holding a
   `$FLOWPLAN_OUTPUT` file the user owns (`output_file`): the user cannot swap it for a symlink;
 - flowplan's own file work in the workspace and the home (archive steps, caches) is done by a
-  child process as the user (`file_work`, running flowplan.executor.user_files).
+  child process as the user (`file_work`, running flowplan.executor.step_process.user_files).
 
 Without `run_as` the same directory modes apply; steps run as flowplan's user and can reach all
 it can (see docs/architecture.md, "Trust boundaries"). Starting processes is process.py's; where
@@ -250,7 +250,7 @@ def write_file(path: Path, text: str, user: StepUser | None) -> None:
 
 @lru_cache(maxsize=1)
 def _user_files_source() -> str:
-    from flowplan.executor import user_files
+    from flowplan.executor.step_process import user_files
 
     return Path(user_files.__file__).read_text(encoding="utf-8")
 
@@ -274,7 +274,8 @@ def _python_for(user: StepUser) -> str:
 
 def file_work(user: StepUser, command: str, arguments: list[str], *, cwd: Path,
               stdin: IO[Any] | None = None, stdout: IO[Any] | None = None) -> tuple[int, str]:
-    """Run flowplan.executor.user_files' `command` as `user`: (exit code, stderr text)."""
+    """Run flowplan.executor.step_process.user_files' `command` as `user`: (exit code, stderr
+    text)."""
     argv, identity = as_user([_python_for(user), "-I", "-S", "-c", _user_files_source(), command,
                               *arguments], user)
     environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C.UTF-8",

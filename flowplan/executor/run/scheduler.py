@@ -2,15 +2,16 @@
 stage's tasks in parallel, until the run finishes, waits for a person, or is canceled.
 
 `Drive` claims the run in the store (its pid and host; a run another live process drives is
-refused), opens the way to the run's directory (closed again at the end when steps run as a
-`run_as` user, see step_user.py), resolves the pipeline variables, checks the source out once
+refused), opens the way to the run's directory (closed again at the end when steps run as a `run_as`
+user, see step_process/step_user.py), resolves the pipeline variables, checks the source out once
 (source.py), then for each stage in order:
 
 - a stage whose tasks are all finished (an earlier drive ran it) counts with its result;
 - a manual stage nobody continued yet makes the run `waiting`; a rejected one fails the run;
 - otherwise its tasks run on a thread pool (`parallelism`: the run option, else the pipeline's,
   capped by the settings), each as soon as the tasks it `needs` passed; a task whose need failed
-  is skipped (reason "upstream"). A task waiting at an approval step does not stop the others.
+  is skipped (reason "upstream"). Which tasks those are is readiness.py's pure `readiness()`.
+  A task waiting at an approval step does not stop the others.
 
 A stage's result is the worst of its tasks' (status.worst_of, allowed failures counted as
 succeeded); a failed stage skips the later ones. While tasks run, the drive polls the store every
@@ -18,7 +19,7 @@ succeeded); a failed stage skips the later ones. While tasks run, the drive poll
 then SIGKILL after the grace period), and new approvals wake the tasks that wait for them. At the
 end the drive records the run's status and lets go of it.
 
-Running one task is flowplan.executor.task's; the public calls are flowplan.executor.service's.
+Running one task is flowplan.executor.run.task's; the public calls are flowplan.executor.service's.
 """
 
 from __future__ import annotations
@@ -34,22 +35,24 @@ from pathlib import Path
 from typing import Any
 
 from flowplan import processes
-from flowplan.executor import events, step_user
-from flowplan.executor.approval import REJECTED, ApprovalRule, decided_by
-from flowplan.executor.environment import RunValues, env_text, runtime_context, step_environment
-from flowplan.executor.gates import (continue_commands, pending_gates, stage_decisions,
+from flowplan.config.pipeline import DEFINITION_VERSION
+from flowplan.executor import events
+from flowplan.executor.run.approval import REJECTED, ApprovalRule, decided_by
+from flowplan.executor.run.environment import RunValues, env_text, runtime_context, step_environment
+from flowplan.executor.run.gates import (continue_commands, pending_gates, stage_decisions,
                                      stage_untouched)
-from flowplan.executor.layout import RunLayout
-from flowplan.executor.logs import RunLogWriter
-from flowplan.executor.masking import Masker
+from flowplan.executor.run.layout import RunLayout
+from flowplan.executor.run.readiness import Finished, readiness
+from flowplan.executor.run.source import SourceError, check_out, credentials_for
+from flowplan.executor.run.task import TaskContext, TaskRunner, has_deferred
 from flowplan.executor.secrets import KEY_VARIABLES as SECRET_KEY_VARIABLES
 from flowplan.executor.secrets import operator_key_texts
 from flowplan.executor.settings import ExecutorSettings
-from flowplan.executor.source import SourceError, check_out, credentials_for
 from flowplan.executor.status import Status, counted, run_result, worst_of
+from flowplan.executor.step_process import step_user
+from flowplan.executor.step_process.logs import RunLogWriter
+from flowplan.executor.step_process.masking import Masker
 from flowplan.executor.step_type import RunInfo
-from flowplan.config.pipeline import DEFINITION_VERSION
-from flowplan.executor.task import TaskRunner, has_deferred
 from flowplan.store import RunRecord, StepRunRecord, TaskRunRecord
 from flowplan.store.schema import utc_now
 
@@ -195,6 +198,21 @@ class Drive:
                     output_file: Path) -> dict[str, str]:
         return step_environment(self.base_env, self.pipeline_env, self.run_info, workspace,
                                 step_env, output_file)
+
+    def _note_allowed_failure(self) -> None:
+        self.allowed_failures = True
+
+    def _task_context(self) -> TaskContext:
+        """What a task runner uses of this drive (once the source is checked out)."""
+        return TaskContext(
+            ref=self.ref, run_id=self.run_id, run_info=self.run_info,
+            caches=self.definition.get("caches") or {}, store=self.store,
+            settings=self.settings, layout=self.layout, writer=self.writer, user=self.user,
+            source_dir=self.source_dir, cancel=self.cancel, log_mask=self.log_mask,
+            wants_log_events=self.wants_log_events, emit=self.emit, canceled=self.canceled,
+            resolve=self.resolve, render_script=self.render_script,
+            environment=self.environment, mask=self.mask, mask_value=self.mask_value,
+            add_outputs=self.add_outputs, note_allowed_failure=self._note_allowed_failure)
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -410,12 +428,10 @@ class Drive:
                    steps: list[StepRunRecord]) -> tuple[Status, str | None]:
         task_defs = definition.get("tasks") or {}
         record_of = {t.task: t for t in records}
+        needs = {name: task_defs.get(name, {}).get("needs") or [] for name in record_of}
         state = {t.task: Status(t.status) for t in records}
-        passed: dict[str, bool] = {}
-        for t in records:
-            if state[t.task].finished:
-                passed[t.task] = counted(t.status, t.failure_allowed).passed \
-                    and t.skip_reason not in ("upstream", "rejected")
+        finished = {t.task: Finished(Status(t.status), t.failure_allowed, t.skip_reason)
+                    for t in records if state[t.task].finished}
         queue = [t.task for t in records if state[t.task] in (Status.QUEUED, Status.WAITING)]
         running: dict[Future, str] = {}
         has_gates = any(step.get("type") == "manual_approval"
@@ -423,30 +439,28 @@ class Drive:
                         (task_defs.get(name, {}).get("steps") or {}).values())
         approvals_seen = self.store.approval_count(self.run_id) if has_gates else 0
         last_poll = time.monotonic()
+        context = self._task_context()
         while True:
             if self.cancel.is_set():
                 for name in queue:
                     self._close_task(record_of[name], Status.CANCELED, "canceled", None)
                     state[name] = Status.CANCELED
                 queue = []
-            for name in list(queue):
-                needs = task_defs.get(name, {}).get("needs") or []
-                failed_needs = [n for n in needs if n in passed and not passed[n]]
-                if failed_needs:
-                    queue.remove(name)
-                    error = f"not run: it needs {', '.join(failed_needs)}, which did not pass"
-                    self._close_task(record_of[name], Status.SKIPPED, error, "upstream")
-                    state[name], passed[name] = Status.SKIPPED, False
-                    self.emit(events.TaskFinished(self.ref, stage, name, Status.SKIPPED, 0.0,
-                                                  record_of[name].attempt, error=error))
-                    continue
-                if all(passed.get(n) for n in needs if n in record_of) \
-                        and len(running) < self.parallelism:
-                    queue.remove(name)
-                    runner = TaskRunner(self, stage, name, task_defs.get(name, {}),
-                                        record_of[name],
-                                        [s for s in steps if s.task_run_id == record_of[name].id])
-                    running[self.pool.submit(runner.run)] = name
+            decided = readiness(needs, queue, finished, len(running), self.parallelism)
+            for skip in decided.skipped:
+                name = skip.task
+                queue.remove(name)
+                self._close_task(record_of[name], Status.SKIPPED, skip.error, "upstream")
+                state[name] = Status.SKIPPED
+                finished[name] = Finished(Status.SKIPPED, skip_reason="upstream")
+                self.emit(events.TaskFinished(self.ref, stage, name, Status.SKIPPED, 0.0,
+                                              record_of[name].attempt, error=skip.error))
+            for name in decided.ready:
+                queue.remove(name)
+                runner = TaskRunner(context, stage, name, task_defs.get(name, {}),
+                                    record_of[name],
+                                    [s for s in steps if s.task_run_id == record_of[name].id])
+                running[self.pool.submit(runner.run)] = name
             if not running:
                 break
             try:
@@ -466,8 +480,8 @@ class Drive:
                 state[name] = status
                 if status == Status.WAITING:
                     continue
-                allowed = bool(task_defs.get(name, {}).get("allow_failure"))
-                passed[name] = counted(status, allowed).passed
+                finished[name] = Finished(status,
+                                          bool(task_defs.get(name, {}).get("allow_failure")))
             if time.monotonic() - last_poll >= self.settings.poll_interval:
                 last_poll = time.monotonic()
                 self.canceled()

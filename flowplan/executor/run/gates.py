@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flowplan.executor.approval import ApprovalRule
 from flowplan.executor.events import Gate
+from flowplan.executor.run.approval import ApprovalRule
 from flowplan.executor.status import Status
 from flowplan.store import ApprovalRecord, RunRecord
 

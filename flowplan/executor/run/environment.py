@@ -7,7 +7,8 @@ deferred values are resolved with; `step_environment()` the process environment:
 
     os.environ  <  pipeline variables  <  FLOWPLAN_* built-ins  <  the step's own `env`
 
-Evaluating expressions is flowplan.config.runtime's job; masking is flowplan.executor.masking's.
+Evaluating expressions is flowplan.config.runtime's job; masking is
+flowplan.executor.step_process.masking's.
 """
 
 from __future__ import annotations

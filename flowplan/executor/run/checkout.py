@@ -36,8 +36,8 @@ from git import Repo
 from git.cmd import Git, handle_process_output
 from git.exc import UnsafeProtocolError
 
-from flowplan.executor.masking import Masker
-from flowplan.executor.shellquote import quote
+from flowplan.executor.step_process.masking import Masker
+from flowplan.executor.step_process.shellquote import quote
 
 TOKEN_USERNAME = "x-access-token"  # sent with a bare token (GitHub, GitLab, Gitea take any name)
 _LISTED_NAMES = 20

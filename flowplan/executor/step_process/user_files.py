@@ -4,10 +4,10 @@ With `run_as`, flowplan runs as root and the workspace and the home belong to th
 whose processes may change them while flowplan looks: a directory swapped for a symlink at the
 right moment would make root read the store into a cache, or write a restored file anywhere. So
 flowplan runs this module's source in a child python as that user (`python -I -S -c SOURCE
-COMMAND ARGS...`, see flowplan.executor.step_user.file_work) and only handles the archives, at the
-other end of a pipe or a file descriptor: whatever the child reads or writes, the user could
-anyway. The module imports the standard library only, since the user may not be able to read
-flowplan's installation, and it runs on any python 3.11.
+COMMAND ARGS...`, see flowplan.executor.step_process.step_user.file_work) and only handles the
+archives, at the other end of a pipe or a file descriptor: whatever the child reads or writes, the
+user could anyway. The module imports the standard library only, since the user may not be able to
+read flowplan's installation, and it runs on any python 3.11.
 
     pack WORKSPACE PATTERN...          a tar.gz of what the patterns match (see `collect`) on
                                        stdout; stderr's last line is the number of paths
@@ -17,8 +17,9 @@ flowplan's installation, and it runs on any python 3.11.
                                        workspace, `home/...` into the home, with tarfile's data
                                        filter (or the same checks where python lacks it)
 
-Exit 2 with the reason on stderr: a path refused. `collect` is also flowplan.executor.archive's
-when steps run as flowplan's own user. Which files are cached or archived is the callers'.
+Exit 2 with the reason on stderr: a path refused. `collect` is also
+flowplan.executor.step_types.archive's when steps run as flowplan's own user. Which files are cached
+or archived is the callers'.
 """
 
 from __future__ import annotations

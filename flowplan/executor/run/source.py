@@ -1,8 +1,8 @@
 """A run's source: checked out once per run, copied into each task's workspace.
 
 The first drive of a run checks the pipeline's `source` out into `<run dir>/.source` with
-flowplan.executor.checkout (branch, tag or commit, depth, submodules, credentials) and records the
-commit, its author and message on the run. Every task attempt then starts from a copy of that
+flowplan.executor.run.checkout (branch, tag or commit, depth, submodules, credentials) and records
+the commit, its author and message on the run. Every task attempt then starts from a copy of that
 checkout, so all tasks of a run build the same commit without cloning again. Credentials name a
 variable of the run or, failing that, a store secret decrypted with FLOWPLAN_SECRET_KEY.
 
@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from flowplan.executor.environment import RunValues, env_text
+from flowplan.executor.run.environment import RunValues, env_text
 
 
 class SourceError(Exception):
@@ -46,7 +46,7 @@ def check_out(source: dict[str, Any], directory: Path, *, branch: str | None,
               commit: str | None, credentials: str | None,
               on_line: Callable[[str], None]) -> Any:
     """Check `source` out into `directory` (emptied first); the CheckoutResult."""
-    from flowplan.executor.checkout import CheckoutError, checkout
+    from flowplan.executor.run.checkout import CheckoutError, checkout
 
     if directory.exists():
         shutil.rmtree(directory)

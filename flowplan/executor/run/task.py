@@ -3,8 +3,8 @@ caches, and its steps in order.
 
 Each attempt starts in a fresh workspace (`<run dir>/<stage>/<task>`): emptied, filled with a copy
 of the run's checkout when the pipeline has a source, given to the `run_as` user if there is one
-(flowplan.executor.step_user), then the caches restored. Steps run one after the other, their
-processes as that user; the first that fails ends the attempt. A failed attempt is followed by
+(flowplan.executor.step_process.step_user), then the caches restored. Steps run one after the other,
+their processes as that user; the first that fails ends the attempt. A failed attempt is followed by
 another while `retries` allow (not after cancel). A task whose `manual_approval` step waits stays
 `waiting` with its workspace kept; continuing the run later resumes it at that step.
 
@@ -14,34 +14,38 @@ transition is in the store before the next thing happens, at one transaction per
 sent after the commit they report. Process groups a step leaves behind are killed when the task
 ends.
 
-Deciding which tasks run when is the scheduler's (flowplan.executor.scheduler).
+A task sees its drive only through `TaskContext`, which the drive builds; deciding which tasks
+run when is the scheduler's (flowplan.executor.run.scheduler).
 """
 
 from __future__ import annotations
 
 import shutil
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
 from flowplan import processes
 from flowplan.config.schema import parse_duration
-from flowplan.executor import caches, events, step_user
+from flowplan.executor import events
 from flowplan.executor.errors import PathEscape
-from flowplan.executor.logs import StepLog
 from flowplan.executor.process import kill_group, steps_run_as
-from flowplan.executor.source import copy_into
+from flowplan.executor.run import caches
+from flowplan.executor.run.layout import RunLayout
+from flowplan.executor.run.source import copy_into
+from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status
-from flowplan.executor.step_type import StepContext, StepResult, step_type_names
+from flowplan.executor.step_process import step_user
+from flowplan.executor.step_process.logs import RunLogWriter, StepLog
+from flowplan.executor.step_type import RunInfo, StepContext, StepResult, step_type_names
 from flowplan.executor.step_type import step_type as find_step_type
 from flowplan.store import StepPlan, StepRunRecord, TaskRunRecord
 from flowplan.store.schema import utc_now
-
-if TYPE_CHECKING:
-    from flowplan.executor.scheduler import Drive
 
 DEFERRED_KEY = "$deferred"
 
@@ -72,12 +76,42 @@ class _Pending:
     events: list[object] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class TaskContext:
+    """What a task uses of the drive that runs it (the scheduler's `Drive` builds one), and
+    nothing else: the run, where its files go, the store and log writer, the run's values and
+    environment, masking, cancel, and the calls a task reports back through."""
+
+    ref: str                          # the run's reference, for events
+    run_id: int
+    run_info: RunInfo
+    caches: dict[str, Any]            # the definition's `cache` blocks
+    store: Any
+    settings: ExecutorSettings
+    layout: RunLayout
+    writer: RunLogWriter
+    user: step_user.StepUser | None   # `run_as`, else None
+    source_dir: Path | None           # the run's checkout, copied into each workspace
+    cancel: threading.Event
+    log_mask: Callable[[str], str] | None
+    wants_log_events: bool
+    emit: Callable[[object], None]
+    canceled: Callable[[], bool]      # asks the store too
+    resolve: Callable[[Any, Path], Any]
+    render_script: Callable[[Any, Path], str]
+    environment: Callable[[Path, dict[str, Any], Path], dict[str, str]]
+    mask: Callable[[str], str]
+    mask_value: Callable[[Any], Any]
+    add_outputs: Callable[[str, str, dict[str, str]], None]
+    note_allowed_failure: Callable[[], None]   # a task failed, and was allowed to
+
+
 class TaskRunner:
     """One task of one drive. `run()` returns its status at the end of the drive."""
 
-    def __init__(self, drive: Drive, stage: str, name: str, definition: dict[str, Any],
+    def __init__(self, context: TaskContext, stage: str, name: str, definition: dict[str, Any],
                  record: TaskRunRecord, steps: list[StepRunRecord]) -> None:
-        self.drive = drive
+        self.context = context
         self.stage = stage
         self.name = name
         self.definition = definition
@@ -94,7 +128,7 @@ class TaskRunner:
     # -- the task -------------------------------------------------------------------------------
 
     def run(self) -> Status:
-        drive = self.drive
+        context = self.context
         if self.record.status == Status.WAITING:
             return self._continue_waiting()
         started = time.monotonic()
@@ -112,7 +146,7 @@ class TaskRunner:
         for round_ in range(retries + 1):
             status, error = self._attempt(attempt, started)
             retry = (status == Status.FAILED and round_ < retries
-                     and not drive.cancel.is_set())
+                     and not context.cancel.is_set())
             if status == Status.WAITING:
                 return status
             final = self._finish(status, error, started, attempt, will_retry=retry)
@@ -125,23 +159,23 @@ class TaskRunner:
     def _when(self) -> Any:
         when = self.definition.get("when")
         if has_deferred(when):
-            workspace = self.drive.layout.task_workspace(self.stage, self.name)
-            when = self.drive.resolve(when, workspace)
+            workspace = self.context.layout.task_workspace(self.stage, self.name)
+            when = self.context.resolve(when, workspace)
         if when is not None and not isinstance(when, bool):
             raise ValueError(f"must be true or false, got {type(when).__name__} {when!r}")
         return when
 
     def _attempt(self, attempt: int, started: float) -> tuple[Status, str | None]:
-        drive = self.drive
+        context = self.context
         try:
-            workspace = drive.layout.task_workspace(self.stage, self.name)
+            workspace = context.layout.task_workspace(self.stage, self.name)
         except PathEscape as exc:
             workspace = None
             path_error = str(exc)
         fields = dict(status=Status.RUNNING.value, started_at=utc_now(), finished_at=None,
                       error=None, failure_allowed=False, skip_reason=None,
                       workspace=str(workspace) if workspace else None)
-        started_event = events.TaskStarted(drive.ref, self.stage, self.name, attempt,
+        started_event = events.TaskStarted(context.ref, self.stage, self.name, attempt,
                                            str(workspace or ""))
         ready = {name: s.id for name, s in self.step_records.items()
                  if s.attempt == attempt and s.status == Status.QUEUED}
@@ -153,9 +187,9 @@ class TaskRunner:
             self.pending.tasks.append((self.record.id, fields))
             self.pending.events.append(started_event)
         else:
-            self.step_ids = drive.store.start_task_attempt(self.record.id, attempt,
-                                                           self.plans, **fields)
-            drive.emit(started_event)
+            self.step_ids = context.store.start_task_attempt(self.record.id, attempt,
+                                                             self.plans, **fields)
+            context.emit(started_event)
         if workspace is None:
             return Status.FAILED, path_error
         try:
@@ -164,7 +198,7 @@ class TaskRunner:
             if self.pending.steps or self.pending.tasks:
                 self._commit()
             return Status.FAILED, f"timeout: {exc}"
-        private = step_user.private_dir(drive.user)
+        private = step_user.private_dir(context.user)
         try:
             if workspace.exists():
                 shutil.rmtree(workspace)
@@ -172,20 +206,20 @@ class TaskRunner:
             first_log = self._step_log(self.plans[0].step) if self.plans else None
             say = (lambda text: first_log.say(text, time.time())) if first_log else (
                 lambda text: None)
-            if drive.source_dir is not None:
-                copy_into(drive.source_dir, workspace)
-                say(f"workspace: {workspace} (source at {drive.run_info.commit_short})")
-            if drive.user is not None:
-                step_user.give(workspace, drive.user)
+            if context.source_dir is not None:
+                copy_into(context.source_dir, workspace)
+                say(f"workspace: {workspace} (source at {context.run_info.commit_short})")
+            if context.user is not None:
+                step_user.give(workspace, context.user)
             try:
                 saves = self._restore_caches(workspace, say)
             except Exception as exc:  # noqa: BLE001 - key expressions, damaged archives
-                return Status.FAILED, f"cache: {drive.mask(str(exc))}"
+                return Status.FAILED, f"cache: {context.mask(str(exc))}"
             status, error = self._steps(0, workspace, private, deadline, timeout_text)
             if status == Status.SUCCEEDED and saves:
                 last = self._step_log(self.plans[-1].step)
-                caches.save(saves, drive.store, drive.layout, workspace,
-                            lambda text: last.say(text, time.time()), drive.user)
+                caches.save(saves, context.store, context.layout, workspace,
+                            lambda text: last.say(text, time.time()), context.user)
             return status, error
         except PathEscape as exc:
             return Status.FAILED, str(exc)
@@ -196,19 +230,19 @@ class TaskRunner:
             self._kill_leftovers()
 
     def _restore_caches(self, workspace: Path, say) -> list[caches.CacheSave]:
-        definitions = self.drive.definition.get("caches") or {}
+        definitions = self.context.caches
         if not definitions:
             return []
-        return caches.restore(definitions, lambda value: self.drive.resolve(value, workspace),
-                              self.drive.store, self.drive.layout, workspace, say,
-                              self.drive.user)
+        return caches.restore(definitions, lambda value: self.context.resolve(value, workspace),
+                              self.context.store, self.context.layout, workspace, say,
+                              self.context.user)
 
     def _deadline(self, workspace: Path) -> tuple[float | None, str | None]:
         """When the attempt must end, from the task's `timeout` (resolved now when it is a
         run-time value); ValueError says what is wrong with it."""
         timeout = self.definition.get("timeout")
         if has_deferred(timeout):
-            timeout = self.drive.resolve(timeout, workspace)
+            timeout = self.context.resolve(timeout, workspace)
         if not timeout:
             return None, None
         if not isinstance(timeout, str):
@@ -226,15 +260,15 @@ class TaskRunner:
                          and self.step_records[n].status == Status.WAITING), None)
         if position is None:
             return self._finish(Status.FAILED, "no waiting step found", started, self.attempt)
-        workspace = Path(self.record.workspace or self.drive.layout.task_workspace(
+        workspace = Path(self.record.workspace or self.context.layout.task_workspace(
             self.stage, self.name))
-        self.drive.emit(events.TaskStarted(self.drive.ref, self.stage, self.name, self.attempt,
-                                           str(workspace)))
+        self.context.emit(events.TaskStarted(self.context.ref, self.stage, self.name,
+                                             self.attempt, str(workspace)))
         try:
             deadline, timeout_text = self._deadline(workspace)
         except Exception as exc:  # noqa: BLE001 - RuntimeEvaluationError, not a duration
             return self._finish(Status.FAILED, f"timeout: {exc}", started, self.attempt)
-        private = step_user.private_dir(self.drive.user)
+        private = step_user.private_dir(self.context.user)
         try:
             status, error = self._steps(position, workspace, private, deadline, timeout_text)
         finally:
@@ -258,7 +292,7 @@ class TaskRunner:
                 return status, None
             if status != Status.SUCCEEDED:
                 return status, f"step {name}: {error}" if error else f"step {name} {status}"
-            if self.drive.cancel.is_set():
+            if self.context.cancel.is_set():
                 return Status.CANCELED, "canceled"
         return Status.SUCCEEDED, None
 
@@ -268,14 +302,14 @@ class TaskRunner:
         log = self.logs.get(step_run_id)
         if log is not None:
             return log
-        drive = self.drive
+        context = self.context
 
         def on_lines(stream: str, first: int, at: float, lines: tuple[str, ...]) -> None:
-            drive.emit(events.LogLines(drive.ref, self.stage, self.name, step, stream, first, at,
-                                       lines))
+            context.emit(events.LogLines(context.ref, self.stage, self.name, step, stream, first,
+                                         at, lines))
 
-        log = StepLog(drive.writer, drive.run_id, step_run_id, drive.log_mask, drive.settings.logs,
-                      on_lines if drive.wants_log_events else None)
+        log = StepLog(context.writer, context.run_id, step_run_id, context.log_mask,
+                      context.settings.logs, on_lines if context.wants_log_events else None)
         record = self.step_records.get(step)
         if record is not None and record.id == step_run_id and record.log_lines:
             log.resume(record.log_lines, record.log_bytes, record.log_dropped)
@@ -284,7 +318,7 @@ class TaskRunner:
 
     def _step(self, name: str, definition: dict[str, Any], workspace: Path, private: Path,
               deadline: float | None, timeout_text: str | None) -> tuple[Status, str | None]:
-        drive = self.drive
+        context = self.context
         step_run_id = self.step_ids[name]
         record = self.step_records.get(name)
         waiting_before = record is not None and record.status == Status.WAITING \
@@ -296,7 +330,7 @@ class TaskRunner:
         if not waiting_before:
             self.pending.steps.append((step_run_id, {"status": Status.RUNNING.value,
                                                      "started_at": now}))
-            self.pending.events.append(events.StepStarted(drive.ref, self.stage, self.name,
+            self.pending.events.append(events.StepStarted(context.ref, self.stage, self.name,
                                                           name, kind, self.attempt))
             self._commit()
         clock = time.monotonic()
@@ -304,37 +338,37 @@ class TaskRunner:
         result = self._run_step_type(name, kind, definition, workspace, private, deadline,
                                      timeout_text, log, step_run_id, first_started_at)
         seconds = time.monotonic() - clock
-        if result.status == Status.FAILED and drive.canceled():
+        if result.status == Status.FAILED and context.canceled():
             # canceled from elsewhere: the SIGTERM may have reached the step before the news
             result = StepResult(Status.CANCELED, result.exit_code, "canceled")
         if result.status == Status.WAITING:
             fields = {"status": Status.WAITING.value, **log.counters()}
             self.pending.steps.append((step_run_id, fields))
             self.pending.events.append(events.StepFinished(
-                drive.ref, self.stage, self.name, name, Status.WAITING, seconds))
+                context.ref, self.stage, self.name, name, Status.WAITING, seconds))
             self._commit(tasks=[(self.record.id, {"status": Status.WAITING.value})])
             return Status.WAITING, None
-        error = drive.mask(result.error) if result.error else None
+        error = context.mask(result.error) if result.error else None
         outputs = dict(result.outputs)
         if outputs:
-            drive.add_outputs(self.name, name, outputs)
+            context.add_outputs(self.name, name, outputs)
         for artifact in result.artifacts:
-            drive.store.put_artifact(drive.run_id, artifact.name, path=str(artifact.path),
-                                     size=artifact.size, sha256=artifact.sha256,
-                                     step_run_id=step_run_id)
+            context.store.put_artifact(context.run_id, artifact.name, path=str(artifact.path),
+                                       size=artifact.size, sha256=artifact.sha256,
+                                       step_run_id=step_run_id)
         fields = {"status": result.status.value, "finished_at": utc_now(),
                   "exit_code": result.exit_code, "error": error,
-                  "outputs": drive.mask_value(outputs) if outputs else None, **log.counters()}
+                  "outputs": context.mask_value(outputs) if outputs else None, **log.counters()}
         self.pending.steps.append((step_run_id, fields))
         self.pending.events.append(events.StepFinished(
-            drive.ref, self.stage, self.name, name, result.status, seconds, result.exit_code,
+            context.ref, self.stage, self.name, name, result.status, seconds, result.exit_code,
             error))
         return result.status, error
 
     def _run_step_type(self, name: str, kind: str, definition: dict[str, Any], workspace: Path,
                        private: Path, deadline: float | None, timeout_text: str | None,
                        log: StepLog, step_run_id: int, first_started_at) -> StepResult:
-        drive = self.drive
+        context = self.context
         try:
             step_type = find_step_type(kind)
         except Exception as exc:  # noqa: BLE001 - a broken plugin fails its own steps only
@@ -353,28 +387,28 @@ class TaskRunner:
             return StepResult(Status.FAILED, error=str(exc))
         plain = config.model_dump()
         output_file = private / f"{name}.output"
-        environment = drive.environment(workspace, plain.get("env") or {}, output_file)
+        environment = context.environment(workspace, plain.get("env") or {}, output_file)
         approvals = ()
         if kind == "manual_approval":
-            approvals = tuple(a for a in drive.store.approvals(drive.run_id)
+            approvals = tuple(a for a in context.store.approvals(context.run_id)
                               if a.step_run_id == step_run_id)
 
         def on_process(pid: int) -> None:
             leader = processes.identify(pid)
             self.process_groups.append(leader)
-            drive.writer.note_pid(step_run_id, pid, leader.start_time, leader.boot_id)
+            context.writer.note_pid(step_run_id, pid, leader.start_time, leader.boot_id)
 
-        context = StepContext(
-            run=drive.run_info, stage=self.stage, task=self.name, step=name,
+        step_context = StepContext(
+            run=context.run_info, stage=self.stage, task=self.name, step=name,
             attempt=self.attempt, step_run_id=step_run_id, config=config, attributes=plain,
             workspace=workspace, environment=environment, output_file=output_file,
             private_dir=private, deadline=deadline, timeout_text=timeout_text,
-            cancel=drive.cancel, kill_grace=drive.settings.kill_grace, log=log,
-            layout=drive.layout, first_started_at=first_started_at, approvals=approvals,
-            role_members=drive.store.role_members, on_process=on_process, user=drive.user)
+            cancel=context.cancel, kill_grace=context.settings.kill_grace, log=log,
+            layout=context.layout, first_started_at=first_started_at, approvals=approvals,
+            role_members=context.store.role_members, on_process=on_process, user=context.user)
         try:
-            with steps_run_as(drive.user):
-                return step_type.run(context)
+            with steps_run_as(context.user):
+                return step_type.run(step_context)
         except PathEscape as exc:
             return StepResult(Status.FAILED, error=str(exc))
         except Exception as exc:  # noqa: BLE001 - a broken step type fails its step only
@@ -390,49 +424,49 @@ class TaskRunner:
             if not has_deferred(value):
                 resolved[key] = value
             elif key in scripts:
-                resolved[key] = self.drive.render_script(value, workspace)
+                resolved[key] = self.context.render_script(value, workspace)
             else:
-                resolved[key] = self.drive.resolve(value, workspace)
+                resolved[key] = self.context.resolve(value, workspace)
         return resolved
 
     # -- recording ------------------------------------------------------------------------------
 
     def _commit(self, tasks: list[tuple[int, dict[str, Any]]] | None = None) -> None:
         pending, self.pending = self.pending, _Pending()
-        self.drive.writer.commit(steps=pending.steps, tasks=[*pending.tasks, *(tasks or ())])
+        self.context.writer.commit(steps=pending.steps, tasks=[*pending.tasks, *(tasks or ())])
         for event in pending.events:
-            self.drive.emit(event)
+            self.context.emit(event)
 
     def _finish(self, status: Status, error: str | None, started: float, attempt: int,
                 will_retry: bool = False) -> Status:
         allowed = status == Status.FAILED and bool(self.definition.get("allow_failure"))
-        error = self.drive.mask(error) if error else error
+        error = self.context.mask(error) if error else error
         fields: dict[str, Any] = {"status": status.value, "error": error,
                                   "failure_allowed": allowed and not will_retry}
         if not will_retry:
             fields["finished_at"] = utc_now()
         self._commit(tasks=[(self.record.id, fields)])
         if allowed and not will_retry:
-            self.drive.allowed_failures = True
-        self.drive.emit(events.TaskFinished(
-            self.drive.ref, self.stage, self.name, status, time.monotonic() - started, attempt,
+            self.context.note_allowed_failure()
+        self.context.emit(events.TaskFinished(
+            self.context.ref, self.stage, self.name, status, time.monotonic() - started, attempt,
             failure_allowed=allowed and not will_retry, will_retry=will_retry, error=error))
         return status
 
     def _finish_without_steps(self, status: Status, error: str | None, started: float,
                               reason: str | None = None) -> Status:
         now = utc_now()
-        error = self.drive.mask(error) if error else error
+        error = self.context.mask(error) if error else error
         skipped = [(s.id, {"status": status.value, "finished_at": now})
                    for s in self.step_records.values() if s.status == Status.QUEUED]
-        self.drive.writer.commit(steps=skipped, tasks=[(self.record.id, {
+        self.context.writer.commit(steps=skipped, tasks=[(self.record.id, {
             "status": status.value, "error": error, "skip_reason": reason,
             "started_at": now, "finished_at": now,
             "failure_allowed": status == Status.FAILED
             and bool(self.definition.get("allow_failure"))})])
-        self.drive.emit(events.TaskFinished(self.drive.ref, self.stage, self.name, status,
-                                            time.monotonic() - started, self.record.attempt,
-                                            error=error))
+        self.context.emit(events.TaskFinished(self.context.ref, self.stage, self.name, status,
+                                              time.monotonic() - started, self.record.attempt,
+                                              error=error))
         return status
 
     def _kill_leftovers(self) -> None:
