@@ -31,6 +31,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from flowplan import processes
+from flowplan.config.partial import holds_deferred
 from flowplan.config.schema import parse_duration
 from flowplan.executor import events
 from flowplan.executor.errors import PathEscape
@@ -47,15 +48,7 @@ from flowplan.executor.step_type import step_type as find_step_type
 from flowplan.store import StepPlan, StepRunRecord, TaskRunRecord
 from flowplan.store.schema import utc_now
 
-DEFERRED_KEY = "$deferred"
-
-
-def has_deferred(value: Any) -> bool:
-    if isinstance(value, dict):
-        return DEFERRED_KEY in value or any(has_deferred(v) for v in value.values())
-    if isinstance(value, list):
-        return any(has_deferred(v) for v in value)
-    return False
+has_deferred = holds_deferred        # what the run completes: flowplan.config.partial
 
 
 def _describe_validation(error: ValidationError) -> str:
