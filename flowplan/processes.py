@@ -52,10 +52,16 @@ def _boot_id_of_this_process() -> str | None:
 
 def _process_stat(pid: int) -> tuple[str, int] | None:
     """(state letter, start time in clock ticks after boot) of `pid` from /proc, or None."""
-    try:
-        text = (PROC / str(pid) / "stat").read_text(encoding="utf-8", errors="replace")
+    try:   # os.open rather than pathlib: called for every step a run starts
+        fd = os.open(f"{PROC}/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        text = os.read(fd, 4096).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     # "PID (COMM) STATE ...": COMM may hold spaces and parentheses, so split after the last ")".
     fields = text.rpartition(")")[2].split()
     try:
