@@ -87,6 +87,17 @@ class StateSettings(BlockModel):
     url: Optional[str] = Field(None, description="database URL for the pg backend")
 
 
+class ToolsSettings(BlockModel):
+    """`tools {}` in the `flowplan {}` block: where each version of a build tool is installed,
+    by the version name steps ask for (`jdk = "17"`): `jdk = { "17" = "/usr/lib/jvm/..." }`
+    (a JAVA_HOME), `maven = { "3.8" = "/opt/maven" }` (a Maven home, or its `mvn`), `node =
+    { "20" = "/opt/node" }` (a Node.js prefix, or its `node`)."""
+
+    jdk: dict[str, str] = {}
+    maven: dict[str, str] = {}
+    node: dict[str, str] = {}
+
+
 class Settings(BlockModel):
     """The `flowplan {}` block."""
 
@@ -97,6 +108,7 @@ class Settings(BlockModel):
     workspace_dir: str = ".flowplan/workspaces"
     parallelism: int = Field(10, ge=1)
     run_as: Optional[str] = None      # the system user steps run as (flowplan must be root)
+    tools: Annotated[Optional[ToolsSettings], Nested(labels=0, many=False)] = None
 
 
 class ProviderConfig(BlockModel):

@@ -1,7 +1,7 @@
 """Where runs put their files and the limits they run under: `ExecutorSettings`.
 
 Built from the `flowplan {}` block of a config (`workspace_dir`, `artifacts_dir`, `cache_dir`,
-`parallelism`, `run_as`; relative paths are taken from the config directory) or directly by tests
+`parallelism`, `run_as`, `tools`; relative paths are taken from the config directory) or directly by tests
 and benchmarks. Reading the config is the loader's job; this module only turns its settings into
 paths.
 """
@@ -43,6 +43,7 @@ class ExecutorSettings:
     log_flush_interval: float = 0.1          # how long log lines may wait to be stored
     environ: Mapping[str, str] | None = None  # the base environment of steps (None: os.environ)
     run_as: str | None = None                # the system user steps run as (None: flowplan's)
+    tools: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # kind: version: path
 
     @classmethod
     def from_config(cls, directory: Path | str, settings: Mapping[str, Any] | None = None,
@@ -61,6 +62,21 @@ class ExecutorSettings:
             artifacts_dir=path("artifacts_dir", ".flowplan/artifacts"),
             cache_dir=path("cache_dir", ".flowplan/caches"),
             parallelism=int(settings.get("parallelism") or 10),
-            run_as=settings.get("run_as") or None)
+            run_as=settings.get("run_as") or None,
+            tools=_tools(settings.get("tools"), base))
         values.update(overrides)
         return cls(**values)
+
+
+def _tools(block: Any, base: Path) -> dict[str, dict[str, str]]:
+    """The `tools {}` block as {kind: {version: absolute path}} (relative paths are taken from
+    the config directory); a block given several times (a list) is merged."""
+    blocks = block if isinstance(block, list) else [block] if block else []
+    tools: dict[str, dict[str, str]] = {}
+    for one in blocks:
+        for kind, versions in (one or {}).items():
+            for version, location in (versions or {}).items():
+                path = Path(str(location)).expanduser()
+                tools.setdefault(kind, {})[str(version)] = str(path if path.is_absolute()
+                                                               else base / path)
+    return tools

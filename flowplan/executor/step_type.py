@@ -8,7 +8,9 @@ group: an entry point names the step type (a class is instantiated without argum
 
 `StepContext` is everything a step may use: its resolved and validated attributes, its workspace,
 the environment its processes get, its log, the deadline, the cancel flag, the run's facts, and
-the user its processes run as (`run_as`; pass `user=context.user` to run_process).
+the user its processes run as (`run_as`; pass `user=context.user` to run_process), the tool
+locations of the settings, and the step's previous success in this pipeline. A result may carry a
+`summary` (test totals, scan findings) that the run keeps and `runs show` prints.
 The order of steps, retries, timeouts of tasks and recording in the store are the task runner's
 (flowplan.executor.run.task).
 """
@@ -64,6 +66,18 @@ class StepResult:
     error: str | None = None
     outputs: Mapping[str, str] = field(default_factory=dict)
     artifacts: tuple[ArtifactFile, ...] = ()
+    # What the step reports beyond outputs, stored with the step run (masked) and shown by
+    # `flowplan runs show`: {"title": one line, "lines": [details], ...figures as data}.
+    summary: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class PreviousSuccess:
+    """The newest earlier run of the pipeline in which the same step succeeded."""
+
+    number: int
+    commit: str | None               # the commit that run checked out
+    outputs: Mapping[str, Any]       # the step's outputs then (masked as stored)
 
 
 @dataclass
@@ -91,6 +105,8 @@ class StepContext:
     role_members: Callable[[str], list[str]] = lambda role: []
     on_process: Callable[[int], None] = lambda pid: None   # a process group started
     user: Any = None                 # step_user.StepUser its processes run as (None: flowplan's)
+    tools: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # settings' `tools`
+    previous_success: Callable[[], PreviousSuccess | None] = lambda: None
 
 
 @runtime_checkable
@@ -103,8 +119,8 @@ class StepType(Protocol):
 
 def _builtin() -> dict[str, StepType]:
     from flowplan.executor.run.approval import ManualApprovalStepType
-    from flowplan.executor.step_types.archive import ArchiveStepType
-    from flowplan.executor.step_types.command import CommandStepType
+    from flowplan.steps.archive import ArchiveStepType
+    from flowplan.steps.command import CommandStepType
 
     return {kind.name: kind for kind in (CommandStepType(), ArchiveStepType(),
                                          ManualApprovalStepType())}

@@ -46,7 +46,7 @@ def _tables() -> MetaData:
     return metadata
 
 
-def _add_column(connection: Connection, table: str, column: Column) -> None:
+def add_column(connection: Connection, table: str, column: Column) -> None:
     dialect = connection.dialect
     quote = dialect.identifier_preparer.quote
     kind = column.type.compile(dialect=dialect)
@@ -57,5 +57,5 @@ def _add_column(connection: Connection, table: str, column: Column) -> None:
 def upgrade_to_v3(connection: Connection) -> None:
     """Add the nullable identity columns and create `changes` (it does not exist at 2)."""
     for table, column in NEW_COLUMNS:
-        _add_column(connection, table, column)
+        add_column(connection, table, column)
     _tables().create_all(connection)

@@ -138,6 +138,7 @@ class StepRunRecord:
     log_dropped: int
     pid_start_time: int | None = None     # which process `pid` was (flowplan.processes)
     boot_id: str | None = None
+    summary: dict[str, Any] | None = None  # the step type's report: title, lines, figures
 
 
 _RUN_FIELDS = frozenset(RUNS.c.keys()) - {"id", "pipeline", "number"}
@@ -375,6 +376,23 @@ class RunHistory:
         with self._engine.connect() as connection:
             return [_step_record(row) for row in connection.execute(statement)]
 
+    def last_succeeded_step(self, pipeline: str, stage: str, task: str, step: str, *,
+                            before_number: int) -> tuple[RunRecord, StepRunRecord] | None:
+        """The newest run of `pipeline` numbered below `before_number` in which the step
+        `stage`/`task`/`step` succeeded, with that step run (e.g. for an incremental scan)."""
+        statement = (select(RUNS, STEPS.c.id.label("step_run_id"))
+                     .join(STEPS, STEPS.c.run_id == RUNS.c.id)
+                     .where(RUNS.c.pipeline == pipeline, RUNS.c.number < before_number,
+                            STEPS.c.stage == stage, STEPS.c.task == task, STEPS.c.step == step,
+                            STEPS.c.status == "succeeded")
+                     .order_by(RUNS.c.number.desc(), STEPS.c.id.desc()).limit(1))
+        with self._engine.connect() as connection:
+            row = connection.execute(statement).one_or_none()
+            if row is None:
+                return None
+            found = connection.execute(select(STEPS).where(STEPS.c.id == row.step_run_id)).one()
+            return _run_record(row), _step_record(found)
+
     def get_step_run(self, step_run_id: int) -> StepRunRecord | None:
         with self._engine.connect() as connection:
             row = connection.execute(
@@ -423,4 +441,5 @@ def _step_record(row: Any) -> StepRunRecord:
         attempt=row.attempt, status=row.status, started_at=row.started_at,
         finished_at=row.finished_at, exit_code=row.exit_code, error=row.error,
         outputs=row.outputs, pid=row.pid, log_lines=row.log_lines, log_bytes=row.log_bytes,
-        log_dropped=row.log_dropped, pid_start_time=row.pid_start_time, boot_id=row.boot_id)
+        log_dropped=row.log_dropped, pid_start_time=row.pid_start_time, boot_id=row.boot_id,
+        summary=row.summary)

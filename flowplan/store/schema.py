@@ -197,6 +197,8 @@ class StepRun(Base):
     # version 3: which process `pid` was, so that a reused pid is not killed
     pid_start_time: Mapped[Optional[int]] = mapped_column(BigInteger)
     boot_id: Mapped[Optional[str]] = mapped_column(String(64))
+    # version 4: what the step type reports beyond outputs (test totals, scan findings), masked
+    summary: Mapped[Optional[dict[str, Any]]]
 
 
 class LogChunk(Base):

@@ -294,6 +294,7 @@ def render_run_tree(tree) -> str:
                 lines.append(f"    {STATUS_SYMBOLS.get(step.status, '?')} {step.step}  "
                              f"{step.type}  {step.status}  "
                              f"{duration(_seconds(step.started_at, step.finished_at))}{detail}")
+                lines.extend(summary_lines(getattr(step, "summary", None), indent="        "))
     for gate in tree.gates:
         where = "/".join(p for p in (gate.stage, gate.task, gate.step) if p)
         lines.append(f"waiting: {where} (who may decide: {gate.who})")
@@ -308,6 +309,15 @@ def render_run_tree(tree) -> str:
         lines.append(f"artifact {artifact.name}: {artifact.path} ({artifact.size} bytes, "
                      f"sha256 {artifact.sha256})")
     return "\n".join(lines) + "\n"
+
+
+def summary_lines(summary: Any, indent: str = "") -> list[str]:
+    """A step summary (StepResult.summary as stored) as text: its title, then its lines."""
+    if not isinstance(summary, dict):
+        return []
+    lines = [f"{indent}{summary['title']}"] if summary.get("title") else []
+    lines.extend(f"{indent}  {line}" for line in summary.get("lines") or ())
+    return lines
 
 
 def render_role_members(role: str, members: list[str], grants: dict) -> str:

@@ -33,7 +33,7 @@ from flowplan.executor.errors import PathEscape
 from flowplan.executor.run.layout import RunLayout, inside
 from flowplan.executor.step_process import step_user, user_files
 from flowplan.executor.step_process.step_user import StepUser
-from flowplan.executor.step_types.archive import file_sha256
+from flowplan.steps.archive import file_sha256
 
 Say = Callable[[str], None]
 

@@ -3,6 +3,7 @@
     <workspace_dir>/<pipeline>/<number>/<stage>/<task>     a task's workspace
     <workspace_dir>/<pipeline>/<number>/.source            the run's checkout of its source
     <artifacts_dir>/<pipeline>/<number>/<name>.tgz         an archive step's artifact
+    <artifacts_dir>/<pipeline>/<number>/<file name>        a report a step keeps (SARIF, JUnit)
     <cache_dir>/<pipeline>/<cache name>/<key digest>.tgz   a saved cache
 
 Names come from the config (block labels) and paths from step attributes: `safe_name` refuses a
@@ -64,6 +65,11 @@ class RunLayout:
     def artifact_path(self, name: str) -> Path:
         return (self.settings.artifacts_dir / self.pipeline / str(self.number)
                 / f"{safe_name(name, 'artifact name')}.tgz")
+
+    def artifact_file(self, file_name: str) -> Path:
+        """Where a step keeps a report file of the run (`<task>.<step>.sarif`, ...)."""
+        return (self.settings.artifacts_dir / self.pipeline / str(self.number)
+                / safe_name(file_name, "artifact file name"))
 
     def cache_path(self, cache: str, key: str) -> Path:
         digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]

@@ -43,7 +43,8 @@ from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status
 from flowplan.executor.step_process import step_user
 from flowplan.executor.step_process.logs import RunLogWriter, StepLog
-from flowplan.executor.step_type import RunInfo, StepContext, StepResult, step_type_names
+from flowplan.executor.step_type import (PreviousSuccess, RunInfo, StepContext, StepResult,
+                                         step_type_names)
 from flowplan.executor.step_type import step_type as find_step_type
 from flowplan.store import StepPlan, StepRunRecord, TaskRunRecord
 from flowplan.store.schema import utc_now
@@ -352,6 +353,8 @@ class TaskRunner:
         fields = {"status": result.status.value, "finished_at": utc_now(),
                   "exit_code": result.exit_code, "error": error,
                   "outputs": context.mask_value(outputs) if outputs else None, **log.counters()}
+        if result.summary:
+            fields["summary"] = context.mask_value(dict(result.summary))
         self.pending.steps.append((step_run_id, fields))
         self.pending.events.append(events.StepFinished(
             context.ref, self.stage, self.name, name, result.status, seconds, result.exit_code,
@@ -398,7 +401,9 @@ class TaskRunner:
             private_dir=private, deadline=deadline, timeout_text=timeout_text,
             cancel=context.cancel, kill_grace=context.settings.kill_grace, log=log,
             layout=context.layout, first_started_at=first_started_at, approvals=approvals,
-            role_members=context.store.role_members, on_process=on_process, user=context.user)
+            role_members=context.store.role_members, on_process=on_process, user=context.user,
+            tools=context.settings.tools,
+            previous_success=lambda: self._previous_success(name))
         try:
             with steps_run_as(context.user):
                 return step_type.run(step_context)
@@ -407,6 +412,15 @@ class TaskRunner:
         except Exception as exc:  # noqa: BLE001 - a broken step type fails its step only
             return StepResult(Status.FAILED, error=f"step type {kind} failed: "
                                                    f"{type(exc).__name__}: {exc}")
+
+    def _previous_success(self, step: str) -> PreviousSuccess | None:
+        run = self.context.run_info
+        found = self.context.store.last_succeeded_step(run.pipeline, self.stage, self.name, step,
+                                                       before_number=run.number)
+        if found is None:
+            return None
+        earlier, step_run = found
+        return PreviousSuccess(earlier.number, earlier.commit, step_run.outputs or {})
 
     def _resolve(self, raw: dict[str, Any], step_type: Any, workspace: Path) -> dict[str, Any]:
         if not has_deferred(raw):

@@ -18,7 +18,7 @@ read flowplan's installation, and it runs on any python 3.11.
                                        filter (or the same checks where python lacks it)
 
 Exit 2 with the reason on stderr: a path refused. `collect` is also
-flowplan.executor.step_types.archive's when steps run as flowplan's own user. Which files are cached
+flowplan.steps.archive's when steps run as flowplan's own user. Which files are cached
 or archived is the callers'.
 """
 

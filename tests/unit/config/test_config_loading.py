@@ -155,6 +155,7 @@ def test_settings_block_decodes_nested_state_block_and_fills_defaults(sketch):
         "workspace_dir": ".flowplan/workspaces",
         "parallelism": 10,
         "run_as": None,
+        "tools": None,
     }
 
 

@@ -147,3 +147,57 @@ def test_a_plugin_that_fails_to_import_fails_only_its_steps_in_a_run_of_the_conf
     finally:
         monkeypatch.undo()
         forget_step_types()
+
+
+class ReportStepType(GreetStepType):
+    """A step type that reports: a summary, a kept report file, what it saw of the settings'
+    tools and of its own previous success."""
+
+    name = "report"
+
+    def run(self, context: StepContext) -> StepResult:
+        from flowplan.steps.reports import write_report
+
+        previous = context.previous_success()
+        seen = "none" if previous is None else f"#{previous.number} {previous.outputs['count']}"
+        kept = write_report(context, f"{context.task}.{context.step}.txt", b"report body\n")
+        return StepResult(Status.SUCCEEDED, outputs={"count": str(context.run.number)},
+                          artifacts=(kept,),
+                          summary={"title": f"previous: {seen}",
+                                   "lines": [f"jdk 17 at {context.tools['jdk']['17']}"],
+                                   "count": context.run.number})
+
+
+def test_a_step_summary_and_report_are_kept_and_a_later_run_sees_the_previous_success(
+        config_dir, monkeypatch):
+    from conftest import make_service
+
+    from flowplan.views.run_text import render_run_tree, to_json
+
+    class ReportEntryPoint(FakeEntryPoint):
+        name = "report"
+
+        def load(self):
+            return ReportStepType
+
+    monkeypatch.setattr(registry, "entry_points", lambda group: [ReportEntryPoint()])
+    clear_registry()
+    try:
+        service = make_service(config_dir, tools={"jdk": {"17": "/opt/jdk17"}})
+        definition = pipeline({"s": stage({"t": task(("r", {"type": "report",
+                                                             "name": "x"}))})})
+        for _ in range(2):
+            assert service.start("app", definition).status == Status.SUCCEEDED
+        first, second = steps_of(service, "app#1")[("t", "r")], steps_of(service, "app#2")[("t", "r")]
+        assert first.summary == {"title": "previous: none", "lines": ["jdk 17 at /opt/jdk17"],
+                                 "count": 1}
+        assert second.summary["title"] == "previous: #1 1"
+        tree = service.show("app#2")
+        text = render_run_tree(tree)
+        assert "        previous: #1 1\n          jdk 17 at /opt/jdk17\n" in text
+        artifact, = tree.artifacts
+        assert artifact.name == "t.r.txt" and artifact.size == 12
+        assert open(artifact.path, "rb").read() == b"report body\n"
+        assert '"title": "previous: #1 1"' in to_json(tree)
+    finally:
+        clear_registry()

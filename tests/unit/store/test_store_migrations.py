@@ -157,11 +157,11 @@ def make_version_2_store(path) -> None:
                     "VALUES (1, 's', 'bob', 'approve', 'ok', ?)", (now,))
 
 
-def test_version_2_store_is_upgraded_to_3_keeping_its_runs_and_approvals(tmp_path):
+def test_version_2_store_is_upgraded_keeping_its_runs_and_approvals(tmp_path):
     make_version_2_store(tmp_path / "old.db")
     assert recorded_version(tmp_path / "old.db") == 2
     with Store.open("sqlite:///old.db", base_dir=tmp_path) as store:
-        assert store.schema_version == LATEST == 3
+        assert store.schema_version == LATEST == 4
         run = store.find_run("app", 1)
         assert (run.pid, run.pid_start_time, run.boot_id) == (4242, None, None)
         step = store.step_runs(run.id)[0]
@@ -175,3 +175,17 @@ def test_version_2_store_is_upgraded_to_3_keeping_its_runs_and_approvals(tmp_pat
             ("role grant", "release", "carol", "dave")]
     Store.open("sqlite:///fresh.db", base_dir=tmp_path).close()
     assert shape(tmp_path / "old.db") == shape(tmp_path / "fresh.db")
+
+
+def test_version_3_store_is_upgraded_to_4_with_step_summaries(tmp_path):
+    make_version_2_store(tmp_path / "old.db")
+    Store.open(f"sqlite:///{tmp_path / 'old.db'}", migrations=MIGRATIONS[:2]).close()
+    assert recorded_version(tmp_path / "old.db") == 3
+    with Store.open("sqlite:///old.db", base_dir=tmp_path) as store:
+        assert store.schema_version == 4
+        run = store.find_run("app", 1)
+        step = store.step_runs(run.id)[0]
+        assert (step.pid, step.summary) == (4343, None)
+        summary = {"title": "2 tests, 1 failed", "lines": ["FooTest.bar: boom"], "failed": 1}
+        store.record(steps=[(step.id, {"summary": summary})])
+        assert store.step_runs(run.id)[0].summary == summary

@@ -14,19 +14,14 @@ and a missing one fails the step.
 from __future__ import annotations
 
 import re
-import shlex
-import time
-from functools import lru_cache
 from pathlib import Path
 
-from flowplan.config.schema import parse_duration
 from flowplan.config.steps import CommandStep
-from flowplan.executor.process import run_process
 from flowplan.executor.status import Status
 from flowplan.executor.step_process import step_user
 from flowplan.executor.step_type import StepContext, StepResult
+from flowplan.steps.running import run_in_step, script_argv
 
-MAX_ARGUMENT_BYTES = 100_000
 OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
@@ -38,60 +33,23 @@ class CommandStepType:
     def run(self, context: StepContext) -> StepResult:
         config: CommandStep = context.config
         try:
-            words = list(_shell_words(config.shell))
+            argv = script_argv(context, config.run, config.shell)
         except ValueError as exc:
-            return StepResult(Status.FAILED, error=f"shell {config.shell!r} cannot be split into "
-                                                   f"words: {exc}")
-        if not words:
-            return StepResult(Status.FAILED, error="shell is empty")
-        script = config.run
-        if len(script.encode("utf-8", "replace")) > MAX_ARGUMENT_BYTES:
-            path = context.private_dir / f"{context.step}.script"
-            step_user.write_file(path, script, context.user)
-            argv = [*words, str(path)]
-        else:
-            argv = [*words, "-c", script]
-
-        deadline, limit = context.deadline, context.timeout_text
-        if config.timeout:
-            own = time.monotonic() + parse_duration(config.timeout)
-            if deadline is None or own < deadline:
-                deadline, limit = own, f"the step's timeout of {config.timeout}"
+            return StepResult(Status.FAILED, error=str(exc))
         if context.user is None:
             context.output_file.unlink(missing_ok=True)
         else:
             step_user.output_file(context.output_file, context.user)
-        try:
-            result = run_process(argv, cwd=context.workspace, env=context.environment,
-                                 on_output=context.log.feed, deadline=deadline,
-                                 cancel=context.cancel, grace=context.kill_grace,
-                                 on_start=context.on_process, user=context.user)
-        except OSError as exc:
-            return StepResult(Status.FAILED, error=f"cannot start {words[0]}: {exc.strerror}")
-        finally:
-            context.log.end(time.time())
-
-        if result.canceled:
-            return StepResult(Status.CANCELED, exit_code=result.exit_code, error="canceled")
-        if result.timed_out:
-            how = (f"SIGTERM, then SIGKILL after {context.kill_grace:g}s" if result.killed
-                   else "SIGTERM")
-            return StepResult(Status.FAILED, exit_code=result.exit_code,
-                              error=f"timed out: {limit} ran out; stopped with {how}")
-        if result.signal is not None:
-            return StepResult(Status.FAILED, error=f"killed by signal {result.signal}")
+        finished = run_in_step(context, argv, timeout=config.timeout)
+        if finished.failure is not None:
+            return finished.failure
         outputs, problem = read_outputs(context.output_file, config.outputs)
-        if result.exit_code != 0:
-            return StepResult(Status.FAILED, exit_code=result.exit_code, outputs=outputs,
-                              error=f"exit code {result.exit_code}")
+        if finished.exit_code != 0:
+            return StepResult(Status.FAILED, exit_code=finished.exit_code, outputs=outputs,
+                              error=f"exit code {finished.exit_code}")
         if problem:
             return StepResult(Status.FAILED, exit_code=0, outputs=outputs, error=problem)
         return StepResult(Status.SUCCEEDED, exit_code=0, outputs=outputs)
-
-
-@lru_cache(maxsize=64)
-def _shell_words(shell: str) -> tuple[str, ...]:
-    return tuple(shlex.split(shell))
 
 
 def read_outputs(path: Path, declared: list[str]) -> tuple[dict[str, str], str | None]:
