@@ -41,6 +41,15 @@ class ArchiveStep(Step):
     paths: list[str] = Field(min_length=1)
 
 
+class DownloadArtifactStep(Step):
+    """`type = "download_artifact"`: an artifact of this run (made by an earlier step) unpacked
+    into `path` of the workspace, or copied there as `<name>.tgz` with `extract = false`."""
+
+    name: str
+    path: str = "."
+    extract: bool = True
+
+
 class ManualApprovalStep(Step):
     """`type = "manual_approval"`: waits until people approve or reject."""
 
@@ -56,6 +65,7 @@ class ManualApprovalStep(Step):
 BUILTIN_STEP_MODELS: dict[str, type[BlockModel]] = {
     "command": CommandStep,
     "archive": ArchiveStep,
+    "download_artifact": DownloadArtifactStep,
     "manual_approval": ManualApprovalStep,
 }
 
