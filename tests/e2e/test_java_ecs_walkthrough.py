@@ -31,6 +31,8 @@ EXAMPLE = REPO / "examples" / "java-ecs"
 FAILING_TEST = "failsOnlyWhenGreeterFailTestIsTrue"
 MISSING = [tool for tool in ("mvn", "java") if shutil.which(tool) is None]
 
+# Maven and the JVM start several times: on a loaded 2-core machine that takes minutes.
+TIMEOUT = 840
 needs_java = pytest.mark.skipif(bool(MISSING), reason=f"the java-ecs walkthrough builds with "
                                                       f"Maven and runs Java; missing: "
                                                       f"{', '.join(MISSING)}")
@@ -63,7 +65,7 @@ def copy_example(tmp_path: Path) -> Path:
 
 
 def flowplan(example: Path, env: dict[str, str], *args: str,
-             timeout: float = 900) -> subprocess.CompletedProcess[str]:
+             timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
     completed = subprocess.run([*flowplan_command(), "-C", str(example), *args], env=env,
                                capture_output=True, text=True, timeout=timeout,
                                stdin=subprocess.DEVNULL)
@@ -144,13 +146,14 @@ def stop_greeter(example: Path, port: int) -> None:
 
 
 @needs_java
+@pytest.mark.timeout(TIMEOUT + 60)
 def test_run_sh_scans_tests_packages_and_deploys_after_the_manual_stage(tmp_path):
     example = copy_example(tmp_path)
     port = free_port()
     env = walkthrough_env(port, GREETER_KEEP_RUNNING="1")
     try:
         completed = subprocess.run(["./run.sh"], cwd=example, env=env, capture_output=True,
-                                   text=True, timeout=1200, stdin=subprocess.DEVNULL)
+                                   text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
         output = completed.stdout + completed.stderr
         assert completed.returncode == 0, output
         assert "Traceback" not in output
@@ -210,6 +213,7 @@ def test_run_sh_scans_tests_packages_and_deploys_after_the_manual_stage(tmp_path
 
 
 @needs_java
+@pytest.mark.timeout(TIMEOUT + 60)
 def test_a_failing_unit_test_fails_the_unit_task_and_names_the_test(tmp_path):
     example = copy_example(tmp_path)
     make_greeter_repository(example)
