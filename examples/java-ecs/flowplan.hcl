@@ -9,9 +9,6 @@ flowplan {
     path    = ".flowplan/state.json"
   }
   store = "sqlite:///.flowplan/flowplan.db"
-  # Written out because the deploy stage reads package.tgz from here: keep it equal to
-  # local.artifacts_dir below (this block cannot refer to locals).
-  artifacts_dir = ".flowplan/artifacts"
 
   tools {
     jdk = {
@@ -21,7 +18,6 @@ flowplan {
 }
 
 locals {
-  artifacts_dir = "${path.config}/.flowplan/artifacts"
   install_dir   = var.install_dir != "" ? var.install_dir : "${path.config}/.flowplan/greeter"
   port          = format("%d", var.port) # environment values are strings
 }
@@ -79,22 +75,21 @@ pipeline "java_ecs" {
     trigger = "manual"
     task "local" {
       timeout = "5m"
+      step "fetch" {
+        # package.tgz of this run's build stage, unpacked into release/ of this task's workspace
+        type = "download_artifact"
+        name = "package"
+        path = "release"
+      }
       step "install" {
         type = "command"
-        # package.tgz of this run, where the archive step put it:
-        # <artifacts_dir>/<pipeline>/<run number>/package.tgz
-        run = <<-EOT
-          package="${local.artifacts_dir}/$FLOWPLAN_PIPELINE/$FLOWPLAN_RUN_NUMBER/package.tgz"
-          if [ ! -f "$package" ]; then
-            echo "no package.tgz at $package: did this run's build stage archive one?" >&2
-            exit 1
-          fi
+        run  = <<-EOT
           release="${local.install_dir}/releases/$FLOWPLAN_RUN_NUMBER"
           rm -rf "$release"
           mkdir -p "$release"
-          tar -xzf "$package" -C "$release"
+          cp -R release/. "$release/"
           ln -sfn "$release" "${local.install_dir}/current"
-          echo "unpacked $(basename "$package") into $release:" $(cd "$release" && find . -type f | sort)
+          echo "installed into $release:" $(cd "$release" && find . -type f | sort)
           "$release/deploy.sh" restart
         EOT
         env = {
