@@ -361,10 +361,13 @@ def switch_statement(captures: Captures) -> Iterator[tuple[Node, str]]:
     groups = [g for g in body.named_children if g.type == "switch_block_statement_group"]
     for group in groups[:-1]:
         statements = [c for c in group.named_children if c.type != "switch_label"]
-        if not statements:
-            continue
-        last = statements[-1]
-        if last.type in COMMENTS and "fall" in text(last).lower():
+        # a comment after the last statement may be the group's last child or its next sibling
+        trailing = statements[-1:] if statements and statements[-1].type in COMMENTS else []
+        following = group.next_named_sibling
+        while following is not None and following.type in COMMENTS:
+            trailing.append(following)
+            following = following.next_named_sibling
+        if any("fall" in text(comment).lower() for comment in trailing):
             continue
         code = [s for s in statements if s.type not in COMMENTS]
         if code and not ends_in_jump(code[-1]):

@@ -3,7 +3,7 @@
 `java_files` walks `sub_folder` of the workspace for `*.java` files, leaving out what the
 `exclude` globs match (relative to the workspace: `*` and `?` within one path segment, `**` any
 number of segments; a pattern that matches a directory leaves out everything below it), `.git`,
-and symlinks leading out of the workspace. `scan` reads each file through `read_java` (no
+and symlinks leading out of the workspace. `scan` reads each file through `read_file` (no
 symlink out of the workspace, regular files only, at most MAX_FILE_BYTES), parses it once with
 tree-sitter's Java grammar and runs every rule's query over the one tree. Files it cannot read,
 or that are too big, are skipped with a note; a file that does not parse is scanned for what did
@@ -132,11 +132,11 @@ class Unreadable(Exception):
     """A Java file the scan skips; the message says why."""
 
 
-def read_java(workspace: Path, relative: str) -> bytes:
+def read_file(workspace: Path, relative: str, limit: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of a workspace file: Unreadable when it leads out of the workspace, is not a
-    regular file, cannot be read or is bigger than MAX_FILE_BYTES."""
+    regular file, cannot be read or is bigger than `limit`."""
     try:
-        path = inside(workspace, relative, "java file")
+        path = inside(workspace, relative, "path")
     except PathEscape:
         raise Unreadable("it leads out of the workspace") from None
     try:
@@ -147,17 +147,17 @@ def read_java(workspace: Path, relative: str) -> bytes:
         status = os.fstat(handle)
         if not stat.S_ISREG(status.st_mode):
             raise Unreadable("not a regular file")
-        if status.st_size > MAX_FILE_BYTES:
-            raise Unreadable(f"{status.st_size} bytes, over the limit of {MAX_FILE_BYTES}")
+        if status.st_size > limit:
+            raise Unreadable(f"{status.st_size} bytes, over the limit of {limit}")
         chunks, size = [], 0
-        while size <= MAX_FILE_BYTES:
-            chunk = os.read(handle, MAX_FILE_BYTES + 1 - size)
+        while size <= limit:
+            chunk = os.read(handle, limit + 1 - size)
             if not chunk:
                 break
             chunks.append(chunk)
             size += len(chunk)
-        if size > MAX_FILE_BYTES:
-            raise Unreadable(f"over the limit of {MAX_FILE_BYTES} bytes")
+        if size > limit:
+            raise Unreadable(f"over the limit of {limit} bytes")
         return b"".join(chunks)
     except OSError as exc:
         raise Unreadable(exc.strerror or str(exc)) from None
@@ -238,7 +238,7 @@ def scan(workspace: Path, paths: Sequence[str], rules: Sequence[Rule],
         if result.stopped is not None:
             break
         try:
-            data = read_java(workspace, relative)
+            data = read_file(workspace, relative)
         except Unreadable as exc:
             result.notes.append(f"skipped {relative}: {exc}")
             continue
