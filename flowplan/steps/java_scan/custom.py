@@ -165,8 +165,8 @@ def rule_set(workspace: Path | None = None, relative: str | None = None) -> Rule
         return RuleSet(BUILTIN_RULES)
     try:
         inside(workspace, relative, "custom_rules")
-    except PathEscape as exc:
-        raise RuleFileError(relative, [str(exc)]) from None
+    except PathEscape:
+        raise RuleFileError(relative, ["leads out of the workspace"]) from None
     try:
         data = read_rule_file(workspace, relative)
         document = parse_yaml(data)
