@@ -354,8 +354,9 @@ def switch_statement(captures: Captures) -> Iterator[tuple[Node, str]]:
     if switch is None or body is None or switch.parent is None or \
             switch.parent.type not in STATEMENT_PARENTS:
         return                                  # a switch expression: the compiler checks it
-    labels = [label for label in syntax.descendants(body, {"switch_label"},
-                                                    stop={"switch_block"})]
+    labels = [label for entry in body.named_children
+              if entry.type in ("switch_block_statement_group", "switch_rule")
+              for label in entry.named_children if label.type == "switch_label"]
     if not any(any(c.type == "default" for c in label.children) for label in labels):
         yield switch, "switch without a default label"
     groups = [g for g in body.named_children if g.type == "switch_block_statement_group"]
@@ -554,7 +555,21 @@ TYPE_NAME_QUERY = """[
   (annotation_type_declaration name: (identifier) @name)
 ]"""
 
-CREATION_QUERY = "(object_creation_expression type: (_) @type) @at"
+
+
+def creation_of(type_pattern: str) -> str:
+    """A query for `new T(...)` of a type whose text matches `type_pattern` (the check decides
+    exactly; the predicate only keeps the other creations away from it)."""
+    return (f'(object_creation_expression type: (_) @type '
+            f'(#match? @type "(^|[.]){type_pattern}(<.*)?$")) @at')
+
+
+def each_with(predicate: str, *patterns: str) -> str:
+    """The `patterns` as one query, each with `predicate` (a predicate applies to the pattern it
+    is in, so an alternation `[...]` cannot share one)."""
+    return "\n".join(f"({pattern} {predicate})" for pattern in patterns)
+
+
 EQUALITY_QUERY = """(binary_expression left: (_) @left operator: ["==" "!="]
                                        right: (_) @right) @at"""
 
@@ -578,32 +593,32 @@ BUILTIN_RULES: tuple[Rule, ...] = (
          test_class_naming),
     Rule("LowerCamelCaseVariableNamingRule", "naming", "critical",
          "Method, parameter, field and local variable names are lowerCamelCase.",
-         """[
-           (method_declaration name: (identifier) @name) @method
-           (formal_parameter name: (identifier) @name)
-           (catch_formal_parameter name: (identifier) @name)
-           (enhanced_for_statement name: (identifier) @name)
-           (local_variable_declaration declarator: (variable_declarator name: (identifier) @name))
-           (field_declaration declarator: (variable_declarator name: (identifier) @name)) @field
-         ]""", lower_camel_naming),
+         each_with('(#not-match? @name "^[a-z][a-zA-Z0-9]*$")',
+                   "(method_declaration name: (identifier) @name) @method",
+                   "(formal_parameter name: (identifier) @name)",
+                   "(catch_formal_parameter name: (identifier) @name)",
+                   "(enhanced_for_statement name: (identifier) @name)",
+                   "(local_variable_declaration declarator: "
+                   "(variable_declarator name: (identifier) @name))",
+                   "(field_declaration declarator: "
+                   "(variable_declarator name: (identifier) @name)) @field"),
+         lower_camel_naming),
     Rule("ConstantFieldShouldBeUpperCaseRule", "naming", "critical",
          "Constants (static final fields) are UPPER_SNAKE_CASE.",
-         """[
-           (field_declaration declarator: (variable_declarator name: (identifier) @name)) @field
-           (constant_declaration declarator: (variable_declarator name: (identifier) @name))
-             @field
-         ]""", constant_naming),
+         each_with('(#not-match? @name "^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")',
+                   "(field_declaration declarator: "
+                   "(variable_declarator name: (identifier) @name)) @field",
+                   "(constant_declaration declarator: "
+                   "(variable_declarator name: (identifier) @name)) @field"),
+         constant_naming),
     Rule("AvoidStartWithDollarAndUnderLineNamingRule", "naming", "critical",
          "No name starts or ends with an underscore or a dollar sign.",
-         """[
-           (class_declaration name: (identifier) @name)
-           (interface_declaration name: (identifier) @name)
-           (enum_declaration name: (identifier) @name)
-           (record_declaration name: (identifier) @name)
-           (method_declaration name: (identifier) @name)
-           (variable_declarator name: (identifier) @name)
-           (formal_parameter name: (identifier) @name)
-         ]""", dollar_underscore_naming),
+         each_with('(#match? @name "^[_$]|[_$]$")',
+                   *(f"({kind} name: (identifier) @name)" for kind in (
+                       "class_declaration", "interface_declaration", "enum_declaration",
+                       "record_declaration", "method_declaration", "variable_declarator",
+                       "formal_parameter"))),
+         dollar_underscore_naming),
     Rule("ServiceOrDaoClassShouldEndWithImplRule", "naming", "critical",
          "A class implementing a Service or DAO interface ends with Impl.",
          "(class_declaration name: (identifier) @name interfaces: (super_interfaces)) @at",
@@ -627,20 +642,22 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     Rule("ThreadPoolCreationRule", "concurrent", "blocker",
          "Thread pools are made with ThreadPoolExecutor, not Executors.",
          """(method_invocation object: (_) @object name: (identifier) @name
-              (#match? @name "^new")) @at""", thread_pool_creation),
+              (#match? @object "Executors$") (#match? @name "^new")) @at""",
+         thread_pool_creation),
     Rule("AvoidUseTimerRule", "concurrent", "blocker",
          "Tasks are scheduled with ScheduledExecutorService, not Timer.",
-         CREATION_QUERY, timer_creation),
+         creation_of("Timer"), timer_creation),
     Rule("AvoidCallStaticSimpleDateFormatRule", "concurrent", "critical",
          "SimpleDateFormat, which is not thread-safe, is not kept in a static field.",
-         "(field_declaration declarator: (variable_declarator name: (identifier) @name)) @field",
-         static_date_format),
+         """(field_declaration (modifiers "static") type: (_) @type
+              declarator: (variable_declarator name: (identifier) @name)
+              (#match? @type "DateFormat$")) @field""", static_date_format),
     Rule("AvoidManuallyCreateThreadRule", "concurrent", "critical",
          "Threads come from thread pools, not from explicit new Thread.",
-         CREATION_QUERY, thread_creation),
+         creation_of("Thread"), thread_creation),
     Rule("ThreadShouldSetNameRule", "concurrent", "critical",
          "Thread pools are given a ThreadFactory that names their threads.",
-         CREATION_QUERY, thread_name),
+         creation_of("ThreadPoolExecutor"), thread_name),
     Rule("LockShouldWithTryFinallyRule", "concurrent", "blocker",
          "lock() is followed at once by a try block whose finally unlocks.",
          """(expression_statement (method_invocation name: (identifier) @name
@@ -649,8 +666,8 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     # constants
     Rule("UpperEllRule", "constant", "blocker",
          "Long literals end with an upper-case L, not l.",
-         """[(decimal_integer_literal) (hex_integer_literal) (octal_integer_literal)
-             (binary_integer_literal)] @at""", upper_ell),
+         """([(decimal_integer_literal) (hex_integer_literal) (octal_integer_literal)
+              (binary_integer_literal)] @at (#match? @at "l$"))""", upper_ell),
     Rule("UndefineMagicConstantRule", "constant", "major",
          "Conditions compare with named constants, not magic values.",
          """[
@@ -697,13 +714,14 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     Rule("BigDecimalAvoidDoubleConstructorRule", "oop", "major",
          "BigDecimal is not made from a double with new BigDecimal(double).",
          """(object_creation_expression type: (_) @type
-              arguments: (argument_list . (_) @arg .)) @at""", big_decimal_double),
+              arguments: (argument_list . (_) @arg .) (#match? @type "BigDecimal$")) @at""",
+         big_decimal_double),
     # other
     Rule("AvoidPatternCompileInMethodRule", "other", "blocker",
          "A regular expression of a constant is compiled once, not in each method call.",
          """(method_invocation object: (_) @object name: (identifier) @name
               arguments: (argument_list . (string_literal))
-              (#eq? @name "compile")) @at""", pattern_compile),
+              (#eq? @name "compile") (#match? @object "Pattern$")) @at""", pattern_compile),
     Rule("AvoidNewDateGetTimeRule", "other", "blocker",
          "The time in milliseconds is System.currentTimeMillis(), not new Date().getTime().",
          """(method_invocation object: (object_creation_expression) @creation
@@ -729,15 +747,17 @@ BUILTIN_RULES: tuple[Rule, ...] = (
                 (#eq? @name "subList"))) @at""", sub_list_cast),
     Rule("UnsupportedExceptionWithModifyAsListRule", "set", "critical",
          "A list from Arrays.asList is not added to, removed from or cleared.",
-         """(method_invocation object: (identifier) @object name: (identifier) @name) @at""",
-         as_list_modified),
+         """(method_invocation object: (identifier) @object name: (identifier) @name
+              (#any-of? @name "add" "addAll" "remove" "removeAll" "removeIf" "retainAll"
+                "clear")) @at""", as_list_modified),
     Rule("DontModifyInForeachCircleRule", "set", "blocker",
          "A collection is not added to or removed from inside a foreach loop over it.",
          """(enhanced_for_statement value: (identifier) @collection body: (_) @body) @at""",
          foreach_modified),
     Rule("CollectionInitShouldAssignCapacityRule", "set", "major",
          "Hash maps and sets are created with an initial capacity.",
-         CREATION_QUERY, collection_capacity),
+         creation_of("(HashMap|LinkedHashMap|ConcurrentHashMap|HashSet|LinkedHashSet)"),
+         collection_capacity),
 )
 
 BUILTIN_IDS = frozenset(rule.id for rule in BUILTIN_RULES)

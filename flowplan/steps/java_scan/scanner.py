@@ -7,8 +7,9 @@ and symlinks leading out of the workspace. `scan` reads each file through `read_
 symlink out of the workspace, regular files only, at most MAX_FILE_BYTES), parses it once with
 tree-sitter's Java grammar and runs every rule's query over the one tree. Files it cannot read,
 or that are too big, are skipped with a note; a file that does not parse is scanned for what did
-parse, with a note. The language, the parsers (one per thread: tasks run in threads) and the
-compiled queries are made once per process.
+parse, with a note. The queries of all the rules are compiled into one, so each tree is walked
+once. The language, the parsers (one per thread: tasks run in threads) and the compiled queries
+are made once per process.
 
 What the rules are is rules.py's and custom.py's; what the step makes of the findings (log,
 SARIF, outputs, status) is step.py's.
@@ -189,35 +190,60 @@ def first_error_line(tree: Tree) -> int | None:
     return tree.root_node.start_point[0] + 1
 
 
+@dataclass(frozen=True)
+class RuleQuery:
+    """The queries of several rules compiled as one, so that a file's tree is walked once:
+    `owners[i]` is the rule of the query's pattern `i`."""
+
+    query: Query
+    owners: tuple[Rule, ...]
+
+
+@lru_cache(maxsize=64)
+def rule_query(rules: tuple[Rule, ...]) -> RuleQuery:
+    """One query for all of `rules` (each rule's own query must compile)."""
+    owners: list[Rule] = []
+    for rule in rules:
+        owners.extend([rule] * compiled(rule.query).pattern_count)
+    query = Query(java(), "\n".join(rule.query for rule in rules))
+    if query.pattern_count != len(owners):          # cannot happen with valid queries
+        raise ValueError("the combined query does not line up with its rules")
+    return RuleQuery(query, tuple(owners))
+
+
 def check_source(path: str, data: bytes, rules: Iterable[Rule]) -> tuple[list[Finding], list[str]]:
-    """The findings of `rules` in one file's `data` (parsed once), and notes."""
+    """The findings of `rules` in one file's `data` (parsed once, walked once), and notes."""
     tree = parse(data)
     notes: list[str] = []
     error_line = first_error_line(tree)
     if error_line is not None:
         notes.append(f"{path}:{error_line}: does not parse as Java; findings in it may be "
                      "incomplete")
+    combined = rule_query(tuple(rules))
     seen: set[tuple[int, int, str, str]] = set()
     findings: list[Finding] = []
-    root = tree.root_node
-    for rule in rules:
-        cursor = QueryCursor(compiled(rule.query), match_limit=MATCH_LIMIT)
+    failed: set[str] = set()
+    cursor = QueryCursor(combined.query, match_limit=MATCH_LIMIT)
+    for pattern, captures in cursor.matches(tree.root_node):
+        rule = combined.owners[pattern]
+        if rule.id in failed:
+            continue
         try:
-            for _pattern, captures in cursor.matches(root):
-                for node, message in rule.check(captures):
-                    key = (node.start_byte, node.end_byte, rule.id, message)
-                    if key in seen:
-                        continue
+            for node, message in rule.check(captures):
+                key = (node.start_byte, node.end_byte, rule.id, message)
+                if key not in seen:
                     seen.add(key)
-                    findings.append(Finding(path, node.start_point[0] + 1, column_of(data, node),
-                                            rule.id, rule.severity, message))
+                    findings.append(Finding(path, node.start_point[0] + 1,
+                                            column_of(data, node), rule.id, rule.severity,
+                                            message))
         except Exception as exc:  # noqa: BLE001 - one rule on one odd file does not stop a scan
+            failed.add(rule.id)
             notes.append(f"{path}: rule {rule.id} stopped: {type(exc).__name__}: {exc}")
         if len(findings) > MAX_FINDINGS_PER_FILE:
+            notes.append(f"{path}: more than {MAX_FINDINGS_PER_FILE} findings; the rest are "
+                         "left out")
+            findings = sorted(findings)[:MAX_FINDINGS_PER_FILE]
             break
-    if len(findings) > MAX_FINDINGS_PER_FILE:
-        notes.append(f"{path}: more than {MAX_FINDINGS_PER_FILE} findings; the rest are left out")
-        findings = sorted(findings)[:MAX_FINDINGS_PER_FILE]
     return findings, notes
 
 

@@ -202,11 +202,12 @@ def declared_type(use: Node) -> str | None:
 
 def descendants(node: Node, kinds: frozenset[str] | set[str],
                 stop: frozenset[str] | set[str] = frozenset()) -> Iterator[Node]:
-    """Nodes of `kinds` below `node`, in source order, not entering nodes of `stop` kinds."""
-    stack = list(reversed(node.children))
+    """Named nodes of `kinds` below `node`, in source order, not entering nodes of `stop`
+    kinds."""
+    stack = list(reversed(node.named_children))
     while stack:
         current = stack.pop()
         if current.type in kinds:
             yield current
-        if current.type not in stop:
-            stack.extend(reversed(current.children))
+        if current.type not in stop and current.named_child_count:
+            stack.extend(reversed(current.named_children))

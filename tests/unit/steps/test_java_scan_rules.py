@@ -50,7 +50,8 @@ CASES: dict[str, tuple[str, str]] = {
         body("int Max_count = 1; // here"),
         body("int maxCount = 1;", members="private static final int MAX_COUNT = 1;")),
     "ConstantFieldShouldBeUpperCaseRule": (
-        body("", members="private static final int maxCount = 10; // here"),
+        body("", members="private static final int maxCount = 10; // here\n"
+                         "final static int minCount = 1; // here"),
         body("", members="private static final int MAX_COUNT = 10;\n"
                          "private static final long serialVersionUID = 1L;\n"
                          "private int count = 0;")),
