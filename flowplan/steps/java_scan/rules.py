@@ -588,7 +588,7 @@ BUILTIN_RULES: tuple[Rule, ...] = (
          "(class_declaration name: (identifier) @name superclass: (superclass (_) @super))",
          exception_class_naming),
     Rule("TestClassShouldEndWithTestNamingRule", "naming", "major",
-         "Test class names end with Test.",
+         "Classes with @Test methods are named ...Test (or ...Tests, ...TestCase).",
          "(class_declaration name: (identifier) @name body: (class_body) @body)",
          test_class_naming),
     Rule("LowerCamelCaseVariableNamingRule", "naming", "critical",
