@@ -15,8 +15,6 @@ from typing import NamedTuple
 
 from tree_sitter import Node
 
-TYPE_DECLARATIONS = frozenset({"class_declaration", "interface_declaration", "enum_declaration",
-                               "record_declaration", "annotation_type_declaration"})
 TYPE_BODIES = frozenset({"class_body", "interface_body", "enum_body", "enum_body_declarations",
                          "annotation_type_body", "record_declaration"})
 CALLABLES = frozenset({"method_declaration", "constructor_declaration",
