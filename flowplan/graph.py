@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import heapq
 import queue
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Literal
+
+from flowplan.interrupts import deferred
 
 WalkStatus = Literal["ok", "failed", "skipped"]
 
@@ -162,7 +164,7 @@ class Graph:
         waiting = {node: len(deps) for node, deps in upstream.items()}
         ready = [node for node, count in waiting.items() if count == 0]
         heapq.heapify(ready)
-        finished: queue.SimpleQueue[tuple[str, Future]] = queue.SimpleQueue()
+        finished: queue.SimpleQueue[tuple[str, BaseException | None]] = queue.SimpleQueue()
         running = 0
 
         def skip_downstream(failed: str) -> None:
@@ -175,28 +177,44 @@ class Graph:
                 emit(WalkEvent(node, "skipped", blocked_by=failed))
                 stack.extend(downstream[node])
 
-        with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="flowplan-walk") as pool:
+        def call(node: str) -> None:       # in a worker thread
+            try:
+                fn(node)
+            except BaseException as error:  # noqa: BLE001 - kept in the node's result
+                finished.put((node, error))
+            else:
+                finished.put((node, None))
+
+        # Ctrl-C (KeyboardInterrupt) may end the walk while it waits for a node; anywhere else in
+        # the pool's code it could leave a lock taken, so it waits for the end of those blocks
+        # (flowplan.interrupts). Leaving, the pool lets the nodes in flight finish.
+        with deferred():
+            pool = ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="flowplan-walk")
+        try:
             while ready or running:
-                while ready and running < parallelism:
-                    node = heapq.heappop(ready)
-                    emit(WalkEvent(node, "started"))
-                    future = pool.submit(fn, node)
-                    future.add_done_callback(lambda f, node=node: finished.put((node, f)))
-                    running += 1
-                node, future = finished.get()
-                running -= 1
-                error = future.exception()
-                if error is not None:
-                    results[node] = WalkResult("failed", error=error)
-                    emit(WalkEvent(node, "failed", error=error))
-                    skip_downstream(node)
-                    continue
-                results[node] = WalkResult("ok")
-                emit(WalkEvent(node, "ok"))
-                for later in downstream[node]:
-                    waiting[later] -= 1
-                    if waiting[later] == 0 and later not in results:
-                        heapq.heappush(ready, later)
+                with deferred():
+                    while ready and running < parallelism:
+                        node = heapq.heappop(ready)
+                        emit(WalkEvent(node, "started"))
+                        pool.submit(call, node)
+                        running += 1
+                node, error = finished.get()
+                with deferred():
+                    running -= 1
+                    if error is not None:
+                        results[node] = WalkResult("failed", error=error)
+                        emit(WalkEvent(node, "failed", error=error))
+                        skip_downstream(node)
+                        continue
+                    results[node] = WalkResult("ok")
+                    emit(WalkEvent(node, "ok"))
+                    for later in downstream[node]:
+                        waiting[later] -= 1
+                        if waiting[later] == 0 and later not in results:
+                            heapq.heappush(ready, later)
+        finally:
+            with deferred():
+                pool.shutdown(wait=True)
         return results
 
     # -- rendering --------------------------------------------------------------------------------

@@ -179,7 +179,9 @@ def terminate_as_interrupt(stopped_by: list[str] | None = None):
     The first of them appends its name to `stopped_by`. A SIGTERM after that is ignored, so the
     command can wind down (apply finishes and records what is in flight and releases the lock; a
     run stops its steps and records itself canceled); a second Ctrl-C still breaks off at once,
-    as it always has. A signal the process was started ignoring stays ignored. The previous
+    as it always has. Inside flowplan.interrupts.deferred() blocks (work handed to a thread pool)
+    the exception waits for the end of the block. A signal the process was started ignoring stays
+    ignored. The previous
     handlers are restored afterwards: nothing is installed at import, and commands that do not
     ask keep the default handlers.
     """
@@ -188,15 +190,17 @@ def terminate_as_interrupt(stopped_by: list[str] | None = None):
         yield                                   # signal handlers can only be set from there
         return
 
+    from flowplan.interrupts import raise_or_keep
+
     def terminate(signum, frame) -> None:
         if stopped_by:
             return
         stopped_by.append("SIGTERM")
-        raise KeyboardInterrupt("SIGTERM")
+        raise_or_keep(KeyboardInterrupt("SIGTERM"))
 
     def interrupt(signum, frame) -> None:
         stopped_by.append("Ctrl-C (SIGINT)")
-        raise KeyboardInterrupt("Ctrl-C")
+        raise_or_keep(KeyboardInterrupt("Ctrl-C"))
 
     previous = {}
     for number, handler in ((signal.SIGTERM, terminate), (signal.SIGINT, interrupt)):
