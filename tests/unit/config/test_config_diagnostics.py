@@ -163,7 +163,7 @@ def test_port_out_of_range_is_a_type_error_at_the_value(load):
         deployment_group "daily" {
           environment = "daily"
           host "web1" {
-            address = "10.0.0.5"
+            address = "127.0.0.5"
             port    = 99999
           }
         }
@@ -195,11 +195,12 @@ def test_missing_required_attribute_points_at_the_block(load):
 
 
 def test_missing_required_attribute_of_a_nested_block_points_at_that_block(load):
-    config = load('deployment_group "d" {\n  environment = "e"\n  host "h" {\n  }\n}\n')
+    config = load('pipeline "p" {\n  stage "s" {\n    task "t" {\n      step "x" {\n      }\n'
+                  '    }\n  }\n}\n')
     diagnostic = only(config)
-    assert (str(diagnostic.range), diagnostic.summary) == ("main.hcl:3:3",
+    assert (str(diagnostic.range), diagnostic.summary) == ("main.hcl:4:7",
                                                            "Missing required argument")
-    assert '"address"' in diagnostic.detail
+    assert '"type"' in diagnostic.detail
 
 
 def test_attribute_that_fails_to_evaluate_is_not_also_reported_missing(load):
@@ -263,7 +264,8 @@ def test_unknown_step_type_lists_the_known_ones(load):
     diagnostic = only(config)
     assert (str(diagnostic.range), diagnostic.summary) == ("main.hcl:5:9", "Unknown step type")
     assert '"comand" is not a step type' in diagnostic.detail
-    assert "Known step types: archive, command, java_code_scan, manual_approval" in diagnostic.detail
+    assert ("Known step types: archive, command, download_artifact, java_code_scan, "
+            "manual_approval") in diagnostic.detail
 
 
 def test_step_without_type_is_missing_a_required_argument(load):
@@ -494,7 +496,7 @@ def test_every_mistake_in_a_config_is_reported_at_once(load):
             deployment_group "daily" {
               environment = var.envrionment
               host "web1" {
-                address = "10.0.0.5"
+                address = "127.0.0.5"
                 port    = 99999
               }
             }

@@ -50,11 +50,11 @@ RESOURCES = """\
     deployment_group "daily" {
       environment = local.environment
       host "web1" {
-        address = "10.0.0.5"
+        address = "127.0.0.5"
         user    = "admin"
       }
       host "web2" {
-        address = "10.0.0.6"
+        address = "127.0.0.6"
         port    = 2222
       }
       ecs {
@@ -198,10 +198,10 @@ def test_deployment_group_decodes_hosts_by_label_and_ecs_block(sketch):
         "environment": "daily",
         "description": "",
         "host": {
-            "web1": {"address": "10.0.0.5", "user": "admin", "port": 22, "private_key": None,
-                     "labels": {}},
-            "web2": {"address": "10.0.0.6", "user": "root", "port": 2222, "private_key": None,
-                     "labels": {}},
+            "web1": {"address": "127.0.0.5", "connection": "ssh", "user": "admin", "port": 22,
+                     "key_file": None, "private_key": None, "labels": {}, "vars": {}},
+            "web2": {"address": "127.0.0.6", "connection": "ssh", "user": None, "port": 2222,
+                     "key_file": None, "private_key": None, "labels": {}, "vars": {}},
         },
         "ecs": {"instance_ids": ["i-abc"], "tags": {}, "region": None},
     }
