@@ -232,14 +232,14 @@ class SshdFleet:
                 uid = pwd.getpwnam(name).pw_uid
             except KeyError:
                 continue
-            _kill_processes_of(uid)
+            kill_processes_of(uid)
             subprocess.run(["userdel", "--force", "--remove", name], capture_output=True)
         self.hosts.clear()
         self._users.clear()
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _kill_processes_of(uid: int) -> None:
+def kill_processes_of(uid: int) -> None:
     """SIGKILL every process of a test user (sessions a test left behind)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

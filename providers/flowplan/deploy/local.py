@@ -101,7 +101,10 @@ class LocalSession:
             raise TransportError(f"{host}: cannot write {destination}: "
                                  f"{error.strerror or error}") from None
         finally:
-            temporary.unlink(missing_ok=True)
+            try:
+                temporary.unlink(missing_ok=True)
+            except OSError:
+                pass                     # its directory could not be made: nothing to remove
         return str(destination)
 
     # -- run -------------------------------------------------------------------------------------
