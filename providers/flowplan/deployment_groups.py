@@ -25,10 +25,10 @@ import re
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flowplan.plan.decide import same_value
 from flowplan.providers import ProviderDiagnostic
 from flowplan.values import KNOWN_AFTER_APPLY, is_sensitive_marker, is_unknown_marker
 
@@ -107,56 +107,93 @@ def _host_problems(label: str, host: Mapping[str, Any]) -> list[ProviderDiagnost
 # -- plan ------------------------------------------------------------------------------------------
 
 class KeyDrift:
-    """Host keys a refresh found changed, by resource, until the next refresh of it: for each
-    host label, (pinned, presented). Thread-safe: refresh reads resources on a thread pool."""
+    """What the last refresh of each deployment group saw, until the next refresh of it, when a
+    host presented another key than the pinned one: the pinned keys and where each host was
+    (`pins`, `places`), and the changed ones (label: (pinned, presented)). Thread-safe: refresh
+    reads resources on a thread pool."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._found: dict[tuple, dict[str, tuple[str, str]]] = {}
+        self._found: dict[tuple, Refreshed] = {}
 
-    def record(self, scope: tuple, changed: dict[str, tuple[str, str]]) -> None:
+    def record(self, scope: tuple, refreshed: Refreshed | None) -> None:
         with self._lock:
-            if changed:
-                self._found[scope] = dict(changed)
+            if refreshed is not None and refreshed.changed:
+                self._found[scope] = refreshed
             else:
                 self._found.pop(scope, None)
 
-    def of(self, scope: tuple) -> dict[str, tuple[str, str]]:
+    def of(self, scope: tuple) -> Refreshed | None:
         with self._lock:
-            return dict(self._found.get(scope, {}))
+            return self._found.get(scope)
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    pins: dict[str, str]                          # label: pinned fingerprint
+    places: dict[str, tuple]                      # label: (connection, address, port)
+    changed: dict[str, tuple[str, str]]           # label: (pinned, presented)
 
 
 def planned_host_keys(config: Mapping[str, Any], prior: Mapping[str, Any] | None,
-                      drift: Mapping[str, tuple[str, str]]) -> tuple[dict[str, Any], tuple[str, ...]]:
+                      refreshed: Refreshed | None) -> tuple[dict[str, Any], tuple[str, ...]]:
     """`host_keys` as planned, and the paths of keys whose change forces a replacement.
 
     An SSH host keeps its pinned key while its connection, address and port stay the same;
-    otherwise (new, moved, or no prior) its key is known after apply. A pinned key that a
-    refresh saw replaced by another is planned unknown too, and forces the replacement.
+    otherwise (new, moved, or no prior) its key is known after apply. A pinned key that the
+    last refresh saw replaced by another is planned unknown, and forces the replacement; the
+    replacement (planned without a prior) keeps the other hosts' pinned keys, so only the
+    changed one is learned again.
     """
-    prior_keys = prior.get("host_keys") if prior else None
-    prior_keys = prior_keys if isinstance(prior_keys, dict) else {}
-    prior_hosts = prior.get("host") if prior else None
-    prior_hosts = prior_hosts if isinstance(prior_hosts, dict) else {}
-    hosts = config.get("host")
+    if prior is not None:
+        prior_keys = _mapping(prior.get("host_keys"))
+        prior_places = {label: _place(host) for label, host in _mapping(prior.get("host")).items()
+                        if isinstance(host, dict)}
+    elif refreshed is not None:
+        prior_keys, prior_places = refreshed.pins, refreshed.places
+    else:
+        prior_keys, prior_places = {}, {}
+    changed = refreshed.changed if refreshed is not None else {}
     keys: dict[str, Any] = {}
     forcing: list[str] = []
-    for label, host in hosts.items() if isinstance(hosts, dict) else ():
+    for label, host in _mapping(config.get("host")).items():
         if not isinstance(host, dict) or host.get("connection", "ssh") == "local":
             continue
         pinned = prior_keys.get(label)
-        before = prior_hosts.get(label)
-        stays = (isinstance(pinned, str) and isinstance(before, dict) and
-                 all(same_value(before.get(k, _DEFAULTS[k]), host.get(k, _DEFAULTS[k]))
-                     for k in PLACEMENT))
-        if not stays:
+        if not isinstance(pinned, str) or prior_places.get(label) != _place(host):
             keys[label] = KNOWN_AFTER_APPLY.marker()
-        elif label in drift and drift[label][0] == pinned:
+        elif label in changed and changed[label][0] == pinned:
             keys[label] = KNOWN_AFTER_APPLY.marker()
-            forcing.append(f"host_keys.{label}" if SIMPLE_LABEL.match(label) else "host_keys")
+            if prior is not None:
+                forcing.append(f"host_keys.{label}" if SIMPLE_LABEL.match(label)
+                               else "host_keys")
         else:
             keys[label] = pinned
     return keys, tuple(dict.fromkeys(forcing))
+
+
+def refreshed_keys(attributes: Mapping[str, Any],
+                   changed: dict[str, tuple[str, str]]) -> Refreshed:
+    """What a refresh saw of a group recorded with `attributes`."""
+    return Refreshed(
+        pins={k: v for k, v in _mapping(attributes.get("host_keys")).items()
+              if isinstance(v, str)},
+        places={label: _place(host) for label, host in _mapping(attributes.get("host")).items()
+                if isinstance(host, dict)},
+        changed=dict(changed))
+
+
+def _mapping(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _place(host: Mapping[str, Any]) -> tuple:
+    return tuple(_canonical(host.get(key, _DEFAULTS[key])) for key in PLACEMENT)
+
+
+def _canonical(value: Any) -> Any:
+    return value if isinstance(value, (str, int, type(None))) and type(value) is not bool \
+        else repr(value)
 
 
 _DEFAULTS = {"connection": "ssh", "address": None, "port": 22}

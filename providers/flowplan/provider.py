@@ -273,6 +273,8 @@ class FlowplanProvider:
         except _store_failures() as error:
             return ReadResponse(state=request.state, diagnostics=(
                 self._store_failure(f"Cannot read {request.type}.{request.name}", error),))
+        if request.type == "deployment_group" and record is None:
+            self._drift.record(self._scope(request.name), None)
         if record is None:
             return ReadResponse(state=None)
         state = kind.render(record)
@@ -280,7 +282,8 @@ class FlowplanProvider:
             return ReadResponse(state=state)
         changed, warnings = deployment_groups.look_at_host_keys(
             f"deployment_group.{request.name}", state, self._working_dir, self.connect_timeout)
-        self._drift.record(self._scope(request.name), changed)
+        self._drift.record(self._scope(request.name),
+                           deployment_groups.refreshed_keys(state, changed))
         return ReadResponse(state=state, diagnostics=tuple(warnings))
 
     def apply(self, request: ApplyRequest) -> ApplyResponse:
@@ -289,6 +292,8 @@ class FlowplanProvider:
             return ApplyResponse(state=request.prior, diagnostics=(_unknown_type(request.type),))
         try:
             store = self._opened_store()
+            if request.type == "deployment_group":     # what refresh saw is settled now
+                self._drift.record(self._scope(request.name), None)
             if request.planned is None:
                 kind.remove(store, request.name)      # already gone is fine
                 return ApplyResponse(state=None)
