@@ -771,12 +771,17 @@ def _nested_range(path: str, block: Block, dotted: str) -> Range | None:
             return found
         labelled = [b for b in nested if b.labels]
         if labelled:
-            if index + 1 >= len(steps):
-                return Range(path, nested[0].line, nested[0].column)
-            match = next((b for b in labelled if b.labels[0] == steps[index + 1]), None)
+            # the label may hold dots itself: the longest one that matches wins
+            match, taken = None, 0
+            for end in range(len(steps), index + 1, -1):
+                label = ".".join(steps[index + 1:end])
+                match = next((b for b in labelled if b.labels[0] == label), None)
+                if match is not None:
+                    taken = end - index
+                    break
             if match is None:
-                return Range(path, nested[0].line, nested[0].column)
-            index += 2
+                return found or Range(path, nested[0].line, nested[0].column)
+            index += taken
         else:
             match = nested[0]
             index += 1

@@ -89,7 +89,7 @@ def _host_problems(label: str, host: Mapping[str, Any]) -> list[ProviderDiagnost
                    "file is read when connecting, never stored), the SSH agent (neither "
                    "attribute), or a variable declared with sensitive = true",
             attribute=f"{at}.private_key"))
-    elif private_key is not None and host.get("key_file") is not None:
+    elif private_key is not None and host.get("key_file") is not None and connection != "local":
         found.append(ProviderDiagnostic(
             "Both `key_file` and `private_key` are set",
             detail=f'host "{label}": keep one of them', attribute=f"{at}.private_key"))

@@ -15,7 +15,7 @@ from flowplan.events import RefreshWarning
 from flowplan_providers.flowplan import FlowplanProvider
 from inline import (apply_all, change_of, inline_config, plan_of, render_problems, render_text,
                     state_of)
-from sshd import free_port
+from sshd import free_port, silent_server
 
 ADDRESS = "deployment_group.daily"
 
@@ -177,6 +177,16 @@ def test_apply_fails_the_group_naming_each_unreachable_host(tmp_path, ssh_hosts)
     assert ssh_hosts[0].name + " is unreachable" not in problems
     assert state_of(workspace).get(ADDRESS) is None
     assert "daily" not in store_text(workspace)
+
+
+def test_a_host_that_never_answers_fails_the_apply_after_the_timeout(tmp_path, ssh_hosts):
+    with silent_server() as port:
+        workspace = inline_config(tmp_path, group(host_block(ssh_hosts[0], name="hung",
+                                                            port=port)))
+        failed = apply_all(workspace, ok=False)
+    problems = render_problems(failed.result.diagnostics, workspace.config.texts)
+    assert f"Host hung is unreachable: hung (127.0.0.1:{port}): no SSH answer within 3 s" \
+        in problems
 
 
 def test_refresh_of_a_host_that_stopped_answering_warns_and_changes_nothing(tmp_path,
