@@ -63,6 +63,7 @@ GRACE_SECONDS = 5.0             # between SIGTERM and SIGKILL when a command is 
 KEEPALIVE_SECONDS = 15.0
 KEEPALIVE_COUNT = 4
 READ_SIZE = 65536
+MARKER_WINDOW = 65536           # output before the pid line that is searched for it
 
 # AES-GCM first: with AES-NI it costs a fraction of chacha20-poly1305 here, on both ends.
 ENCRYPTION = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
@@ -185,18 +186,23 @@ class SshTransport:
             raise _changed(target, found.fingerprint)
         return found
 
-    async def _open(self, target: Target, *, scan: bool = False) -> _Connection:
-        # A scan never logs in: every key is refused once its fingerprint is recorded.
-        client = _Client(None if scan else target.host_key or None, accept_unpinned=not scan)
-        options = self._options(target)
+    async def _open(self, target: Target) -> _Connection:
+        client = _Client(target.host_key or None, accept_unpinned=True)
         try:
-            ssh = await asyncio.wait_for(
+            ssh = await self._dial(target, client, self._options(target))
+        except asyncssh.HostKeyNotVerifiable:
+            raise _changed(target, client.presented) from None
+        return _Connection(ssh, client.presented, target)
+
+    async def _dial(self, target: Target, client: _Client,
+                    options: dict[str, Any]) -> asyncssh.SSHClientConnection:
+        """Connect and log in; every failure but HostKeyNotVerifiable as a TransportError."""
+        try:
+            return await asyncio.wait_for(
                 asyncssh.connect(target.address, target.port, client_factory=lambda: client,
                                  **options), self.connect_timeout)
         except asyncssh.HostKeyNotVerifiable:
-            if scan:
-                return _Connection(None, client.presented, target)   # type: ignore[arg-type]
-            raise _changed(target, client.presented) from None
+            raise
         except asyncssh.PermissionDenied:
             raise _LoginRefused(
                 f"{where(target)}: authentication refused for user {target.user} "
@@ -222,9 +228,8 @@ class SshTransport:
         except asyncssh.Error as error:
             raise TransportError(f"{where(target)}: SSH connection failed: "
                                  f"{error.reason or type(error).__name__}") from None
-        return _Connection(ssh, client.presented, target)
 
-    def _options(self, target: Target) -> dict[str, Any]:
+    def _options(self, target: Target, *, credentials: bool = True) -> dict[str, Any]:
         options: dict[str, Any] = dict(
             username=target.user, known_hosts=([], [], []), config=[],
             encryption_algs=ENCRYPTION, server_host_key_algs=HOST_KEY_ALGORITHMS,
@@ -232,7 +237,9 @@ class SshTransport:
             kbdint_auth=False, gss_auth=False, host_based_auth=False,
             connect_timeout=self.connect_timeout, login_timeout=self.connect_timeout,
             keepalive_interval=KEEPALIVE_SECONDS, keepalive_count_max=KEEPALIVE_COUNT)
-        if target.key_file:
+        if not credentials:
+            options.update(client_keys=None, agent_path=None)
+        elif target.key_file:
             options.update(client_keys=[self._key_file(target)], agent_path=None)
         elif target.private_key:
             options.update(client_keys=[_imported_key(target)], agent_path=None)
@@ -294,17 +301,18 @@ class SshTransport:
                      user_exists=name == target.user, problem=problem)
 
     async def _scan(self, target: Target) -> Probe:
+        # Never logs in: the key is refused once its fingerprint is recorded.
+        client = _Client(None, accept_unpinned=False)
         try:
-            connection = await self._open(target, scan=True)
+            ssh = await self._dial(target, client, self._options(target, credentials=False))
+        except asyncssh.HostKeyNotVerifiable:
+            return Probe(reachable=True, host_key=client.presented)
         except HostUnreachable as error:
             return Probe(reachable=False, problem=str(error))
-        except (_LoginRefused, HostKeyChanged) as error:         # cannot happen: not logging in
-            return Probe(reachable=True, problem=str(error))
         except TransportError as error:
-            return Probe(reachable=True, problem=str(error))
-        if connection.ssh is not None:       # the key was pinned and matched: logged in
-            connection.ssh.close()
-        return Probe(reachable=True, host_key=connection.fingerprint)
+            return Probe(reachable=True, host_key=client.presented, problem=str(error))
+        ssh.close()                                    # not reached: no key is accepted
+        return Probe(reachable=True, host_key=client.presented)
 
     async def _close_all(self) -> None:
         connections = list(self._connections.values())
@@ -483,16 +491,22 @@ class SshSession:
     @staticmethod
     async def _pump(stream: str, reader: asyncssh.SSHReader, events: queue.SimpleQueue,
                     first: bool) -> None:
-        if first:
+        # The pid line comes first from the command, but the login shell's startup files
+        # (~/.bashrc) may print before it: their lines pass through, up to MARKER_WINDOW bytes.
+        seen = 0
+        while first and seen < MARKER_WINDOW:
             line = await reader.readline()
-            if line.startswith(commands.PID_MARKER) and line.endswith(b"\n"):
-                try:
-                    events.put(("pid", int(line[len(commands.PID_MARKER):-1])))
-                    line = b""
-                except ValueError:
-                    pass
-            if line:
-                events.put(("out", stream, line))
+            if not line:
+                return
+            seen += len(line)
+            at = line.rfind(commands.PID_MARKER)
+            number = line[at + len(commands.PID_MARKER):].rstrip(b"\n") if at >= 0 else b""
+            if number.isdigit() and line.endswith(b"\n"):
+                if at:                     # a startup file's output without its newline
+                    events.put(("out", stream, line[:at]))
+                events.put(("pid", int(number)))
+                break
+            events.put(("out", stream, line))
         while True:
             data = await reader.read(READ_SIZE)
             if not data:
@@ -567,7 +581,7 @@ def _check_target(target: Target) -> None:
     if not target.address or any(c.isspace() or c == "\x00" for c in target.address) \
             or target.address.startswith("-"):
         raise TransportError(f"{target.name}: {target.address!r} is not a host address")
-    if not 1 <= int(target.port) <= 65535:
+    if type(target.port) is not int or not 1 <= target.port <= 65535:
         raise TransportError(f"{target.name}: port {target.port} is out of range")
     checked_user(target.user, where(target))
 

@@ -181,6 +181,22 @@ def test_cancel_stops_the_remote_command(transport, web):
     assert not alive(session, pid)
 
 
+def test_a_chatty_login_shell_does_not_hide_the_command_from_its_stop(transport, fresh_host):
+    bashrc = fresh_host.home / ".bashrc"
+    bashrc.write_text('echo "welcome from .bashrc"\nprintf "no newline at the end"\n')
+    session = transport.connect(fresh_host.target())
+    code, output = run(session, "echo hello")
+    assert code == 0
+    assert output.text().endswith("hello\n")
+    with pytest.raises(CommandTimedOut):
+        run(session, "echo $$ > chatty.pid; sleep 300", timeout=1)
+    pid = int(run(session, "cat chatty.pid")[1].text().rsplit("end", 1)[-1])
+    deadline = time.monotonic() + 5
+    while alive(session, pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(session, pid)
+
+
 def test_a_failing_output_callback_stops_the_command_and_raises(transport, web):
     session = transport.connect(web.target())
 
