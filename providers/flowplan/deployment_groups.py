@@ -62,44 +62,44 @@ def _host_problems(label: str, host: Mapping[str, Any]) -> list[ProviderDiagnost
             if host.get(key) is not None:
                 found.append(ProviderDiagnostic(
                     f"`{key}` is not used with connection = \"local\"",
-                    detail=f'host "{label}" is this machine, reached without SSH; remove '
-                           f"`{key}`", attribute=f"{at}.{key}"))
+                    detail=f"this host is this machine, reached without SSH; remove `{key}`",
+                    attribute=f"{at}.{key}"))
     elif address is None:
         found.append(ProviderDiagnostic(
             "Missing `address`",
-            detail=f'host "{label}" is reached over SSH and needs `address`, a host name or IP '
-                   'address; for this machine without SSH, write connection = "local"',
+            detail='a host reached over SSH needs `address`, a host name or IP address; for '
+                   'this machine without SSH, write connection = "local"',
             attribute=at))
     if isinstance(address, str) and (not address or address.startswith("-") or
                                      any(c.isspace() or c in "\x00/@" for c in address)):
         found.append(ProviderDiagnostic(
-            "Invalid `address`", detail=f'host "{label}": {address!r} is not a host name or IP '
-                                        "address", attribute=f"{at}.address"))
+            "Invalid `address`", detail=f"{address!r} is not a host name or IP address",
+            attribute=f"{at}.address"))
     user = host.get("user")
     if isinstance(user, str) and not USER_NAME.match(user):
         found.append(ProviderDiagnostic(
-            "Invalid `user`", detail=f'host "{label}": {user!r} is not a user name',
+            "Invalid `user`", detail=f"{user!r} is not a user name",
             attribute=f"{at}.user"))
     private_key = host.get("private_key")
     if private_key is not None and not is_sensitive_marker(private_key):
         found.append(ProviderDiagnostic(
             "`private_key` must be a sensitive value",
-            detail=f'host "{label}": a private key given as text or with file() would be '
-                   "written into the state and the store. Use key_file = \"PATH\" instead (the "
+            detail="a private key given as text or with file() would be written into the "
+                   "state and the store. Use key_file = \"PATH\" instead (the "
                    "file is read when connecting, never stored), the SSH agent (neither "
                    "attribute), or a variable declared with sensitive = true",
             attribute=f"{at}.private_key"))
     elif private_key is not None and host.get("key_file") is not None and connection != "local":
         found.append(ProviderDiagnostic(
             "Both `key_file` and `private_key` are set",
-            detail=f'host "{label}": keep one of them', attribute=f"{at}.private_key"))
+            detail="keep one of them", attribute=f"{at}.private_key"))
     variables = host.get("vars")
     for name in variables if isinstance(variables, dict) else ():
         if not ENVIRONMENT_NAME.match(str(name)):
             found.append(ProviderDiagnostic(
                 "Invalid name in `vars`",
-                detail=f'host "{label}": {str(name)!r} cannot be an environment variable name '
-                       "(letters, digits and _, not starting with a digit)",
+                detail=f"{str(name)!r} cannot be an environment variable name (letters, "
+                       "digits and _, not starting with a digit)",
                 attribute=f"{at}.vars"))
     return found
 
