@@ -236,10 +236,8 @@ def pin_host_keys(address: str, config: Mapping[str, Any], planned: Mapping[str,
     for target, probe in zip(targets, probes):
         at = f"host.{target.name}"
         if not probe.reachable:
-            problems.append(ProviderDiagnostic(
-                f"Host {target.name} is unreachable",
-                detail=f"{probe.problem}; {address} needs every host reachable when it is "
-                       "applied", attribute=at))
+            problems.append(ProviderDiagnostic(f"Host {target.name} is unreachable",
+                                               detail=probe.problem or "", attribute=at))
         elif target.host_key and probe.host_key != target.host_key:
             problems.append(ProviderDiagnostic(
                 f"Host key of {target.name} changed", detail=f"{probe.problem or ''}".rstrip()
