@@ -100,7 +100,6 @@ class _Connection:
 
     ssh: asyncssh.SSHClientConnection
     fingerprint: str | None
-    target: Target
     sftp: asyncio.Task | None = None
     sudo_checked: set[str] = field(default_factory=set)
 
@@ -192,7 +191,7 @@ class SshTransport:
             ssh = await self._dial(target, client, self._options(target))
         except asyncssh.HostKeyNotVerifiable:
             raise _changed(target, client.presented) from None
-        return _Connection(ssh, client.presented, target)
+        return _Connection(ssh, client.presented)
 
     async def _dial(self, target: Target, client: _Client,
                     options: dict[str, Any]) -> asyncssh.SSHClientConnection:
