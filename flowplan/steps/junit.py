@@ -14,9 +14,10 @@ forbidden, so a report with a `<!DOCTYPE>` (entity bombs, external entities read
 is refused before any entity is expanded or fetched; the cases are then read with junitparser.
 A file that is not valid XML, is not a JUnit report, or is too large counts as one test in error
 (named after the file), so a broken report fails the step rather than hiding tests. There are
-caps on the size of a file, on the number of files and on the bytes read in all. Finding the
-files in the workspace and keeping them is the step types' (flowplan.steps.maven,
-flowplan.steps.nodejs, with flowplan.steps.reports).
+caps on the size of a file, on the number of files and on the bytes read in all.
+`add_workspace_report` reads one from the workspace through flowplan.steps.reports (no path out
+of it, no link swapped in); which files to read, and keeping them, is the step types'
+(flowplan.steps.maven, flowplan.steps.nodejs).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ from junitparser import Error as JUnitError
 from junitparser import Failure as JUnitFailure
 from junitparser import Skipped as JUnitSkipped
 from junitparser import TestCase as JUnitCase
+
+from flowplan.executor.errors import PathEscape
+from flowplan.executor.step_type import StepContext
+from flowplan.steps.reports import ReportTooLarge, read_workspace_file
 
 MAX_FILE_BYTES = 32 * 1024 * 1024       # one report file; a larger one is not parsed
 MAX_FILES = 5000                        # report files read for one step
@@ -213,6 +218,31 @@ class TestReport:
         """The figures as step outputs (strings)."""
         return {"tests": str(self.tests), "failures": str(self.failures),
                 "errors": str(self.errors), "skipped": str(self.skipped)}
+
+
+def add_workspace_report(report: TestReport, context: StepContext, relative: str) -> bytes | None:
+    """Read the workspace file `relative` into `report`; its bytes, or None when it could not
+    be read (counted as unreadable) or a cap is reached (counted as left out)."""
+    if not report.has_room():
+        report.left_out += 1
+        return None
+    try:
+        data = read_workspace_file(context, relative, limit=MAX_FILE_BYTES)
+    except ReportTooLarge:
+        report.add_unreadable(relative, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: "
+                                        "not read")
+        return None
+    except PathEscape as exc:
+        report.add_unreadable(relative, f"refused: {exc}")
+        return None
+    except OSError as exc:
+        report.add_unreadable(relative, f"cannot be read: {exc.strerror or exc}")
+        return None
+    if not report.has_room(len(data)):
+        report.left_out += 1
+        return None
+    report.add_file(relative, data)
+    return data
 
 
 def case_name(classname: str | None, name: str | None, suites: list[str]) -> str:

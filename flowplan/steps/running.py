@@ -3,7 +3,8 @@ its deadline and cancel flag, with its output going to the step's log.
 
 `run_in_step` returns a `Finished`: the process result, or the StepResult that ends the step
 when the process did not run to an exit code (not started, canceled, timed out, killed by a
-signal). What an exit code means is left to the step type.
+signal). What an exit code means is left to the step type. `step_directory` is a step's
+`working_dir` in its workspace.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from flowplan.config.schema import parse_duration
+from flowplan.executor.errors import PathEscape
+from flowplan.executor.run.layout import inside
 from flowplan.executor.process import ProcessResult, run_process
 from flowplan.executor.status import Status
 from flowplan.executor.step_process import step_user
@@ -96,3 +99,14 @@ def script_argv(context: StepContext, script: str, shell: str = "bash -e") -> li
 @lru_cache(maxsize=64)
 def _shell_words(shell: str) -> tuple[str, ...]:
     return tuple(shlex.split(shell))
+
+
+def step_directory(context: StepContext, relative: str) -> Path:
+    """The directory `relative` (a step's `working_dir`) in the workspace, resolved; PathEscape
+    when it leads outside the workspace or is not a directory there."""
+    path = inside(context.workspace, relative or ".", "working_dir")
+    if not path.is_dir():
+        raise PathEscape(f"working_dir {relative!r} is not a directory in the workspace"
+                         if path.exists() else
+                         f"working_dir {relative!r} does not exist in the workspace")
+    return path
