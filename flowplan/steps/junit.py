@@ -38,7 +38,7 @@ from junitparser import TestCase as JUnitCase
 
 from flowplan.executor.errors import PathEscape
 from flowplan.executor.step_type import StepContext
-from flowplan.steps.reports import ReportTooLarge, read_workspace_file
+from flowplan.steps.reports import ReportTooLarge, read_workspace_file, size_text
 
 MAX_FILE_BYTES = 32 * 1024 * 1024       # one report file; a larger one is not parsed
 MAX_FILES = 5000                        # report files read for one step
@@ -95,8 +95,7 @@ class TestReport:
         self.files += 1
         self.bytes_read += len(data)
         if len(data) > MAX_FILE_BYTES:
-            self._add_unreadable(name, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: "
-                                       "not read")
+            self._add_unreadable(name, f"larger than {size_text(MAX_FILE_BYTES)}: not read")
             return
         try:
             root = SafeElementTree.fromstring(data, forbid_dtd=True)
@@ -189,7 +188,7 @@ class TestReport:
         if self.left_out:
             lines.append(f"{self.left_out} report file{'s' if self.left_out != 1 else ''} left "
                          f"out: at most {MAX_FILES} files and "
-                         f"{MAX_TOTAL_BYTES // (1024 * 1024)} MiB are read")
+                         f"{size_text(MAX_TOTAL_BYTES)} are read")
         if self._slowest:
             lines.append("slowest: " + ", ".join(f"{name} ({_duration(seconds)})"
                                                  for name, seconds in self.slowest))
@@ -229,8 +228,7 @@ def add_workspace_report(report: TestReport, context: StepContext, relative: str
     try:
         data = read_workspace_file(context, relative, limit=MAX_FILE_BYTES)
     except ReportTooLarge:
-        report.add_unreadable(relative, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: "
-                                        "not read")
+        report.add_unreadable(relative, f"larger than {size_text(MAX_FILE_BYTES)}: not read")
         return None
     except PathEscape as exc:
         report.add_unreadable(relative, f"refused: {exc}")

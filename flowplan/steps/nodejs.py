@@ -38,8 +38,8 @@ from flowplan.executor.status import Status
 from flowplan.executor.step_process import step_user
 from flowplan.executor.step_type import StepContext, StepResult
 from flowplan.steps import junit
-from flowplan.steps.reports import ReportTooLarge, read_workspace_file, workspace_file, \
-    write_report
+from flowplan.steps.reports import ReportTooLarge, read_workspace_file, size_text, \
+    workspace_file, write_report
 from flowplan.steps.running import run_in_step, step_directory
 from flowplan.steps.tools import ToolMissing, ToolSetup, ToolVersion, select_tools
 
@@ -219,7 +219,7 @@ def package_scripts(context: StepContext, base: Path) -> dict[str, str]:
         raise PackageProblem(f"no package.json in {_text(base) or '.'}") from None
     except ReportTooLarge:
         raise PackageProblem(f"{where} is larger than "
-                             f"{MAX_PACKAGE_JSON_BYTES // 1024} KiB") from None
+                             f"{size_text(MAX_PACKAGE_JSON_BYTES)}") from None
     except OSError as exc:
         raise PackageProblem(f"{where} cannot be read: {exc.strerror or exc}") from None
     try:
@@ -258,8 +258,7 @@ def _read_own_report(report: junit.TestReport, path: Path) -> bytes | None:
     if not data.strip():
         return None
     if len(data) > junit.MAX_FILE_BYTES:
-        report.add_unreadable(path.name, f"larger than {junit.MAX_FILE_BYTES // (1024 * 1024)} "
-                                         "MiB: not read")
+        report.add_unreadable(path.name, f"larger than {size_text(junit.MAX_FILE_BYTES)}: not read")
         return None
     report.add_file("node --test", data)
     return data

@@ -87,7 +87,7 @@ def read_workspace_file(context: StepContext, relative: str | os.PathLike[str],
             raise PathEscape(f"report path {os.fspath(relative)!r} is not {context.user.name}'s "
                              "file")
         if status.st_size > limit:
-            raise ReportTooLarge(f"{os.fspath(relative)} is larger than {_size(limit)}")
+            raise ReportTooLarge(f"{os.fspath(relative)} is larger than {size_text(limit)}")
         chunks, size = [], 0
         while size <= limit:
             chunk = os.read(fd, min(1 << 20, limit + 1 - size))
@@ -98,7 +98,7 @@ def read_workspace_file(context: StepContext, relative: str | os.PathLike[str],
     finally:
         os.close(fd)
     if size > limit:
-        raise ReportTooLarge(f"{os.fspath(relative)} is larger than {_size(limit)}")
+        raise ReportTooLarge(f"{os.fspath(relative)} is larger than {size_text(limit)}")
     return b"".join(chunks)
 
 
@@ -193,5 +193,6 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _size(limit: int) -> str:
+def size_text(limit: int) -> str:
+    """`64 MiB`, or `100 bytes` below a MiB."""
     return f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit} bytes"

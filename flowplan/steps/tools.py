@@ -64,8 +64,8 @@ def _version_text(value: Any) -> Any:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        raise ValueError(f'write the version as a string ("{value}"): as a number, 3.10 '
-                         "would be 3.1")
+        raise ValueError(f"write the version in quotes: {value} is a number, and as a number "
+                         "3.10 would be 3.1")
     return value
 
 
