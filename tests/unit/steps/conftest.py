@@ -40,12 +40,13 @@ def copy_project(source: Path, target: Path) -> Path:
     return target
 
 
-def run_hcl(config_dir: Path, hcl: str, pipeline: str = "app", *, variables=None, **settings):
+def run_hcl(config_dir: Path, hcl: str, pipeline: str = "app", *, variables=None,
+            branch: str | None = None, **settings):
     """Start pipeline `pipeline` of inline HCL with a service of its own; the service."""
     made = make_service(config_dir, **settings)
     definition, values, sensitive = load_pipeline(config_dir, textwrap.dedent(hcl), pipeline,
                                                   variables)
-    made.start(pipeline, definition, variables=values, sensitive=sensitive)
+    made.start(pipeline, definition, variables=values, sensitive=sensitive, branch=branch)
     return made
 
 
