@@ -133,13 +133,13 @@ class TestReport:
         name = case_name(case.classname, case.name, suites)
         seconds = _seconds(element.get("time"))
         self.duration += seconds
-        if seconds > 0:
+        results = case.result
+        if seconds > 0 and not any(isinstance(r, JUnitSkipped) for r in results):
             entry = (seconds, -self.tests, name)
             if len(self._slowest) < SLOWEST:
                 heapq.heappush(self._slowest, entry)
             else:
                 heapq.heappushpop(self._slowest, entry)
-        results = case.result
         errors = [r for r in results if isinstance(r, JUnitError)]
         failures = [r for r in results if isinstance(r, JUnitFailure)]
         if errors or failures:
@@ -298,7 +298,13 @@ def _line(text: str) -> str:
 
 
 def _duration(seconds: float) -> str:
+    """`3.2 s`, `45 ms`, `<1 ms`, `2 min 5 s`."""
+    if seconds <= 0:
+        return "0 s"
+    if seconds < 1:
+        milliseconds = round(seconds * 1000)
+        return f"{milliseconds} ms" if milliseconds else "<1 ms"
     if seconds < 60:
-        return f"{seconds:.1f} s" if seconds >= 0.1 or seconds == 0 else f"{seconds:.3f} s"
+        return f"{seconds:.1f} s"
     minutes, rest = divmod(int(round(seconds)), 60)
     return f"{minutes} min {rest} s"

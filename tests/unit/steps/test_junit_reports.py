@@ -109,7 +109,7 @@ def test_a_failsafe_report_counts_failures_and_errors_apart():
         "    java.net.ConnectException: Connection refused",
         "        at java.base/sun.nio.ch.Net.connect0(Native Method)",
         "slowest: demo.CheckoutIT.storesAnOrder (1.2 s), demo.CheckoutIT.talksToTheDatabase "
-        "(1.0 s), demo.CheckoutIT.refusesAnEmptyCart (0.3 s)"]
+        "(1.0 s), demo.CheckoutIT.refusesAnEmptyCart (301 ms)"]
     assert report.failed_text() == ("2 of 3 tests failed: demo.CheckoutIT.refusesAnEmptyCart, "
                                     "demo.CheckoutIT.talksToTheDatabase")
 
@@ -291,3 +291,19 @@ def test_a_report_of_another_user_is_refused_with_run_as(step_context):
                                  gid=os.getgid(), home="/nonexistent")
     with pytest.raises(PathEscape, match="is not builder's file"):
         reports.read_workspace_file(step_context, "TEST-a.xml")
+
+
+@pytest.mark.parametrize("seconds, shown", [
+    ("0", "0 s"), ("0.0004", "<1 ms"), ("0.045", "45 ms"), ("3.24", "3.2 s"),
+    ("125", "2 min 5 s")])
+def test_durations_read_as_milliseconds_seconds_or_minutes(seconds, shown):
+    report = report_of(("TEST-t.xml", f'<testsuite><testcase name="t" time="{seconds}"/>'
+                                      f"</testsuite>".encode()))
+    assert report.totals() == f"Tests: 1, failures: 0, errors: 0, skipped: 0 ({shown})"
+
+
+def test_skipped_cases_are_not_among_the_slowest():
+    report = report_of(("TEST-t.xml", b'<testsuite><testcase name="slow-skip" time="9">'
+                                      b'<skipped/></testcase><testcase name="run" time="1"/>'
+                                      b"</testsuite>"))
+    assert report.slowest == [("run", 1.0)] and report.skipped == 1

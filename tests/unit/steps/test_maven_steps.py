@@ -166,7 +166,7 @@ def test_report_dir_and_working_dir_choose_where_reports_are_read(config_dir, tm
     step = steps_of(made, "app#1")[("t", "s")]
     assert step.status == Status.SUCCEEDED.value, step.error
     assert step.outputs == {"tests": "2", "failures": "0", "errors": "0", "skipped": "0"}
-    assert step.summary["title"] == "Tests: 2, failures: 0, errors: 0, skipped: 0 (0.2 s)"
+    assert step.summary["title"] == "Tests: 2, failures: 0, errors: 0, skipped: 0 (200 ms)"
     [kept] = made.show("app#1").artifacts
     assert tgz_names(kept.path) == ["api/build/results/TEST-demo.CoreTest.xml"]
 
@@ -182,8 +182,8 @@ def test_reports_older_than_the_step_are_left_out(config_dir, tmp_path):
     step = steps_of(made, "app#1")[("t", "s")]
     assert step.status == Status.SUCCEEDED.value, step.error
     assert step.summary["lines"] == ["1 report file older than this step left out",
-                                     "slowest: demo.CoreTest.parses (0.1 s), demo.CoreTest.prints "
-                                     "(0.080 s)"]
+                                     "slowest: demo.CoreTest.parses (120 ms), demo.CoreTest.prints "
+                                     "(80 ms)"]
 
 
 def test_a_report_dir_leading_out_of_the_workspace_fails_the_step(config_dir):
