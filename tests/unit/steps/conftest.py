@@ -159,3 +159,39 @@ def maven_run(tmp_path_factory):
 def task_workspace(made, ref: str, stage: str, task: str) -> Path:
     run = made.get(ref)
     return made.settings.workspace_dir / run.pipeline / str(run.number) / stage / task
+
+
+STEP_USER = "flowplan-step"          # the run_as user of tests/unit/executor/test_run_as.py
+
+
+@pytest.fixture(scope="session")
+def step_account():
+    """The system user `flowplan-step` steps run as with `run_as` (made once, as the executor's
+    run_as tests make it); the tests that need it need root."""
+    import os
+    import pwd
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("run_as tests need root: they create the system user flowplan-step")
+    try:
+        return pwd.getpwnam(STEP_USER)
+    except KeyError:
+        pass
+    made = subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", STEP_USER],
+                          capture_output=True, text=True)
+    if made.returncode not in (0, 9):        # 9: made meanwhile by another session
+        pytest.fail(f"useradd {STEP_USER}: {made.stderr}")
+    return pwd.getpwnam(STEP_USER)
+
+
+@pytest.fixture
+def open_dir():
+    """A config directory whose parents the step user may pass through (pytest's tmp_path is
+    under a 0700 directory)."""
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(prefix="flowplan-steps-run-as-"))
+    directory.chmod(0o711)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)

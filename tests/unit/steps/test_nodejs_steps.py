@@ -259,3 +259,37 @@ def test_a_script_name_that_is_an_option_is_refused_at_load(config_dir):
     with pytest.raises(AssertionError, match="not a script name"):
         load_pipeline(config_dir, one_step('type = "nodejs_build"\nscript = "--prefix=/"'),
                       "app")
+
+
+def test_with_run_as_node_writes_its_junit_report_as_the_step_user(step_account, open_dir):
+    from conftest import STEP_USER, copy_project
+
+    project = copy_project(NODE_PROJECT, open_dir / "webapp")
+    for path in [project, *project.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    made = run_hcl(open_dir, f"""
+        pipeline "web" {{
+          stage "main" {{
+            task "unit" {{
+              step "checkout" {{
+                type = "command"
+                run  = "cp -r {project}/. ."
+              }}
+              step "unit" {{
+                type   = "nodejs_test"
+                script = "test:passing"
+                {OFFLINE}
+              }}
+            }}
+          }}
+        }}
+    """, "web", run_as=STEP_USER)
+    try:
+        step = steps_of(made, "web#1")[("unit", "unit")]
+        assert step.status == Status.SUCCEEDED.value, step.error
+        assert step.outputs == {"tests": "2", "failures": "0", "errors": "0", "skipped": "1"}
+        assert "unit.unit.junit.xml" in {a.name for a in made.show("web#1").artifacts}
+        workspace = task_workspace(made, "web#1", "main", "unit")
+        assert os.stat(workspace / "package-lock.json").st_uid == step_account.pw_uid
+    finally:
+        made.store.close()
