@@ -89,12 +89,14 @@ class NodejsBuildStepType:
     script_attributes = ()
 
     def run(self, context: StepContext) -> StepResult:
-        prepared = prepare(context, context.config)
+        began = time.monotonic()
+        prepared = prepare(context, context.config, began)
         if isinstance(prepared, StepResult):
             return prepared
         directory, environment = prepared
         finished = run_in_step(context, ["npm", "run", context.config.script],
-                               timeout=context.config.timeout, cwd=directory, env=environment)
+                               timeout=context.config.timeout, cwd=directory, env=environment,
+                               since=began)
         if finished.failure is not None:
             return finished.failure
         if finished.exit_code != 0:
@@ -111,7 +113,8 @@ class NodejsTestStepType:
 
     def run(self, context: StepContext) -> StepResult:
         config: NodejsTestStep = context.config
-        prepared = prepare(context, config)
+        began = time.monotonic()
+        prepared = prepare(context, config, began)
         if isinstance(prepared, StepResult):
             return prepared
         directory, environment = prepared
@@ -127,7 +130,7 @@ class NodejsTestStepType:
                 context.environment.get("NODE_OPTIONS", ""), own_report)
         started = time.time()
         finished = run_in_step(context, ["npm", "run", config.script], timeout=config.timeout,
-                               cwd=directory, env=environment)
+                               cwd=directory, env=environment, since=began)
         if finished.result is None:
             return finished.failure
         report = junit.TestReport()
@@ -166,9 +169,11 @@ class NodejsTestStepType:
         return StepResult(Status.SUCCEEDED, exit_code=0, **result)
 
 
-def prepare(context: StepContext, config: NodejsStep) -> tuple[Path, dict[str, str]] | StepResult:
+def prepare(context: StepContext, config: NodejsStep,
+            began: float) -> tuple[Path, dict[str, str]] | StepResult:
     """Tools, working directory, the script's presence and the install: the directory and the
-    environment additions for the script, or the StepResult of a step that stops here."""
+    environment additions for the script, or the StepResult of a step that stops here. The
+    step's `timeout` counts from `began` (time.monotonic())."""
     try:
         directory = step_directory(context, config.working_dir)
         tools: ToolSetup = select_tools(context.tools, context.environment, ["node", "npm"],
@@ -196,7 +201,7 @@ def prepare(context: StepContext, config: NodejsStep) -> tuple[Path, dict[str, s
                                                "no package-lock.json"), time.time())
     if install != "none":
         finished = run_in_step(context, ["npm", install, *NPM_QUIET], timeout=config.timeout,
-                               cwd=directory, env=environment)
+                               cwd=directory, env=environment, since=began)
         if finished.failure is not None:
             return finished.failure
         if finished.exit_code != 0:

@@ -39,21 +39,25 @@ class Finished:
         return self.result.exit_code if self.result is not None else None
 
 
-def deadline_of(context: StepContext, timeout: str | None) -> tuple[float | None, str | None]:
-    """The earlier of the task's deadline and the step's own `timeout`, with its description."""
+def deadline_of(context: StepContext, timeout: str | None,
+                since: float | None = None) -> tuple[float | None, str | None]:
+    """The earlier of the task's deadline and the step's own `timeout` counted from `since`
+    (time.monotonic(); default now), with its description."""
     deadline, limit = context.deadline, context.timeout_text
     if timeout:
-        own = time.monotonic() + parse_duration(timeout)
+        own = (time.monotonic() if since is None else since) + parse_duration(timeout)
         if deadline is None or own < deadline:
             deadline, limit = own, f"the step's timeout of {timeout}"
     return deadline, limit
 
 
 def run_in_step(context: StepContext, argv: Sequence[str], *, timeout: str | None = None,
-                cwd: Path | None = None, env: Mapping[str, str] | None = None) -> Finished:
+                cwd: Path | None = None, env: Mapping[str, str] | None = None,
+                since: float | None = None) -> Finished:
     """Run `argv` as the step's process (see the module text); `env` adds to the step's own
-    environment, `cwd` defaults to the workspace."""
-    deadline, limit = deadline_of(context, timeout)
+    environment, `cwd` defaults to the workspace. `timeout` counts from `since` (a
+    time.monotonic() value), so that a step running several processes can share one."""
+    deadline, limit = deadline_of(context, timeout, since)
     environment = {**context.environment, **(env or {})}
     try:
         result = run_process(list(argv), cwd=cwd or context.workspace, env=environment,

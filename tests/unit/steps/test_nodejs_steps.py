@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 
 import pytest
 
@@ -293,3 +294,15 @@ def test_with_run_as_node_writes_its_junit_report_as_the_step_user(step_account,
         assert os.stat(workspace / "package-lock.json").st_uid == step_account.pw_uid
     finally:
         made.store.close()
+
+
+def test_the_timeout_covers_the_install_and_the_script_together(config_dir, tmp_path):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "package.json").write_text(json.dumps(
+        {"scripts": {"build": "node -e \"setTimeout(() => {}, 30000)\""}}))
+    made = run_hcl(config_dir, one_step(f'type = "nodejs_build"\ntimeout = "2s"\n{OFFLINE}',
+                                        before=f"cp -r {package}/. ."))
+    step = steps_of(made, "app#1")[("t", "s")]
+    assert step.error.startswith("timed out: the step's timeout of 2s ran out")
+    assert step.finished_at - step.started_at < timedelta(seconds=2.9)
