@@ -93,7 +93,7 @@ class NodejsBuildStepType:
         prepared = prepare(context, context.config, began)
         if isinstance(prepared, StepResult):
             return prepared
-        directory, environment = prepared
+        directory, environment, _ = prepared
         finished = run_in_step(context, ["npm", "run", context.config.script],
                                timeout=context.config.timeout, cwd=directory, env=environment,
                                since=began)
@@ -117,10 +117,11 @@ class NodejsTestStepType:
         prepared = prepare(context, config, began)
         if isinstance(prepared, StepResult):
             return prepared
-        directory, environment = prepared
+        directory, environment, scripts = prepared
         base = directory.relative_to(Path(os.path.realpath(context.workspace)))
         own_report = None
-        if config.report is None:
+        own_reporters = config.report is None and "--test-reporter" in scripts[config.script]
+        if config.report is None and not own_reporters:
             own_report = context.private_dir / f"{context.step}.junit.xml"
             if context.user is None:
                 own_report.unlink(missing_ok=True)
@@ -136,7 +137,11 @@ class NodejsTestStepType:
         report = junit.TestReport()
         notes: list[str] = []
         data = None
-        if own_report is not None:
+        if own_reporters:
+            notes.append(f"no JUnit report: the {config.script} script chooses its own test "
+                         "reporters (--test-reporter); set report to the JUnit file one of "
+                         "them writes")
+        elif own_report is not None:
             data = _read_own_report(report, own_report)
             if data is None:
                 notes.append(f"no JUnit report: `npm run {config.script}` did not run node's "
@@ -170,10 +175,10 @@ class NodejsTestStepType:
 
 
 def prepare(context: StepContext, config: NodejsStep,
-            began: float) -> tuple[Path, dict[str, str]] | StepResult:
-    """Tools, working directory, the script's presence and the install: the directory and the
-    environment additions for the script, or the StepResult of a step that stops here. The
-    step's `timeout` counts from `began` (time.monotonic())."""
+            began: float) -> tuple[Path, dict[str, str], dict[str, str]] | StepResult:
+    """Tools, working directory, the script's presence and the install: the directory, the
+    environment additions for the script and package.json's scripts, or the StepResult of a
+    step that stops here. The step's `timeout` counts from `began` (time.monotonic())."""
     try:
         directory = step_directory(context, config.working_dir)
         tools: ToolSetup = select_tools(context.tools, context.environment, ["node", "npm"],
@@ -207,7 +212,7 @@ def prepare(context: StepContext, config: NodejsStep,
         if finished.exit_code != 0:
             return StepResult(Status.FAILED, exit_code=finished.exit_code,
                               error=f"npm {install}: exit code {finished.exit_code}")
-    return directory, environment
+    return directory, environment, scripts
 
 
 class PackageProblem(Exception):

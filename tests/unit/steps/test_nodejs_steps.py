@@ -306,3 +306,20 @@ def test_the_timeout_covers_the_install_and_the_script_together(config_dir, tmp_
     step = steps_of(made, "app#1")[("t", "s")]
     assert step.error.startswith("timed out: the step's timeout of 2s ran out")
     assert step.finished_at - step.started_at < timedelta(seconds=2.9)
+
+
+def test_a_test_script_choosing_its_own_reporters_gets_none_added(config_dir, tmp_path):
+    package = tmp_path / "pkg"
+    (package / "test").mkdir(parents=True)
+    (package / "test" / "a.test.js").write_text(
+        "require('node:test')('passes', () => {});\n")
+    (package / "package.json").write_text(json.dumps(
+        {"scripts": {"test": "node --test --test-reporter=tap test/"}}))
+    made = run_hcl(config_dir, one_step(f'type = "nodejs_test"\ninstall = "none"\n{OFFLINE}',
+                                        before=f"cp -r {package}/. ."))
+    step = steps_of(made, "app#1")[("t", "s")]
+    assert step.status == Status.SUCCEEDED.value, step.error
+    assert step.summary["title"] == (
+        "no JUnit report: the test script chooses its own test reporters (--test-reporter); "
+        "set report to the JUnit file one of them writes")
+    assert "ok 1 - passes" in log_text(made, "app#1", step="s")
