@@ -80,7 +80,7 @@ class TestReport:
     bytes_read: int = 0
     left_out: int = 0                   # files not read because a cap was reached
     failed: list[FailedCase] = field(default_factory=list)
-    unreadable: list[str] = field(default_factory=list)    # "file: why"
+    unreadable: list[str] = field(default_factory=list)    # "file: why", FAILURES_KEPT at most
     _slowest: list[tuple[float, int, str]] = field(default_factory=list)
 
     # -- adding files -------------------------------------------------------------------------
@@ -124,7 +124,8 @@ class TestReport:
     def _add_unreadable(self, name: str, why: str) -> None:
         self.tests += 1
         self.errors += 1
-        self.unreadable.append(f"{name}: {why}")
+        if len(self.unreadable) < FAILURES_KEPT:
+            self.unreadable.append(f"{name}: {why}")
         self._keep_failed(FailedCase(name, "error", f"report not read: {why}", (), name))
 
     def _add_case(self, element: ElementTree.Element, suites: list[str], report: str) -> None:

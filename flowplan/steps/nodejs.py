@@ -188,7 +188,7 @@ def prepare(context: StepContext, config: NodejsStep,
     except (PathEscape, ToolMissing, PackageProblem) as exc:
         return StepResult(Status.FAILED, error=str(exc))
     if config.script not in scripts:
-        listed = ", ".join(name[:40] for name in sorted(scripts)[:SCRIPTS_LISTED])
+        listed = ", ".join(_printable(name[:40]) for name in sorted(scripts)[:SCRIPTS_LISTED])
         more = len(scripts) - SCRIPTS_LISTED
         listed += f" and {more} more" if more > 0 else ""
         where = _text(base / "package.json")
@@ -296,6 +296,11 @@ def _read_named_report(context: StepContext, report: junit.TestReport, base: Pat
         notes.append(f"no JUnit report: {relative} is older than this step (left out)")
         return None
     return junit.add_workspace_report(report, context, relative)
+
+
+def _printable(text: str) -> str:
+    """`text` with control characters (a terminal escape in a hostile package.json) as `?`."""
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def _text(path: Path) -> str:

@@ -307,3 +307,8 @@ def test_skipped_cases_are_not_among_the_slowest():
                                       b'<skipped/></testcase><testcase name="run" time="1"/>'
                                       b"</testsuite>"))
     assert report.slowest == [("run", 1.0)] and report.skipped == 1
+
+
+def test_unreadable_reports_are_listed_up_to_a_cap_and_all_counted():
+    report = report_of(*[(f"TEST-{i}.xml", b"<broken") for i in range(80)])
+    assert report.errors == 80 and len(report.unreadable) == junit.FAILURES_KEPT

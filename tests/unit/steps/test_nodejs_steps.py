@@ -323,3 +323,14 @@ def test_a_test_script_choosing_its_own_reporters_gets_none_added(config_dir, tm
         "no JUnit report: the test script chooses its own test reporters (--test-reporter); "
         "set report to the JUnit file one of them writes")
     assert "ok 1 - passes" in log_text(made, "app#1", step="s")
+
+
+def test_script_names_with_terminal_escapes_are_listed_harmlessly(config_dir, tmp_path):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "package.json").write_text(json.dumps(
+        {"scripts": {"\u001b[2Jclear": "true", "lint": "true"}}))
+    made = run_hcl(config_dir, one_step(f'type = "nodejs_build"\n{OFFLINE}',
+                                        before=f"cp -r {package}/. ."))
+    assert steps_of(made, "app#1")[("t", "s")].error == \
+        'package.json has no "build" script (its scripts: ?[2Jclear, lint)'
