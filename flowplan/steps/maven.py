@@ -83,6 +83,12 @@ class MavenUnitTestStepType:
     def run(self, context: StepContext) -> StepResult:
         config: MavenUnitTestStep = context.config
         started = time.time()
+        if config.report_dir is not None:
+            try:              # a report_dir leading out fails the step before the command runs
+                directory = step_directory(context, config.working_dir)
+                chosen_report_dir(context, _base(context, directory), config.report_dir)
+            except PathEscape as exc:
+                return StepResult(Status.FAILED, error=str(exc))
         ran = run_maven(context, config)
         if isinstance(ran, StepResult):
             return ran
@@ -171,13 +177,9 @@ def read_test_reports(context: StepContext, directory: Path, report_dir: str | N
     """The test report of the `TEST-*.xml` files in the report directories (see the module
     text), notes about what was not read, and the artifact keeping the files read. PathEscape
     when `report_dir` leads out of the workspace."""
-    base = directory.relative_to(Path(os.path.realpath(context.workspace)))
+    base = _base(context, directory)
     if report_dir is not None:
-        if Path(report_dir).is_absolute() or report_dir.startswith("~"):
-            raise PathEscape(f"report_dir {report_dir!r} must be relative to the working "
-                             "directory")
-        workspace_file(context, base / report_dir)        # PathEscape when it leads out
-        candidates = [base / report_dir]
+        candidates = [chosen_report_dir(context, base, report_dir)]
         wanted = report_dir
     else:
         candidates = [module / name for module in maven_modules(context, base)
@@ -219,6 +221,15 @@ def read_test_reports(context: StepContext, directory: Path, report_dir: str | N
     return report, notes, archive.artifact
 
 
+def chosen_report_dir(context: StepContext, base: Path, report_dir: str) -> Path:
+    """`report_dir` below the working directory `base` (relative to the workspace); PathEscape
+    when it is absolute or leads out of the workspace."""
+    if Path(report_dir).is_absolute() or report_dir.startswith("~"):
+        raise PathEscape(f"report_dir {report_dir!r} must be relative to the working directory")
+    workspace_file(context, base / report_dir)
+    return base / report_dir
+
+
 def maven_modules(context: StepContext, base: Path) -> list[Path]:
     """`base` and the directories below it holding a `pom.xml`, MODULE_DEPTH levels down at
     most, relative to the workspace; hidden directories, `target`, `src` and `node_modules`
@@ -252,7 +263,7 @@ def built_jars(context: StepContext, directory: Path) -> list[tuple[str, int]]:
     """The jars in `target/` of `directory` and its modules: (workspace-relative path, size)."""
     workspace = Path(os.path.realpath(context.workspace))
     jars = []
-    for module in maven_modules(context, directory.relative_to(workspace)):
+    for module in maven_modules(context, _base(context, directory)):
         target = workspace / module / "target"
         try:
             entries = sorted(os.scandir(target), key=lambda entry: entry.name)
@@ -263,6 +274,11 @@ def built_jars(context: StepContext, directory: Path) -> list[tuple[str, int]]:
                 jars.append((_text(module / "target" / entry.name),
                              entry.stat(follow_symlinks=False).st_size))
     return jars
+
+
+def _base(context: StepContext, directory: Path) -> Path:
+    """The resolved directory `directory` relative to the (resolved) workspace."""
+    return directory.relative_to(Path(os.path.realpath(context.workspace)))
 
 
 def _text(path: Path) -> str:

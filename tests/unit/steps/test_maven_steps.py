@@ -186,14 +186,14 @@ def test_reports_older_than_the_step_are_left_out(config_dir, tmp_path):
                                      "(80 ms)"]
 
 
-def test_a_report_dir_leading_out_of_the_workspace_fails_the_step(config_dir):
+def test_a_report_dir_leading_out_of_the_workspace_fails_the_step_before_it_runs(config_dir):
     made = run_hcl(config_dir, """
         pipeline "app" {
           stage "main" {
             task "up" {
               step "s" {
                 type       = "maven_unit_test"
-                command    = "true"
+                command    = "echo RAN"
                 report_dir = "../../x"
               }
             }
@@ -211,6 +211,7 @@ def test_a_report_dir_leading_out_of_the_workspace_fails_the_step(config_dir):
     assert steps[("up", "s")].error.startswith("report path '../../x' escapes ")
     assert steps[("absolute", "s")].error == \
         "report_dir '/etc' must be relative to the working directory"
+    assert log_text(made, "app#1") == []
 
 
 def test_hostile_reports_are_counted_as_errors_and_nothing_of_what_they_point_at_is_shown(
