@@ -38,8 +38,8 @@ from flowplan.executor.status import Status
 from flowplan.executor.step_process import step_user
 from flowplan.executor.step_type import StepContext, StepResult
 from flowplan.steps import junit
-from flowplan.steps.reports import ReportTooLarge, read_workspace_file, size_text, \
-    workspace_file, write_report
+from flowplan.steps.reports import (ReportTooLarge, read_workspace_file, size_text,
+                                    workspace_file, write_report)
 from flowplan.steps.running import run_in_step, step_directory
 from flowplan.steps.tools import ToolMissing, ToolSetup, ToolVersion, select_tools
 

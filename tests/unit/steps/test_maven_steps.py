@@ -11,8 +11,7 @@ import os
 import tarfile
 import textwrap
 
-from conftest import (MAVEN_PROJECT, fake_jdk, log_text, program_dir, run_hcl, steps_of,
-                      tasks_of)
+from conftest import fake_jdk, log_text, program_dir, run_hcl, steps_of, tasks_of
 from test_junit_reports import FAILSAFE_REPORT
 
 from flowplan.executor.status import Status
