@@ -1,90 +1,20 @@
-"""Fixtures for the build step types' tests: the executor tests' run service, store and HCL
-helpers (tests/unit/executor/conftest.py, loaded under a name of its own: every test directory
-has a `conftest` module), the projects under projects/ (a Maven project whose build has a
-passing, a failing and a skipped test; a Node.js package without dependencies), and a
-StepContext for calling step-type code directly."""
+"""Fixtures for the build step types' tests (helpers are in steps_support.py): the executor
+tests' `config_dir` and `service`, a StepContext for step-type code called directly, one real
+offline Maven build shared by the session, and the `run_as` user."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
-import textwrap
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-_EXECUTOR_CONFTEST = Path(__file__).resolve().parents[1] / "executor" / "conftest.py"
-_spec = importlib.util.spec_from_file_location("executor_conftest_for_steps", _EXECUTOR_CONFTEST)
-executor_conftest = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = executor_conftest
-_spec.loader.exec_module(executor_conftest)
+from steps_support import MAVEN_HCL, MAVEN_PROJECT, STEP_USER, FakeLog, executor_conftest, run_hcl
 
-make_service = executor_conftest.make_service
-load_pipeline = executor_conftest.load_pipeline
-steps_of = executor_conftest.steps_of
-tasks_of = executor_conftest.tasks_of
-log_text = executor_conftest.log_text
 config_dir = executor_conftest.config_dir          # fixture
 service = executor_conftest.service                # fixture
-
-PROJECTS = Path(__file__).resolve().parent / "projects"
-MAVEN_PROJECT = PROJECTS / "calculator"
-NODE_PROJECT = PROJECTS / "webapp"
-
-
-def copy_project(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target, dirs_exist_ok=True)
-    return target
-
-
-def run_hcl(config_dir: Path, hcl: str, pipeline: str = "app", *, variables=None,
-            branch: str | None = None, **settings):
-    """Start pipeline `pipeline` of inline HCL with a service of its own; the service."""
-    made = make_service(config_dir, **settings)
-    definition, values, sensitive = load_pipeline(config_dir, textwrap.dedent(hcl), pipeline,
-                                                  variables)
-    made.start(pipeline, definition, variables=values, sensitive=sensitive, branch=branch)
-    return made
-
-
-def program_dir(tmp_path: Path, *names: str) -> Path:
-    """A directory holding only links to the named programs: a PATH without the others."""
-    directory = tmp_path / "only-bin"
-    directory.mkdir(exist_ok=True)
-    for name in names:
-        found = shutil.which(name)
-        assert found, f"{name} is needed by the tests"
-        (directory / name).symlink_to(found)
-    return directory
-
-
-def fake_jdk(root: Path, programs: tuple[str, ...] = ("java", "javac")) -> Path:
-    """A JAVA_HOME whose bin holds shell scripts standing for the named programs."""
-    (root / "bin").mkdir(parents=True, exist_ok=True)
-    for program in programs:
-        script = root / "bin" / program
-        script.write_text(f"#!/bin/sh\necho fake {program}\n")
-        script.chmod(0o755)
-    return root
-
-
-class FakeLog:
-    """A step log that keeps what the step says."""
-
-    def __init__(self) -> None:
-        self.said: list[str] = []
-
-    def say(self, text: str, at: float, stream: str = "system") -> None:
-        self.said.append(text)
-
-    def feed(self, stream: str, data: bytes, at: float) -> None:
-        self.said.append(data.decode("utf-8", "replace"))
-
-    def end(self, at: float) -> None:
-        pass
 
 
 @pytest.fixture
@@ -109,42 +39,6 @@ def step_context(tmp_path):
 
 
 
-MAVEN_HCL = """
-pipeline "calculator" {
-  stage "test" {
-    task "unit" {
-      allow_failure = true
-      step "checkout" {
-        type = "command"
-        run  = "cp -r PROJECT/. ."
-      }
-      step "test" {
-        type    = "maven_unit_test"
-        command = "mvn -o -B test"
-      }
-    }
-  }
-  stage "package" {
-    task "build" {
-      step "checkout" {
-        type = "command"
-        run  = "cp -r PROJECT/. ."
-      }
-      step "jar" {
-        type    = "java_build"
-        command = "mvn -o -B package -DskipTests"
-      }
-      step "package" {
-        type  = "archive"
-        name  = "package"
-        paths = ["target/*.jar", "deploy.sh"]
-      }
-    }
-  }
-}
-"""
-
-
 @pytest.fixture(scope="session")
 def maven_run(tmp_path_factory):
     """One real offline Maven build of projects/calculator, shared by the tests that read it:
@@ -154,14 +48,6 @@ def maven_run(tmp_path_factory):
     made = run_hcl(directory, MAVEN_HCL.replace("PROJECT", str(MAVEN_PROJECT)), "calculator")
     yield made
     made.store.close()
-
-
-def task_workspace(made, ref: str, stage: str, task: str) -> Path:
-    run = made.get(ref)
-    return made.settings.workspace_dir / run.pipeline / str(run.number) / stage / task
-
-
-STEP_USER = "flowplan-step"          # the run_as user of tests/unit/executor/test_run_as.py
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import fake_jdk, program_dir
+from steps_support import fake_jdk, program_dir
 
 from flowplan.steps.tools import ToolMissing, select_tools
 

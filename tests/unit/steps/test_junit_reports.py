@@ -9,33 +9,11 @@ import os
 
 import pytest
 
-from conftest import task_workspace
+from steps_support import FAILSAFE_REPORT, task_workspace
 
 from flowplan.executor.errors import PathEscape
 from flowplan.steps import junit, reports
 from flowplan.steps.junit import TestReport, add_workspace_report
-
-FAILSAFE_REPORT = b"""<?xml version="1.0" encoding="UTF-8"?>
-<testsuite xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:noNamespaceSchemaLocation="https://maven.apache.org/surefire/maven-failsafe-plugin/xsd/failsafe-test-report-3.0.xsd" version="3.0" name="demo.CheckoutIT" time="2.51" tests="3" errors="1" skipped="0" failures="1">
-  <properties>
-    <property name="java.version" value="17.0.15"/>
-  </properties>
-  <testcase name="storesAnOrder" classname="demo.CheckoutIT" time="1.204"/>
-  <testcase name="refusesAnEmptyCart" classname="demo.CheckoutIT" time="0.301">
-    <failure message="expected: &lt;400&gt; but was: &lt;200&gt;" type="org.opentest4j.AssertionFailedError"><![CDATA[org.opentest4j.AssertionFailedError: expected: <400> but was: <200>
-\tat org.junit.jupiter.api.AssertionFailureBuilder.build(AssertionFailureBuilder.java:151)
-\tat demo.CheckoutIT.refusesAnEmptyCart(CheckoutIT.java:41)
-]]></failure>
-    <system-out><![CDATA[POST /orders -> 200
-]]></system-out>
-  </testcase>
-  <testcase name="talksToTheDatabase" classname="demo.CheckoutIT" time="1.005">
-    <error message="Connection refused" type="java.net.ConnectException"><![CDATA[java.net.ConnectException: Connection refused
-\tat java.base/sun.nio.ch.Net.connect0(Native Method)
-]]></error>
-  </testcase>
-</testsuite>
-"""
 
 # What node 20's built-in test runner writes with --test-reporter=junit: cases of the top level
 # straight under <testsuites>, describe() blocks as nested suites, every classname "test".

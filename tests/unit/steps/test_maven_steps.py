@@ -11,8 +11,8 @@ import os
 import tarfile
 import textwrap
 
-from conftest import fake_jdk, log_text, program_dir, run_hcl, steps_of, tasks_of
-from test_junit_reports import FAILSAFE_REPORT
+from steps_support import (FAILSAFE_REPORT, fake_jdk, log_text, program_dir, run_hcl,
+                           steps_of, tasks_of)
 
 from flowplan.executor.status import Status
 from flowplan.views.run_text import render_run_tree, to_json

@@ -12,7 +12,8 @@ from datetime import timedelta
 
 import pytest
 
-from conftest import NODE_PROJECT, log_text, program_dir, run_hcl, steps_of, task_workspace
+from steps_support import (NODE_PROJECT, log_text, program_dir, run_hcl, steps_of,
+                           task_workspace)
 
 from flowplan.executor.status import Status
 from flowplan.views.run_text import render_run_tree, to_json
@@ -255,7 +256,7 @@ def test_a_declared_node_is_the_one_npm_and_the_scripts_run(config_dir, tmp_path
 
 
 def test_a_script_name_that_is_an_option_is_refused_at_load(config_dir):
-    from conftest import load_pipeline
+    from steps_support import load_pipeline
 
     with pytest.raises(AssertionError, match="not a script name"):
         load_pipeline(config_dir, one_step('type = "nodejs_build"\nscript = "--prefix=/"'),
@@ -263,7 +264,7 @@ def test_a_script_name_that_is_an_option_is_refused_at_load(config_dir):
 
 
 def test_with_run_as_node_writes_its_junit_report_as_the_step_user(step_account, open_dir):
-    from conftest import STEP_USER, copy_project
+    from steps_support import STEP_USER, copy_project
 
     project = copy_project(NODE_PROJECT, open_dir / "webapp")
     for path in [project, *project.rglob("*")]:
