@@ -224,7 +224,7 @@ def package_scripts(context: StepContext, base: Path) -> dict[str, str]:
     wrong with it, PathEscape when it leads out of the workspace."""
     where = _text(base / "package.json")
     try:
-        data = read_workspace_file(context, where, limit=MAX_PACKAGE_JSON_BYTES)
+        data = read_workspace_file(context, where, limit=MAX_PACKAGE_JSON_BYTES, what="file")
     except FileNotFoundError:
         raise PackageProblem(f"no package.json in {_text(base) or '.'}") from None
     except ReportTooLarge:

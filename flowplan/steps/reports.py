@@ -38,9 +38,11 @@ class ReportTooLarge(Exception):
     """A report file over MAX_REPORT_BYTES."""
 
 
-def workspace_file(context: StepContext, relative: str | os.PathLike[str]) -> Path:
-    """`relative` in the step's workspace, resolved; PathEscape when it leads outside."""
-    return inside(context.workspace, relative, "report path")
+def workspace_file(context: StepContext, relative: str | os.PathLike[str],
+                   what: str = "report path") -> Path:
+    """`relative` in the step's workspace, resolved; PathEscape (naming it `what`) when it leads
+    outside."""
+    return inside(context.workspace, relative, what)
 
 
 def write_report(context: StepContext, file_name: str, data: bytes) -> ArtifactFile:
@@ -72,19 +74,19 @@ def keep_report(context: StepContext, source: Path, file_name: str) -> ArtifactF
 
 
 def read_workspace_file(context: StepContext, relative: str | os.PathLike[str],
-                        limit: int = MAX_REPORT_BYTES) -> bytes:
+                        limit: int = MAX_REPORT_BYTES, what: str = "report path") -> bytes:
     """The bytes of the workspace file `relative` (see the module text). PathEscape when it
     leads outside the workspace, is not a regular file, is swapped for a link while it is
     opened, or (with `run_as`) is not the step user's; ReportTooLarge past `limit` bytes;
     OSError (FileNotFoundError, ...) when it cannot be read."""
-    path = workspace_file(context, relative)
-    fd = _open_resolved(path, os.O_RDONLY | os.O_NONBLOCK)
+    path = workspace_file(context, relative, what)
+    fd = _open_resolved(path, os.O_RDONLY | os.O_NONBLOCK, what)
     try:
         status = os.fstat(fd)
         if not stat.S_ISREG(status.st_mode):
-            raise PathEscape(f"report path {os.fspath(relative)!r} is not a regular file")
+            raise PathEscape(f"{what} {os.fspath(relative)!r} is not a regular file")
         if context.user is not None and status.st_uid != context.user.uid:
-            raise PathEscape(f"report path {os.fspath(relative)!r} is not {context.user.name}'s "
+            raise PathEscape(f"{what} {os.fspath(relative)!r} is not {context.user.name}'s "
                              "file")
         if status.st_size > limit:
             raise ReportTooLarge(f"{os.fspath(relative)} is larger than {size_text(limit)}")
@@ -122,7 +124,7 @@ def report_files(context: StepContext, directory: str | os.PathLike[str],
     return names[:MAX_REPORT_FILES], max(0, len(names) - MAX_REPORT_FILES)
 
 
-def _open_resolved(path: Path, flags: int) -> int:
+def _open_resolved(path: Path, flags: int, what: str = "report path") -> int:
     """Open the resolved path `path` from / one component at a time, following no link: a
     component swapped for a link since it was resolved fails with PathEscape."""
     fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -135,7 +137,7 @@ def _open_resolved(path: Path, flags: int) -> int:
                 step = os.open(part, how, dir_fd=fd)
             except OSError as exc:
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR):   # a link or file swapped in
-                    raise PathEscape(f"report path {str(path)!r} changed while it was opened "
+                    raise PathEscape(f"{what} {str(path)!r} changed while it was opened "
                                      "(a link where a directory or file was)") from None
                 raise
             os.close(fd)

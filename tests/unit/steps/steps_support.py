@@ -1,9 +1,14 @@
-"""Helpers for the build step types' tests (imported by name: every test directory has a
-`conftest` module, so `from conftest import ...` would find whichever was loaded last): the
-executor tests' run service, store and HCL helpers (tests/unit/executor/conftest.py, loaded under
-a name of its own), the projects under projects/ (a Maven project whose build has a passing, a
-failing and a skipped test; a Node.js package without dependencies), report fixtures, and
-programs on a PATH of their own."""
+"""Helpers and fixtures for the build step types' tests, imported by name into the test modules.
+
+This directory has no conftest.py on purpose: without packages, every test directory's conftest
+is the module `conftest`, and tests elsewhere that import from it while they run (as
+tests/unit/executor's do) would get whichever was loaded last. So the executor tests' run
+service, store and HCL helpers are loaded from tests/unit/executor/conftest.py under a name of
+their own, and the fixtures here (its `config_dir` and `service`, a StepContext for step-type
+code called directly, one real offline Maven build, the `run_as` user) are imported by the
+modules that use them. Also here: the projects under projects/ (a Maven project whose build has
+a passing, a failing and a skipped test; a Node.js package without dependencies), report
+fixtures, and programs on a PATH of their own."""
 
 from __future__ import annotations
 
@@ -11,7 +16,11 @@ import importlib.util
 import shutil
 import sys
 import textwrap
+import threading
+from datetime import datetime, timezone
 from pathlib import Path
+
+import pytest
 
 _EXECUTOR_CONFTEST = Path(__file__).resolve().parents[1] / "executor" / "conftest.py"
 _spec = importlib.util.spec_from_file_location("executor_conftest_for_steps", _EXECUTOR_CONFTEST)
@@ -21,6 +30,8 @@ _spec.loader.exec_module(executor_conftest)
 
 make_service = executor_conftest.make_service
 load_pipeline = executor_conftest.load_pipeline
+config_dir = executor_conftest.config_dir          # fixture
+service = executor_conftest.service                # fixture
 steps_of = executor_conftest.steps_of
 tasks_of = executor_conftest.tasks_of
 log_text = executor_conftest.log_text
@@ -148,3 +159,70 @@ def task_workspace(made, ref: str, stage: str, task: str) -> Path:
 
 
 STEP_USER = "flowplan-step"          # the run_as user of tests/unit/executor/test_run_as.py
+
+
+@pytest.fixture
+def step_context(tmp_path):
+    """A StepContext on a workspace in tmp_path, for step-type code called directly."""
+    from flowplan.executor.run.layout import RunLayout
+    from flowplan.executor.settings import ExecutorSettings
+    from flowplan.executor.step_type import RunInfo, StepContext
+
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    private = tmp_path / "private"
+    private.mkdir()
+    settings = ExecutorSettings.from_config(tmp_path, {})
+    return StepContext(
+        run=RunInfo(1, "app", 1, "manual", None, None, None, None), stage="s", task="t",
+        step="x", attempt=1, step_run_id=1, config=None, attributes={}, workspace=workspace,
+        environment={"PATH": "/usr/bin:/bin"}, output_file=private / "x.output",
+        private_dir=private, deadline=None, timeout_text=None, cancel=threading.Event(),
+        kill_grace=0.5, log=FakeLog(), layout=RunLayout(settings, "app", 1),
+        first_started_at=datetime.now(timezone.utc))
+
+
+
+@pytest.fixture(scope="module")
+def maven_run(tmp_path_factory):
+    """One real offline Maven build of projects/calculator, shared by the module's tests that
+    read it: `maven_unit_test` (one test passes, one fails, one is skipped; its task may fail),
+    then `java_build` and an `archive` of the jar and deploy.sh. The service, run
+    `calculator#1`. Import it into one module only: each importing module builds again."""
+    directory = tmp_path_factory.mktemp("maven-run")
+    made = run_hcl(directory, MAVEN_HCL.replace("PROJECT", str(MAVEN_PROJECT)), "calculator")
+    yield made
+    made.store.close()
+
+
+@pytest.fixture(scope="session")
+def step_account():
+    """The system user `flowplan-step` steps run as with `run_as` (made once, as the executor's
+    run_as tests make it); the tests that need it need root."""
+    import os
+    import pwd
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("run_as tests need root: they create the system user flowplan-step")
+    try:
+        return pwd.getpwnam(STEP_USER)
+    except KeyError:
+        pass
+    made = subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", STEP_USER],
+                          capture_output=True, text=True)
+    if made.returncode not in (0, 9):        # 9: made meanwhile by another session
+        pytest.fail(f"useradd {STEP_USER}: {made.stderr}")
+    return pwd.getpwnam(STEP_USER)
+
+
+@pytest.fixture
+def open_dir():
+    """A config directory whose parents the step user may pass through (pytest's tmp_path is
+    under a 0700 directory)."""
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(prefix="flowplan-steps-run-as-"))
+    directory.chmod(0o711)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)

@@ -1,5 +1,5 @@
-"""Reading JUnit XML reports: surefire's (written for real by an offline Maven build), failsafe's
-and node's test runner's (fixtures in their exact shapes), and hostile files: malformed XML,
+"""Reading JUnit XML reports: failsafe's and node's test runner's (fixtures in their exact
+shapes; surefire's real ones are read in test_maven_steps.py), and hostile files: malformed XML,
 entity bombs, external entities, deep nesting, oversized files, too many files, links and
 special files in the workspace. None of them raises; each is counted and said."""
 
@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from steps_support import FAILSAFE_REPORT, task_workspace
+from steps_support import FAILSAFE_REPORT, step_context  # noqa: F401 - a fixture
 
 from flowplan.executor.errors import PathEscape
 from flowplan.steps import junit, reports
@@ -50,25 +50,6 @@ def report_of(*files: tuple[str, bytes]) -> TestReport:
 
 
 # -- real and fixture reports ------------------------------------------------------------------
-
-def test_a_real_surefire_report_gives_totals_the_failure_and_its_trace(maven_run):
-    reports_dir = task_workspace(maven_run, "calculator#1", "test", "unit") / \
-        "target" / "surefire-reports"
-    [name] = [p.name for p in reports_dir.iterdir() if p.name.startswith("TEST-")]
-    assert name == "TEST-demo.CalculatorTest.xml"
-    report = report_of((name, (reports_dir / name).read_bytes()))
-    assert (report.tests, report.failures, report.errors, report.skipped) == (3, 1, 0, 1)
-    [failed] = report.failed
-    assert (failed.name, failed.kind, failed.report) == (
-        "demo.CalculatorTest.addsWrongly", "failure", name)
-    assert failed.message == "two and three ==> expected: <6> but was: <5>"
-    assert failed.trace[0] == ("org.opentest4j.AssertionFailedError: two and three ==> "
-                               "expected: <6> but was: <5>")
-    assert "    at demo.CalculatorTest.addsWrongly(CalculatorTest.java:17)" in failed.trace
-    assert len(failed.trace) <= junit.TRACE_LINES
-    assert report.failed_text() == "1 of 3 tests failed: demo.CalculatorTest.addsWrongly"
-    assert report.totals().startswith("Tests: 3, failures: 1, errors: 0, skipped: 1 (")
-
 
 def test_a_failsafe_report_counts_failures_and_errors_apart():
     report = report_of(("TEST-demo.CheckoutIT.xml", FAILSAFE_REPORT))

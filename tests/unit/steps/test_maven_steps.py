@@ -1,9 +1,9 @@
 """`maven_unit_test` and `java_build` in runs: a real offline Maven build of projects/calculator
-(shared by the module: `maven_run`), then the paths a real build takes without paying for Maven
-again (a command that writes reports stands for `mvn`): failsafe reports of modules, a build
-failing before its tests, stale and hostile reports, missing tools, timeouts and secrets. Each is
-checked where a person sees it: the store, `flowplan runs show` and its JSON, the step's log and
-the kept artifacts."""
+(shared by the module: `maven_run`) and its real surefire report, then the paths a real build
+takes without paying for Maven again (a command that writes reports stands for `mvn`): failsafe
+reports of modules, a build failing before its tests, stale and hostile reports, missing tools,
+timeouts and secrets. Each is checked where a person sees it: the store, `flowplan runs show`
+and its JSON, the step's log and the kept artifacts."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import os
 import tarfile
 import textwrap
 
-from steps_support import (FAILSAFE_REPORT, fake_jdk, log_text, program_dir, run_hcl,
-                           steps_of, tasks_of)
+from steps_support import (FAILSAFE_REPORT, config_dir, fake_jdk, log_text,  # noqa: F401
+                           maven_run, program_dir, run_hcl, steps_of, task_workspace, tasks_of)
 
 from flowplan.executor.status import Status
+from flowplan.steps.junit import TestReport
 from flowplan.views.run_text import render_run_tree, to_json
 
 PASSING_REPORT = b"""<?xml version="1.0" encoding="UTF-8"?>
@@ -63,6 +64,26 @@ def write_tree(root, files: dict[str, bytes]):
 
 
 # -- a real Maven build ------------------------------------------------------------------------
+
+def test_a_real_surefire_report_gives_totals_the_failure_and_its_trace(maven_run):
+    reports_dir = task_workspace(maven_run, "calculator#1", "test", "unit") / \
+        "target" / "surefire-reports"
+    [name] = [p.name for p in reports_dir.iterdir() if p.name.startswith("TEST-")]
+    assert name == "TEST-demo.CalculatorTest.xml"
+    report = TestReport()
+    report.add_file(name, (reports_dir / name).read_bytes())
+    assert (report.tests, report.failures, report.errors, report.skipped) == (3, 1, 0, 1)
+    [failed] = report.failed
+    assert (failed.name, failed.kind, failed.report) == (
+        "demo.CalculatorTest.addsWrongly", "failure", name)
+    assert failed.message == "two and three ==> expected: <6> but was: <5>"
+    assert failed.trace[0] == ("org.opentest4j.AssertionFailedError: two and three ==> "
+                               "expected: <6> but was: <5>")
+    assert "    at demo.CalculatorTest.addsWrongly(CalculatorTest.java:17)" in failed.trace
+    assert len(failed.trace) <= 10
+    assert report.failed_text() == "1 of 3 tests failed: demo.CalculatorTest.addsWrongly"
+    assert report.totals().startswith("Tests: 3, failures: 1, errors: 0, skipped: 1 (")
+
 
 def test_maven_unit_test_fails_on_a_failing_test_with_its_totals_in_the_store(maven_run):
     step = steps_of(maven_run, "calculator#1")[("unit", "test")]

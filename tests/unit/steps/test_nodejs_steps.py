@@ -12,8 +12,8 @@ from datetime import timedelta
 
 import pytest
 
-from steps_support import (NODE_PROJECT, log_text, program_dir, run_hcl, steps_of,
-                           task_workspace)
+from steps_support import (NODE_PROJECT, config_dir, log_text, open_dir,  # noqa: F401
+                           program_dir, run_hcl, step_account, steps_of, task_workspace)
 
 from flowplan.executor.status import Status
 from flowplan.views.run_text import render_run_tree, to_json
@@ -210,7 +210,7 @@ def test_a_package_json_linking_out_of_the_workspace_is_refused(config_dir):
     made = run_hcl(config_dir, one_step(f'type = "nodejs_build"\n{OFFLINE}',
                                         before="ln -s /etc/passwd package.json"))
     step = steps_of(made, "app#1")[("t", "s")]
-    assert step.error.startswith("report path 'package.json' escapes ")
+    assert step.error.startswith("file 'package.json' escapes ")
     assert "root:" not in step.error
 
 
