@@ -1,9 +1,9 @@
 """Step-type schemas: the attributes each `step` block may have, chosen by its `type`.
 
 Core declares the step types it runs itself; the build step types of flowplan.steps
-(`maven_unit_test`, `java_build`, `nodejs_build`, `nodejs_test`) and providers' (`image_build`,
-`host_deploy`, ...) come through the `flowplan.step_types` entry-point group, whose objects carry
-a `config_model` (a flowplan.config.schema.Step subclass). A plugin that fails to load is kept aside
+(`java_code_scan`, `maven_unit_test`, `java_build`, `nodejs_build`, `nodejs_test`) and providers'
+(`image_build`, `host_deploy`, ...) come through the `flowplan.step_types` entry-point group, whose
+objects carry a `config_model` (a flowplan.config.schema.Step subclass). A plugin that fails to load is kept aside
 with its reason (`StepModels.failures`): the loader warns about it, and a step of its type gets a
 located error saying so, while the rest of the config loads as usual. What a step type does when
 it runs is the executor's business (flowplan.executor), not this module's.
@@ -42,6 +42,15 @@ class ArchiveStep(Step):
     paths: list[str] = Field(min_length=1)
 
 
+class DownloadArtifactStep(Step):
+    """`type = "download_artifact"`: an artifact of this run (made by an earlier step) unpacked
+    into `path` of the workspace, or copied there as `<name>.tgz` with `extract = false`."""
+
+    name: str
+    path: str = "."
+    extract: bool = True
+
+
 class ManualApprovalStep(Step):
     """`type = "manual_approval"`: waits until people approve or reject."""
 
@@ -57,6 +66,7 @@ class ManualApprovalStep(Step):
 BUILTIN_STEP_MODELS: dict[str, type[BlockModel]] = {
     "command": CommandStep,
     "archive": ArchiveStep,
+    "download_artifact": DownloadArtifactStep,
     "manual_approval": ManualApprovalStep,
 }
 

@@ -2,10 +2,11 @@
 
 A step type is an object with a `name`, a `config_model` (the pydantic model of its attributes, a
 flowplan.config.schema.Step subclass: the loader checks step blocks against it) and
-`run(context) -> StepResult`. Core's are `command`, `archive` and `manual_approval`; the build
-step types of flowplan.steps (maven_unit_test, java_build, nodejs_build, nodejs_test) and
-providers' (image_build, host_deploy, ...) come through the `flowplan.step_types` entry-point
-group: an entry point names the step type (a class is instantiated without arguments).
+`run(context) -> StepResult`. Core's are `command`, `archive`, `download_artifact` and
+`manual_approval`; the build step types of flowplan.steps (java_code_scan, maven_unit_test,
+java_build, nodejs_build, nodejs_test) and providers' (image_build, host_deploy, ...) come through
+the `flowplan.step_types` entry-point group: an entry point names the step type (a class is
+instantiated without arguments).
 
 `StepContext` is everything a step may use: its resolved and validated attributes, its workspace,
 the environment its processes get, its log, the deadline, the cancel flag, the run's facts, and
@@ -108,6 +109,7 @@ class StepContext:
     user: Any = None                 # step_user.StepUser its processes run as (None: flowplan's)
     tools: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # settings' `tools`
     previous_success: Callable[[], PreviousSuccess | None] = lambda: None
+    artifact: Callable[[str], ArtifactFile | None] = lambda name: None   # this run's, by name
 
 
 @runtime_checkable
@@ -122,9 +124,10 @@ def _builtin() -> dict[str, StepType]:
     from flowplan.executor.run.approval import ManualApprovalStepType
     from flowplan.steps.archive import ArchiveStepType
     from flowplan.steps.command import CommandStepType
+    from flowplan.steps.download_artifact import DownloadArtifactStepType
 
     return {kind.name: kind for kind in (CommandStepType(), ArchiveStepType(),
-                                         ManualApprovalStepType())}
+                                         DownloadArtifactStepType(), ManualApprovalStepType())}
 
 
 @lru_cache(maxsize=None)

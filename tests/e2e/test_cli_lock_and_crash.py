@@ -137,7 +137,7 @@ def test_apply_killed_mid_way_keeps_finished_resources_and_the_next_plan_takes_o
         workspace, run_flowplan):
     workspace.write(SIX)
     env = workspace.base_env()
-    env["FLOWPLAN_RECORDER_APPLY_DELAY"] = "0.5"
+    env["FLOWPLAN_RECORDER_APPLY_DELAY"] = "1.0"
     process = subprocess.Popen(workspace.command("apply", "--auto-approve", "--parallelism", "1"),
                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, cwd=workspace.root)
@@ -210,12 +210,12 @@ def test_apply_killed_mid_way_keeps_finished_resources_and_the_next_plan_takes_o
 
 
 class SlowCommand:
-    """`flowplan ARGS` running with each recorder apply taking 0.5 s, its output lines collected
+    """`flowplan ARGS` running with each recorder apply taking 1 s (room for a loaded machine), its output lines collected
     as they come; `first_done` is set when the first resource completes."""
 
     def __init__(self, workspace, *args: str):
         env = workspace.base_env()
-        env["FLOWPLAN_RECORDER_APPLY_DELAY"] = "0.5"
+        env["FLOWPLAN_RECORDER_APPLY_DELAY"] = "1.0"
         self.process = subprocess.Popen(workspace.command(*args), env=env,
                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True, cwd=workspace.root)

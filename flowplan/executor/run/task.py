@@ -43,8 +43,8 @@ from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status
 from flowplan.executor.step_process import step_user
 from flowplan.executor.step_process.logs import RunLogWriter, StepLog
-from flowplan.executor.step_type import (PreviousSuccess, RunInfo, StepContext, StepResult,
-                                         step_type_names)
+from flowplan.executor.step_type import (ArtifactFile, PreviousSuccess, RunInfo, StepContext,
+                                         StepResult, step_type_names)
 from flowplan.executor.step_type import step_type as find_step_type
 from flowplan.store import StepPlan, StepRunRecord, TaskRunRecord
 from flowplan.store.schema import utc_now
@@ -403,7 +403,7 @@ class TaskRunner:
             layout=context.layout, first_started_at=first_started_at, approvals=approvals,
             role_members=context.store.role_members, on_process=on_process, user=context.user,
             tools=context.settings.tools,
-            previous_success=lambda: self._previous_success(name))
+            previous_success=lambda: self._previous_success(name), artifact=self._artifact)
         try:
             with steps_run_as(context.user):
                 return step_type.run(step_context)
@@ -412,6 +412,12 @@ class TaskRunner:
         except Exception as exc:  # noqa: BLE001 - a broken step type fails its step only
             return StepResult(Status.FAILED, error=f"step type {kind} failed: "
                                                    f"{type(exc).__name__}: {exc}")
+
+    def _artifact(self, name: str) -> ArtifactFile | None:
+        record = self.context.store.get_artifact(self.context.run_id, name)
+        if record is None:
+            return None
+        return ArtifactFile(record.name, Path(record.path), record.size, record.sha256)
 
     def _previous_success(self, step: str) -> PreviousSuccess | None:
         run = self.context.run_info

@@ -16,6 +16,11 @@ read flowplan's installation, and it runs on any python 3.11.
     restore WORKSPACE HOME             extract the tar.gz on stdin: `workspace/...` into the
                                        workspace, `home/...` into the home, with tarfile's data
                                        filter (or the same checks where python lacks it)
+    unpack WORKSPACE PATH              extract the tar.gz on stdin into PATH (relative to the
+                                       workspace, created when missing), with the same filter;
+                                       stderr's last line is the number of members
+    receive WORKSPACE PATH NAME        write stdin into PATH/NAME (PATH relative to the
+                                       workspace, created when missing), replacing NAME
 
 Exit 2 with the reason on stderr: a path refused. `collect` is also
 flowplan.steps.archive's when steps run as flowplan's own user. Which files are cached
@@ -107,6 +112,59 @@ def extract(archive, roots: dict[str, Path], label: str = "cache archive") -> No
                 tar.extractall(roots[root], members=kept)
 
 
+def extract_into(archive, target: Path, label: str = "archive") -> int:
+    """Extract a plain tar.gz into `target`; the number of members. Every member is checked
+    before anything is written: an absolute name, a `..` component, a link leading out of
+    `target` or a device refuses the whole archive (Refused)."""
+    with tarfile.open(fileobj=archive, mode="r:gz") as tar:
+        members = tar.getmembers()
+        target.mkdir(parents=True, exist_ok=True)
+        for member in members:
+            _refuse_leaving(member, target, label)
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(target, members=members, filter="data")
+        else:
+            tar.extractall(target, members=[m for m in members if _checked(m, target)])
+    return len(members)
+
+
+def _refuse_leaving(member: tarfile.TarInfo, target: Path, label: str) -> None:
+    name = member.name
+    if name.startswith("/") or ".." in Path(name).parts or "\0" in name:
+        raise Refused(f"{label} holds {name!r}, which may not be extracted into {target}")
+    if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
+        raise Refused(f"{label} holds {name!r}, a device or pipe")
+    try:
+        if hasattr(tarfile, "data_filter"):
+            tarfile.data_filter(member, str(target))
+        else:
+            _checked(member, target)
+    except (Refused, getattr(tarfile, "FilterError", Refused)) as exc:
+        raise Refused(f"{label} holds {name!r}, which may not be extracted into {target}: "
+                      f"{exc}") from None
+
+
+def receive(data, directory: Path, name: str) -> None:
+    """Write `data` (a binary stream) into `directory/name`, atomically; Refused for a name that
+    is not one plain file name."""
+    if not name or name in (".", "..") or "/" in name or "\0" in name:
+        raise Refused(f"file name {name!r} cannot be used")
+    directory.mkdir(parents=True, exist_ok=True)
+    temporary = directory / f".{name}.{os.getpid()}.part"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                block = data.read(1 << 20)
+                if not block:
+                    break
+                out.write(block)
+        os.replace(temporary, directory / name)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def _pack(workspace: Path, patterns: list[str]) -> int:
     members = collect(workspace, patterns)
     with tarfile.open(fileobj=sys.stdout.buffer, mode="w|gz") as tar:
@@ -137,6 +195,13 @@ def main(argv: list[str]) -> int:
     try:
         if command == "pack":
             return _pack(workspace, argv[3:])
+        if command == "receive":
+            receive(sys.stdin.buffer, inside(workspace, argv[3], "path"), argv[4])
+            return 0
+        if command == "unpack":
+            count = extract_into(sys.stdin.buffer, inside(workspace, argv[3], "unpack path"))
+            print(count, file=sys.stderr)
+            return 0
         roots = {"workspace": workspace, "home": Path(argv[3])}
         if command == "save":
             return _save(roots, argv[4:])

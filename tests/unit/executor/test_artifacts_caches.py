@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import tarfile
 
+import pytest
+
 from conftest import command, log_text, pipeline, stage, steps_of, task
 
 from flowplan.executor.status import Status
@@ -114,3 +116,96 @@ def test_cache_path_climbing_out_of_the_workspace_fails_the_task(service):
     outcome = service.start("app", definition)
     assert outcome.status == Status.FAILED
     assert "escapes" in outcome.error
+
+
+# -- download_artifact: an earlier stage's artifact in a later task's workspace ------------------
+
+def download(name: str = "package", **attributes) -> dict:
+    return {"type": "download_artifact", "name": name, "path": ".", "extract": True,
+            **attributes}
+
+
+def build_then_deploy(*deploy_steps: tuple[str, dict]) -> dict:
+    return pipeline({
+        "build": stage({"package": task(
+            ("make", command("mkdir -p target; echo jar > target/app.jar; "
+                             "printf '#!/bin/sh\\necho deployed\\n' > deploy.sh; "
+                             "chmod +x deploy.sh")),
+            ("pack", archive("package", "target/*.jar", "deploy.sh")))}),
+        "deploy": stage({"hosts": task(*deploy_steps)})})
+
+
+def test_download_artifact_unpacks_an_earlier_stages_archive_into_the_workspace(service):
+    definition = build_then_deploy(("fetch", download(path="release")),
+                                   ("run", command("cat release/target/app.jar; "
+                                                   "./release/deploy.sh")))
+    outcome = service.start("app", definition)
+    assert outcome.status == Status.SUCCEEDED, outcome.error
+    assert log_text(service, "app#1", step="run") == ["jar", "deployed"]
+    fetched = steps_of(service, "app#1")[("hosts", "fetch")]
+    artifact, = service.store.artifacts(service.get("app#1").id)
+    assert fetched.outputs == {"sha256": artifact.sha256, "path": "release"}
+    assert log_text(service, "app#1", step="fetch")[0].startswith(
+        "unpacked 2 members of artifact package (")
+
+
+def test_download_artifact_without_extracting_copies_the_tgz(service):
+    definition = build_then_deploy(("fetch", download(extract=False, path="in")),
+                                   ("list", command("tar tzf in/package.tgz | sort")))
+    assert service.start("app", definition).status == Status.SUCCEEDED
+    assert log_text(service, "app#1", step="list") == ["deploy.sh", "target/app.jar"]
+
+
+def test_download_artifact_refuses_a_missing_or_changed_artifact(service, config_dir):
+    missing = build_then_deploy(("fetch", download("nothing")))
+    assert service.start("app", missing).status == Status.FAILED
+    assert steps_of(service, "app#1")[("hosts", "fetch")].error.startswith(
+        "this run has no artifact 'nothing'")
+
+    # the artifact changed on disk between the build and the deploy stage
+    tamper = ("tamper", command(f"echo evil >> {config_dir}/.flowplan/artifacts/app/2/package.tgz"))
+    changed = build_then_deploy(tamper, ("fetch", download()))
+    assert service.start("app", changed).status == Status.FAILED
+    assert "changed since it was made" in steps_of(service, "app#2")[("hosts", "fetch")].error
+
+
+def _hostile_tgz(path, member: str, *, link: str | None = None) -> None:
+    import io
+
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo(member)
+        if link is not None:
+            info.type, info.linkname = tarfile.SYMTYPE, link
+            tar.addfile(info)
+        else:
+            data = b"owned\n"
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.mark.parametrize("member, link", [("../../escaped.txt", None),
+                                          ("/tmp/flowplan-absolute-escape.txt", None),
+                                          ("link", "/etc"), ("link", "../../..")])
+def test_unpacking_refuses_members_leaving_the_target(tmp_path, member, link):
+    from flowplan.executor.step_process import user_files
+
+    hostile = tmp_path / "hostile.tgz"
+    _hostile_tgz(hostile, member, link=link)
+    target = tmp_path / "a" / "b" / "target"
+    with open(hostile, "rb") as data, pytest.raises(user_files.Refused) as refused:
+        user_files.extract_into(data, target, "artifact evil")
+    assert str(refused.value).startswith(f"artifact evil holds {member!r}")
+    assert not (tmp_path / "a" / "escaped.txt").exists()
+    assert not list(target.iterdir())
+
+
+def test_receiving_a_file_refuses_names_that_are_not_one_file_name(tmp_path):
+    import io
+
+    from flowplan.executor.step_process import user_files
+
+    for name in ("", "..", "a/b", "x\0y"):
+        with pytest.raises(user_files.Refused):
+            user_files.receive(io.BytesIO(b"x"), tmp_path, name)
+    user_files.receive(io.BytesIO(b"data"), tmp_path / "in", "package.tgz")
+    assert (tmp_path / "in" / "package.tgz").read_bytes() == b"data"

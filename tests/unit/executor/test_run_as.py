@@ -283,3 +283,20 @@ def test_without_run_as_the_way_to_a_task_is_passable_only_too(service, config_d
     flowplan_dir = config_dir / ".flowplan"
     assert mode(flowplan_dir / "artifacts") == 0o700 and mode(flowplan_dir / "caches") == 0o700
     assert mode(flowplan_dir / "flowplan.db") == 0o600
+
+
+def test_download_artifact_unpacks_and_copies_as_the_user(as_user, account):
+    definition = pipeline({
+        "build": stage({"package": task(
+            ("make", command("mkdir -p target; echo jar > target/app.jar")),
+            ("pack", {"type": "archive", "name": "package", "paths": ["target/*.jar"]}))}),
+        "deploy": stage({"hosts": task(
+            ("fetch", {"type": "download_artifact", "name": "package", "path": "release",
+                       "extract": True}),
+            ("copy", {"type": "download_artifact", "name": "package", "path": "in",
+                      "extract": False}),
+            ("look", command("cat release/target/app.jar; stat -c %U release/target/app.jar "
+                             "in/package.tgz")))})})
+    outcome = as_user.start("app", definition)
+    assert outcome.status == Status.SUCCEEDED, outcome.error
+    assert log_text(as_user, "app#1", step="look") == ["jar", STEP_USER, STEP_USER]

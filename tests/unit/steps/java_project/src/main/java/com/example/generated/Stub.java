@@ -1,0 +1,4 @@
+package com.example.generated;
+
+public class stub_generated {
+}
