@@ -158,7 +158,7 @@ def task_workspace(made, ref: str, stage: str, task: str) -> Path:
     return made.settings.workspace_dir / run.pipeline / str(run.number) / stage / task
 
 
-STEP_USER = "flowplan-step"          # the run_as user of tests/unit/executor/test_run_as.py
+from run_as_account import STEP_USER  # noqa: E402,F401 - re-exported for the step tests
 
 
 @pytest.fixture
@@ -197,23 +197,10 @@ def maven_run(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def step_account():
-    """The system user `flowplan-step` steps run as with `run_as` (made once, as the executor's
-    run_as tests make it); the tests that need it need root."""
-    import os
-    import pwd
-    import subprocess
+    """The system user `flowplan-step` steps run as with `run_as` (tests/support/run_as_account)."""
+    from run_as_account import step_account as account
 
-    if os.geteuid() != 0:
-        pytest.skip("run_as tests need root: they create the system user flowplan-step")
-    try:
-        return pwd.getpwnam(STEP_USER)
-    except KeyError:
-        pass
-    made = subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", STEP_USER],
-                          capture_output=True, text=True)
-    if made.returncode not in (0, 9):        # 9: made meanwhile by another session
-        pytest.fail(f"useradd {STEP_USER}: {made.stderr}")
-    return pwd.getpwnam(STEP_USER)
+    return account()
 
 
 @pytest.fixture
