@@ -195,12 +195,11 @@ def test_missing_required_attribute_points_at_the_block(load):
 
 
 def test_missing_required_attribute_of_a_nested_block_points_at_that_block(load):
-    config = load('pipeline "p" {\n  stage "s" {\n    task "t" {\n      step "x" {\n      }\n'
-                  '    }\n  }\n}\n')
+    config = load('pipeline "p" {\n  cache "m2" {\n    key = "maven"\n  }\n}\n')
     diagnostic = only(config)
-    assert (str(diagnostic.range), diagnostic.summary) == ("main.hcl:4:7",
+    assert (str(diagnostic.range), diagnostic.summary) == ("main.hcl:2:3",
                                                            "Missing required argument")
-    assert '"type"' in diagnostic.detail
+    assert '"paths"' in diagnostic.detail
 
 
 def test_attribute_that_fails_to_evaluate_is_not_also_reported_missing(load):
@@ -264,8 +263,8 @@ def test_unknown_step_type_lists_the_known_ones(load):
     diagnostic = only(config)
     assert (str(diagnostic.range), diagnostic.summary) == ("main.hcl:5:9", "Unknown step type")
     assert '"comand" is not a step type' in diagnostic.detail
-    assert ("Known step types: archive, command, download_artifact, java_code_scan, "
-            "manual_approval") in diagnostic.detail
+    assert ("Known step types: archive, command, download_artifact, java_build, java_code_scan, "
+            "manual_approval, maven_unit_test, nodejs_build, nodejs_test.") in diagnostic.detail
 
 
 def test_step_without_type_is_missing_a_required_argument(load):
