@@ -76,10 +76,10 @@ def test_apply_pins_each_ssh_host_key_in_the_state_and_the_store(tmp_path, ssh_h
                    '  host "here" {\n    connection = "local"\n  }')
     workspace = inline_config(tmp_path, config)
     plan = plan_of(workspace)
-    assert ("      + host_keys   = { web0 = (known after apply), web1 = (known after apply) }"
-            in render_text(plan))
+    assert (f"      + host_keys   = {{ {web0.name} = (known after apply), {web1.name} = (known "
+            "after apply) }") in render_text(plan)
     apply_all(workspace)
-    expected = {"web0": web0.host_key, "web1": web1.host_key}
+    expected = {web0.name: web0.host_key, web1.name: web1.host_key}
     assert state_keys(workspace) == expected
     assert store_definition(workspace)["host_keys"] == expected
     again = plan_of(inline_config(tmp_path, config, providers=workspace))
@@ -95,9 +95,9 @@ def test_a_host_added_later_learns_its_key_and_the_others_keep_theirs(tmp_path, 
     plan = plan_of(workspace)
     assert change_of(plan, ADDRESS).action.value == "update"
     assert plan.changes[0].after["host_keys"] == {
-        "web0": web0.host_key, "web1": {"$unknown": "known after apply"}}
+        web0.name: web0.host_key, web1.name: {"$unknown": "known after apply"}}
     apply_all(workspace)
-    assert state_keys(workspace) == {"web0": web0.host_key, "web1": web1.host_key}
+    assert state_keys(workspace) == {web0.name: web0.host_key, web1.name: web1.host_key}
 
 
 def test_a_host_moved_to_another_port_learns_its_key_again(tmp_path, ssh_hosts):
