@@ -413,7 +413,7 @@ class SshSession:
             timeout: float | None, cancel: threading.Event, user: str | None = None) -> int:
         self._check_open()
         host = where(self.target)
-        variables = checked_environment(env, host)
+        variables = checked_environment({**self.target.vars, **env}, host)
         run_as = checked_user(user, host) if user and user != self.target.user else None
         if run_as is not None:
             self._loop.call(self._check_sudo(run_as))

@@ -114,7 +114,7 @@ class LocalSession:
         from flowplan.executor.process import run_process
 
         host = self.target.name
-        variables = checked_environment(env, host)
+        variables = checked_environment({**self.target.vars, **env}, host)
         as_user = checked_user(user, host) if user else self.user
         try:
             account = pwd.getpwnam(as_user)

@@ -91,8 +91,9 @@ class Session(Protocol):
     def run(self, command: str, *, env: Mapping[str, str], on_output: OnOutput,
             timeout: float | None, cancel: threading.Event, user: str | None = None) -> int:
         """Run `command` with `bash -c` on the host, as `user` (None: the login user; another
-        user through sudo -u where the transport needs it), with `env` added to its
-        environment; stream its output to `on_output` as it comes. Returns the exit code.
+        user through sudo -u where the transport needs it), with the target's `vars` and then
+        `env` (which wins) added to its environment; stream its output to `on_output` as it
+        comes. Returns the exit code.
         TransportError when it cannot run, or when `timeout` seconds pass (CommandTimedOut)
         or `cancel` is set (CommandCanceled); the remote command is then stopped."""
 

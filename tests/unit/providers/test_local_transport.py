@@ -101,6 +101,12 @@ def test_run_has_a_login_environment_with_the_variables_only(session, home, monk
     assert text["stdout"] == f"8080|unset|{me.pw_dir}|{me.pw_name}\n"
 
 
+def test_the_host_s_vars_reach_the_command(home):
+    session = LocalTransport().connect(Target(name="localhost", connection="local", user="",
+                                              vars={"APP_PORT": "8080"}))
+    assert run(session, 'echo "$APP_PORT"') == (0, {"stdout": "8080\n", "stderr": ""})
+
+
 def test_timeout_and_cancel_stop_the_process_group(session, tmp_path):
     marker = tmp_path / "bg.pid"
     with pytest.raises(CommandTimedOut):

@@ -132,6 +132,12 @@ def test_run_exports_variables_quoted_and_returns_the_exit_code(transport, web):
     assert output.text() == f"8080|{tricky}|{web.home}"
 
 
+def test_the_host_s_vars_reach_the_command_and_env_wins_over_them(transport, web):
+    session = transport.connect(web.target(vars={"APP_PORT": "8080", "ROLE": "web"}))
+    code, output = run(session, 'echo "$APP_PORT $ROLE"', env={"ROLE": "canary"})
+    assert (code, output.text()) == (0, "8080 canary\n")
+
+
 def test_run_streams_stdout_and_stderr_as_they_come(transport, web):
     session = transport.connect(web.target())
     started = time.monotonic()
