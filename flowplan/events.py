@@ -54,6 +54,16 @@ class StateLockTakenOver:
     reason: str                      # e.g. "process 123 is no longer running"
 
 
+@dataclass(frozen=True)
+class RefreshWarning:
+    """A provider's warning while refreshing a resource: it stops nothing (a host that did not
+    answer, a host key that changed), so it is reported as it comes rather than with the plan."""
+
+    address: str
+    summary: str
+    detail: str = ""
+
+
 EventSink = Callable[[object], None]
 
 

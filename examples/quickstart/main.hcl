@@ -30,11 +30,15 @@ source "app" {
   branch = "master"
 }
 
+# This machine itself, reached without SSH (connection = "local"), as the user flowplan runs as.
+# A host reached over SSH has an address instead, and apply records its host key.
 deployment_group "local" {
   environment = var.environment
   host "localhost" {
-    address = "127.0.0.1"
-    user    = "deploy"
+    connection = "local"
+    vars = {
+      APP_PORT = "8080"
+    }
   }
 }
 

@@ -14,6 +14,7 @@ when a `state_attributes` lookup is given and the state has them, and are unknow
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -704,7 +705,8 @@ class _Loader:
             declared.address, type_, name, provider, attributes, sorted(dependencies),
             Range(declared.path, block.line, block.column),
             {n: Range(declared.path, a.line, a.column) for n, a in block.body.attributes.items()},
-            decoder.placeholders, declared.address in self.reads_computed)
+            decoder.placeholders, declared.address in self.reads_computed,
+            functools.partial(_nested_range, declared.path, block))
 
 
     def _check_pipeline_shape(self, declared: _Declared, block: Block,
@@ -750,6 +752,42 @@ class _Loader:
 # at plan time. `when` and step attributes are the ones meant to be run-time.
 STRUCTURAL_ATTRIBUTES = {"pipeline": ("parallelism",), "stage": ("trigger",),
                          "task": ("needs", "timeout", "retries", "allow_failure")}
+
+
+def _nested_range(path: str, block: Block, dotted: str) -> Range | None:
+    """Where the deepest part of `dotted` (`host.web1.private_key`) is set inside `block`: an
+    attribute, or a nested block by type and label; None when not even its first part is."""
+    found: Range | None = None
+    body = block.body
+    steps = dotted.split(".")
+    index = 0
+    while index < len(steps):
+        step = steps[index]
+        attribute = body.attributes.get(step)
+        if attribute is not None:
+            return Range(path, attribute.line, attribute.column)
+        nested = [b for b in body.blocks if b.type == step]
+        if not nested:
+            return found
+        labelled = [b for b in nested if b.labels]
+        if labelled:
+            # the label may hold dots itself: the longest one that matches wins
+            match, taken = None, 0
+            for end in range(len(steps), index + 1, -1):
+                label = ".".join(steps[index + 1:end])
+                match = next((b for b in labelled if b.labels[0] == label), None)
+                if match is not None:
+                    taken = end - index
+                    break
+            if match is None:
+                return found or Range(path, nested[0].line, nested[0].column)
+            index += taken
+        else:
+            match = nested[0]
+            index += 1
+        found = Range(path, match.line, match.column)
+        body = match.body
+    return found
 
 
 def _declared_sensitive(block: Block) -> bool:

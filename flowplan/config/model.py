@@ -44,12 +44,22 @@ class ResourceConfig:
     # Refers to attributes other resources' providers compute (an id, a URL): the planner
     # evaluates it again with the values planned now, not those of the state it was loaded with.
     reads_computed: bool = False
+    # Where nested blocks and their attributes are, by dotted path ("host.web1.private_key"):
+    # asked only for a diagnostic, so the loader hands over a lookup rather than a table.
+    nested_range: Callable[[str], "Range | None"] | None = field(default=None, repr=False,
+                                                                  compare=False)
 
     def attribute_range(self, name: str | None) -> Range:
-        """Where an attribute is set (by its top-level name), or the block when not set."""
-        if name:
-            return self.attribute_ranges.get(name.split(".", 1)[0], self.range)
-        return self.range
+        """Where an attribute is set, or the block when not set. `name` is a top-level name or a
+        dotted path into nested blocks (`host.web1.private_key`, `host.web1`): the deepest part
+        of it that the config sets."""
+        if not name:
+            return self.range
+        if "." in name and self.nested_range is not None:
+            found = self.nested_range(name)
+            if found is not None:
+                return found
+        return self.attribute_ranges.get(name.split(".", 1)[0], self.range)
 
 
 @dataclass

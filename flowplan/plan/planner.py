@@ -16,7 +16,7 @@ from typing import Any, Iterable
 from flowplan.config.loader import reevaluate
 from flowplan.config.model import Config, ResourceConfig
 from flowplan.diagnostics import Diagnostics, Range
-from flowplan.events import EventSink, RefreshStarted, ignore
+from flowplan.events import EventSink, RefreshStarted, RefreshWarning, ignore
 from flowplan.plan.decide import decide_action
 from flowplan.plan.diff import diff_attributes
 from flowplan.plan.model import Action, Plan, ResourceChange
@@ -191,7 +191,13 @@ def _refresh(priors: dict[str, ResourceState | None], providers: dict[str, Provi
         on_event(RefreshStarted(address))
         provider = providers[prior.provider]
         response = provider.read(ReadRequest(prior.type, prior.name, prior.attributes))
-        _add_provider_diagnostics(diagnostics, response.diagnostics, None, address)
+        # Warnings stop nothing, and a plan that succeeds carries no diagnostics: they go out
+        # as events now. Errors stop the plan and are reported with it.
+        for problem in response.diagnostics:
+            if problem.severity != "error":
+                on_event(RefreshWarning(address, problem.summary, problem.detail))
+        _add_provider_diagnostics(diagnostics, [p for p in response.diagnostics
+                                                if p.severity == "error"], None, address)
         if response.state is None:
             return address, None
         # Keep sensitive markers as recorded: providers read back clear or redacted values.

@@ -1,6 +1,7 @@
 """Progress of apply and refresh as Terraform-style lines, e.g.
 `pipeline.app: Creating...` and `pipeline.app: Creation complete after 0s [id=12]`, and the
-warnings that come with them (a state lock taken over from a process that died).
+warnings that come with them (a state lock taken over from a process that died, a provider's
+warning while refreshing).
 
 The events come from flowplan.events; this module only formats them.
 """
@@ -8,7 +9,7 @@ The events come from flowplan.events; this module only formats them.
 from __future__ import annotations
 
 from flowplan.events import (ApplyFailed, ApplyFinished, ApplySkipped, ApplyStarted,
-                             RefreshStarted, StateLockTakenOver)
+                             RefreshStarted, RefreshWarning, StateLockTakenOver)
 
 _STARTED = {"create": "Creating...", "update": "Modifying...", "replace": "Replacing...",
             "delete": "Destroying..."}
@@ -33,12 +34,15 @@ def render_event(event: object) -> str | None:
     if isinstance(event, StateLockTakenOver):
         return (f"Warning: took over the state lock left by {event.holder} ({event.operation} "
                 f"since {event.created}, lock id {event.lock_id}): {event.reason}.")
+    if isinstance(event, RefreshWarning):
+        detail = f"\n    {event.detail}" if event.detail else ""
+        return f"Warning: {event.address}: {event.summary}{detail}"
     return None
 
 
 def is_warning(event: object) -> bool:
     """Whether `event` is a warning, shown even when progress is not."""
-    return isinstance(event, StateLockTakenOver)
+    return isinstance(event, (StateLockTakenOver, RefreshWarning))
 
 
 def _duration(seconds: float) -> str:

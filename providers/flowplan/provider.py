@@ -10,6 +10,11 @@ the row is deleted and created again (a replace, or an out-of-band re-registrati
 then shows. Lookups go by name (the block label), which is unique per resource type; `import` takes
 that name as its id.
 
+A deployment group's real system is also its hosts: `apply` reaches each one and records the
+SSH hosts' keys in `host_keys`, and refresh looks at those keys again
+(providers.flowplan.deployment_groups, which loads the transports of providers.flowplan.deploy and
+providers.ssh only when a group is applied or refreshed).
+
 The block models of its resource types are in providers.flowplan.schema (the pipeline's is core's).
 Core decides the action from what `plan` proposes; the store is opened lazily from the `store`
 setting of the `flowplan {}` block, so `validate` and `plan` never touch the database. Reading the
@@ -50,6 +55,7 @@ from flowplan.values import (
     is_sensitive_marker,
     is_unknown_marker,
 )
+from . import deployment_groups
 from .schema import SCHEMA
 
 if TYPE_CHECKING:   # the store (and SQLAlchemy) is imported when first opened: plans that do
@@ -165,12 +171,14 @@ class FlowplanProvider:
     """
 
     name = "flowplan"
+    connect_timeout = deployment_groups.CONNECT_TIMEOUT     # seconds per host, apply and refresh
 
     def __init__(self) -> None:
         self._store_url: str | None = None
         self._working_dir: Path | None = None
         self._store: Store | None = None
         self._lock = threading.Lock()
+        self._drift = deployment_groups.KeyDrift()
 
     def schema(self) -> ProviderSchema:
         return SCHEMA
@@ -221,6 +229,7 @@ class FlowplanProvider:
         elif request.type == "deployment_group":
             found += _check_text(config, "environment", required=True,
                                  shape="the name of an environment, such as \"daily\"")
+            found += deployment_groups.host_problems(config)
         return found
 
     def plan(self, request: PlanRequest) -> PlanResponse:
@@ -230,11 +239,18 @@ class FlowplanProvider:
         resource = SCHEMA.resource(request.type)
         planned = _without(request.config, *resource.computed)
         planned["id"] = self._planned_id(request, resource.force_new)
+        requires_replace = resource.force_new
         if request.type == "pipeline":
             definition = _without(planned, "id")
             planned["content_hash"] = (KNOWN_AFTER_APPLY.marker() if contains_unknown(definition)
                                        else pipeline_content_hash(definition))
-        return PlanResponse(planned=planned, requires_replace=resource.force_new)
+        elif request.type == "deployment_group":
+            keys, forcing = deployment_groups.planned_host_keys(
+                request.config, request.prior, self._drift.of(self._scope(request.name)))
+            # before `id`, where the store's rendering of the group (read) puts it too
+            planned = {**_without(planned, "id"), "host_keys": keys, "id": planned["id"]}
+            requires_replace = (*requires_replace, *forcing)
+        return PlanResponse(planned=planned, requires_replace=requires_replace)
 
     @staticmethod
     def _planned_id(request: PlanRequest, force_new: tuple[str, ...]) -> Any:
@@ -257,7 +273,18 @@ class FlowplanProvider:
         except _store_failures() as error:
             return ReadResponse(state=request.state, diagnostics=(
                 self._store_failure(f"Cannot read {request.type}.{request.name}", error),))
-        return ReadResponse(state=kind.render(record) if record is not None else None)
+        if request.type == "deployment_group" and record is None:
+            self._drift.record(self._scope(request.name), None)
+        if record is None:
+            return ReadResponse(state=None)
+        state = kind.render(record)
+        if request.type != "deployment_group":
+            return ReadResponse(state=state)
+        changed, warnings = deployment_groups.look_at_host_keys(
+            f"deployment_group.{request.name}", state, self._working_dir, self.connect_timeout)
+        self._drift.record(self._scope(request.name),
+                           deployment_groups.refreshed_keys(state, changed))
+        return ReadResponse(state=state, diagnostics=tuple(warnings))
 
     def apply(self, request: ApplyRequest) -> ApplyResponse:
         kind = _KINDS.get(request.type)
@@ -265,10 +292,20 @@ class FlowplanProvider:
             return ApplyResponse(state=request.prior, diagnostics=(_unknown_type(request.type),))
         try:
             store = self._opened_store()
+            if request.type == "deployment_group":     # what refresh saw is settled now
+                self._drift.record(self._scope(request.name), None)
             if request.planned is None:
                 kind.remove(store, request.name)      # already gone is fine
                 return ApplyResponse(state=None)
-            return ApplyResponse(state=kind.register(store, request.name, request.planned))
+            planned = request.planned
+            if request.type == "deployment_group":
+                keys, problems = deployment_groups.pin_host_keys(
+                    f"deployment_group.{request.name}", request.config or planned, planned,
+                    self._working_dir, self.connect_timeout)
+                if problems:
+                    return ApplyResponse(state=request.prior, diagnostics=tuple(problems))
+                planned = {**planned, "host_keys": keys}
+            return ApplyResponse(state=kind.register(store, request.name, planned))
         except (*_store_failures(), ValueError) as error:
             verb = "delete" if request.planned is None else "register"
             return ApplyResponse(state=request.prior, diagnostics=(
@@ -293,6 +330,10 @@ class FlowplanProvider:
                 f"No {request.type} named {request.id!r} is registered",
                 detail=f"the store at {self._store.url} has no {request.type} {request.id!r}"),))
         return ImportResponse(state=kind.render(record))
+
+    def _scope(self, name: str) -> tuple:
+        """Whose host keys a refresh saw: this store's deployment group `name`."""
+        return (self._store_url, str(self._working_dir), name)
 
     def _opened_store(self) -> Store:
         with self._lock:

@@ -1,6 +1,9 @@
 """The `flowplan` provider's resource schemas: the block models of `deployment_group` and
 `schedule`, and the resource types it serves with their computed and force-new attributes.
 
+A deployment group computes `host_keys`: the fingerprint (`SHA256:...`) of each SSH host's key,
+by host label, as `apply` found it; deploys refuse a host presenting another key.
+
 The `pipeline` block's model (stages, tasks, steps, caches) stays in core,
 flowplan.config.schema.Pipeline: the executor gives pipelines their meaning, and this provider
 only registers them. Checks that go past a value's type (a cron expression, a time zone) are the
@@ -9,7 +12,7 @@ provider's `validate`, which `flowplan validate` runs as well as `plan`.
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 from pydantic import Field
 
@@ -18,11 +21,23 @@ from flowplan.providers import ProviderSchema, ResourceSchema
 
 
 class Host(BlockModel):
-    address: str
-    user: str = "root"
+    """One host of a deployment group: reached over SSH, or this machine (`connection = "local"`).
+
+    `user` is the login user: `root` over SSH when not set, the user flowplan runs as for a local
+    host. `key_file` is a path read when connecting (relative to the config directory), never its
+    content; `private_key` is taken only from a sensitive value (`validate` refuses anything else);
+    with neither, the SSH agent is used. `vars` reach the deploy script's environment on this host
+    only. The host's key is not an attribute: `apply` records it in `host_keys`.
+    """
+
+    address: Optional[str] = None
+    connection: Literal["ssh", "local"] = "ssh"
+    user: Optional[str] = None
     port: int = Field(22, ge=1, le=65535)
+    key_file: Optional[str] = None
     private_key: Optional[str] = None
     labels: dict[str, str] = {}
+    vars: dict[str, str] = {}
 
 
 class EcsTarget(BlockModel):
@@ -53,6 +68,7 @@ SCHEMA = ProviderSchema(name="flowplan", resources=(
                                "definition"),
     ResourceSchema(type="schedule", computed=("id",), force_new=("pipeline",), model=Schedule,
                    description="A cron schedule that starts a pipeline"),
-    ResourceSchema(type="deployment_group", computed=("id",), model=DeploymentGroup,
-                   description="Hosts a pipeline deploys to, registered into the store"),
+    ResourceSchema(type="deployment_group", computed=("id", "host_keys"), model=DeploymentGroup,
+                   description="Hosts a pipeline deploys to, registered into the store, with "
+                               "the host key of each SSH host as apply found it"),
 ))

@@ -31,7 +31,8 @@ APP_STACK = """
     deployment_group "daily" {
       environment = "daily"
       host "web1" {
-        address = "10.0.0.1"
+        connection = "local"
+        vars       = { APP_PORT = "18080" }
       }
     }
 

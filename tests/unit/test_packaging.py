@@ -29,6 +29,8 @@ INSPECT = textwrap.dedent("""
         "files": [str(path) for path in dist.files or ()],
         "providers_importable": importlib.util.find_spec("providers") is not None,
         "flowplan_dir": str(importlib.util.find_spec("flowplan").submodule_search_locations[0]),
+        "ssh_transport": importlib.util.find_spec("flowplan_providers.ssh") is not None,
+        "asyncssh": importlib.util.find_spec("asyncssh") is not None,
     }))
 """)
 
@@ -59,3 +61,8 @@ def test_distribution_installs_no_top_level_providers_package(tmp_path):
 
 def test_core_is_marked_typed(tmp_path):
     assert (Path(installed(tmp_path)["flowplan_dir"]) / "py.typed").is_file()
+
+
+def test_the_ssh_transport_is_installed_under_flowplan_providers_with_asyncssh(tmp_path):
+    found = installed(tmp_path)
+    assert found["ssh_transport"] and found["asyncssh"]

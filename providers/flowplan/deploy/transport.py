@@ -29,8 +29,25 @@ class TransportError(Exception):
     """A failure reaching or using a host; the message names the host and never a secret."""
 
 
+class HostUnreachable(TransportError):
+    """No SSH conversation with the host: refused, timed out, name not resolved, or cut."""
+
+
 class HostKeyChanged(TransportError):
     """The host presented another key than the one pinned in the state."""
+
+    def __init__(self, message: str, expected: str | None = None, presented: str | None = None):
+        super().__init__(message)
+        self.expected = expected            # the pinned fingerprint
+        self.presented = presented          # the fingerprint the host presented
+
+
+class CommandTimedOut(TransportError):
+    """`run`'s timeout passed; the remote command was stopped."""
+
+
+class CommandCanceled(TransportError):
+    """`run`'s cancel event was set; the remote command was stopped."""
 
 
 @dataclass(frozen=True)
@@ -74,10 +91,11 @@ class Session(Protocol):
     def run(self, command: str, *, env: Mapping[str, str], on_output: OnOutput,
             timeout: float | None, cancel: threading.Event, user: str | None = None) -> int:
         """Run `command` with `bash -c` on the host, as `user` (None: the login user; another
-        user through sudo -u where the transport needs it), with `env` added to its
-        environment; stream its output to `on_output` as it comes. Returns the exit code.
-        TransportError when it cannot run, or when `timeout` seconds pass or `cancel` is set
-        (the remote command is then stopped)."""
+        user through sudo -u where the transport needs it), with the target's `vars` and then
+        `env` (which wins) added to its environment; stream its output to `on_output` as it
+        comes. Returns the exit code.
+        TransportError when it cannot run, or when `timeout` seconds pass (CommandTimedOut)
+        or `cancel` is set (CommandCanceled); the remote command is then stopped."""
 
     def close(self) -> None: ...
 

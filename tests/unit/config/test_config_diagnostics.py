@@ -163,7 +163,7 @@ def test_port_out_of_range_is_a_type_error_at_the_value(load):
         deployment_group "daily" {
           environment = "daily"
           host "web1" {
-            address = "10.0.0.5"
+            address = "127.0.0.5"
             port    = 99999
           }
         }
@@ -195,11 +195,11 @@ def test_missing_required_attribute_points_at_the_block(load):
 
 
 def test_missing_required_attribute_of_a_nested_block_points_at_that_block(load):
-    config = load('deployment_group "d" {\n  environment = "e"\n  host "h" {\n  }\n}\n')
+    config = load('pipeline "p" {\n  cache "m2" {\n    key = "maven"\n  }\n}\n')
     diagnostic = only(config)
-    assert (str(diagnostic.range), diagnostic.summary) == ("main.hcl:3:3",
+    assert (str(diagnostic.range), diagnostic.summary) == ("main.hcl:2:3",
                                                            "Missing required argument")
-    assert '"address"' in diagnostic.detail
+    assert '"paths"' in diagnostic.detail
 
 
 def test_attribute_that_fails_to_evaluate_is_not_also_reported_missing(load):
@@ -495,7 +495,7 @@ def test_every_mistake_in_a_config_is_reported_at_once(load):
             deployment_group "daily" {
               environment = var.envrionment
               host "web1" {
-                address = "10.0.0.5"
+                address = "127.0.0.5"
                 port    = 99999
               }
             }

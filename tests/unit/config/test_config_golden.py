@@ -35,10 +35,10 @@ MAIN = """\
     deployment_group "daily" {
       environment = "daily"
       host web1 {
-        address = "10.0.0.5"
+        address = "127.0.0.5"
       }
       host "web2" {
-        address = "10.0.0.6"
+        address = "127.0.0.6"
         port    = 99999
       }
     }

@@ -83,7 +83,7 @@ def test_a_name_that_cannot_name_a_directory_is_refused_at_its_label(load, kind,
 
 def test_sensitive_values_inside_a_map_of_strings_are_accepted_and_stay_sensitive(load):
     config = load(TOKEN + 'deployment_group "d" {\n  environment = "dev"\n'
-                  '  host "h" {\n    address = "10.0.0.1"\n'
+                  '  host "h" {\n    address = "127.0.0.1"\n'
                   '    labels = { token = var.token, plain = "x" }\n  }\n}\n')
     assert problems(config) == []
     from flowplan.values import Sensitive, to_markers

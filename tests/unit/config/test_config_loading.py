@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 from flowplan.values import KNOWN_AFTER_APPLY, Sensitive
@@ -50,11 +52,11 @@ RESOURCES = """\
     deployment_group "daily" {
       environment = local.environment
       host "web1" {
-        address = "10.0.0.5"
+        address = "127.0.0.5"
         user    = "admin"
       }
       host "web2" {
-        address = "10.0.0.6"
+        address = "127.0.0.6"
         port    = 2222
       }
       ecs {
@@ -198,13 +200,38 @@ def test_deployment_group_decodes_hosts_by_label_and_ecs_block(sketch):
         "environment": "daily",
         "description": "",
         "host": {
-            "web1": {"address": "10.0.0.5", "user": "admin", "port": 22, "private_key": None,
-                     "labels": {}},
-            "web2": {"address": "10.0.0.6", "user": "root", "port": 2222, "private_key": None,
-                     "labels": {}},
+            "web1": {"address": "127.0.0.5", "connection": "ssh", "user": "admin", "port": 22,
+                     "key_file": None, "private_key": None, "labels": {}, "vars": {}},
+            "web2": {"address": "127.0.0.6", "connection": "ssh", "user": None, "port": 2222,
+                     "key_file": None, "private_key": None, "labels": {}, "vars": {}},
         },
         "ecs": {"instance_ids": ["i-abc"], "tags": {}, "region": None},
     }
+
+
+def test_attribute_ranges_reach_into_nested_blocks_by_dotted_path(sketch):
+    lines = textwrap.dedent(RESOURCES).splitlines()
+
+    def position(text: str) -> tuple[int, int]:
+        number = next(i for i, line in enumerate(lines, 1) if text in line)
+        return number, lines[number - 1].index(text.split()[0]) + 1
+
+    group = sketch.resources["deployment_group.daily"]
+
+    def at(path: str) -> tuple[int, int]:
+        found = group.attribute_range(path)
+        assert found.file.endswith("resources.hcl")
+        return found.line, found.column
+
+    web2 = position('host "web2" {')
+    assert at("host.web2") == web2
+    assert at("host.web2.port") == position("port    = 2222")
+    assert at("host.web2.key_file") == web2              # not set: its block
+    assert at("host.web1.user") == position('user    = "admin"')
+    assert at("ecs.instance_ids") == position('instance_ids = ["i-abc"]')
+    assert at("host.nowhere.port") == position('host "web1" {')
+    assert at("environment") == position("environment = local.environment")
+    assert at("description") == position('deployment_group "daily" {')
 
 
 def test_webhook_takes_pipeline_address_source_data_and_sensitive_secret(sketch):

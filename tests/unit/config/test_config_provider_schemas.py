@@ -55,7 +55,7 @@ def test_a_provider_declares_a_resource_type_with_its_own_block_model(load):
         dns_record "www" {
           zone = "example.com"
           target "a" {
-            address = "10.0.0.5"
+            address = "127.0.0.5"
           }
         }
     """, registry=registry(dns=DnsProvider))
@@ -64,7 +64,7 @@ def test_a_provider_declares_a_resource_type_with_its_own_block_model(load):
     assert record.provider == "dns"
     assert record.attributes == {"zone": "example.com", "ttl": 600, "comment": None,
                                  "api_token": None,
-                                 "target": {"a": {"address": "10.0.0.5", "weight": 1}}}
+                                 "target": {"a": {"address": "127.0.0.5", "weight": 1}}}
 
 
 def test_mistakes_in_a_provider_declared_block_are_located(load):
@@ -73,7 +73,7 @@ def test_mistakes_in_a_provider_declared_block_are_located(load):
           ttl  = "soon"
           zonee = "example.com"
           target "a" {
-            address = "10.0.0.5"
+            address = "127.0.0.5"
             weight  = 0
           }
         }

@@ -40,8 +40,8 @@ BEFORE = """
     deployment_group "old" {
       environment = "old"
       host "web1" {
-        address = "10.0.0.9"
-        user    = "admin"
+        connection = "local"
+        labels     = { rack = "r9" }
       }
     }
 

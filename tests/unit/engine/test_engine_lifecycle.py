@@ -92,7 +92,7 @@ def test_apply_creates_dependencies_first_and_hands_over_their_values(tmp_path):
 
 def test_apply_registers_pipeline_schedule_and_deployment_group_in_the_store(tmp_path):
     dumped = store_dump(applied(tmp_path))
-    assert "app" in dumped and "0 2 * * *" in dumped and "10.0.0.1" in dumped
+    assert "app" in dumped and "0 2 * * *" in dumped and "18080" in dumped
 
 
 def test_state_file_has_version_serial_lineage_and_dependencies(tmp_path):
@@ -171,7 +171,7 @@ def test_plan_deletes_a_resource_whose_block_was_removed(tmp_path):
 
     apply_all(workspace)
     assert "deployment_group.daily" not in workspace.backend.read().addresses()
-    assert "10.0.0.1" not in store_dump(workspace)
+    assert "18080" not in store_dump(workspace)
 
 
 # -- nothing to do, or not approved ------------------------------------------------------------

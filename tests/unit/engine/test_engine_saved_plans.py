@@ -15,7 +15,8 @@ CONFIG = """
     deployment_group "daily" {
       environment = "daily"
       host "web1" {
-        address = "10.0.0.1"
+        connection = "local"
+        vars       = { APP_PORT = "18080" }
       }
     }
 

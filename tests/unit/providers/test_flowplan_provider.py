@@ -37,7 +37,7 @@ PIPELINE = {
 }
 SCHEDULE = {"pipeline": "pipeline.app", "cron": "0 2 * * *", "timezone": "Asia/Seoul"}
 GROUP = {"environment": "daily",
-         "host": {"web1": {"address": "10.0.0.5", "user": "admin"}}}
+         "host": {"web1": {"connection": "local", "labels": {"rack": "a1"}}}}
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_provider_implements_the_protocol_and_declares_its_schema():
     assert schema.resource("pipeline").computed == ("id", "content_hash")
     assert schema.resource("schedule").computed == ("id",)
     assert schema.resource("schedule").force_new == ("pipeline",)
-    assert schema.resource("deployment_group").computed == ("id",)
+    assert schema.resource("deployment_group").computed == ("id", "host_keys")
 
 
 def test_schema_hands_over_the_block_models_of_pipeline_schedule_and_deployment_group():
@@ -226,7 +226,8 @@ def test_schedule_replace_is_delete_then_create(provider):
 
 def test_deployment_group_round_trip_keeps_hosts(provider):
     state = create(provider, "deployment_group", "daily", GROUP)
-    assert read(provider, "deployment_group", "daily", state) == {**GROUP, "id": state["id"]}
+    assert read(provider, "deployment_group", "daily", state) == {**GROUP, "id": state["id"],
+                                                                  "host_keys": {}}
 
     staging = {**GROUP, "environment": "staging"}
     updated = apply(provider, "deployment_group", "daily",

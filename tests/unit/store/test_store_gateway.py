@@ -64,10 +64,10 @@ def test_schedule_round_trip(store):
 
 
 def test_deployment_group_round_trip_keeps_hosts(store):
-    hosts = {"host": {"web1": {"address": "10.0.0.5", "user": "admin"}}}
+    hosts = {"host": {"web1": {"address": "127.0.0.5", "user": "admin"}}}
     created = store.register_deployment_group("daily", "daily", {"environment": "daily", **hosts})
     assert store.get_deployment_group("daily") == created
-    assert created.definition["host"]["web1"]["address"] == "10.0.0.5"
+    assert created.definition["host"]["web1"]["address"] == "127.0.0.5"
 
     updated = store.register_deployment_group("daily", "staging", {"environment": "staging"})
     assert (updated.id, updated.environment) == (created.id, "staging")

@@ -66,7 +66,7 @@ def java_pipeline(build_command: str, **extra) -> dict:
 
 def all_actions_plan() -> Plan:
     old_group = {"id": "dg-9", "environment": "old",
-                 "hosts": {"web1": {"address": "10.0.0.9", "user": "admin"}}}
+                 "hosts": {"web1": {"address": "127.0.0.9", "user": "admin"}}}
     app_before = java_pipeline("mvn -B package", id="p-1",
                                variables={"IMAGE_TAG": "latest", "DEPLOY_TOKEN": TOKEN})
     app_after = java_pipeline("mvn -B package -DskipTests", id="p-1",
