@@ -12,7 +12,12 @@ that name as its id.
 
 The block models of its resource types are in providers.flowplan.schema (the pipeline's is core's).
 Core decides the action from what `plan` proposes; the store is opened lazily from the `store`
-setting of the `flowplan {}` block, so `validate` and `plan` never touch the database. Reading the
+setting of the `flowplan {}` block, so `validate` and `plan` never touch the database.
+
+A deployment group with an `ecs {}` block also has ECS instances: apply resolves and tags them and
+records them in `ecs_instances`, refresh reads them again, and the plan shows what changed (the
+`_Ecs*` functions below, on flowplan_providers.alicloud.deployment_groups, which is imported only
+then; the credentials come from the `provider "alicloud"` block, which the schema `reads`). Reading the
 store for a run is left to the executor; the tables and their upgrades to `flowplan.store`.
 """
 
@@ -171,6 +176,8 @@ class FlowplanProvider:
         self._working_dir: Path | None = None
         self._store: Store | None = None
         self._lock = threading.Lock()
+        self._alicloud: Any = None          # AlicloudSettings of the `provider "alicloud"` block
+        self.ecs_backoff: Any = None        # the ECS client's Backoff (None: its default)
 
     def schema(self) -> ProviderSchema:
         return SCHEMA
@@ -192,7 +199,7 @@ class FlowplanProvider:
                 self._store = None
             self._store_url = url
             self._working_dir = working_dir
-        return []
+        return self._configure_alicloud(request)
 
     def close(self) -> None:
         """Release the store's connections (not part of the protocol; for the CLI and tests)."""
@@ -221,6 +228,7 @@ class FlowplanProvider:
         elif request.type == "deployment_group":
             found += _check_text(config, "environment", required=True,
                                  shape="the name of an environment, such as \"daily\"")
+            found += _ecs_problems(config.get("ecs"))
         return found
 
     def plan(self, request: PlanRequest) -> PlanResponse:
@@ -234,7 +242,11 @@ class FlowplanProvider:
             definition = _without(planned, "id")
             planned["content_hash"] = (KNOWN_AFTER_APPLY.marker() if contains_unknown(definition)
                                        else pipeline_content_hash(definition))
-        return PlanResponse(planned=planned, requires_replace=resource.force_new)
+        diagnostics: tuple[ProviderDiagnostic, ...] = ()
+        if request.type == "deployment_group" and planned.get("ecs") is not None:
+            planned, diagnostics = self._plan_ecs(request, planned)
+        return PlanResponse(planned=planned, requires_replace=resource.force_new,
+                            diagnostics=diagnostics)
 
     @staticmethod
     def _planned_id(request: PlanRequest, force_new: tuple[str, ...]) -> Any:
@@ -257,18 +269,30 @@ class FlowplanProvider:
         except _store_failures() as error:
             return ReadResponse(state=request.state, diagnostics=(
                 self._store_failure(f"Cannot read {request.type}.{request.name}", error),))
-        return ReadResponse(state=kind.render(record) if record is not None else None)
+        state = kind.render(record) if record is not None else None
+        if request.type == "deployment_group" and state is not None and state.get("ecs"):
+            return self._read_ecs(request.name, state)
+        return ReadResponse(state=state)
 
     def apply(self, request: ApplyRequest) -> ApplyResponse:
         kind = _KINDS.get(request.type)
         if kind is None:
             return ApplyResponse(state=request.prior, diagnostics=(_unknown_type(request.type),))
+        warnings: tuple[ProviderDiagnostic, ...] = ()
+        if request.type == "deployment_group":
+            planned, warnings = self._apply_ecs(request)
+            if any(w.severity == "error" for w in warnings):
+                return ApplyResponse(state=request.prior, diagnostics=warnings)
+            if planned is not request.planned:
+                request = ApplyRequest(request.type, request.name, request.prior, planned,
+                                       request.config)
         try:
             store = self._opened_store()
             if request.planned is None:
                 kind.remove(store, request.name)      # already gone is fine
-                return ApplyResponse(state=None)
-            return ApplyResponse(state=kind.register(store, request.name, request.planned))
+                return ApplyResponse(state=None, diagnostics=warnings)
+            return ApplyResponse(state=kind.register(store, request.name, request.planned),
+                                 diagnostics=warnings)
         except (*_store_failures(), ValueError) as error:
             verb = "delete" if request.planned is None else "register"
             return ApplyResponse(state=request.prior, diagnostics=(
@@ -294,6 +318,107 @@ class FlowplanProvider:
                 detail=f"the store at {self._store.url} has no {request.type} {request.id!r}"),))
         return ImportResponse(state=kind.render(record))
 
+    # -- deployment groups' ECS instances (flowplan_providers.alicloud) --------------------------
+
+    def _configure_alicloud(self, request: ConfigureRequest) -> list[ProviderDiagnostic]:
+        block = request.blocks.get("alicloud")
+        if block is None:
+            self._alicloud = None
+            return []
+        from flowplan_providers.alicloud.settings import read_settings
+
+        self._alicloud, problems = read_settings(block)
+        return problems
+
+    def _ecs_client(self, ecs: Attributes) -> Any:
+        """An EcsClient for the group's region; ValueError naming what is missing."""
+        settings = self._alicloud
+        if settings is None:
+            raise ValueError('an `ecs` block needs a provider "alicloud" block with region, '
+                             "access_key and secret_key")
+        missing = settings.missing()
+        region = ecs.get("region") or settings.region
+        if region is None:
+            missing.insert(0, "region")
+        if missing:
+            raise ValueError(f'the provider "alicloud" block has no {" or ".join(missing)}, '
+                             "which an `ecs` block needs")
+        from flowplan_providers.alicloud.ecs import Backoff, EcsClient
+
+        return EcsClient(settings, region, backoff=self.ecs_backoff or Backoff())
+
+    def _plan_ecs(self, request: PlanRequest, planned: Attributes
+                  ) -> tuple[Attributes, tuple[ProviderDiagnostic, ...]]:
+        """`ecs_instances`: the refreshed instances that exist, tagged, while the `ecs` block is
+        unchanged; known after apply when it changed or the group is new."""
+        ecs = planned["ecs"]
+        try:
+            if not contains_unknown(ecs):
+                self._ecs_client(ecs)             # credentials and region are there
+        except ValueError as error:
+            return planned, (ProviderDiagnostic("Cannot reach the ECS instances",
+                                                detail=str(error), attribute="ecs"),)
+        prior = request.prior or {}
+        recorded = prior.get("ecs_instances")
+        if not same_value(prior.get("ecs"), ecs) or not isinstance(recorded, dict) \
+                or contains_unknown(ecs):
+            return {**planned, "ecs_instances": KNOWN_AFTER_APPLY.marker()}, ()
+        from flowplan_providers.alicloud.deployment_groups import planned_instances
+
+        instances, missing = planned_instances(recorded)
+        warnings = tuple(ProviderDiagnostic(
+            "ECS instance no longer exists",
+            detail=f"{i} of deployment_group.{request.name} was not found in its region; "
+                   + ("apply fails until it is removed from instance_ids"
+                      if i in (ecs.get("instance_ids") or []) else
+                      "apply removes it from the group"),
+            attribute="ecs", severity="warning") for i in missing)
+        return {**planned, "ecs_instances": instances}, warnings
+
+    def _read_ecs(self, name: str, state: Attributes) -> ReadResponse:
+        from flowplan_providers.alicloud.deployment_groups import EcsError, refresh
+
+        try:
+            client = self._ecs_client(state["ecs"])
+            instances = refresh(client, name, state["ecs"], state.get("ecs_instances") or {})
+        except (ValueError, EcsError) as error:
+            return ReadResponse(state=state, diagnostics=(ProviderDiagnostic(
+                f"Cannot refresh the ECS instances of deployment_group.{name}",
+                detail=str(error), attribute="ecs"),))
+        return ReadResponse(state={**state, "ecs_instances": instances})
+
+    def _apply_ecs(self, request: ApplyRequest
+                   ) -> tuple[Attributes | None, tuple[ProviderDiagnostic, ...]]:
+        """Resolve and tag the instances before the group is registered (the planned attributes
+        with `ecs_instances` filled in), or untag them when it goes; an error diagnostic when
+        that fails. Groups without an `ecs` block pass through untouched."""
+        planned, prior = request.planned, request.prior or {}
+        ecs = planned.get("ecs") if planned is not None else None
+        if ecs is None and not prior.get("ecs"):
+            return planned, ()
+        from flowplan_providers.alicloud.deployment_groups import (EcsError, GroupError,
+                                                                   release, resolve)
+
+        verb = "release" if ecs is None else "resolve"
+        try:
+            if ecs is None:                       # deleted, or the block was removed
+                release(self._ecs_client(prior["ecs"]), request.name,
+                        sorted(prior.get("ecs_instances") or {}))
+                return planned, ()
+            instances, warnings = resolve(self._ecs_client(ecs), request.name, ecs,
+                                          prior.get("ecs_instances") or {})
+        except (ValueError, EcsError, GroupError) as error:
+            problem = ProviderDiagnostic(
+                f"Cannot {verb} the ECS instances of deployment_group.{request.name}",
+                detail=str(error), attribute="ecs")
+            if ecs is None:                       # the group goes anyway: say what was left
+                return planned, (ProviderDiagnostic(problem.summary, problem.detail, "ecs",
+                                                    "warning"),)
+            return planned, (problem,)
+        return {**planned, "ecs_instances": instances}, tuple(
+            ProviderDiagnostic("ECS instance", detail=w, attribute="ecs", severity="warning")
+            for w in warnings)
+
     def _opened_store(self) -> Store:
         with self._lock:
             if self._store is None:
@@ -313,6 +438,28 @@ def _unknown_type(type_: str) -> ProviderDiagnostic:
     known = ", ".join(_KINDS)
     return ProviderDiagnostic(f"The flowplan provider has no resource type {type_!r}",
                               detail=f"it manages {known}")
+
+
+def _ecs_problems(ecs: Any) -> list[ProviderDiagnostic]:
+    """What is wrong with an `ecs {}` block, offline."""
+    if not isinstance(ecs, dict) or contains_unknown(ecs):
+        return []
+    ids, tags = ecs.get("instance_ids") or [], ecs.get("tags") or {}
+    if not ids and not tags:
+        return [ProviderDiagnostic("Empty `ecs` block", attribute="ecs",
+                                   detail="`ecs` needs instance_ids, tags or both (the "
+                                          "instances named that carry the tags)")]
+    found = []
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        found.append(ProviderDiagnostic("Duplicate instance ids", attribute="ecs",
+                                        detail=f"instance_ids names {', '.join(duplicates)} "
+                                               "more than once"))
+    if any(type(i) is not str or not i for i in ids):
+        found.append(ProviderDiagnostic("Invalid instance id", attribute="ecs",
+                                        detail="instance_ids must be ECS instance ids such as "
+                                               "\"i-bp1abc\""))
+    return found
 
 
 def _check_text(config: Attributes, key: str, *, required: bool, shape: str,
