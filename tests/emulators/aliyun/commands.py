@@ -147,8 +147,12 @@ class Runner:
         elif process.returncode == 0:
             self._finish(record, "Success", "Finished", 0)
         else:
-            record.error_code = "CommandFailed" if process.returncode > 0 else "CommandKilled"
-            record.error_info = f"the command exited with code {process.returncode}"
+            if process.returncode > 0:
+                record.error_code = "ExitCodeNonzero"
+                record.error_info = f"the command exited with code {process.returncode}"
+            else:
+                record.error_code = "ExecutionInterrupted"
+                record.error_info = f"the command was killed by signal {-process.returncode}"
             self._finish(record, "Failed", "Finished", process.returncode)
 
     @staticmethod
