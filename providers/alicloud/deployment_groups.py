@@ -2,7 +2,8 @@
 
 `ecs { instance_ids = [...] }` names instances; `ecs { tags = {...} }` takes every instance of the
 region carrying all those tags (both: the named instances, which must carry the tags). `apply`
-resolves them (DescribeInstances), tags each with GROUP_TAG = the group's name (TagResources),
+resolves them (DescribeInstances), tags each with `flowplan:deployment-group:NAME` = NAME
+(`group_tag`: a key per group, so an instance may belong to several groups) with TagResources,
 reads whether its Cloud Assistant agent is online (DescribeCloudAssistantStatus), and records
 them in the computed attribute `ecs_instances`:
 
@@ -17,7 +18,7 @@ with `status = "NotFound"`, and a tag group gains the instances that carry its t
 `planned_instances` is what the plan proposes from the refreshed state: the instances that exist,
 tagged. So what changed outside flowplan shows in the plan as an update of `ecs_instances` (a
 removed instance, `tagged` false -> true for a new one). Removing an instance from a group, or
-destroying the group, removes GROUP_TAG from the instances that still carry the group's name.
+destroying the group, removes the group's tag from the instances that still carry it.
 
 Errors are EcsError (the ECS client's) or GroupError, whose messages are diagnostics' details.
 """
@@ -29,8 +30,13 @@ from typing import Any
 
 from .ecs import EcsClient, EcsError, Instance
 
-GROUP_TAG = "flowplan:deployment-group"
+GROUP_TAG_PREFIX = "flowplan:deployment-group:"
 NOT_FOUND = "NotFound"
+
+
+def group_tag(group: str) -> str:
+    """The tag key that marks an instance as a member of `group` (its value: the name)."""
+    return f"{GROUP_TAG_PREFIX}{group}"
 
 
 class GroupError(Exception):
@@ -52,15 +58,13 @@ def resolve(client: EcsClient, group: str, ecs: Mapping[str, Any],
     elif not found:
         raise GroupError(f"no ECS instance in {client.region} carries the tags "
                          f"{_tags_text(tags)}")
-    warnings = [f"{i} belonged to deployment group {found[i].tags[GROUP_TAG]!r}; it now belongs "
-                f"to {group!r} (tag {GROUP_TAG})"
-                for i in sorted(found) if found[i].tags.get(GROUP_TAG) not in (None, group)]
-    untagged = [i for i in sorted(found) if found[i].tags.get(GROUP_TAG) != group]
+    key = group_tag(group)
+    untagged = [i for i in sorted(found) if found[i].tags.get(key) != group]
     if untagged:
-        client.tag(untagged, GROUP_TAG, group)
+        client.tag(untagged, key, group)
     online = client.cloud_assistant_status(found)
-    warnings += [f"{i}: the Cloud Assistant agent is not online, deploys to it will fail"
-                 for i in sorted(found) if not online.get(i, False)]
+    warnings = [f"{i}: the Cloud Assistant agent is not online, deploys to it will fail"
+                for i in sorted(found) if not online.get(i, False)]
     left = [i for i in (prior or {}) if i not in found]
     if left:
         release(client, group, left)
@@ -79,7 +83,8 @@ def refresh(client: EcsClient, group: str, ecs: Mapping[str, Any],
         members = {i: known[i] for i in ids if i in known}
     online = client.cloud_assistant_status(members) if members else {}
     current = {i: _entry(members[i], online.get(i, False),
-                         tagged=members[i].tags.get(GROUP_TAG) == group) for i in members}
+                         tagged=members[i].tags.get(group_tag(group)) == group)
+               for i in members}
     for instance_id, entry in recorded.items():
         if instance_id not in known and isinstance(entry, dict):
             current[instance_id] = {**entry, "status": NOT_FOUND, "cloud_assistant": False,
@@ -102,13 +107,13 @@ def planned_instances(refreshed: Mapping[str, Any]) -> tuple[dict[str, dict], li
 
 
 def release(client: EcsClient, group: str, ids: list[str]) -> None:
-    """Remove GROUP_TAG from those of `ids` that still exist and carry this group's name."""
+    """Remove the group's tag from those of `ids` that still exist and carry it."""
     if not ids:
         return
     found = client.describe_instances(ids=ids)
-    ours = [i for i in sorted(found) if found[i].tags.get(GROUP_TAG) == group]
+    ours = [i for i in sorted(found) if group_tag(group) in found[i].tags]
     if ours:
-        client.untag(ours, GROUP_TAG)
+        client.untag(ours, group_tag(group))
 
 
 def _entry(instance: Instance, online: bool, *, tagged: bool) -> dict[str, Any]:
@@ -120,5 +125,5 @@ def _tags_text(tags: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(tags.items()))
 
 
-__all__ = ["GROUP_TAG", "EcsError", "GroupError", "planned_instances", "refresh", "release",
-           "resolve"]
+__all__ = ["GROUP_TAG_PREFIX", "EcsError", "GroupError", "planned_instances", "refresh", "release",
+           "resolve", "group_tag"]

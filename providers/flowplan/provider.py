@@ -330,8 +330,8 @@ class FlowplanProvider:
         self._alicloud, problems = read_settings(block)
         return problems
 
-    def _ecs_client(self, ecs: Attributes) -> Any:
-        """An EcsClient for the group's region; ValueError naming what is missing."""
+    def _ecs_region(self, ecs: Attributes) -> str:
+        """The region of an `ecs` block; ValueError naming what the alicloud block lacks."""
         settings = self._alicloud
         if settings is None:
             raise ValueError('an `ecs` block needs a provider "alicloud" block with region, '
@@ -343,9 +343,14 @@ class FlowplanProvider:
         if missing:
             raise ValueError(f'the provider "alicloud" block has no {" or ".join(missing)}, '
                              "which an `ecs` block needs")
+        return region
+
+    def _ecs_client(self, ecs: Attributes) -> Any:
+        """An EcsClient for the group's region (the SDK is imported here, and only here)."""
+        region = self._ecs_region(ecs)
         from flowplan_providers.alicloud.ecs import Backoff, EcsClient
 
-        return EcsClient(settings, region, backoff=self.ecs_backoff or Backoff())
+        return EcsClient(self._alicloud, region, backoff=self.ecs_backoff or Backoff())
 
     def _plan_ecs(self, request: PlanRequest, planned: Attributes
                   ) -> tuple[Attributes, tuple[ProviderDiagnostic, ...]]:
@@ -354,7 +359,7 @@ class FlowplanProvider:
         ecs = planned["ecs"]
         try:
             if not contains_unknown(ecs):
-                self._ecs_client(ecs)             # credentials and region are there
+                self._ecs_region(ecs)             # credentials and region are there
         except ValueError as error:
             return planned, (ProviderDiagnostic("Cannot reach the ECS instances",
                                                 detail=str(error), attribute="ecs"),)

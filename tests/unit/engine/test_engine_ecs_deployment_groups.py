@@ -14,8 +14,9 @@ import pytest
 
 import aliyun_fixtures as fx
 from flowplan.diagnostics import DiagnosticsError
-from inline import (InlineConfigError, apply_all, change_of, destroy_all, inline_config,
-                    plan_of, render_problems, render_text, state_of)
+from cli_workspace import check_golden
+from inline import (actions_of, apply_all, change_of, destroy_all, inline_config, plan_of, render_markdown,
+                    render_problems, render_text, state_of)
 
 BY_IDS = """
 deployment_group "daily" {
@@ -35,7 +36,7 @@ deployment_group "web" {
 }
 """
 
-TAG = "flowplan:deployment-group"
+TAG = "flowplan:deployment-group:"         # + the group's name
 
 
 @pytest.fixture
@@ -65,8 +66,8 @@ def test_apply_resolves_tags_and_records_instances_named_by_id(tmp_path, ecs):
         "i-web2": {"region": "cn-hangzhou", "private_ip": "10.0.0.6", "status": "Running",
                    "cloud_assistant": True, "tagged": True},
     }
-    assert ecs.instances["i-web1"].tags == {"app": "web", TAG: "daily"}
-    assert TAG not in ecs.instances["i-db1"].tags
+    assert ecs.instances["i-web1"].tags == {"app": "web", TAG + "daily": "daily"}
+    assert ecs.instances["i-db1"].tags == {"app": "db"}
     again = plan_of(workspace)
     assert change_of(again, "deployment_group.daily").action.value == "no-op"
 
@@ -75,7 +76,8 @@ def test_a_tag_group_takes_the_regions_instances_carrying_the_tags(tmp_path, ecs
     workspace = load(tmp_path, ecs, BY_TAGS)
     apply_all(workspace)
     assert sorted(instances_of(workspace, "deployment_group.web")) == ["i-web1", "i-web2"]
-    assert TAG not in ecs.instances["i-far"].tags          # same tags, another region
+    assert ecs.instances["i-web1"].tags[TAG + "web"] == "web"
+    assert ecs.instances["i-far"].tags == {"app": "web"}    # same tags, another region
 
 
 def test_refresh_shows_an_instance_that_disappeared_and_one_that_appeared(tmp_path, ecs):
@@ -92,8 +94,20 @@ def test_refresh_shows_an_instance_that_disappeared_and_one_that_appeared(tmp_pa
     assert "- ecs_instances.i-web2" in text and 'status          = "NotFound"' in text
     apply_all(workspace)
     assert sorted(instances_of(workspace, "deployment_group.web")) == ["i-web1", "i-web3"]
-    assert ecs.instances["i-web3"].tags[TAG] == "web"
+    assert ecs.instances["i-web3"].tags[TAG + "web"] == "web"
     assert change_of(plan_of(workspace), "deployment_group.web").action.value == "no-op"
+
+
+def test_the_plan_of_instances_changed_outside_flowplan_renders_as_golden(tmp_path, ecs):
+    workspace = load(tmp_path, ecs, BY_IDS + BY_TAGS)
+    apply_all(workspace)
+    ecs.remove_instance("i-web2")
+    ecs.add_instance(fx.Instance("i-web3", fx.REGION, "10.0.0.7", {"app": "web"}))
+    ecs.instances["i-web1"].tags.pop(TAG + "web")     # someone removed a group's tag
+    workspace = load(tmp_path, ecs, BY_IDS + BY_TAGS, providers=workspace)
+    plan = plan_of(workspace)
+    check_golden("engine_plan_ecs_drift.txt", render_text(plan) + "\n")
+    check_golden("engine_plan_ecs_drift.md", render_markdown(plan) + "\n")
 
 
 def test_a_named_instance_that_disappeared_is_shown_then_fails_the_apply_clearly(tmp_path, ecs):
@@ -121,15 +135,23 @@ def test_changing_the_ecs_block_resolves_again_and_untags_instances_that_left(tm
     assert "} -> (known after apply)" in render_text(plan)
     apply_all(workspace)
     assert sorted(instances_of(workspace, "deployment_group.daily")) == ["i-db1", "i-web1"]
-    assert TAG not in ecs.instances["i-web2"].tags
-    assert ecs.instances["i-db1"].tags[TAG] == "daily"
+    assert ecs.instances["i-web2"].tags == {"app": "web"}
+    assert ecs.instances["i-db1"].tags[TAG + "daily"] == "daily"
+
+
+def test_an_instance_may_belong_to_several_groups(tmp_path, ecs):
+    workspace = load(tmp_path, ecs, BY_IDS + BY_TAGS)
+    apply_all(workspace)
+    assert ecs.instances["i-web1"].tags == {"app": "web", TAG + "daily": "daily",
+                                           TAG + "web": "web"}
+    assert set(actions_of(plan_of(workspace)).values()) == {"no-op"}
 
 
 def test_destroy_removes_the_group_tag_from_its_instances(tmp_path, ecs):
-    workspace = load(tmp_path, ecs, BY_IDS)
+    workspace = load(tmp_path, ecs, BY_IDS + BY_TAGS)
     apply_all(workspace)
     destroy_all(workspace)
-    assert all(TAG not in i.tags for i in ecs.instances.values())
+    assert all(not any(k.startswith(TAG) for k in i.tags) for i in ecs.instances.values())
     assert state_of(workspace).get("deployment_group.daily") is None
 
 
@@ -232,3 +254,24 @@ def test_groups_without_ecs_never_import_the_alicloud_sdk(tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().replace("'", '"')) == [
         "flowplan_providers.alicloud", "flowplan_providers.alicloud.settings"]
+
+
+def test_an_instance_whose_agent_is_offline_is_recorded_so(tmp_path, ecs):
+    ecs.instances["i-web2"].cloud_assistant = False
+    workspace = load(tmp_path, ecs, BY_IDS)
+    apply_all(workspace)
+    recorded = instances_of(workspace, "deployment_group.daily")
+    assert (recorded["i-web1"]["cloud_assistant"], recorded["i-web2"]["cloud_assistant"]) == \
+        (True, False)
+
+
+def test_a_malformed_region_or_endpoint_is_reported_at_its_line(tmp_path, ecs):
+    block = fx.provider_block("ftp://somewhere/x").replace('"cn-hangzhou"', '"Hangzhou"')
+    workspace = load(tmp_path, ecs, BY_IDS, block=block)
+    with pytest.raises(DiagnosticsError) as caught:
+        plan_of(workspace)
+    found = {(d.summary, d.range.line) for d in caught.value.diagnostics}
+    lines = {name: n for n, text in enumerate(block.splitlines(), 1)
+             for name in ("region", "endpoint") if text.strip().startswith(name)}
+    assert found == {("Invalid `region`", lines["region"]),
+                     ("Invalid `endpoint`", lines["endpoint"])}
