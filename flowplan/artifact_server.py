@@ -1,4 +1,5 @@
-"""ArtifactServer: hands files to hosts that fetch them over HTTP, at one-time, token-protected URLs.
+"""ArtifactServer: hands files to hosts that fetch them over HTTP, at one-time, token-protected
+URLs.
 
 A deploy through Cloud Assistant cannot push a file to an instance; the instance fetches it. The
 deploy registers each file it hands out (`grant`) and gets a URL under the `artifact_url` setting

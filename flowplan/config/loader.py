@@ -711,7 +711,8 @@ class _Loader:
         self.resources[declared.address] = ResourceConfig(
             declared.address, type_, name, provider, attributes, sorted(dependencies),
             Range(declared.path, block.line, block.column),
-            {**{b.type: Range(declared.path, b.line, b.column) for b in reversed(block.body.blocks)},
+            {**{b.type: Range(declared.path, b.line, b.column)
+                for b in reversed(block.body.blocks)},
              **{n: Range(declared.path, a.line, a.column)
                 for n, a in block.body.attributes.items()}},
             decoder.placeholders, declared.address in self.reads_computed)

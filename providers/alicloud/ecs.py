@@ -4,8 +4,9 @@ What it adds to the SDK:
 
 - errors as `EcsError` with a message fit for a diagnostic or a step log (the API's code, its
   message, the action and region; never a key, nor the SDK's string to sign);
-- credentials refused (a wrong secret, an unknown or disabled key id) is `CredentialsRefused`, raised
-  at the first answer: it is never retried, so a wrong key costs one request, not a retry storm;
+- credentials refused (a wrong secret, an unknown or disabled key id) is `CredentialsRefused`,
+  raised at the first answer: it is never retried, so a wrong key costs one request, not a retry
+  storm;
 - throttling (`Throttling*`), 5xx answers and failed connections are retried with bounded,
   jittered exponential backoff (`Backoff`: 5 attempts, 0.5 s doubling to at most 8 s by default);
   the SDK's own retries are off, so this is the only retry policy;
@@ -113,7 +114,7 @@ class Instance:
 @dataclass(frozen=True)
 class InvocationResult:
     instance_id: str
-    status: str                     # InvocationStatus: Pending, Running, Success, Failed, Stopped...
+    status: str                     # InvocationStatus: Pending, Running, Success, Failed, ...
     record_status: str              # InvokeRecordStatus: Running, Finished, Failed, Stopped...
     exit_code: int | None
     output: bytes                   # decoded from Base64

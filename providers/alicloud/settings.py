@@ -3,7 +3,7 @@ endpoint.
 
     provider "alicloud" {
       region     = "cn-hangzhou"
-      access_key = var.alicloud_access_key      # variable "alicloud_access_key" { sensitive = true }
+      access_key = var.alicloud_access_key      # a variable with sensitive = true
       secret_key = var.alicloud_secret_key
       # endpoint = "http://127.0.0.1:8500"      # another ECS endpoint (the emulator)
     }

@@ -14,11 +14,13 @@ The block models of its resource types are in providers.flowplan.schema (the pip
 Core decides the action from what `plan` proposes; the store is opened lazily from the `store`
 setting of the `flowplan {}` block, so `validate` and `plan` never touch the database.
 
+Reading the store for a run is left to the executor; the tables and their upgrades to
+`flowplan.store`.
+
 A deployment group with an `ecs {}` block also has ECS instances: apply resolves and tags them and
 records them in `ecs_instances`, refresh reads them again, and the plan shows what changed (the
-`_Ecs*` functions below, on flowplan_providers.alicloud.deployment_groups, which is imported only
-then; the credentials come from the `provider "alicloud"` block, which the schema `reads`). Reading the
-store for a run is left to the executor; the tables and their upgrades to `flowplan.store`.
+`_*_ecs` methods, on flowplan_providers.alicloud.deployment_groups, imported only then); the
+credentials come from the `provider "alicloud"` block, which the schema `reads`.
 """
 
 from __future__ import annotations

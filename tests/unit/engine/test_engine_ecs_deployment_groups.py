@@ -15,8 +15,8 @@ import pytest
 import aliyun_fixtures as fx
 from flowplan.diagnostics import DiagnosticsError
 from cli_workspace import check_golden
-from inline import (actions_of, apply_all, change_of, destroy_all, inline_config, plan_of, render_markdown,
-                    render_problems, render_text, state_of)
+from inline import (actions_of, apply_all, change_of, destroy_all, inline_config, plan_of,
+                    render_markdown, render_problems, render_text, state_of)
 
 BY_IDS = """
 deployment_group "daily" {
