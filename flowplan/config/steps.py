@@ -1,8 +1,9 @@
 """Step-type schemas: the attributes each `step` block may have, chosen by its `type`.
 
-Core declares the step types it runs itself; providers add theirs (`java_build`, `image_build`,
-`host_deploy`, ...) through the `flowplan.step_types` entry-point group, whose objects carry a
-`config_model` (a flowplan.config.schema.Step subclass). A plugin that fails to load is kept aside
+Core declares the step types it runs itself; the build step types of flowplan.steps
+(`java_code_scan`, `maven_unit_test`, `java_build`, `nodejs_build`, `nodejs_test`) and providers'
+(`image_build`, `host_deploy`, ...) come through the `flowplan.step_types` entry-point group, whose
+objects carry a `config_model` (a flowplan.config.schema.Step subclass). A plugin that fails to load is kept aside
 with its reason (`StepModels.failures`): the loader warns about it, and a step of its type gets a
 located error saying so, while the rest of the config loads as usual. What a step type does when
 it runs is the executor's business (flowplan.executor), not this module's.

@@ -3,8 +3,9 @@
 A step type is an object with a `name`, a `config_model` (the pydantic model of its attributes, a
 flowplan.config.schema.Step subclass: the loader checks step blocks against it) and
 `run(context) -> StepResult`. Core's are `command`, `archive`, `download_artifact` and
-`manual_approval`; others (java_build, image_build, host_deploy, ...) come through the
-`flowplan.step_types` entry-point group: an entry point names the step type (a class is
+`manual_approval`; the build step types of flowplan.steps (java_code_scan, maven_unit_test,
+java_build, nodejs_build, nodejs_test) and providers' (image_build, host_deploy, ...) come through
+the `flowplan.step_types` entry-point group: an entry point names the step type (a class is
 instantiated without arguments).
 
 `StepContext` is everything a step may use: its resolved and validated attributes, its workspace,

@@ -3,7 +3,8 @@ its deadline and cancel flag, with its output going to the step's log.
 
 `run_in_step` returns a `Finished`: the process result, or the StepResult that ends the step
 when the process did not run to an exit code (not started, canceled, timed out, killed by a
-signal). What an exit code means is left to the step type.
+signal). What an exit code means is left to the step type. `step_directory` is a step's
+`working_dir` in its workspace.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from flowplan.config.schema import parse_duration
+from flowplan.executor.errors import PathEscape
+from flowplan.executor.run.layout import inside
 from flowplan.executor.process import ProcessResult, run_process
 from flowplan.executor.status import Status
 from flowplan.executor.step_process import step_user
@@ -36,21 +39,25 @@ class Finished:
         return self.result.exit_code if self.result is not None else None
 
 
-def deadline_of(context: StepContext, timeout: str | None) -> tuple[float | None, str | None]:
-    """The earlier of the task's deadline and the step's own `timeout`, with its description."""
+def deadline_of(context: StepContext, timeout: str | None,
+                since: float | None = None) -> tuple[float | None, str | None]:
+    """The earlier of the task's deadline and the step's own `timeout` counted from `since`
+    (time.monotonic(); default now), with its description."""
     deadline, limit = context.deadline, context.timeout_text
     if timeout:
-        own = time.monotonic() + parse_duration(timeout)
+        own = (time.monotonic() if since is None else since) + parse_duration(timeout)
         if deadline is None or own < deadline:
             deadline, limit = own, f"the step's timeout of {timeout}"
     return deadline, limit
 
 
 def run_in_step(context: StepContext, argv: Sequence[str], *, timeout: str | None = None,
-                cwd: Path | None = None, env: Mapping[str, str] | None = None) -> Finished:
+                cwd: Path | None = None, env: Mapping[str, str] | None = None,
+                since: float | None = None) -> Finished:
     """Run `argv` as the step's process (see the module text); `env` adds to the step's own
-    environment, `cwd` defaults to the workspace."""
-    deadline, limit = deadline_of(context, timeout)
+    environment, `cwd` defaults to the workspace. `timeout` counts from `since` (a
+    time.monotonic() value), so that a step running several processes can share one."""
+    deadline, limit = deadline_of(context, timeout, since)
     environment = {**context.environment, **(env or {})}
     try:
         result = run_process(list(argv), cwd=cwd or context.workspace, env=environment,
@@ -96,3 +103,14 @@ def script_argv(context: StepContext, script: str, shell: str = "bash -e") -> li
 @lru_cache(maxsize=64)
 def _shell_words(shell: str) -> tuple[str, ...]:
     return tuple(shlex.split(shell))
+
+
+def step_directory(context: StepContext, relative: str) -> Path:
+    """The directory `relative` (a step's `working_dir`) in the workspace, resolved; PathEscape
+    when it leads outside the workspace or is not a directory there."""
+    path = inside(context.workspace, relative or ".", "working_dir")
+    if not path.is_dir():
+        raise PathEscape(f"working_dir {relative!r} is not a directory in the workspace"
+                         if path.exists() else
+                         f"working_dir {relative!r} does not exist in the workspace")
+    return path

@@ -33,24 +33,13 @@ from flowplan.executor.step_process.step_user import RunAsRefused
 from flowplan.state.local import LocalStateBackend
 from flowplan.state.model import State
 
-STEP_USER = "flowplan-step"
+from run_as_account import STEP_USER, step_account  # noqa: E402
 KEY = "operator-key-for-run-as-tests"
 
 
 @pytest.fixture(scope="session")
 def account() -> pwd.struct_passwd:
-    if os.geteuid() != 0:
-        pytest.skip("run_as tests need root: they create the system user flowplan-step and run "
-                    "steps as it")
-    try:
-        return pwd.getpwnam(STEP_USER)
-    except KeyError:
-        pass
-    made = subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", STEP_USER],
-                          capture_output=True, text=True)
-    if made.returncode not in (0, 9):        # 9: made meanwhile by another session
-        pytest.fail(f"useradd {STEP_USER}: {made.stderr}")
-    return pwd.getpwnam(STEP_USER)
+    return step_account()
 
 
 @pytest.fixture
