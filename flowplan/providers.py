@@ -18,7 +18,7 @@ Providers are found through the `flowplan.providers` entry-point group; core nev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
@@ -50,6 +50,10 @@ class ResourceSchema:
 class ProviderSchema:
     name: str
     resources: tuple[ResourceSchema, ...]
+    # Other providers whose `provider "NAME" {}` blocks this one is configured with
+    # (ConfigureRequest.blocks): the flowplan provider reads alicloud's for the ECS instances of
+    # deployment groups.
+    reads: tuple[str, ...] = ()
 
     def resource(self, type_: str) -> ResourceSchema | None:
         return next((r for r in self.resources if r.type == type_), None)
@@ -61,6 +65,19 @@ class ProviderDiagnostic:
     detail: str = ""
     attribute: str | None = None          # the attribute at fault, for a file:line:col
     severity: str = "error"
+    # From `configure` only: the provider block at fault when it is another provider's (one the
+    # schema `reads`); `attribute` is then that block's attribute.
+    block: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderBlock:
+    """Another provider's `provider "NAME" {}` block, as a provider that reads it gets it."""
+
+    config: Attributes                    # evaluated, sensitive values in clear
+    literal: tuple[str, ...] = ()         # attributes written as constant text in the file
+    #                                       (no reference, no function call): for refusing secrets
+    #                                       written into the config
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,8 @@ class ConfigureRequest:
     config: Attributes                    # the evaluated `provider "NAME" {}` block, may be empty
     working_dir: str                      # the config directory
     settings: Attributes                  # the evaluated `flowplan {}` block (store URL, state, ...)
+    # The blocks of the providers the schema `reads`, by name (those the config has).
+    blocks: dict[str, ProviderBlock] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Puts tests/support on sys.path for every test: cli_workspace and recorder_provider for the
 end-to-end tests, inline for the in-process plan/apply tests (tests/unit/engine); and the
-fixtures of real SSH hosts (sshd on 127.0.0.1, tests/support/sshd.py) for any test that asks.
+fixtures of real SSH hosts (sshd on 127.0.0.1, tests/support/sshd.py) for any test that asks;
+and the repository's root, for the API emulators (`from tests.emulators.aliyun import EcsEmulator`).
 Sockets of the test process refuse to connect past the loopback range: a config that names
 another address fails its test instead of sending traffic out."""
 
@@ -16,6 +17,9 @@ import pytest
 SUPPORT = Path(__file__).resolve().parent / "support"
 if str(SUPPORT) not in sys.path:
     sys.path.insert(0, str(SUPPORT))
+ROOT = SUPPORT.parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))
 
 
 # -- real SSH hosts (tests/support/sshd.py) --------------------------------------------------------

@@ -155,6 +155,22 @@ def function_calls(node: Any) -> Iterator[str]:
 
 # -- evaluation ---------------------------------------------------------------------------------
 
+def is_constant(node: tuple) -> bool:
+    """True when an expression is constant text written in the file: no reference, no call."""
+    kind = node[0]
+    if kind in (E_NAME, E_CALL):
+        return False
+    if kind == E_LIT:
+        return True
+    if kind == E_TEMPLATE:
+        return all(isinstance(part, str) or is_constant(part) for part in node[3])
+    if kind == E_TUPLE:
+        return all(is_constant(item) for item in node[3])
+    if kind == E_OBJECT:
+        return all(is_constant(key) and is_constant(value) for key, value in node[3])
+    return all(is_constant(operand) for operand in node[3:] if isinstance(operand, tuple))
+
+
 def evaluate(node: tuple, scope: Scope) -> Any:
     kind = node[0]
     if kind == E_LIT:

@@ -23,9 +23,10 @@ from typing import Any, Callable, Iterable
 
 from flowplan.config import files as config_files_module
 from flowplan.config.expressions import (EvalError, Names, ResourceRef, Scope, evaluate,
-                                         references)
+                                         is_constant, references)
 from flowplan.config.functions import build_functions
-from flowplan.config.model import Config, ResourceConfig, StateLookup, VariableValue
+from flowplan.config.model import (Config, ProviderSource, ResourceConfig, StateLookup,
+                                   VariableValue)
 from flowplan.config.partial import Folder, holds_deferred
 from flowplan.config.pipeline import (pipeline_definition, task_order_problems,
                                       unusable_file_name)
@@ -192,7 +193,7 @@ class _Loader:
     def _result(self, settings: dict[str, Any], providers: dict | None = None) -> Config:
         return Config(self.directory, settings or Settings().model_dump(), providers or {},
                       self.values, self.source_values, dict(self.resources), self.texts,
-                      self.diagnostics, self.local_values, self)
+                      self.diagnostics, self.local_values, self, self._provider_sources())
 
     # -- indexing ------------------------------------------------------------------------------
 
@@ -340,6 +341,13 @@ class _Loader:
                                 exc.summary, exc.detail, f"provider.{name}")
             configs[name] = values
         return configs
+
+    def _provider_sources(self) -> dict[str, ProviderSource]:
+        return {name: ProviderSource(
+                    Range(path, block.line, block.column),
+                    {n: Range(path, a.line, a.column) for n, a in block.body.attributes.items()},
+                    frozenset(n for n, a in block.body.attributes.items() if is_constant(a.expr)))
+                for name, (path, block) in self.provider_blocks.items()}
 
     # -- variables -----------------------------------------------------------------------------
 
@@ -704,7 +712,10 @@ class _Loader:
         self.resources[declared.address] = ResourceConfig(
             declared.address, type_, name, provider, attributes, sorted(dependencies),
             Range(declared.path, block.line, block.column),
-            {n: Range(declared.path, a.line, a.column) for n, a in block.body.attributes.items()},
+            {**{b.type: Range(declared.path, b.line, b.column)
+                for b in reversed(block.body.blocks)},
+             **{n: Range(declared.path, a.line, a.column)
+                for n, a in block.body.attributes.items()}},
             decoder.placeholders, declared.address in self.reads_computed,
             functools.partial(_nested_range, declared.path, block))
 

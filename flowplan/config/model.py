@@ -62,6 +62,21 @@ class ResourceConfig:
         return self.attribute_ranges.get(name.split(".", 1)[0], self.range)
 
 
+@dataclass(frozen=True)
+class ProviderSource:
+    """Where a `provider "NAME" {}` block is written, and which of its attributes are constant
+    text (no reference, no function call)."""
+
+    range: Range
+    attribute_ranges: dict[str, Range] = field(default_factory=dict)
+    literal: frozenset[str] = frozenset()
+
+    def attribute_range(self, name: str | None) -> Range:
+        if name:
+            return self.attribute_ranges.get(name.split(".", 1)[0], self.range)
+        return self.range
+
+
 @dataclass
 class Config:
     directory: Path
@@ -76,6 +91,7 @@ class Config:
     # What flowplan.config.loader.reevaluate needs to evaluate a resource again (the parsed
     # declarations and the scope's values); opaque to everyone else, never changed.
     evaluation: Any = field(default=None, repr=False, compare=False)
+    provider_sources: dict[str, ProviderSource] = field(default_factory=dict)
 
     def resource(self, address: str) -> ResourceConfig | None:
         return self.resources.get(address)

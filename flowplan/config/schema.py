@@ -67,6 +67,17 @@ def _check_duration(value: Optional[str]) -> Optional[str]:
     return value
 
 
+def _check_artifact_url(value: Optional[str]) -> Optional[str]:
+    if value is not None:
+        from flowplan.artifact_server import ArtifactServerError, parse_artifact_url
+
+        try:
+            parse_artifact_url(value)
+        except ArtifactServerError as error:
+            raise ValueError(str(error)) from None
+    return value
+
+
 class BlockModel(BaseModel):
     """The model of one kind of block: core's, or a provider's for a resource type.
 
@@ -109,6 +120,11 @@ class Settings(BlockModel):
     parallelism: int = Field(10, ge=1)
     run_as: Optional[str] = None      # the system user steps run as (flowplan must be root)
     tools: Annotated[Optional[ToolsSettings], Nested(labels=0, many=False)] = None
+    # http://HOST:PORT where deploys serve artifacts to the hosts that fetch them (Cloud
+    # Assistant), and the address the hosts reach it at (flowplan.artifact_server)
+    artifact_url: Optional[str] = None
+
+    _artifact_url = field_validator("artifact_url")(_check_artifact_url)
 
 
 class ProviderConfig(BlockModel):

@@ -14,15 +14,15 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from flowplan.config.loader import reevaluate
-from flowplan.config.model import Config, ResourceConfig
+from flowplan.config.model import Config, ProviderSource, ResourceConfig
 from flowplan.diagnostics import Diagnostics, Range
 from flowplan.events import EventSink, RefreshStarted, RefreshWarning, ignore
 from flowplan.plan.decide import decide_action
 from flowplan.plan.diff import diff_attributes
 from flowplan.plan.model import Action, Plan, ResourceChange
 from flowplan.providers import (ConfigureRequest, PlanRequest, PlanResponse, Provider,
-                                ProviderDiagnostic,
-                                ProviderRegistry, ReadRequest, ValidateRequest)
+                                ProviderBlock, ProviderDiagnostic, ProviderRegistry, ReadRequest,
+                                ValidateRequest)
 from flowplan.state import ResourceState, State
 from flowplan.values import Sensitive, Unknown, to_markers
 
@@ -51,9 +51,18 @@ def configure_providers(config: Config, registry: ProviderRegistry, names: Itera
             continue
         provider = registry.get(name)
         settings = {**config.settings, "working_dir": str(config.directory)}
+        schema = registry.schema(name)
+        blocks = {other: ProviderBlock(reveal(config.providers[other]),
+                                       tuple(sorted(_source(config, other).literal)))
+                  for other in (schema.reads if schema is not None else ())
+                  if other in config.providers}
         problems = provider.configure(ConfigureRequest(
-            reveal(config.providers.get(name, {})), str(config.directory), settings))
-        _add_provider_diagnostics(diagnostics, problems, None, f"provider.{name}")
+            reveal(config.providers.get(name, {})), str(config.directory), settings, blocks))
+        for problem in problems:
+            block = problem.block or name
+            _add_provider_diagnostics(diagnostics, (problem,), None, f"provider.{block}",
+                                      _source(config, block).attribute_range(problem.attribute)
+                                      if block in config.provider_sources else None)
         configured[name] = provider
     return configured
 
@@ -248,10 +257,16 @@ def _selected(config: Config, state: State, options: PlanOptions,
     return selected & everything
 
 
+def _source(config: Config, name: str) -> ProviderSource:
+    return config.provider_sources.get(name) or ProviderSource(Range("", 0, 0))
+
+
 def _add_provider_diagnostics(diagnostics: Diagnostics, problems: Iterable[ProviderDiagnostic],
-                              resource: ResourceConfig | None, address: str) -> None:
+                              resource: ResourceConfig | None, address: str,
+                              where: Range | None = None) -> None:
     for problem in problems:
-        where: Range | None = resource.attribute_range(problem.attribute) if resource else None
+        if resource is not None:
+            where = resource.attribute_range(problem.attribute)
         detail = problem.detail
         if problem.attribute:
             detail = f'"{problem.attribute}": {detail}' if detail else f'"{problem.attribute}"'

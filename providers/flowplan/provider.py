@@ -17,19 +17,26 @@ providers.ssh only when a group is applied or refreshed).
 
 The block models of its resource types are in providers.flowplan.schema (the pipeline's is core's).
 Core decides the action from what `plan` proposes; the store is opened lazily from the `store`
-setting of the `flowplan {}` block, so `validate` and `plan` never touch the database. Reading the
-store for a run is left to the executor; the tables and their upgrades to `flowplan.store`.
+setting of the `flowplan {}` block, so `validate` and `plan` never touch the database.
+
+Reading the store for a run is left to the executor; the tables and their upgrades to
+`flowplan.store`.
+
+A deployment group with an `ecs {}` block also has ECS instances: apply resolves and tags them and
+records them in `ecs_instances`, refresh reads them again, and the plan shows what changed (the
+`_*_ecs` methods, on flowplan_providers.alicloud.deployment_groups, imported only then); the
+credentials come from the `provider "alicloud"` block, which the schema `reads`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -179,6 +186,8 @@ class FlowplanProvider:
         self._store: Store | None = None
         self._lock = threading.Lock()
         self._drift = deployment_groups.KeyDrift()
+        self._alicloud: Any = None          # AlicloudSettings of the `provider "alicloud"` block
+        self.ecs_backoff: Any = None        # the ECS client's Backoff (None: its default)
 
     def schema(self) -> ProviderSchema:
         return SCHEMA
@@ -200,7 +209,7 @@ class FlowplanProvider:
                 self._store = None
             self._store_url = url
             self._working_dir = working_dir
-        return []
+        return self._configure_alicloud(request)
 
     def close(self) -> None:
         """Release the store's connections (not part of the protocol; for the CLI and tests)."""
@@ -230,6 +239,7 @@ class FlowplanProvider:
             found += _check_text(config, "environment", required=True,
                                  shape="the name of an environment, such as \"daily\"")
             found += deployment_groups.host_problems(config)
+            found += _ecs_problems(config.get("ecs"))
         return found
 
     def plan(self, request: PlanRequest) -> PlanResponse:
@@ -250,7 +260,11 @@ class FlowplanProvider:
             # before `id`, where the store's rendering of the group (read) puts it too
             planned = {**_without(planned, "id"), "host_keys": keys, "id": planned["id"]}
             requires_replace = (*requires_replace, *forcing)
-        return PlanResponse(planned=planned, requires_replace=requires_replace)
+        diagnostics: tuple[ProviderDiagnostic, ...] = ()
+        if request.type == "deployment_group" and planned.get("ecs") is not None:
+            planned, diagnostics = self._plan_ecs(request, planned)
+        return PlanResponse(planned=planned, requires_replace=requires_replace,
+                            diagnostics=diagnostics)
 
     @staticmethod
     def _planned_id(request: PlanRequest, force_new: tuple[str, ...]) -> Any:
@@ -284,28 +298,39 @@ class FlowplanProvider:
             f"deployment_group.{request.name}", state, self._working_dir, self.connect_timeout)
         self._drift.record(self._scope(request.name),
                            deployment_groups.refreshed_keys(state, changed))
+        if state.get("ecs"):
+            read = self._read_ecs(request.name, state)
+            return ReadResponse(state=read.state, diagnostics=(*warnings, *read.diagnostics))
         return ReadResponse(state=state, diagnostics=tuple(warnings))
 
     def apply(self, request: ApplyRequest) -> ApplyResponse:
         kind = _KINDS.get(request.type)
         if kind is None:
             return ApplyResponse(state=request.prior, diagnostics=(_unknown_type(request.type),))
-        try:
-            store = self._opened_store()
-            if request.type == "deployment_group":     # what refresh saw is settled now
-                self._drift.record(self._scope(request.name), None)
-            if request.planned is None:
-                kind.remove(store, request.name)      # already gone is fine
-                return ApplyResponse(state=None)
-            planned = request.planned
-            if request.type == "deployment_group":
+        warnings: tuple[ProviderDiagnostic, ...] = ()
+        if request.type == "deployment_group":
+            self._drift.record(self._scope(request.name), None)   # what refresh saw is settled
+            if request.planned is not None:     # first the SSH hosts' keys: that changes nothing
                 keys, problems = deployment_groups.pin_host_keys(
-                    f"deployment_group.{request.name}", request.config or planned, planned,
-                    self._working_dir, self.connect_timeout)
+                    f"deployment_group.{request.name}", request.config or request.planned,
+                    request.planned, self._working_dir, self.connect_timeout)
                 if problems:
                     return ApplyResponse(state=request.prior, diagnostics=tuple(problems))
-                planned = {**planned, "host_keys": keys}
-            return ApplyResponse(state=kind.register(store, request.name, planned))
+                request = dataclasses.replace(request,
+                                              planned={**request.planned, "host_keys": keys})
+            planned, warnings = self._apply_ecs(request)
+            if any(w.severity == "error" for w in warnings):
+                return ApplyResponse(state=request.prior, diagnostics=warnings)
+            if planned is not request.planned:
+                request = ApplyRequest(request.type, request.name, request.prior, planned,
+                                       request.config)
+        try:
+            store = self._opened_store()
+            if request.planned is None:
+                kind.remove(store, request.name)      # already gone is fine
+                return ApplyResponse(state=None, diagnostics=warnings)
+            return ApplyResponse(state=kind.register(store, request.name, request.planned),
+                                 diagnostics=warnings)
         except (*_store_failures(), ValueError) as error:
             verb = "delete" if request.planned is None else "register"
             return ApplyResponse(state=request.prior, diagnostics=(
@@ -334,6 +359,111 @@ class FlowplanProvider:
     def _scope(self, name: str) -> tuple:
         """Whose host keys a refresh saw: this store's deployment group `name`."""
         return (self._store_url, str(self._working_dir), name)
+    # -- deployment groups' ECS instances (flowplan_providers.alicloud) --------------------------
+
+    def _configure_alicloud(self, request: ConfigureRequest) -> list[ProviderDiagnostic]:
+        block = request.blocks.get("alicloud")
+        if block is None:
+            self._alicloud = None
+            return []
+        from flowplan_providers.alicloud.settings import read_settings
+
+        self._alicloud, problems = read_settings(block)
+        return problems
+
+    def _ecs_region(self, ecs: Attributes) -> str:
+        """The region of an `ecs` block; ValueError naming what the alicloud block lacks."""
+        settings = self._alicloud
+        if settings is None:
+            raise ValueError('an `ecs` block needs a provider "alicloud" block with region, '
+                             "access_key and secret_key")
+        missing = settings.missing()
+        region = ecs.get("region") or settings.region
+        if region is None:
+            missing.insert(0, "region")
+        if missing:
+            raise ValueError(f'the provider "alicloud" block has no {" or ".join(missing)}, '
+                             "which an `ecs` block needs")
+        return region
+
+    def _ecs_client(self, ecs: Attributes) -> Any:
+        """An EcsClient for the group's region (the SDK is imported here, and only here)."""
+        region = self._ecs_region(ecs)
+        from flowplan_providers.alicloud.ecs import Backoff, EcsClient
+
+        return EcsClient(self._alicloud, region, backoff=self.ecs_backoff or Backoff())
+
+    def _plan_ecs(self, request: PlanRequest, planned: Attributes
+                  ) -> tuple[Attributes, tuple[ProviderDiagnostic, ...]]:
+        """`ecs_instances`: the refreshed instances that exist, tagged, while the `ecs` block is
+        unchanged; known after apply when it changed or the group is new."""
+        ecs = planned["ecs"]
+        try:
+            if not contains_unknown(ecs):
+                self._ecs_region(ecs)             # credentials and region are there
+        except ValueError as error:
+            return planned, (ProviderDiagnostic("Cannot reach the ECS instances",
+                                                detail=str(error), attribute="ecs"),)
+        prior = request.prior or {}
+        recorded = prior.get("ecs_instances")
+        if not same_value(prior.get("ecs"), ecs) or not isinstance(recorded, dict) \
+                or contains_unknown(ecs):
+            return {**planned, "ecs_instances": KNOWN_AFTER_APPLY.marker()}, ()
+        from flowplan_providers.alicloud.deployment_groups import planned_instances
+
+        instances, missing = planned_instances(recorded)
+        warnings = tuple(ProviderDiagnostic(
+            "ECS instance no longer exists",
+            detail=f"{i} of deployment_group.{request.name} was not found in its region; "
+                   + ("apply fails until it is removed from instance_ids"
+                      if i in (ecs.get("instance_ids") or []) else
+                      "apply removes it from the group"),
+            attribute="ecs", severity="warning") for i in missing)
+        return {**planned, "ecs_instances": instances}, warnings
+
+    def _read_ecs(self, name: str, state: Attributes) -> ReadResponse:
+        from flowplan_providers.alicloud.deployment_groups import EcsError, refresh
+
+        try:
+            client = self._ecs_client(state["ecs"])
+            instances = refresh(client, name, state["ecs"], state.get("ecs_instances") or {})
+        except (ValueError, EcsError) as error:
+            return ReadResponse(state=state, diagnostics=(ProviderDiagnostic(
+                f"Cannot refresh the ECS instances of deployment_group.{name}",
+                detail=str(error), attribute="ecs"),))
+        return ReadResponse(state={**state, "ecs_instances": instances})
+
+    def _apply_ecs(self, request: ApplyRequest
+                   ) -> tuple[Attributes | None, tuple[ProviderDiagnostic, ...]]:
+        """Resolve and tag the instances before the group is registered (the planned attributes
+        with `ecs_instances` filled in), or untag them when it goes; an error diagnostic when
+        that fails. Groups without an `ecs` block pass through untouched."""
+        planned, prior = request.planned, request.prior or {}
+        ecs = planned.get("ecs") if planned is not None else None
+        if ecs is None and not prior.get("ecs"):
+            return planned, ()
+        from flowplan_providers.alicloud.deployment_groups import (EcsError, GroupError,
+                                                                   release, resolve)
+
+        verb = "release" if ecs is None else "resolve"
+        try:
+            if ecs is None:                       # deleted, or the block was removed
+                release(self._ecs_client(prior["ecs"]), request.name,
+                        sorted(prior.get("ecs_instances") or {}))
+                return planned, ()
+            instances, warnings = resolve(self._ecs_client(ecs), request.name, ecs,
+                                          prior.get("ecs_instances") or {})
+        except (ValueError, EcsError, GroupError) as error:
+            problem = ProviderDiagnostic(
+                f"Cannot {verb} the ECS instances of deployment_group.{request.name}",
+                detail=str(error), attribute="ecs")
+            if ecs is None:                       # the group goes anyway: say what was left
+                return planned, (ProviderDiagnostic(problem.summary, problem.detail, "ecs",
+                                                    "warning"),)
+            return planned, (problem,)
+        return {**planned, "ecs_instances": instances}, tuple(
+            ProviderDiagnostic("ECS instance", detail=w, attribute="ecs", severity="warning")
+            for w in warnings)
 
     def _opened_store(self) -> Store:
         with self._lock:
@@ -354,6 +484,28 @@ def _unknown_type(type_: str) -> ProviderDiagnostic:
     known = ", ".join(_KINDS)
     return ProviderDiagnostic(f"The flowplan provider has no resource type {type_!r}",
                               detail=f"it manages {known}")
+
+
+def _ecs_problems(ecs: Any) -> list[ProviderDiagnostic]:
+    """What is wrong with an `ecs {}` block, offline."""
+    if not isinstance(ecs, dict) or contains_unknown(ecs):
+        return []
+    ids, tags = ecs.get("instance_ids") or [], ecs.get("tags") or {}
+    if not ids and not tags:
+        return [ProviderDiagnostic("Empty `ecs` block", attribute="ecs",
+                                   detail="`ecs` needs instance_ids, tags or both (the "
+                                          "instances named that carry the tags)")]
+    found = []
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        found.append(ProviderDiagnostic("Duplicate instance ids", attribute="ecs",
+                                        detail=f"instance_ids names {', '.join(duplicates)} "
+                                               "more than once"))
+    if any(type(i) is not str or not i for i in ids):
+        found.append(ProviderDiagnostic("Invalid instance id", attribute="ecs",
+                                        detail="instance_ids must be ECS instance ids such as "
+                                               "\"i-bp1abc\""))
+    return found
 
 
 def _check_text(config: Attributes, key: str, *, required: bool, shape: str,

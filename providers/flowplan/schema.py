@@ -46,6 +46,11 @@ class EcsTarget(BlockModel):
     region: Optional[str] = None
 
 
+# Set by apply for a group with an `ecs {}` block: the instances resolved, by id
+# (flowplan_providers.alicloud.deployment_groups).
+ECS_COMPUTED = ("ecs_instances",)
+
+
 class DeploymentGroup(BlockModel):
     environment: str
     description: str = ""
@@ -68,7 +73,8 @@ SCHEMA = ProviderSchema(name="flowplan", resources=(
                                "definition"),
     ResourceSchema(type="schedule", computed=("id",), force_new=("pipeline",), model=Schedule,
                    description="A cron schedule that starts a pipeline"),
-    ResourceSchema(type="deployment_group", computed=("id", "host_keys"), model=DeploymentGroup,
+    ResourceSchema(type="deployment_group", computed=("id", "host_keys", *ECS_COMPUTED),
+                   model=DeploymentGroup,
                    description="Hosts a pipeline deploys to, registered into the store, with "
                                "the host key of each SSH host as apply found it"),
-))
+), reads=("alicloud",))

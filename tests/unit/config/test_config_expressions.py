@@ -395,3 +395,18 @@ def test_unknown_function_is_a_diagnostic_listing_the_functions(evaluation_error
 def test_errors_about_a_sensitive_value_do_not_show_it(evaluation_error, expression):
     diagnostic = evaluation_error(expression, SECRET)
     assert "hunter2" not in diagnostic.detail
+
+
+@pytest.mark.parametrize("expression, constant", [
+    ('"text"', True), ("42", True), ('"a${"b"}c"', True), ('["a", 1]', True),
+    ('<<-EOT\n  heredoc\n  EOT', True), ('"a" == "b" ? "x" : "y"', True),
+    ("var.key", False), ('env("KEY")', False), ('"prefix-${var.key}"', False),
+    ('["a", var.key]', False), ('lower("A")', False), ('var.flag ? "x" : "y"', False),
+])
+def test_is_constant_tells_text_written_in_the_file_from_computed_values(expression, constant):
+    from flowplan.config.expressions import is_constant
+    from flowplan.config.syntax import parse_text
+
+    parsed = parse_text("main.hcl", f"a = {expression}\n")
+    assert parsed.diagnostics == []
+    assert is_constant(parsed.body.attributes["a"].expr) is constant

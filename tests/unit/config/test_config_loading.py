@@ -158,6 +158,7 @@ def test_settings_block_decodes_nested_state_block_and_fills_defaults(sketch):
         "parallelism": 10,
         "run_as": None,
         "tools": None,
+        "artifact_url": None,
     }
 
 

@@ -80,7 +80,8 @@ def test_provider_implements_the_protocol_and_declares_its_schema():
     assert schema.resource("pipeline").computed == ("id", "content_hash")
     assert schema.resource("schedule").computed == ("id",)
     assert schema.resource("schedule").force_new == ("pipeline",)
-    assert schema.resource("deployment_group").computed == ("id", "host_keys")
+    assert schema.resource("deployment_group").computed == ("id", "host_keys", "ecs_instances")
+    assert schema.reads == ("alicloud",)
 
 
 def test_schema_hands_over_the_block_models_of_pipeline_schedule_and_deployment_group():
