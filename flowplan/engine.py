@@ -205,6 +205,7 @@ def open_run_service(directory: Path | str, config: Config | None = None) -> Any
     roles): only the `flowplan {}` settings must be right."""
     from flowplan.executor.service import RunService
     from flowplan.executor.settings import ExecutorSettings
+    from flowplan.executor.targets import run_targets
     from flowplan.store import Store
 
     directory = Path(directory)
@@ -224,7 +225,8 @@ def open_run_service(directory: Path | str, config: Config | None = None) -> Any
     except StateError:
         resources = {}
     settings = ExecutorSettings.from_config(config.directory, config.settings)
-    service = RunService(store, settings, resources=resources)
+    targets = run_targets(resources, config, config.settings.get("artifact_url"))
+    service = RunService(store, settings, resources=resources, targets=targets)
     service.mark_interrupted()      # runs whose process died are `interrupted`, ready to resume
     return service
 

@@ -1,6 +1,7 @@
-"""Commands about runs: run, runs, logs, approve, reject, retry, skip, resume, cancel.
+"""Commands about runs: run, runs, logs, approve, reject, retry, skip, resume, rollback,
+cancel.
 
-The commands that drive a run (run, approve, reject, retry, skip, resume) take SIGTERM as Ctrl-C
+The commands that drive a run (run, approve, reject, retry, skip, resume, rollback) take SIGTERM as Ctrl-C
 while they drive it: the run's steps are stopped and the run is recorded canceled, exit 1.
 """
 
@@ -198,10 +199,41 @@ def skip(
 
 
 @app.command()
-def resume(run_ref: str = RunArgument) -> None:
-    """Continue a run whose process died (status interrupted)."""
+def resume(
+    run_ref: str = RunArgument,
+    user: Optional[str] = typer.Option(None, "--as", help="Who resumes it (default: you)."),
+) -> None:
+    """Continue a run whose process died (status interrupted), or a deploy paused between
+    batches (the next batch starts)."""
     exit_with(_continue(lambda service, values, sink: service.resume(
-        run_ref, variables=values, sensitive=set(values), on_event=sink), run_ref))
+        run_ref, variables=values, sensitive=set(values), user=user_name(user),
+        on_event=sink), run_ref, lambda: user_name(user)))
+
+
+@app.command()
+def rollback(
+    pipeline: str = typer.Argument(..., help="The pipeline (its name)."),
+    to: str = typer.Option(..., "--to", help="The run whose deploy to repeat: NUMBER or "
+                                              "PIPELINE#NUMBER."),
+    user: Optional[str] = typer.Option(None, "--as", help="Who rolls back (default: you)."),
+) -> None:
+    """Start a run (trigger rollback) that repeats the deploy steps of an earlier run with that
+    run's artifacts and variables."""
+    def body() -> int:
+        from flowplan import engine
+
+        checked("the pipeline name", pipeline)
+        checked("--to", to)
+        who = user_name(user)
+        service = run_service()
+        ref = to if "#" in to else f"{pipeline}#{to}"
+        with terminate_as_interrupt():
+            values = engine.continue_values(service, ref, OPTIONS.directory)
+            with _progress_sink() as sink:
+                outcome = service.rollback(pipeline, ref, user=who, variables=values,
+                                           sensitive=set(values), on_event=sink)
+        return _finish(outcome)
+    exit_with(guard_runs(body))
 
 
 @app.command()

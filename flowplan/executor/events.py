@@ -108,13 +108,15 @@ class StageFinished:
 
 @dataclass(frozen=True)
 class Gate:
-    """Something the run waits for: a manual stage, or a manual_approval step."""
+    """Something the run waits for: a manual stage, a manual_approval step, or a paused
+    deploy (`kind` "pause")."""
 
     stage: str
     task: str | None = None
     step: str | None = None
     description: str = ""
     who: str = "anyone"             # who may decide, in words
+    kind: str = "approval"
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ import signal
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flowplan import processes
@@ -38,13 +39,15 @@ from flowplan.executor.events import Gate
 from flowplan.executor.process import kill_group
 from flowplan.executor.run.approval import deadline_of
 from flowplan.executor.run.environment import RunValues
-from flowplan.executor.run.gates import GATE_FLOOR, PendingGate, pending_gates
+from flowplan.executor.run.gates import (GATE_FLOOR, PAUSING_STEP_TYPES, PendingGate,
+                                        pending_gates)
 from flowplan.executor.run.refs import RunRef
 from flowplan.executor.run.scheduler import HOST, Drive, driven_here, driver_alive
 from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status, counted, worst_of
+from flowplan.executor.targets import RunTargets
 from flowplan.executor.step_process import step_user
-from flowplan.store import (ApprovalRecord, ArtifactRecord, RunHeld, RunRecord, StepPlan,
+from flowplan.store import (ApprovalRecord, ArtifactRecord, DeployHostRecord, RunHeld, RunRecord, StepPlan,
                             StepRunRecord, Store, TaskPlan, TaskRunRecord)
 from flowplan.store.schema import utc_now
 
@@ -84,6 +87,7 @@ class RunTree:
     approvals: tuple[ApprovalRecord, ...]
     artifacts: tuple[ArtifactRecord, ...]
     gates: tuple[Gate, ...]
+    deploy_hosts: tuple[DeployHostRecord, ...] = ()   # per host of each deploy step run
 
 
 @dataclass(frozen=True)
@@ -122,10 +126,12 @@ class RunService:
     """Starts, continues, stops and describes runs. One per store; safe to share."""
 
     def __init__(self, store: Store, settings: ExecutorSettings, *,
-                 resources: Mapping[str, dict[str, Any]] | None = None) -> None:
+                 resources: Mapping[str, dict[str, Any]] | None = None,
+                 targets: RunTargets | None = None) -> None:
         self.store = store
         self.settings = settings
         self.resources = dict(resources or {})   # state attributes by address, for expressions
+        self.targets = targets or RunTargets()   # what deploys reach (clear credentials)
 
     # -- starting -------------------------------------------------------------------------------
 
@@ -212,8 +218,13 @@ class RunService:
         gates = pending_gates(self.store, run)
         if task is not None:
             gates = [g for g in gates if g.task == task or (g.task is None and g.stage == task)]
+        paused = [g for g in gates if g.kind == "pause"]
+        gates = [g for g in gates if g.kind != "pause"]
         if not gates:
             which = f" at task {task}" if task else ""
+            if paused:
+                raise NothingToContinue(f"{run.ref} is not waiting for a decision{which}: its "
+                                        f"deploy is paused (flowplan resume {run.ref})")
             raise NothingToContinue(f"{run.ref} is not waiting for a decision{which} "
                                     f"(status {run.status})")
         allowed = [g for g in gates if g.rule.eligible(user)]
@@ -261,6 +272,9 @@ class RunService:
         if status == Status.SUCCEEDED:
             raise NothingToContinue(f"{record.ref} succeeded: there is nothing to retry")
         if status == Status.WAITING:
+            if any(g.kind == "pause" for g in pending_gates(self.store, record)):
+                raise NothingToContinue(f"{record.ref} is paused between deploy batches: "
+                                        f"flowplan resume {record.ref} (or cancel)")
             raise NothingToContinue(f"{record.ref} is waiting for a decision: "
                                     f"flowplan approve {record.ref} (or reject)")
         tasks = self.store.task_runs(record.id)
@@ -310,14 +324,25 @@ class RunService:
         return self._continue(self.get(record.ref), values, on_event)
 
     def resume(self, run: str | RunRef, *, variables: Mapping[str, Any] | None = None,
-               sensitive: Iterable[str] = (),
+               sensitive: Iterable[str] = (), user: str | None = None,
                on_event: events.EventSink = events.ignore) -> RunOutcome:
         """Continue a run whose process died (`interrupted`): interrupted tasks start again,
-        finished ones are kept."""
+        finished ones are kept. A run paused between deploy batches continues with the next
+        batch (a `resume` decision is recorded for each paused deploy)."""
         self.mark_interrupted()
         record = self._not_busy(self.get(run))
         self._check_run_as()
         status = Status(record.status)
+        paused = [g for g in pending_gates(self.store, record) if g.kind == "pause"] \
+            if status == Status.WAITING else []
+        if paused:
+            values = self._values(record, variables, sensitive)    # refused before any change
+            for gate in paused:
+                self.store.add_approval(record.id, stage=gate.stage, task=gate.task,
+                                        step=gate.step, step_run_id=gate.step_run_id,
+                                        user=user or processes.account().name,
+                                        decision="resume")
+            return self._continue(self.get(record.ref), values, on_event)
         if status != Status.INTERRUPTED:
             hint = {Status.WAITING: f"approve or reject it (flowplan approve {record.ref})",
                     Status.FAILED: f"retry it (flowplan retry {record.ref})",
@@ -328,6 +353,36 @@ class RunService:
         tasks = self.store.task_runs(record.id)
         self._reopen(record, [t for t in tasks if t.status == Status.INTERRUPTED])
         return self._continue(self.get(record.ref), values, on_event)
+
+    def rollback(self, pipeline: str, to: str | RunRef, *, user: str | None = None,
+                 variables: Mapping[str, Any] | None = None, sensitive: Iterable[str] = (),
+                 on_event: events.EventSink = events.ignore) -> RunOutcome:
+        """Start a run (trigger `rollback`) that repeats the deploy steps of run `to` with its
+        artifacts and variables: its tasks that deploy, with only their deploy steps, and
+        without the checkout or manual stage gates. Refused when `to` deployed nothing, or an
+        artifact it deployed is no longer kept."""
+        source = self.get(to if isinstance(to, RunRef) or "#" in str(to) else f"{pipeline}#{to}")
+        if source.pipeline != pipeline:
+            raise RunServiceError(f"{source.ref} is a run of {source.pipeline}, not {pipeline}")
+        self._check_run_as()
+        definition = rollback_definition(source.definition)
+        if definition is None:
+            raise NothingToContinue(f"{source.ref} has no deploy step to repeat "
+                                    f"({', '.join(PAUSING_STEP_TYPES)})")
+        artifacts = self.store.artifacts(source.id)
+        missing = [a.name for a in artifacts if not Path(a.path).is_file()]
+        if not artifacts or missing:
+            what = f"its artifact {', '.join(missing)} is" if missing else "it has no artifact"
+            raise NothingToContinue(f"cannot roll back to {source.ref}: {what} no longer kept")
+        values = self._values(source, variables, sensitive)
+        run = self.create(pipeline, definition, variables=values.variables,
+                          sensitive=values.sensitive, branch=source.branch,
+                          commit=source.commit, trigger="rollback", user=user,
+                          origin=f"rollback of {source.ref}")
+        for artifact in artifacts:
+            self.store.put_artifact(run.id, artifact.name, path=artifact.path,
+                                    size=artifact.size, sha256=artifact.sha256)
+        return self._drive(run, values, on_event, continued=False)
 
     def cancel(self, run: str | RunRef, *, user: str | None = None) -> RunRecord:
         """Mark the run canceled and stop its running steps (their whole process groups). A
@@ -381,7 +436,7 @@ class RunService:
         for run in self.store.list_runs(statuses=[Status.WAITING.value], limit=1000):
             steps = {s.id: s for s in self.store.step_runs(run.id, latest=True)}
             for gate in pending_gates(self.store, run):
-                if gate.step_run_id is None:
+                if gate.step_run_id is None or gate.kind == "pause":
                     continue
                 step = steps[gate.step_run_id]
                 attributes = run.definition["stages"][gate.stage]["tasks"][gate.task][
@@ -436,7 +491,8 @@ class RunService:
         gates = tuple(g.event() for g in pending_gates(self.store, record)) \
             if not Status(record.status).finished else ()
         return RunTree(record, tuple(views), tuple(self.store.approvals(record.id)),
-                       tuple(self.store.artifacts(record.id)), gates)
+                       tuple(self.store.artifacts(record.id)), gates,
+                       tuple(self.store.deploy_hosts(record.id)))
 
     def logs(self, run: str | RunRef, *, task: str | None = None, step: str | None = None,
              follow: bool = False, poll: float = 0.5) -> Iterator[LogLine]:
@@ -542,7 +598,7 @@ class RunService:
     def _drive(self, run: RunRecord, values: RunValues, on_event: events.EventSink,
                continued: bool) -> RunOutcome:
         drive = Drive(self.store, self.settings, run, values, on_event, continued=continued,
-                      resources=self.resources)
+                      resources=self.resources, targets=self.targets)
         try:
             result = drive.run()
         except RunHeld as held:
@@ -553,6 +609,30 @@ class RunService:
 
     def _outcome(self, run: RunRecord) -> RunOutcome:
         return RunOutcome(run.ref, run.id, Status(run.status), run.error)
+
+
+def rollback_definition(definition: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`definition` cut down to its deploys: the tasks with a deploy step, keeping only those
+    steps (and `needs` among the tasks kept), in stages without a manual trigger; no source
+    (the artifacts are the run's). None when it deploys nothing."""
+    stages: dict[str, Any] = {}
+    for stage_name, stage in (definition.get("stages") or {}).items():
+        tasks: dict[str, Any] = {}
+        for task_name, task in (stage.get("tasks") or {}).items():
+            steps = {name: step for name, step in (task.get("steps") or {}).items()
+                     if step.get("type") in PAUSING_STEP_TYPES}
+            if steps:
+                tasks[task_name] = {**task, "steps": steps}
+        if tasks:
+            for task in tasks.values():
+                if task.get("needs"):
+                    task["needs"] = [n for n in task["needs"] if n in tasks]
+            stages[stage_name] = {**{k: v for k, v in stage.items() if k != "trigger"},
+                                  "tasks": tasks}
+    if not stages:
+        return None
+    return {**{k: v for k, v in definition.items() if k not in ("source", "stages")},
+            "stages": stages}
 
 
 def _stop_step(step: StepRunRecord, sig: int = signal.SIGKILL) -> bool:

@@ -11,7 +11,8 @@ instantiated without arguments).
 `StepContext` is everything a step may use: its resolved and validated attributes, its workspace,
 the environment its processes get, its log, the deadline, the cancel flag, the run's facts, and
 the user its processes run as (`run_as`; pass `user=context.user` to run_process), the tool
-locations of the settings, and the step's previous success in this pipeline. A result may carry a
+locations of the settings, and the step's previous success in this pipeline; for deploys, the
+deployment groups and provider blocks the run may reach and the ledger of per-host records. A result may carry a
 `summary` (test totals, scan findings) that the run keeps and `runs show` prints.
 The order of steps, retries, timeouts of tasks and recording in the store are the task runner's
 (flowplan.executor.run.task).
@@ -110,6 +111,17 @@ class StepContext:
     tools: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # settings' `tools`
     previous_success: Callable[[], PreviousSuccess | None] = lambda: None
     artifact: Callable[[str], ArtifactFile | None] = lambda name: None   # this run's, by name
+    # Deploys (flowplan.executor.targets, flowplan.executor.run.deploys): a deployment group by
+    # name as applied, with the credentials the config gives in clear; a provider's block
+    # (`provider "alicloud" {}`) evaluated, secrets in clear; where deploys serve artifacts
+    # (`artifact_url`); and the ledger of this step run's per-host records.
+    deployment_group: Callable[[str], Mapping[str, Any] | None] = lambda name: None
+    provider_block: Callable[[str], Mapping[str, Any] | None] = lambda name: None
+    artifact_url: str | None = None
+    deploys: Any = None              # run.deploys.DeployLedger of this step run
+    # what a process on another machine gets: pipeline variables, FLOWPLAN_* facts of the run
+    # and the step's `env`, without this machine's environment
+    remote_environment: Mapping[str, str] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -15,6 +15,7 @@ from flowplan.store.database import (
     Store,
     resolve_url,
 )
+from flowplan.store.deploys import DeployHostRecord
 from flowplan.store.gates import ApprovalRecord, ArtifactRecord
 from flowplan.store.json_data import require_json_data
 from flowplan.store.logs import LogChunkRecord, LogLineRecord
@@ -33,6 +34,7 @@ __all__ = [
     "ArtifactRecord",
     "CacheEntryRecord",
     "ChangeRecord",
+    "DeployHostRecord",
     "DeploymentGroupRecord",
     "LogChunkRecord",
     "LogLineRecord",

@@ -52,6 +52,7 @@ from sqlalchemy.pool import StaticPool
 
 from flowplan.store.access import AccessRecords
 from flowplan.store.caches import CacheIndex
+from flowplan.store.deploys import DeployHistory
 from flowplan.store.gates import GateHistory
 from flowplan.store.json_data import require_json_data
 from flowplan.store.logs import LogHistory
@@ -198,7 +199,8 @@ def busy_message(url: str) -> str:
             "(a PostgreSQL store serves many concurrent runs better)")
 
 
-class Store(RunHistory, LogHistory, GateHistory, CacheIndex, AccessRecords, SensitiveText):
+class Store(RunHistory, LogHistory, GateHistory, DeployHistory, CacheIndex, AccessRecords,
+            SensitiveText):
     """Gateway to the store database. Build it with `Store.open`; share it between threads."""
 
     def __init__(self, engine: Engine, schema_version: int) -> None:

@@ -21,7 +21,7 @@ from flowplan.store.schema import Approval, Artifact, utc_now
 
 APPROVALS = Approval.__table__
 ARTIFACTS = Artifact.__table__
-DECISIONS = ("approve", "reject")
+DECISIONS = ("approve", "reject", "resume")   # resume: a paused deploy continues
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class ApprovalRecord:
     step: str | None
     step_run_id: int | None
     user: str                       # the name given (--as, else $USER)
-    decision: str                   # approve, reject
+    decision: str                   # approve, reject, resume
     comment: str | None
     at: datetime
     os_user: str | None = None      # the operating-system account that recorded it

@@ -262,6 +262,32 @@ class Artifact(Base):
     created_at: Mapped[datetime]
 
 
+class DeployHost(Base):
+    """One host of one deploy step run: its batch, and how far the deploy got there.
+
+    A row is written when the step plans its batches (status `queued`), and updated when the host
+    starts and finishes. A retried step run gets rows of its own; hosts that succeeded in an
+    earlier attempt are recorded `skipped` with a note, so every step run's rows say what it did.
+    """
+
+    __tablename__ = "deploy_hosts"
+    __table_args__ = (UniqueConstraint("step_run_id", "host", name="uq_deploy_hosts_host"),
+                      Index("ix_deploy_hosts_run", "run_id"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    step_run_id: Mapped[int] = mapped_column(ForeignKey("step_runs.id", ondelete="CASCADE"))
+    host: Mapped[str] = mapped_column(String(255))
+    batch: Mapped[int] = mapped_column(Integer)             # 1, 2, ...
+    status: Mapped[str] = mapped_column(String(16))         # queued, running, succeeded, ...
+    exit_code: Mapped[Optional[int]] = mapped_column(Integer)
+    error: Mapped[Optional[str]] = mapped_column(Text)      # masked
+    started_at: Mapped[Optional[datetime]]
+    finished_at: Mapped[Optional[datetime]]
+    detail: Mapped[Optional[dict[str, Any]]]                # address, release directory, note
+
+
 class CacheEntry(Base):
     """A saved cache archive of one pipeline's `cache "NAME"` block under one key."""
 

@@ -112,6 +112,9 @@ def waiting_text(run: str, gates: Iterable[Any], commands: Iterable[str]) -> str
     for gate in gates:
         where = "/".join(p for p in (gate.stage, gate.task, gate.step) if p)
         description = f": {gate.description}" if gate.description else ""
+        if getattr(gate, "kind", "approval") == "pause":
+            lines.append(f"    {where} paused{description} (anyone may resume it)")
+            continue
         lines.append(f"    {where}{description} (who may decide: {gate.who})")
     commands = list(commands)
     if commands:
@@ -295,20 +298,44 @@ def render_run_tree(tree) -> str:
                              f"{step.type}  {step.status}  "
                              f"{duration(_seconds(step.started_at, step.finished_at))}{detail}")
                 lines.extend(summary_lines(getattr(step, "summary", None), indent="        "))
+                lines.extend(deploy_host_lines(
+                    [h for h in getattr(tree, "deploy_hosts", ()) if h.step_run_id == step.id],
+                    indent="        "))
     for gate in tree.gates:
         where = "/".join(p for p in (gate.stage, gate.task, gate.step) if p)
+        if getattr(gate, "kind", "approval") == "pause":
+            lines.append(f"paused: {where}: {gate.description} (flowplan resume {run.ref})")
+            continue
         lines.append(f"waiting: {where} (who may decide: {gate.who})")
     for approval in tree.approvals:
         where = "/".join(p for p in (approval.stage, approval.task, approval.step) if p)
         comment = f": {approval.comment}" if approval.comment else ""
-        verb = {"approve": "approved", "reject": "rejected"}.get(approval.decision,
-                                                                 approval.decision)
+        verb = {"approve": "approved", "reject": "rejected",
+                "resume": "resumed"}.get(approval.decision, approval.decision)
         lines.append(f"{verb} by {approval.decided_by} at {_when(approval.at)} "
                      f"({where}){comment}")
     for artifact in tree.artifacts:
         lines.append(f"artifact {artifact.name}: {artifact.path} ({artifact.size} bytes, "
                      f"sha256 {artifact.sha256})")
     return "\n".join(lines) + "\n"
+
+
+def deploy_host_lines(hosts: list, indent: str = "") -> list[str]:
+    """A deploy step's hosts, a table: host, batch, status, exit code, duration, and what went
+    wrong or a note (`succeeded in attempt 1`)."""
+    if not hosts:
+        return []
+    rows = [(h.host, str(h.batch), h.status, "" if h.exit_code is None else str(h.exit_code),
+             duration(h.seconds) if h.seconds is not None else "",
+             h.error or (h.detail or {}).get("note") or "") for h in hosts]
+    headers = ("host", "batch", "status", "exit", "time", "")
+    widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(5)]
+
+    def line(row) -> str:
+        return (indent + "  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " +
+                row[5]).rstrip()
+
+    return [line(headers), *(line(row) for row in rows)]
 
 
 def summary_lines(summary: Any, indent: str = "") -> list[str]:

@@ -1,7 +1,8 @@
 """What a run waits for: its pending gates, read from the store.
 
-A gate is pending when the run reached a manual stage nobody has decided on yet, or when a task
-waits at a `manual_approval` step. `pending_gates` lists them with the rule saying who may decide,
+A gate is pending when the run reached a manual stage nobody has decided on yet, when a task
+waits at a `manual_approval` step, or when a `host_deploy` step paused between batches (a "pause"
+gate: `flowplan resume` continues it, and anyone may). `pending_gates` lists them with the rule saying who may decide,
 so the scheduler can announce them (RunWaiting) and the service can check an approval before it
 records it. A manual stage's decisions count from the run's "gate floor" on: `retry` raises the
 floor of a rejected stage so that it can be decided again.
@@ -18,6 +19,8 @@ from flowplan.executor.status import Status
 from flowplan.store import ApprovalRecord, RunRecord
 
 GATE_FLOOR = "gate_floor"          # run option: stage -> approvals up to this id do not count
+PAUSING_STEP_TYPES = ("host_deploy",)                  # wait between batches: resume continues
+GATE_STEP_TYPES = ("manual_approval", *PAUSING_STEP_TYPES)
 
 
 @dataclass(frozen=True)
@@ -28,15 +31,19 @@ class PendingGate:
     step_run_id: int | None
     rule: ApprovalRule
     description: str = ""
+    kind: str = "approval"                  # or "pause": a paused deploy, for `resume`
 
     @property
     def name(self) -> str:
         if self.task is None:
             return f"manual stage {self.stage}"
+        if self.kind == "pause":
+            return f"paused deploy {self.stage}/{self.task}/{self.step}"
         return f"approval step {self.stage}/{self.task}/{self.step}"
 
     def event(self) -> Gate:
-        return Gate(self.stage, self.task, self.step, self.description, self.rule.who())
+        return Gate(self.stage, self.task, self.step, self.description, self.rule.who(),
+                    self.kind)
 
 
 def stage_untouched(records: list) -> bool:
@@ -69,6 +76,11 @@ def pending_gates(store: Any, run: RunRecord) -> list[PendingGate]:
                     continue
                 attributes = (((stage_defs.get(task.stage) or {}).get("tasks") or {})
                               .get(task.task, {}).get("steps", {}).get(step_name, {}))
+                if attributes.get("type") in PAUSING_STEP_TYPES:
+                    gates.append(PendingGate(task.stage, task.task, step_name, step.id,
+                                             ApprovalRule.anyone(),
+                                             _pause_text(store, run, step.id), "pause"))
+                    continue
                 plain = {k: v for k, v in attributes.items() if not isinstance(v, dict)}
                 gates.append(PendingGate(task.stage, task.task, step_name, step.id,
                                          ApprovalRule.of(plain, store.role_members),
@@ -90,8 +102,29 @@ def pending_gates(store: Any, run: RunRecord) -> list[PendingGate]:
     return gates
 
 
+def _pause_text(store: Any, run: RunRecord, step_run_id: int) -> str:
+    """`deployed batch 1 of 2 (web1); 1 host left`, from the step run's host records."""
+    hosts = store.deploy_hosts(run.id, step_run_id=step_run_id)
+    if not hosts:
+        return "the deploy is paused"
+    batches = max(h.batch for h in hosts)
+    done = [h for h in hosts if h.status in ("succeeded", "skipped")]
+    batch = max((b for b in range(1, batches + 1)
+                 if all(h.status in ("succeeded", "skipped") for h in hosts if h.batch <= b)),
+                default=0)
+    names = ", ".join(h.host for h in hosts if h.batch == batch)
+    left = len(hosts) - len(done)
+    return (f"deployed batch {batch} of {batches} ({names}); {left} host"
+            f"{'s' if left != 1 else ''} left")
+
+
 def continue_commands(ref: str, gates: list[PendingGate]) -> tuple[str, ...]:
     """What to type to decide on the gates: exact commands, naming who may decide."""
+    pauses = [g for g in gates if g.kind == "pause"]
+    if pauses:
+        gates = [g for g in gates if g.kind != "pause"]
+        resume = (f"flowplan resume {ref}", f"flowplan cancel {ref}")
+        return (*continue_commands(ref, gates), *resume) if gates else resume
     def who(gate: PendingGate) -> str:
         if gate.rule.open_to_anyone:
             return ""

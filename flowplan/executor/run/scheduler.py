@@ -39,7 +39,7 @@ from flowplan.config.pipeline import DEFINITION_VERSION
 from flowplan.executor import events
 from flowplan.executor.run.approval import REJECTED, ApprovalRule, decided_by
 from flowplan.executor.run.environment import RunValues, env_text, runtime_context, step_environment
-from flowplan.executor.run.gates import (continue_commands, pending_gates, stage_decisions,
+from flowplan.executor.run.gates import (GATE_STEP_TYPES, continue_commands, pending_gates, stage_decisions,
                                      stage_untouched)
 from flowplan.executor.run.layout import RunLayout
 from flowplan.executor.run.readiness import Finished, readiness
@@ -53,6 +53,7 @@ from flowplan.executor.step_process import step_user
 from flowplan.executor.step_process.logs import RunLogWriter
 from flowplan.executor.step_process.masking import Masker
 from flowplan.executor.step_type import RunInfo
+from flowplan.executor.targets import RunTargets
 from flowplan.store import RunRecord, StepRunRecord, TaskRunRecord
 from flowplan.store.schema import utc_now
 
@@ -100,7 +101,8 @@ class Drive:
     def __init__(self, store: Any, settings: ExecutorSettings, run: RunRecord,
                  values: RunValues, on_event: events.EventSink = events.ignore, *,
                  continued: bool = False,
-                 resources: dict[str, dict[str, Any]] | None = None) -> None:
+                 resources: dict[str, dict[str, Any]] | None = None,
+                 targets: RunTargets | None = None) -> None:
         self.store = store
         self.settings = settings
         self.run_record = run
@@ -112,6 +114,7 @@ class Drive:
         self.wants_log_events = on_event is not events.ignore
         self.continued = continued
         self.resources = resources or {}
+        self.targets = targets or RunTargets()
         self.layout = RunLayout(settings, run.pipeline, run.number)
         self.cancel = threading.Event()
         self.cancel_reason: str | None = None
@@ -199,6 +202,16 @@ class Drive:
         return step_environment(self.base_env, self.pipeline_env, self.run_info, workspace,
                                 step_env, output_file)
 
+    def run_environment(self, step_env: dict[str, Any]) -> dict[str, str]:
+        """What a step hands to processes on other machines (deploy scripts): the pipeline
+        variables, the run's FLOWPLAN_* facts and the step's `env`, without this machine's
+        environment, workspace or output file."""
+        env = step_environment({}, self.pipeline_env, self.run_info, Path("."), step_env,
+                               Path("."))
+        for local in ("FLOWPLAN_WORKSPACE", "FLOWPLAN_OUTPUT"):
+            env.pop(local, None)
+        return env
+
     def _note_allowed_failure(self) -> None:
         self.allowed_failures = True
 
@@ -212,7 +225,8 @@ class Drive:
             wants_log_events=self.wants_log_events, emit=self.emit, canceled=self.canceled,
             resolve=self.resolve, render_script=self.render_script,
             environment=self.environment, mask=self.mask, mask_value=self.mask_value,
-            add_outputs=self.add_outputs, note_allowed_failure=self._note_allowed_failure)
+            add_outputs=self.add_outputs, note_allowed_failure=self._note_allowed_failure,
+            targets=self.targets, run_environment=self.run_environment)
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -434,7 +448,7 @@ class Drive:
                     for t in records if state[t.task].finished}
         queue = [t.task for t in records if state[t.task] in (Status.QUEUED, Status.WAITING)]
         running: dict[Future, str] = {}
-        has_gates = any(step.get("type") == "manual_approval"
+        has_gates = any(step.get("type") in GATE_STEP_TYPES
                         for name in queue for step in
                         (task_defs.get(name, {}).get("steps") or {}).values())
         approvals_seen = self.store.approval_count(self.run_id) if has_gates else 0

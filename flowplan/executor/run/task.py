@@ -37,12 +37,14 @@ from flowplan.executor import events
 from flowplan.executor.errors import PathEscape
 from flowplan.executor.process import kill_group, steps_run_as
 from flowplan.executor.run import caches
+from flowplan.executor.run.deploys import DeployLedger
 from flowplan.executor.run.layout import RunLayout
 from flowplan.executor.run.source import copy_into
 from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status
 from flowplan.executor.step_process import step_user
 from flowplan.executor.step_process.logs import RunLogWriter, StepLog
+from flowplan.executor.targets import RunTargets
 from flowplan.executor.step_type import (ArtifactFile, PreviousSuccess, RunInfo, StepContext,
                                          StepResult, step_type_names)
 from flowplan.executor.step_type import step_type as find_step_type
@@ -98,6 +100,8 @@ class TaskContext:
     mask_value: Callable[[Any], Any]
     add_outputs: Callable[[str, str, dict[str, str]], None]
     note_allowed_failure: Callable[[], None]   # a task failed, and was allowed to
+    targets: RunTargets = RunTargets()         # deployment groups and provider blocks
+    run_environment: Callable[[dict[str, Any]], dict[str, str]] = lambda step_env: {}
 
 
 class TaskRunner:
@@ -403,7 +407,13 @@ class TaskRunner:
             layout=context.layout, first_started_at=first_started_at, approvals=approvals,
             role_members=context.store.role_members, on_process=on_process, user=context.user,
             tools=context.settings.tools,
-            previous_success=lambda: self._previous_success(name), artifact=self._artifact)
+            previous_success=lambda: self._previous_success(name), artifact=self._artifact,
+            deployment_group=context.targets.deployment_group,
+            provider_block=context.targets.provider_block,
+            artifact_url=context.targets.artifact_url,
+            remote_environment=context.run_environment(plain.get("env") or {}),
+            deploys=DeployLedger(context.store, context.run_id, step_run_id, self.stage,
+                                 self.name, name))
         try:
             with steps_run_as(context.user):
                 return step_type.run(step_context)

@@ -161,7 +161,7 @@ def test_version_2_store_is_upgraded_keeping_its_runs_and_approvals(tmp_path):
     make_version_2_store(tmp_path / "old.db")
     assert recorded_version(tmp_path / "old.db") == 2
     with Store.open("sqlite:///old.db", base_dir=tmp_path) as store:
-        assert store.schema_version == LATEST == 4
+        assert store.schema_version == LATEST == 5
         run = store.find_run("app", 1)
         assert (run.pid, run.pid_start_time, run.boot_id) == (4242, None, None)
         step = store.step_runs(run.id)[0]
@@ -181,7 +181,7 @@ def test_version_3_store_is_upgraded_to_4_with_step_summaries(tmp_path):
     make_version_2_store(tmp_path / "old.db")
     Store.open(f"sqlite:///{tmp_path / 'old.db'}", migrations=MIGRATIONS[:2]).close()
     assert recorded_version(tmp_path / "old.db") == 3
-    with Store.open("sqlite:///old.db", base_dir=tmp_path) as store:
+    with Store.open("sqlite:///old.db", base_dir=tmp_path, migrations=MIGRATIONS[:3]) as store:
         assert store.schema_version == 4
         run = store.find_run("app", 1)
         step = store.step_runs(run.id)[0]
@@ -189,3 +189,23 @@ def test_version_3_store_is_upgraded_to_4_with_step_summaries(tmp_path):
         summary = {"title": "2 tests, 1 failed", "lines": ["FooTest.bar: boom"], "failed": 1}
         store.record(steps=[(step.id, {"summary": summary})])
         assert store.step_runs(run.id)[0].summary == summary
+
+
+def test_version_4_store_is_upgraded_to_5_with_deploy_host_records(tmp_path):
+    make_version_2_store(tmp_path / "old.db")
+    Store.open(f"sqlite:///{tmp_path / 'old.db'}", migrations=MIGRATIONS[:3]).close()
+    assert recorded_version(tmp_path / "old.db") == 4
+    with Store.open("sqlite:///old.db", base_dir=tmp_path) as store:
+        assert store.schema_version == 5
+        run = store.find_run("app", 1)
+        step = store.step_runs(run.id)[0]
+        store.plan_deploy_hosts(run.id, step.id, [("web1", 1, "queued", None),
+                                                  ("web2", 2, "queued", {"address": "h2"})])
+        store.update_deploy_host(step.id, "web1", status="failed", exit_code=3, error="boom")
+        assert [(h.host, h.batch, h.status, h.exit_code, h.error, h.detail)
+                for h in store.deploy_hosts(run.id)] == [
+            ("web1", 1, "failed", 3, "boom", None), ("web2", 2, "queued", None, None, {"address": "h2"})]
+        store.add_approval(run.id, stage="s", task="t", step="x", step_run_id=step.id,
+                           user="bob", decision="resume")
+    Store.open("sqlite:///fresh.db", base_dir=tmp_path).close()
+    assert shape(tmp_path / "old.db") == shape(tmp_path / "fresh.db")
