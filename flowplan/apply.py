@@ -21,7 +21,7 @@ from flowplan.config.loader import reevaluate
 from flowplan.config.model import Config
 from flowplan.diagnostics import Diagnostics
 from flowplan.events import (ApplyFailed, ApplyFinished, ApplySkipped, ApplyStarted, EventSink,
-                             ignore)
+                             ProviderWarning, ignore)
 from flowplan.graph import Graph
 from flowplan.plan.decide import decide_action
 from flowplan.plan.model import Action, Plan, ResourceChange
@@ -144,10 +144,10 @@ def apply_plan(plan: Plan, config: Config, state: State, backend: Any,
             finished[address] = time.monotonic()
         try:
             if phase == DESTROY_PHASE:
-                _destroy(change, provider, writer)
+                _destroy(change, provider, writer, on_event)
                 new_state = None
             else:
-                new_state = _provision(change, provider, config, state, writer)
+                new_state = _provision(change, provider, config, state, writer, on_event)
         except Exception as exc:
             on_event(ApplyFailed(address, change.action.value, str(exc)))
             raise
@@ -228,13 +228,14 @@ def _change_graph(changes: list[ResourceChange], state: State) -> Graph:
     return graph
 
 
-def _destroy(change: ResourceChange, provider: Provider, writer: StateWriter) -> None:
-    _call_apply(provider, ApplyRequest(change.type, change.name, change.before, None))
+def _destroy(change: ResourceChange, provider: Provider, writer: StateWriter,
+             on_event: EventSink = ignore) -> None:
+    _call_apply(provider, ApplyRequest(change.type, change.name, change.before, None), on_event)
     writer.forget(change.address)
 
 
 def _provision(change: ResourceChange, provider: Provider, config: Config, state: State,
-               writer: StateWriter) -> ResourceState | None:
+               writer: StateWriter, on_event: EventSink = ignore) -> ResourceState | None:
     planned = change.after
     assert planned is not None
     resource = config.resources.get(change.address)
@@ -256,7 +257,7 @@ def _provision(change: ResourceChange, provider: Provider, config: Config, state
             raise InconsistentFinalPlan(change.address, change.action, action, reason)
     clear = reveal_planned(planned, resource.attributes)
     response = _call_apply(provider, ApplyRequest(change.type, change.name, prior, planned,
-                                                  clear))
+                                                  clear), on_event)
     attributes = _redact_like(response.state or {}, planned)
     recorded = ResourceState(change.address, change.type, change.name, change.provider,
                              attributes, list(change.dependencies))
@@ -264,9 +265,13 @@ def _provision(change: ResourceChange, provider: Provider, config: Config, state
     return recorded
 
 
-def _call_apply(provider: Provider, request: ApplyRequest):
+def _call_apply(provider: Provider, request: ApplyRequest, on_event: EventSink = ignore):
     response = provider.apply(request)
     _raise_errors(response.diagnostics)
+    for problem in response.diagnostics:       # warnings stop nothing: say them now
+        if problem.severity != "error":
+            on_event(ProviderWarning(f"{request.type}.{request.name}", problem.summary,
+                                     problem.detail))
     return response
 
 

@@ -55,13 +55,17 @@ class StateLockTakenOver:
 
 
 @dataclass(frozen=True)
-class RefreshWarning:
-    """A provider's warning while refreshing a resource: it stops nothing (a host that did not
-    answer, a host key that changed), so it is reported as it comes rather than with the plan."""
+class ProviderWarning:
+    """A provider's warning while refreshing, planning or applying a resource: it stops nothing
+    (a host that did not answer, a host key that changed, an ECS instance gone or its agent
+    offline), so it is reported as it comes rather than with the plan."""
 
     address: str
     summary: str
     detail: str = ""
+
+
+RefreshWarning = ProviderWarning          # the name refresh has used since warnings began
 
 
 EventSink = Callable[[object], None]

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 from flowplan.config.loader import reevaluate
 from flowplan.config.model import Config, ProviderSource, ResourceConfig
 from flowplan.diagnostics import Diagnostics, Range
-from flowplan.events import EventSink, RefreshStarted, RefreshWarning, ignore
+from flowplan.events import EventSink, ProviderWarning, RefreshStarted, RefreshWarning, ignore
 from flowplan.plan.decide import decide_action
 from flowplan.plan.diff import diff_attributes
 from flowplan.plan.model import Action, Plan, ResourceChange
@@ -130,7 +130,7 @@ def make_plan(config: Config, state: State, registry: ProviderRegistry,
             resource, problems = reevaluate(config, address, planned_attributes)
             diagnostics.extend(problems)
         change = _plan_resource(resource, prior, prior_state, providers[resource.provider],
-                                address in options.replace, diagnostics)
+                                address in options.replace, diagnostics, on_event)
         if change is not None:
             changes.append(change)
             if change.after is not None:
@@ -149,7 +149,8 @@ def make_plan(config: Config, state: State, registry: ProviderRegistry,
 
 def _plan_resource(resource: ResourceConfig, prior: dict | None,
                    prior_state: ResourceState | None, provider: Provider, replace: bool,
-                   diagnostics: Diagnostics) -> ResourceChange | None:
+                   diagnostics: Diagnostics, on_event: EventSink = ignore
+                   ) -> ResourceChange | None:
     configured = (to_markers(resource.attributes, prior) if resource.placeholders
                   else resource.attributes)
     problems = provider.validate(ValidateRequest(resource.type, resource.name, configured))
@@ -158,6 +159,9 @@ def _plan_resource(resource: ResourceConfig, prior: dict | None,
         return None
     response = provider.plan(PlanRequest(resource.type, resource.name, prior, configured))
     _add_provider_diagnostics(diagnostics, response.diagnostics, resource, resource.address)
+    for problem in response.diagnostics:   # a successful plan carries no diagnostics: say now
+        if problem.severity != "error":
+            on_event(ProviderWarning(resource.address, problem.summary, problem.detail))
     if any(p.severity == "error" for p in response.diagnostics):
         return None
     action, reason = decide_action(prior, response.planned, response.requires_replace, replace)

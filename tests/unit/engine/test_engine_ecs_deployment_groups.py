@@ -14,6 +14,7 @@ import pytest
 
 import aliyun_fixtures as fx
 from flowplan.diagnostics import DiagnosticsError
+from flowplan.events import ProviderWarning
 from cli_workspace import check_golden
 from inline import (actions_of, apply_all, change_of, destroy_all, inline_config, plan_of,
                     render_markdown, render_problems, render_text, state_of)
@@ -86,9 +87,13 @@ def test_refresh_shows_an_instance_that_disappeared_and_one_that_appeared(tmp_pa
     ecs.remove_instance("i-web2")
     ecs.add_instance(fx.Instance("i-web3", fx.REGION, "10.0.0.7", {"app": "web"}))
     workspace = load(tmp_path, ecs, BY_TAGS, providers=workspace)
-    plan = plan_of(workspace)
+    events: list = []
+    plan = plan_of(workspace, events)
     change = change_of(plan, "deployment_group.web")
     assert change.reason == "update because ecs_instances changed"
+    # the plan's warning reaches the person, though a plan that succeeds has no diagnostics
+    assert [(e.address, e.summary) for e in events if isinstance(e, ProviderWarning)] == [
+        ("deployment_group.web", "ECS instance no longer exists")]
     text = render_text(plan)
     assert "~ ecs_instances.i-web3.tagged = false -> true" in text
     assert "- ecs_instances.i-web2" in text and 'status          = "NotFound"' in text
@@ -259,7 +264,11 @@ def test_groups_without_ecs_never_import_the_alicloud_sdk(tmp_path):
 def test_an_instance_whose_agent_is_offline_is_recorded_so(tmp_path, ecs):
     ecs.instances["i-web2"].cloud_assistant = False
     workspace = load(tmp_path, ecs, BY_IDS)
-    apply_all(workspace)
+    applied = apply_all(workspace)
+    warnings = [e for e in applied.events if isinstance(e, ProviderWarning)]
+    assert [(w.address, w.summary) for w in warnings] == [("deployment_group.daily",
+                                                          "ECS instance")]
+    assert "i-web2" in warnings[0].detail
     recorded = instances_of(workspace, "deployment_group.daily")
     assert (recorded["i-web1"]["cloud_assistant"], recorded["i-web2"]["cloud_assistant"]) == \
         (True, False)
