@@ -131,11 +131,18 @@ def _release(context: StepContext, config: HostDeployStep, group: str) -> Releas
         _check_archive(path, config.artifact)
     return Release(group=group, artifact_path=path, artifact_file=file_name,
                    sha256=artifact.sha256.lower(), size=artifact.size,
-                   download_path=config.download_path, user=config.user,
+                   download_path=_home_relative(config.download_path), user=config.user,
                    script=config.script, environment=dict(context.remote_environment),
                    health_check=config.health_check,
                    health_check_timeout=parse_duration(config.health_check_timeout),
                    keep_releases=config.keep_releases, timeout=parse_duration(config.timeout))
+
+
+def _home_relative(path: str) -> str:
+    """`~/app` as `app` (relative paths are taken from the user's home on the host)."""
+    if path in ("~", "~/"):
+        return "."
+    return path[2:] if path.startswith("~/") else path
 
 
 def _check_archive(path: Path, name: str) -> None:

@@ -173,3 +173,63 @@ def test_a_download_path_the_user_cannot_write_fails_saying_so(tmp_path, ssh_hos
     assert record.error.startswith(f"{web0.name}: cannot create /root/app/releases/")
     assert record.error.endswith(f": Permission denied (download_path '/root/app', user "
                                  f"{web0.user})")
+
+
+def test_parallel_1_deploys_one_host_at_a_time_and_none_after_a_failure(
+        tmp_path, ssh_hosts, local_users, deploy_dir):
+    web0 = ssh_hosts[0]
+    hosts = [local_host("local0", local_users[0]), local_host("local1", local_users[1]),
+             ssh_host(web0)]
+    script = 'sleep 0.3; if [ "$FLOWPLAN_HOST" = local1 ]; then exit 5; fi'
+    service = applied(tmp_path, deploy_config(hosts, download_path=f"~/{deploy_dir}",
+                                              script=script, parallel=1))
+    outcome = start(service)
+    assert outcome.status == Status.FAILED
+    assert host_rows(service, outcome.run) == [("local0", 1, "succeeded"),
+                                               ("local1", 1, "failed"), (web0.name, 1, "queued")]
+    records = hosts_of(service, outcome.run)
+    assert records["local0"].finished_at <= records["local1"].started_at
+    assert deploy_step(service, outcome.run).error == (
+        f"deploy failed on local1 (the script exited with 5); 1 host not started ({web0.name})")
+    assert current_of(home_of(local_users[0]), deploy_dir) is not None
+
+
+def test_cancel_stops_the_hosts_being_deployed(tmp_path, ssh_hosts, local_users, deploy_dir):
+    import threading
+    import time
+
+    web0 = ssh_hosts[0]
+    hosts = [local_host("local0", local_users[0]), ssh_host(web0)]
+    service = applied(tmp_path, deploy_config(hosts, download_path=deploy_dir,
+                                              script="sleep 30"))
+    outcomes = []
+    thread = threading.Thread(target=lambda: outcomes.append(start(service)))
+    thread.start()
+    give_up = time.monotonic() + 20
+    while time.monotonic() < give_up:
+        runs = service.list_runs("app")
+        if runs and any(line.endswith("sleep 30") or "deploying release" in line
+                        for line in deploy_log(service, runs[0].ref)[-1:]):
+            break
+        time.sleep(0.1)
+    time.sleep(0.5)
+    service.cancel("app#1", user="ci")
+    thread.join(30)
+    assert outcomes and outcomes[0].status == Status.CANCELED
+    assert {r.status for r in hosts_of(service, "app#1").values()} == {"canceled"}
+    assert not sleeping_30(web0.user)
+
+
+def sleeping_30(user: str) -> bool:
+    import pwd
+    from pathlib import Path
+
+    uid = pwd.getpwnam(user).pw_uid
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and entry.stat().st_uid == uid and \
+                    b"sleep\x0030" in (entry / "cmdline").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
