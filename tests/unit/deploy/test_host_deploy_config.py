@@ -58,6 +58,8 @@ def test_the_group_is_taken_by_reference_or_by_name_and_kept_as_its_address(tmp_
     assert problems(config) == []
     step = step_of(config)
     assert step["deployment_group"] == "deployment_group.web"
+    if written == "deployment_group.web":           # a reference: the group is applied first
+        assert config.resources["pipeline.app"].dependencies == ["deployment_group.web"]
     assert (step["batches"], step["batch_size"], step["pause"], step["timeout"],
             step["health_check_timeout"], step["keep_releases"]) == (1, None, "none", "10m",
                                                                       "60s", 5)
