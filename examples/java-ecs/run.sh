@@ -54,6 +54,10 @@ for host in json.load(open(sys.argv[1]))["hosts"]: print(host["home"])' "$hosts_
   if [ -f "$ecs_dir/emulator.pid" ]; then
     pid=$(cat "$ecs_dir/emulator.pid")
     if kill "$pid" 2>/dev/null; then
+      for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+      done
       echo "stopped the ECS emulator (pid $pid)"
     fi
     rm -f "$ecs_dir/emulator.pid"
