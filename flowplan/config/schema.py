@@ -47,9 +47,12 @@ class Nested:
 
 @dataclass(frozen=True)
 class Ref:
-    """Marks a field that takes a reference to a whole resource of `type`."""
+    """Marks a field that takes a reference to a whole resource of `type` (it becomes the
+    address); with `or_name`, the resource's bare name as a string is taken too, made into its
+    address (`"web"` -> `deployment_group.web`)."""
 
     type: str
+    or_name: bool = False
 
 
 def parse_duration(text: str) -> int:
@@ -363,7 +366,24 @@ class Decoder:
             return {}
         decoded = self.decode(block.body, model, scope, where, (block.line, block.column),
                               skip=("type",))
+        self._check_step_model(model, step_type, decoded, where, block)
         return {"type": step_type, **decoded}
+
+    def _check_step_model(self, model: type[BlockModel], step_type: str,
+                          decoded: dict[str, Any], where: str, block: Block) -> None:
+        """A step model's own checks across its attributes (`model_validator(mode="before")`,
+        such as two attributes that exclude each other), at the step block. Errors of single
+        attributes were reported already, and values the run completes are not known yet:
+        only the model's own errors count here."""
+        if not model.__pydantic_decorators__.model_validators:
+            return
+        try:
+            model.model_validate({"type": step_type, **decoded})
+        except ValidationError as exc:
+            for problem in exc.errors():
+                if not problem.get("loc"):
+                    self.error("Invalid step", f"{where}: {_describe_error(problem)}",
+                               block.line, block.column)
 
     def _check_value(self, spec: FieldSpec, value: Any, attribute, model, where: str) -> Any:
         if self.folder is not None and spec.ref is None and _waits_for_run(value):
@@ -376,8 +396,12 @@ class Decoder:
         if spec.ref is not None:
             if isinstance(value, ResourceRef) and value.type == spec.ref.type:
                 return value.address
+            prefix = f"{spec.ref.type}."
+            if spec.ref.or_name and isinstance(value, str) and value.removeprefix(prefix):
+                return value if value.startswith(prefix) else prefix + value
+            also = f' or its name ("NAME")' if spec.ref.or_name else ""
             self.error("Invalid reference", f'"{spec.name}" takes a reference to a '
-                       f"{spec.ref.type}, like {spec.ref.type}.NAME.",
+                       f"{spec.ref.type}, like {spec.ref.type}.NAME{also}.",
                        attribute.expr[1], attribute.expr[2])
             return None
         # a map or list with sensitive entries is checked by its plain values and kept as it is,

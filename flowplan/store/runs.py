@@ -25,11 +25,12 @@ from sqlalchemy.exc import IntegrityError
 
 from flowplan.store.json_data import require_json_data
 from flowplan.store.recording import Recorder
-from flowplan.store.schema import Run, StepRun, TaskRun, utc_now
+from flowplan.store.schema import DeployHost, Run, StepRun, TaskRun, utc_now
 
 RUNS = Run.__table__
 TASKS = TaskRun.__table__
 STEPS = StepRun.__table__
+DEPLOY_HOSTS = DeployHost.__table__
 
 ACTIVE_STATUSES = ("queued", "running")       # a process may be driving the run
 NUMBER_ATTEMPTS = 10
@@ -304,12 +305,17 @@ class RunHistory:
 
     def interrupt_run(self, run_id: int, error: str) -> list[StepRunRecord]:
         """Mark a run whose process is gone, and its running tasks and steps, `interrupted`;
-        returns the steps that were running (their process groups may still be alive)."""
+        returns the steps that were running (their process groups may still be alive). Hosts a
+        deploy was deploying to are recorded `failed` with the same error: nobody saw them
+        finish (deploy records have no `interrupted`; the resumed deploy does them again)."""
         now = utc_now()
         error = self._masked_text(error)
         with self._write_engine.begin() as connection:
             running = [_step_record(row) for row in connection.execute(
                 select(STEPS).where(STEPS.c.run_id == run_id, STEPS.c.status == "running"))]
+            connection.execute(update(DEPLOY_HOSTS).where(DEPLOY_HOSTS.c.run_id == run_id,
+                                                          DEPLOY_HOSTS.c.status == "running")
+                               .values(status="failed", finished_at=now, error=error))
             connection.execute(update(STEPS).where(STEPS.c.run_id == run_id,
                                                    STEPS.c.status == "running")
                                .values(status="interrupted", finished_at=now, error=error))

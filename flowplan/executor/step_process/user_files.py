@@ -119,8 +119,7 @@ def extract_into(archive, target: Path, label: str = "archive") -> int:
     with tarfile.open(fileobj=archive, mode="r:gz") as tar:
         members = tar.getmembers()
         target.mkdir(parents=True, exist_ok=True)
-        for member in members:
-            _refuse_leaving(member, target, label)
+        check_members(members, target, label)
         if hasattr(tarfile, "data_filter"):
             tar.extractall(target, members=members, filter="data")
         else:
@@ -128,10 +127,20 @@ def extract_into(archive, target: Path, label: str = "archive") -> int:
     return len(members)
 
 
-def _refuse_leaving(member: tarfile.TarInfo, target: Path, label: str) -> None:
+def check_members(members: list[tarfile.TarInfo], target: Path, label: str = "archive",
+                  into: str | None = None) -> None:
+    """Refused for the first member that may not be extracted into `target` (a directory): an
+    absolute name, a `..` component, a link leading out of it, a device or a pipe. `into` names
+    the destination in the message (default: `target`); host_deploy checks an archive this way
+    before it extracts it on hosts."""
+    for member in members:
+        _refuse_leaving(member, target, label, into or str(target))
+
+
+def _refuse_leaving(member: tarfile.TarInfo, target: Path, label: str, into: str) -> None:
     name = member.name
     if name.startswith("/") or ".." in Path(name).parts or "\0" in name:
-        raise Refused(f"{label} holds {name!r}, which may not be extracted into {target}")
+        raise Refused(f"{label} holds {name!r}, which may not be extracted into {into}")
     if member.ischr() or member.isblk() or member.isfifo() or member.isdev():
         raise Refused(f"{label} holds {name!r}, a device or pipe")
     try:
@@ -140,7 +149,7 @@ def _refuse_leaving(member: tarfile.TarInfo, target: Path, label: str) -> None:
         else:
             _checked(member, target)
     except (Refused, getattr(tarfile, "FilterError", Refused)) as exc:
-        raise Refused(f"{label} holds {name!r}, which may not be extracted into {target}: "
+        raise Refused(f"{label} holds {name!r}, which may not be extracted into {into}: "
                       f"{exc}") from None
 
 
