@@ -13,11 +13,18 @@
 # FP_VAR_port=N picks the services' ports (N for web1, N+1 web2, N+2 and N+3 the instances;
 # default 18080); FP_VAR_ecs_port the emulator's (18500); FP_VAR_maven_flags="" builds with Maven
 # repositories reachable instead of offline; GREETER_KEEP_RUNNING=1 leaves everything running
-# at the end (./run.sh stop stops it).
+# at the end (./run.sh stop stops it); FLOWPLAN_CHECKOUT names the flowplan checkout whose tests
+# start the machines when this directory is not in one.
 set -euo pipefail
 cd "$(dirname "$0")"
 here=$PWD
-repo=$(cd ../.. && pwd)                    # the python -m modules below are flowplan's tests'
+# The python -m modules below are flowplan's tests': this directory's checkout, or another one.
+repo=${FLOWPLAN_CHECKOUT:-$(cd ../.. && pwd)}
+if [ ! -f "$repo/tests/support/sshd.py" ] || [ ! -d "$repo/tests/emulators/aliyun" ]; then
+  echo "run.sh starts its machines with flowplan's tests/support/sshd.py and tests/emulators:" \
+    "run it in examples/java-ecs of a flowplan checkout, or set FLOWPLAN_CHECKOUT to one" >&2
+  exit 1
+fi
 
 port=${FP_VAR_port:-18080}
 ecs_port=${FP_VAR_ecs_port:-18500}

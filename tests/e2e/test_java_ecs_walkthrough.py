@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from cli_workspace import flowplan_command
+from cli_workspace import REPO, flowplan_command
 from java_ecs_walkthrough import (DOWNLOAD_PATH, EXAMPLE, INSTANCES, copy_example,
                                   ecs_emulator, free_ports, machine_variables,
                                   make_greeter_repository, port_is_free, walkthrough_env)
@@ -117,7 +117,8 @@ def user_exists(name: str) -> bool:
 def test_run_sh_builds_deploys_daily_in_two_batches_then_production_and_stops(tmp_path):
     example = copy_example(tmp_path, artifact_port=free_ports(1))
     port = free_ports(4)                   # web1, web2, i-greeter1, i-greeter2
-    env = walkthrough_env(port, GREETER_KEEP_RUNNING="1", FP_VAR_ecs_port=str(free_ports(1)))
+    env = walkthrough_env(port, GREETER_KEEP_RUNNING="1", FP_VAR_ecs_port=str(free_ports(1)),
+                          FLOWPLAN_CHECKOUT=str(REPO))
     users: list[str] = []
     try:
         completed = subprocess.run(["./run.sh"], cwd=example, env=env, capture_output=True,
