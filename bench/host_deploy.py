@@ -44,10 +44,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 
-from sshd import SshdFleet, sshd_problem  # noqa: E402
+from sshd import CLIENT_OPTIONS, SshdFleet, sshd_problem  # noqa: E402
 
-SSH_OPTIONS = ["-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-               "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
 PLAIN_DIR = "bench/plain"             # the baselines' release directory, in each user's home
 FLOWPLAN_DIR = "bench/flowplan"       # host_deploy's download_path
 DEPLOY_SH = """\
@@ -89,7 +87,7 @@ def make_plain_dirs(hosts) -> None:
 
 def host_commands(host, key: Path, package: Path, digest: str) -> str:
     """One host's `scp` then `ssh`, as a shell command line."""
-    options = " ".join(SSH_OPTIONS)
+    options = " ".join(CLIENT_OPTIONS)
     remote = (f"cd {PLAIN_DIR} && echo '{digest}  package.tgz' | sha256sum -c --quiet && "
               "tar xzf package.tgz && ./deploy.sh")
     return (f"scp {options} -i {key} -P {host.port} {package} "
@@ -241,7 +239,8 @@ def report(options, package: Path, rounds: dict[str, list[float]]) -> None:
 
     def seconds(name: str) -> str:
         listed = ", ".join(f"{v:.2f}" for v in rounds[name])
-        return f"{best[name]:6.2f} s (rounds: {listed}; median {statistics.median(rounds[name]):.2f})"
+        median = statistics.median(rounds[name])
+        return f"{best[name]:6.2f} s (rounds: {listed}; median {median:.2f})"
 
     print(f"{options.hosts} hosts, package.tgz {package.stat().st_size / 1e6:.1f} MB, "
           f"checked and unpacked by deploy.sh (best of {options.repeat}; nproc {os.cpu_count()}, "

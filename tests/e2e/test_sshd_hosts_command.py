@@ -15,13 +15,10 @@ from pathlib import Path
 import pytest
 
 from cli_workspace import REPO
-from sshd import SSHD, sshd_problem, stop_recorded_sshd
+from sshd import CLIENT_OPTIONS, SSHD, sshd_problem, stop_recorded_sshd
 
 pytestmark = pytest.mark.skipif(sshd_problem() is not None,
                                 reason=f"no real SSH hosts: {sshd_problem()}")
-
-SSH_OPTIONS = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-               "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
 
 GROUP = """
 variable "ssh_key_file" {}
@@ -89,7 +86,7 @@ def test_start_leaves_hosts_a_config_can_apply_and_stop_removes_everything(works
             # sshd outlived the command, in a session of its own (a Ctrl-C to a script that
             # started it does not reach it)
             assert alive(host["pid"]) and os.getsid(host["pid"]) == host["pid"]
-            login = subprocess.run(["ssh", *SSH_OPTIONS, "-i", host["key_file"], "-p",
+            login = subprocess.run(["ssh", *CLIENT_OPTIONS, "-i", host["key_file"], "-p",
                                     str(host["port"]), f"{host['user']}@127.0.0.1", "id -un"],
                                    capture_output=True, text=True, timeout=30)
             assert login.stdout.strip() == host["user"], login.stderr

@@ -51,6 +51,10 @@ from typing import Iterator
 
 SSHD = "/usr/sbin/sshd"
 PRIVSEP_DIR = Path("/run/sshd")
+# Options of OpenSSH's ssh and scp for these hosts: no prompts, and host keys neither checked
+# nor remembered (each host's key is new; flowplan pins them, the command-line clients need not).
+CLIENT_OPTIONS = ["-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                  "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
 
 
 def sshd_problem() -> str | None:
@@ -326,7 +330,7 @@ def _server(data: bytes) -> Iterator[int]:
         listener.close()
 
 
-# -- hosts that outlive the command: python -m tests.support.sshd start|stop ------------------------
+# -- hosts that outlive the command: python -m tests.support.sshd start|stop ---------------------
 
 HOSTS_FILE = "hosts.json"
 FPVARS_MARK = "# Written by `python -m tests.support.sshd start`"
