@@ -110,7 +110,7 @@ class HostDeployStepType:
             return StepResult(Status.FAILED, error=str(refusal))
         by_name = {t.name: t for t in targets}
         plan = planning.split(sorted(by_name), config.batches, config.batch_size)
-        records = _records(ledger, context.attempt, plan, by_name, log)
+        records = _records(ledger, plan, by_name, log)
         deploy = _Deploy(context, config, release, group, plan, by_name, log)
         try:
             return deploy.run(records)
@@ -210,17 +210,20 @@ def _alicloud_settings(context: StepContext, group: str) -> Any:
     return settings
 
 
-def _records(ledger: Any, attempt: int, plan: list[tuple[str, ...]],
-             targets: Mapping[str, Target], log: HostLog) -> dict[str, Any]:
+def _records(ledger: Any, plan: list[tuple[str, ...]], targets: Mapping[str, Target],
+             log: HostLog) -> dict[str, Any]:
     """This step run's records, planned on its first run: hosts an earlier attempt deployed
-    `skipped` (with a note saying where), the others `queued`."""
+    `skipped` (with a note saying where), the others `queued`. A paused deploy continued finds
+    its rows (and plans a host the group gained meanwhile)."""
     mine = ledger.mine()
-    if mine:
+    if all(host in mine for hosts in plan for host in hosts):
         return mine
     skipped = planning.skipped_hosts(ledger.earlier(), ledger.step_run_id)
     rows = []
     for number, hosts in enumerate(plan, start=1):
         for host in hosts:
+            if host in mine:
+                continue
             detail: dict[str, Any] = {"address": address_of(targets[host]),
                                       "connection": targets[host].connection}
             if host in skipped:

@@ -26,11 +26,19 @@ from flowplan.executor.status import Status
 from inline import apply_all, close_providers, inline_config
 
 
+_LOCAL_USERS: dict[str, list[str]] = {}
+
+
 @pytest.fixture(scope="session")
 def local_users(ssh_fleet):
-    """Two system users for `connection = "local"` hosts (made and removed by the fleet)."""
-    return [ssh_fleet.add_user(f"fplocal{ssh_fleet.token}{n}", authorized=False)
+    """Two system users for `connection = "local"` hosts (made and removed by the fleet). Each
+    module importing this fixture has its own copy of it, so the users are made once per fleet
+    here."""
+    if ssh_fleet.token not in _LOCAL_USERS:
+        _LOCAL_USERS[ssh_fleet.token] = [
+            ssh_fleet.add_user(f"fplocal{ssh_fleet.token}{n}", authorized=False)
             for n in range(2)]
+    return _LOCAL_USERS[ssh_fleet.token]
 
 
 @pytest.fixture

@@ -135,13 +135,13 @@ def test_a_health_check_that_never_passes_fails_its_host_and_leaves_current_alon
     script = 'if [ "$FLOWPLAN_HOST" != local0 ]; then touch ready; fi'
     service = applied(tmp_path, deploy_config(hosts, download_path=deploy_dir, script=script,
                                               health_check="test -f ready",
-                                              health_check_timeout="3s"))
+                                              health_check_timeout="1s"))
     outcome = start(service)
     assert outcome.status == Status.FAILED
     assert host_rows(service, outcome.run) == [("local0", 1, "failed"),
                                                (web0.name, 1, "succeeded")]
     assert deploy_step(service, outcome.run).error == (
-        "deploy failed on local0 (the health check (test -f ready) did not pass within 3 s); "
+        "deploy failed on local0 (the health check (test -f ready) did not pass within 1 s); "
         "no host left to start")
     assert current_of(home_of(local_users[0]), deploy_dir) is None
     assert current_of(home_of(web0.user), deploy_dir) is not None
