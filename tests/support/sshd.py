@@ -351,7 +351,7 @@ def start_hosts(directory: Path, count: int, fpvars: Path | None = None) -> list
         hosts = fleet.start(count)
         listed = [{"label": h.name, "address": h.address, "port": h.port, "user": h.user,
                    "key_file": str(h.client_key), "host_key": h.host_key,
-                   "pid": h.process.pid, "sshd_config": str(h.config), "home": str(h.home)}
+                   "pid": h.process.pid, "sshd_command": h.command(), "home": str(h.home)}
                   for h in hosts]
         record = {"version": 1, "hosts": listed, "users": list(fleet._users),
                   "fpvars": str(fpvars)}
@@ -391,7 +391,7 @@ def stop_hosts(directory: Path) -> list[str]:
     record = json.loads(recorded.read_text())
     hosts = record.get("hosts", [])
     for host in hosts:
-        stop_recorded_sshd(int(host["pid"]), [SSHD, "-D", "-e", "-f", host["sshd_config"]])
+        stop_recorded_sshd(int(host["pid"]), host["sshd_command"])
     for name in record.get("users", []):
         remove_user(name)
     fpvars = Path(record["fpvars"]) if record.get("fpvars") else None
