@@ -14,41 +14,22 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
-import subprocess
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from cli_workspace import flowplan_command
 from java_ecs_walkthrough import (DOWNLOAD_PATH, INSTANCES, build_jar, copy_example,
-                                  ecs_emulator, free_ports, machine_variables,
-                                  make_greeter_repository, stop_greeters, walkthrough_env,
-                                  without_maven)
+                                  ecs_emulator, flowplan, free_ports, get, machine_variables,
+                                  make_greeter_repository, port_is_closed, stop_greeters,
+                                  walkthrough_env, without_maven)
 
 MISSING = [tool for tool in ("javac", "jar", "java", "curl") if shutil.which(tool) is None]
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"the greeter needs {', '.join(MISSING)}")
 
 
-def flowplan(example: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    completed = subprocess.run([*flowplan_command(), "-C", str(example), *args], env=env,
-                               capture_output=True, text=True, timeout=120,
-                               stdin=subprocess.DEVNULL)
-    assert "Traceback" not in completed.stderr, completed.stderr
-    return completed
-
-
 def greeting(port: int, name: str) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/?name={name}", timeout=10) as answer:
-        assert answer.status == 200
-        return answer.read().decode()
-
-
-def answers(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(2)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+    status, text = get(port, f"/?name={name}")
+    assert status == 200
+    return text
 
 
 def host_rows(shown: str) -> dict[str, list[str]]:
@@ -79,7 +60,7 @@ def test_the_walkthrough_deploys_web1_pauses_then_web2_then_production(tmp_path,
             assert ran.returncode == 4, ran.stdout + ran.stderr
             assert "flowplan resume java_ecs#1" in ran.stdout + ran.stderr
             assert greeting(port, "canary") == "Hello, canary!\n"
-            assert not answers(port + 1)              # web2 waits for the resume
+            assert port_is_closed(port + 1)              # web2 waits for the resume
             paused = flowplan(example, env, "runs", "show", "java_ecs#1")
             rows = host_rows(paused.stdout)
             assert rows["web1"][:3] == ["1", "succeeded", "0"], paused.stdout

@@ -19,19 +19,19 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tarfile
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cli_workspace import REPO, flowplan_command
+from cli_workspace import REPO
+import java_ecs_walkthrough as walkthrough
 from java_ecs_walkthrough import (DOWNLOAD_PATH, EXAMPLE, INSTANCES, copy_example,
-                                  ecs_emulator, free_ports, machine_variables,
-                                  make_greeter_repository, port_is_free, walkthrough_env)
+                                  ecs_emulator, free_ports, get, machine_variables,
+                                  make_greeter_repository, port_is_closed, port_is_free,
+                                  walkthrough_env)
 from sshd import sshd_problem
 
 FAILING_TEST = "failsOnlyWhenGreeterFailTestIsTrue"
@@ -46,13 +46,8 @@ needs_root_and_sshd = pytest.mark.skipif(sshd_problem() is not None,
                                          reason=f"the walkthrough's SSH hosts: {sshd_problem()}")
 
 
-def flowplan(example: Path, env: dict[str, str], *args: str,
-             timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
-    completed = subprocess.run([*flowplan_command(), "-C", str(example), *args], env=env,
-                               capture_output=True, text=True, timeout=timeout,
-                               stdin=subprocess.DEVNULL)
-    assert "Traceback" not in completed.stderr, completed.stderr
-    return completed
+def flowplan(example: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return walkthrough.flowplan(example, env, *args, timeout=TIMEOUT)
 
 
 def run_tree(example: Path, env: dict[str, str], run: str) -> dict[str, Any]:
@@ -85,17 +80,6 @@ def summary_text(one_step: dict[str, Any]) -> str:
 
 def outputs_text(one_step: dict[str, Any]) -> dict[str, str]:
     return {name: str(value) for name, value in (one_step.get("outputs") or {}).items()}
-
-
-def get(port: int, path: str) -> tuple[int, str]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
-        return response.status, response.read().decode()
-
-
-def port_is_closed(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(2)
-        return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
 def sshd_users(example: Path) -> list[str]:

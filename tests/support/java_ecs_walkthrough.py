@@ -10,6 +10,9 @@ every greeter a test started.
         env = walkthrough_env(free_ports(4), **machine_variables(example, hosts, ecs))
         ...
     stop_greeters(hosts, ecs_root)
+
+and the helpers their checks share: `flowplan(example, env, *args)` (the command in a
+subprocess, failing on a traceback), `get(port, path)` and `port_is_closed(port)`.
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from cli_workspace import REPO
+from cli_workspace import REPO, flowplan_command
 
 EXAMPLE = REPO / "examples" / "java-ecs"
 ACCESS_KEY, SECRET_KEY = "LTAI-walkthrough-test", "walkthrough-test-secret"
@@ -181,3 +185,24 @@ def stop_greeters(hosts=(), ecs_root: Path | None = None) -> None:
             pass
     for host in hosts:
         kill_processes_of(pwd.getpwnam(host.user).pw_uid)
+
+
+def flowplan(example: Path, env: dict[str, str], *args: str,
+             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`flowplan -C EXAMPLE ARGS`; fails on a Python traceback."""
+    completed = subprocess.run([*flowplan_command(), "-C", str(example), *args], env=env,
+                               capture_output=True, text=True, timeout=timeout,
+                               stdin=subprocess.DEVNULL)
+    assert "Traceback" not in completed.stderr, completed.stderr
+    return completed
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        return response.status, response.read().decode()
+
+
+def port_is_closed(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(2)
+        return probe.connect_ex(("127.0.0.1", port)) != 0
