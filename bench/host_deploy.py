@@ -24,7 +24,9 @@ marks the release deployed. Each round measures, on hosts emptied before each wa
 The baselines get their release directories made beforehand (scp cannot make them); flowplan
 makes its own. The best round of each is reported, with the ratios the issue sets, and for (c)
 the step's own duration and its slowest host (from the run's records). The machine's cores are
-shared by every sshd, scp, ssh and flowplan alike, as they would be on a deploy server.
+shared by every sshd, scp, ssh and flowplan alike, as they would be on a deploy server: the CPU
+seconds the whole machine spent during each way (and how many cores that kept busy) say whether
+a way waited or computed, and how much of (c)'s was flowplan's own process.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ import tarfile
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
@@ -193,6 +197,23 @@ class FlowplanDeploy:
                 max(h.seconds for h in hosts))
 
 
+@contextmanager
+def cpu_seconds() -> Iterator[dict[str, float]]:
+    """CPU seconds spent while the block runs: by the whole machine (/proc/stat: every core's
+    time not idle, whoever used it) and by this process."""
+    def machine() -> float:
+        with open("/proc/stat") as stat:
+            times = [int(t) for t in stat.readline().split()[1:]]
+        return (sum(times) - times[3] - times[4]) / os.sysconf("SC_CLK_TCK")
+
+    used: dict[str, float] = {}
+    before, mine = machine(), os.times()
+    yield used
+    after = os.times()
+    used["machine"] = machine() - before
+    used["this process"] = after.user + after.system - mine.user - mine.system
+
+
 def host_deploy_installed() -> bool:
     from importlib.metadata import entry_points
 
@@ -216,18 +237,23 @@ def main() -> None:
         package, digest = make_package(work, options.size_mb)
         flowplan = FlowplanDeploy(work, hosts, fleet.client_key, package, digest) \
             if host_deploy_installed() else None
-        rounds: dict[str, list[float]] = {"serial": [], "at once": [], "flowplan": [],
-                                          "step": [], "slowest host": []}
+        rounds: dict[str, list[float]] = {name: [] for name in (
+            "serial", "at once", "flowplan", "step", "slowest host", "serial cpu",
+            "at once cpu", "flowplan cpu", "flowplan own cpu")}
         for _ in range(options.repeat):
-            rounds["serial"].append(shell_deploy(hosts, fleet.client_key, package, digest,
-                                                 at_once=False))
-            rounds["at once"].append(shell_deploy(hosts, fleet.client_key, package, digest,
-                                                  at_once=True))
+            for name, at_once in (("serial", False), ("at once", True)):
+                with cpu_seconds() as used:
+                    rounds[name].append(shell_deploy(hosts, fleet.client_key, package, digest,
+                                                     at_once=at_once))
+                rounds[f"{name} cpu"].append(used["machine"])
             if flowplan is not None:
-                whole, step, slowest = flowplan.deploy()
+                with cpu_seconds() as used:
+                    whole, step, slowest = flowplan.deploy()
                 rounds["flowplan"].append(whole)
                 rounds["step"].append(step)
                 rounds["slowest host"].append(slowest)
+                rounds["flowplan cpu"].append(used["machine"])
+                rounds["flowplan own cpu"].append(used["this process"])
         report(options, package, rounds)
     finally:
         fleet.close()
@@ -247,9 +273,11 @@ def report(options, package: Path, rounds: dict[str, list[float]]) -> None:
           f"load {os.getloadavg()[0]:.1f}):")
     print(f"  (a) serial scp + ssh           {seconds('serial')}")
     print(f"  (b) scp + ssh all at once      {seconds('at once')}")
+    cpu = {name: statistics.median(rounds[f"{name} cpu"]) for name in ("serial", "at once")}
     if "flowplan" not in best:
         print("  (c) flowplan host_deploy       not measured: the host_deploy step type is not "
               "installed")
+        print_cpu(rounds, cpu)
         return
     print(f"  (c) flowplan host_deploy       {seconds('flowplan')}")
     print(f"      of which the step          {best['step']:6.2f} s; slowest host "
@@ -258,6 +286,17 @@ def report(options, package: Path, rounds: dict[str, list[float]]) -> None:
           f"(target >= 3x)")
     print(f"  (c) / (b) = {best['flowplan'] / best['at once']:.2f}x all at once "
           f"(target <= 1.2x)")
+    cpu["flowplan"] = statistics.median(rounds["flowplan cpu"])
+    print_cpu(rounds, cpu)
+    print(f"      of which flowplan's own process "
+          f"{statistics.median(rounds['flowplan own cpu']):.1f} cpu-s")
+
+
+def print_cpu(rounds: dict[str, list[float]], cpu: dict[str, float]) -> None:
+    """Median CPU seconds the machine spent per way, and how many cores that kept busy."""
+    print("  CPU, whole machine (median):  " + "; ".join(
+        f"{name} {used:.1f} cpu-s = {used / statistics.median(rounds[name]):.2f} cores"
+        for name, used in cpu.items()))
 
 
 if __name__ == "__main__":
