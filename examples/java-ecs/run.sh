@@ -60,7 +60,8 @@ for host in json.load(open(sys.argv[1]))["hosts"]: print(host["home"])' "$hosts_
   done
   if [ -f "$ecs_dir/emulator.pid" ]; then
     pid=$(cat "$ecs_dir/emulator.pid")
-    if kill "$pid" 2>/dev/null; then
+    # only while that pid is still the emulator (a pid is reused after its process ended)
+    if grep -qs tests.emulators.aliyun "/proc/$pid/cmdline" && kill "$pid" 2>/dev/null; then
       for _ in $(seq 100); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
