@@ -33,10 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 
-from sshd import SshdFleet, sshd_problem  # noqa: E402
-
-SSH_OPTIONS = ["-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-               "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
+from sshd import CLIENT_OPTIONS, SshdFleet, sshd_problem  # noqa: E402
 
 
 def shell_loop(hosts, key: Path, artifact: Path, remote: str, check: bool,
@@ -44,10 +41,10 @@ def shell_loop(hosts, key: Path, artifact: Path, remote: str, check: bool,
     lines = []
     chosen = f"-c {cipher} " if cipher else ""
     for host in hosts:
-        copy = (f"scp {' '.join(SSH_OPTIONS)} {chosen}-i {key} -P {host.port} {artifact} "
+        copy = (f"scp {' '.join(CLIENT_OPTIONS)} {chosen}-i {key} -P {host.port} {artifact} "
                 f"{host.user}@127.0.0.1:{remote}")
         if check:
-            copy += (f" && ssh {' '.join(SSH_OPTIONS)} -i {key} -p {host.port} "
+            copy += (f" && ssh {' '.join(CLIENT_OPTIONS)} -i {key} -p {host.port} "
                      f"{host.user}@127.0.0.1 sha256sum {remote} >/dev/null")
         lines.append(f"( {copy} ) &")
     script = "\n".join(lines) + "\nwait\n"

@@ -2,32 +2,38 @@
 .flowplan/ or target/ a previous run left in the source tree) with mvn, java and curl from this
 machine and the offline ~/.m2 (`maven_flags` keeps its default, -o).
 
-The first test runs the example's own run.sh, as its README says, with the service left running
-(GREETER_KEEP_RUNNING=1) on a free port: the scan and unit tasks succeed, the unit step's summary
-has the totals, package.tgz holds the jar and deploy.sh, the run waits before the manual deploy
-stage until run.sh continues it, and the service then answers /health here until the test stops
-it. The second applies with fail_a_test=true: the unit task fails and its summary names the test
-that failed; nothing is built or deployed.
+The first test runs the example's own run.sh, as its README says, with everything left running
+(GREETER_KEEP_RUNNING=1) on free ports: run.sh starts two sshd hosts and the ECS emulator; the
+scan and unit tasks succeed, the unit step's summary has the totals, package.tgz holds the jar
+and deploy.sh, the run pauses after web1 until run.sh resumes it, waits for the production
+approval, and then the four services (web1, web2 and the two ECS instances) answer here until
+`run.sh stop` stops them, the hosts and the emulator. The second applies with
+fail_a_test=true: the unit task fails and its summary names the test that failed; nothing is
+built or deployed. (tests/e2e/test_java_ecs_deploy.py drives the deploy without Maven.)
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tarfile
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cli_workspace import REPO, flowplan_command
+from cli_workspace import REPO
+import java_ecs_walkthrough as walkthrough
+from java_ecs_walkthrough import (DOWNLOAD_PATH, EXAMPLE, INSTANCES, copy_example,
+                                  ecs_emulator, free_ports, get, machine_variables,
+                                  make_greeter_repository, port_is_closed, port_is_free,
+                                  walkthrough_env)
+from sshd import sshd_problem
 
-EXAMPLE = REPO / "examples" / "java-ecs"
 FAILING_TEST = "failsOnlyWhenGreeterFailTestIsTrue"
 MISSING = [tool for tool in ("mvn", "java") if shutil.which(tool) is None]
 
@@ -36,41 +42,12 @@ TIMEOUT = 840
 needs_java = pytest.mark.skipif(bool(MISSING), reason=f"the java-ecs walkthrough builds with "
                                                       f"Maven and runs Java; missing: "
                                                       f"{', '.join(MISSING)}")
+needs_root_and_sshd = pytest.mark.skipif(sshd_problem() is not None,
+                                         reason=f"the walkthrough's SSH hosts: {sshd_problem()}")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def walkthrough_env(port: int, **extra: str) -> dict[str, str]:
-    """This environment without flowplan settings, with the `flowplan` in use first on PATH and
-    the service's port set."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("FP_VAR_", "FLOWPLAN_", "GREETER_"))}
-    flowplan = shutil.which("flowplan")
-    assert flowplan, "the walkthrough needs the flowplan command on PATH (pip install -e .)"
-    env["PATH"] = os.pathsep.join([str(Path(flowplan).parent), env.get("PATH", "")])
-    env["NO_COLOR"] = "1"
-    env["FP_VAR_port"] = str(port)
-    env.update(extra)
-    return env
-
-
-def copy_example(tmp_path: Path) -> Path:
-    example = tmp_path / "java-ecs"
-    shutil.copytree(EXAMPLE, example, ignore=shutil.ignore_patterns(".flowplan", "target"))
-    return example
-
-
-def flowplan(example: Path, env: dict[str, str], *args: str,
-             timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
-    completed = subprocess.run([*flowplan_command(), "-C", str(example), *args], env=env,
-                               capture_output=True, text=True, timeout=timeout,
-                               stdin=subprocess.DEVNULL)
-    assert "Traceback" not in completed.stderr, completed.stderr
-    return completed
+def flowplan(example: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return walkthrough.flowplan(example, env, *args, timeout=TIMEOUT)
 
 
 def run_tree(example: Path, env: dict[str, str], run: str) -> dict[str, Any]:
@@ -105,66 +82,44 @@ def outputs_text(one_step: dict[str, Any]) -> dict[str, str]:
     return {name: str(value) for name, value in (one_step.get("outputs") or {}).items()}
 
 
-def make_greeter_repository(example: Path) -> None:
-    """What run.sh does first: app/ committed on master in .flowplan/greeter.git."""
-    work = example / ".flowplan" / "greeter-work"
-    shutil.copytree(example / "app", work)
-    identity = ["-c", "user.name=e2e", "-c", "user.email=e2e@example.invalid"]
-    for args in (["init", "-q", "-b", "master"], ["add", "."],
-                 [*identity, "commit", "-q", "-m", "The greeter service"]):
-        subprocess.run(["git", "-C", str(work), *args], check=True, capture_output=True)
-    subprocess.run(["git", "clone", "-q", "--bare", str(work),
-                    str(example / ".flowplan" / "greeter.git")], check=True, capture_output=True)
-    shutil.rmtree(work)
+def sshd_users(example: Path) -> list[str]:
+    recorded = example / ".flowplan" / "sshd" / "hosts.json"
+    return [h["user"] for h in json.loads(recorded.read_text())["hosts"]]
 
 
-def get(port: int, path: str) -> tuple[int, str]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
-        return response.status, response.read().decode()
-
-
-def port_is_closed(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(2)
-        return probe.connect_ex(("127.0.0.1", port)) != 0
-
-
-def stop_greeter(example: Path, port: int) -> None:
-    """deploy.sh stop, as run.sh would; then make sure nothing is left behind."""
-    install = example / ".flowplan" / "greeter"
-    pid_file = install / "greeter.pid"
-    if not pid_file.exists():
-        return
-    pid = int(pid_file.read_text().strip() or 0)
-    script = install / "current" / "deploy.sh"
-    if script.exists():
-        subprocess.run([str(script), "stop"], capture_output=True, timeout=60,
-                       env={**os.environ, "GREETER_PID_FILE": str(pid_file),
-                            "GREETER_PORT": str(port)})
-    if pid and Path(f"/proc/{pid}").exists():
-        os.kill(pid, 9)
+def user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 @needs_java
+@needs_root_and_sshd
 @pytest.mark.timeout(TIMEOUT + 60)
-def test_run_sh_scans_tests_packages_and_deploys_after_the_manual_stage(tmp_path):
-    example = copy_example(tmp_path)
-    port = free_port()
-    env = walkthrough_env(port, GREETER_KEEP_RUNNING="1")
+def test_run_sh_builds_deploys_daily_in_two_batches_then_production_and_stops(tmp_path):
+    example = copy_example(tmp_path, artifact_port=free_ports(1))
+    port = free_ports(4)                   # web1, web2, i-greeter1, i-greeter2
+    env = walkthrough_env(port, GREETER_KEEP_RUNNING="1", FP_VAR_ecs_port=str(free_ports(1)),
+                          FLOWPLAN_CHECKOUT=str(REPO))
+    users: list[str] = []
     try:
         completed = subprocess.run(["./run.sh"], cwd=example, env=env, capture_output=True,
                                    text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
         output = completed.stdout + completed.stderr
         assert completed.returncode == 0, output
         assert "Traceback" not in output
+        users = sshd_users(example)
 
-        # the first drive stopped before the manual deploy stage (run.sh checks exit code 4)
-        assert "==> java_ecs#1 is waiting for a person:" in output, output
-        assert re.search(r"^    deploy: stage deploy starts when someone continues it", output,
-                         re.M), output
-        shown_while_waiting = output.split("==> flowplan runs show java_ecs#1", 1)[1]
-        assert re.search(r"^· deploy  queued  \(manual\)$", shown_while_waiting, re.M), output
+        # the first drive paused after web1 (run.sh checks exit code 4), the resume stopped
+        # before the manual production stage, the approval finished the run
+        assert "flowplan resume java_ecs#1" in output, output
+        assert "    flowplan approve java_ecs#1" in output, output
         assert re.search(r"^==> java_ecs#1 succeeded", output, re.M), output
+        shown_while_paused = output.split("==> flowplan runs show java_ecs#1", 2)[1]
+        assert re.search(r"^\s+web1\s+1\s+succeeded\s+0\b", shown_while_paused, re.M), output
+        assert re.search(r"^\s+web2\s+2\s+queued\b", shown_while_paused, re.M), output
 
         tree = run_tree(example, env, "java_ecs#1")
         assert tree["run"]["status"] == "succeeded"
@@ -183,8 +138,6 @@ def test_run_sh_scans_tests_packages_and_deploys_after_the_manual_stage(tmp_path
                 "skipped": "1"}.items() <= outputs_text(unit).items(), unit
         text = summary_text(unit)
         assert re.search(r"\b13\b", text) and "skipped" in text.lower(), unit["summary"]
-        assert re.search(r"^    ✓ junit  maven_unit_test  succeeded .*\n        \S",
-                         shown_while_waiting, re.M), shown_while_waiting
 
         # stage build: package.tgz holds the jar and deploy.sh, as the archive step put them
         artifacts = {a["name"]: Path(a["path"]) for a in tree["artifacts"]}
@@ -194,55 +147,69 @@ def test_run_sh_scans_tests_packages_and_deploys_after_the_manual_stage(tmp_path
             assert sorted(archive.getnames()) == ["deploy.sh", "target/greeter-1.0.jar"]
             assert archive.getmember("deploy.sh").mode & 0o111
 
-        # stage deploy ran after run.sh continued the run: unpacked, started, checked
-        install = step(tree, "deploy", "local", "install")
-        assert install["status"] == "succeeded"
-        assert step(tree, "deploy", "local", "check")["status"] == "succeeded"
-        release = example / ".flowplan" / "greeter" / "releases" / "1"
-        assert (release / "target" / "greeter-1.0.jar").is_file()
-        assert "deploy.sh: greeter is up (pid " in output
+        # the deploys: web1 and web2 over SSH, the instances through Cloud Assistant
+        assert step(tree, "deploy", "daily", "hosts")["status"] == "succeeded"
+        assert step(tree, "production", "ecs", "instances")["status"] == "succeeded"
 
-        # the service outlived the flowplan process that started it, and answers here
-        assert get(port, "/health") == (200, "ok\n")
-        assert get(port, "/?name=e2e") == (200, "Hello, e2e!\n")
-        assert "Hello, walkthrough!" in completed.stdout
+        # the services outlived the flowplan processes that started them, and answer here
+        for offset, name in enumerate(["web1", "web2", *INSTANCES]):
+            assert get(port + offset, "/health") == (200, "ok\n"), name
+            assert get(port + offset, f"/?name={name}") == (200, f"Hello, {name}!\n")
+        assert "Hello, web1!" in completed.stdout and "Hello, i-greeter2!" in completed.stdout
     finally:
-        stop_greeter(example, port)
-    assert port_is_closed(port)
-    assert not (example / ".flowplan" / "greeter" / "greeter.pid").exists()
+        stopped = subprocess.run(["./run.sh", "stop"], cwd=example, env=env,
+                                 capture_output=True, text=True, timeout=120)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    for offset in range(4):
+        assert port_is_closed(port + offset)
+    assert users and not any(user_exists(user) for user in users)
+    assert not (example / ".flowplan" / "sshd").exists()
+    assert not (example / "sshd.auto.fpvars").exists()
+    assert not (example / ".flowplan" / "ecs" / "emulator.pid").exists()
+    assert port_is_free(int(env["FP_VAR_ecs_port"]))
 
 
 @needs_java
+@needs_root_and_sshd
 @pytest.mark.timeout(TIMEOUT + 60)
-def test_a_failing_unit_test_fails_the_unit_task_and_names_the_test(tmp_path):
+def test_a_failing_unit_test_fails_the_unit_task_and_names_the_test(tmp_path, ssh_fleet):
     example = copy_example(tmp_path)
     make_greeter_repository(example)
-    port = free_port()
-    env = walkthrough_env(port, FP_VAR_fail_a_test="true")
+    port = free_ports(4)
+    hosts = ssh_fleet.start(2)
+    try:
+        with ecs_emulator(tmp_path / "ecs") as ecs:
+            env = walkthrough_env(port, FP_VAR_fail_a_test="true",
+                                  **machine_variables(example, hosts, ecs))
+            applied = flowplan(example, env, "apply", "--auto-approve")
+            assert applied.returncode == 0, applied.stdout + applied.stderr
+            assert re.search(r"variables\s+= \{ GREETER_FAIL_TEST = true \}", applied.stdout), \
+                applied.stdout
 
-    applied = flowplan(example, env, "apply", "--auto-approve")
-    assert applied.returncode == 0, applied.stdout + applied.stderr
-    assert re.search(r"variables\s+= \{ GREETER_FAIL_TEST = true \}", applied.stdout), \
-        applied.stdout
+            ran = flowplan(example, env, "run", "java_ecs", "--branch", "master")
+            assert ran.returncode == 1, ran.stdout + ran.stderr
+            assert "java_ecs#1 failed" in ran.stdout + ran.stderr
 
-    ran = flowplan(example, env, "run", "java_ecs", "--branch", "master")
-    assert ran.returncode == 1, ran.stdout + ran.stderr
-    assert "java_ecs#1 failed" in ran.stdout + ran.stderr
-
-    tree = run_tree(example, env, "java_ecs#1")
+            tree = run_tree(example, env, "java_ecs#1")
+            shown = flowplan(example, env, "runs", "show", "java_ecs#1")
+    finally:
+        for host in hosts:
+            host.stop()
     assert task(tree, "test", "scan")["record"]["status"] == "succeeded"
     assert task(tree, "test", "unit")["record"]["status"] == "failed"
     unit = step(tree, "test", "unit", "junit")
     assert unit["status"] == "failed"
     assert FAILING_TEST in summary_text(unit), unit["summary"]
-    shown = flowplan(example, env, "runs", "show", "java_ecs#1")
     assert FAILING_TEST in shown.stdout, shown.stdout
 
     # nothing was built, packaged or deployed
     assert task(tree, "build", "package")["record"]["status"] == "skipped"
-    assert task(tree, "deploy", "local")["record"]["status"] == "skipped"
+    assert task(tree, "deploy", "daily")["record"]["status"] == "skipped"
+    assert task(tree, "production", "ecs")["record"]["status"] == "skipped"
     assert all(a["name"] != "package" for a in tree["artifacts"]), tree["artifacts"]
-    assert port_is_closed(port)
+    assert not any((h.home / DOWNLOAD_PATH).exists() for h in hosts)
+    for offset in range(4):
+        assert port_is_closed(port + offset)
 
 
 def test_the_walkthrough_scripts_are_valid_bash():

@@ -124,9 +124,10 @@ def test_a_changed_host_key_is_drift_that_plans_a_replacement(tmp_path, ssh_host
     assert (change.action.value, change.reason) == (
         "replace", f"replace because host_keys.{fresh_host.name} changed")
     changes = [line.strip() for line in render_text(plan).splitlines() if " -> " in line]
+    key = f"host_keys.{fresh_host.name}"       # web2 or web10: names align the column
     assert changes == [
-        f'~ host_keys.{fresh_host.name} = "{pinned}" -> (known after apply) # forces replacement',
-        '~ id             = "1" -> (known after apply)']
+        f'~ {key} = "{pinned}" -> (known after apply) # forces replacement',
+        f'~ {"id".ljust(len(key))} = "1" -> (known after apply)']
     [warning] = warnings_in(events)
     assert (warning.address, warning.summary) == (ADDRESS,
                                                   f"Host key of {fresh_host.name} changed")
