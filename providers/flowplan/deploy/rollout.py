@@ -16,6 +16,7 @@ once. Batches, records and the step's result are the step's
 from __future__ import annotations
 
 import secrets
+import string
 import threading
 import time
 from collections.abc import Mapping
@@ -221,9 +222,9 @@ class Rollout:
         if code != 0:
             raise _Failed(f"{self.host}: the script exited with {code}", code)
         if release.health_check:
-            code = self._stream(shell.health_check(directory, release.health_check,
-                                                   release.health_check_timeout),
-                                self._script_environment(directory, destination))
+            environment = self._script_environment(directory, destination)
+            code = self._stream(shell.health_check(directory, self._health_check(environment),
+                                                   release.health_check_timeout), environment)
             if code != 0:
                 raise _Failed(f"{self.host}: the health check ({release.health_check}) did not "
                               f"pass within {release.health_check_timeout} s")
@@ -295,6 +296,14 @@ class Rollout:
                 "FLOWPLAN_HOST": self.host, "FLOWPLAN_BATCH": str(self.batch),
                 "FLOWPLAN_RELEASE_DIR": directory, "FLOWPLAN_ARTIFACT": destination,
                 "FLOWPLAN_DEPLOYMENT_GROUP": self.release.group}
+
+    def _health_check(self, environment: Mapping[str, str]) -> str:
+        """The health check; in a URL, `$NAME` and `${NAME}` of the host's environment (its
+        `vars`, the script's environment) are replaced, so one URL names each host's port."""
+        check = self.release.health_check or ""
+        if not check.startswith(("http://", "https://")):
+            return check                      # a command: bash expands it on the host
+        return string.Template(check).safe_substitute({**self.target.vars, **environment})
 
     def _remaining(self) -> float:
         self._check_time()

@@ -196,6 +196,13 @@ def _alicloud_settings(context: StepContext, group: str) -> Any:
     if block is None:
         raise Refusal(f"deployment_group.{group} has ECS instances, reached through Cloud "
                       "Assistant, which needs a provider \"alicloud\" block (region and keys)")
+    absent = [name for name in ("access_key", "secret_key")
+              if not (isinstance(block.get(name), str) and block.get(name))]
+    if absent:
+        raise Refusal(f"the provider \"alicloud\" block has no {' or '.join(absent)} in this "
+                      "run: the sensitive variables it reads must have values where the run is "
+                      "started or continued (FP_VAR_NAME in the environment, or flowplan secret "
+                      "set NAME)")
     settings, problems = read_settings(ProviderBlock(config=dict(block), literal=()))
     errors = [p.summary for p in problems if p.severity == "error"]
     if settings is not None and not errors and settings.missing():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 
 import aliyun_fixtures as fx
+from flowplan import engine
 from deploy_support import (Status, applied, current_of, deploy_config, deploy_dir, deploy_log,
                             deploy_step, home_of, host_rows, hosts_of, start)
 from sshd import free_port
@@ -58,6 +59,24 @@ def test_ecs_instances_without_artifact_url_are_refused_before_any_is_touched(
         assert outcome.status == Status.FAILED
         assert "set `artifact_url` in the flowplan block" in \
             deploy_step(service, outcome.run).error
+        assert "RunCommand" not in {r.action for r in ecs.requests}
+
+
+def test_ecs_keys_without_values_where_the_run_goes_on_are_named_not_sent(tmp_path, deploy_dir):
+    with fx.emulator(tmp_path / "instances") as ecs:
+        ecs_block = '  ecs {\n    instance_ids = ["i-web1"]\n  }'
+        config = tmp_path / "config"
+        service = applied(config, deploy_config(
+            [ecs_block], download_path=deploy_dir,
+            settings=f'  artifact_url = "http://127.0.0.1:{free_port()}"',
+            extra=fx.provider_block(ecs.endpoint)), variables=fx.keys())
+        # continued where the keys' variables have no value (this process has no FP_VAR_...)
+        service.targets = engine.open_run_service(config).targets
+        outcome = start(service)
+        assert outcome.status == Status.FAILED
+        error = deploy_step(service, outcome.run).error
+        assert 'the provider "alicloud" block has no access_key or secret_key in this run' \
+            in error and "FP_VAR_NAME" in error
         assert "RunCommand" not in {r.action for r in ecs.requests}
 
 

@@ -97,7 +97,7 @@ class Health(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802 - http.server's name
         Health.seen.append(self.path)
-        self.send_response(200 if self.path == "/health" else 503)
+        self.send_response(200 if self.path.split("?")[0] == "/health" else 503)
         self.end_headers()
         self.wfile.write(b"ok\n")
 
@@ -126,6 +126,17 @@ def test_a_health_check_url_is_fetched_from_each_host_before_current_moves(
     assert outcome.status == Status.SUCCEEDED, deploy_log(service, outcome.run)
     assert Health.seen == ["/health", "/health"]
     assert f"[{web0.name}] health check passed (attempt 1)" in deploy_log(service, outcome.run)
+
+
+def test_a_health_check_url_names_each_hosts_own_values(tmp_path, ssh_hosts, local_users,
+                                                        deploy_dir, health_server):
+    web0 = ssh_hosts[0]
+    hosts = [ssh_host(web0), local_host("local0", local_users[0])]
+    url = f"{health_server}/health?host=$FLOWPLAN_HOST"        # $NAME: each host's own value
+    service = applied(tmp_path, deploy_config(hosts, download_path=deploy_dir, health_check=url))
+    outcome = start(service)
+    assert outcome.status == Status.SUCCEEDED, deploy_log(service, outcome.run)
+    assert sorted(Health.seen) == ["/health?host=local0", f"/health?host={web0.name}"]
 
 
 def test_a_health_check_that_never_passes_fails_its_host_and_leaves_current_alone(
