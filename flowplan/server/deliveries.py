@@ -20,7 +20,8 @@ anything is hashed) → signature or token (401; nothing in the body is read bef
 not UTF-8, not JSON, nested too deeply, not an object) → `ping` (answered, starts nothing) → event
 filter → push fields (400 when `ref` or the commit is missing) → a deleted branch or tag (ignored) →
 branch and tag globs → changed paths → accepted (202). Ignored deliveries are answered 202 with the
-reason, so a sender does not retry them.
+reason, so a sender does not retry them. An event other than `push` that the filter lists is accepted
+without a `Push`: what it starts is the server's to say.
 
 Filters (`WebhookFilter`): `events` (default push); `branches` and `tags` are globs on the short name
 (`main`, `release/*`, `v*`); with neither, every branch and tag is taken, with only one of them the
