@@ -1,0 +1,1 @@
+"""The server: webhook intake, schedules, the dashboard (`flowplan serve`)."""
