@@ -81,6 +81,19 @@ def _check_artifact_url(value: Optional[str]) -> Optional[str]:
     return value
 
 
+def _check_server_url(value: Optional[str]) -> Optional[str]:
+    if value is not None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError(f"{value!r}: the server URL takes no query, fragment or "
+                             "credentials")
+    return value
+
+
 class BlockModel(BaseModel):
     """The model of one kind of block: core's, or a provider's for a resource type.
 
@@ -112,6 +125,18 @@ class ToolsSettings(BlockModel):
     node: dict[str, str] = {}
 
 
+class ServerSettings(BlockModel):
+    """`server {}` in the `flowplan {}` block: where `flowplan serve` listens (loopback unless
+    configured otherwise) and `url`, the address others reach it at (registered with GitHub for
+    webhooks, written into git hooks); `url` defaults to `http://HOST:PORT`."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    url: Optional[str] = None
+
+    _url = field_validator("url")(lambda value: _check_server_url(value))
+
+
 class Settings(BlockModel):
     """The `flowplan {}` block."""
 
@@ -126,6 +151,7 @@ class Settings(BlockModel):
     # http://HOST:PORT where deploys serve artifacts to the hosts that fetch them (Cloud
     # Assistant), and the address the hosts reach it at (flowplan.artifact_server)
     artifact_url: Optional[str] = None
+    server: Annotated[Optional[ServerSettings], Nested(labels=0, many=False)] = None
 
     _artifact_url = field_validator("artifact_url")(_check_artifact_url)
 
