@@ -653,7 +653,8 @@ def log_page(context: Any, run: Any, *, task: str | None = None, step: str | Non
 
 router = APIRouter(prefix="/api/v1", tags=["api"], route_class=JsonErrorRoute,
                    default_response_class=SafeJSONResponse,
-                   responses={401: {"model": ErrorBody, "description": "Not authenticated"},
+                   responses={400: {"model": ErrorBody, "description": "Body is not JSON"},
+                              401: {"model": ErrorBody, "description": "Not authenticated"},
                               403: {"model": ErrorBody, "description": "Not allowed"},
                               422: {"model": ErrorBody, "description": "Invalid request"}})
 

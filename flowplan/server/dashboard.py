@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import time
 from datetime import datetime
@@ -170,8 +171,8 @@ async def login(request: Request) -> Response:
                     error="Wrong user name or password.")
     session = await run_in_threadpool(context.auth.open_session, name)
     response = RedirectResponse(target, status_code=303)
-    max_age = max(0, int((session.expires_at - datetime.now(session.expires_at.tzinfo))
-                         .total_seconds()))
+    max_age = max(0, math.ceil((session.expires_at - datetime.now(session.expires_at.tzinfo))
+                               .total_seconds()))
     response.set_cookie(SESSION_COOKIE, session.cookie, max_age=max_age, path="/",
                         httponly=True, samesite="lax", secure=request.url.scheme == "https")
     return response
