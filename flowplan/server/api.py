@@ -661,8 +661,9 @@ router = APIRouter(prefix="/api/v1", tags=["api"], route_class=JsonErrorRoute,
 _NOT_FOUND = {404: {"model": ErrorBody, "description": "No such pipeline or run"}}
 _REFUSED = {**_NOT_FOUND, 409: {"model": ErrorBody, "description": "Not in this state"}}
 
-PipelineName = Annotated[str, PathParam(min_length=1, max_length=MAX_NAME)]
-RunNumber = Annotated[int, PathParam(ge=1, le=MAX_RUN_NUMBER)]
+PipelineName = Annotated[str, PathParam(min_length=1, max_length=MAX_NAME,
+                                        examples=["app"])]
+RunNumber = Annotated[int, PathParam(ge=1, le=MAX_RUN_NUMBER, examples=[1])]
 
 
 @router.get("/pipelines", response_model=PipelineList)
