@@ -30,7 +30,7 @@
       return;
     }
     var span = document.createElement("span");
-    span.className = "line " + (line.stream === "stderr" || line.stream === "system" ? line.stream : "stdout");
+    span.className = "line live " + (line.stream === "stderr" || line.stream === "system" ? line.stream : "stdout");
     span.textContent = line.text;
     log.appendChild(span);
     log.appendChild(document.createTextNode("\n"));
