@@ -372,6 +372,11 @@ def seconds_between(start: datetime | None, end: datetime | None) -> float | Non
     return round(((end or utc_now()) - start).total_seconds(), 3)
 
 
+def text_of(value: Any) -> str:
+    """A definition's text attribute for people: a value known only at run time shows empty."""
+    return value if isinstance(value, str) else ""
+
+
 def run_summary(run: Any) -> RunSummary:
     return RunSummary(ref=run.ref, pipeline=run.pipeline, number=run.number, status=run.status,
                       trigger=run.trigger, user=run.user, branch=run.branch, commit=run.commit,
@@ -674,7 +679,7 @@ def list_pipelines(request: Request, user: User) -> PipelineList:
     for record in sorted(context.store.list_pipelines(), key=lambda p: p.name):
         last = context.store.list_runs(record.name, limit=1)
         found.append(PipelineSummary(
-            name=record.name, description=str(record.definition.get("description") or ""),
+            name=record.name, description=text_of(record.definition.get("description")),
             last_run=run_summary(last[0]) if last else None))
     return PipelineList(pipelines=found)
 

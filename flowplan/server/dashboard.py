@@ -254,7 +254,7 @@ def _pipeline_page(request: Request, session: Any, name: str, status: str | None
                              limit=50)
     defaults = variable_defaults(record.definition)
     return page(request, "pipeline.html", session, status_code, error=error, name=name,
-                description=str(record.definition.get("description") or ""),
+                description=api.text_of(record.definition.get("description")),
                 stages=pipeline_graph(record.definition), runs=[api.run_summary(r) for r in runs],
                 statuses=[s.value for s in Status],
                 triggers=["manual", "api", "dashboard", "webhook", "schedule", "rollback"],

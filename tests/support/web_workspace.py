@@ -5,12 +5,17 @@ a temporary directory, the app over it (tests/support/web_app.py), users and tok
         started = web.client.post("/api/v1/pipelines/release/runs", headers=web.bearer("alice"))
         web.wait("release#1", "waiting")
 
+`rollout` deploys to a deployment group of two `connection = "local"` hosts (this machine) in
+two batches and pauses after the first: a run waiting to be resumed.
+
 Users: `alice` is a member of role `ops` (who may approve `release`), `bob` is not; both have the
 password `PASSWORDS[name]` and a bearer token (`web.tokens[name]`).
 """
 
 from __future__ import annotations
 
+import os
+import pwd
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +92,47 @@ pipeline "flaky" {
   }
 }
 
+deployment_group "pair" {
+  environment = "test"
+  host "one" {
+    connection = "local"
+    user       = "@USER@"
+  }
+  host "two" {
+    connection = "local"
+    user       = "@USER@"
+  }
+}
+
+pipeline "rollout" {
+  stage "build" {
+    task "package" {
+      step "files" {
+        type = "command"
+        run  = "mkdir -p dist && echo v1 > dist/version"
+      }
+      step "archive" {
+        type  = "archive"
+        name  = "package"
+        paths = ["dist"]
+      }
+    }
+  }
+  stage "deploy" {
+    task "hosts" {
+      step "deploy" {
+        type             = "host_deploy"
+        artifact         = "package"
+        deployment_group = deployment_group.pair
+        download_path    = "${path.config}/deployed/package.tgz"
+        script           = "cat dist/version"
+        batches          = 2
+        pause            = "first_batch"
+      }
+    }
+  }
+}
+
 pipeline "slow" {
   stage "only" {
     task "one" {
@@ -99,6 +145,7 @@ pipeline "slow" {
 }
 """
 
+ACCOUNT = pwd.getpwuid(os.geteuid()).pw_name     # the local deploy's hosts log in as this account
 PASSWORDS = {"alice": "correct horse battery staple", "bob": "hunter2 but longer"}
 
 
@@ -135,7 +182,7 @@ class Web:
 def make_web(directory: Path, **options: Any) -> Web:
     from fastapi.testclient import TestClient
 
-    apply_config(directory, PIPELINES)
+    apply_config(directory, PIPELINES.replace("@USER@", ACCOUNT))
     app, context = make_web_app(directory, **options)
     for name, password in PASSWORDS.items():
         add_user(context, name, password)

@@ -111,7 +111,7 @@ def test_pipelines_are_listed_with_their_last_run(web):
     web.wait("quick#1", "succeeded")
     body = web.client.get("/api/v1/pipelines", headers=web.bearer("bob")).json()
     by_name = {p["name"]: p for p in body["pipelines"]}
-    assert sorted(by_name) == ["flaky", "quick", "release", "slow"]
+    assert sorted(by_name) == ["flaky", "quick", "release", "rollout", "slow"]
     assert by_name["quick"]["last_run"]["ref"] == "quick#1"
     assert by_name["quick"]["last_run"]["status"] == "succeeded"
     assert by_name["release"]["last_run"] is None
@@ -385,6 +385,21 @@ def test_resume_continues_an_interrupted_run_and_refuses_others(web):
     again = web.client.post("/api/v1/runs/quick/1/resume", headers=web.bearer("bob"))
     assert again.status_code == 409
     assert "only an interrupted run or a paused deploy" in again.json()["error"]
+
+
+def test_resume_continues_a_deploy_paused_between_batches_as_the_token_user(web):
+    web.start("rollout")
+    web.wait("rollout#1", "waiting")
+    shown = web.client.get("/api/v1/runs/rollout/1", headers=web.bearer("bob")).json()
+    assert [(g["kind"], g["you_may_decide"]) for g in shown["gates"]] == [("pause", True)]
+    approve = web.client.post("/api/v1/runs/rollout/1/approve", headers=web.bearer("alice"))
+    assert approve.status_code == 409
+    assert "paused" in approve.json()["error"]
+    response = web.client.post("/api/v1/runs/rollout/1/resume", headers=web.bearer("bob"))
+    assert response.status_code == 202
+    web.wait("rollout#1", "succeeded")
+    (decision,) = approvals_of(web, "rollout#1")
+    assert (decision.user, decision.decision) == ("bob", "resume")
 
 
 # -- logs and artifacts -----------------------------------------------------------------------------

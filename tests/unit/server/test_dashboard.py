@@ -123,7 +123,7 @@ def test_the_pipelines_page_lists_pipelines_with_the_last_run_status(web):
     web.login("bob")
     response = web.client.get("/")
     assert response.status_code == 200
-    for name in ("release", "quick", "flaky", "slow"):
+    for name in ("release", "quick", "flaky", "rollout", "slow"):
         assert f'href="/pipelines/{name}"' in response.text
     assert 'href="/runs/quick/1"' in response.text
     assert 'status-succeeded">succeeded<' in response.text
@@ -281,6 +281,21 @@ def test_resume_button_continues_an_interrupted_run(web):
                                follow_redirects=False)
     assert response.status_code == 303
     web.wait("quick#1", "succeeded")
+
+
+def test_resume_button_continues_a_paused_deploy_as_the_session_user(web):
+    web.start("rollout")
+    web.wait("rollout#1", "waiting")
+    csrf = web.login("bob")
+    page = web.client.get("/runs/rollout/1").text
+    assert "Deploy paused between batches: deploy/hosts/deploy" in page
+    assert ">Resume</button>" in page and ">Approve</button>" not in page
+    response = web.client.post("/runs/rollout/1/resume", data={"csrf_token": csrf},
+                               follow_redirects=False)
+    assert response.status_code == 303
+    web.wait("rollout#1", "succeeded")
+    (decision,) = approvals_of(web, "rollout#1")
+    assert (decision.user, decision.decision) == ("bob", "resume")
 
 
 # -- escaping ---------------------------------------------------------------------------------------
