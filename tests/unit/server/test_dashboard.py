@@ -457,3 +457,23 @@ def test_the_event_stream_stops_when_the_client_goes_away(web):
     events = asyncio.run(collect())
     assert events[-1].startswith("event: status")     # the waiting run's stream just stopped
     assert not any(e.startswith("event: end") for e in events)
+
+
+def test_templates_and_static_files_are_package_data():
+    """A non-editable install carries every template and static file (pyproject's
+    package-data globs cover them all)."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    from flowplan.server import dashboard
+
+    root = Path(dashboard.__file__).resolve().parents[2]
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["flowplan"]
+    package = root / "flowplan"
+    files = [p.relative_to(package).as_posix() for folder in (dashboard.STATIC, dashboard.HERE /
+                                                              "templates")
+             for p in folder.iterdir() if p.is_file()]
+    assert len(files) >= 8
+    assert [f for f in files if not any(fnmatch.fnmatch(f, g) for g in globs)] == []
