@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,6 +60,7 @@ MAX_VARIABLES = 100
 LOG_PAGE = 1000           # lines of one page, at most
 FILTER_WINDOW = 1000      # runs looked through when filtering by branch or trigger
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+DECISION_WAIT = 2.0       # seconds a decision's answer waits for the decision to be recorded
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -517,16 +519,41 @@ def decide_run(context: Any, pipeline: str, number: int, user: str, decision: st
         which = f" at task {task}" if task else ""
         paused = " (its deploy is paused: resume it)" if gates else ""
         raise ApiError(409, f"{run.ref} is not waiting for a decision{which}{paused}")
-    if not any(g.rule.eligible(user) for g in decidable):
+    allowed = [g for g in decidable if g.rule.eligible(user)]
+    if not allowed:
         who = "; ".join(f"{g.name}: {g.rule.who()}" for g in decidable)
         raise ApiError(403, f"{user} may not {decision} {run.ref}. Who may: {who}")
+    earlier = context.store.approvals(run.id)
+    if all(_decided(run, gate, earlier, user, decision) for gate in allowed):
+        raise ApiError(409, f"{user} already decided ({decision}) on what {run.ref} waits for")
     values = _continue_values(context, run.ref)
     call = getattr(context.service, decision)
     context.launcher.continue_in_background(run.ref, lambda: call(
         run.ref, user, comment, task=task, variables=values, sensitive=set(values),
         continue_run=True))
+    _recorded(context, run, len(earlier))
     verb = "approved" if decision == "approve" else "rejected"
     return f"{verb} by {user}; the run continues"
+
+
+def _decided(run: Any, gate: Any, earlier: list[Any], user: str, decision: str) -> bool:
+    """Whether `user` already made `decision` on `gate` (a manual stage's decisions count from
+    its gate floor on, as the run service counts them)."""
+    from flowplan.executor.run.gates import GATE_FLOOR
+
+    floor = 0 if gate.task is not None else \
+        int((run.options.get(GATE_FLOOR) or {}).get(gate.stage, 0))
+    return any(a.user == user and a.decision == decision and a.stage == gate.stage
+               and a.task == gate.task and a.step_run_id == gate.step_run_id and a.id > floor
+               for a in earlier)
+
+
+def _recorded(context: Any, run: Any, before: int, timeout: float = DECISION_WAIT) -> None:
+    """Wait (briefly) until the background call has recorded its decision, so that the page
+    or the client reading the run next sees it; the run itself goes on without waiting."""
+    deadline = time.monotonic() + timeout
+    while context.store.approval_count(run.id) <= before and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def cancel_run(context: Any, pipeline: str, number: int, user: str) -> Any:
@@ -600,8 +627,11 @@ def resume_run(context: Any, pipeline: str, number: int, user: str) -> str:
         raise ApiError(409, f"{run.ref} is {run.status}: only an interrupted run or a paused "
                             "deploy can be resumed")
     values = _continue_values(context, run.ref)
+    before = context.store.approval_count(run.id)
     context.launcher.continue_in_background(run.ref, lambda: context.service.resume(
         run.ref, variables=values, sensitive=set(values), user=user))
+    if paused:
+        _recorded(context, run, before)
     return f"resumed by {user}"
 
 

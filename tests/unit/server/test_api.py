@@ -275,6 +275,27 @@ def test_an_approval_by_a_role_member_continues_the_run_recorded_as_the_token_us
     assert web.context.launcher.failures == []
 
 
+def test_the_answer_comes_once_the_decision_is_recorded_and_a_second_one_is_409(web):
+    definition = web.context.store.get_pipeline("release").definition
+    stages = definition["stages"]
+    stages["gate"]["tasks"]["approval"]["steps"]["ok"]["method"] = "all"
+    stages["gate"]["tasks"]["approval"]["steps"]["ok"]["approvers"] = ["alice", "bob"]
+    run = web.context.service.create("release", definition, trigger="manual", user="alice")
+    web.context.launcher.continue_in_background(run.ref, lambda: web.context.service.drive(
+        run.ref))
+    web.wait("release#1", "waiting")
+    first = web.client.post("/api/v1/runs/release/1/approve", headers=web.bearer("alice"))
+    assert first.status_code == 202
+    assert [a.user for a in approvals_of(web, "release#1")] == ["alice"]     # already there
+    second = web.client.post("/api/v1/runs/release/1/approve", headers=web.bearer("alice"))
+    assert second.status_code == 409
+    assert second.json()["error"] == "alice already decided (approve) on what release#1 waits for"
+    assert web.client.post("/api/v1/runs/release/1/approve",
+                           headers=web.bearer("bob")).status_code == 202
+    web.wait("release#1", "succeeded")
+    assert web.context.launcher.failures == []
+
+
 def test_a_claimed_user_name_in_the_body_is_refused_not_recorded(web):
     web.start("release")
     web.wait("release#1", "waiting")

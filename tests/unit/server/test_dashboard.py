@@ -477,3 +477,40 @@ def test_templates_and_static_files_are_package_data():
              for p in folder.iterdir() if p.is_file()]
     assert len(files) >= 8
     assert [f for f in files if not any(fnmatch.fnmatch(f, g) for g in globs)] == []
+
+
+HOSTILE_GETS = ["/pipelines/%3Cscript%3E", "/pipelines/%00", "/pipelines/" + "x" * 300,
+                "/pipelines/release?status=%00&branch=%ff&trigger=" + "t" * 300,
+                "/runs/release/0", "/runs/release/99999999999999999999999", "/runs/%00/1",
+                "/runs/release/1/events?after=" + "9" * 100, "/runs/release/1/events?after=1.x",
+                "/runs/release/1/artifacts/%00", "/login?next=%00%0d%0aSet-Cookie:x=y",
+                "/static/%00", "/static/.."]
+HOSTILE_POSTS = [("/runs/release/1/approve", {"comment": "a\x00b"}),
+                 ("/runs/release/1/approve", {"task": "x" * 5000}),
+                 ("/runs/release/1/skip", {}),
+                 ("/pipelines/release/runs", {"var_greeting": "\x00", "branch": "\n"}),
+                 ("/pipelines/release/runs", {f"var_v{i}": "x" for i in range(150)}),
+                 ("/login", {"username": "\x00", "password": "\x00", "next": "\x00"})]
+
+
+def test_hostile_dashboard_requests_never_get_a_server_error(web):
+    from fastapi.testclient import TestClient
+
+    waiting_release(web)
+    with TestClient(web.app, raise_server_exceptions=False) as client:
+        csrf = web.login("alice", client)
+        for path in HOSTILE_GETS:
+            response = client.get(path, follow_redirects=False)
+            assert response.status_code < 500, (path, response.text[:200])
+        for path, data in HOSTILE_POSTS:
+            response = client.post(path, data={"csrf_token": csrf, **data},
+                                   follow_redirects=False)
+            assert response.status_code < 500, (path, response.text[:200])
+        for raw in (b"task=%ED%A0%80&comment=%FF%FE", b"task=%00&comment=%C0%AF",
+                    b"\xff\xfe=1&task=%FF"):
+            response = client.post("/runs/release/1/approve",
+                                   content=b"csrf_token=" + csrf.encode() + b"&" + raw,
+                                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+            assert response.status_code < 500, (raw, response.text[:200])
+    assert approvals_of(web, "release#1") == []
+    assert [r.ref for r in web.context.service.list_runs("release")] == ["release#1"]
