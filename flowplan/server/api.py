@@ -33,7 +33,6 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -118,20 +117,14 @@ def validation_message(errors: Any) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-# -- who asks ---------------------------------------------------------------------------------------
+# -- who asks --------------------------------------------------------------------------------------
 
 def context_of(request: Request) -> Any:
     """The server's context (flowplan.server.context.ServerContext)."""
     return request.app.state.context
 
 
-@dataclass(frozen=True)
-class Caller:
-    user: str
-    by_session: bool
-
-
-def caller_of(request: Request) -> Caller | None:
+def caller_of(request: Request) -> str | None:
     """Who asks: a bearer token's user, else a session's (the CSRF token checked for unsafe
     methods: ApiError 403 when it is missing or wrong). None when neither is given or valid."""
     auth = context_of(request).auth
@@ -140,8 +133,7 @@ def caller_of(request: Request) -> Caller | None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
-        user = auth.user_for_token(token.strip())
-        return Caller(user, False) if user else None
+        return auth.user_for_token(token.strip()) or None
     session = auth.session(request.cookies.get(SESSION_COOKIE))
     if session is None:
         return None
@@ -149,7 +141,7 @@ def caller_of(request: Request) -> Caller | None:
             not auth.csrf_ok(session, request.headers.get(CSRF_HEADER)):
         raise ApiError(403, f"the {CSRF_HEADER} header is missing or wrong: a session needs it "
                             "on every request that changes something")
-    return Caller(session.user, True)
+    return session.user
 
 
 _bearer = HTTPBearer(auto_error=False, description="`flowplan token create USER` prints one")
@@ -158,18 +150,18 @@ _bearer = HTTPBearer(auto_error=False, description="`flowplan token create USER`
 def api_user(request: Request,
              _credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
     """The authenticated user's name; 401 with `WWW-Authenticate: Bearer` otherwise."""
-    caller = caller_of(request)
-    if caller is None:
+    user = caller_of(request)
+    if user is None:
         raise ApiError(401, "authentication required: send Authorization: Bearer TOKEN "
                             "(flowplan token create USER)",
                        {"WWW-Authenticate": 'Bearer realm="flowplan"'})
-    return caller.user
+    return user
 
 
 User = Annotated[str, Depends(api_user)]
 
 
-# -- request bodies ---------------------------------------------------------------------------------
+# -- request bodies --------------------------------------------------------------------------------
 
 def _plain_text(value: str) -> str:
     if _CONTROL.search(value):
@@ -221,7 +213,7 @@ class SkipRequest(BaseModel):
     task: Name
 
 
-# -- responses --------------------------------------------------------------------------------------
+# -- responses -------------------------------------------------------------------------------------
 
 class ErrorBody(BaseModel):
     error: str
@@ -364,7 +356,7 @@ class LogPage(BaseModel):
     run_status: str
 
 
-# -- views of records -------------------------------------------------------------------------------
+# -- views of records ------------------------------------------------------------------------------
 
 def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
     if start is None:
@@ -453,7 +445,7 @@ def run_detail(context: Any, ref: RunRef, user: str) -> RunDetail:
                    for a in tree.artifacts])
 
 
-# -- what the API and the dashboard both do ---------------------------------------------------------
+# -- what the API and the dashboard both do --------------------------------------------------------
 
 def find_run(context: Any, pipeline: str, number: int) -> Any:
     """The run's record; ApiError 404 when there is none."""
@@ -684,7 +676,7 @@ def log_page(context: Any, run: Any, *, task: str | None = None, step: str | Non
                    more=len(lines) == limit, run_status=status)
 
 
-# -- routes -----------------------------------------------------------------------------------------
+# -- routes ----------------------------------------------------------------------------------------
 
 router = APIRouter(prefix="/api/v1", tags=["api"], route_class=JsonErrorRoute,
                    default_response_class=SafeJSONResponse,

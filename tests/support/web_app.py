@@ -76,7 +76,7 @@ def _install_stand_ins() -> None:
         sys.modules["flowplan.server.launcher"] = launcher
 
 
-# -- authentication ---------------------------------------------------------------------------------
+# -- authentication --------------------------------------------------------------------------------
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
@@ -153,7 +153,7 @@ def add_user(context: Any, name: str, password: str) -> None:
     context.auth.users[name] = context.auth.hash_password(password)
 
 
-# -- starting and continuing runs --------------------------------------------------------------------
+# -- starting and continuing runs ------------------------------------------------------------------
 
 class HarnessLauncher:
     """The Launcher interface: runs prepared from the applied definition, driven on threads."""
@@ -229,7 +229,7 @@ class HarnessLauncher:
         thread.start()
 
 
-# -- the server's context and app ---------------------------------------------------------------------
+# -- the server's context and app ------------------------------------------------------------------
 
 @dataclass
 class HarnessContext:

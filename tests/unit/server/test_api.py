@@ -31,7 +31,7 @@ def approvals_of(web, ref: str) -> list:
     return web.context.store.approvals(web.context.service.get(ref).id)
 
 
-# -- who may call -----------------------------------------------------------------------------------
+# -- who may call ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("method,path", ROUTES)
 def test_every_route_answers_401_with_a_bearer_challenge_without_credentials(web, method, path):
@@ -104,7 +104,7 @@ def test_the_token_of_a_removed_user_is_refused(web):
     assert web.client.get("/api/v1/pipelines", headers=web.bearer("bob")).status_code == 401
 
 
-# -- pipelines and starting runs --------------------------------------------------------------------
+# -- pipelines and starting runs -------------------------------------------------------------------
 
 def test_pipelines_are_listed_with_their_last_run(web):
     web.start("quick")
@@ -200,7 +200,7 @@ def test_runs_are_filtered_by_status_branch_and_trigger(web):
                           headers=web.bearer("bob")).status_code == 422
 
 
-# -- the run tree -----------------------------------------------------------------------------------
+# -- the run tree ----------------------------------------------------------------------------------
 
 def test_the_run_shows_stages_tasks_steps_gates_and_who_may_decide(web):
     web.start("release")
@@ -240,7 +240,7 @@ def test_unknown_runs_are_404_and_bad_numbers_422(web, path, status):
     assert set(response.json()) == {"error"}
 
 
-# -- decisions --------------------------------------------------------------------------------------
+# -- decisions -------------------------------------------------------------------------------------
 
 def test_an_approval_by_someone_not_in_the_role_is_403_and_records_nothing(web):
     web.start("release")
@@ -345,7 +345,7 @@ def test_bad_decision_bodies_are_422(web, body):
     assert approvals_of(web, "release#1") == []
 
 
-# -- cancel, retry, skip, resume --------------------------------------------------------------------
+# -- cancel, retry, skip, resume -------------------------------------------------------------------
 
 def test_cancel_stops_a_waiting_run_and_says_who(web):
     web.start("release")
@@ -423,7 +423,7 @@ def test_resume_continues_a_deploy_paused_between_batches_as_the_token_user(web)
     assert (decision.user, decision.decision) == ("bob", "resume")
 
 
-# -- logs and artifacts -----------------------------------------------------------------------------
+# -- logs and artifacts ----------------------------------------------------------------------------
 
 def test_logs_come_in_pages_that_join_up_to_the_whole_log(web):
     web.start("quick")

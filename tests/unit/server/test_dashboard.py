@@ -30,7 +30,7 @@ def waiting_release(web) -> str:
     return ref
 
 
-# -- login ------------------------------------------------------------------------------------------
+# -- login -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", PAGES)
 def test_pages_send_the_anonymous_to_the_login_with_next(web, path):
@@ -115,7 +115,7 @@ def test_logout_needs_the_csrf_token_then_ends_the_session(web):
     assert web.client.get("/", follow_redirects=False).status_code == 303
 
 
-# -- pages ------------------------------------------------------------------------------------------
+# -- pages -----------------------------------------------------------------------------------------
 
 def test_the_pipelines_page_lists_pipelines_with_the_last_run_status(web):
     web.start("quick")
@@ -298,7 +298,7 @@ def test_resume_button_continues_a_paused_deploy_as_the_session_user(web):
     assert (decision.user, decision.decision) == ("bob", "resume")
 
 
-# -- escaping ---------------------------------------------------------------------------------------
+# -- escaping --------------------------------------------------------------------------------------
 
 HOSTILE = "<script>alert('x')</script>"
 
@@ -352,7 +352,7 @@ def test_reflected_values_are_escaped(web):
     assert login.text.count("<script") == 1
 
 
-# -- artifacts and static files ---------------------------------------------------------------------
+# -- artifacts and static files --------------------------------------------------------------------
 
 def test_artifacts_download_from_the_run_page(web):
     ref = waiting_release(web)
@@ -375,7 +375,7 @@ def test_static_files_are_only_the_stylesheet_and_the_script(web, name, status):
     assert response.status_code == status
 
 
-# -- the event stream -------------------------------------------------------------------------------
+# -- the event stream ------------------------------------------------------------------------------
 
 def read_events(response, until: str = "end", timeout: float = 30.0):
     """(kind, data) of server-sent events from a streaming httpx response, up to `until`."""
