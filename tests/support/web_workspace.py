@@ -5,6 +5,9 @@ a temporary directory, the app over it (tests/support/web_app.py), users and tok
         started = web.client.post("/api/v1/pipelines/release/runs", headers=web.bearer("alice"))
         web.wait("release#1", "waiting")
 
+`release`'s deploy uses the sensitive `var.deploy_token`: continuing the run after its approval
+needs the value again (engine.continue_values), and logs show it masked.
+
 `rollout` deploys to a deployment group of two `connection = "local"` hosts (this machine) in
 two batches and pauses after the first: a run waiting to be resumed.
 
@@ -25,6 +28,11 @@ import pytest
 from web_app import add_user, apply_config, close_web_app, make_web_app, wait_for_run
 
 PIPELINES = """
+variable "deploy_token" {
+  sensitive = true
+  default   = "s3cret-deploy-token"
+}
+
 pipeline "release" {
   description = "Build, approve, deploy"
   variables = {
@@ -56,7 +64,7 @@ pipeline "release" {
     task "ship" {
       step "go" {
         type = "command"
-        run  = "echo deployed"
+        run  = "echo deployed with ${var.deploy_token}"
       }
     }
   }

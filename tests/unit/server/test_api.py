@@ -270,6 +270,11 @@ def test_an_approval_by_a_role_member_continues_the_run_recorded_as_the_token_us
     (decision,) = approvals_of(web, "release#1")
     assert (decision.user, decision.decision, decision.comment) == ("alice", "approve",
                                                                     "ship it")
+    deploy = web.client.get("/api/v1/runs/release/1/logs", headers=web.bearer("alice"),
+                            params={"step": "go"}).json()
+    assert [line["text"] for line in deploy["lines"]] == ["deployed with ***"]
+    shown = web.client.get("/api/v1/runs/release/1", headers=web.bearer("alice")).text
+    assert "s3cret-deploy-token" not in shown
     again = web.client.post("/api/v1/runs/release/1/approve", headers=web.bearer("alice"))
     assert again.status_code == 409
     assert web.context.launcher.failures == []
