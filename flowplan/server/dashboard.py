@@ -10,7 +10,8 @@
 
 Pages need a session (else a redirect to /login?next=...); every form that changes something
 carries the session's CSRF token (field `csrf_token`), and every action is recorded as the
-session's user. Templates are Jinja2 with autoescaping on: run data (log lines hold any bytes a
+session's user. The login form carries a token of its own, also set as a cookie for /login
+(SameSite=Strict), so that another site cannot log a browser into someone else's account. Templates are Jinja2 with autoescaping on: run data (log lines hold any bytes a
 step printed, names come from configs) is only ever inserted escaped, and the script inserts
 what the event stream sends as text, never as HTML. Pages are sent with a Content-Security-Policy
 that allows only this server's own script and stylesheet.
@@ -22,9 +23,11 @@ What an action does and when it is refused is flowplan.server.api's (`decide_run
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import math
 import re
+import secrets
 import time
 from datetime import datetime
 from pathlib import Path
@@ -62,6 +65,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 _UNFIT_NEXT = re.compile(r"[\x00-\x20\x7f-\x9f\\]")
+_LOGIN_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+LOGIN_COOKIE = "flowplan_login"    # the login form's token (double submit: cookie and field)
+LOGIN_FIELD = "login_token"
 
 PipelineName = Annotated[str, PathParam(min_length=1, max_length=api.MAX_NAME)]
 RunNumber = Annotated[int, PathParam(ge=1, le=MAX_RUN_NUMBER)]
@@ -148,12 +154,26 @@ def static(name: str) -> Response:
 
 # -- login ----------------------------------------------------------------------------------------
 
+def login_page(request: Request, *, next: str, username: str = "", error: str | None = None,
+               status_code: int = 200) -> HTMLResponse:
+    """The login form, with the token that ties a POST to a form this server gave out (kept in
+    a cookie too: a form posted from another site has no way to send both)."""
+    token = request.cookies.get(LOGIN_COOKIE) or ""
+    if not _LOGIN_TOKEN.fullmatch(token):
+        token = secrets.token_urlsafe(32)
+    response = page(request, "login.html", None, status_code, next=next, username=username,
+                    error=error, login_token=token)
+    response.set_cookie(LOGIN_COOKIE, token, max_age=3600, path="/login", httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
 @router.get("/login")
 def login_form(request: Request, next: Annotated[str | None, Query()] = None) -> Response:
     session = page_session(request)
     if session is not None:
         return RedirectResponse(local_next(next), status_code=303)
-    return page(request, "login.html", None, next=local_next(next), username="")
+    return login_page(request, next=local_next(next))
 
 
 @router.post("/login")
@@ -161,20 +181,25 @@ async def login(request: Request) -> Response:
     form = await form_of(request)
     username, password = form.get("username", ""), form.get("password", "")
     target = local_next(form.get("next"))
+    shown = username[:api.MAX_NAME]
+    cookie, given = request.cookies.get(LOGIN_COOKIE) or "", form.get(LOGIN_FIELD) or ""
+    if not cookie or not hmac.compare_digest(cookie.encode(), given.encode()):
+        return login_page(request, next=target, username=shown, status_code=403,
+                          error="The login form has expired: log in again.")
     context = context_of(request)
     name = None
     if 0 < len(username) <= api.MAX_NAME and 0 < len(password) <= 1024:
         name = await run_in_threadpool(context.auth.check_password, username, password)
     if name is None:
-        return page(request, "login.html", None, 401, next=target,
-                    username=username[:api.MAX_NAME],
-                    error="Wrong user name or password.")
+        return login_page(request, next=target, username=shown, status_code=401,
+                          error="Wrong user name or password.")
     session = await run_in_threadpool(context.auth.open_session, name)
     response = RedirectResponse(target, status_code=303)
     max_age = max(0, math.ceil((session.expires_at - datetime.now(session.expires_at.tzinfo))
                                .total_seconds()))
     response.set_cookie(SESSION_COOKIE, session.cookie, max_age=max_age, path="/",
                         httponly=True, samesite="lax", secure=request.url.scheme == "https")
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,10 +182,17 @@ class Web:
     def login(self, user: str, client: Any = None) -> str:
         """Log `user` in on `client` (the shared one by default); the session's CSRF token."""
         client = client or self.client
-        response = client.post("/login", data={"username": user, "password": PASSWORDS[user]},
+        response = client.post("/login", data={"username": user, "password": PASSWORDS[user],
+                                               "login_token": login_token(client)},
                                follow_redirects=False)
         assert response.status_code == 303, response.text
         return self.context.auth.session(client.cookies.get("flowplan_session")).csrf
+
+
+def login_token(client: Any) -> str:
+    """The token of the login form the server gives `client` (its cookie is kept too)."""
+    form = client.get("/login").text
+    return re.search(r'name="login_token" value="([^"]+)"', form).group(1)
 
 
 def make_web(directory: Path, **options: Any) -> Web:

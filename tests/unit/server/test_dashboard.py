@@ -15,7 +15,7 @@ import pytest
 from markupsafe import escape
 
 from web_app import serve
-from web_workspace import PASSWORDS, web  # noqa: F401  (the fixture)
+from web_workspace import PASSWORDS, login_token, web  # noqa: F401  (the fixture)
 
 PAGES = ["/", "/pipelines/release", "/runs/release/1", "/runs/release/1/artifacts/package"]
 
@@ -43,9 +43,11 @@ def test_pages_send_the_anonymous_to_the_login_with_next(web, path):
 def test_login_sets_an_httponly_samesite_session_cookie_and_goes_to_next(web):
     form = web.client.get("/login?next=/pipelines/release")
     assert 'name="username"' in form.text and 'name="password"' in form.text
+    assert 'name="next" value="/pipelines/release"' in form.text
     response = web.client.post("/login", data={"username": "alice",
                                                "password": PASSWORDS["alice"],
-                                               "next": "/pipelines/release"},
+                                               "next": "/pipelines/release",
+                                               "login_token": login_token(web.client)},
                                follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == "/pipelines/release"
@@ -60,7 +62,10 @@ def test_the_session_cookie_is_secure_over_https(web):
     from fastapi.testclient import TestClient
 
     with TestClient(web.app, base_url="https://dashboard.example") as client:
-        response = client.post("/login", data={"username": "bob", "password": PASSWORDS["bob"]},
+        form = client.get("/login")
+        assert "Secure" in form.headers["set-cookie"]          # the login form's token
+        response = client.post("/login", data={"username": "bob", "password": PASSWORDS["bob"],
+                                               "login_token": login_token(client)},
                                follow_redirects=False)
     assert "Secure" in response.headers["set-cookie"]
 
@@ -70,11 +75,30 @@ def test_the_session_cookie_is_secure_over_https(web):
     ("a" * 300, "x"), ("alice", PASSWORDS["bob"]),
 ])
 def test_a_wrong_login_is_401_with_no_cookie(web, username, password):
-    response = web.client.post("/login", data={"username": username, "password": password},
+    response = web.client.post("/login", data={"username": username, "password": password,
+                                               "login_token": login_token(web.client)},
                                follow_redirects=False)
     assert response.status_code == 401
     assert "Wrong user name or password." in response.text
-    assert "set-cookie" not in response.headers
+    assert "flowplan_session" not in response.headers.get("set-cookie", "")
+
+
+@pytest.mark.parametrize("token", [None, "", "forged-token-" + "x" * 30, "other"])
+def test_a_login_posted_without_the_forms_own_token_is_refused(web, token):
+    """A form posted from another site cannot carry the token of the login cookie."""
+    if token == "other":
+        login_token(web.client)                         # a cookie, but the field is another's
+        token = "A" * 43
+    data = {"username": "alice", "password": PASSWORDS["alice"]}
+    if token is not None:
+        data["login_token"] = token
+    response = web.client.post("/login", data=data, follow_redirects=False)
+    assert response.status_code == 403
+    assert "The login form has expired" in response.text
+    assert "flowplan_session" not in response.headers.get("set-cookie", "")
+    again = web.client.post("/login", data={**data, "login_token": login_token(web.client)},
+                            follow_redirects=False)
+    assert again.status_code == 303
 
 
 @pytest.mark.parametrize("target,expected", [
@@ -89,8 +113,9 @@ def test_a_wrong_login_is_401_with_no_cookie(web, username, password):
 ])
 def test_login_goes_on_only_to_a_local_path(web, target, expected):
     response = web.client.post("/login", data={"username": "alice",
-                                               "password": PASSWORDS["alice"],
-                                               "next": target}, follow_redirects=False)
+                                               "password": PASSWORDS["alice"], "next": target,
+                                               "login_token": login_token(web.client)},
+                               follow_redirects=False)
     assert response.headers["location"] == expected
 
 
@@ -347,8 +372,13 @@ def test_reflected_values_are_escaped(web):
     page = web.client.get("/pipelines/quick", params={"branch": '"><script>x()</script>'}).text
     assert page.count("<script") == 1
     assert "&#34;&gt;&lt;script&gt;" in page
-    login = web.client.post("/login", data={"username": '"><script>y()</script>',
-                                            "password": "x"})
+    from fastapi.testclient import TestClient
+
+    with TestClient(web.app) as anonymous:
+        login = anonymous.post("/login", data={"username": '"><script>y()</script>',
+                                               "password": "x",
+                                               "login_token": login_token(anonymous)})
+    assert login.status_code == 401
     assert login.text.count("<script") == 1
 
 
@@ -393,7 +423,7 @@ def read_events(response, until: str = "end", timeout: float = 30.0):
 
 def test_the_event_stream_sends_lines_while_the_run_goes_on_and_ends_when_it_finishes(web):
     with serve(web.app) as base, httpx.Client(base_url=base, timeout=30) as client:
-        client.post("/login", data={"username": "alice", "password": PASSWORDS["alice"]})
+        web.login("alice", client)
         ref = web.start("slow")
         web.wait(ref, "running")
         seen = []
