@@ -11,9 +11,10 @@
 Pages need a session (else a redirect to /login?next=...); every form that changes something
 carries the session's CSRF token (field `csrf_token`), and every action is recorded as the
 session's user. The login form carries a token of its own, also set as a cookie for /login
-(SameSite=Strict), so that another site cannot log a browser into someone else's account. Templates are Jinja2 with autoescaping on: run data (log lines hold any bytes a
-step printed, names come from configs) is only ever inserted escaped, and the script inserts
-what the event stream sends as text, never as HTML. Pages are sent with a Content-Security-Policy
+(SameSite=Strict), so that another site cannot log a browser into someone else's account.
+Templates are Jinja2 with autoescaping on: run data (log lines hold any bytes a step printed,
+names come from configs) is only ever inserted escaped, and the script inserts what the event
+stream sends as text, never as HTML. Pages are sent with a Content-Security-Policy
 that allows only this server's own script and stylesheet.
 
 What an action does and when it is refused is flowplan.server.api's (`decide_run`, `retry_run`
@@ -205,7 +206,7 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    session = page_session(request)
+    session = await run_in_threadpool(page_session, request)
     if session is None:
         return RedirectResponse("/login", status_code=303)
     refused = csrf_refused(request, session, await form_of(request))
@@ -289,7 +290,7 @@ def _pipeline_page(request: Request, session: Any, name: str, status: str | None
 
 @router.post("/pipelines/{name}/runs")
 async def start_from_page(request: Request, name: PipelineName) -> Response:
-    session = page_session(request)
+    session = await run_in_threadpool(page_session, request)
     if session is None:
         return to_login(request)
     form = await form_of(request)
@@ -297,7 +298,7 @@ async def start_from_page(request: Request, name: PipelineName) -> Response:
     if refused is not None:
         return refused
     context = context_of(request)
-    record = context.store.get_pipeline(name)
+    record = await run_in_threadpool(context.store.get_pipeline, name)
     defaults = variable_defaults(record.definition) if record else {}
     given = {key[4:]: value for key, value in form.items() if key.startswith("var_")}
     variables = {k: v for k, v in given.items() if k not in defaults or v != defaults[k]}
@@ -308,12 +309,12 @@ async def start_from_page(request: Request, name: PipelineName) -> Response:
             api.start_run, context, name, session.user, trigger="dashboard",
             variables=dict(body.variables), branch=body.branch, commit=body.commit)
     except ApiError as exc:
-        return _pipeline_page(request, session, name, None, None, None, error=exc.message,
-                              status_code=exc.status, values=given)
+        return await run_in_threadpool(_pipeline_page, request, session, name, None, None, None,
+                                       error=exc.message, status_code=exc.status, values=given)
     except ValueError as exc:      # pydantic's ValidationError
-        return _pipeline_page(request, session, name, None, None, None, status_code=422,
-                              error=api.validation_message(getattr(exc, "errors", list)()),
-                              values=given)
+        return await run_in_threadpool(
+            _pipeline_page, request, session, name, None, None, None, status_code=422,
+            error=api.validation_message(getattr(exc, "errors", list)()), values=given)
     return RedirectResponse(f"/runs/{_url(run.pipeline)}/{run.number}", status_code=303)
 
 
@@ -362,7 +363,7 @@ def _run_page(request: Request, session: Any, name: str, number: int, *,
 async def run_action(request: Request, name: PipelineName, number: RunNumber,
                      action: str) -> Response:
     """A button of the run page: approve, reject, retry, skip, resume or cancel."""
-    session = page_session(request)
+    session = await run_in_threadpool(page_session, request)
     if session is None:
         return to_login(request)
     if action not in ACTIONS:
@@ -379,8 +380,9 @@ async def run_action(request: Request, name: PipelineName, number: RunNumber,
         checked = api.DecisionRequest(comment=comment, task=task)
         task, comment = checked.task, checked.comment
     except ValueError as exc:
-        return _run_page(request, session, name, number, status_code=422,
-                         error=api.validation_message(getattr(exc, "errors", list)()))
+        return await run_in_threadpool(
+            _run_page, request, session, name, number, status_code=422,
+            error=api.validation_message(getattr(exc, "errors", list)()))
     try:
         if action in ("approve", "reject"):
             await run_in_threadpool(api.decide_run, context, name, number, user, action,
@@ -396,8 +398,8 @@ async def run_action(request: Request, name: PipelineName, number: RunNumber,
         else:
             await run_in_threadpool(api.cancel_run, context, name, number, user)
     except ApiError as exc:
-        return _run_page(request, session, name, number, error=exc.message,
-                         status_code=exc.status)
+        return await run_in_threadpool(_run_page, request, session, name, number,
+                                       error=exc.message, status_code=exc.status)
     return RedirectResponse(f"/runs/{_url(name)}/{number}", status_code=303)
 
 
