@@ -489,6 +489,15 @@ def _continue_values(context: Any, ref: str) -> dict[str, Any]:
         raise ApiError(409, str(exc)) from None
 
 
+def in_background(context: Any, ref: str, action: Callable[[], Any]) -> None:
+    """Hand `action` (a run service call that continues the run) to the launcher; 503 when the
+    server is stopping and takes no more work."""
+    try:
+        context.launcher.continue_in_background(ref, action)
+    except LaunchRefused as exc:
+        raise ApiError(503, str(exc)) from None
+
+
 def _not_running(run: Any, action: str) -> None:
     if Status(run.status) in (Status.QUEUED, Status.RUNNING):
         raise ApiError(409, f"{run.ref} is {run.status}: wait for it to stop, or cancel it, "
@@ -520,7 +529,7 @@ def decide_run(context: Any, pipeline: str, number: int, user: str, decision: st
         raise ApiError(409, f"{user} already decided ({decision}) on what {run.ref} waits for")
     values = _continue_values(context, run.ref)
     call = getattr(context.service, decision)
-    context.launcher.continue_in_background(run.ref, lambda: call(
+    in_background(context, run.ref, lambda: call(
         run.ref, user, comment, task=task, variables=values, sensitive=set(values),
         continue_run=True))
     _recorded(context, run, len(earlier))
@@ -586,7 +595,7 @@ def retry_run(context: Any, pipeline: str, number: int, user: str,
             raise ApiError(409, f"task {record.stage}/{record.task} of {run.ref} "
                                 f"{record.status}: nothing to retry")
     values = _continue_values(context, run.ref)
-    context.launcher.continue_in_background(run.ref, lambda: context.service.retry(
+    in_background(context, run.ref, lambda: context.service.retry(
         run.ref, task, variables=values, sensitive=set(values)))
     return f"retry started by {user}"
 
@@ -604,7 +613,7 @@ def skip_run_task(context: Any, pipeline: str, number: int, user: str, task: str
         raise ApiError(409, f"task {record.stage}/{record.task} of {run.ref} {record.status}: "
                             "nothing to skip")
     values = _continue_values(context, run.ref)
-    context.launcher.continue_in_background(run.ref, lambda: context.service.skip(
+    in_background(context, run.ref, lambda: context.service.skip(
         run.ref, task, user=user, variables=values, sensitive=set(values)))
     return f"task {record.stage}/{record.task} skipped by {user}; the run continues"
 
@@ -620,7 +629,7 @@ def resume_run(context: Any, pipeline: str, number: int, user: str) -> str:
                             "deploy can be resumed")
     values = _continue_values(context, run.ref)
     before = context.store.approval_count(run.id)
-    context.launcher.continue_in_background(run.ref, lambda: context.service.resume(
+    in_background(context, run.ref, lambda: context.service.resume(
         run.ref, variables=values, sensitive=set(values), user=user))
     if paused:
         _recorded(context, run, before)
@@ -686,7 +695,8 @@ router = APIRouter(prefix="/api/v1", tags=["api"], route_class=JsonErrorRoute,
                               422: {"model": ErrorBody, "description": "Invalid request"}})
 
 _NOT_FOUND = {404: {"model": ErrorBody, "description": "No such pipeline or run"}}
-_REFUSED = {**_NOT_FOUND, 409: {"model": ErrorBody, "description": "Not in this state"}}
+_REFUSED = {**_NOT_FOUND, 409: {"model": ErrorBody, "description": "Not in this state"},
+            503: {"model": ErrorBody, "description": "The server is stopping"}}
 
 PipelineName = Annotated[str, PathParam(min_length=1, max_length=MAX_NAME,
                                         examples=["app"])]

@@ -163,6 +163,7 @@ class HarnessLauncher:
         self.service = service
         self.environ = dict(environ) if environ is not None else {}
         self.failures: list[tuple[str, BaseException]] = []
+        self.accepting = True
         self._threads: dict[str, list[threading.Thread]] = {}
         self._lock = threading.Lock()
 
@@ -194,6 +195,10 @@ class HarnessLauncher:
         return run
 
     def continue_in_background(self, run: str, action: Callable[[], Any]) -> None:
+        from flowplan.server.launcher import LaunchRefused as Refused
+
+        if not self.accepting:
+            raise Refused("the server is stopping: try again when it is back")
         self._spawn(run, action)
 
     def running(self) -> list[str]:
@@ -202,9 +207,10 @@ class HarnessLauncher:
                           if any(t.is_alive() for t in threads))
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        """Cancel the runs still going, then wait for their threads."""
+        """Refuse new work, cancel the runs still going, then wait for their threads."""
         from flowplan.executor.errors import RunServiceError
 
+        self.accepting = False
         for ref in self.running():
             try:
                 self.service.cancel(ref, user="harness")

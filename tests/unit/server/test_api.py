@@ -301,6 +301,16 @@ def test_the_answer_comes_once_the_decision_is_recorded_and_a_second_one_is_409(
     assert web.context.launcher.failures == []
 
 
+def test_a_decision_while_the_server_stops_is_503_and_records_nothing(web):
+    web.start("release")
+    web.wait("release#1", "waiting")
+    web.context.launcher.shutdown()
+    response = web.client.post("/api/v1/runs/release/1/approve", headers=web.bearer("alice"))
+    assert response.status_code == 503
+    assert "stopping" in response.json()["error"]
+    assert approvals_of(web, "release#1") == []
+
+
 def test_a_claimed_user_name_in_the_body_is_refused_not_recorded(web):
     web.start("release")
     web.wait("release#1", "waiting")
