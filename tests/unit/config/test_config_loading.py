@@ -159,6 +159,7 @@ def test_settings_block_decodes_nested_state_block_and_fills_defaults(sketch):
         "run_as": None,
         "tools": None,
         "artifact_url": None,
+        "server": None,
     }
 
 
