@@ -123,15 +123,19 @@ class UserRecords:
             _record_change(connection, USER_ADD, name, by=by)
         return UserRecord(name, password_hash, now, by)
 
-    def set_password(self, name: str, password_hash: str, *, by: str | None = None) -> bool:
-        """Replace the user's password hash; False when there is no such user. A change made
-        by someone (`by`, the CLI's `user passwd`) is recorded; a rehash on login (by=None,
-        new argon2 parameters, same password) is not a change of who may log in."""
+    def set_password(self, name: str, password_hash: str, *, by: str | None = None,
+                     rehash: bool = False) -> bool:
+        """Replace the user's password hash; False when there is no such user.
+
+        A new password ends the user's sessions (whoever was logged in with the old one must
+        log in again) and is recorded in `changes`. A `rehash` (the same password hashed with
+        new argon2 parameters, done on login by flowplan.server.auth) is neither."""
         _password_hash(password_hash)
         with self._write_engine.begin() as connection:
             changed = connection.execute(update(USERS).where(USERS.c.name == name)
                                          .values(password_hash=password_hash)).rowcount
-            if changed and by is not None:
+            if changed and not rehash:
+                connection.execute(delete(SESSIONS).where(SESSIONS.c.user == name))
                 _record_change(connection, USER_PASSWORD, name, by=by)
             return changed > 0
 

@@ -67,6 +67,15 @@ def test_set_password_replaces_the_hash_and_reports_unknown_users(store):
     assert store.set_password("nobody", OTHER_HASH) is False
 
 
+def test_a_new_password_ends_the_users_sessions_and_a_rehash_does_not(store):
+    store.add_user("alice", HASH)
+    store.add_session(COOKIE_HASH, "alice", "csrf", later())
+    store.set_password("alice", HASH, rehash=True)
+    assert store.get_session(COOKIE_HASH) is not None
+    store.set_password("alice", OTHER_HASH, by="alice")
+    assert store.get_session(COOKIE_HASH) is None
+
+
 def test_api_token_round_trip_touch_and_revoke(store):
     store.add_user("alice", HASH)
     created = store.add_api_token("tok1abcd", "alice", SECRET_HASH, description="ci", by="root")
@@ -154,7 +163,7 @@ def test_a_user_added_again_does_not_get_the_old_tokens_or_sessions(store):
 def test_changes_record_who_added_removed_and_issued_tokens_without_any_hash(store):
     store.add_user("alice", HASH, by="root")
     store.set_password("alice", OTHER_HASH, by="alice")
-    store.set_password("alice", HASH)           # a rehash on login: not a change of access
+    store.set_password("alice", HASH, rehash=True)      # on login: not a change of access
     store.add_api_token("aaaa1111", "alice", SECRET_HASH, by="root")
     store.delete_api_token("aaaa1111", by="alice")
     store.delete_user("alice", by="root")
