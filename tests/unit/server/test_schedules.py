@@ -272,7 +272,7 @@ def test_a_schedule_removed_and_declared_again_starts_afresh(store, launches):
     assert "first seen" in outcome.note and launches.calls == []
 
 
-# -- only_if_changed, against a real repository -----------------------------------------------------
+# -- only_if_changed, against a real repository ------------------------------------------------
 
 @pytest.fixture
 def repository(tmp_path):
