@@ -143,7 +143,10 @@ class ApplyResponse:
 class ImportRequest:
     type: str
     name: str
-    id: str
+    id: str                               # the real object's id, as the provider spells it
+    # The block's evaluated config, with markers: what only flowplan knows (a webhook's pipeline
+    # and filters) is taken from here, so the next plan shows only real differences.
+    config: Attributes | None = None
 
 
 @dataclass(frozen=True)
