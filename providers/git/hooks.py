@@ -73,7 +73,7 @@ def locate(repository: Path) -> Location:
     if not repository.is_dir():
         raise HookError(f"{repository} is not a directory")
     try:
-        repo = git.Repo(repository, search_parent_directories=False)
+        repo = git.Repo(repository, search_parent_directories=False, expand_vars=False)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise HookError(f"{repository} is not a git repository (neither bare nor a working "
                         "tree)") from None

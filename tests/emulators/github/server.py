@@ -118,8 +118,8 @@ class GithubEmulator:
         return f"http://{host}:{port}"
 
     def start(self) -> "GithubEmulator":
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="github emulator")
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True, name="github emulator")
         self._thread.start()
         return self
 

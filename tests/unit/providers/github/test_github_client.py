@@ -186,17 +186,18 @@ def test_connection_failures_are_retried_then_reported_without_the_token():
     assert TOKEN not in raised.value.message and raised.value.status is None
 
 
-def test_a_dropped_connection_is_retried(github):
+def test_a_dropped_connection_is_retried():
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(4)
     port = server.getsockname()[1]
 
-    def drop_once_then_forward() -> None:
-        connection, _ = server.accept()
-        connection.recv(65536)
-        connection.close()                             # no answer at all
-    thread = threading.Thread(target=drop_once_then_forward, daemon=True)
+    def drop_every_request() -> None:
+        for _ in range(2):
+            connection, _ = server.accept()
+            connection.recv(65536)
+            connection.close()                         # no answer at all
+    thread = threading.Thread(target=drop_every_request, daemon=True)
     thread.start()
     client = client_for(f"http://127.0.0.1:{port}", attempts=2)
     with pytest.raises(GithubError) as raised:
