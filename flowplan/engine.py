@@ -263,7 +263,9 @@ def import_resource(workspace: Workspace, address: str, id: str,
                               resource.range, address=address)
         if diagnostics.has_errors:
             raise DiagnosticsError(diagnostics, config.texts)
-        attributes = _sensitive_as_markers(response.state, _sensitive_of(workspace, resource))
+        configured = to_markers(resource.attributes)
+        attributes = _sensitive_as_markers(response.state, configured,
+                                           _sensitive_of(workspace, resource))
         state.set(ResourceState(address, resource.type, resource.name, resource.provider,
                                 attributes, list(resource.dependencies)))
         workspace.backend.write(state)
@@ -283,13 +285,27 @@ def _sensitive_of(workspace: Workspace, resource: Any) -> tuple[str, ...]:
     return found.sensitive if found is not None else ()
 
 
-def _sensitive_as_markers(attributes: dict, sensitive: tuple[str, ...]) -> dict:
-    """The imported attributes with any clear value of a sensitive attribute turned into a
-    marker: the state never holds a secret in clear, whatever a provider hands back."""
+def _sensitive_as_markers(attributes: dict, configured: dict,
+                          sensitive: tuple[str, ...]) -> dict:
+    """The imported attributes with every clear value where the config has a sensitive value,
+    or of an attribute the provider calls sensitive, turned into a marker: the state never
+    holds a secret in clear, whatever a provider hands back. A value equal to the config's keeps
+    the config's marker, so the next plan shows no change for it."""
     from flowplan.values import Sensitive, is_sensitive_marker
 
-    return {key: to_markers(Sensitive(value)) if key in sensitive and value is not None
-            and not is_sensitive_marker(value) else value
+    def hide(value: Any, config: Any, always: bool) -> Any:
+        if value is None or is_sensitive_marker(value):
+            return value
+        if always or is_sensitive_marker(config):
+            return to_markers(Sensitive(value), config)
+        if isinstance(value, dict) and isinstance(config, dict):
+            return {k: hide(v, config.get(k), False) for k, v in value.items()}
+        if isinstance(value, list) and isinstance(config, list):
+            return [hide(v, config[i] if i < len(config) else None, False)
+                    for i, v in enumerate(value)]
+        return value
+
+    return {key: hide(value, configured.get(key), key in sensitive)
             for key, value in attributes.items()}
 
 
