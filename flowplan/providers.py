@@ -94,6 +94,9 @@ class ValidateRequest:
     type: str
     name: str
     config: Attributes
+    # Attributes written as constant text in the file (no reference, no function call): for
+    # refusing a secret written into the config (a sensitive attribute is a marker either way).
+    literal: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

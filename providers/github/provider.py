@@ -108,6 +108,13 @@ class GithubProvider:
                 found.append(ProviderDiagnostic(f"Invalid `{key}`", attribute=key,
                                                 detail=f"`{key}` holds globs; an empty one "
                                                        "matches nothing"))
+        if "secret" in getattr(request, "literal", ()):
+            found.append(ProviderDiagnostic(
+                "`secret` is written into the config", attribute="secret",
+                detail="A webhook secret must not be written into the config files. Declare a "
+                       'variable with sensitive = true (variable "webhook_secret" { sensitive '
+                       "= true }), set it with FP_VAR_webhook_secret or `flowplan secret set`, "
+                       'and write `secret = var.webhook_secret`, or read it with env("...").'))
         variables = config.get("variables")
         if isinstance(variables, dict):
             for name in variables:

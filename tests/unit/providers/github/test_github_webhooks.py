@@ -29,7 +29,8 @@ pipeline "ci" {
 
 
 def config(github, *, repository="octo-org/app", events='["push"]', active="true",
-           server='url = "https://ci.example.com"', extra="", token="var.github_token") -> str:
+           server='url = "https://ci.example.com"', extra="", token="var.github_token",
+           secret="var.webhook_secret") -> str:
     return f"""
 variable "github_token" {{
   type      = string
@@ -54,7 +55,7 @@ webhook "ci" {{
   repository = "{repository}"
   events     = {events}
   branches   = ["main"]
-  secret     = var.webhook_secret
+  secret     = {secret}
   active     = {active}
   {extra}
 }}
@@ -182,6 +183,28 @@ def test_literal_token_is_refused_at_its_line(tmp_path, github, provider):
     problem = next(d for d in raised.value.diagnostics if "written into" in d.summary)
     assert problem.range is not None and problem.range.line == line
     assert github.requests == []
+
+
+def test_literal_secret_is_refused_at_its_line_even_by_validate(tmp_path, github, provider):
+    text = config(github, secret='"whsec-in-the-file"')
+    variables = {"github_token": TOKEN, "webhook_secret": SECRET}
+    workspace = inline_config(tmp_path, text, variables, providers={"github": provider})
+    line = 1 + text.lstrip("\n").splitlines().index('  secret     = "whsec-in-the-file"')
+    for attempt in (lambda: plan_of(workspace),
+                    lambda: engine.validate(tmp_path, variables, {}, registry=workspace.registry)):
+        with pytest.raises(DiagnosticsError) as raised:
+            attempt()
+        problem = next(d for d in raised.value.diagnostics if "written into" in d.summary)
+        assert problem.range.line == line and problem.address == "webhook.ci"
+    assert github.requests == []
+
+
+def test_secret_from_an_expression_of_a_sensitive_variable_is_fine(tmp_path, github, provider):
+    workspace = inline_config(tmp_path, config(github, secret='lower(var.webhook_secret)'),
+                              {"github_token": TOKEN, "webhook_secret": SECRET.upper()},
+                              providers={"github": provider})
+    apply_all(workspace)
+    assert the_hook(github).config["secret"] == SECRET
 
 
 def test_wrong_token_stops_the_plan_and_is_never_shown(tmp_path, github, provider):
