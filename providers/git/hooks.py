@@ -2,8 +2,8 @@
 writes there, and whose a file already there is.
 
 Where: `<repository>/hooks` for a bare repository, `<repository>/.git/hooks` for a working tree,
-or the repository's own `core.hooksPath` when it sets one (relative to where git runs hooks: the
-git directory of a bare repository, the top of a working tree). A `core.hooksPath` set only in
+or the repository's own `core.hooksPath` when it sets one (a relative one from the git directory:
+git runs push hooks there, in a working tree too). A `core.hooksPath` set only in
 the user's or the system's git config is left alone: it is shared by every repository, and a hook
 flowplan installs belongs to one.
 
@@ -84,8 +84,9 @@ def locate(repository: Path) -> Location:
         with repo.config_reader("repository") as reader:
             configured = reader.get_value("core", "hooksPath", "")
         if configured:
-            base = git_dir if bare else Path(repo.working_tree_dir or git_dir).resolve()
-            hooks = base / Path(str(configured)).expanduser()
+            # git runs push hooks in $GIT_DIR, bare or not: a relative core.hooksPath is
+            # taken from there for them (unlike commit hooks, run at the top of a work tree)
+            hooks = git_dir / Path(str(configured)).expanduser()
     finally:
         repo.close()
     return Location(git_dir, Path(os.path.normpath(hooks / "post-receive")), bare)

@@ -88,7 +88,8 @@ def test_working_tree_hook_goes_under_dot_git_and_core_hooks_path_is_respected(t
     git("config", "core.hooksPath", "ci/hooks", cwd=other)
     workspace = load(tmp_path, other, receiver.url)
     apply_all(workspace)
-    assert (other / "ci" / "hooks" / "post-receive").is_file()
+    assert (other / ".git" / "ci" / "hooks" / "post-receive").is_file(), \
+        "git runs push hooks in the git directory, and takes a relative hooksPath from there"
     assert not (other / ".git" / "hooks" / "post-receive").exists()
     assert workspace.backend.read().get("webhook.ci").attributes["git_dir"] == \
         str((other / ".git").resolve())
@@ -251,3 +252,16 @@ def test_import_refuses_a_foreign_hook(tmp_path, receiver):
         engine.import_resource(workspace, "webhook.ci", str(bare))
     assert "is not flowplan's" in problems(raised)
     assert "webhook.ci" not in workspace.backend.read()
+
+
+def test_a_push_into_a_working_tree_with_its_own_hooks_path_reaches_the_server(tmp_path,
+                                                                              receiver):
+    tree = working_tree(tmp_path / "tree")
+    git("config", "core.hooksPath", "ci/hooks", cwd=tree)
+    apply_all(load(tmp_path, tree, receiver.url))
+    pushed = push_a_commit(tree, tmp_path / "clone", ref="feature")
+    assert pushed.returncode == 0, pushed.stderr
+    assert "remote: flowplan: ci#7 started" in pushed.stderr
+    [delivery] = receiver.deliveries
+    assert delivery.body["repository"] == str((tree / ".git").resolve())
+    assert delivery.body["refs"][0]["ref"] == "refs/heads/feature"
