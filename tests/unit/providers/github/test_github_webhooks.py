@@ -285,3 +285,23 @@ def test_import_of_a_missing_hook_writes_nothing(tmp_path, github, provider):
         engine.import_resource(workspace, "webhook.ci", "octo-org/app/999")
     assert "has no hook 999 on octo-org/app" in str(raised.value.diagnostics)
     assert "webhook.ci" not in workspace.backend.read()
+
+
+def test_apply_rides_out_server_errors(tmp_path, github, provider):
+    github.fail(times=2, status=502)
+    apply_all(load(tmp_path, github, provider))
+    assert the_hook(github).config["secret"] == SECRET
+    assert github.count("POST") == 3
+
+
+def test_a_refresh_answered_with_an_html_page_stops_the_plan_cleanly(tmp_path, github,
+                                                                     provider):
+    workspace = load(tmp_path, github, provider)
+    apply_all(workspace)
+    github.answer(200, "<!DOCTYPE html><title>Sign in</title>" + "x" * 10000,
+                  content_type="text/html", times=5)
+    with pytest.raises(DiagnosticsError) as raised:
+        plan_of(workspace)
+    text = "\n".join(f"{d.summary}: {d.detail}" for d in raised.value.diagnostics)
+    assert "Cannot read webhook.ci" in text and "not JSON (text/html)" in text
+    assert "octo-org/app" in text and TOKEN not in text and "<title>" not in text
