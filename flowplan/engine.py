@@ -202,13 +202,18 @@ def remove_from_state(workspace: Workspace, address: str) -> bool:
 @dataclass(frozen=True)
 class Imported:
     """What `import_resource` wrote into the state: the address, the id it was imported from,
-    the recorded attributes (with markers), the provider's warnings and the state's new serial."""
+    the recorded resource (attributes with markers), the provider's warnings and the state's new
+    serial."""
 
     address: str
     id: str
-    attributes: dict
+    resource: Any                          # flowplan.state.ResourceState
     warnings: tuple[str, ...]
     serial: int
+
+    @property
+    def attributes(self) -> dict:
+        return self.resource.attributes
 
 
 def import_resource(workspace: Workspace, address: str, id: str,
@@ -266,12 +271,13 @@ def import_resource(workspace: Workspace, address: str, id: str,
         configured = to_markers(resource.attributes)
         attributes = _sensitive_as_markers(response.state, configured,
                                            _sensitive_of(workspace, resource))
-        state.set(ResourceState(address, resource.type, resource.name, resource.provider,
-                                attributes, list(resource.dependencies)))
+        recorded = ResourceState(address, resource.type, resource.name, resource.provider,
+                                 attributes, list(resource.dependencies))
+        state.set(recorded)
         workspace.backend.write(state)
         warnings = tuple(f"{d.summary}: {d.detail}" if d.detail else d.summary
                          for d in response.diagnostics if d.severity != "error")
-        return Imported(address, id, attributes, warnings, state.serial)
+        return Imported(address, id, recorded, warnings, state.serial)
 
 
 def _block_example(address: str) -> str:

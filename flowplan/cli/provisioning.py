@@ -225,6 +225,7 @@ def import_(
     next plan shows only what differs from the config."""
     def body() -> int:
         from flowplan import engine
+        from flowplan.views.state_text import render_resource
 
         workspace = load_workspace(var)
         if isinstance(workspace, int):
@@ -233,6 +234,7 @@ def import_(
         for warning in imported.warnings:
             err(f"Warning: {warning}")
         out(f"{imported.address}: imported from ID {imported.id!r}\n\n"
+            f"{render_resource(imported.resource)}\n"
             f"Import successful! {imported.address} is now in the flowplan state (serial "
             f"{imported.serial}); run `flowplan plan` to see what differs from the config.")
         return EXIT_OK

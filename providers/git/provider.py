@@ -173,7 +173,7 @@ class GitProvider:
         if request.type != "webhook":
             return ImportResponse(state=None, diagnostics=(_unknown_type(request.type),))
         summary = f"Cannot import webhook.{request.name} from {request.id[:200]!r}"
-        config = getattr(request, "config", None) or {}
+        config = request.config or {}
         try:
             location = hooks.locate(hooks.resolve_repository(request.id, self._working_dir))
             found = hooks.inspect(location.path)

@@ -264,14 +264,9 @@ class HooksClient:
             data = bytearray()
             for chunk in response.iter_bytes():
                 data += chunk
-                if len(data) > MAX_ANSWER:
-                    raise_too_large = True
-                    break
-            else:
-                raise_too_large = False
-        if raise_too_large:
-            raise GithubError(f"GitHub's answer to {method} {_path_of(url)} is larger than "
-                              f"{MAX_ANSWER} bytes; refused", response.status_code)
+                if len(data) > MAX_ANSWER:          # the rest is never read
+                    raise GithubError(f"GitHub's answer to {method} {_path_of(url)} is larger "
+                                      f"than {MAX_ANSWER} bytes; refused", response.status_code)
         return response, bytes(data)
 
     def _json(self, response: httpx.Response, data: bytes, repository: str, what: str) -> Any:

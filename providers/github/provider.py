@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any
 
 from flowplan.plan.decide import same_value
 from flowplan.providers import (ApplyRequest, ApplyResponse, Attributes, ConfigureRequest,
@@ -28,7 +27,7 @@ from flowplan.providers import (ApplyRequest, ApplyResponse, Attributes, Configu
 from flowplan.values import KNOWN_AFTER_APPLY, contains_unknown
 
 from .client import Backoff, GithubError, HooksClient, check_hook_id, check_repository
-from .delivery import delivery_url, loopback, server_url
+from .delivery import delivery_url, loopback
 from .schema import FLOWPLAN_ONLY, ON_GITHUB, SCHEMA, WEBHOOK
 from .settings import GithubSettings, read_settings
 
@@ -108,7 +107,7 @@ class GithubProvider:
                 found.append(ProviderDiagnostic(f"Invalid `{key}`", attribute=key,
                                                 detail=f"`{key}` holds globs; an empty one "
                                                        "matches nothing"))
-        if "secret" in getattr(request, "literal", ()):
+        if "secret" in request.literal:
             found.append(ProviderDiagnostic(
                 "`secret` is written into the config", attribute="secret",
                 detail="A webhook secret must not be written into the config files. Declare a "
@@ -215,7 +214,7 @@ class GithubProvider:
                 f"Cannot import webhook.{request.name}",
                 detail=f"GitHub has no hook {hook_id} on {repository} (or the token cannot "
                        "see the repository)"),))
-        config = getattr(request, "config", None) or {}
+        config = request.config or {}
         state: Attributes = {**{k: DEFAULTS[k] for k in FLOWPLAN_ONLY if k in DEFAULTS},
                              **{k: config[k] for k in FLOWPLAN_ONLY if k in config},
                              "repository": repository, "events": list(hook.events),
@@ -278,4 +277,4 @@ def _unknown_type(type_: str) -> ProviderDiagnostic:
                               detail="it manages webhook")
 
 
-__all__ = ["GithubProvider", "server_url"]
+__all__ = ["GithubProvider"]

@@ -38,6 +38,7 @@ def test_import_brings_a_pipeline_back_and_plan_shows_no_change(workspace, run_f
     imported = run_flowplan("import", "pipeline.ci", "ci")
     assert imported.code == 0, imported
     assert "Import successful! pipeline.ci is now in the flowplan state" in imported.stdout
+    assert 'resource "pipeline" "ci" {' in imported.stdout
     assert workspace.state_addresses() == ["pipeline.ci"]
     assert workspace.state()["serial"] == serial + 1
     planned = run_flowplan("plan", "--detailed-exitcode")
@@ -116,6 +117,8 @@ def test_import_of_a_github_hook_made_by_hand(workspace, run_flowplan, github):
 
     imported = run_flowplan("import", "webhook.ci", f"octo-org/app/{hook.id}", env=env)
     assert imported.code == 0, imported
+    assert f'id         = "{hook.id}"' in imported.stdout
+    assert "secret" not in imported.stdout, "GitHub never shows it: not imported"
     recorded = next(r for r in workspace.state()["resources"] if r["address"] == "webhook.ci")
     assert recorded["attributes"]["id"] == str(hook.id)
     assert recorded["provider"] == "github"

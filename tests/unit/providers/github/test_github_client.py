@@ -9,7 +9,6 @@ import logging
 import socket
 import threading
 
-import httpx
 import pytest
 
 from flowplan_providers.github.client import (MAX_ANSWER, Backoff, GithubError, HooksClient,
@@ -242,4 +241,3 @@ def test_redirects_are_not_followed(github, client):
 
 def test_settings_repr_never_shows_the_token():
     assert TOKEN not in repr(GithubSettings(TOKEN, "https://api.github.com"))
-    assert isinstance(httpx.URL("https://api.github.com"), httpx.URL)
