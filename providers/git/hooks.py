@@ -1,7 +1,8 @@
 """The `post-receive` hook file of a repository on this machine: where it goes, what flowplan
 writes there, and whose a file already there is.
 
-Where: `<repository>/hooks` for a bare repository, `<repository>/.git/hooks` for a working tree,
+Where: `<repository>/hooks` for a bare repository, `<repository>/.git/hooks` for a working tree
+(the main repository's for a linked work tree),
 or the repository's own `core.hooksPath` when it sets one (a relative one from the git directory:
 git runs push hooks there, in a working tree too). A `core.hooksPath` set only in
 the user's or the system's git config is left alone: it is shared by every repository, and a hook
@@ -80,7 +81,8 @@ def locate(repository: Path) -> Location:
     try:
         git_dir = Path(repo.git_dir).resolve()
         bare = repo.bare
-        hooks = git_dir / "hooks"
+        # a linked work tree (`git worktree add`) shares the hooks of its main repository
+        hooks = Path(repo.common_dir).resolve() / "hooks"
         with repo.config_reader("repository") as reader:
             configured = reader.get_value("core", "hooksPath", "")
         if configured:

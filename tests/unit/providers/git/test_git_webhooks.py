@@ -265,3 +265,14 @@ def test_a_push_into_a_working_tree_with_its_own_hooks_path_reaches_the_server(t
     [delivery] = receiver.deliveries
     assert delivery.body["repository"] == str((tree / ".git").resolve())
     assert delivery.body["refs"][0]["ref"] == "refs/heads/feature"
+
+
+def test_a_linked_work_tree_uses_the_hooks_of_its_main_repository(tmp_path, receiver):
+    main = working_tree(tmp_path / "main")
+    git("commit", "-q", "--allow-empty", "-m", "first", cwd=main)
+    git("worktree", "add", "-q", str(tmp_path / "linked"), "-b", "feature", cwd=main)
+    workspace = load(tmp_path, tmp_path / "linked", receiver.url)
+    apply_all(workspace)
+    assert (main / ".git" / "hooks" / "post-receive").is_file()
+    assert workspace.backend.read().get("webhook.ci").attributes["id"] == \
+        str((main / ".git" / "hooks" / "post-receive").resolve())
