@@ -2,11 +2,10 @@
 writes there, and whose a file already there is.
 
 Where: `<repository>/hooks` for a bare repository, `<repository>/.git/hooks` for a working tree
-(the main repository's for a linked work tree),
-or the repository's own `core.hooksPath` when it sets one (a relative one from the git directory:
-git runs push hooks there, in a working tree too). A `core.hooksPath` set only in
-the user's or the system's git config is left alone: it is shared by every repository, and a hook
-flowplan installs belongs to one.
+(the main repository's for a linked work tree), or the repository's own `core.hooksPath` when it
+sets one (a relative one is taken from the git directory: git runs push hooks there, in a working
+tree too). A `core.hooksPath` set only in the user's or the system's git config is left alone: it
+is shared by every repository, and a hook flowplan installs belongs to one.
 
 What: a `/bin/sh` script whose second line marks it as flowplan's
 (`# flowplan webhook NAME — managed by flowplan apply`) and that execs this Python on
