@@ -234,7 +234,7 @@ class HooksClient:
     def _send(self, method: str, repository: str, path: str, body: Any,
               expected: tuple[int, ...]) -> tuple[httpx.Response, Any]:
         url = self._url(repository, path)
-        what = f"{method} {repository} hooks"
+        what = f"{method} /repos/{repository}{path.split('?')[0]}"
         attempt = 0
         while True:
             retry_after: float | None = None
@@ -245,8 +245,8 @@ class HooksClient:
                                       f"({type(error).__name__}: {self._scrub(str(error))})")
             else:
                 if response.status_code in expected:
-                    return response, self._json(response, data, repository, what)
-                failure = GithubError(self._refusal(response, data, repository, what),
+                    return response, self._json(response, data, what)
+                failure = GithubError(self._refusal(response, data, what),
                                       response.status_code)
                 if response.status_code not in RETRIED_STATUSES:
                     raise failure
@@ -269,7 +269,7 @@ class HooksClient:
                                       f"than {MAX_ANSWER} bytes; refused", response.status_code)
         return response, bytes(data)
 
-    def _json(self, response: httpx.Response, data: bytes, repository: str, what: str) -> Any:
+    def _json(self, response: httpx.Response, data: bytes, what: str) -> Any:
         if response.status_code == 204 or not data:
             return None
         kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -278,15 +278,13 @@ class HooksClient:
                 raise ValueError(kind or "no Content-Type")
             return json.loads(data)
         except (ValueError, UnicodeDecodeError):
-            raise GithubError(f"GitHub answered {what} for {repository} with "
-                              f"{response.status_code} but not JSON "
+            raise GithubError(f"GitHub answered {what} with {response.status_code} but not JSON "
                               f"({self._scrub(kind or 'no Content-Type')})",
                               response.status_code) from None
 
-    def _refusal(self, response: httpx.Response, data: bytes, repository: str,
-                 what: str) -> str:
-        """`GitHub refused ... for octo/app: 422 Validation Failed (...)`, GitHub's message and
-        its validation errors, without the token."""
+    def _refusal(self, response: httpx.Response, data: bytes, what: str) -> str:
+        """`GitHub refused POST /repos/octo/app/hooks: 422 Validation Failed (...)`, GitHub's
+        message and its validation errors, without the token."""
         status = response.status_code
         message, details = "", []
         try:
@@ -309,7 +307,7 @@ class HooksClient:
                 403: "the token may not manage this repository's hooks (it needs admin:repo_hook "
                      "or the repository's Webhooks permission), or a rate limit was hit",
                 404: "no such repository, or the token cannot see it"}.get(status)
-        text = f"GitHub refused {what} for {repository}: {status}"
+        text = f"GitHub refused {what}: {status}"
         if message:
             text += f" {message}"
         if details:
