@@ -8,6 +8,7 @@
       tags       = []
       paths      = []
       events     = ["push"]
+      secret     = var.webhook_secret        # optional: also take signed deliveries
     }
 
 `plan` finds the repository and where its hook goes (flowplan_providers.git.hooks), refuses a
@@ -18,14 +19,16 @@ writes). `apply` writes the hook, or removes it when it is flowplan's. `read` lo
 means removed by hand (plan installs it again), another content or a lost executable bit shows as
 a changed `hook_sha256` (plan writes it again). `import_resource` takes a repository path and
 adopts the flowplan hook found there. No secret anywhere: the server reads the pushed refs again
-from the repository itself.
+from the repository itself. A `secret` (optional, from a sensitive value) lets the same hook take
+signed deliveries too (GitHub's X-Hub-Signature-256, GitLab's token, X-Flowplan-Token): a mirror's
+or a script's; the hook file never holds it.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Optional
 
 from flowplan.config.schema import BlockModel, Ref
 from flowplan.providers import (ApplyRequest, ApplyResponse, Attributes, ConfigureRequest,
@@ -47,17 +50,18 @@ class GitWebhook(BlockModel):
     tags: list[str] = []
     paths: list[str] = []
     variables: dict[str, str] = {}
+    secret: Optional[str] = None
 
 
 WEBHOOK = ResourceSchema(
     type="webhook", model=GitWebhook, computed=("id", "url", "git_dir", "hook_sha256"),
-    force_new=("repository",),
+    force_new=("repository",), sensitive=("secret",),
     description="A post-receive hook in a repository on this machine that tells flowplan serve "
                 "about pushes")
 SCHEMA = ProviderSchema(name="git", resources=(WEBHOOK,))
 DEFAULTS: Attributes = {"events": ["push"], "branches": [], "tags": [], "paths": [],
                         "variables": {}}
-FLOWPLAN_ONLY = ("pipeline", "branches", "tags", "paths", "variables", "events")
+FLOWPLAN_ONLY = ("pipeline", "branches", "tags", "paths", "variables", "events", "secret")
 NOT_EXECUTABLE = " (not executable)"
 
 
@@ -85,6 +89,12 @@ class GitProvider:
     def validate(self, request: ValidateRequest) -> list[ProviderDiagnostic]:
         if request.type != "webhook":
             return [_unknown_type(request.type)]
+        if "secret" in request.literal:
+            return [ProviderDiagnostic(
+                "`secret` is written into the config", attribute="secret",
+                detail="A webhook secret must not be written into the config files: declare a "
+                       "variable with sensitive = true, give it a value with FP_VAR_NAME or "
+                       "`flowplan secret set NAME`, and write `secret = var.NAME`.")]
         repository = request.config.get("repository")
         if isinstance(repository, str) and (not repository.strip() or
                                             any(c in repository for c in "\0\r\n")):

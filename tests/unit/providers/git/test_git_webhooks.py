@@ -276,3 +276,31 @@ def test_a_linked_work_tree_uses_the_hooks_of_its_main_repository(tmp_path, rece
     assert (main / ".git" / "hooks" / "post-receive").is_file()
     assert workspace.backend.read().get("webhook.ci").attributes["id"] == \
         str((main / ".git" / "hooks" / "post-receive").resolve())
+
+
+SECRET_VARIABLE = 'variable "webhook_secret" {\n  sensitive = true\n}\n'
+
+
+def test_a_secret_from_a_sensitive_variable_is_kept_as_a_digest_never_in_the_hook(tmp_path,
+                                                                                  receiver):
+    bare = bare_repository(tmp_path / "app.git")
+    text = SECRET_VARIABLE + config(bare, receiver.url, "secret = var.webhook_secret")
+    workspace = inline_config(tmp_path / "config", text, {"webhook_secret": "s3cret-hook-value"})
+    apply_all(workspace)
+    recorded = workspace.backend.read().get("webhook.ci").attributes
+    assert set(recorded["secret"]) == {"$sensitive"}
+    assert "s3cret-hook-value" not in (bare / "hooks" / "post-receive").read_text()
+    assert "s3cret-hook-value" not in (tmp_path / "config" / ".flowplan" / "state.json").read_text()
+    assert actions_of(plan_of(workspace))["webhook.ci"] == "no-op"
+
+
+def test_a_secret_written_into_the_config_is_refused_even_by_validate(tmp_path, receiver):
+    bare = bare_repository(tmp_path / "app.git")
+    workspace = load(tmp_path, bare, receiver.url, 'secret = "in-the-file"')
+    for attempt in (lambda: plan_of(workspace),
+                    lambda: engine.validate(tmp_path / "config", {}, {},
+                                            registry=workspace.registry)):
+        with pytest.raises(DiagnosticsError) as raised:
+            attempt()
+        assert "`secret` is written into the config" in problems(raised)
+    assert not (bare / "hooks" / "post-receive").exists()
