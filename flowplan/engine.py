@@ -28,7 +28,8 @@ from flowplan.config.pipeline import DEFINITION_VERSION
 from flowplan.config.runtime import variables_used
 from flowplan.values import contains_unknown, to_markers
 
-__all__ = ["Workspace", "load", "validate", "plan", "apply", "StalePlanError"]
+__all__ = ["Workspace", "load", "validate", "plan", "apply", "import_resource", "Imported",
+           "StalePlanError"]
 
 
 @dataclass
@@ -196,6 +197,122 @@ def remove_from_state(workspace: Workspace, address: str) -> bool:
             return False
         workspace.backend.write(state)
         return True
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What `import_resource` wrote into the state: the address, the id it was imported from,
+    the recorded resource (attributes with markers), the provider's warnings and the state's new
+    serial."""
+
+    address: str
+    id: str
+    resource: Any                          # flowplan.state.ResourceState
+    warnings: tuple[str, ...]
+    serial: int
+
+    @property
+    def attributes(self) -> dict:
+        return self.resource.attributes
+
+
+def import_resource(workspace: Workspace, address: str, id: str,
+                    on_event: EventSink = ignore) -> Imported:
+    """`flowplan import ADDR ID`: read the real object `id` through the provider serving the
+    block at `address` and record it in the state, as if apply had made it.
+
+    The block must be in the config (its provider, dependencies and flowplan-only attributes come
+    from there) and not in the state yet (`flowplan state rm` first). The state lock is held from
+    reading the state to writing it; the serial goes up by one. Mistakes and the provider's
+    errors are raised as DiagnosticsError; nothing is written then.
+    """
+    from flowplan.plan.planner import configure_providers
+    from flowplan.providers import ImportRequest
+    from flowplan.state import ResourceState
+
+    config = workspace.config
+    resource = config.resources.get(address)
+    if resource is None:
+        declared = sorted(config.resources)
+        hint = (f" Resources in the config: {', '.join(declared[:20])}"
+                f"{', ...' if len(declared) > 20 else ''}." if declared else "")
+        raise DiagnosticsError([_diagnostic(
+            f"{address} is not in the config",
+            f"Write the block first (for example `{_block_example(address)}`), then import "
+            f"into it: the config says which provider serves it and what flowplan adds.{hint}")],
+            config.texts)
+    if not id or not id.strip() or any(ord(c) < 32 for c in id):
+        raise DiagnosticsError([_diagnostic("Invalid import id",
+                                            f"{id!r} is not an id of a real object.")])
+    with workspace.backend.lock("import", on_event):
+        state = workspace.backend.read()
+        if address in state:
+            raise DiagnosticsError([_diagnostic(
+                f"{address} is already managed",
+                f"The state already records {address}; `flowplan state rm {address}` first to "
+                "import another object into it.")], config.texts)
+        diagnostics = Diagnostics()
+        providers = configure_providers(config, workspace.registry, [resource.provider],
+                                        diagnostics)
+        if diagnostics.has_errors:
+            raise DiagnosticsError(diagnostics, config.texts)
+        provider = providers[resource.provider]
+        response = provider.import_resource(ImportRequest(
+            resource.type, resource.name, id, to_markers(resource.attributes)))
+        errors = [d for d in response.diagnostics if d.severity == "error"]
+        for problem in errors:
+            diagnostics.error(problem.summary, problem.detail, resource.range, address=address)
+        if not errors and response.state is None:
+            diagnostics.error(f"Cannot import {address}",
+                              f"The {resource.provider} provider found no object {id!r}.",
+                              resource.range, address=address)
+        if diagnostics.has_errors:
+            raise DiagnosticsError(diagnostics, config.texts)
+        configured = to_markers(resource.attributes)
+        attributes = _sensitive_as_markers(response.state, configured,
+                                           _sensitive_of(workspace, resource))
+        recorded = ResourceState(address, resource.type, resource.name, resource.provider,
+                                 attributes, list(resource.dependencies))
+        state.set(recorded)
+        workspace.backend.write(state)
+        warnings = tuple(f"{d.summary}: {d.detail}" if d.detail else d.summary
+                         for d in response.diagnostics if d.severity != "error")
+        return Imported(address, id, recorded, warnings, state.serial)
+
+
+def _block_example(address: str) -> str:
+    type_, _, name = address.partition(".")
+    return f'{type_} "{name or "NAME"}" {{ ... }}'
+
+
+def _sensitive_of(workspace: Workspace, resource: Any) -> tuple[str, ...]:
+    schema = workspace.registry.schema(resource.provider)
+    found = schema.resource(resource.type) if schema is not None else None
+    return found.sensitive if found is not None else ()
+
+
+def _sensitive_as_markers(attributes: dict, configured: dict,
+                          sensitive: tuple[str, ...]) -> dict:
+    """The imported attributes with every clear value where the config has a sensitive value,
+    or of an attribute the provider calls sensitive, turned into a marker: the state never
+    holds a secret in clear, whatever a provider hands back. A value equal to the config's keeps
+    the config's marker, so the next plan shows no change for it."""
+    from flowplan.values import Sensitive, is_sensitive_marker
+
+    def hide(value: Any, config: Any, always: bool) -> Any:
+        if value is None or is_sensitive_marker(value):
+            return value
+        if always or is_sensitive_marker(config):
+            return to_markers(Sensitive(value), config)
+        if isinstance(value, dict) and isinstance(config, dict):
+            return {k: hide(v, config.get(k), False) for k, v in value.items()}
+        if isinstance(value, list) and isinstance(config, list):
+            return [hide(v, config[i] if i < len(config) else None, False)
+                    for i, v in enumerate(value)]
+        return value
+
+    return {key: hide(value, configured.get(key), key in sensitive)
+            for key, value in attributes.items()}
 
 
 # -- runs -------------------------------------------------------------------------------------

@@ -94,6 +94,9 @@ class ValidateRequest:
     type: str
     name: str
     config: Attributes
+    # Attributes written as constant text in the file (no reference, no function call): for
+    # refusing a secret written into the config (a sensitive attribute is a marker either way).
+    literal: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,10 @@ class ApplyResponse:
 class ImportRequest:
     type: str
     name: str
-    id: str
+    id: str                               # the real object's id, as the provider spells it
+    # The block's evaluated config, with markers: what only flowplan knows (a webhook's pipeline
+    # and filters) is taken from here, so the next plan shows only real differences.
+    config: Attributes | None = None
 
 
 @dataclass(frozen=True)

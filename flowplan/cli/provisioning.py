@@ -1,4 +1,5 @@
-"""Provisioning commands: validate, plan, apply, destroy, show, state, force-unlock, graph.
+"""Provisioning commands: validate, plan, apply, destroy, import, show, state, force-unlock,
+graph.
 
 `apply` and `destroy` treat SIGTERM (how CI systems stop a job) as Ctrl-C: resources being
 changed finish and are recorded, nothing new starts, the state lock is released, and the command
@@ -208,6 +209,36 @@ def _apply(var, plan_file: Path | None, options, auto_approve: bool, verb: str) 
     out(f"\n{noun} complete! Resources: {result.added} added, {result.changed} changed, "
         f"{result.destroyed} destroyed.")
     return EXIT_OK
+
+
+# -- import ----------------------------------------------------------------------------------
+
+@app.command("import")
+def import_(
+    address: str = typer.Argument(..., help="The block to import into, e.g. webhook.ci."),
+    id: str = typer.Argument(..., help="The real object's id, as its provider spells it "
+                             "(a GitHub webhook: OWNER/REPO/HOOKID; a git webhook: the "
+                             "repository's path; a pipeline: its name)."),
+    var: Optional[List[str]] = VarOption,
+) -> None:
+    """Record an object made outside flowplan in the state, under a block of the config; the
+    next plan shows only what differs from the config."""
+    def body() -> int:
+        from flowplan import engine
+        from flowplan.views.state_text import render_resource
+
+        workspace = load_workspace(var)
+        if isinstance(workspace, int):
+            return workspace
+        imported = engine.import_resource(workspace, address, id, progress())
+        for warning in imported.warnings:
+            err(f"Warning: {warning}")
+        out(f"{imported.address}: imported from ID {imported.id!r}\n\n"
+            f"{render_resource(imported.resource)}\n"
+            f"Import successful! {imported.address} is now in the flowplan state (serial "
+            f"{imported.serial}); run `flowplan plan` to see what differs from the config.")
+        return EXIT_OK
+    exit_with(run_guarded(body))
 
 
 # -- show / state ----------------------------------------------------------------------------

@@ -717,7 +717,8 @@ class _Loader:
              **{n: Range(declared.path, a.line, a.column)
                 for n, a in block.body.attributes.items()}},
             decoder.placeholders, declared.address in self.reads_computed,
-            functools.partial(_nested_range, declared.path, block))
+            functools.partial(_nested_range, declared.path, block),
+            frozenset(n for n, a in block.body.attributes.items() if is_constant(a.expr)))
 
 
     def _check_pipeline_shape(self, declared: _Declared, block: Block,

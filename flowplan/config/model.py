@@ -48,6 +48,9 @@ class ResourceConfig:
     # asked only for a diagnostic, so the loader hands over a lookup rather than a table.
     nested_range: Callable[[str], "Range | None"] | None = field(default=None, repr=False,
                                                                   compare=False)
+    # Top-level attributes written as constant text (no reference, no function call): a
+    # provider refuses a secret written into the file (ValidateRequest.literal).
+    literal: frozenset[str] = frozenset()
 
     def attribute_range(self, name: str | None) -> Range:
         """Where an attribute is set, or the block when not set. `name` is a top-level name or a

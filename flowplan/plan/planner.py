@@ -78,7 +78,8 @@ def validate_resources(config: Config, registry: ProviderRegistry) -> Diagnostic
         provider = registry.get(resource.provider)
         configured = to_markers(resource.attributes) if resource.placeholders \
             else resource.attributes
-        problems = provider.validate(ValidateRequest(resource.type, resource.name, configured))
+        problems = provider.validate(ValidateRequest(resource.type, resource.name, configured,
+                                                     tuple(sorted(resource.literal))))
         _add_provider_diagnostics(diagnostics, problems, resource, address)
     return diagnostics
 
@@ -153,7 +154,8 @@ def _plan_resource(resource: ResourceConfig, prior: dict | None,
                    ) -> ResourceChange | None:
     configured = (to_markers(resource.attributes, prior) if resource.placeholders
                   else resource.attributes)
-    problems = provider.validate(ValidateRequest(resource.type, resource.name, configured))
+    problems = provider.validate(ValidateRequest(resource.type, resource.name, configured,
+                                                 tuple(sorted(resource.literal))))
     _add_provider_diagnostics(diagnostics, problems, resource, resource.address)
     if any(p.severity == "error" for p in problems):
         return None

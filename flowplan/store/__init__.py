@@ -1,6 +1,7 @@
 """The store: the only code that touches the database of registered pipelines, schedules and
 deployment groups, and of run history: runs, task and step runs, logs, approvals, artifacts, the
-cache index, secrets (encrypted tokens only) and roles.
+cache index, secrets (encrypted tokens only) and roles; users, API tokens and dashboard
+sessions (hashes only) and schedule ticks.
 
 Callers use `Store` and the frozen records it returns; the models in `schema` and the steps in
 `migrations` stay inside this package.
@@ -28,8 +29,15 @@ from flowplan.store.runs import (
     TaskPlan,
     TaskRunRecord,
 )
+from flowplan.store.users import (
+    ApiTokenRecord,
+    ScheduleTickRecord,
+    SessionRecord,
+    UserRecord,
+)
 
 __all__ = [
+    "ApiTokenRecord",
     "ApprovalRecord",
     "ArtifactRecord",
     "CacheEntryRecord",
@@ -43,12 +51,15 @@ __all__ = [
     "RunHeld",
     "RunRecord",
     "ScheduleRecord",
+    "ScheduleTickRecord",
     "SchemaVersionError",
+    "SessionRecord",
     "StepPlan",
     "StepRunRecord",
     "Store",
     "TaskPlan",
     "TaskRunRecord",
+    "UserRecord",
     "require_json_data",
     "resolve_url",
 ]

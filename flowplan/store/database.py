@@ -22,7 +22,8 @@ files the database file's mode) and existing ones of flowplan's user are brought
 directory made for it is 0711, passable but not listable.
 
 Run history (runs, logs, approvals, artifacts, caches, secrets, roles) is in the mixins of
-`runs`, `logs`, `gates`, `caches` and `access`; the masking of sensitive values in what they
+`runs`, `logs`, `gates`, `caches` and `access`; users, API tokens, sessions and schedule ticks
+in `users`; the masking of sensitive values in what they
 record in `sensitive`; this module holds the engine and the registered pipelines, schedules and
 deployment groups.
 
@@ -62,6 +63,7 @@ from flowplan.store.recording import Recorder
 from flowplan.store.runs import RunHistory
 from flowplan.store.schema import Base, DeploymentGroup, LogChunk, Pipeline, Schedule, utc_now
 from flowplan.store.sensitive import SensitiveText
+from flowplan.store.users import UserRecords
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000   # how long a write waits for the lock before StoreBusy
 _WRITE_OPTION = "flowplan_store_write"   # execution option: this transaction will write
@@ -200,7 +202,7 @@ def busy_message(url: str) -> str:
 
 
 class Store(RunHistory, LogHistory, GateHistory, DeployHistory, CacheIndex, AccessRecords,
-            SensitiveText):
+            UserRecords, SensitiveText):
     """Gateway to the store database. Build it with `Store.open`; share it between threads."""
 
     def __init__(self, engine: Engine, schema_version: int) -> None:

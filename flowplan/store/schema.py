@@ -4,6 +4,7 @@ Version 1: registered pipelines, schedules, deployment groups. Version 2 adds ru
 task runs, step runs, log chunks, approvals, artifacts, cache entries, secrets and roles.
 Version 3 adds who did what: the start time and boot of the processes runs record (a pid may be
 reused), the operating-system account of each approval, and `changes` to roles and secrets.
+Version 6 adds users, API tokens and dashboard sessions (hashes only), and schedule ticks.
 
 `Base.metadata` is what a fresh database is created from; `flowplan.store.migrations` upgrades an
 older database to the same shape. Nothing outside `flowplan.store` sees these classes: the gateway
@@ -344,3 +345,59 @@ class Change(Base):
     kind: Mapped[str] = mapped_column(String(32))           # role grant, role revoke, secret ...
     subject: Mapped[str] = mapped_column(String(255))       # the role or the secret
     detail: Mapped[Optional[str]] = mapped_column(Text)     # e.g. the user granted the role
+
+
+# -- users, API tokens, dashboard sessions, schedule ticks (schema version 6) -------------------
+# Only hashes of what authenticates is kept: an argon2id hash of a password, the SHA-256 of a
+# token's secret part and of a session's cookie value (flowplan.server.auth makes them).
+
+class User(Base):
+    """Someone who may log in to the dashboard or hold API tokens."""
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(Text)        # argon2id, with its parameters
+    created_at: Mapped[datetime]
+    created_by: Mapped[Optional[str]] = mapped_column(String(255))
+
+
+class ApiToken(Base):
+    """An API token `fpt_<id>_<secret>`: its public id, and the SHA-256 (hex) of the secret."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (Index("ix_api_tokens_user", "user"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user: Mapped[str] = mapped_column(ForeignKey("users.name", ondelete="CASCADE"))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[Optional[datetime]]
+
+
+class LoginSession(Base):
+    """A dashboard session: the SHA-256 (hex) of its cookie value, never the value."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_user", "user"), Index("ix_sessions_expires", "expires_at"))
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user: Mapped[str] = mapped_column(ForeignKey("users.name", ondelete="CASCADE"))
+    csrf_token: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class ScheduleTick(Base):
+    """What the scheduler last did for a schedule: when it fired, at which commit, which run,
+    and why it did not when it did not."""
+
+    __tablename__ = "schedule_ticks"
+
+    schedule: Mapped[str] = mapped_column(String(255), primary_key=True)
+    last_fired_at: Mapped[datetime]
+    last_commit: Mapped[Optional[str]] = mapped_column(String(64))
+    last_run: Mapped[Optional[str]] = mapped_column(String(255))
+    last_note: Mapped[Optional[str]] = mapped_column(Text)
+    updated_at: Mapped[datetime]

@@ -65,6 +65,9 @@ class Schedule(BlockModel):
     branch: Optional[str] = None
     variables: dict[str, str] = {}
     enabled: bool = True
+    # skip a fire time when the head of the pipeline's source has not moved since the last
+    # scheduled run (flowplan.server.schedules)
+    only_if_changed: bool = False
 
 
 SCHEMA = ProviderSchema(name="flowplan", resources=(

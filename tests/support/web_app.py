@@ -1,11 +1,10 @@
 """A test harness for the REST API and the dashboard (flowplan.server.api, .dashboard), written
-while `flowplan serve`'s own classes (flowplan.server.auth, .launcher, .context, .app) were being
-written on other branches. Everything here keeps to the interfaces of the issue-10 brief, so that
-the routers under test see exactly what the server gives them:
+while `flowplan serve`'s own classes (flowplan.server.launcher, .context, .app) were being written
+on another branch. Everything here keeps to the interfaces of the issue-10 brief, so that the
+routers under test see exactly what the server gives them:
 
-- `HarnessAuthenticator`: the `Authenticator` interface (argon2 password hashes, `fpt_ID_SECRET`
-  bearer tokens kept as hashes, sessions with a CSRF token and an expiry), users and sessions
-  kept in memory instead of the store's `users` tables.
+- the real `Authenticator` (flowplan.server.auth) over the real store, with a cheap argon2
+  hasher so that logins are fast; `add_user` adds a user as `flowplan user add` does.
 - `HarnessLauncher`: the `Launcher` interface. `start` prepares the applied definition with the
   real `engine.prepare_run`, records the run with the real RunService and drives it on a thread;
   `continue_in_background` runs an action on a thread and keeps what it raised in `failures`.
@@ -13,12 +12,11 @@ the routers under test see exactly what the server gives them:
 - `make_web_app(directory)`: a FastAPI app with the two routers and the context on
   `app.state.context`, as `create_app` makes it.
 
-When flowplan.server.auth or flowplan.server.launcher cannot be imported (this branch alone), the
-module installs stand-ins for them in sys.modules holding the names the routers import
-(SESSION_COOKIE, CSRF_FIELD, CSRF_HEADER, Session, LaunchRefused); with the real modules present
-it uses theirs. The integrator's switch after the merge: `make_web_app` builds the real
-`ServerContext` (`Authenticator(store)`, `Launcher(directory, service)`) and `create_app`, and
-`add_user` calls `store.add_user(name, auth.hash_password(password))`.
+When flowplan.server.launcher cannot be imported (this branch alone), the module installs a
+stand-in for it in sys.modules holding the names the routers import (LaunchRefused); with the
+real module present it uses that one's LaunchRefused. The integrator's switch after the merge:
+`make_web_app` builds the real `ServerContext` (`Launcher(directory, service)`) and
+`create_app`, and the stand-in goes.
 
 Runs are real: a config in a temporary directory applied in-process (tests/support/inline.py),
 a real SQLite store, real steps. `serve(app)` runs the app under a real uvicorn on a free
@@ -28,10 +26,7 @@ run goes on, the browser).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import importlib.util
-import secrets
 import socket
 import sys
 import threading
@@ -39,36 +34,18 @@ import time
 import types
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-
-SESSION_COOKIE = "flowplan_session"
-CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "X-CSRF-Token"
-
-
-@dataclass(frozen=True)
-class Session:
-    cookie: str
-    user: str
-    csrf: str
-    expires_at: datetime
 
 
 class LaunchRefused(Exception):
     """A run the launcher will not start; the message is for the person."""
 
 
-def _install_stand_ins() -> None:
-    """Modules for flowplan.server.auth and .launcher while this branch has neither."""
-    if importlib.util.find_spec("flowplan.server.auth") is None:
-        auth = types.ModuleType("flowplan.server.auth", "stand-in (tests/support/web_app.py)")
-        auth.__dict__.update(SESSION_COOKIE=SESSION_COOKIE, CSRF_FIELD=CSRF_FIELD,
-                             CSRF_HEADER=CSRF_HEADER, Session=Session,
-                             Authenticator=HarnessAuthenticator)
-        sys.modules["flowplan.server.auth"] = auth
+def _install_stand_in() -> None:
+    """A module for flowplan.server.launcher while this branch does not have it."""
     if importlib.util.find_spec("flowplan.server.launcher") is None:
         launcher = types.ModuleType("flowplan.server.launcher",
                                     "stand-in (tests/support/web_app.py)")
@@ -76,81 +53,11 @@ def _install_stand_ins() -> None:
         sys.modules["flowplan.server.launcher"] = launcher
 
 
-# -- authentication --------------------------------------------------------------------------------
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-class HarnessAuthenticator:
-    """The Authenticator interface over users, tokens and sessions kept in memory."""
-
-    def __init__(self, store: Any = None, *, session_ttl: timedelta = timedelta(hours=12)):
-        from argon2 import PasswordHasher
-
-        self.store = store
-        self.session_ttl = session_ttl
-        self.users: dict[str, str] = {}               # name -> argon2 hash
-        self.tokens: dict[str, tuple[str, str]] = {}  # id -> (user, sha256 of the secret)
-        self.sessions: dict[str, Session] = {}        # sha256 of the cookie -> session
-        self._hasher = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
-        self._dummy = self._hasher.hash("no such user")
-
-    def hash_password(self, password: str) -> str:
-        return self._hasher.hash(password)
-
-    def check_password(self, name: str, password: str) -> str | None:
-        from argon2.exceptions import Argon2Error
-
-        stored = self.users.get(name)
-        try:
-            self._hasher.verify(stored or self._dummy, password)
-        except Argon2Error:
-            return None
-        return name if stored is not None else None
-
-    def create_token(self, user: str, description: str = "", *, by: str | None = None) -> str:
-        token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(24)
-        self.tokens[token_id] = (user, _digest(secret))
-        return f"fpt_{token_id}_{secret}"
-
-    def user_for_token(self, token: str) -> str | None:
-        prefix, _, rest = token.partition("_")
-        token_id, _, secret = rest.partition("_")
-        known = self.tokens.get(token_id)
-        if prefix != "fpt" or known is None or not secret:
-            return None
-        user, digest = known
-        if not hmac.compare_digest(digest, _digest(secret)) or user not in self.users:
-            return None
-        return user
-
-    def open_session(self, user: str) -> Session:
-        cookie = secrets.token_urlsafe(32)
-        session = Session(cookie, user, secrets.token_urlsafe(32),
-                          datetime.now(timezone.utc) + self.session_ttl)
-        self.sessions[_digest(cookie)] = session
-        return session
-
-    def session(self, cookie: str | None) -> Session | None:
-        if not cookie:
-            return None
-        found = self.sessions.get(_digest(cookie))
-        if found is None or found.expires_at <= datetime.now(timezone.utc) \
-                or found.user not in self.users:
-            return None
-        return found
-
-    def close_session(self, cookie: str) -> None:
-        self.sessions.pop(_digest(cookie), None)
-
-    def csrf_ok(self, session: Session, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(session.csrf.encode(), str(token).encode())
-
+# -- users ----------------------------------------------------------------------------------------
 
 def add_user(context: Any, name: str, password: str) -> None:
     """A dashboard user, as `flowplan user add` makes one."""
-    context.auth.users[name] = context.auth.hash_password(password)
+    context.store.add_user(name, context.auth.hash_password(password))
 
 
 # -- starting and continuing runs ------------------------------------------------------------------
@@ -246,21 +153,23 @@ class HarnessContext:
     launcher: Any
     auth: Any
     hooks: Any = None
-    notes: list[str] = field(default_factory=list)
 
 
 def make_web_app(directory: Path, *, session_ttl: timedelta = timedelta(hours=12)
                  ) -> tuple[Any, HarnessContext]:
     """(app, context): the API and dashboard routers over the applied config in `directory`."""
+    from argon2 import PasswordHasher
     from fastapi import FastAPI
 
     from flowplan import engine
     from flowplan.server import api, dashboard
+    from flowplan.server.auth import Authenticator
 
     service = engine.open_run_service(directory)
+    cheap = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)    # fast tests
     context = HarnessContext(Path(directory), {}, service, service.store,
                              HarnessLauncher(directory, service),
-                             HarnessAuthenticator(service.store, session_ttl=session_ttl))
+                             Authenticator(service.store, session_ttl=session_ttl, hasher=cheap))
     app = FastAPI(title="flowplan", version="1")
     app.state.context = context
     app.include_router(api.router)
@@ -295,6 +204,16 @@ def wait_for_run(context: Any, ref: str, *statuses: str, timeout: float = 30.0) 
         time.sleep(0.05)
 
 
+def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    """`predicate()`'s first true value, looked at every 50 ms."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+    return value
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -323,4 +242,4 @@ def serve(app: Any) -> Iterator[str]:
         thread.join(10)
 
 
-_install_stand_ins()
+_install_stand_in()

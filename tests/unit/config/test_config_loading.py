@@ -159,6 +159,7 @@ def test_settings_block_decodes_nested_state_block_and_fills_defaults(sketch):
         "run_as": None,
         "tools": None,
         "artifact_url": None,
+        "server": None,
     }
 
 
@@ -251,7 +252,7 @@ def test_schedule_decodes_with_defaults(sketch):
     schedule = sketch.resources["schedule.nightly"]
     assert schedule.attributes == {"pipeline": "pipeline.java_ecs", "cron": "0 2 * * *",
                                    "timezone": "Asia/Seoul", "branch": None, "variables": {},
-                                   "enabled": True}
+                                   "enabled": True, "only_if_changed": False}
     assert schedule.dependencies == ["pipeline.java_ecs"]
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from web_app import wait_until
 from web_workspace import web  # noqa: F401  (the fixture)
 
 ROUTES = [
@@ -100,7 +101,7 @@ def test_an_expired_session_is_401(tmp_path):
 
 
 def test_the_token_of_a_removed_user_is_refused(web):
-    del web.context.auth.users["bob"]
+    web.context.store.delete_user("bob")
     assert web.client.get("/api/v1/pipelines", headers=web.bearer("bob")).status_code == 401
 
 
@@ -304,9 +305,10 @@ def test_the_answer_comes_once_the_decision_is_recorded_and_a_second_one_is_409(
 def test_a_decision_while_the_server_stops_is_503_and_records_nothing(web):
     web.start("release")
     web.wait("release#1", "waiting")
+    wait_until(lambda: web.context.launcher.running() == [], "the drive to end")
     web.context.launcher.shutdown()
     response = web.client.post("/api/v1/runs/release/1/approve", headers=web.bearer("alice"))
-    assert response.status_code == 503
+    assert response.status_code == 503, response.text
     assert "stopping" in response.json()["error"]
     assert approvals_of(web, "release#1") == []
 

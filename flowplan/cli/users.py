@@ -1,0 +1,230 @@
+"""Commands for the people who use `flowplan serve`: dashboard users and their API tokens.
+
+`user add` reads the password from standard input (asked for twice, hidden, on a terminal; the
+first line of a pipe) and stores only its argon2id hash (flowplan.server.auth); `--role` grants
+approval roles as `flowplan role grant` does. `token create` prints a token once; the store
+keeps its hash. Every change is recorded in the store with the operating-system account that
+made it and the name given with `--as` (default: the login name).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+import typer
+
+from flowplan.cli.access import AsOption
+from flowplan.cli.app import (EXIT_ERROR, EXIT_OK, BadInput, app, checked, err, exit_with,
+                              named, out)
+from flowplan.cli.runs import guard_runs, run_service, user_name
+
+user_app = typer.Typer(help="Users who log in to the dashboard of `flowplan serve`.",
+                       no_args_is_help=True)
+token_app = typer.Typer(help="API tokens for `flowplan serve` (Authorization: Bearer TOKEN).",
+                        no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+
+MIN_PASSWORD_LENGTH = 8
+MAX_USER_NAME = 100             # flowplan.store.users.MAX_USER_NAME
+MAX_DESCRIPTION = 200           # flowplan.server.auth.MAX_DESCRIPTION
+
+
+def read_password(name: str) -> str:
+    """A new password for user `name` from standard input: asked for twice, hidden, on a
+    terminal (both must match), else the first line. BadInput says what is wrong, never the
+    password."""
+    from flowplan.server.auth import MAX_PASSWORD_BYTES
+
+    if sys.stdin is None:
+        raise BadInput(f"the password of {name} is read from standard input, which is closed; "
+                       "nothing stored")
+    if sys.stdin.isatty():
+        import getpass
+
+        value = getpass.getpass(f"Password for {name}: ")
+        if getpass.getpass("Again: ") != value:
+            raise BadInput("the two passwords differ; nothing stored")
+        data = value.encode("utf-8", "surrogateescape")
+    else:
+        data = sys.stdin.buffer.readline(MAX_PASSWORD_BYTES + 2)   # never more, however long
+        if data.endswith(b"\n"):
+            data = data[:-1]
+        if data.endswith(b"\r"):
+            data = data[:-1]
+    if len(data) > MAX_PASSWORD_BYTES:
+        raise BadInput(f"the password is longer than {MAX_PASSWORD_BYTES} bytes; nothing stored")
+    try:
+        value = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadInput("the password is not UTF-8 text; nothing stored") from None
+    if not value:
+        raise BadInput("the password is empty; nothing stored")
+    if len(value) < MIN_PASSWORD_LENGTH:
+        raise BadInput(f"the password is shorter than {MIN_PASSWORD_LENGTH} characters; "
+                       "nothing stored")
+    return value
+
+
+def _user(value: str) -> str:
+    return checked("the user name", value, limit=MAX_USER_NAME)
+
+
+def _authenticator(store):
+    from flowplan.server.auth import Authenticator
+
+    return Authenticator(store)
+
+
+# -- users --------------------------------------------------------------------------------------
+
+@user_app.command("add")
+def user_add(name: str = typer.Argument(..., help="The user's name (what the login form "
+                                        "takes as username)."),
+             role: Optional[List[str]] = typer.Option(
+                 None, "--role", help="Grant this approval role too (repeatable)."),
+             by: Optional[str] = AsOption) -> None:
+    """Add a dashboard user; the password is read from standard input (asked for twice on a
+    terminal)."""
+    def body() -> int:
+        _user(name)
+        roles = [checked("the role", item) for item in role or []]
+        who = user_name(by)
+        store = run_service().store
+        if store.get_user(name) is not None:
+            err(f"Error: there is already a user named {name}; change the password with "
+                f"`flowplan user passwd {name}`.")
+            return EXIT_ERROR
+        auth = _authenticator(store)
+        password_hash = auth.hash_password(read_password(name))
+        try:
+            store.add_user(name, password_hash, by=who)
+        except ValueError as exc:           # added by someone else meanwhile
+            err(f"Error: {exc}.")
+            return EXIT_ERROR
+        for item in roles:
+            store.grant_role(item, name, by=who)
+        granted = f" with roles {', '.join(roles)}" if roles else ""
+        out(f"Added user {name}{granted}.")
+        return EXIT_OK
+    exit_with(guard_runs(body))
+
+
+@user_app.command("list")
+def user_list(json_output: bool = typer.Option(False, "--json", help="Print JSON for "
+                                               "scripts.")) -> None:
+    """List users with their roles, when they were added and by whom."""
+    def body() -> int:
+        from flowplan.views.users_text import render_users, users_json
+
+        store = run_service().store
+        users = store.list_users()
+        by_user: dict[str, list[str]] = {}
+        for role_name, members in store.roles().items():
+            for member in members:
+                by_user.setdefault(member, []).append(role_name)
+        out(users_json(users, by_user) if json_output else render_users(users, by_user))
+        return EXIT_OK
+    exit_with(guard_runs(body))
+
+
+@user_app.command("rm")
+def user_rm(name: str = typer.Argument(..., help="The user to remove."),
+            by: Optional[str] = AsOption) -> None:
+    """Remove a user, with their API tokens and sessions."""
+    def body() -> int:
+        named("the user name", name)
+        store = run_service().store
+        if not store.delete_user(name, by=user_name(by)):
+            err(f"Error: there is no user named {name}.")
+            return EXIT_ERROR
+        out(f"Removed user {name}, with their API tokens and sessions.")
+        roles = sorted(role for role, members in store.roles().items() if name in members)
+        if roles:
+            err(f"{name} is still in roles {', '.join(roles)} (they also name who may approve "
+                f"from the command line): `flowplan role revoke ROLE {name}` removes that.")
+        return EXIT_OK
+    exit_with(guard_runs(body))
+
+
+@user_app.command("passwd")
+def user_passwd(name: str = typer.Argument(..., help="The user whose password to change."),
+                by: Optional[str] = AsOption) -> None:
+    """Change a user's password (read as `user add` reads it); their sessions end."""
+    def body() -> int:
+        named("the user name", name)
+        store = run_service().store
+        if store.get_user(name) is None:
+            err(f"Error: there is no user named {name}.")
+            return EXIT_ERROR
+        password_hash = _authenticator(store).hash_password(read_password(name))
+        if not store.set_password(name, password_hash, by=user_name(by)):
+            err(f"Error: there is no user named {name}.")
+            return EXIT_ERROR
+        out(f"Changed the password of {name}; their dashboard sessions have ended.")
+        return EXIT_OK
+    exit_with(guard_runs(body))
+
+
+# -- API tokens ---------------------------------------------------------------------------------
+
+@token_app.command("create")
+def token_create(user: str = typer.Argument(..., help="The user the token acts as."),
+                 description: str = typer.Option("", "--description", "-d",
+                                                 help="What the token is for."),
+                 by: Optional[str] = AsOption) -> None:
+    """Create an API token for USER and print it (once: only its hash is kept)."""
+    def body() -> int:
+        _user(user)
+        if description:
+            checked("--description", description, limit=MAX_DESCRIPTION)
+        store = run_service().store
+        if store.get_user(user) is None:
+            err(f"Error: there is no user named {user}; add one with `flowplan user add "
+                f"{user}`.")
+            return EXIT_ERROR
+        try:
+            token = _authenticator(store).create_token(user, description, by=user_name(by))
+        except ValueError as exc:           # removed by someone else meanwhile
+            err(f"Error: {exc}.")
+            return EXIT_ERROR
+        out(token)
+        err("This token is shown only once: flowplan keeps only its hash. Use it as "
+            "`Authorization: Bearer TOKEN`; `flowplan token revoke ID` ends it.")
+        return EXIT_OK
+    exit_with(guard_runs(body))
+
+
+@token_app.command("list")
+def token_list(user: Optional[str] = typer.Argument(None, help="Only this user's tokens."),
+               json_output: bool = typer.Option(False, "--json", help="Print JSON for "
+                                                "scripts.")) -> None:
+    """List API tokens: id, user, description, created, last used (never the token)."""
+    def body() -> int:
+        from flowplan.views.users_text import render_tokens, tokens_json
+
+        if user is not None:
+            named("the user name", user)
+        tokens = run_service().store.list_api_tokens(user)
+        out(tokens_json(tokens) if json_output else render_tokens(tokens))
+        return EXIT_OK
+    exit_with(guard_runs(body))
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str = typer.Argument(..., metavar="ID",
+                                                help="The token's id (flowplan token list)."),
+                 by: Optional[str] = AsOption) -> None:
+    """Revoke an API token: requests bearing it are refused from now on."""
+    def body() -> int:
+        named("the token id", token_id)
+        if token_id.startswith("fpt_"):
+            raise BadInput("give the token's id (the ID column of `flowplan token list`), "
+                           "not the token itself")
+        if not run_service().store.delete_api_token(token_id, by=user_name(by)):
+            err(f"Error: there is no API token with id {token_id}.")
+            return EXIT_ERROR
+        out(f"Revoked API token {token_id}.")
+        return EXIT_OK
+    exit_with(guard_runs(body))
