@@ -200,7 +200,7 @@ def wait_for_run(context: Any, ref: str, *statuses: str, timeout: float = 30.0) 
         if time.monotonic() > deadline:
             raise AssertionError(f"{ref} is {run.status} after {timeout}s, not "
                                  f"{' or '.join(statuses)}; background failures: "
-                                 f"{context.launcher.failures}")
+                                 f"{getattr(context.launcher, 'failures', 'in the log')}")
         time.sleep(0.05)
 
 
