@@ -612,10 +612,34 @@ def skip_run_task(context: Any, pipeline: str, number: int, user: str, task: str
                                                                           "rejected")):
         raise ApiError(409, f"task {record.stage}/{record.task} of {run.ref} {record.status}: "
                             "nothing to skip")
+    refusal = skip_refusal(context, run, record, user)
+    if refusal is not None:
+        raise ApiError(403, refusal)
     values = _continue_values(context, run.ref)
     in_background(context, run.ref, lambda: context.service.skip(
         run.ref, task, user=user, variables=values, sensitive=set(values)))
     return f"task {record.stage}/{record.task} skipped by {user}; the run continues"
+
+
+def skip_refusal(context: Any, run: Any, task: Any, user: str) -> str | None:
+    """Why `user` may not skip `task` (a TaskRunRecord), or None: skipping a task passes its
+    `manual_approval` steps, so only who may decide those (not yet passed) may skip it."""
+    from flowplan.executor.run.approval import ApprovalRule
+
+    steps = ((((run.definition.get("stages") or {}).get(task.stage) or {}).get("tasks") or {})
+             .get(task.task) or {}).get("steps") or {}
+    passed = {s.step for s in context.store.step_runs(run.id, latest=True)
+              if s.task_run_id == task.id and s.status == Status.SUCCEEDED}
+    for name, attributes in steps.items():
+        if not isinstance(attributes, dict) or attributes.get("type") != "manual_approval" \
+                or name in passed:
+            continue
+        plain = {k: v for k, v in attributes.items() if not isinstance(v, dict)}
+        rule = ApprovalRule.of(plain, context.store.role_members)
+        if not rule.eligible(user):
+            return (f"{user} may not skip task {task.stage}/{task.task} of {run.ref}: skipping "
+                    f"it passes its approval step {name}, which {rule.who()} may decide")
+    return None
 
 
 def resume_run(context: Any, pipeline: str, number: int, user: str) -> str:

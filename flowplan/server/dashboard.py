@@ -351,7 +351,14 @@ def _run_page(request: Request, session: Any, name: str, number: int, *,
         "cancel": not status.finished,
         "skip": status not in (Status.SUCCEEDED, Status.QUEUED, Status.RUNNING),
     }
+    skippable = set()
+    if buttons["skip"]:
+        for task in context.store.task_runs(run.id):
+            if task.status not in (Status.SUCCEEDED, Status.RUNNING, Status.SKIPPED) and \
+                    api.skip_refusal(context, run, task, session.user) is None:
+                skippable.add((task.stage, task.task))
     return page(request, "run.html", session, status_code, error=error, detail=detail,
+                skippable=skippable,
                 run=detail.run, lines=lines, cursor=logs.next or "", more_logs=logs.more,
                 buttons=buttons, decide=decide, paused=paused,
                 waiting_for_others=[g for g in gates if g.kind != "pause"

@@ -409,6 +409,33 @@ def test_skip_marks_the_task_skipped_by_the_user_and_the_run_goes_on(web):
     assert tasks["report"].status == "succeeded"
 
 
+def test_skipping_a_task_that_waits_for_approval_needs_someone_who_may_approve(web):
+    web.start("release")
+    web.wait("release#1", "waiting")
+    refused = web.client.post("/api/v1/runs/release/1/skip", headers=web.bearer("bob"),
+                              json={"task": "gate/approval"})
+    assert refused.status_code == 403
+    assert refused.json()["error"] == (
+        "bob may not skip task gate/approval of release#1: skipping it passes its approval "
+        "step ok, which a member of role ops (alice) may decide")
+    assert web.context.service.get("release#1").status == "waiting"
+    later = web.client.post("/api/v1/runs/release/1/skip", headers=web.bearer("bob"),
+                            json={"task": "deploy/ship"})
+    assert later.status_code == 202          # a task without an approval step: anyone
+    run_id = web.context.service.get("release#1").id
+    wait_until(lambda: web.context.launcher.running() == [] and [
+        t.status for t in web.context.store.task_runs(run_id) if t.task == "ship"] == [
+        "skipped"], "the skip of deploy/ship")
+    assert web.context.service.get("release#1").status == "waiting"
+    allowed = web.client.post("/api/v1/runs/release/1/skip", headers=web.bearer("alice"),
+                              json={"task": "approval"})
+    assert allowed.status_code == 202, allowed.text
+    run = web.wait("release#1", "succeeded")
+    tasks = {t.task: t for t in web.context.store.task_runs(run.id)}
+    assert (tasks["approval"].status, tasks["approval"].error) == ("skipped", "skipped by alice")
+    assert tasks["ship"].error == "skipped by bob"
+
+
 def test_resume_continues_an_interrupted_run_and_refuses_others(web):
     context = web.context
     run = context.service.create("quick", context.store.get_pipeline("quick").definition,

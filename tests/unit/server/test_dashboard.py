@@ -220,6 +220,8 @@ def test_approve_and_reject_show_only_to_who_may_decide(web):
     assert ">Approve</button>" in as_alice and ">Reject</button>" in as_alice
     assert ">Cancel</button>" in as_alice
     assert "Ship it?" in as_alice
+    skip_approval = 'name="task" value="gate/approval"'
+    assert skip_approval in as_alice and skip_approval not in as_bob
 
 
 def test_a_decision_form_without_csrf_records_nothing(web):
