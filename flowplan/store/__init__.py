@@ -15,6 +15,7 @@ from flowplan.store.database import (
     Store,
     resolve_url,
 )
+from flowplan.store.deliveries import DeliveryRecord, DeliveryRedelivered
 from flowplan.store.deploys import DeployHostRecord
 from flowplan.store.gates import ApprovalRecord, ArtifactRecord
 from flowplan.store.json_data import require_json_data
@@ -34,6 +35,8 @@ __all__ = [
     "ArtifactRecord",
     "CacheEntryRecord",
     "ChangeRecord",
+    "DeliveryRecord",
+    "DeliveryRedelivered",
     "DeployHostRecord",
     "DeploymentGroupRecord",
     "LogChunkRecord",

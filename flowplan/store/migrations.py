@@ -4,7 +4,8 @@ Version 1 is the baseline: `flowplan_meta`, `pipelines`, `schedules`, `deploymen
 Version 2 adds the run history (`flowplan.store.migration_v2`). Version 3 records who did what
 (`flowplan.store.migration_v3`): process identities, accounts of approvals, `changes`. Version 4
 adds step summaries (`flowplan.store.migration_v4`). Version 5 adds the per-host records of
-deploys (`flowplan.store.migration_v5`). A fresh
+deploys (`flowplan.store.migration_v5`). The next adds webhook deliveries
+(`flowplan.store.migration_v7`). A fresh
 database is created straight from the models in `flowplan.store.schema` and stamped with the latest
 version; an older one is upgraded by running, in order, every step above the version it records;
 a newer one is refused. All of it happens in the one transaction the caller opened, so an upgrade
@@ -28,6 +29,7 @@ from flowplan.store.migration_v2 import upgrade_to_v2
 from flowplan.store.migration_v3 import upgrade_to_v3
 from flowplan.store.migration_v4 import upgrade_to_v4
 from flowplan.store.migration_v5 import upgrade_to_v5
+from flowplan.store.migration_v7 import upgrade_to_v7
 from flowplan.store.schema import Base, Meta
 
 BASELINE_VERSION = 1
@@ -52,6 +54,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                  "scan findings)", upgrade_to_v4),
     Migration(5, "deploys: a row per host of each host_deploy step run (batch, status, exit "
                  "code, times)", upgrade_to_v5),
+    Migration(6, "webhook deliveries: what the server received and did, one run per delivery "
+                 "id", upgrade_to_v7),   # becomes 7 once the users/tokens/sessions step is 6
 )
 
 

@@ -344,3 +344,27 @@ class Change(Base):
     kind: Mapped[str] = mapped_column(String(32))           # role grant, role revoke, secret ...
     subject: Mapped[str] = mapped_column(String(255))       # the role or the secret
     detail: Mapped[Optional[str]] = mapped_column(Text)     # e.g. the user granted the role
+
+
+class Delivery(Base):
+    """One webhook delivery the server received and what it made of it (the `deliveries`
+    migration). `once_key` holds the delivery id while the delivery counts as handled (accepted
+    or ignored) and is NULL otherwise: the unique constraint on (webhook, once_key) is what lets
+    a redelivery start nothing, however many copies arrive at once (NULLs never collide)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("webhook", "once_key", name="uq_deliveries_once"),
+                      Index("ix_deliveries_webhook", "webhook", "id"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    webhook: Mapped[str] = mapped_column(String(255))
+    sender: Mapped[str] = mapped_column(String(16))         # github, gitlab, generic, git, ""
+    event: Mapped[str] = mapped_column(String(64))
+    delivery_id: Mapped[str] = mapped_column(String(255))
+    once_key: Mapped[Optional[str]] = mapped_column(String(255))
+    outcome: Mapped[str] = mapped_column(String(16))        # accepted, ignored, duplicate, ...
+    status: Mapped[int] = mapped_column(Integer)            # the HTTP status answered
+    reason: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[Optional[int]] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    received_at: Mapped[datetime]

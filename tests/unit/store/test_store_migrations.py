@@ -161,7 +161,7 @@ def test_version_2_store_is_upgraded_keeping_its_runs_and_approvals(tmp_path):
     make_version_2_store(tmp_path / "old.db")
     assert recorded_version(tmp_path / "old.db") == 2
     with Store.open("sqlite:///old.db", base_dir=tmp_path) as store:
-        assert store.schema_version == LATEST == 5
+        assert store.schema_version == LATEST
         run = store.find_run("app", 1)
         assert (run.pid, run.pid_start_time, run.boot_id) == (4242, None, None)
         step = store.step_runs(run.id)[0]
@@ -195,7 +195,7 @@ def test_version_4_store_is_upgraded_to_5_with_deploy_host_records(tmp_path):
     make_version_2_store(tmp_path / "old.db")
     Store.open(f"sqlite:///{tmp_path / 'old.db'}", migrations=MIGRATIONS[:3]).close()
     assert recorded_version(tmp_path / "old.db") == 4
-    with Store.open("sqlite:///old.db", base_dir=tmp_path) as store:
+    with Store.open("sqlite:///old.db", base_dir=tmp_path, migrations=MIGRATIONS[:4]) as store:
         assert store.schema_version == 5
         run = store.find_run("app", 1)
         step = store.step_runs(run.id)[0]
@@ -207,5 +207,6 @@ def test_version_4_store_is_upgraded_to_5_with_deploy_host_records(tmp_path):
             ("web1", 1, "failed", 3, "boom", None), ("web2", 2, "queued", None, None, {"address": "h2"})]
         store.add_approval(run.id, stage="s", task="t", step="x", step_run_id=step.id,
                            user="bob", decision="resume")
+    Store.open("sqlite:///old.db", base_dir=tmp_path).close()     # on to the latest
     Store.open("sqlite:///fresh.db", base_dir=tmp_path).close()
     assert shape(tmp_path / "old.db") == shape(tmp_path / "fresh.db")
