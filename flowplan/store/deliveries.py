@@ -38,6 +38,7 @@ class DeliveryRecord:
     status: int                 # the HTTP status answered
     reason: str
     run: str | None             # "ci#7": the run it started (a duplicate: the first one's)
+    run_id: int | None
     received_at: datetime
 
 
@@ -145,4 +146,5 @@ def _record(row) -> DeliveryRecord:
     run = f"{row.pipeline}#{row.number}" if row.pipeline is not None else None
     return DeliveryRecord(id=row.id, webhook=row.webhook, sender=row.sender, event=row.event,
                           delivery_id=row.delivery_id, outcome=row.outcome, status=row.status,
-                          reason=row.reason, run=run, received_at=row.received_at)
+                          reason=row.reason, run=run, run_id=row.run_id,
+                          received_at=row.received_at)
