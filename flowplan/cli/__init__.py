@@ -8,6 +8,7 @@ their commands on it when imported here.
 from flowplan.cli import provisioning  # noqa: F401,I001
 from flowplan.cli import runs  # noqa: F401
 from flowplan.cli import access  # noqa: F401
+from flowplan.cli import serve  # noqa: F401
 from flowplan.cli.app import app, main
 
 __all__ = ["app", "main"]
