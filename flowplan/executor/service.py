@@ -142,6 +142,18 @@ class RunService:
                parallelism: int | None = None, origin: str | None = None) -> RunRecord:
         """Record a new queued run of `definition` (a snapshot of it is kept), numbered;
         `origin` says which definition it is ("applied" or "working_copy")."""
+        return self.store.create_run(**self.run_request(
+            pipeline, definition, variables=variables, sensitive=sensitive, branch=branch,
+            commit=commit, trigger=trigger, user=user, parallelism=parallelism, origin=origin))
+
+    def run_request(self, pipeline: str, definition: Mapping[str, Any], *,
+                    variables: Mapping[str, Any] | None = None, sensitive: Iterable[str] = (),
+                    branch: str | None = None, commit: str | None = None,
+                    trigger: str = "manual", user: str | None = None,
+                    parallelism: int | None = None, origin: str | None = None
+                    ) -> dict[str, Any]:
+        """What `create` records: the keyword arguments of Store.create_run (a server records
+        many at once with Store.accept_deliveries)."""
         if not isinstance(definition, Mapping) or not isinstance(definition.get("stages"),
                                                                  Mapping):
             raise RunServiceError(f"pipeline {pipeline!r} has no stages to run")
@@ -151,8 +163,8 @@ class RunService:
         if origin:
             options["definition"] = origin
         me = processes.this_process()
-        return self.store.create_run(
-            pipeline, trigger=trigger, user=user, definition=dict(definition),
+        return dict(
+            pipeline=pipeline, trigger=trigger, user=user, definition=dict(definition),
             tasks=task_plans(definition), variables=values.stored(), options=options,
             branch=branch or _plain(source.get("branch")),
             commit=commit or _plain(source.get("commit")), pid=me.pid, host=HOST,

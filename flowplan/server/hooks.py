@@ -12,10 +12,10 @@ Order, each step seeing only what the earlier ones let through:
    (below); any other is judged by flowplan.server.deliveries.decide (sender, signature or token,
    JSON, ping, filters);
 5. an accepted or ignored delivery claims its delivery id for the webhook in the store (a unique
-   constraint): a redelivery, however many copies at once, is recorded `duplicate` and starts
-   nothing; the accepted one starts its run through the launcher (a refusal, such as on_limit =
-   "reject_new", is recorded `refused` and answered 503, and lets go of the id so a redelivery
-   may try again).
+   constraint; an accepted one in the same transaction that records its run, see
+   Launcher.start): a redelivery, however many copies at once, is recorded `duplicate` and
+   starts nothing. A launch refused (on_limit = "reject_new", the server stopping) is recorded
+   `refused` and answered 503, and claims nothing, so a redelivery may try again.
 
 Every delivery to a known webhook is recorded. Answers are JSON: 202 `{"status": "accepted",
 "run": "ci#7"}`, `{"status": "ignored", "reason": ...}`, `{"status": "duplicate", "run": ...}`;
@@ -55,7 +55,7 @@ from flowplan.server.context import HookTarget, ServerContext
 from flowplan.server.deliveries import (ACCEPTED, IGNORED, MALFORMED, PING, REJECTED, TOO_LARGE,
                                         Decision, Push)
 from flowplan.server.launcher import LaunchRefused
-from flowplan.store import DeliveryRecord, DeliveryRedelivered
+from flowplan.store import DeliveryClaim, DeliveryRecord, DeliveryRedelivered
 
 log = logging.getLogger("flowplan.server")
 
@@ -147,15 +147,14 @@ def _act(context: ServerContext, target: HookTarget, decision: Decision) -> Answ
     if decision.outcome == PING:
         store.record_delivery(target.name, outcome=PING, status=200, reason="ping", **seen)
         return Answer(200, {"status": "ping"})
-    try:
-        claimed = store.record_delivery(target.name, outcome=decision.outcome,
-                                        status=decision.status, reason=decision.reason,
-                                        once=True, **seen)
-    except DeliveryRedelivered as again:
-        return _duplicate(context, target, again.original, seen)
     if decision.outcome == IGNORED:
+        try:
+            store.record_delivery(target.name, outcome=IGNORED, status=decision.status,
+                                  reason=decision.reason, once=True, **seen)
+        except DeliveryRedelivered as again:
+            return _duplicate(context, target, again.original, seen)
         return Answer(202, {"status": "ignored", "reason": decision.reason})
-    return _start(context, target, claimed, decision.push, decision.sender)
+    return _start(context, target, decision)
 
 
 def _duplicate(context: ServerContext, target: HookTarget, original: DeliveryRecord,
@@ -166,21 +165,28 @@ def _duplicate(context: ServerContext, target: HookTarget, original: DeliveryRec
     return Answer(202, {"status": "duplicate", "run": original.run})
 
 
-def _start(context: ServerContext, target: HookTarget, claimed: DeliveryRecord,
-           push: Push | None, sender: str) -> Answer:
+def _start(context: ServerContext, target: HookTarget, decision: Decision) -> Answer:
+    """Start the run of an accepted delivery, claiming its id as the run is recorded."""
     assert target.pipeline is not None     # a target without one has a problem (503)
+    push = decision.push
     pusher = push.pusher if push is not None and push.pusher else "unknown"
+    seen = dict(sender=decision.sender, event=decision.event[:64],
+                delivery_id=decision.delivery_id)
+    claim = DeliveryClaim(target.name, decision.delivery_id, decision.sender,
+                          decision.event[:64], decision.reason)
     try:
         run = context.launcher.start(
-            target.pipeline, trigger="webhook", user=f"{sender}:{pusher}",
+            target.pipeline, trigger="webhook", user=f"{decision.sender}:{pusher}",
             variables=dict(target.variables) or None,
             branch=push.branch if push is not None else None,
-            commit=push.commit if push is not None else None)
+            commit=push.commit if push is not None else None, delivery=claim)
+    except DeliveryRedelivered as again:
+        return _duplicate(context, target, again.original, seen)
     except LaunchRefused as exc:
         reason = f"{target.pipeline} was not started: {exc}"
-        context.store.finish_delivery(claimed.id, outcome=REFUSED, status=503, reason=reason)
+        context.store.record_delivery(target.name, outcome=REFUSED, status=503, reason=reason,
+                                      **seen)
         return error(503, reason)
-    context.store.finish_delivery(claimed.id, run_id=run.id)
     return Answer(202, {"status": "accepted", "run": run.ref})
 
 

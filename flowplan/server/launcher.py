@@ -15,8 +15,10 @@ claimed the run yet; a run waiting for a person holds no slot. Past the limit, `
 freed by another process is noticed within a second), `reject_new` (`LaunchRefused`, nothing
 recorded) or `cancel_oldest` (the oldest running runs are canceled until one slot is free, then
 the new run starts). Two servers on one store may each take the last slot at the same moment:
-the count is exact within one process only. Besides, at most `max_drives` runs are driven by one
-launcher at once; the others wait, queued, in the same first-in first-out order.
+the count is exact within one process only. Besides, at most `max_drives` runs (default: twice
+the processors) are driven by one launcher at once, like a CI server's executors; the others
+wait, queued, in the same first-in first-out order. Drives share the server's process with the
+HTTP answers, so this also keeps a burst of runs from slowing the answers down.
 
 Stopping (`shutdown`): new starts are refused, runs still waiting for a slot are left `queued`
 (the next server start marks them interrupted, as the process that recorded them is gone), and
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -39,12 +42,12 @@ from typing import Any
 
 from flowplan.executor.service import RunService
 from flowplan.executor.status import Status
-from flowplan.store import RunRecord
+from flowplan.store import DeliveryClaim, DeliveryRecord, DeliveryRedelivered, RunRecord
 
 log = logging.getLogger("flowplan.server")
 
 QUEUE, REJECT_NEW, CANCEL_OLDEST = "queue", "reject_new", "cancel_oldest"
-DEFAULT_MAX_DRIVES = 16
+DEFAULT_MAX_DRIVES = 2 * (os.cpu_count() or 2)   # runs driven at once by one server
 PUMP_INTERVAL = 1.0          # how often waiting runs look for a slot freed elsewhere
 
 
@@ -125,35 +128,41 @@ class Launcher:
         self._background: set[threading.Thread] = set()
         self._accepting = True
         self._pump_thread: threading.Thread | None = None
+        self._batcher = _Batcher(service.store)
 
     # -- starting -------------------------------------------------------------------------------
 
     def start(self, pipeline: str, *, trigger: str, user: str | None,
               variables: Mapping[str, str] | None = None, branch: str | None = None,
-              commit: str | None = None) -> RunRecord:
+              commit: str | None = None, delivery: DeliveryClaim | None = None) -> RunRecord:
         """Record a run of `pipeline`'s applied definition (queued) and drive it on a thread
-        when the concurrency rules allow. LaunchRefused when it cannot start."""
+        when the concurrency rules allow. LaunchRefused when it cannot start. With `delivery`,
+        its id is claimed as the run is recorded, and the delivery recorded accepted with the
+        run: DeliveryRedelivered (nothing recorded, nothing started) when it was claimed
+        before."""
         self._check_accepting()
         prepared = self._prepare(pipeline, dict(variables or {}))
-        limited = isinstance(prepared.definition.get("max_concurrent_runs"), int)
-        if not limited:
-            record = self._create(pipeline, prepared, trigger, user, branch, commit)
+        request = self._request(pipeline, prepared, trigger, user, branch, commit)
+        if not isinstance(prepared.definition.get("max_concurrent_runs"), int):
+            record = self._batcher.submit(delivery, request)
             with self._lock:
                 self._waiting.append(_Waiting(record, prepared))
                 self._pump()
             return record
+        store = self.service.store
         with self._lock:        # count, decide and record at once for this process
             self._check_accepting()
             admission = admit(pipeline, prepared.definition, self._occupied(pipeline))
             if admission.action == "reject":
                 raise LaunchRefused(admission.message)
+            claimed = _claim(store, delivery) if delivery is not None else None
             for ref in admission.cancel:
                 self._cancel_for_limit(ref, pipeline)
-            record = self._create(pipeline, prepared, trigger, user, branch, commit)
+            record = store.create_run(**request)
+            if claimed is not None:
+                store.finish_delivery(claimed.id, run_id=record.id)
             self._waiting.append(_Waiting(record, prepared))
             self._pump()
-            if any(w.record.id == record.id for w in self._waiting):
-                self._ensure_pump_thread()
         return record
 
     def continue_in_background(self, run: str, action: Callable[[], Any]) -> None:
@@ -210,16 +219,17 @@ class Launcher:
         if not self._accepting:
             raise LaunchRefused("the server is stopping: start the run again once it is back")
 
-    def _create(self, pipeline: str, prepared: _Prepared, trigger: str, user: str | None,
-                branch: str | None, commit: str | None) -> RunRecord:
+    def _request(self, pipeline: str, prepared: _Prepared, trigger: str, user: str | None,
+                 branch: str | None, commit: str | None) -> dict[str, Any]:
+        """What recording the run takes (Store.create_run's arguments)."""
         from flowplan.executor.errors import RunServiceError
 
         try:
-            return self.service.create(pipeline, prepared.definition,
-                                       variables=prepared.variables,
-                                       sensitive=prepared.sensitive, branch=branch,
-                                       commit=commit, trigger=trigger, user=user,
-                                       origin=prepared.origin)
+            return self.service.run_request(pipeline, prepared.definition,
+                                            variables=prepared.variables,
+                                            sensitive=prepared.sensitive, branch=branch,
+                                            commit=commit, trigger=trigger, user=user,
+                                            origin=prepared.origin)
         except RunServiceError as exc:
             raise LaunchRefused(str(exc)) from None
 
@@ -395,3 +405,80 @@ class Launcher:
             except Exception:  # noqa: BLE001 - an unusable backend: prepare_run reports it
                 self._state_path = self.directory / ".flowplan" / "state.json"
         return self._state_path
+
+
+def _claim(store: Any, delivery: DeliveryClaim) -> DeliveryRecord:
+    """Claim `delivery`'s id, recording it accepted (DeliveryRedelivered when taken)."""
+    return store.record_delivery(delivery.webhook, outcome="accepted", status=202,
+                                 reason=delivery.reason, sender=delivery.sender,
+                                 event=delivery.event, delivery_id=delivery.delivery_id,
+                                 once=True)
+
+
+class _Slot:
+    def __init__(self, delivery: DeliveryClaim | None, request: dict[str, Any]) -> None:
+        self.delivery = delivery
+        self.request = request
+        self.done = threading.Event()
+        self.result: RunRecord | None = None
+        self.error: BaseException | None = None
+
+
+class _Batcher:
+    """Records runs, and claims their deliveries, for many callers at once: each caller waits
+    while one thread records everything that came in meanwhile in one transaction
+    (Store.accept_deliveries), a group commit. When that fails as a whole (another process
+    claimed an id or took a run number first), each is recorded on its own."""
+
+    MAX_BATCH = 200
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._queue: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, delivery: DeliveryClaim | None, request: dict[str, Any]) -> RunRecord:
+        slot = _Slot(delivery, request)
+        self._queue.put(slot)
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, daemon=True,
+                                                name="flowplan-record-runs")
+                self._thread.start()
+        slot.done.wait()
+        if slot.error is not None:
+            raise slot.error
+        assert slot.result is not None
+        return slot.result
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                results = self.store.accept_deliveries([(s.delivery, s.request) for s in batch])
+            except Exception:  # noqa: BLE001 - a conflict with another process: one by one
+                for slot in batch:
+                    self._one(slot)
+            else:
+                for slot, result in zip(batch, results):
+                    if isinstance(result, DeliveryRecord):
+                        slot.error = DeliveryRedelivered(result)
+                    else:
+                        slot.result = result
+            for slot in batch:
+                slot.done.set()
+
+    def _one(self, slot: _Slot) -> None:
+        try:
+            claimed = _claim(self.store, slot.delivery) if slot.delivery is not None else None
+            slot.result = self.store.create_run(**slot.request)
+            if claimed is not None:
+                self.store.finish_delivery(claimed.id, run_id=slot.result.id)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
+            slot.error = exc
