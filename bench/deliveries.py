@@ -17,13 +17,14 @@ check fails (the latency target is reported, not enforced: machines differ).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
@@ -47,19 +48,30 @@ pipeline "bench" {
 TARGET_P99_MS = 100.0
 
 
-async def send(url: str, deliveries: list[tuple[bytes, dict]], concurrency: int
-               ) -> list[tuple[float, int, dict]]:
-    """(milliseconds, status, JSON answer) of each delivery, `concurrency` in flight."""
-    gate = asyncio.Semaphore(concurrency)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
-        async def one(body: bytes, headers: dict) -> tuple[float, int, dict]:
-            async with gate:
-                started = time.perf_counter()
-                answer = await client.post("/hooks/push", content=body, headers=headers)
-                elapsed = (time.perf_counter() - started) * 1000
-                return elapsed, answer.status_code, answer.json()
-        return await asyncio.gather(*(one(b, h) for b, h in deliveries))
+def send(url: str, deliveries: list[tuple[bytes, dict]], concurrency: int
+         ) -> list[tuple[float, int, dict]]:
+    """(milliseconds, status, JSON answer) of each delivery, `concurrency` in flight: as many
+    threads, each with an httpx client of its own (httpx's async client costs the sending side
+    about five times the CPU per request, which on a small machine the server then lacks)."""
+    local = threading.local()
+    clients: list[httpx.Client] = []
+
+    def one(delivery: tuple[bytes, dict]) -> tuple[float, int, dict]:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(base_url=url, timeout=60)
+            clients.append(client)
+        body, headers = delivery
+        started = time.perf_counter()
+        answer = client.post("/hooks/push", content=body, headers=headers)
+        return (time.perf_counter() - started) * 1000, answer.status_code, answer.json()
+
+    try:
+        with ThreadPoolExecutor(concurrency) as pool:
+            return list(pool.map(one, deliveries))
+    finally:
+        for client in clients:
+            client.close()
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -80,12 +92,11 @@ def main() -> int:
         try:
             deliveries = [push_delivery(head, delivery=f"bench-{n}")
                           for n in range(options.deliveries)]
-            asyncio.run(send(server.url, [push_delivery(head, delivery="warm-up")], 1))
+            send(server.url, [push_delivery(head, delivery="warm-up")], 1)
             started = time.perf_counter()
-            answers = asyncio.run(send(server.url, deliveries, options.concurrency))
+            answers = send(server.url, deliveries, options.concurrency)
             wall = time.perf_counter() - started
-            again = asyncio.run(send(server.url, deliveries[:options.concurrency],
-                                     options.concurrency))
+            again = send(server.url, deliveries[:options.concurrency], options.concurrency)
             store = directory / ".flowplan" / "flowplan.db"
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline and _count(

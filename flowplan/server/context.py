@@ -79,6 +79,11 @@ class HookTargets:
     def get(self, name: str) -> HookTarget | None:
         return self._current().get(name)
 
+    def last_read(self, name: str) -> HookTarget | None:
+        """`name` as last read, without looking whether the state changed since (no I/O): a
+        first look that may be stale; `get` is the answer."""
+        return self._targets.get(name)
+
     def names(self) -> list[str]:
         return sorted(self._current())
 

@@ -87,9 +87,11 @@ def error(status: int, message: str) -> Answer:
 async def receive(name: str, request: Request) -> JSONResponse:
     """Receive one webhook delivery (see the module's docstring for what is answered)."""
     context: ServerContext = request.app.state.context
-    target = await run_in_threadpool(_target, context, name)
+    target = context.hooks.last_read(name) if NAME.fullmatch(name) else None
+    if target is None:              # not known a moment ago: look again (an apply since?)
+        target = await run_in_threadpool(_target, context, name)
     if target is None:
-        return error(404, f"no webhook named {name[:100]!r} has been applied").response()
+        return _unknown(name).response()
     headers = {key.lower(): value for key, value in request.headers.items()}
     limit = context.max_body_bytes
     declared = headers.get("content-length")
@@ -112,8 +114,20 @@ async def receive(name: str, request: Request) -> JSONResponse:
             await run_in_threadpool(_record_refusal, context, target, headers, answer,
                                     TOO_LARGE)
             return answer.response()
-    answer = await run_in_threadpool(handle, context, target, headers, bytes(body))
+    answer = await run_in_threadpool(_handle_named, context, name, headers, bytes(body))
     return answer.response()
+
+
+def _unknown(name: str) -> Answer:
+    return error(404, f"no webhook named {name[:100]!r} has been applied")
+
+
+def _handle_named(context: ServerContext, name: str, headers: Mapping[str, str],
+                  body: bytes) -> Answer:
+    target = _target(context, name)         # as applied now (the first look may be stale)
+    if target is None:
+        return _unknown(name)
+    return handle(context, target, headers, body)
 
 
 def _target(context: ServerContext, name: str) -> HookTarget | None:
