@@ -6,6 +6,8 @@ tests/support/hook_provider.py, through FLOWPLAN_PROVIDER_PLUGINS); `flowplan se
 loopback port; 200 GitHub-signed push deliveries with distinct delivery ids sent with httpx, 50 in
 flight at a time; then the first 50 sent again (redeliveries, which must start nothing).
 Target: p99 of the answers under 100 ms, every accepted delivery with exactly one run, none lost.
+As a reference measured in the same run, the same clients GET /healthz (an answer that does
+nothing) 200 times, 50 in flight: what this machine's HTTP stack and client cost alone.
 
     python bench/deliveries.py [--deliveries 200] [--concurrency 50]
 
@@ -20,8 +22,8 @@ import argparse
 import sqlite3
 import statistics
 import sys
+import queue
 import tempfile
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -48,30 +50,51 @@ pipeline "bench" {
 TARGET_P99_MS = 100.0
 
 
-def send(url: str, deliveries: list[tuple[bytes, dict]], concurrency: int
-         ) -> list[tuple[float, int, dict]]:
-    """(milliseconds, status, JSON answer) of each delivery, `concurrency` in flight: as many
-    threads, each with an httpx client of its own (httpx's async client costs the sending side
-    about five times the CPU per request, which on a small machine the server then lacks)."""
-    local = threading.local()
-    clients: list[httpx.Client] = []
+class Senders:
+    """`count` httpx clients, each with its connection to the server open, sending from as many
+    threads. Clients are made and connected before anything is timed: making one builds an SSL
+    context (tens of milliseconds of CPU), which would otherwise be counted against the first
+    answers. (A thread per client, not httpx's async client, which costs the sending side about
+    five times the CPU per request, CPU the server then lacks on a small machine.)"""
 
-    def one(delivery: tuple[bytes, dict]) -> tuple[float, int, dict]:
-        client = getattr(local, "client", None)
-        if client is None:
-            client = local.client = httpx.Client(base_url=url, timeout=60)
-            clients.append(client)
-        body, headers = delivery
-        started = time.perf_counter()
-        answer = client.post("/hooks/push", content=body, headers=headers)
-        return (time.perf_counter() - started) * 1000, answer.status_code, answer.json()
+    def __init__(self, url: str, count: int) -> None:
+        self.clients: queue.Queue[httpx.Client] = queue.Queue()
+        self.pool = ThreadPoolExecutor(count)
+        made = [httpx.Client(base_url=url, timeout=60) for _ in range(count)]
+        list(self.pool.map(lambda client: client.get("/healthz"), made))
+        for client in made:
+            self.clients.put(client)
+        self.count = count
 
-    try:
-        with ThreadPoolExecutor(concurrency) as pool:
-            return list(pool.map(one, deliveries))
-    finally:
-        for client in clients:
-            client.close()
+    def send(self, deliveries: list[tuple[bytes, dict]]) -> list[tuple[float, int, dict]]:
+        """(milliseconds, status, JSON answer) of each delivery, `count` in flight."""
+        def one(delivery: tuple[bytes, dict]) -> tuple[float, int, dict]:
+            client = self.clients.get()
+            try:
+                body, headers = delivery
+                started = time.perf_counter()
+                answer = client.post("/hooks/push", content=body, headers=headers)
+                return (time.perf_counter() - started) * 1000, answer.status_code, answer.json()
+            finally:
+                self.clients.put(client)
+        return list(self.pool.map(one, deliveries))
+
+    def get(self, path: str, count: int) -> list[float]:
+        """Milliseconds of `count` GETs of `path`, `self.count` in flight: the reference."""
+        def one(_: int) -> float:
+            client = self.clients.get()
+            try:
+                started = time.perf_counter()
+                client.get(path)
+                return (time.perf_counter() - started) * 1000
+            finally:
+                self.clients.put(client)
+        return list(self.pool.map(one, range(count)))
+
+    def close(self) -> None:
+        self.pool.shutdown()
+        while not self.clients.empty():
+            self.clients.get().close()
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -92,11 +115,14 @@ def main() -> int:
         try:
             deliveries = [push_delivery(head, delivery=f"bench-{n}")
                           for n in range(options.deliveries)]
-            send(server.url, [push_delivery(head, delivery="warm-up")], 1)
+            senders = Senders(server.url, options.concurrency)
+            senders.send([push_delivery(head, delivery="warm-up")])
+            reference = senders.get("/healthz", options.deliveries)
             started = time.perf_counter()
-            answers = send(server.url, deliveries, options.concurrency)
+            answers = senders.send(deliveries)
             wall = time.perf_counter() - started
-            again = send(server.url, deliveries[:options.concurrency], options.concurrency)
+            again = senders.send(deliveries[:options.concurrency])
+            senders.close()
             store = directory / ".flowplan" / "flowplan.db"
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline and _count(
@@ -113,10 +139,10 @@ def main() -> int:
         finally:
             server.terminate()
             server.kill()
-    return report(options, answers, again, wall, runs, finished, recorded, per_id)
+    return report(options, answers, again, wall, runs, finished, recorded, per_id, reference)
 
 
-def report(options, answers, again, wall, runs, finished, recorded, per_id) -> int:
+def report(options, answers, again, wall, runs, finished, recorded, per_id, reference) -> int:
     latencies = [ms for ms, _status, _body in answers]
     said = Counter(body.get("status", f"error {status}") for _ms, status, body in answers)
     accepted_runs = [body["run"] for _ms, _status, body in answers
@@ -129,6 +155,9 @@ def report(options, answers, again, wall, runs, finished, recorded, per_id) -> i
     print(f"latency ms: p50 {statistics.median(latencies):.1f}  p95 "
           f"{percentile(latencies, 0.95):.1f}  p99 {p99:.1f}  max {max(latencies):.1f}  "
           f"(target p99 < {TARGET_P99_MS:.0f}: {'met' if p99 < TARGET_P99_MS else 'MISSED'})")
+    print(f"reference, GET /healthz the same way: p50 {statistics.median(reference):.1f}  p99 "
+          f"{percentile(reference, 0.99):.1f}  (deliveries' p99 / this p99: "
+          f"{p99 / percentile(reference, 0.99):.1f}x)")
     print(f"answers: {dict(said)}")
     print(f"redeliveries of the first {len(again)}: {dict(redelivered)}")
     print(f"runs in the store: {len(run_refs)} ({dict(finished)}); deliveries recorded: "

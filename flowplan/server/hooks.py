@@ -127,7 +127,8 @@ def _handle_named(context: ServerContext, name: str, headers: Mapping[str, str],
     target = _target(context, name)         # as applied now (the first look may be stale)
     if target is None:
         return _unknown(name)
-    return handle(context, target, headers, body)
+    with context.launcher.answering():
+        return handle(context, target, headers, body)
 
 
 def _target(context: ServerContext, name: str) -> HookTarget | None:

@@ -30,13 +30,15 @@ then SIGKILL after the grace period; the run is recorded `canceled: the server s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
 import threading
+import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,7 @@ log = logging.getLogger("flowplan.server")
 QUEUE, REJECT_NEW, CANCEL_OLDEST = "queue", "reject_new", "cancel_oldest"
 DEFAULT_MAX_DRIVES = 2 * (os.cpu_count() or 2)   # runs driven at once by one server
 PUMP_INTERVAL = 1.0          # how often waiting runs look for a slot freed elsewhere
+HOLD_SECONDS = 2.0           # the longest a run waits for the receiver to be idle (see answering)
 
 
 class LaunchRefused(Exception):
@@ -102,6 +105,7 @@ class _Prepared:
 class _Waiting:
     record: RunRecord
     prepared: _Prepared
+    since: float = field(default_factory=time.monotonic)
 
 
 class Launcher:
@@ -129,6 +133,7 @@ class Launcher:
         self._accepting = True
         self._pump_thread: threading.Thread | None = None
         self._batcher = _Batcher(service.store)
+        self._answering = 0
 
     # -- starting -------------------------------------------------------------------------------
 
@@ -183,6 +188,22 @@ class Launcher:
         with self._lock:
             self._background.add(thread)
         thread.start()
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """Around the answer to a request that may start runs (a webhook delivery): while any
+        is being answered, recorded runs wait to be driven (up to HOLD_SECONDS), so that a
+        burst of deliveries is answered first. Drives share this process, and on a small
+        machine fifty of them starting amid fifty answers slow every answer down."""
+        with self._lock:
+            self._answering += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._answering -= 1
+                if not self._answering:
+                    self._pump()
 
     def running(self) -> list[str]:
         """Refs of the runs this launcher drives now."""
@@ -262,10 +283,12 @@ class Launcher:
             return
         full: set[str] = set()
         kept: deque[_Waiting] = deque()
+        now = time.monotonic()
         while self._waiting:
             waiting = self._waiting.popleft()
             pipeline = waiting.record.pipeline
-            if len(self._driving) >= self.max_drives or pipeline in full:
+            held = self._answering > 0 and now - waiting.since < HOLD_SECONDS
+            if held or len(self._driving) >= self.max_drives or pipeline in full:
                 kept.append(waiting)
                 continue
             limit = waiting.prepared.definition.get("max_concurrent_runs")
@@ -327,7 +350,7 @@ class Launcher:
         """While runs wait, look for slots freed elsewhere (another process's run ending)."""
         with self._lock:
             while self._accepting and self._waiting:
-                self._lock.wait(PUMP_INTERVAL)
+                self._lock.wait(PUMP_INTERVAL / 10 if self._answering else PUMP_INTERVAL)
                 try:
                     self._pump()
                 except Exception:  # noqa: BLE001 - the store hiccuped: try again next time
