@@ -263,3 +263,43 @@ def test_approval_while_a_thread_here_drives_the_run_never_drives_it_twice(works
     (tmp_path / "go").touch()
     wait_for(lambda: status_of(service, record.ref) == "succeeded")
     assert [s.status for s in service.store.step_runs(record.id)] == ["succeeded", "succeeded"]
+
+
+def test_delivery_is_claimed_with_its_run_and_a_redelivery_starts_nothing(workspace,
+                                                                        launcher_for):
+    from flowplan.store import DeliveryClaim, DeliveryRedelivered
+
+    directory = workspace(pipeline("ci") + pipeline("limited", extra="  max_concurrent_runs = 5"))
+    launcher = launcher_for(directory)
+    for name in ("ci", "limited"):             # the batched path, and the counted one
+        claim = DeliveryClaim("push", f"d-{name}", "github", "push", "push to main")
+        record = launcher.start(name, trigger="webhook", user=None, delivery=claim)
+        with pytest.raises(DeliveryRedelivered) as again:
+            launcher.start(name, trigger="webhook", user=None, delivery=claim)
+        assert again.value.original.run == record.ref
+        assert [r.ref for r in launcher.service.list_runs(name)] == [f"{name}#1"]
+        wait_for(lambda: status_of(launcher.service, record.ref) == "succeeded")
+
+
+def test_runs_recorded_while_deliveries_are_answered_wait_for_the_answers(workspace,
+                                                                           launcher_for):
+    directory = workspace(pipeline("ci"))
+    launcher = launcher_for(directory)
+    with launcher.answering():
+        record = launcher.start("ci", trigger="webhook", user=None)
+        time.sleep(0.3)
+        assert launcher.waiting() == [record.ref]
+        assert status_of(launcher.service, record.ref) == "queued"
+    wait_for(lambda: status_of(launcher.service, record.ref) == "succeeded")
+
+
+def test_a_run_waits_for_the_answers_at_most_the_hold_time(workspace, launcher_for,
+                                                          monkeypatch):
+    from flowplan.server import launcher as launcher_module
+
+    monkeypatch.setattr(launcher_module, "HOLD_SECONDS", 0.3)
+    directory = workspace(pipeline("ci"))
+    launcher = launcher_for(directory)
+    with launcher.answering():
+        record = launcher.start("ci", trigger="webhook", user=None)
+        wait_for(lambda: status_of(launcher.service, record.ref) == "succeeded", timeout=10)

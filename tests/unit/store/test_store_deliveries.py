@@ -160,3 +160,64 @@ def test_store_at_the_version_before_gets_the_deliveries_table_and_keeps_its_run
     if STEP + 1 == len(MIGRATIONS):
         Store.open("sqlite:///fresh.db", base_dir=tmp_path).close()
         assert shape(tmp_path / "old.db") == shape(tmp_path / "fresh.db")
+
+
+# -- many at once -----------------------------------------------------------------------------
+
+def run_request(pipeline: str = "ci", user: str = "github:octocat") -> dict:
+    from flowplan.store import StepPlan, TaskPlan
+
+    return dict(pipeline=pipeline, trigger="webhook", user=user, branch="main",
+                commit="a" * 40, definition={"stages": {"s": {}}},
+                tasks=[TaskPlan("s", 0, "t", 0, (StepPlan("x", "command", 0),
+                                                 StepPlan("y", "command", 1)))],
+                variables={}, options={"definition": "applied"}, pid=4242, host="h",
+                pid_start_time=7, boot_id="b")
+
+
+def claim(delivery_id: str, webhook: str = "push"):
+    from flowplan.store import DeliveryClaim
+
+    return DeliveryClaim(webhook, delivery_id, "github", "push", "push to main")
+
+
+def test_many_deliveries_are_claimed_and_their_runs_recorded_in_one_call(store):
+    a_run(store)                                       # ci#1 exists: numbering goes on
+    results = store.accept_deliveries([(claim("d-1"), run_request()),
+                                       (claim("d-2"), run_request()),
+                                       (None, run_request("other", user=None)),
+                                       (claim("d-1", "nightly"), run_request())])
+    assert [r.ref for r in results] == ["ci#2", "ci#3", "other#1", "ci#4"]
+    run = results[0]
+    assert (run.status, run.trigger, run.user, run.branch, run.pid, run.options) == (
+        "queued", "webhook", "github:octocat", "main", 4242, {"definition": "applied"})
+    assert [(t.stage, t.task, t.status) for t in store.task_runs(run.id)] == [
+        ("s", "t", "queued")]
+    assert [(s.step, s.status, s.attempt) for s in store.step_runs(run.id)] == [
+        ("x", "queued", 1), ("y", "queued", 1)]
+    deliveries = {d.delivery_id + "@" + d.webhook: d for d in store.list_deliveries()}
+    assert deliveries["d-1@push"].run == "ci#2" and deliveries["d-1@nightly"].run == "ci#4"
+    assert deliveries["d-2@push"].outcome == "accepted"
+
+
+def test_redeliveries_in_and_across_batches_create_nothing(store):
+    [first] = store.accept_deliveries([(claim("d-1"), run_request())])
+    results = store.accept_deliveries([(claim("d-1"), run_request()),
+                                       (claim("d-2"), run_request()),
+                                       (claim("d-2"), run_request())])
+    earlier, new, copy = results
+    assert (earlier.delivery_id, earlier.run) == ("d-1", first.ref)
+    assert new.ref == "ci#2" and (copy.delivery_id, copy.run) == ("d-2", "ci#2")
+    assert [r.ref for r in store.list_runs("ci")] == ["ci#2", "ci#1"]
+    with pytest.raises(DeliveryRedelivered):
+        store.record_delivery("push", outcome="accepted", status=202, delivery_id="d-2",
+                              once=True)
+
+
+def test_a_batch_of_runs_refuses_values_that_are_not_json(store):
+    from flowplan.values import Sensitive
+
+    bad = {**run_request(), "variables": {"token": Sensitive("x")}}
+    with pytest.raises(ValueError):
+        store.accept_deliveries([(claim("d-1"), bad)])
+    assert store.list_runs() == [] and store.list_deliveries() == []
