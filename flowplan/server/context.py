@@ -137,11 +137,11 @@ def read_hook_targets(directory: Path, state_path: Path,
     try:
         config = load_config(directory, environ=dict(environ))
     except Exception as exc:  # noqa: BLE001 - an unreadable config refuses the hooks, says why
-        config, config_problem = None, f"the config does not load ({exc})"
+        config, config_problem = None, f"the config does not load ({type(exc).__name__})"
     if config is not None:
         if config.diagnostics.has_errors:
-            first = config.diagnostics.errors[0]
-            config_problem = f"the config does not load ({first.summary}: {first.detail})"
+            first = config.diagnostics.errors[0]        # its summary only: a detail may quote
+            config_problem = f"the config does not load ({first.summary} at {first.range})"
         else:
             configured = {address: resource.attributes
                           for address, resource in config.resources.items()

@@ -4,6 +4,7 @@ Version 1: registered pipelines, schedules, deployment groups. Version 2 adds ru
 task runs, step runs, log chunks, approvals, artifacts, cache entries, secrets and roles.
 Version 3 adds who did what: the start time and boot of the processes runs record (a pid may be
 reused), the operating-system account of each approval, and `changes` to roles and secrets.
+Later steps add step summaries, per-host deploy records and webhook `deliveries`.
 
 `Base.metadata` is what a fresh database is created from; `flowplan.store.migrations` upgrades an
 older database to the same shape. Nothing outside `flowplan.store` sees these classes: the gateway
