@@ -281,9 +281,14 @@ class Launcher:
         pipeline's limit allow. Called with the lock held."""
         if not self._accepting:
             return
+        now = time.monotonic()
+        if not self._waiting or len(self._driving) >= self.max_drives or (
+                self._answering and now - self._waiting[0].since < HOLD_SECONDS):
+            if self._waiting:           # the oldest waits yet, and so do the later ones
+                self._ensure_pump_thread()
+            return
         full: set[str] = set()
         kept: deque[_Waiting] = deque()
-        now = time.monotonic()
         while self._waiting:
             waiting = self._waiting.popleft()
             pipeline = waiting.record.pipeline
@@ -385,9 +390,11 @@ class Launcher:
                                          pipeline_variables=variables, environ=self.environ)
         except RunRefused as exc:
             raise LaunchRefused(str(exc)) from None
-        except DiagnosticsError as exc:
-            summaries = "; ".join(f"{d.summary}: {d.detail}" for d in exc.diagnostics)
-            raise LaunchRefused(f"the config does not load: {summaries}") from None
+        except DiagnosticsError as exc:     # summaries only: the answer may go to a sender
+            summaries = "; ".join(f"{d.summary} at {d.range}" if d.range else d.summary
+                                  for d in exc.diagnostics)
+            raise LaunchRefused(f"the config does not load ({summaries}): flowplan validate "
+                                "shows why") from None
         made = prepared.service
         service = RunService(self.service.store, self.service.settings,
                              resources=made.resources, targets=made.targets)
