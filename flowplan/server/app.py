@@ -73,7 +73,7 @@ def create_app(context: ServerContext) -> FastAPI:
     app.include_router(hooks.router)
 
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
