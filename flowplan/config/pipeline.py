@@ -1,10 +1,11 @@
 """A pipeline's normalised definition: the plain data that is planned, stored and executed.
 
-The decoder gives nested blocks as `stage`/`task`/`step`/`cache` maps; the definition renames them
-to `stages`/`tasks`/`steps`/`caches` and records the order of stages and steps in `index`, so a
-reordering is a change (maps compare without order). `max_concurrent_runs` and `on_limit` are
-kept only when the block sets them (the server and `flowplan run` apply them). The same shape is what the store keeps and
-what the executor reads, whether it comes from the config or from the registered copy.
+The decoder gives nested blocks as `stage`/`task`/`step`/`cache` maps; the definition renames
+them to `stages`/`tasks`/`steps`/`caches` and records the order of stages and steps in `index`,
+so a reordering is a change (maps compare without order). `max_concurrent_runs` and `on_limit`
+are kept only when the block sets them (the server and `flowplan run` apply them). The same
+shape is what the store keeps and what the executor reads, whether it comes from the config or
+from the registered copy.
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ directory made for it is 0711, passable but not listable.
 
 Run history (runs, logs, approvals, artifacts, caches, secrets, roles) and webhook deliveries are
 in the mixins of `runs`, `logs`, `gates`, `caches`, `access` and `deliveries`; the masking of
-sensitive values in what they record in `sensitive`; this module holds the engine and the registered pipelines, schedules and
-deployment groups.
+sensitive values in what they record in `sensitive`; this module holds the engine and the
+registered pipelines, schedules and deployment groups.
 
 What a definition means is left to the callers (the `flowplan` provider, the executor); the store
 only insists it is JSON data, so that a `Sensitive` value can never reach the database.

@@ -21,7 +21,7 @@ pipeline "ci" {
     task "t" {
       step "x" {
         type = "command"
-        run  = "touch @GO@-$FLOWPLAN_RUN_NUMBER.started; while [ ! -f @GO@-$FLOWPLAN_RUN_NUMBER ]; do sleep 0.05; done"
+        run  = "n=$FLOWPLAN_RUN_NUMBER; touch @GO@-$n.started; while [ ! -f @GO@-$n ]; do sleep 0.05; done"
       }
     }
   }
