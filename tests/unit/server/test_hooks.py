@@ -416,3 +416,14 @@ def test_github_delivery_to_a_git_webhook_is_401(serve, repository):
     body, headers = signed(push_payload())
     assert client.post("/hooks/local", content=body, headers=headers).status_code == 401
     assert runs(context) == []
+
+
+def test_config_that_no_longer_loads_refuses_deliveries_with_503(serve):
+    context, client = serve(pipeline("ci") + HOOKS)
+    main = context.directory / "main.hcl"
+    main.write_text(main.read_text() + '\npipeline "broken" {\n  stage = 1\n}\n')
+    body, headers = signed(push_payload())
+    answer = client.post("/hooks/push", content=body, headers=headers)
+    assert answer.status_code == 503 and "the config does not load" in answer.json()["error"]
+    assert runs(context) == []
+    assert context.store.list_deliveries()[0].outcome == "refused"
