@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from flowplan.server.deliveries import DEFAULT_MAX_BYTES, WebhookFilter
-from flowplan.server.launcher import Launcher
+from flowplan.server.launcher import Launcher, sources_key
 
 log = logging.getLogger("flowplan.server")
 
@@ -79,6 +79,13 @@ class HookTargets:
     def get(self, name: str) -> HookTarget | None:
         return self._current().get(name)
 
+    def if_unchanged(self, name: str) -> tuple[bool, HookTarget | None]:
+        """(True, `name` as read) when nothing changed since it was read: a few `stat`s, no
+        reading, so fit for an event loop; (False, None) when it must be read again (`get`)."""
+        if self._key is None or self._sources_key() != self._key:
+            return False, None
+        return True, self._targets.get(name)
+
     def last_read(self, name: str) -> HookTarget | None:
         """`name` as last read, without looking whether the state changed since (no I/O): a
         first look that may be stale; `get` is the answer."""
@@ -101,20 +108,7 @@ class HookTargets:
             return self._targets
 
     def _sources_key(self) -> tuple:
-        from flowplan.config.files import config_files, variable_files
-
-        try:
-            files = config_files(self.directory) + variable_files(self.directory)
-        except OSError:
-            files = []
-        key = []
-        for path in [self.state_path, *files]:
-            try:
-                info = os.stat(path)
-                key.append((str(path), info.st_ino, info.st_size, info.st_mtime_ns))
-            except OSError:
-                key.append((str(path), None))
-        return tuple(key)
+        return sources_key(self.directory, self.state_path)
 
 
 def read_hook_targets(directory: Path, state_path: Path,

@@ -83,9 +83,10 @@ def error(status: int, message: str) -> Answer:
     return Answer(status, {"error": message})
 
 
-@router.post("/hooks/{name}")
-async def receive(name: str, request: Request) -> JSONResponse:
-    """Receive one webhook delivery (see the module's docstring for what is answered)."""
+async def receive(request: Request) -> JSONResponse:
+    """Receive one webhook delivery (see the module's docstring for what is answered). A plain
+    route: FastAPI's parameter solving would cost every delivery more than judging it."""
+    name = str(request.path_params["name"])
     context: ServerContext = request.app.state.context
     target = context.hooks.last_read(name) if NAME.fullmatch(name) else None
     if target is None:              # not known a moment ago: look again (an apply since?)
@@ -114,8 +115,41 @@ async def receive(name: str, request: Request) -> JSONResponse:
             await run_in_threadpool(_record_refusal, context, target, headers, answer,
                                     TOO_LARGE)
             return answer.response()
-    answer = await run_in_threadpool(_handle_named, context, name, headers, bytes(body))
+    answer = await _answer(context, name, headers, bytes(body))
     return answer.response()
+
+
+async def _answer(context: ServerContext, name: str, headers: Mapping[str, str],
+                  body: bytes) -> Answer:
+    """Answer a delivery whose body was read. The usual case, an accepted delivery of a webhook
+    and pipeline unchanged since they were read, is judged on the event loop (no I/O but a few
+    `stat`s) and its run recorded by the launcher's batch; the rest on a worker thread."""
+    fresh, target = context.hooks.if_unchanged(name)
+    if not fresh or target is None or target.problem is not None \
+            or headers.get(GIT_HEADER, "").strip().lower() == "push":
+        return await run_in_threadpool(_handle_named, context, name, headers, body)
+    decision = deliveries.decide(headers, body, secret=target.secret or "",
+                                 filters=target.filters, max_bytes=context.max_body_bytes)
+    if decision.outcome != ACCEPTED:
+        return await run_in_threadpool(_act_answering, context, target, decision)
+    with context.launcher.answering():
+        start = _start_arguments(target, decision)
+        try:
+            run = await context.launcher.start_soon(target.pipeline, **start)
+        except DeliveryRedelivered as again:
+            return await run_in_threadpool(_duplicate, context, target, again.original,
+                                           _seen(decision))
+        except LaunchRefused as exc:
+            return await run_in_threadpool(_refused, context, target, decision, exc)
+    return Answer(202, {"status": "accepted", "run": run.ref})
+
+
+def _act_answering(context: ServerContext, target: HookTarget, decision: Decision) -> Answer:
+    with context.launcher.answering():
+        return _act(context, target, decision)
+
+
+router.add_route("/hooks/{name}", receive, methods=["POST"], include_in_schema=False)
 
 
 def _unknown(name: str) -> Answer:
@@ -182,27 +216,39 @@ def _duplicate(context: ServerContext, target: HookTarget, original: DeliveryRec
 
 def _start(context: ServerContext, target: HookTarget, decision: Decision) -> Answer:
     """Start the run of an accepted delivery, claiming its id as the run is recorded."""
+    try:
+        run = context.launcher.start(target.pipeline, **_start_arguments(target, decision))
+    except DeliveryRedelivered as again:
+        return _duplicate(context, target, again.original, _seen(decision))
+    except LaunchRefused as exc:
+        return _refused(context, target, decision, exc)
+    return Answer(202, {"status": "accepted", "run": run.ref})
+
+
+def _start_arguments(target: HookTarget, decision: Decision) -> dict[str, Any]:
+    """Launcher.start's arguments for an accepted delivery (its claim included)."""
     assert target.pipeline is not None     # a target without one has a problem (503)
     push = decision.push
     pusher = push.pusher if push is not None and push.pusher else "unknown"
-    seen = dict(sender=decision.sender, event=decision.event[:64],
+    return dict(trigger="webhook", user=f"{decision.sender}:{pusher}",
+                variables=dict(target.variables) or None,
+                branch=push.branch if push is not None else None,
+                commit=push.commit if push is not None else None,
+                delivery=DeliveryClaim(target.name, decision.delivery_id, decision.sender,
+                                       decision.event[:64], decision.reason))
+
+
+def _seen(decision: Decision) -> dict[str, str]:
+    return dict(sender=decision.sender, event=decision.event[:64],
                 delivery_id=decision.delivery_id)
-    claim = DeliveryClaim(target.name, decision.delivery_id, decision.sender,
-                          decision.event[:64], decision.reason)
-    try:
-        run = context.launcher.start(
-            target.pipeline, trigger="webhook", user=f"{decision.sender}:{pusher}",
-            variables=dict(target.variables) or None,
-            branch=push.branch if push is not None else None,
-            commit=push.commit if push is not None else None, delivery=claim)
-    except DeliveryRedelivered as again:
-        return _duplicate(context, target, again.original, seen)
-    except LaunchRefused as exc:
-        reason = f"{target.pipeline} was not started: {exc}"
-        context.store.record_delivery(target.name, outcome=REFUSED, status=503, reason=reason,
-                                      **seen)
-        return error(503, reason)
-    return Answer(202, {"status": "accepted", "run": run.ref})
+
+
+def _refused(context: ServerContext, target: HookTarget, decision: Decision,
+             exc: LaunchRefused) -> Answer:
+    reason = f"{target.pipeline} was not started: {exc}"
+    context.store.record_delivery(target.name, outcome=REFUSED, status=503, reason=reason,
+                                  **_seen(decision))
+    return error(503, reason)
 
 
 def _record_refusal(context: ServerContext, target: HookTarget, headers: Mapping[str, str],

@@ -170,6 +170,29 @@ class Launcher:
             self._pump()
         return record
 
+    async def start_soon(self, pipeline: str, *, trigger: str, user: str | None,
+                         variables: Mapping[str, str] | None = None,
+                         branch: str | None = None, commit: str | None = None,
+                         delivery: DeliveryClaim | None = None) -> RunRecord:
+        """`start` for an event loop: when the pipeline is prepared already and has no
+        concurrency limit, the run is recorded by the batch without a thread waiting for it
+        (on a small machine, the hop to a thread and back costs an answer as much as the
+        rest); otherwise `start` on a worker thread."""
+        from starlette.concurrency import run_in_threadpool
+
+        self._check_accepting()
+        prepared = self._prepared_if_unchanged(pipeline, dict(variables or {}))
+        if prepared is None or isinstance(prepared.definition.get("max_concurrent_runs"), int):
+            return await run_in_threadpool(
+                lambda: self.start(pipeline, trigger=trigger, user=user, variables=variables,
+                                   branch=branch, commit=commit, delivery=delivery))
+        request = self._request(pipeline, prepared, trigger, user, branch, commit)
+        record = await self._batcher.submit_soon(delivery, request)
+        with self._lock:
+            self._waiting.append(_Waiting(record, prepared))
+            self._pump()
+        return record
+
     def continue_in_background(self, run: str, action: Callable[[], Any]) -> None:
         """Run `action` (an approve, reject, retry, resume or skip that continues `run`) on a
         thread of its own, so that the HTTP answer does not wait for the run."""
@@ -381,6 +404,15 @@ class Launcher:
             self._prepared[name] = prepared
             return prepared
 
+    def _prepared_if_unchanged(self, pipeline: str, variables: dict[str, str]
+                               ) -> _Prepared | None:
+        """The kept preparation when nothing it was made from changed (a few `stat`s), else
+        None."""
+        kept = self._prepared.get((pipeline, tuple(sorted(variables.items()))))
+        if kept is None or kept.key != self._sources_key(kept.sensitive):
+            return None
+        return kept
+
     def _prepare_now(self, pipeline: str, variables: dict[str, str]) -> _Prepared:
         from flowplan.diagnostics import DiagnosticsError
         from flowplan.engine import RunRefused
@@ -406,22 +438,9 @@ class Launcher:
     def _sources_key(self, secret_names: frozenset[str]) -> tuple:
         """What a prepared run is made from: the state file, the config's files, and the
         store secrets it uses (their encrypted tokens)."""
-        from flowplan.config.files import config_files, variable_files
-
-        try:
-            files = config_files(self.directory) + variable_files(self.directory)
-        except OSError:
-            files = []
-        stats = []
-        for path in [self._state_file(), *files]:
-            try:
-                info = os.stat(path)
-                stats.append((str(path), info.st_ino, info.st_size, info.st_mtime_ns))
-            except OSError:
-                stats.append((str(path), None))
         tokens = tuple((name, self.service.store.get_secret_token(name))
                        for name in sorted(secret_names))
-        return (tuple(stats), tokens)
+        return (sources_key(self.directory, self._state_file()), tokens)
 
     def _state_file(self) -> Path:
         """The state file the config's `flowplan { state {} }` names (read once)."""
@@ -437,6 +456,41 @@ class Launcher:
         return self._state_path
 
 
+_LISTINGS: dict[Path, tuple[int, tuple[Path, ...]]] = {}   # directory -> (its mtime, files)
+_LISTINGS_LOCK = threading.Lock()
+
+
+def sources_key(directory: Path, state_path: Path) -> tuple:
+    """A key that changes when the state file or any of the config's `*.hcl` and
+    `*.auto.fpvars` files does (written in place, replaced, added or removed): the `stat` of
+    each, and the directory's own, which adding, removing or renaming a file changes. The
+    listing is read again only then, so asking costs a few `stat`s."""
+    from flowplan.config.files import config_files, variable_files
+
+    try:
+        mtime = os.stat(directory).st_mtime_ns
+    except OSError:
+        return ("missing", str(directory))
+    with _LISTINGS_LOCK:
+        listed = _LISTINGS.get(directory)
+    if listed is None or listed[0] != mtime:
+        try:
+            files = tuple(config_files(directory) + variable_files(directory))
+        except OSError:
+            files = ()
+        listed = (mtime, files)
+        with _LISTINGS_LOCK:
+            _LISTINGS[directory] = listed
+    stats: list[tuple] = [("dir", mtime)]
+    for path in (state_path, *listed[1]):
+        try:
+            info = os.stat(path)
+            stats.append((str(path), info.st_ino, info.st_size, info.st_mtime_ns))
+        except OSError:
+            stats.append((str(path), None))
+    return tuple(stats)
+
+
 def _claim(store: Any, delivery: DeliveryClaim) -> DeliveryRecord:
     """Claim `delivery`'s id, recording it accepted (DeliveryRedelivered when taken)."""
     return store.record_delivery(delivery.webhook, outcome="accepted", status=202,
@@ -446,12 +500,20 @@ def _claim(store: Any, delivery: DeliveryClaim) -> DeliveryRecord:
 
 
 class _Slot:
-    def __init__(self, delivery: DeliveryClaim | None, request: dict[str, Any]) -> None:
+    def __init__(self, delivery: DeliveryClaim | None, request: dict[str, Any],
+                 notify: Callable[[], None] | None = None) -> None:
         self.delivery = delivery
         self.request = request
         self.done = threading.Event()
+        self.notify = notify                # called (on the batch's thread) once done
         self.result: RunRecord | None = None
         self.error: BaseException | None = None
+
+    def outcome(self) -> RunRecord:
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
 
 
 class _Batcher:
@@ -470,17 +532,33 @@ class _Batcher:
 
     def submit(self, delivery: DeliveryClaim | None, request: dict[str, Any]) -> RunRecord:
         slot = _Slot(delivery, request)
+        self._put(slot)
+        slot.done.wait()
+        return slot.outcome()
+
+    async def submit_soon(self, delivery: DeliveryClaim | None, request: dict[str, Any]
+                          ) -> RunRecord:
+        """`submit` for an event loop: it is woken when the batch is recorded."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def notify() -> None:
+            loop.call_soon_threadsafe(lambda: future.done() or future.set_result(None))
+
+        slot = _Slot(delivery, request, notify)
+        self._put(slot)
+        await future
+        return slot.outcome()
+
+    def _put(self, slot: _Slot) -> None:
         self._queue.put(slot)
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, daemon=True,
                                                 name="flowplan-record-runs")
                 self._thread.start()
-        slot.done.wait()
-        if slot.error is not None:
-            raise slot.error
-        assert slot.result is not None
-        return slot.result
 
     def _loop(self) -> None:
         while True:
@@ -503,6 +581,8 @@ class _Batcher:
                         slot.result = result
             for slot in batch:
                 slot.done.set()
+                if slot.notify is not None:
+                    slot.notify()
 
     def _one(self, slot: _Slot) -> None:
         try:
