@@ -108,6 +108,7 @@ def run(
         for note in prepared.notes:
             err(note)
         with terminate_as_interrupt():          # SIGTERM cancels the run, as Ctrl-C does
+            _wait_for_a_slot(prepared)
             prepared.service.expire_approvals()     # approvals past their timeout fail
             with _progress_sink() as sink:
                 outcome = prepared.service.start(
@@ -117,6 +118,46 @@ def run(
                     origin=prepared.origin, on_event=sink)
         return _finish(outcome)
     exit_with(guard_runs(body))
+
+
+SLOT_POLL_SECONDS = 1.0
+
+
+def _wait_for_a_slot(prepared) -> None:
+    """Apply the pipeline's `max_concurrent_runs`: with on_limit "queue", wait (saying so once)
+    until fewer of its runs are running; "reject_new" refuses; "cancel_oldest" cancels the
+    oldest running ones. Runs of every process count; two commands starting at the same moment
+    may both take the last slot (the server counts exactly among the runs it starts)."""
+    import time
+
+    from flowplan.engine import RunRefused
+    from flowplan.server.launcher import admit
+
+    definition = prepared.definition
+    if not isinstance(definition.get("max_concurrent_runs"), int):
+        return
+    said = False
+    try:
+        while True:
+            running = prepared.service.store.list_runs(prepared.pipeline, statuses=["running"],
+                                                       limit=10_000)
+            admission = admit(prepared.pipeline, definition, running)
+            if admission.action == "reject":
+                raise RunRefused(admission.message)
+            for ref in admission.cancel:
+                prepared.service.cancel(ref, reason=f"canceled: a newer run of "
+                                                    f"{prepared.pipeline} started (on_limit = "
+                                                    '"cancel_oldest")')
+                err(f"{ref} canceled: {admission.message}")
+            if admission.action != "queue":
+                return
+            if not said:
+                err(f"{admission.message}: waiting for a slot (Ctrl-C to give up)")
+                said = True
+            time.sleep(SLOT_POLL_SECONDS)
+    except KeyboardInterrupt as exc:
+        raise RunRefused(f"gave up waiting for a slot ({str(exc) or 'Ctrl-C'}); nothing "
+                         "was started") from None
 
 
 def _continue(call, run_ref: str, check=lambda: None) -> int:

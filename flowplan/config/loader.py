@@ -762,7 +762,8 @@ class _Loader:
 
 # Attributes that shape a run (the scheduler reads them before anything runs): they must be known
 # at plan time. `when` and step attributes are the ones meant to be run-time.
-STRUCTURAL_ATTRIBUTES = {"pipeline": ("parallelism",), "stage": ("trigger",),
+STRUCTURAL_ATTRIBUTES = {"pipeline": ("parallelism", "max_concurrent_runs", "on_limit"),
+                         "stage": ("trigger",),
                          "task": ("needs", "timeout", "retries", "allow_failure")}
 
 

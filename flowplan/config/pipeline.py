@@ -1,9 +1,11 @@
 """A pipeline's normalised definition: the plain data that is planned, stored and executed.
 
-The decoder gives nested blocks as `stage`/`task`/`step`/`cache` maps; the definition renames them
-to `stages`/`tasks`/`steps`/`caches` and records the order of stages and steps in `index`, so a
-reordering is a change (maps compare without order). The same shape is what the store keeps and
-what the executor reads, whether it comes from the config or from the registered copy.
+The decoder gives nested blocks as `stage`/`task`/`step`/`cache` maps; the definition renames
+them to `stages`/`tasks`/`steps`/`caches` and records the order of stages and steps in `index`,
+so a reordering is a change (maps compare without order). `max_concurrent_runs` and `on_limit`
+are kept only when the block sets them (the server and `flowplan run` apply them). The same
+shape is what the store keeps and what the executor reads, whether it comes from the config or
+from the registered copy.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 DEFINITION_VERSION = 2     # 2: deferred values are template text with plan-time values folded in
+DEFAULT_ON_LIMIT = "queue"  # what a start past `max_concurrent_runs` does unless told otherwise
 
 
 def pipeline_definition(decoded: dict[str, Any]) -> dict[str, Any]:
@@ -25,7 +28,7 @@ def pipeline_definition(decoded: dict[str, Any]) -> dict[str, Any]:
             tasks[task_name] = {**body, "steps": steps}
         stages[stage_name] = {"index": stage_index, "trigger": stage.get("trigger", "auto"),
                               "tasks": tasks}
-    return {
+    definition = {
         "version": DEFINITION_VERSION,
         "description": decoded.get("description", ""),
         "source": decoded.get("source"),
@@ -34,6 +37,13 @@ def pipeline_definition(decoded: dict[str, Any]) -> dict[str, Any]:
         "caches": decoded.get("cache") or {},
         "stages": stages,
     }
+    # only when set, so that pipelines applied before these existed plan no change
+    limit = decoded.get("max_concurrent_runs")
+    on_limit = decoded.get("on_limit", DEFAULT_ON_LIMIT)
+    if limit is not None or on_limit != DEFAULT_ON_LIMIT:
+        definition["max_concurrent_runs"] = limit
+        definition["on_limit"] = on_limit
+    return definition
 
 
 MAX_NAME_BYTES = 255          # a file name on the file systems runs live on

@@ -216,6 +216,10 @@ class Pipeline(BlockModel):
     source: Optional[dict[str, Any]] = None
     variables: dict[str, Any] = {}
     parallelism: int = Field(4, ge=1)
+    # how many runs of this pipeline may be running at once (None: no limit), and what a start
+    # past that does: wait for a slot, be refused, or cancel the oldest running run
+    max_concurrent_runs: Optional[int] = Field(None, ge=1)
+    on_limit: Literal["queue", "reject_new", "cancel_oldest"] = "queue"
     cache: Annotated[dict[str, Cache], Nested()] = {}
     stage: Annotated[dict[str, Stage], Nested()] = {}
 

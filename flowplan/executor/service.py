@@ -42,7 +42,7 @@ from flowplan.executor.run.environment import RunValues
 from flowplan.executor.run.gates import (GATE_FLOOR, PAUSING_STEP_TYPES, PendingGate,
                                         pending_gates)
 from flowplan.executor.run.refs import RunRef
-from flowplan.executor.run.scheduler import HOST, Drive, driven_here, driver_alive
+from flowplan.executor.run.scheduler import HOST, Drive, driven_here, driver_alive, driving_now
 from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status, counted, worst_of
 from flowplan.executor.targets import RunTargets
@@ -142,6 +142,18 @@ class RunService:
                parallelism: int | None = None, origin: str | None = None) -> RunRecord:
         """Record a new queued run of `definition` (a snapshot of it is kept), numbered;
         `origin` says which definition it is ("applied" or "working_copy")."""
+        return self.store.create_run(**self.run_request(
+            pipeline, definition, variables=variables, sensitive=sensitive, branch=branch,
+            commit=commit, trigger=trigger, user=user, parallelism=parallelism, origin=origin))
+
+    def run_request(self, pipeline: str, definition: Mapping[str, Any], *,
+                    variables: Mapping[str, Any] | None = None, sensitive: Iterable[str] = (),
+                    branch: str | None = None, commit: str | None = None,
+                    trigger: str = "manual", user: str | None = None,
+                    parallelism: int | None = None, origin: str | None = None
+                    ) -> dict[str, Any]:
+        """What `create` records: the keyword arguments of Store.create_run (a server records
+        many at once with Store.accept_deliveries)."""
         if not isinstance(definition, Mapping) or not isinstance(definition.get("stages"),
                                                                  Mapping):
             raise RunServiceError(f"pipeline {pipeline!r} has no stages to run")
@@ -151,8 +163,8 @@ class RunService:
         if origin:
             options["definition"] = origin
         me = processes.this_process()
-        return self.store.create_run(
-            pipeline, trigger=trigger, user=user, definition=dict(definition),
+        return dict(
+            pipeline=pipeline, trigger=trigger, user=user, definition=dict(definition),
             tasks=task_plans(definition), variables=values.stored(), options=options,
             branch=branch or _plain(source.get("branch")),
             commit=commit or _plain(source.get("commit")), pid=me.pid, host=HOST,
@@ -384,17 +396,21 @@ class RunService:
                                     size=artifact.size, sha256=artifact.sha256)
         return self._drive(run, values, on_event, continued=False)
 
-    def cancel(self, run: str | RunRef, *, user: str | None = None) -> RunRecord:
+    def cancel(self, run: str | RunRef, *, user: str | None = None,
+               reason: str | None = None) -> RunRecord:
         """Mark the run canceled and stop its running steps (their whole process groups). A
-        process driving the run notices within `poll_interval` and stops too."""
+        process driving the run notices within `poll_interval` and stops too. `reason` is
+        recorded instead of `canceled by USER` (a server stopping, a concurrency limit)."""
         record = self.get(run)
         if Status(record.status).finished:
             raise NothingToContinue(f"{record.ref} already {record.status}")
-        reason = f"canceled by {user}" if user else "canceled"
+        reason = reason or (f"canceled by {user}" if user else "canceled")
         finished = [s.value for s in Status if s.finished]
         self.store.update_run(record.id, unless_status=finished, status=Status.CANCELED.value,
                               finished_at=utc_now(), error=reason)
-        driven = driver_alive(record) and not driven_here(record)
+        # another live process drives it, or a thread of this one (a server): that drive
+        # notices the status, stops its steps after SIGTERM's grace and records the end
+        driven = (driver_alive(record) and not driven_here(record)) or driving_now(record.id)
         local = record.host in (None, HOST)
         steps = self.store.step_runs(record.id, latest=True)
         for step in steps:
@@ -553,6 +569,8 @@ class RunService:
                               f"({names})")
 
     def _not_busy(self, run: RunRecord) -> RunRecord:
+        if driving_now(run.id):
+            raise RunBusy(f"{run.ref} is being run by this process: wait for it, or cancel it")
         if not driven_here(run) and driver_alive(run) \
                 and Status(run.status) in (Status.QUEUED, Status.RUNNING):
             raise RunBusy(f"{run.ref} is being run by process {run.pid} on {run.host}: wait for "
@@ -578,7 +596,16 @@ class RunService:
     def _continue(self, run: RunRecord, values: RunValues, on_event,
                   continued: bool = True) -> RunOutcome:
         """Drive `run` with `values` (from `_values`, asked for before any change is made, so
-        that a refusal leaves the run as it was), unless another live process drives it."""
+        that a refusal leaves the run as it was), unless another live process drives it.
+        When another thread of this process drives it (a server), wait for that drive to end
+        (it may pick the change up itself, or end waiting just before it could), then go on
+        from what it left."""
+        if driving_now(run.id):
+            while driving_now(run.id):
+                time.sleep(self.settings.poll_interval)
+            run = self.get(run.ref)
+            if Status(run.status) not in (Status.WAITING, Status.QUEUED):
+                return self._outcome(run)
         if not driven_here(run) and driver_alive(run) \
                 and Status(run.status) in (Status.QUEUED, Status.RUNNING):
             return RunOutcome(run.ref, run.id, Status(run.status),

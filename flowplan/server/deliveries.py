@@ -154,11 +154,23 @@ def decide(headers: Mapping[str, str], body: bytes, *, secret: str,
 
     paths, known = changed_paths(payload.get("commits"))
     push = Push(ref, branch, tag, commit, _pusher(sender, payload), paths, known)
-    if filters.paths and known and not any(
-            glob_matches(pattern, path) for path in paths for pattern in filters.paths):
-        return Decision(IGNORED, 202, f"no changed path matches {', '.join(filters.paths)}",
-                        push=push, **seen)
+    refusal = push_refusal(push, filters)
+    if refusal:
+        return Decision(IGNORED, 202, refusal, push=push, **seen)
     return Decision(ACCEPTED, 202, f"push to {what} at {commit[:12]}", push=push, **seen)
+
+
+def push_refusal(push: Push, filters: WebhookFilter) -> str | None:
+    """Why `filters` ignore `push` (its branch or tag, then its changed paths), or None. Both
+    `decide` and the server's git-hook path (which reads pushes from the repository) ask it."""
+    unmatched = _ref_refusal(push.branch, push.tag, filters)
+    if unmatched:
+        return unmatched
+    if filters.paths and push.paths_known and not any(
+            glob_matches(pattern, path) for path in push.changed_paths
+            for pattern in filters.paths):
+        return f"no changed path matches {', '.join(filters.paths)}"
+    return None
 
 
 def github_signature(secret: str, body: bytes) -> str:

@@ -16,6 +16,7 @@ from flowplan.store.database import (
     Store,
     resolve_url,
 )
+from flowplan.store.deliveries import DeliveryClaim, DeliveryRecord, DeliveryRedelivered
 from flowplan.store.deploys import DeployHostRecord
 from flowplan.store.gates import ApprovalRecord, ArtifactRecord
 from flowplan.store.json_data import require_json_data
@@ -42,6 +43,9 @@ __all__ = [
     "ArtifactRecord",
     "CacheEntryRecord",
     "ChangeRecord",
+    "DeliveryClaim",
+    "DeliveryRecord",
+    "DeliveryRedelivered",
     "DeployHostRecord",
     "DeploymentGroupRecord",
     "LogChunkRecord",

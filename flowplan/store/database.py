@@ -21,9 +21,9 @@ cancel and read everything: its file is created 0600 (SQLite gives its -wal, -sh
 files the database file's mode) and existing ones of flowplan's user are brought back to 0600; a
 directory made for it is 0711, passable but not listable.
 
-Run history (runs, logs, approvals, artifacts, caches, secrets, roles) is in the mixins of
-`runs`, `logs`, `gates`, `caches` and `access`; users, API tokens, sessions and schedule ticks
-in `users`; the masking of sensitive values in what they
+Run history (runs, logs, approvals, artifacts, caches, secrets, roles) and webhook deliveries are
+in the mixins of `runs`, `logs`, `gates`, `caches`, `access` and `deliveries`; users, API
+tokens, sessions and schedule ticks in `users`; the masking of sensitive values in what they
 record in `sensitive`; this module holds the engine and the registered pipelines, schedules and
 deployment groups.
 
@@ -53,6 +53,7 @@ from sqlalchemy.pool import StaticPool
 
 from flowplan.store.access import AccessRecords
 from flowplan.store.caches import CacheIndex
+from flowplan.store.deliveries import DeliveryRecords
 from flowplan.store.deploys import DeployHistory
 from flowplan.store.gates import GateHistory
 from flowplan.store.json_data import require_json_data
@@ -202,7 +203,7 @@ def busy_message(url: str) -> str:
 
 
 class Store(RunHistory, LogHistory, GateHistory, DeployHistory, CacheIndex, AccessRecords,
-            UserRecords, SensitiveText):
+            UserRecords, DeliveryRecords, SensitiveText):
     """Gateway to the store database. Build it with `Store.open`; share it between threads."""
 
     def __init__(self, engine: Engine, schema_version: int) -> None:

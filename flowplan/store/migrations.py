@@ -5,7 +5,8 @@ Version 2 adds the run history (`flowplan.store.migration_v2`). Version 3 record
 (`flowplan.store.migration_v3`): process identities, accounts of approvals, `changes`. Version 4
 adds step summaries (`flowplan.store.migration_v4`). Version 5 adds the per-host records of
 deploys (`flowplan.store.migration_v5`). Version 6 adds users, API tokens, dashboard sessions
-and schedule ticks (`flowplan.store.migration_v6`). A fresh
+and schedule ticks (`flowplan.store.migration_v6`). Version 7 adds webhook deliveries
+(`flowplan.store.migration_v7`). A fresh
 database is created straight from the models in `flowplan.store.schema` and stamped with the latest
 version; an older one is upgraded by running, in order, every step above the version it records;
 a newer one is refused. All of it happens in the one transaction the caller opened, so an upgrade
@@ -30,6 +31,7 @@ from flowplan.store.migration_v3 import upgrade_to_v3
 from flowplan.store.migration_v4 import upgrade_to_v4
 from flowplan.store.migration_v5 import upgrade_to_v5
 from flowplan.store.migration_v6 import upgrade_to_v6
+from flowplan.store.migration_v7 import upgrade_to_v7
 from flowplan.store.schema import Base, Meta
 
 BASELINE_VERSION = 1
@@ -56,6 +58,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                  "code, times)", upgrade_to_v5),
     Migration(6, "users, API tokens and dashboard sessions (hashes only), schedule ticks",
               upgrade_to_v6),
+    Migration(7, "webhook deliveries: what the server received and did, one run per delivery "
+                 "id", upgrade_to_v7),
 )
 
 

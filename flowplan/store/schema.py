@@ -4,7 +4,8 @@ Version 1: registered pipelines, schedules, deployment groups. Version 2 adds ru
 task runs, step runs, log chunks, approvals, artifacts, cache entries, secrets and roles.
 Version 3 adds who did what: the start time and boot of the processes runs record (a pid may be
 reused), the operating-system account of each approval, and `changes` to roles and secrets.
-Version 6 adds users, API tokens and dashboard sessions (hashes only), and schedule ticks.
+Versions 4 and 5 add step summaries and per-host deploy records; version 6 adds users, API tokens
+and dashboard sessions (hashes only), and schedule ticks; version 7 webhook `deliveries`.
 
 `Base.metadata` is what a fresh database is created from; `flowplan.store.migrations` upgrades an
 older database to the same shape. Nothing outside `flowplan.store` sees these classes: the gateway
@@ -401,3 +402,26 @@ class ScheduleTick(Base):
     last_run: Mapped[Optional[str]] = mapped_column(String(255))
     last_note: Mapped[Optional[str]] = mapped_column(Text)
     updated_at: Mapped[datetime]
+
+class Delivery(Base):
+    """One webhook delivery the server received and what it made of it (the `deliveries`
+    migration). `once_key` holds the delivery id while the delivery counts as handled (accepted
+    or ignored) and is NULL otherwise: the unique constraint on (webhook, once_key) is what lets
+    a redelivery start nothing, however many copies arrive at once (NULLs never collide)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("webhook", "once_key", name="uq_deliveries_once"),
+                      Index("ix_deliveries_webhook", "webhook", "id"),
+                      {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    webhook: Mapped[str] = mapped_column(String(255))
+    sender: Mapped[str] = mapped_column(String(16))         # github, gitlab, generic, git, ""
+    event: Mapped[str] = mapped_column(String(64))
+    delivery_id: Mapped[str] = mapped_column(String(255))
+    once_key: Mapped[Optional[str]] = mapped_column(String(255))
+    outcome: Mapped[str] = mapped_column(String(16))        # accepted, ignored, duplicate, ...
+    status: Mapped[int] = mapped_column(Integer)            # the HTTP status answered
+    reason: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[Optional[int]] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    received_at: Mapped[datetime]

@@ -24,6 +24,7 @@ Running one task is flowplan.executor.run.task's; the public calls are flowplan.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import socket
@@ -32,7 +33,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from flowplan import processes
 from flowplan.config.pipeline import DEFINITION_VERSION
@@ -54,7 +55,7 @@ from flowplan.executor.step_process.logs import RunLogWriter
 from flowplan.executor.step_process.masking import Masker
 from flowplan.executor.step_type import RunInfo
 from flowplan.executor.targets import RunTargets
-from flowplan.store import RunRecord, StepRunRecord, TaskRunRecord
+from flowplan.store import RunHeld, RunRecord, StepRunRecord, TaskRunRecord
 from flowplan.store.schema import utc_now
 
 HOST = socket.gethostname()
@@ -85,6 +86,32 @@ def driven_here(run: RunRecord) -> bool:
         return False
     return run.pid_start_time is None or \
         run.pid_start_time == processes.this_process().start_time
+
+
+_DRIVING: set[int] = set()              # ids of the runs a thread of this process drives now
+_DRIVING_LOCK = threading.Lock()
+
+
+def driving_now(run_id: int) -> bool:
+    """Whether a thread of this process is driving run `run_id` at this moment. A server drives
+    many runs, each on a thread of its own, and is the recorded driver (`driven_here`) of runs it
+    only created too; this tells the two apart."""
+    with _DRIVING_LOCK:
+        return run_id in _DRIVING
+
+
+@contextlib.contextmanager
+def _driving(run: RunRecord) -> Iterator[None]:
+    """Mark `run` as driven by this thread; RunHeld when another thread here drives it."""
+    with _DRIVING_LOCK:
+        if run.id in _DRIVING:
+            raise RunHeld(os.getpid(), HOST)
+        _DRIVING.add(run.id)
+    try:
+        yield
+    finally:
+        with _DRIVING_LOCK:
+            _DRIVING.discard(run.id)
 
 
 @dataclass(frozen=True)
@@ -232,7 +259,11 @@ class Drive:
 
     def run(self) -> DriveResult:
         """Drive the run until it finishes, waits or is canceled; raises store.RunHeld when
-        another live process drives it."""
+        another live process, or another thread of this one, drives it."""
+        with _driving(self.run_record):
+            return self._run()
+
+    def _run(self) -> DriveResult:
         started = time.monotonic()
         now = utc_now()
         me = processes.this_process()
