@@ -1,5 +1,6 @@
-"""The server's FastAPI application: `create_app(context)` includes the routers (webhooks here; the
-REST API and the dashboard add theirs), keeps the `ServerContext` as `app.state.context` for them,
+"""The server's FastAPI application: `create_app(context)` includes the routers (webhooks,
+flowplan.server.hooks; the REST API under /api/v1, flowplan.server.api; the dashboard,
+flowplan.server.dashboard), keeps the `ServerContext` as `app.state.context` for them,
 answers `/healthz`, and runs the context's periodic jobs while it lives.
 
 Periodic jobs (`ServerContext.jobs`: approval timeouts, the schedule tick) run each on a thread
@@ -56,7 +57,7 @@ class JobRunner:
 def create_app(context: ServerContext) -> FastAPI:
     """The application serving `context`: webhooks at `/hooks/{name}`, `/healthz`, and the
     routers included below."""
-    from flowplan.server import hooks
+    from flowplan.server import api, dashboard, hooks
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,6 +72,8 @@ def create_app(context: ServerContext) -> FastAPI:
     app = FastAPI(title="flowplan", lifespan=lifespan)
     app.state.context = context
     app.include_router(hooks.router)
+    app.include_router(api.router)
+    app.include_router(dashboard.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -15,12 +15,13 @@ was never given. The secret lives in this process only: never logged, never in a
 state file or a config file changes (an apply while the server runs), the webhooks are read again
 at the next delivery.
 
-Periodic jobs (`PeriodicJob`) are run by the app on a thread each (flowplan.server.app): approval
-timeouts expire every 30 s. The schedule tick (flowplan.server.schedules) plugs in with one line
-in `ServerContext.load`, after `jobs = [...]`:
+A `git` webhook is matched against its applied `git_dir` (the repository's git directory, as the
+git provider resolved it), and may have a secret too (signed deliveries to the same hook); the
+git hook's own notifications carry none, their refs are read again from the repository.
 
-    jobs.append(PeriodicJob("schedules", SCHEDULE_TICK_SECONDS,
-                            schedule_tick(Scheduler(service.store, schedule_starter(launcher)))))
+Periodic jobs (`PeriodicJob`) are run by the app on a thread each (flowplan.server.app): approval
+timeouts expire every 30 s, and registered schedules are looked at every 30 s
+(flowplan.server.schedules: a due schedule starts one run, a missed one catches up once).
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowplan.server.auth import Authenticator
 from flowplan.server.deliveries import DEFAULT_MAX_BYTES, WebhookFilter
 from flowplan.server.launcher import Launcher, sources_key
+from flowplan.server.schedules import Scheduler
 
 log = logging.getLogger("flowplan.server")
 
@@ -154,8 +157,9 @@ def hook_target(name: str, provider: str, applied: Mapping[str, Any],
 
     pipeline = applied.get("pipeline")
     pipeline = pipeline.removeprefix(PIPELINE_PREFIX) if isinstance(pipeline, str) else None
-    repository = next((applied[key] for key in ("repository", "path")
-                       if isinstance(applied.get(key), str)), None)
+    keys = ("git_dir", "repository") if provider == "git" else ("repository",)
+    repository = next((applied[key] for key in keys if isinstance(applied.get(key), str)),
+                      None)
     variables = applied.get("variables")
     target = HookTarget(
         name=name, provider=provider, pipeline=pipeline,
@@ -170,9 +174,9 @@ def hook_target(name: str, provider: str, applied: Mapping[str, Any],
         return _refused(target, "it names no pipeline in the state: run `flowplan apply`")
     if provider not in PROVIDERS:
         return _refused(target, f"its provider {provider!r} is not github or git")
-    if provider == "git":
-        return target                       # the git sender has no secret: refs are re-read
     marker = applied.get("secret")
+    if provider == "git" and marker is None:
+        return target                       # the git sender has no secret: refs are re-read
     if not is_sensitive_marker(marker):
         return _refused(target, "it has no secret in the state: set `secret` and run "
                                 "`flowplan apply`")
@@ -234,7 +238,7 @@ class ServerContext:
     service: Any                    # flowplan.executor.service.RunService
     store: Any                      # flowplan.store.Store
     launcher: Launcher
-    auth: Any                       # flowplan.server.auth.Authenticator
+    auth: Authenticator
     hooks: HookTargets
     jobs: list[PeriodicJob] = field(default_factory=list)
     max_body_bytes: int = DEFAULT_MAX_BYTES
@@ -260,10 +264,13 @@ class ServerContext:
         state_path = engine.backend_for(directory, settings).path
         launcher = Launcher(directory, service, environ=environ, state_path=state_path)
         jobs = [PeriodicJob("approval timeouts", APPROVAL_EXPIRY_SECONDS,
-                            service.expire_approvals)]
+                            service.expire_approvals),
+                PeriodicJob("schedules", SCHEDULE_TICK_SECONDS,
+                            schedule_tick(Scheduler(service.store,
+                                                    schedule_starter(launcher))))]
         return cls(directory=directory, settings=settings, service=service,
                    store=service.store, launcher=launcher,
-                   auth=auth if auth is not None else _authenticator(service.store),
+                   auth=auth if auth is not None else Authenticator(service.store),
                    hooks=HookTargets(directory, state_path, environ), jobs=jobs)
 
     def server_settings(self) -> dict[str, Any]:
@@ -278,15 +285,3 @@ class ServerContext:
         self.launcher.shutdown(timeout)
         self.store.close()
 
-
-def _authenticator(store: Any) -> Any:
-    """The store's users, tokens and sessions (flowplan.server.auth); None while that module is
-    not installed, which leaves the API and the dashboard without logins."""
-    try:
-        from flowplan.server.auth import Authenticator
-    except ModuleNotFoundError as exc:
-        if exc.name != "flowplan.server.auth":
-            raise
-        log.warning("flowplan.server.auth is not available: no logins")
-        return None
-    return Authenticator(store)

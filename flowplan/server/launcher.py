@@ -129,7 +129,7 @@ class Launcher:
         self._prepare_locks: dict[tuple, threading.Lock] = {}
         self._waiting: deque[_Waiting] = deque()
         self._driving: dict[int, tuple[RunRecord, threading.Thread]] = {}
-        self._background: set[threading.Thread] = set()
+        self._background: dict[threading.Thread, str] = {}     # continuations, by run ref
         self._accepting = True
         self._pump_thread: threading.Thread | None = None
         self._batcher = _Batcher(service.store)
@@ -205,11 +205,11 @@ class Launcher:
                 log.exception("continuing %s failed", run)
             finally:
                 with self._lock:
-                    self._background.discard(threading.current_thread())
+                    self._background.pop(threading.current_thread(), None)
 
         thread = threading.Thread(target=body, name=f"flowplan-continue-{run}", daemon=True)
         with self._lock:
-            self._background.add(thread)
+            self._background[thread] = run
         thread.start()
 
     @contextlib.contextmanager
@@ -229,9 +229,10 @@ class Launcher:
                     self._pump()
 
     def running(self) -> list[str]:
-        """Refs of the runs this launcher drives now."""
+        """Refs of the runs this launcher drives now, or continues (an approval, a retry, ...)."""
         with self._lock:
-            return [record.ref for record, _thread in self._driving.values()]
+            refs = [record.ref for record, _thread in self._driving.values()]
+            return refs + sorted(set(self._background.values()) - set(refs))
 
     def waiting(self) -> list[str]:
         """Refs of the runs recorded and waiting for a slot, in the order they will start."""
@@ -247,14 +248,16 @@ class Launcher:
             self._accepting = False
             self._waiting.clear()          # left queued: the next start marks them interrupted
             driving = [(record, thread) for record, thread in self._driving.values()]
+            continued = dict(self._background)
             self._lock.notify_all()
-        for record, _thread in driving:
+        refs = [record.ref for record, _thread in driving]
+        for ref in refs + sorted(set(continued.values()) - set(refs)):
             try:
-                self.service.cancel(record.ref, reason="canceled: the server stopped")
+                self.service.cancel(ref, reason="canceled: the server stopped")
             except Exception as exc:  # noqa: BLE001 - finished meanwhile, or the store is gone
-                log.info("stopping %s: %s", record.ref, exc)
+                log.info("stopping %s: %s", ref, exc)
         deadline = time.monotonic() + timeout
-        for _record, thread in driving + [(None, t) for t in list(self._background)]:
+        for _record, thread in driving + [(None, t) for t in continued]:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     # -- inside ---------------------------------------------------------------------------------

@@ -1,56 +1,26 @@
-"""A test harness for the REST API and the dashboard (flowplan.server.api, .dashboard), written
-while `flowplan serve`'s own classes (flowplan.server.launcher, .context, .app) were being written
-on another branch. Everything here keeps to the interfaces of the issue-10 brief, so that the
-routers under test see exactly what the server gives them:
+"""The REST API and the dashboard (flowplan.server.api, .dashboard) as `flowplan serve` serves
+them, for tests:
 
-- the real `Authenticator` (flowplan.server.auth) over the real store, with a cheap argon2
-  hasher so that logins are fast; `add_user` adds a user as `flowplan user add` does.
-- `HarnessLauncher`: the `Launcher` interface. `start` prepares the applied definition with the
-  real `engine.prepare_run`, records the run with the real RunService and drives it on a thread;
-  `continue_in_background` runs an action on a thread and keeps what it raised in `failures`.
-- `HarnessContext`: the `ServerContext` fields the routers read.
-- `make_web_app(directory)`: a FastAPI app with the two routers and the context on
-  `app.state.context`, as `create_app` makes it.
-
-When flowplan.server.launcher cannot be imported (this branch alone), the module installs a
-stand-in for it in sys.modules holding the names the routers import (LaunchRefused); with the
-real module present it uses that one's LaunchRefused. The integrator's switch after the merge:
-`make_web_app` builds the real `ServerContext` (`Launcher(directory, service)`) and
-`create_app`, and the stand-in goes.
+- `make_web_app(directory)`: `create_app` over the real `ServerContext` (run service, Launcher,
+  webhooks, jobs) of a config applied in `directory`, with the real `Authenticator` using a cheap
+  argon2 hasher so that logins are fast; `add_user` adds a user as `flowplan user add` does.
+- `serve(app)` runs the app under a real uvicorn on a free 127.0.0.1 port, for what only a real
+  HTTP connection shows (server-sent events arriving while a run goes on, the browser).
 
 Runs are real: a config in a temporary directory applied in-process (tests/support/inline.py),
-a real SQLite store, real steps. `serve(app)` runs the app under a real uvicorn on a free
-127.0.0.1 port, for what only a real HTTP connection shows (server-sent events arriving while a
-run goes on, the browser).
+a real SQLite store, real steps.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import socket
-import sys
 import threading
 import time
-import types
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-
-
-class LaunchRefused(Exception):
-    """A run the launcher will not start; the message is for the person."""
-
-
-def _install_stand_in() -> None:
-    """A module for flowplan.server.launcher while this branch does not have it."""
-    if importlib.util.find_spec("flowplan.server.launcher") is None:
-        launcher = types.ModuleType("flowplan.server.launcher",
-                                    "stand-in (tests/support/web_app.py)")
-        launcher.__dict__.update(LaunchRefused=LaunchRefused, Launcher=HarnessLauncher)
-        sys.modules["flowplan.server.launcher"] = launcher
 
 
 # -- users ----------------------------------------------------------------------------------------
@@ -60,126 +30,24 @@ def add_user(context: Any, name: str, password: str) -> None:
     context.store.add_user(name, context.auth.hash_password(password))
 
 
-# -- starting and continuing runs ------------------------------------------------------------------
-
-class HarnessLauncher:
-    """The Launcher interface: runs prepared from the applied definition, driven on threads."""
-
-    def __init__(self, directory: Path, service: Any, *, environ: Mapping[str, str] | None = None):
-        self.directory = Path(directory)
-        self.service = service
-        self.environ = dict(environ) if environ is not None else {}
-        self.failures: list[tuple[str, BaseException]] = []
-        self.accepting = True
-        self._threads: dict[str, list[threading.Thread]] = {}
-        self._lock = threading.Lock()
-
-    def start(self, pipeline: str, *, trigger: str, user: str | None,
-              variables: Mapping[str, str] | None = None, branch: str | None = None,
-              commit: str | None = None) -> Any:
-        from flowplan import engine
-        from flowplan.diagnostics import DiagnosticsError
-        from flowplan.executor.errors import RunServiceError
-        from flowplan.server.launcher import LaunchRefused as Refused
-
-        try:
-            prepared = engine.prepare_run(self.directory, pipeline,
-                                          pipeline_variables=dict(variables or {}),
-                                          environ=self.environ)
-        except (engine.RunRefused, DiagnosticsError) as exc:
-            raise Refused(str(exc)) from None
-        prepared.service.store.close()
-        try:
-            run = self.service.create(pipeline, prepared.definition,
-                                      variables=prepared.variables,
-                                      sensitive=prepared.sensitive, branch=branch,
-                                      commit=commit, trigger=trigger, user=user,
-                                      origin=prepared.origin)
-        except RunServiceError as exc:
-            raise Refused(str(exc)) from None
-        self._spawn(run.ref, lambda: self.service.drive(
-            run.ref, variables=prepared.variables, sensitive=prepared.sensitive))
-        return run
-
-    def continue_in_background(self, run: str, action: Callable[[], Any]) -> None:
-        from flowplan.server.launcher import LaunchRefused as Refused
-
-        if not self.accepting:
-            raise Refused("the server is stopping: try again when it is back")
-        self._spawn(run, action)
-
-    def running(self) -> list[str]:
-        with self._lock:
-            return sorted(ref for ref, threads in self._threads.items()
-                          if any(t.is_alive() for t in threads))
-
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Refuse new work, cancel the runs still going, then wait for their threads."""
-        from flowplan.executor.errors import RunServiceError
-
-        self.accepting = False
-        for ref in self.running():
-            try:
-                self.service.cancel(ref, user="harness")
-            except RunServiceError:
-                pass
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            threads = [t for group in self._threads.values() for t in group]
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-
-    def _spawn(self, ref: str, action: Callable[[], Any]) -> None:
-        def body() -> None:
-            try:
-                action()
-            except BaseException as exc:    # kept for the test to see, as a server logs it
-                self.failures.append((ref, exc))
-
-        thread = threading.Thread(target=body, name=f"run {ref}", daemon=True)
-        with self._lock:
-            self._threads.setdefault(ref, []).append(thread)
-        thread.start()
-
-
-# -- the server's context and app ------------------------------------------------------------------
-
-@dataclass
-class HarnessContext:
-    directory: Path
-    settings: dict
-    service: Any
-    store: Any
-    launcher: Any
-    auth: Any
-    hooks: Any = None
-
-
-def make_web_app(directory: Path, *, session_ttl: timedelta = timedelta(hours=12)
-                 ) -> tuple[Any, HarnessContext]:
-    """(app, context): the API and dashboard routers over the applied config in `directory`."""
+def make_web_app(directory: Path, *, session_ttl: timedelta = timedelta(hours=12),
+                 environ: Mapping[str, str] | None = None) -> tuple[Any, Any]:
+    """(app, context): `create_app` over the real `ServerContext` of the applied config in
+    `directory`, its Authenticator with a cheap argon2 hasher (fast logins)."""
     from argon2 import PasswordHasher
-    from fastapi import FastAPI
 
-    from flowplan import engine
-    from flowplan.server import api, dashboard
+    from flowplan.server.app import create_app
     from flowplan.server.auth import Authenticator
+    from flowplan.server.context import ServerContext
 
-    service = engine.open_run_service(directory)
     cheap = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)    # fast tests
-    context = HarnessContext(Path(directory), {}, service, service.store,
-                             HarnessLauncher(directory, service),
-                             Authenticator(service.store, session_ttl=session_ttl, hasher=cheap))
-    app = FastAPI(title="flowplan", version="1")
-    app.state.context = context
-    app.include_router(api.router)
-    app.include_router(dashboard.router)
-    return app, context
+    context = ServerContext.load(directory, environ if environ is not None else {})
+    context.auth = Authenticator(context.store, session_ttl=session_ttl, hasher=cheap)
+    return create_app(context), context
 
 
-def close_web_app(context: HarnessContext) -> None:
-    context.launcher.shutdown()
-    context.store.close()
+def close_web_app(context: Any) -> None:
+    context.close()
 
 
 def apply_config(directory: Path, hcl: str) -> Path:
@@ -242,4 +110,20 @@ def serve(app: Any) -> Iterator[str]:
         thread.join(10)
 
 
-_install_stand_in()
+
+def without_lifespan(app: Any) -> Any:
+    """`app` for clients that open and close its lifespan around every request (schemathesis'
+    ASGI calls): startup and shutdown are acknowledged and not passed on, so the server's jobs
+    and launcher live as long as the test's context, not one request."""
+    async def asgi(scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "lifespan":
+            await app(scope, receive, send)
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    return asgi

@@ -1,5 +1,6 @@
 """The app around the routers: periodic jobs run on threads while it lives (a failing tick is
-logged and the job goes on), stop with it, and the launcher stops with it too."""
+logged and the job goes on), stop with it, and the launcher stops with it too; the schedules job
+starts a due schedule's run through the launcher."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ import time
 from fastapi.testclient import TestClient
 
 from flowplan.server.app import create_app
-from flowplan.server.context import PeriodicJob, ServerContext
+from flowplan.server.context import PeriodicJob, ServerContext, schedule_starter
+from flowplan.server.schedules import Scheduler
 
 from conftest import pipeline, wait_for
 
 
 def test_periodic_jobs_run_while_the_app_lives_and_survive_a_failing_tick(workspace, caplog):
     context = ServerContext.load(workspace(pipeline("ci")), {})
-    assert [job.name for job in context.jobs] == ["approval timeouts"]
+    assert [job.name for job in context.jobs] == ["approval timeouts", "schedules"]
     ticks: list[float] = []
     failed = threading.Event()
 
@@ -45,3 +47,29 @@ def test_app_state_holds_the_context_for_routers(workspace):
     assert context.server_settings() == {"host": "127.0.0.1", "port": 8080,
                                          "url": "http://127.0.0.1:8080"}
     context.store.close()
+
+
+def test_a_due_schedule_starts_one_run_through_the_launcher(workspace):
+    from datetime import datetime, timedelta, timezone
+
+    directory = workspace(pipeline("ci", run="echo scheduled") + """
+schedule "often" {
+  pipeline  = pipeline.ci
+  cron      = "*/5 * * * *"
+  variables = {}
+}
+""")
+    context = ServerContext.load(directory, {})
+    scheduler = Scheduler(context.store, schedule_starter(context.launcher))
+    first = datetime(2026, 11, 29, 12, 1, tzinfo=timezone.utc)
+    (seen,) = scheduler.tick(first)                       # first seen: nothing from the past
+    assert (seen.run, seen.note) == (None, "first seen: runs from its next fire time on")
+    (outcome,) = scheduler.tick(first + timedelta(hours=3))     # downtime: one run, not 36
+    assert outcome.run == "ci#1"
+    assert outcome.fired_for == datetime(2026, 11, 29, 15, 0, tzinfo=timezone.utc)
+    run = wait_for(lambda: (r := context.service.get("ci#1")).status == "succeeded" and r,
+                   what="the scheduled run")
+    assert (run.trigger, run.user) == ("schedule", "schedule:often")
+    assert [o.run for o in scheduler.tick(first + timedelta(hours=3, minutes=1))] == []
+    assert [r.ref for r in context.service.list_runs("ci")] == ["ci#1"]
+    context.close()
