@@ -1,13 +1,13 @@
 """Webhook deliveries answered by a real `flowplan serve` (issue 10, performance).
 
-A temporary config made like examples/quickstart, with a pipeline whose one step is `true` and a
-`webhook` applied by a real `flowplan apply` (the github provider's stand-in,
-tests/support/hook_provider.py, through FLOWPLAN_PROVIDER_PLUGINS); `flowplan serve` on a free
-loopback port; 200 GitHub-signed push deliveries with distinct delivery ids sent with httpx, 50 in
-flight at a time; then the first 50 sent again (redeliveries, which must start nothing).
+A temporary copy of examples/quickstart whose pipeline is one `true` step, with its `webhook
+"push"` (the git provider's hook, with a secret for signed deliveries) applied by a real
+`flowplan apply`; `flowplan serve` on a free loopback port; 200 GitHub-signed push deliveries with
+distinct delivery ids, 50 in flight at a time over keep-alive connections from one light sender
+(see Senders); then the first 50 sent again (redeliveries, which must start nothing).
 Target: p99 of the answers under 100 ms, every accepted delivery with exactly one run, none lost.
-As a reference measured in the same run, the same clients GET /healthz (an answer that does
-nothing) 200 times, 50 in flight: what this machine's HTTP stack and client cost alone.
+As a reference measured in the same run, the same connections GET /healthz (an answer that does
+nothing) 200 times, 50 in flight: what this machine's HTTP stack costs alone.
 
     python bench/deliveries.py [--deliveries 200] [--concurrency 50]
 
@@ -19,19 +19,19 @@ check fails (the latency target is reported, not enforced: machines differ).
 from __future__ import annotations
 
 import argparse
+import json
+import selectors
+import socket
 import sqlite3
 import statistics
 import sys
-import queue
 import tempfile
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
-
-import httpx  # noqa: E402
 
 from serve_support import Server, push_delivery, quickstart_like  # noqa: E402
 
@@ -51,50 +51,89 @@ TARGET_P99_MS = 100.0
 
 
 class Senders:
-    """`count` httpx clients, each with its connection to the server open, sending from as many
-    threads. Clients are made and connected before anything is timed: making one builds an SSL
-    context (tens of milliseconds of CPU), which would otherwise be counted against the first
-    answers. (A thread per client, not httpx's async client, which costs the sending side about
-    five times the CPU per request, CPU the server then lacks on a small machine.)"""
+    """`count` keep-alive connections to the server driven by one thread with a selector, like
+    wrk or hey: requests are encoded before anything is timed, and each is timed from its first
+    byte sent to the last byte of its answer read. The sending side then costs the server's two
+    cores next to nothing (a thread per connection with httpx spends, on this kind of machine,
+    about as much CPU per request as the server's answer, CPU the server then lacks)."""
 
     def __init__(self, url: str, count: int) -> None:
-        self.clients: queue.Queue[httpx.Client] = queue.Queue()
-        self.pool = ThreadPoolExecutor(count)
-        made = [httpx.Client(base_url=url, timeout=60) for _ in range(count)]
-        list(self.pool.map(lambda client: client.get("/healthz"), made))
-        for client in made:
-            self.clients.put(client)
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname, parts.port
         self.count = count
+        self.sockets = [socket.create_connection((self.host, self.port)) for _ in range(count)]
+        for connection in self.sockets:
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def send(self, deliveries: list[tuple[bytes, dict]]) -> list[tuple[float, int, dict]]:
         """(milliseconds, status, JSON answer) of each delivery, `count` in flight."""
-        def one(delivery: tuple[bytes, dict]) -> tuple[float, int, dict]:
-            client = self.clients.get()
-            try:
-                body, headers = delivery
-                started = time.perf_counter()
-                answer = client.post("/hooks/push", content=body, headers=headers)
-                return (time.perf_counter() - started) * 1000, answer.status_code, answer.json()
-            finally:
-                self.clients.put(client)
-        return list(self.pool.map(one, deliveries))
+        requests = [self._encode("POST", "/hooks/push", body, headers)
+                    for body, headers in deliveries]
+        return [(ms, status, json.loads(body or b"{}"))
+                for ms, status, body in self._exchange(requests)]
 
     def get(self, path: str, count: int) -> list[float]:
         """Milliseconds of `count` GETs of `path`, `self.count` in flight: the reference."""
-        def one(_: int) -> float:
-            client = self.clients.get()
-            try:
-                started = time.perf_counter()
-                client.get(path)
-                return (time.perf_counter() - started) * 1000
-            finally:
-                self.clients.put(client)
-        return list(self.pool.map(one, range(count)))
+        request = self._encode("GET", path, b"", {})
+        return [ms for ms, _status, _body in self._exchange([request] * count)]
 
     def close(self) -> None:
-        self.pool.shutdown()
-        while not self.clients.empty():
-            self.clients.get().close()
+        for connection in self.sockets:
+            connection.close()
+
+    def _encode(self, method: str, path: str, body: bytes, headers: dict) -> bytes:
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}",
+                 f"Content-Length: {len(body)}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+    def _exchange(self, requests: list[bytes]) -> list[tuple[float, int, bytes]]:
+        """Send `requests` over the connections, one in flight on each; their answers in the
+        order of `requests`."""
+        results: list[tuple[float, int, bytes] | None] = [None] * len(requests)
+        pending = list(enumerate(requests))[::-1]
+        selector = selectors.DefaultSelector()
+        state: dict[socket.socket, list] = {}
+
+        def next_on(connection: socket.socket) -> None:
+            index, request = pending.pop()
+            state[connection] = [index, time.perf_counter(), bytearray()]
+            connection.sendall(request)
+            selector.register(connection, selectors.EVENT_READ)
+
+        for connection in self.sockets[:len(requests)]:
+            next_on(connection)
+        while state:
+            for key, _events in selector.select():
+                connection = key.fileobj
+                index, started, received = state[connection]
+                chunk = connection.recv(65536)
+                if not chunk:
+                    raise RuntimeError("the server closed a connection")
+                received += chunk
+                answer = _complete(received)
+                if answer is None:
+                    continue
+                results[index] = ((time.perf_counter() - started) * 1000, *answer)
+                selector.unregister(connection)
+                del state[connection]
+                if pending:
+                    next_on(connection)
+        selector.close()
+        return results  # type: ignore[return-value]
+
+
+def _complete(received: bytearray) -> tuple[int, bytes] | None:
+    """(status, body) once `received` holds a whole HTTP/1.1 answer with a Content-Length."""
+    end = received.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = bytes(received[:end]).decode("latin-1").split("\r\n")
+    length = next(int(line.split(":", 1)[1]) for line in head[1:]
+                  if line.lower().startswith("content-length:"))
+    if len(received) < end + 4 + length:
+        return None
+    return int(head[0].split()[1]), bytes(received[end + 4:end + 4 + length])
 
 
 def percentile(values: list[float], fraction: float) -> float:

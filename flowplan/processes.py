@@ -81,8 +81,17 @@ def identify(pid: int) -> ProcessIdentity:
     return ProcessIdentity(pid, process_start_time(pid), _boot_id_of_this_process())
 
 
+_THIS: ProcessIdentity | None = None
+
+
 def this_process() -> ProcessIdentity:
-    return identify(os.getpid())
+    """This process's identity, read once per pid (reading /proc/self/stat costs more the more
+    threads the process has; a server records one for every run it starts)."""
+    global _THIS
+    known = _THIS
+    if known is None or known.pid != os.getpid():      # first call, or a forked child
+        known = _THIS = identify(os.getpid())
+    return known
 
 
 def process_gone(pid: int, start_time: int | None = None, boot: str | None = None) -> str | None:

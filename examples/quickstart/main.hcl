@@ -7,6 +7,10 @@ flowplan {
     path    = ".flowplan/state.json"
   }
   store = "sqlite:///.flowplan/flowplan.db"
+  server {                          # flowplan serve: loopback only
+    host = "127.0.0.1"
+    port = 8080
+  }
 }
 
 variable "deploy_token" {
@@ -14,6 +18,13 @@ variable "deploy_token" {
   type        = string
   sensitive   = true
   default     = "quickstart-not-a-real-token"
+}
+
+variable "webhook_secret" {
+  description = "Signed webhook deliveries (GitHub's X-Hub-Signature-256) are checked with it."
+  type        = string
+  sensitive   = true
+  default     = "quickstart-webhook-secret"
 }
 
 variable "environment" {
@@ -105,4 +116,16 @@ schedule "nightly" {
   pipeline = pipeline.quickstart
   cron     = "0 2 * * *"
   timezone = "UTC"
+}
+
+# `flowplan serve` runs the pipeline on every push to master of the app's repository: apply
+# installs a post-receive hook there (provider "git") that tells the server which refs moved.
+# The server also takes deliveries signed with the secret (GitHub's X-Hub-Signature-256) at
+# http://127.0.0.1:8080/hooks/push, e.g. from a mirror's GitHub webhook.
+webhook "push" {
+  provider   = "git"
+  pipeline   = pipeline.quickstart
+  repository = "${path.config}/.flowplan/app.git"
+  branches   = ["master"]
+  secret     = var.webhook_secret
 }

@@ -52,6 +52,7 @@ QUEUE, REJECT_NEW, CANCEL_OLDEST = "queue", "reject_new", "cancel_oldest"
 DEFAULT_MAX_DRIVES = 2 * (os.cpu_count() or 2)   # runs driven at once by one server
 PUMP_INTERVAL = 1.0          # how often waiting runs look for a slot freed elsewhere
 HOLD_SECONDS = 2.0           # the longest a run waits for the receiver to be idle (see answering)
+QUIET_SECONDS = 0.05         # idle means no delivery answered for this long (bursts come in waves)
 
 
 class LaunchRefused(Exception):
@@ -134,6 +135,7 @@ class Launcher:
         self._pump_thread: threading.Thread | None = None
         self._batcher = _Batcher(service.store)
         self._answering = 0
+        self._answered_at = 0.0             # monotonic time the last answer was given
 
     # -- starting -------------------------------------------------------------------------------
 
@@ -225,8 +227,10 @@ class Launcher:
         finally:
             with self._lock:
                 self._answering -= 1
-                if not self._answering:
-                    self._pump()
+                self._answered_at = time.monotonic()
+                if self._waiting:       # the pump starts them once the receiver is quiet
+                    self._ensure_pump_thread()
+                    self._lock.notify_all()
 
     def running(self) -> list[str]:
         """Refs of the runs this launcher drives now, or continues (an approval, a retry, ...)."""
@@ -308,8 +312,9 @@ class Launcher:
         if not self._accepting:
             return
         now = time.monotonic()
+        busy = self._busy(now)
         if not self._waiting or len(self._driving) >= self.max_drives or (
-                self._answering and now - self._waiting[0].since < HOLD_SECONDS):
+                busy and now - self._waiting[0].since < HOLD_SECONDS):
             if self._waiting:           # the oldest waits yet, and so do the later ones
                 self._ensure_pump_thread()
             return
@@ -318,7 +323,7 @@ class Launcher:
         while self._waiting:
             waiting = self._waiting.popleft()
             pipeline = waiting.record.pipeline
-            held = self._answering > 0 and now - waiting.since < HOLD_SECONDS
+            held = busy and now - waiting.since < HOLD_SECONDS
             if held or len(self._driving) >= self.max_drives or pipeline in full:
                 kept.append(waiting)
                 continue
@@ -332,6 +337,11 @@ class Launcher:
         self._waiting = kept
         if kept:
             self._ensure_pump_thread()
+
+    def _busy(self, now: float) -> bool:
+        """Whether deliveries are being answered: one is, or one was within QUIET_SECONDS (the
+        next wave of a burst is on its way)."""
+        return self._answering > 0 or now - self._answered_at < QUIET_SECONDS
 
     def _dispatch(self, waiting: _Waiting) -> None:
         record = waiting.record
@@ -381,7 +391,8 @@ class Launcher:
         """While runs wait, look for slots freed elsewhere (another process's run ending)."""
         with self._lock:
             while self._accepting and self._waiting:
-                self._lock.wait(PUMP_INTERVAL / 10 if self._answering else PUMP_INTERVAL)
+                self._lock.wait(QUIET_SECONDS if self._busy(time.monotonic())
+                                else PUMP_INTERVAL)
                 try:
                     self._pump()
                 except Exception:  # noqa: BLE001 - the store hiccuped: try again next time
@@ -507,8 +518,10 @@ class _Slot:
                  notify: Callable[[], None] | None = None) -> None:
         self.delivery = delivery
         self.request = request
-        self.done = threading.Event()
-        self.notify = notify                # called (on the batch's thread) once done
+        # A waiting thread's Event, or `notify` (called on the batch's thread) for an event
+        # loop's caller, which needs no Event (making one per delivery costs a fast answer).
+        self.done = threading.Event() if notify is None else None
+        self.notify = notify
         self.result: RunRecord | None = None
         self.error: BaseException | None = None
 
@@ -536,6 +549,7 @@ class _Batcher:
     def submit(self, delivery: DeliveryClaim | None, request: dict[str, Any]) -> RunRecord:
         slot = _Slot(delivery, request)
         self._put(slot)
+        assert slot.done is not None
         slot.done.wait()
         return slot.outcome()
 
@@ -583,7 +597,8 @@ class _Batcher:
                     else:
                         slot.result = result
             for slot in batch:
-                slot.done.set()
+                if slot.done is not None:
+                    slot.done.set()
                 if slot.notify is not None:
                     slot.notify()
 

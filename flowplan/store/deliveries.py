@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -223,9 +222,11 @@ class DeliveryRecords:
             rows.append(dict(
                 pipeline=run["pipeline"], number=numbers[run["pipeline"]], status="queued",
                 trigger=run["trigger"], user=run.get("user"), branch=run.get("branch"),
-                commit=run.get("commit"), variables=copy.deepcopy(run.get("variables") or {}),
-                definition=copy.deepcopy(run["definition"]),
-                options=copy.deepcopy(run.get("options") or {}), created_at=now,
+                # JSON columns: encoded to text as the rows are written, so nothing here
+                # aliases a caller's dict (no copies needed)
+                commit=run.get("commit"), variables=run.get("variables") or {},
+                definition=run["definition"], options=run.get("options") or {},
+                created_at=now,
                 pid=run.get("pid"), host=run.get("host"),
                 pid_start_time=run.get("pid_start_time"), boot_id=run.get("boot_id")))
         connection.execute(insert(RUNS), rows)

@@ -1,9 +1,8 @@
 """What the end-to-end tests of `flowplan serve` and bench/deliveries.py share: a config
-directory made like examples/quickstart (its app committed to a bare repository under
-.flowplan/app.git) with a `webhook` applied by a real `flowplan apply` (tests/support/
-hook_provider.py standing in for the github provider), a `flowplan serve` process on a free
-loopback port (`--port 0`, the port read from what it prints), and GitHub-signed push
-deliveries."""
+directory made from examples/quickstart (its app committed to a bare repository under
+.flowplan/app.git, the server on a free loopback port) with its `webhook "push"` (provider
+`git`: a post-receive hook in app.git, and a secret for signed deliveries) applied by a real
+`flowplan apply`, a `flowplan serve` process, and GitHub-signed push deliveries."""
 
 from __future__ import annotations
 
@@ -23,20 +22,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 SUPPORT = REPO / "tests" / "support"
 QUICKSTART = REPO / "examples" / "quickstart"
-HOOK_PLUGINS = "github=hook_provider:GithubHooks,git=hook_provider:GitHooks"
 SECRET = "It's a Secret to Everybody"
 LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:(\d+))")
 
 WEBHOOK = """
-variable "hook_secret" {
-  type      = string
-  sensitive = true
-}
-
 webhook "push" {
-  pipeline = pipeline.@PIPELINE@
-  branches = ["master"]
-  secret   = var.hook_secret
+  provider   = "git"
+  pipeline   = pipeline.@PIPELINE@
+  repository = "${path.config}/.flowplan/app.git"
+  branches   = ["master"]
+  secret     = var.webhook_secret
 }
 """
 
@@ -50,7 +45,7 @@ def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FP_VAR_", "FLOWPLAN_"))}
     env.update({"PYTHONPATH": os.pathsep.join(filter(None, [str(SUPPORT),
                                                             env.get("PYTHONPATH", "")])),
-                "FLOWPLAN_PROVIDER_PLUGINS": HOOK_PLUGINS, "FP_VAR_hook_secret": SECRET,
+                "FP_VAR_webhook_secret": SECRET,
                 "NO_COLOR": "1"})
     env.update(extra or {})
     return env
@@ -64,14 +59,17 @@ def git(directory: Path, *args: str) -> str:
 def quickstart_like(directory: Path, pipelines: str | None = None,
                     webhook_pipeline: str = "quickstart") -> str:
     """Make `directory` a copy of the quickstart (or its settings and source with `pipelines`
-    instead of its own), add a webhook on `webhook_pipeline`, make the app's repository, and
-    `flowplan apply`; returns the app's head commit."""
+    instead of its own, and a webhook on `webhook_pipeline`) whose server listens on a free
+    loopback port, make the app's repository, and `flowplan apply`; returns the app's head
+    commit."""
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copytree(QUICKSTART / "app", directory / "app")
     text = (QUICKSTART / "main.hcl").read_text()
+    assert "    port = 8080\n" in text
+    text = text.replace("    port = 8080\n", f"    port = {free_port()}\n", 1)
     if pipelines is not None:
         text = text[:text.index('pipeline "quickstart"')] + pipelines
-    text += WEBHOOK.replace("@PIPELINE@", webhook_pipeline)
+        text += WEBHOOK.replace("@PIPELINE@", webhook_pipeline)
     (directory / "main.hcl").write_text(text)
     work = directory.parent / f"{directory.name}-app-work"
     shutil.copytree(directory / "app", work)
@@ -88,6 +86,14 @@ def quickstart_like(directory: Path, pipelines: str | None = None,
     return head
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def flowplan(directory: Path, *args: str, check: bool = True, timeout: float = 120
              ) -> subprocess.CompletedProcess:
     completed = subprocess.run([*flowplan_command(), "-C", str(directory), *args],
@@ -100,14 +106,15 @@ def flowplan(directory: Path, *args: str, check: bool = True, timeout: float = 1
 
 
 class Server:
-    """`flowplan serve --port 0` in the background; `url` once it listens."""
+    """`flowplan serve` in the background, on the port of the config's `server {}` block (the
+    one its git hook posts to); `url` once it listens."""
 
     def __init__(self, directory: Path, log_dir: Path, name: str = "serve") -> None:
         self.stdout_path = log_dir / f"{name}.stdout"
         self.stderr_path = log_dir / f"{name}.stderr"
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.process = subprocess.Popen(
-                [*flowplan_command(), "-C", str(directory), "serve", "--port", "0"],
+                [*flowplan_command(), "-C", str(directory), "serve"],
                 env=environment(), stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         self.url = self._wait_listening()
 
