@@ -93,8 +93,8 @@ class GitProvider:
             return [ProviderDiagnostic(
                 "`secret` is written into the config", attribute="secret",
                 detail="A webhook secret must not be written into the config files: declare a "
-                       "variable with sensitive = true, give it a value with FP_VAR_NAME or "
-                       "`flowplan secret set NAME`, and write `secret = var.NAME`.")]
+                       "variable with sensitive = true, give it a value with FP_VAR_NAME or a "
+                       "*.auto.fpvars file, and write `secret = var.NAME`.")]
         repository = request.config.get("repository")
         if isinstance(repository, str) and (not repository.strip() or
                                             any(c in repository for c in "\0\r\n")):

@@ -112,8 +112,9 @@ class GithubProvider:
                 "`secret` is written into the config", attribute="secret",
                 detail="A webhook secret must not be written into the config files. Declare a "
                        'variable with sensitive = true (variable "webhook_secret" { sensitive '
-                       "= true }), set it with FP_VAR_webhook_secret or `flowplan secret set`, "
-                       'and write `secret = var.webhook_secret`, or read it with env("...").'))
+                       "= true }), give it a value with FP_VAR_webhook_secret or a "
+                       "*.auto.fpvars file, and write `secret = var.webhook_secret`, or read "
+                       'it with env("...").'))
         variables = config.get("variables")
         if isinstance(variables, dict):
             for name in variables:
