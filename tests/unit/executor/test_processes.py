@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import (alive, command, make_service, one_step, pipeline, stage, steps_of, task,
-                      tasks_of)
+from conftest import (alive, approval, command, make_service, one_step, pipeline, stage, steps_of,
+                      task, tasks_of)
 
 from flowplan.executor.status import Status
 
@@ -109,7 +109,6 @@ def test_cancel_from_another_process_stops_the_run_and_its_process_group(config_
 
 
 def test_cancel_of_a_waiting_run_cancels_its_waiting_tasks(service):
-    from conftest import approval
 
     service.start("app", pipeline({"s": stage({"gate": task(("ok", approval()))})}))
     record = service.cancel("app#1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import command, log_text, pipeline, stage, steps_of, task, tasks_of
+from conftest import approval, command, log_text, pipeline, stage, steps_of, task, tasks_of
 
 from flowplan.executor.errors import NothingToContinue, RunNotFound
 from flowplan.executor.status import Status
@@ -72,7 +72,6 @@ def test_skip_a_failed_task_lets_the_run_go_on(service, tmp_path):
 
 
 def test_skip_a_waiting_approval(service):
-    from conftest import approval
 
     definition = pipeline({"s": stage({"gate": task(("ok", approval(approvers=["alice"])))}),
                            "after": stage({"a": task(("s", command("echo after")))})})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import pipeline, stage, steps_of, task, log_text
+from conftest import log_text, make_service, pipeline, stage, steps_of, task
 
 from flowplan.config.schema import Step
 from flowplan.executor import step_type as registry
@@ -170,7 +170,6 @@ class ReportStepType(GreetStepType):
 
 def test_a_step_summary_and_report_are_kept_and_a_later_run_sees_the_previous_success(
         config_dir, monkeypatch):
-    from conftest import make_service
 
     from flowplan.views.run_text import render_run_tree, to_json
 
