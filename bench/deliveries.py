@@ -156,18 +156,15 @@ def main() -> int:
                           for n in range(options.deliveries)]
             senders = Senders(server.url, options.concurrency)
             senders.send([push_delivery(head, delivery="warm-up")])
+            store = directory / ".flowplan" / "flowplan.db"
+            _settle(store)                  # the warm-up's run (a checkout, a step) ends first
             reference = senders.get("/healthz", options.deliveries)
             started = time.perf_counter()
             answers = senders.send(deliveries)
             wall = time.perf_counter() - started
             again = senders.send(deliveries[:options.concurrency])
             senders.close()
-            store = directory / ".flowplan" / "flowplan.db"
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline and _count(
-                    store, "SELECT COUNT(*) FROM runs WHERE status IN "
-                           "('queued', 'running')"):
-                time.sleep(0.5)
+            _settle(store, timeout=300)
             finished = dict(_rows(store, "SELECT status, COUNT(*) FROM runs GROUP BY status"))
             runs = _rows(store, "SELECT pipeline || '#' || number FROM runs "
                                 "WHERE pipeline = 'bench'")
@@ -226,6 +223,14 @@ def _rows(store: Path, sql: str) -> list[tuple]:
         return connection.execute(sql).fetchall()
     finally:
         connection.close()
+
+
+def _settle(store: Path, timeout: float = 60) -> None:
+    """Wait until no run of the store is queued or running."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _count(
+            store, "SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running')"):
+        time.sleep(0.1)
 
 
 def _count(store: Path, sql: str) -> int:
