@@ -37,7 +37,7 @@ from typing import Any
 from flowplan.server.auth import Authenticator
 from flowplan.server.deliveries import DEFAULT_MAX_BYTES, WebhookFilter
 from flowplan.server.launcher import Launcher, sources_key
-from flowplan.server.schedules import Scheduler
+from flowplan.server.schedules import Scheduler, pipeline_name
 
 log = logging.getLogger("flowplan.server")
 
@@ -217,8 +217,8 @@ def schedule_starter(launcher: Launcher) -> Callable[[Any, str | None], str]:
     head it saw): the run's ref; LaunchRefused when it cannot start."""
     def start(schedule: Any, commit: str | None) -> str:
         definition = getattr(schedule, "definition", None) or {}
-        return launcher.start(str(schedule.pipeline).removeprefix(PIPELINE_PREFIX),
-                              trigger="schedule", user=f"schedule:{schedule.name}",
+        return launcher.start(pipeline_name(schedule), trigger="schedule",
+                              user=f"schedule:{schedule.name}",
                               variables=definition.get("variables") or None,
                               branch=definition.get("branch") or None, commit=commit).ref
     return start
