@@ -36,7 +36,7 @@ from typing import Any
 
 from flowplan.server.auth import Authenticator
 from flowplan.server.deliveries import DEFAULT_MAX_BYTES, WebhookFilter
-from flowplan.server.launcher import Launcher, sources_key
+from flowplan.server.launcher import Launcher, recent_sources_key, sources_key
 from flowplan.server.schedules import Scheduler, pipeline_name
 
 log = logging.getLogger("flowplan.server")
@@ -85,7 +85,7 @@ class HookTargets:
     def if_unchanged(self, name: str) -> tuple[bool, HookTarget | None]:
         """(True, `name` as read) when nothing changed since it was read: a few `stat`s, no
         reading, so fit for an event loop; (False, None) when it must be read again (`get`)."""
-        if self._key is None or self._sources_key() != self._key:
+        if self._key is None or recent_sources_key(self.directory, self.state_path) != self._key:
             return False, None
         return True, self._targets.get(name)
 

@@ -423,7 +423,7 @@ class Launcher:
         """The kept preparation when nothing it was made from changed (a few `stat`s), else
         None."""
         kept = self._prepared.get((pipeline, tuple(sorted(variables.items()))))
-        if kept is None or kept.key != self._sources_key(kept.sensitive):
+        if kept is None or kept.key != self._sources_key(kept.sensitive, recent=True):
             return None
         return kept
 
@@ -449,12 +449,14 @@ class Launcher:
         return _Prepared((), prepared.definition, prepared.origin, dict(prepared.variables),
                          frozenset(prepared.sensitive), service)
 
-    def _sources_key(self, secret_names: frozenset[str]) -> tuple:
+    def _sources_key(self, secret_names: frozenset[str], recent: bool = False) -> tuple:
         """What a prepared run is made from: the state file, the config's files, and the
-        store secrets it uses (their encrypted tokens)."""
+        store secrets it uses (their encrypted tokens). `recent`: a key at most RECENT_SECONDS
+        old will do (the event loop's fast path)."""
         tokens = tuple((name, self.service.store.get_secret_token(name))
                        for name in sorted(secret_names))
-        return (sources_key(self.directory, self._state_file()), tokens)
+        files = recent_sources_key if recent else sources_key
+        return (files(self.directory, self._state_file()), tokens)
 
     def _state_file(self) -> Path:
         """The state file the config's `flowplan { state {} }` names (read once)."""
@@ -472,6 +474,26 @@ class Launcher:
 
 _LISTINGS: dict[Path, tuple[int, tuple[Path, ...]]] = {}   # directory -> (its mtime, files)
 _LISTINGS_LOCK = threading.Lock()
+
+# How old a sources key the event loop's fast paths take (recent_sources_key), in seconds.
+RECENT_SECONDS = 0.1
+_RECENT: dict[tuple[Path, Path], tuple[float, tuple]] = {}  # -> (when taken, the key)
+
+
+def recent_sources_key(directory: Path, state_path: Path) -> tuple:
+    """`sources_key`, taken again only when the last one is older than RECENT_SECONDS: what the
+    event loop asks for every delivery. Each `stat` lets go of the interpreter lock, and with
+    runs busy on other threads the loop can wait a whole switch interval to get it back, several
+    times per delivery: the tail of the answers. An apply is seen at most RECENT_SECONDS late,
+    as if the delivery had come that much earlier; the thread paths (`HookTargets.get`,
+    `Launcher._prepared`) always look."""
+    now = time.monotonic()
+    taken = _RECENT.get((directory, state_path))
+    if taken is not None and now - taken[0] < RECENT_SECONDS:
+        return taken[1]
+    key = sources_key(directory, state_path)
+    _RECENT[(directory, state_path)] = (now, key)
+    return key
 
 
 def sources_key(directory: Path, state_path: Path) -> tuple:
