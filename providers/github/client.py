@@ -25,10 +25,14 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import quote
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
+
+# httpx is imported where a request is made, not here: importing it costs about 0.2 s, and every
+# flowplan command loads this provider (its schema) while few of them talk to GitHub.
 
 from .settings import GithubSettings
 
@@ -131,6 +135,8 @@ class HooksClient:
 
     def __init__(self, settings: GithubSettings, *, backoff: Backoff | None = None,
                  timeout: float = 15.0, transport: httpx.BaseTransport | None = None):
+        import httpx
+
         if not settings.token:
             raise ValueError("HooksClient needs a token")
         self._token = settings.token
@@ -233,6 +239,8 @@ class HooksClient:
 
     def _send(self, method: str, repository: str, path: str, body: Any,
               expected: tuple[int, ...]) -> tuple[httpx.Response, Any]:
+        import httpx
+
         url = self._url(repository, path)
         what = f"{method} /repos/{repository}{path.split('?')[0]}"
         attempt = 0
@@ -339,6 +347,8 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _path_of(url: str) -> str:
+    import httpx
+
     return httpx.URL(url).path
 
 
