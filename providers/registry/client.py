@@ -123,38 +123,40 @@ class Retry:
 BLOCK_ATTRIBUTES = ("url", "username", "password", "insecure")
 
 
-def block_problems(block: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """What is wrong with a `provider "registry"` block, as (attribute, problem) pairs."""
-    found: list[tuple[str, str]] = []
+def block_problems(block: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """What is wrong with a `provider "registry"` block: (attribute, summary, detail) each."""
+    found: list[tuple[str, str, str]] = []
     for name in sorted(set(block) - set(BLOCK_ATTRIBUTES)):
-        found.append((name, f"Unsupported argument `{name}`: the registry provider takes "
-                            "`url`, `username`, `password` and `insecure`."))
+        found.append((name, f"Unsupported argument `{name}`", "The registry provider takes "
+                      "`url`, `username`, `password` and `insecure`."))
     insecure = block.get("insecure", False)
     if not isinstance(insecure, bool):
-        found.append(("insecure", "`insecure` must be true or false."))
+        found.append(("insecure", "Invalid `insecure`", "`insecure` must be true or false."))
         insecure = False
     url = block.get("url")
     if url is None:
-        found.append(("url", "Missing `url`: the registry's address, such as "
-                             "\"https://registry.example.com\" or \"http://127.0.0.1:5000\"."))
+        found.append(("url", "Missing `url`", "The registry's address, such as "
+                      "\"https://registry.example.com\" or \"http://127.0.0.1:5000\"."))
     else:
         problem = url_problem(url, insecure)
         if problem:
-            found.append(("url", problem))
+            found.append(("url", "Invalid `url`", problem))
     username, password = block.get("username"), block.get("password")
     for name, value in (("username", username), ("password", password)):
         if value is None:
             continue
         if _is_unknown(value):
-            found.append((name, f"`{name}` must be known before apply."))
+            found.append((name, f"Invalid `{name}`", f"`{name}` must be known before apply."))
         elif not isinstance(value, str) or not value or any(c in value for c in "\r\n\0"):
-            found.append((name, f"`{name}` must be a non-empty string on one line."))
+            found.append((name, f"Invalid `{name}`",
+                          f"`{name}` must be a non-empty string on one line."))
     if isinstance(username, str) and ":" in username:
-        found.append(("username", "`username` cannot hold ':' (basic auth splits on it)."))
+        found.append(("username", "Invalid `username`",
+                      "`username` cannot hold ':' (basic auth splits on it)."))
     if (username is None) != (password is None):
         missing = "password" if password is None else "username"
-        found.append((missing, "`username` and `password` go together: give both, or neither "
-                               "for a registry open to anyone."))
+        found.append((missing, f"Missing `{missing}`", "`username` and `password` go together: "
+                      "give both, or neither for a registry open to anyone."))
     return found
 
 
@@ -186,8 +188,8 @@ def access_from_block(block: Mapping[str, Any]) -> RegistryAccess:
     RegistryError (reason "config") naming the first problem when the block is not usable."""
     problems = block_problems(block)
     if problems:
-        attribute, problem = problems[0]
-        raise RegistryError(f"provider \"registry\": {problem}", "config")
+        _, summary, detail = problems[0]
+        raise RegistryError(f"provider \"registry\": {summary}: {detail}", "config")
     insecure = bool(block.get("insecure", False))
     scheme, split = _split_url(block["url"], insecure)
     return RegistryAccess(f"{scheme}://{split.netloc}", block.get("username"),
