@@ -20,8 +20,8 @@ password to a host of its choosing. Redirects are never followed (a registry tha
 `/v2/` or its realm is reported, with the place it points to).
 
 Bounds: connection failures, timeouts and 5xx answers are retried (`Retry`: 3 attempts, short
-backoff); 4xx never are. Each request has connect/read timeouts and an overall deadline for its
-answer; answers are read up to MAX_ANSWER bytes, challenges up to MAX_CHALLENGE characters and
+backoff); 4xx and certificates that do not verify never are. Each request has connect and read
+timeouts, and its answer's body a deadline of its own (a trickle is cut off); answers are read up to MAX_ANSWER bytes, challenges up to MAX_CHALLENGE characters and
 tokens up to MAX_TOKEN characters. Repository names and tags are checked against the reference
 grammar before they reach a URL.
 
@@ -444,6 +444,8 @@ class _Session:
             except httpx.TransportError as error:
                 failure = RegistryError(f"Cannot reach {where}: {_transport_reason(error)}",
                                         "unreachable")
+                if _untrusted_certificate(error):
+                    raise failure from None         # the same certificate next time
             else:
                 if 300 <= response.status_code < 400:
                     target = response.headers.get("Location", "")
@@ -623,7 +625,15 @@ def _split_url(url: str, insecure: bool) -> tuple[str, Any]:
     return split.scheme.lower(), split
 
 
+def _untrusted_certificate(error: httpx.TransportError) -> bool:
+    return isinstance(error, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(error)
+
+
 def _transport_reason(error: httpx.TransportError) -> str:
+    if _untrusted_certificate(error):
+        return (f"its TLS certificate does not verify ({_shown(str(error))}); give the registry "
+                "a certificate this machine trusts, or set `insecure = true` for a registry you "
+                "trust on a network you trust")
     if isinstance(error, httpx.TimeoutException):
         return f"no answer in time ({type(error).__name__})"
     if isinstance(error, httpx.ConnectError):

@@ -9,7 +9,8 @@ registry v2 server) on 127.0.0.1, and what reading images back with skopeo needs
         registry.token_service                                      # Bearer tokens, see below
 
 Each registry is its own process with its own storage directory, config and free port, served
-over plain HTTP (clients need `--tls-verify=false` / `insecure`). `stop()` (or leaving the `with`)
+over plain HTTP, or https with a self-signed certificate (`tls=True`); clients need
+`--tls-verify=false` / `insecure` either way. `stop()` (or leaving the `with`)
 terminates it. With `auth="token"` the registry trusts a Docker token-auth server
 (tests/emulators/registry_token, in this process) that hands out JWTs for `users`: clients get a
 401 with `WWW-Authenticate: Bearer realm=...,service=...,scope=...` and do the token flow.
@@ -64,10 +65,11 @@ class Registry:
     process: subprocess.Popen
     credentials: tuple[str, str] | None = None
     token_service: Any = None                   # a TokenService when auth="token"
+    certificate: Path | None = None             # the self-signed certificate when tls=True
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.certificate else 'http'}://{self.host}"
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -92,7 +94,7 @@ class Registry:
             scope = f"repository:{repository}:pull"
             request.add_header("Authorization", self._authorization(scope))
         try:
-            with urllib.request.urlopen(request, timeout=10) as answer:
+            with urllib.request.urlopen(request, timeout=10, context=_unverified()) as answer:
                 return sorted(json.load(answer).get("tags") or [])
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
@@ -120,10 +122,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _unverified() -> Any:
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 @contextmanager
 def start_registry(directory: Path, users: dict[str, str] | None = None,
-                   auth: str | None = None) -> Iterator[Registry]:
-    registry = launch(directory, users, auth)
+                   auth: str | None = None, *, tls: bool = False) -> Iterator[Registry]:
+    registry = launch(directory, users, auth, tls=tls)
     try:
         yield registry
     finally:
@@ -131,11 +142,12 @@ def start_registry(directory: Path, users: dict[str, str] | None = None,
 
 
 def launch(directory: Path, users: dict[str, str] | None = None,
-           auth: str | None = None) -> Registry:
+           auth: str | None = None, *, tls: bool = False) -> Registry:
     """Start a registry whose files live in `directory` (made if absent). `auth`: None (open,
     or "htpasswd" when `users` are given), "htpasswd" (basic auth for `users`, kept as bcrypt
     hashes in an htpasswd file) or "token" (Bearer tokens from a TokenService that checks
-    `users`)."""
+    `users`). With `tls`, served over https with a self-signed certificate for 127.0.0.1 (which
+    no client trusts: `insecure` / `--tls-verify=false`)."""
     auth = auth or ("htpasswd" if users else None)
     if auth not in (None, "htpasswd", "token"):
         raise ValueError(f"auth is None, 'htpasswd' or 'token', not {auth!r}")
@@ -146,6 +158,10 @@ def launch(directory: Path, users: dict[str, str] | None = None,
     config = ["version: 0.1", "log:", "  level: warn", "  accesslog:", "    disabled: true",
               "storage:", "  filesystem:", f"    rootdirectory: {directory / 'storage'}",
               "  delete:", "    enabled: true", "http:", f"  addr: 127.0.0.1:{port}"]
+    certificate = None
+    if tls:
+        certificate, key = _self_signed(directory)
+        config += ["  tls:", f"    certificate: {certificate}", f"    key: {key}"]
     token_service = None
     if auth == "token":
         from tests.emulators.registry_token import TokenService
@@ -167,7 +183,8 @@ def launch(directory: Path, users: dict[str, str] | None = None,
                                start_new_session=True)
     log.close()
     credentials = next(iter(users.items())) if users else None
-    registry = Registry(f"127.0.0.1:{port}", directory, process, credentials, token_service)
+    registry = Registry(f"127.0.0.1:{port}", directory, process, credentials, token_service,
+                        certificate)
     try:
         _wait_ready(registry)
     except BaseException:
@@ -182,7 +199,8 @@ def _wait_ready(registry: Registry) -> None:
         if registry.process.poll() is not None:
             raise RuntimeError(f"docker-registry exited at start:\n{registry.log()}")
         try:
-            with urllib.request.urlopen(f"{registry.url}/v2/", timeout=2):
+            with urllib.request.urlopen(f"{registry.url}/v2/", timeout=2,
+                                        context=_unverified()):
                 return
         except urllib.error.HTTPError as exc:
             if exc.code == 401:             # up, and asking for credentials
@@ -193,6 +211,35 @@ def _wait_ready(registry: Registry) -> None:
     registry.stop()
     raise RuntimeError(f"docker-registry did not answer within {STARTUP_SECONDS:.0f} s:\n"
                        f"{registry.log()}")
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A key and a self-signed certificate for 127.0.0.1, as PEM files in `directory`."""
+    import ipaddress
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - timedelta(days=1))
+                   .not_valid_after(now + timedelta(days=30))
+                   .add_extension(x509.SubjectAlternativeName(
+                       [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+                   .sign(key, hashes.SHA256()))
+    certificate_path, key_path = directory / "tls.crt", directory / "tls.key"
+    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    return certificate_path, key_path
 
 
 def skopeo_inspect(reference: str, *, credentials: tuple[str, str] | None = None,

@@ -105,6 +105,32 @@ def test_https_realm_on_another_host_is_trusted_like_docker_hubs_auth_service():
     assert fake.hosts_given_credentials() == {"auth.example.test", "registry.test"}
 
 
+def test_a_realm_on_another_host_is_reached_with_verified_tls_even_for_an_insecure_registry(
+        monkeypatch):
+    made = []
+
+    class RecordingClient(httpx.Client):
+        def __init__(self, **options):
+            made.append(options.get("verify"))
+            super().__init__(**options)
+
+    monkeypatch.setattr("flowplan_providers.registry.client.httpx.Client", RecordingClient)
+    insecure_https = RegistryAccess("https://registry.test", "ci", PASSWORD, insecure=True)
+    fake = bearer_registry("https://auth.example.test/token")
+    check(insecure_https, fake)
+    assert made == [False, True]                     # the registry's, then the realm's
+    assert fake.hosts_given_credentials() == {"auth.example.test", "registry.test"}
+
+
+@pytest.mark.parametrize("realm", ["http://registry.test.evil.test/token",
+                                   "http://evil.test/registry.test/token",
+                                   "http://registry.test@evil.test/token"])
+def test_the_realm_host_must_be_exactly_the_registrys(realm):
+    fake = bearer_registry(realm)
+    failure(HTTP, fake)
+    assert {r.url.host for r in fake.sent} == {"registry.test"}
+
+
 def test_https_registry_refuses_a_plain_http_realm_on_its_own_host():
     error = failure(HTTPS, bearer_registry("http://registry.test/token"))
     assert "plain HTTP" in str(error) and error.reason == "refused"

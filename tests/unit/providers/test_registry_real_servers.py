@@ -141,3 +141,32 @@ def test_a_stopped_registry_is_unreachable(tmp_path):
     with pytest.raises(RegistryError) as caught:
         check_access(access, retry=Retry(attempts=2, sleep=lambda s: None))
     assert caught.value.reason == "unreachable"
+
+
+def test_https_with_a_certificate_nobody_trusts_needs_insecure(tmp_path, layout):
+    with start_registry(tmp_path / "tls", users=USERS, tls=True) as registry:
+        assert registry.url.startswith("https://")
+        trusting = RegistryAccess(registry.url, "ci", USERS["ci"], insecure=True)
+        check_access(trusting, "team/app", retry=QUICK)
+        pushed = skopeo_push(layout, f"{registry.host}/team/tls:1",
+                             credentials=registry.credentials)
+        assert tag_digest(trusting, "team/tls", "1", retry=QUICK) == pushed
+        strict = RegistryAccess(registry.url, "ci", USERS["ci"])
+        with pytest.raises(RegistryError) as caught:
+            check_access(strict, retry=Retry(attempts=3, sleep=lambda s: None))
+        message = str(caught.value)
+        assert caught.value.reason == "unreachable" and "does not verify" in message
+        assert "after" not in message                   # not retried: it would not change
+
+
+def test_a_token_realm_on_another_host_over_plain_http_gets_no_credentials(registries):
+    """The registry reached as `localhost` names its realm at 127.0.0.1: another host name over
+    plain HTTP, so the client refuses to send the password there."""
+    registry, access = registries("token")
+    before = len(registry.token_service.requests)
+    elsewhere = RegistryAccess(registry.url.replace("127.0.0.1", "localhost"), "ci",
+                               USERS["ci"], insecure=True)
+    with pytest.raises(RegistryError) as caught:
+        check_access(elsewhere, retry=QUICK)
+    assert "plain HTTP on another host" in str(caught.value)
+    assert len(registry.token_service.requests) == before
