@@ -21,8 +21,9 @@ password to a host of its choosing. Redirects are never followed (a registry tha
 
 Bounds: connection failures, timeouts and 5xx answers are retried (`Retry`: 3 attempts, short
 backoff); 4xx and certificates that do not verify never are. Each request has connect and read
-timeouts, and its answer's body a deadline of its own (a trickle is cut off); answers are read up to MAX_ANSWER bytes, challenges up to MAX_CHALLENGE characters and
-tokens up to MAX_TOKEN characters. Repository names and tags are checked against the reference
+timeouts, and its answer's body a deadline of its own (a trickle is cut off); answers are read
+up to MAX_ANSWER bytes, challenges up to MAX_CHALLENGE characters and tokens up to MAX_TOKEN
+characters. Repository names and tags are checked against the reference
 grammar before they reach a URL.
 
 A failure is a RegistryError whose text names the registry and what went wrong, and never the
