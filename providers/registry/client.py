@@ -238,7 +238,8 @@ class Challenge:
 
 
 class _Session:
-    """One conversation with a registry: the HTTP client, the Authorization a scope earned."""
+    """One conversation with a registry (one check): its HTTP clients and the secrets that must
+    never be shown (the password, and each token handed out)."""
 
     def __init__(self, access: RegistryAccess, timeout: float, retry: Retry | None,
                  transport: httpx.BaseTransport | None):
@@ -289,6 +290,7 @@ class _Session:
         path = f"/v2/{repository}/manifests/{quote(tag, safe='')}"
         url = f"{self.base}{path}"
         accept = {"Accept": ", ".join(MANIFEST_TYPES)}
+        authorization: dict[str, str] = {}
         response, data = self._send("HEAD", url, accept)
         if response.status_code == 401:
             authorization = self._authorize(response, (f"repository:{repository}:pull",),
@@ -296,8 +298,6 @@ class _Session:
             response, data = self._send("HEAD", url, {**accept, **authorization})
             if response.status_code == 401:
                 raise self._credentials_refused(response, data)
-        else:
-            authorization: dict[str, str] = {}
         if response.status_code == 404:
             return None
         if response.status_code == 403:
@@ -362,7 +362,7 @@ class _Session:
         headers = {"Authorization": self._basic()} if self.access.username else {}
         separator = "&" if urlsplit(realm).query else "?"
         url = realm + (separator + urlencode(query) if query else "")
-        where = f"the token service {_shown(_without_query(realm))}"
+        where = f"the token service {self._scrub(_without_query(realm))}"
         response, data = self._send("GET", url, headers, client=client, where=where)
         if response.status_code in (401, 403):
             if not self.access.username:
@@ -401,21 +401,19 @@ class _Session:
                 or split.username or split.password or "@" in split.netloc or split.fragment \
                 or len(realm) > 2048:
             raise RegistryError(f"Registry {self.name} asks for a token from a realm that is not "
-                                f"an http(s) URL ({_shown(realm)!r}); refused", "malformed", 401)
-        same_host = split.hostname.lower() == self.hostname
-        registry_scheme = urlsplit(self.base).scheme
-        if same_host:
-            if split.scheme == "http" and registry_scheme == "https":
+                                f"an http(s) URL ({self._scrub(realm)!r}); refused",
+                                "malformed", 401)
+        shown = self._scrub(_without_query(realm))
+        if split.hostname.lower() == self.hostname:
+            if split.scheme == "http" and urlsplit(self.base).scheme == "https":
                 raise RegistryError(f"Registry {self.name} asks for a token over plain HTTP "
-                                    f"({_shown(_without_query(realm))}) although it is itself "
-                                    "https; refused: the credentials would travel in clear",
-                                    "refused", 401)
+                                    f"({shown}) although it is itself https; refused: the "
+                                    "credentials would travel in clear", "refused", 401)
             return self._http
         if split.scheme != "https":
-            raise RegistryError(f"Registry {self.name} asks for a token from "
-                                f"{_shown(_without_query(realm))}, plain HTTP on another host; "
-                                "refused: credentials go to another host only over https",
-                                "refused", 401)
+            raise RegistryError(f"Registry {self.name} asks for a token from {shown}, plain "
+                                "HTTP on another host; refused: credentials go to another host "
+                                "only over https", "refused", 401)
         if not self.access.insecure:
             return self._http                   # already verifying TLS
         if self._strict is None:

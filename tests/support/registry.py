@@ -361,11 +361,16 @@ def main() -> int:
         print(f"registry {registry.url} (pid {registry.process.pid}); stop it with "
               f"kill {registry.process.pid}")
         return 0
-    print(f"registry {registry.url}, tokens from {registry.token_service.realm}; Ctrl-C stops "
-          "both", flush=True)
+    print(f"registry {registry.url}, tokens from {registry.token_service.realm}; Ctrl-C (or "
+          "SIGTERM) stops both", flush=True)
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(0))
     try:
         registry.process.wait()
     except KeyboardInterrupt:
+        pass
+    finally:
         registry.stop()
     return 0
 
