@@ -17,7 +17,8 @@ terminates it. With `auth="token"` the registry trusts a Docker token-auth serve
 `registry_problem()` says why none can start here (the package missing), for a skip reason.
 `skopeo_inspect(reference, ...)` and `skopeo_copy_to_dir(...)` read an image back;
 `tiny_oci_layout(dir)` makes a one-layer image without any build tool and `skopeo_push(layout,
-reference, credentials=...)` pushes it (credentials through a 0600 auth file, never argv).
+reference, credentials=...)` pushes it. skopeo gets credentials through a 0600 auth file that is
+removed afterwards, never through argv.
 
 From a shell, a registry that outlives the command, for trying the image example by hand:
 
@@ -242,19 +243,41 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     return certificate_path, key_path
 
 
+@contextmanager
+def _authfile(reference: str, credentials: tuple[str, str] | None) -> Iterator[Path | None]:
+    """An auth.json (0600, in a private temporary directory, removed afterwards) holding
+    `credentials` for the reference's registry: skopeo reads them from there, never from argv."""
+    if not credentials:
+        yield None
+        return
+    import base64
+    import os
+    import tempfile
+
+    host = reference.split("/", 1)[0]
+    token = base64.b64encode(":".join(credentials).encode()).decode()
+    with tempfile.TemporaryDirectory(prefix="flowplan-skopeo-") as private:
+        path = Path(private) / "auth.json"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            json.dump({"auths": {host: {"auth": token}}}, out)
+        yield path
+
+
 def skopeo_inspect(reference: str, *, credentials: tuple[str, str] | None = None,
                    raw: bool = False, config: bool = False) -> dict:
-    """`skopeo inspect` of `docker://reference` over plain HTTP: the image's summary, or its
-    manifest (`raw`) or config (`config`) as the registry serves them."""
+    """`skopeo inspect` of `docker://reference` (plain HTTP, or https unverified): the image's
+    summary, or its manifest (`raw`) or config (`config`) as the registry serves them."""
     argv = ["skopeo", "inspect", "--tls-verify=false"]
     if raw:
         argv.append("--raw")
     if config:
         argv.append("--config")
-    if credentials:
-        argv += ["--creds", ":".join(credentials)]
-    argv.append(f"docker://{reference}")
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    with _authfile(reference, credentials) as authfile:
+        if authfile:
+            argv += ["--authfile", str(authfile)]
+        argv.append(f"docker://{reference}")
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
         raise RuntimeError(f"skopeo inspect {reference} failed: {done.stderr.strip()}")
     return json.loads(done.stdout)
@@ -305,27 +328,16 @@ def tiny_oci_layout(directory: Path, *, text: str = "hello from flowplan\n",
 
 def skopeo_push(layout: Path, reference: str, *,
                 credentials: tuple[str, str] | None = None) -> str:
-    """Push the OCI layout's `latest` to `docker://reference` over plain HTTP; the pushed
-    manifest's digest. Credentials go through a 0600 auth file next to the layout (removed
-    afterwards), never through argv."""
-    import base64
-    import os
-
+    """Push the OCI layout's `latest` to `docker://reference` (plain HTTP, or https unverified);
+    the pushed manifest's digest."""
     argv = ["skopeo", "copy", "--dest-tls-verify=false", "--dest-precompute-digests"]
-    authfile = layout.parent / f".{layout.name}-auth.json"
     digest_file = layout.parent / f".{layout.name}-digest"
-    if credentials:
-        host = reference.split("/", 1)[0]
-        token = base64.b64encode(":".join(credentials).encode()).decode()
-        descriptor = os.open(authfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as out:
-            json.dump({"auths": {host: {"auth": token}}}, out)
-        argv += ["--dest-authfile", str(authfile)]
-    argv += ["--digestfile", str(digest_file), f"oci:{layout}:latest", f"docker://{reference}"]
-    try:
+    with _authfile(reference, credentials) as authfile:
+        if authfile:
+            argv += ["--dest-authfile", str(authfile)]
+        argv += ["--digestfile", str(digest_file), f"oci:{layout}:latest",
+                 f"docker://{reference}"]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-    finally:
-        authfile.unlink(missing_ok=True)
     if done.returncode != 0:
         raise RuntimeError(f"skopeo copy to {reference} failed: {done.stderr.strip()}")
     digest = digest_file.read_text().strip()
@@ -338,10 +350,11 @@ def skopeo_copy_to_dir(reference: str, destination: Path, *,
     """The image copied out of the registry into `destination` (skopeo's `dir:` layout: the
     manifest, the config and each layer as a file named by its digest)."""
     argv = ["skopeo", "copy", "--src-tls-verify=false"]
-    if credentials:
-        argv += ["--src-creds", ":".join(credentials)]
-    argv += [f"docker://{reference}", f"dir:{destination}"]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    with _authfile(reference, credentials) as authfile:
+        if authfile:
+            argv += ["--src-authfile", str(authfile)]
+        argv += [f"docker://{reference}", f"dir:{destination}"]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         raise RuntimeError(f"skopeo copy {reference} failed: {done.stderr.strip()}")
     return destination
