@@ -23,6 +23,10 @@ removed afterwards, never through argv.
 From a shell, a registry that outlives the command, for trying the image example by hand:
 
     python -m tests.support.registry --dir DIR [--user NAME:PASSWORD]   (htpasswd)
+
+or, with token auth, one that stays in the foreground with its token server until Ctrl-C:
+
+    python -m tests.support.registry --dir DIR --user NAME:PASSWORD --auth token
 """
 
 from __future__ import annotations
