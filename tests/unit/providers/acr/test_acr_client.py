@@ -15,7 +15,7 @@ from flowplan_providers.alicloud.cr import (CrClient, CrError, RegistryLogin, re
 from flowplan_providers.alicloud.ecs import Backoff
 from flowplan_providers.alicloud.settings import AlicloudSettings
 
-from conftest import DOMAIN, EDITIONS, INSTANCE, TOKEN
+from acr_fixtures import DOMAIN, EDITIONS, INSTANCE, TOKEN
 
 SECRETS = (fx.ACCESS_KEY, fx.SECRET_KEY, TOKEN)
 

@@ -15,7 +15,7 @@ from flowplan.diagnostics import DiagnosticsError
 from inline import (actions_of, apply_all, change_of, inline_config, plan_of, render_text,
                     state_of)
 
-from conftest import DOMAIN, EDITIONS, INSTANCE, config, load
+from acr_fixtures import DOMAIN, EDITIONS, INSTANCE, config, load
 
 
 def attributes(workspace, address="acr_repository.app"):
@@ -300,3 +300,18 @@ def test_without_a_provider_block_apply_says_what_is_missing(tmp_path, aliyun, p
     workspace = inline_config(tmp_path, text, {}, providers={"alicloud": provider})
     applied = apply_all(workspace, ok=False)
     assert 'no provider "alicloud" block' in str(applied.result.diagnostics)
+
+
+def test_a_registry_host_unread_at_create_is_recorded_with_a_warning_and_read_next_time(
+        tmp_path, aliyun, provider):
+    aliyun.fail(times=3, action="ListInstanceEndpoint", status=503)
+    workspace = load(tmp_path, aliyun, provider, INSTANCE)
+    applied = apply_all(workspace)
+    assert any("has no registry host yet" in line for line in applied.progress) or \
+        any("has no registry host yet" in str(vars(e)) for e in applied.events)
+    assert attributes(workspace)["registry"] is None
+    assert aliyun.cr.repository("team", "app", INSTANCE) is not None
+    assert actions_of(plan_of(workspace))["acr_repository.app"] == "update"
+    apply_all(workspace)
+    assert attributes(workspace)["repository_url"] == f"{DOMAIN}/team/app"
+    assert actions_of(plan_of(workspace))["acr_repository.app"] == "no-op"
