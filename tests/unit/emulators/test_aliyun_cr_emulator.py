@@ -2,13 +2,18 @@
 signature of Personal Edition (the real SDK's accepted; a wrong secret, a signature replayed on
 another method or path, a changed body, a stale date, a missing header refused), the RPC
 signature of Enterprise Edition (a parameter changed after signing refused), required
-parameters, and the documented codes for duplicates and missing objects."""
+parameters, the documented codes for duplicates and missing objects, and the standalone
+`python -m tests.emulators.aliyun` with a registry host and login of a test's choosing."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
+import signal
+import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -203,3 +208,35 @@ def test_an_rpc_parameter_changed_after_signing_is_refused(cr):
         status, code = error.code, json.loads(error.read())["Code"]
     assert (status, code) == (400, "SignatureDoesNotMatch")
     assert cr.cr.repository("team", "app", INSTANCE) is not None
+
+
+def test_the_standalone_emulator_reports_the_registry_host_and_login_it_is_given(tmp_path):
+    from pathlib import Path
+
+    from flowplan_providers.alicloud.cr import registry_login
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.emulators.aliyun", "--port", str(port),
+         "--access-key-id", fx.ACCESS_KEY, "--access-key-secret", fx.SECRET_KEY,
+         "--root", str(tmp_path / "homes"), "--cr-instance", INSTANCE,
+         "--registry-domain", "127.0.0.1:5000", "--registry-username", "pusher",
+         "--registry-password", "pusher-token"],
+        cwd=Path(__file__).resolve().parents[3], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        assert f"http://127.0.0.1:{port}" in process.stdout.readline(), process.stderr.read()
+        block = {"region": fx.REGION, "access_key": fx.ACCESS_KEY,
+                 "secret_key": fx.SECRET_KEY, "endpoint": f"http://127.0.0.1:{port}"}
+        for instance in (INSTANCE, None):
+            login = registry_login(block, {"instance_id": instance,
+                                           "registry": "127.0.0.1:5000"})
+            assert (login.host, login.username, login.password) == (
+                "127.0.0.1:5000", "pusher", "pusher-token")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        process.stdout.close()
+        process.stderr.close()
