@@ -53,7 +53,7 @@ from flowplan.executor.status import Status, counted, run_result, worst_of
 from flowplan.executor.step_process import step_user
 from flowplan.executor.step_process.logs import RunLogWriter
 from flowplan.executor.step_process.masking import Masker
-from flowplan.executor.step_type import RunInfo
+from flowplan.executor.step_type import RunInfo, SecretMissing
 from flowplan.executor.targets import RunTargets
 from flowplan.store import RunHeld, RunRecord, StepRunRecord, TaskRunRecord
 from flowplan.store.schema import utc_now
@@ -239,6 +239,21 @@ class Drive:
             env.pop(local, None)
         return env
 
+    def open_secret(self, name: str) -> str:
+        """The clear text of the secret a step names (a run variable, else a store secret, as
+        for sources), masked from now on in errors and what the store records: the whole text and, for `user:password`, the password
+        alone. SecretMissing when there is none or it cannot be opened."""
+        try:
+            text = credentials_for(name, self.values, self.store, self.operator_env)
+        except SourceError as exc:
+            raise SecretMissing(str(exc).replace("source credentials", "secret", 1)) from None
+        if text is None:
+            raise SecretMissing("a secret name is empty")
+        _, colon, password = text.partition(":")
+        with self._outputs_lock:
+            self._use_masker([*self.secrets, text, *([password] if colon and password else [])])
+        return text
+
     def _note_allowed_failure(self) -> None:
         self.allowed_failures = True
 
@@ -253,7 +268,8 @@ class Drive:
             resolve=self.resolve, render_script=self.render_script,
             environment=self.environment, mask=self.mask, mask_value=self.mask_value,
             add_outputs=self.add_outputs, note_allowed_failure=self._note_allowed_failure,
-            targets=self.targets, run_environment=self.run_environment)
+            targets=self.targets, run_environment=self.run_environment,
+            open_secret=self.open_secret)
 
     # -- the run --------------------------------------------------------------------------------
 
