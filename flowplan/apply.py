@@ -25,7 +25,7 @@ from flowplan.events import (ApplyFailed, ApplyFinished, ApplySkipped, ApplyStar
 from flowplan.graph import Graph
 from flowplan.plan.decide import decide_action
 from flowplan.plan.model import Action, Plan, ResourceChange
-from flowplan.plan.planner import configure_providers
+from flowplan.plan.planner import block_only_providers, configure_providers
 from flowplan.providers import ApplyRequest, PlanRequest, Provider, ProviderRegistry
 from flowplan.state import ResourceState, State, StateWriter
 from flowplan.plan.decide import same_value
@@ -125,7 +125,8 @@ def apply_plan(plan: Plan, config: Config, state: State, backend: Any,
     if not pending:
         return result
     check_matches_config(plan, config)
-    providers = configure_providers(config, registry, {c.provider for c in pending},
+    checked = set() if plan.destroy else block_only_providers(config, registry)
+    providers = configure_providers(config, registry, {c.provider for c in pending} | checked,
                                     result.diagnostics)
     if result.diagnostics.has_errors:
         result.failed = [c.address for c in pending]

@@ -67,6 +67,18 @@ def configure_providers(config: Config, registry: ProviderRegistry, names: Itera
     return configured
 
 
+def block_only_providers(config: Config, registry: ProviderRegistry) -> set[str]:
+    """The installed providers that have a block in the config but no resource types (the
+    `registry` provider): nothing else would configure them, and configuring them is their check
+    (reachability, credentials), so every plan and apply does."""
+    found = set()
+    for name in config.providers:
+        schema = registry.schema(name) if registry.has(name) else None
+        if schema is not None and not schema.resources:
+            found.add(name)
+    return found
+
+
 def validate_resources(config: Config, registry: ProviderRegistry) -> Diagnostics:
     """What each resource's provider finds wrong with its config, offline (`validate` only),
     each located at the attribute at fault."""
@@ -90,7 +102,10 @@ def make_plan(config: Config, state: State, registry: ProviderRegistry,
     diagnostics = Diagnostics()
     wanted = _selected(config, state, options, diagnostics)
     provider_names = {config.resources[a].provider for a in wanted if a in config.resources}
-    provider_names |= {state.get(a).provider for a in wanted if a in state}  # type: ignore[union-attr]
+    provider_names |= {state.get(a).provider  # type: ignore[union-attr]
+                       for a in wanted if a in state}
+    if not options.destroy and not options.targets:
+        provider_names |= block_only_providers(config, registry)
     providers = configure_providers(config, registry, provider_names, diagnostics)
     if diagnostics.has_errors:
         return None, diagnostics

@@ -2,18 +2,25 @@
 registry v2 server) on 127.0.0.1, and what reading images back with skopeo needs.
 
     with start_registry(tmp_path) as registry:                      # open: anyone pushes
-        registry.url, registry.host                                 # http://127.0.0.1:P, 127.0.0.1:P
+        registry.url, registry.host                          # http://127.0.0.1:P, 127.0.0.1:P
     with start_registry(tmp_path, users={"ci": "s3cret"}) as registry:   # htpasswd (basic auth)
         registry.credentials                                        # ("ci", "s3cret")
+    with start_registry(tmp_path, users={"ci": "s3cret"}, auth="token") as registry:
+        registry.token_service                                      # Bearer tokens, see below
 
 Each registry is its own process with its own storage directory, config and free port, served
 over plain HTTP (clients need `--tls-verify=false` / `insecure`). `stop()` (or leaving the `with`)
-terminates it. `registry_problem()` says why none can start here (the package missing), for a
-skip reason. `skopeo_inspect(reference, ...)` and `skopeo_raw(...)` read an image back.
+terminates it. With `auth="token"` the registry trusts a Docker token-auth server
+(tests/emulators/registry_token, in this process) that hands out JWTs for `users`: clients get a
+401 with `WWW-Authenticate: Bearer realm=...,service=...,scope=...` and do the token flow.
+`registry_problem()` says why none can start here (the package missing), for a skip reason.
+`skopeo_inspect(reference, ...)` and `skopeo_copy_to_dir(...)` read an image back;
+`tiny_oci_layout(dir)` makes a one-layer image without any build tool and `skopeo_push(layout,
+reference, credentials=...)` pushes it (credentials through a 0600 auth file, never argv).
 
 From a shell, a registry that outlives the command, for trying the image example by hand:
 
-    python -m tests.support.registry --dir DIR [--user NAME:PASSWORD]
+    python -m tests.support.registry --dir DIR [--user NAME:PASSWORD]   (htpasswd)
 """
 
 from __future__ import annotations
@@ -26,11 +33,12 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 REGISTRY = "docker-registry"
 STARTUP_SECONDS = 20.0
@@ -55,6 +63,7 @@ class Registry:
     directory: Path
     process: subprocess.Popen
     credentials: tuple[str, str] | None = None
+    token_service: Any = None                   # a TokenService when auth="token"
 
     @property
     def url(self) -> str:
@@ -68,6 +77,9 @@ class Registry:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.token_service is not None:
+            self.token_service.stop()
+            self.token_service = None
 
     def log(self) -> str:
         path = self.directory / "registry.log"
@@ -77,9 +89,8 @@ class Registry:
         """The tags of `repository` as the registry's API lists them ([] when it has none)."""
         request = urllib.request.Request(f"{self.url}/v2/{repository}/tags/list")
         if self.credentials:
-            import base64
-            token = base64.b64encode(":".join(self.credentials).encode()).decode()
-            request.add_header("Authorization", f"Basic {token}")
+            scope = f"repository:{repository}:pull"
+            request.add_header("Authorization", self._authorization(scope))
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:
                 return sorted(json.load(answer).get("tags") or [])
@@ -89,6 +100,20 @@ class Registry:
             raise
 
 
+    def _authorization(self, scope: str) -> str:
+        import base64
+
+        basic = "Basic " + base64.b64encode(":".join(self.credentials).encode()).decode()
+        if self.token_service is None:
+            return basic
+        service = self.token_service
+        query = urllib.parse.urlencode({"service": service.service, "scope": scope})
+        request = urllib.request.Request(f"{service.realm}?{query}",
+                                         headers={"Authorization": basic})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return f"Bearer {json.load(answer)['token']}"
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -96,23 +121,38 @@ def free_port() -> int:
 
 
 @contextmanager
-def start_registry(directory: Path, users: dict[str, str] | None = None) -> Iterator[Registry]:
-    registry = launch(directory, users)
+def start_registry(directory: Path, users: dict[str, str] | None = None,
+                   auth: str | None = None) -> Iterator[Registry]:
+    registry = launch(directory, users, auth)
     try:
         yield registry
     finally:
         registry.stop()
 
 
-def launch(directory: Path, users: dict[str, str] | None = None) -> Registry:
-    """Start a registry whose files live in `directory` (made if absent); basic auth with
-    `users` (name: password, kept as bcrypt hashes in an htpasswd file) when given."""
+def launch(directory: Path, users: dict[str, str] | None = None,
+           auth: str | None = None) -> Registry:
+    """Start a registry whose files live in `directory` (made if absent). `auth`: None (open,
+    or "htpasswd" when `users` are given), "htpasswd" (basic auth for `users`, kept as bcrypt
+    hashes in an htpasswd file) or "token" (Bearer tokens from a TokenService that checks
+    `users`)."""
+    auth = auth or ("htpasswd" if users else None)
+    if auth not in (None, "htpasswd", "token"):
+        raise ValueError(f"auth is None, 'htpasswd' or 'token', not {auth!r}")
+    if auth and not users:
+        raise ValueError(f"auth={auth!r} needs users")
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config = ["version: 0.1", "log:", "  level: warn", "  accesslog:", "    disabled: true",
               "storage:", "  filesystem:", f"    rootdirectory: {directory / 'storage'}",
               "  delete:", "    enabled: true", "http:", f"  addr: 127.0.0.1:{port}"]
-    if users:
+    token_service = None
+    if auth == "token":
+        from tests.emulators.registry_token import TokenService
+
+        token_service = TokenService(directory / "token", users)
+        config += token_service.registry_config()
+    elif auth == "htpasswd":
         import bcrypt
 
         htpasswd = directory / "htpasswd"
@@ -127,8 +167,12 @@ def launch(directory: Path, users: dict[str, str] | None = None) -> Registry:
                                start_new_session=True)
     log.close()
     credentials = next(iter(users.items())) if users else None
-    registry = Registry(f"127.0.0.1:{port}", directory, process, credentials)
-    _wait_ready(registry)
+    registry = Registry(f"127.0.0.1:{port}", directory, process, credentials, token_service)
+    try:
+        _wait_ready(registry)
+    except BaseException:
+        registry.stop()
+        raise
     return registry
 
 
@@ -169,6 +213,79 @@ def skopeo_inspect(reference: str, *, credentials: tuple[str, str] | None = None
     return json.loads(done.stdout)
 
 
+def tiny_oci_layout(directory: Path, *, text: str = "hello from flowplan\n",
+                    label: str = "tiny") -> Path:
+    """A one-layer image in the OCI layout at `directory` (tag `latest`): the layer holds
+    /hello.txt with `text`, the config a label `org.flowplan.test` = `label`. Made with tarfile
+    and hashlib only, no build tool; different `text` or `label` make a different digest."""
+    import gzip
+    import hashlib
+    import io
+    import tarfile
+
+    blobs = directory / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+
+    def blob(data: bytes, media_type: str) -> dict:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
+
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        content = text.encode()
+        member = tarfile.TarInfo("hello.txt")
+        member.size, member.mtime, member.mode = len(content), 0, 0o644
+        tar.addfile(member, io.BytesIO(content))
+    layer_tar = archive.getvalue()
+    layer = blob(gzip.compress(layer_tar, mtime=0), "application/vnd.oci.image.layer.v1.tar+gzip")
+    config = blob(json.dumps({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Labels": {"org.flowplan.test": label}},
+        "rootfs": {"type": "layers",
+                   "diff_ids": [f"sha256:{hashlib.sha256(layer_tar).hexdigest()}"]},
+    }).encode(), "application/vnd.oci.image.config.v1+json")
+    manifest = blob(json.dumps({"schemaVersion": 2,
+                                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                "config": config, "layers": [layer]}).encode(),
+                    "application/vnd.oci.image.manifest.v1+json")
+    manifest["annotations"] = {"org.opencontainers.image.ref.name": "latest"}
+    (directory / "index.json").write_text(json.dumps({"schemaVersion": 2,
+                                                      "manifests": [manifest]}))
+    (directory / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+    return directory
+
+
+def skopeo_push(layout: Path, reference: str, *,
+                credentials: tuple[str, str] | None = None) -> str:
+    """Push the OCI layout's `latest` to `docker://reference` over plain HTTP; the pushed
+    manifest's digest. Credentials go through a 0600 auth file next to the layout (removed
+    afterwards), never through argv."""
+    import base64
+    import os
+
+    argv = ["skopeo", "copy", "--dest-tls-verify=false", "--dest-precompute-digests"]
+    authfile = layout.parent / f".{layout.name}-auth.json"
+    digest_file = layout.parent / f".{layout.name}-digest"
+    if credentials:
+        host = reference.split("/", 1)[0]
+        token = base64.b64encode(":".join(credentials).encode()).decode()
+        descriptor = os.open(authfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            json.dump({"auths": {host: {"auth": token}}}, out)
+        argv += ["--dest-authfile", str(authfile)]
+    argv += ["--digestfile", str(digest_file), f"oci:{layout}:latest", f"docker://{reference}"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    finally:
+        authfile.unlink(missing_ok=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"skopeo copy to {reference} failed: {done.stderr.strip()}")
+    digest = digest_file.read_text().strip()
+    digest_file.unlink()
+    return digest
+
+
 def skopeo_copy_to_dir(reference: str, destination: Path, *,
                        credentials: tuple[str, str] | None = None) -> Path:
     """The image copied out of the registry into `destination` (skopeo's `dir:` layout: the
@@ -187,11 +304,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Start a docker-registry on 127.0.0.1.")
     parser.add_argument("--dir", required=True, type=Path)
     parser.add_argument("--user", help="NAME:PASSWORD for basic auth")
+    parser.add_argument("--auth", choices=("htpasswd", "token"), default=None,
+                        help="token: also serve Bearer tokens (this command then stays in the "
+                             "foreground; Ctrl-C stops both)")
     options = parser.parse_args()
     users = dict([options.user.split(":", 1)]) if options.user else None
-    registry = launch(options.dir, users)
-    print(f"registry {registry.url} (pid {registry.process.pid}); stop it with "
-          f"kill {registry.process.pid}")
+    registry = launch(options.dir, users, options.auth)
+    if registry.token_service is None:
+        print(f"registry {registry.url} (pid {registry.process.pid}); stop it with "
+              f"kill {registry.process.pid}")
+        return 0
+    print(f"registry {registry.url}, tokens from {registry.token_service.realm}; Ctrl-C stops "
+          "both", flush=True)
+    try:
+        registry.process.wait()
+    except KeyboardInterrupt:
+        registry.stop()
     return 0
 
 
