@@ -361,7 +361,11 @@ def check_registry(destination: Destination, tags: list[str]) -> None:
                         "repository's tags are immutable (tag_immutability = true): use a tag "
                         "that changes on every run, such as ${run.number}")
     except RegistryError as exc:
-        raise StepProblem(f"cannot push to {image.name}: {exc}") from None
+        hint = ""
+        if getattr(exc, "reason", None) == "credentials" and not destination.username:
+            hint = (f" (this step has none for {image.host}: give `credentials = \"SECRET\"` "
+                    f'or a provider "registry" block whose url names {image.host})')
+        raise StepProblem(f"cannot push to {image.name}: {exc}{hint}") from None
 
 
 def push_hint(destination: Destination) -> str:

@@ -243,12 +243,15 @@ class Drive:
         """The clear text of the secret a step names (a run variable, else a store secret, as
         for sources), masked from now on in errors and what the store records: the whole text and, for `user:password`, the password
         alone. SecretMissing when there is none or it cannot be opened."""
-        try:
-            text = credentials_for(name, self.values, self.store, self.operator_env)
-        except SourceError as exc:
-            raise SecretMissing(str(exc).replace("source credentials", "secret", 1)) from None
-        if text is None:
+        if not name:
             raise SecretMissing("a secret name is empty")
+        if self.values.variables.get(name) is None and self.store.get_secret_token(name) is None:
+            raise SecretMissing(f"secret {name!r} is neither a variable of the run nor a secret "
+                                "in the store (flowplan secret set)")
+        try:
+            text = credentials_for(name, self.values, self.store, self.operator_env) or ""
+        except SourceError as exc:
+            raise SecretMissing(f"secret {name!r}: {exc}") from None
         _, colon, password = text.partition(":")
         with self._outputs_lock:
             self._use_masker([*self.secrets, text, *([password] if colon and password else [])])

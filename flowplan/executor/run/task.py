@@ -58,8 +58,8 @@ def _describe_validation(error: ValidationError) -> str:
     problems = []
     for problem in error.errors()[:5]:
         where = ".".join(str(part) for part in problem.get("loc", ()))
-        problems.append(f"{where}: {problem.get('msg', 'invalid')}" if where
-                        else problem.get("msg", "invalid"))
+        message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
     return "; ".join(problems)
 
 

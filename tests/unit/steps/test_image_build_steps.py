@@ -20,7 +20,9 @@ from registry import (launch, registry_problem, skopeo_copy_to_dir, skopeo_inspe
                       skopeo_problem)
 from steps_support import config_dir, load_pipeline, log_text, make_service, steps_of  # noqa: F401
 
+from flowplan.config.loader import load_config
 from flowplan.executor.status import Status
+from flowplan.executor.targets import run_targets
 
 pytestmark = pytest.mark.skipif(
     bool(buildah_problem() or registry_problem() or skopeo_problem()),
@@ -70,13 +72,19 @@ def pipeline(project: Path, image_step: str, after: str = "") -> str:
             f"{after}    }}\n  }}\n}}\n")
 
 
-def run(config_dir: Path, hcl: str, *, environ: dict[str, str] | None = None, **start):
-    """Start pipeline `app` with a store secret `login` = USER:PASSWORD; the service."""
+def run(config_dir: Path, hcl: str, *, environ: dict[str, str] | None = None,
+        variables: dict[str, str] | None = None, state: dict | None = None, **start):
+    """Start pipeline `app` of `hcl` with store secrets `login` (USER:PASSWORD) and `wrong`,
+    the config's provider blocks and the applied `state` (attributes by address); the
+    service."""
     made = make_service(config_dir, environ={**os.environ, "FLOWPLAN_SECRET_KEY": KEY,
                                               **(environ or {})})
     made.set_secret("login", f"{USER}:{PASSWORD}", {"FLOWPLAN_SECRET_KEY": KEY})
     made.set_secret("wrong", f"{USER}:not-the-password", {"FLOWPLAN_SECRET_KEY": KEY})
-    definition, values, sensitive = load_pipeline(config_dir, hcl, "app")
+    definition, values, sensitive = load_pipeline(config_dir, hcl, "app", variables)
+    config = load_config(config_dir, variables or {}, environ={})
+    made.targets = run_targets(state or {}, config)
+    made.resources = state or {}
     made.start("app", definition, variables=values, sensitive=sensitive, **start)
     return made
 
@@ -179,8 +187,9 @@ def test_wrong_credentials_fail_with_a_clear_message_and_no_secret_in_the_log(
     '''))
     step = image_step(made)
     assert step.status == Status.FAILED
-    assert auth_registry.host in step.error
-    assert "credentials" in step.error
+    assert step.error.startswith(f"cannot push to {auth_registry.host}/team/private: ")
+    assert "refused the credentials of 'ci-pusher'" in step.error
+    assert "STEP 1" not in stored_log(made)                  # refused before building
     everything = stored_log(made) + step.error + json.dumps(steps_of(made, "app#1")[
         ("t", "image")].summary or {})
     assert "not-the-password" not in everything and PASSWORD not in everything
@@ -197,7 +206,8 @@ def test_anonymous_push_to_a_registry_asking_for_credentials_fails_clearly(
     '''))
     step = image_step(made)
     assert step.status == Status.FAILED
-    assert auth_registry.host in step.error
+    assert step.error.startswith(f"cannot push to {auth_registry.host}/team/anon: ")
+    assert 'give `credentials = "SECRET"` or a provider "registry" block' in step.error
 
 
 def test_registry_down_fails_with_a_message_naming_it(
@@ -215,7 +225,7 @@ def test_registry_down_fails_with_a_message_naming_it(
     '''))
     step = image_step(made)
     assert step.status == Status.FAILED
-    assert host in step.error
+    assert step.error.startswith(f"cannot push to {host}/team/app: Cannot reach registry")
     assert PASSWORD not in stored_log(made) + step.error
     assert time.monotonic() - started < 60
 
@@ -271,7 +281,8 @@ def test_tag_invalid_after_templating_fails_at_run_time(config_dir, project, ope
     '''), branch="feature/login")
     step = image_step(made)
     assert step.status == Status.FAILED
-    assert "tag 'feature/login' is not a valid tag" in step.error
+    assert step.error.startswith("invalid attributes: tags: tag 'feature/login' is not a "
+                                 "valid tag")
 
 
 def test_empty_tag_after_templating_says_which_run_value_may_be_empty(config_dir, project,
@@ -293,7 +304,8 @@ def test_unknown_secret_fails_naming_it(config_dir, project, open_registry):
     '''))
     step = image_step(made)
     assert step.status == Status.FAILED
-    assert "no-such-secret" in step.error and "neither a variable" in step.error
+    assert step.error == ("credentials: secret 'no-such-secret' is neither a variable of the "
+                          "run nor a secret in the store (flowplan secret set)")
 
 
 # -- faults in buildah ---------------------------------------------------------------------------
@@ -331,3 +343,62 @@ def test_timeout_stops_buildah(config_dir, project, image_store, base_image, ope
     assert step.status == Status.FAILED
     assert step.error.startswith("timed out: the step's timeout of 3s ran out")
     assert time.monotonic() - started < 30
+
+
+# -- the provider "registry" block -----------------------------------------------------------------
+
+REGISTRY_BLOCK = '''
+variable "registry_host" {}
+variable "registry_password" {
+  sensitive = true
+}
+provider "registry" {
+  url      = "http://${var.registry_host}"
+  username = "%s"
+  password = var.registry_password
+  insecure = true
+}
+'''
+
+
+def test_credentials_come_from_the_registry_provider_block_whose_url_names_the_host(
+        config_dir, project, image_store, base_image, auth_registry):
+    made = run(config_dir, REGISTRY_BLOCK % USER + pipeline(project, f'''
+        repository = "${{var.registry_host}}/team/from-block"
+        tags       = ["r${{run.number}}"]
+        build_args = {{ BASE = "{base_image}" }}
+    '''), variables={"registry_host": auth_registry.host, "registry_password": PASSWORD})
+    step = image_step(made)
+    assert step.status == Status.SUCCEEDED, step.error
+    assert auth_registry.tags("team/from-block") == ["r1"]
+    log = stored_log(made)
+    assert 'credentials: provider "registry"; plain HTTP allowed' in log
+    assert PASSWORD not in log
+
+
+def test_registry_block_refusing_its_credentials_fails_before_building(
+        config_dir, project, image_store, base_image, auth_registry):
+    made = run(config_dir, REGISTRY_BLOCK % USER + pipeline(project, f'''
+        repository = "${{var.registry_host}}/team/from-block"
+        tags       = ["refused"]
+        build_args = {{ BASE = "{base_image}" }}
+    '''), variables={"registry_host": auth_registry.host, "registry_password": "guessed"})
+    step = image_step(made)
+    assert step.status == Status.FAILED
+    assert step.error.startswith(f"cannot push to {auth_registry.host}/team/from-block: ")
+    log = stored_log(made)
+    assert "STEP 1" not in log                          # no build was started
+    assert "guessed" not in log + step.error and PASSWORD not in log
+
+
+def test_a_registry_block_for_another_host_gives_no_credentials(
+        config_dir, project, image_store, base_image, auth_registry, open_registry):
+    made = run(config_dir, REGISTRY_BLOCK % USER + pipeline(project, f'''
+        repository = "{open_registry.host}/team/other"
+        tags       = ["o1"]
+        build_args = {{ BASE = "{base_image}" }}
+        insecure   = true
+    '''), variables={"registry_host": auth_registry.host, "registry_password": PASSWORD})
+    step = image_step(made)
+    assert step.status == Status.SUCCEEDED, step.error
+    assert "credentials: none" in stored_log(made)
