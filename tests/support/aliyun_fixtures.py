@@ -1,11 +1,12 @@
-"""Shared pieces of the Alibaba Cloud tests: a running ECS emulator with a few instances, the
-credentials it accepts, and inline HCL pointing a `provider "alicloud"` block at it."""
+"""Shared pieces of the Alibaba Cloud tests: a running ECS emulator with a few instances, one
+answering Container Registry (`registry_emulator`), the credentials they accept, and inline HCL
+pointing a `provider "alicloud"` block at them."""
 
 from __future__ import annotations
 
 import textwrap
 
-from tests.emulators.aliyun import EcsEmulator, Instance
+from tests.emulators.aliyun import ContainerRegistry, EcsEmulator, Instance, Login
 
 ACCESS_KEY = "LTAI-test-key-id"
 SECRET_KEY = "test-secret-Zq81-must-not-leak"
@@ -43,3 +44,16 @@ def provider_block(endpoint: str, *, access_key: str = "var.alicloud_access_key"
 
 def keys(secret: str = SECRET_KEY) -> dict[str, str]:
     return {"alicloud_access_key": ACCESS_KEY, "alicloud_secret_key": secret}
+
+
+def registry_emulator(*, domain: str | None = None, username: str = "cr_temp_user",
+                      password: str = "acr-temporary-token-must-not-leak",
+                      instance_id: str | None = None) -> EcsEmulator:
+    """An emulator answering Container Registry with no ECS instances. Personal Edition reports
+    `domain` as its registry host, and so does the Enterprise instance `instance_id` if given. GetAuthorizationToken hands out `username`/`password` (pair them with a docker-registry
+    whose htpasswd has them, and a push to the "ACR" repository goes there for real)."""
+    registry = ContainerRegistry(region=REGION, personal_domain=domain or "",
+                                 login=Login(username, password))
+    if instance_id is not None:
+        registry.add_instance(instance_id, domain)
+    return EcsEmulator({ACCESS_KEY: SECRET_KEY}, registry=registry)

@@ -1,9 +1,11 @@
-"""EcsEmulator: an HTTP server answering the ECS RPC API (version 2014-05-26) as the real gateway
-does for the requests aliyun-python-sdk-core sends.
+"""EcsEmulator: an HTTP server answering the ECS RPC API (version 2014-05-26), and Container
+Registry (tests.emulators.aliyun.container_registry: Enterprise Edition RPC 2018-12-01, Personal
+Edition ROA 2016-06-07), as the real gateway does for the requests aliyun-python-sdk-core sends.
+One endpoint answers both products, as the `endpoint` of a `provider "alicloud"` block is one URL.
 
 Every request goes through the gateway's checks first, in its order: the common parameters are
 present (MissingParameter) and well formed (SignatureMethod HMAC-SHA1, SignatureVersion 1.0, an ISO
-8601 `Timestamp` within 15 minutes, `Version` 2014-05-26), the key id is known
+8601 `Timestamp` within 15 minutes, `Version` 2014-05-26 or 2018-12-01), the key id is known
 (InvalidAccessKeyId.NotFound, HTTP 404), the signature matches (SignatureDoesNotMatch, HTTP 400,
 whose message carries the server's string to sign as the real one does, so the SDK can tell a wrong
 secret), and the nonce was not seen before (SignatureNonceUsed). Faults a test queues (throttling,
@@ -14,6 +16,15 @@ Actions: DescribeInstances, TagResources, UntagResources, DescribeCloudAssistant
 CreateCommand, InvokeCommand, DescribeInvocationResults, StopInvocation. Commands run as local
 processes (tests.emulators.aliyun.commands). Every request is recorded (`requests`), so a test can
 count what a client sent.
+
+ROA requests (any path but `/`) are checked the ROA way: `Authorization: acs ID:SIGNATURE`
+present and well formed (IncompleteSignature), the key id known, `x-acs-signature-method`
+HMAC-SHA1 and `x-acs-signature-version` 1.0, an RFC 2616 `Date` within 15 minutes,
+`x-acs-version` 2016-06-07, `Content-MD5` matching the body, then the signature
+(SignatureDoesNotMatch). They are recorded with the action `ROA METHOD PATH`.
+
+`answer_raw` makes the next requests get a canned raw answer (a test of what a client does with
+HTML, a truncated or an oversized body).
 """
 
 from __future__ import annotations
@@ -30,10 +41,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import parse_qsl, urlsplit
+from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .commands import Invocation, Record, Runner
-from .signing import signature, signature_matches, string_to_sign
+from .container_registry import CR_VERSION, PERSONAL_VERSION, ContainerRegistry, CrError
+from .signing import (roa_signature, roa_string_to_sign, signature, signature_matches,
+                      string_to_sign)
 
 VERSION = "2014-05-26"
 TIMESTAMP_WINDOW = 15 * 60
@@ -91,6 +105,14 @@ class Fault:
     times: int = 1
 
 
+@dataclass
+class RawAnswer:
+    status: int
+    body: bytes
+    content_type: str = "application/json;charset=utf-8"
+    times: int = 1
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     method: str
@@ -105,7 +127,7 @@ class EcsEmulator:
 
     def __init__(self, credentials: dict[str, str], instances: list[Instance] = (),
                  root: Path | None = None, host: str = "127.0.0.1", port: int = 0,
-                 regions: tuple[str, ...] = ()):
+                 regions: tuple[str, ...] = (), registry: ContainerRegistry | None = None):
         import tempfile
 
         self.credentials = dict(credentials)
@@ -115,6 +137,9 @@ class EcsEmulator:
         self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="ecs-"))
         self.runner = Runner(self.root)
         self.faults: list[Fault] = []
+        self.raw_answers: list[RawAnswer] = []
+        self.cr = registry if registry is not None else ContainerRegistry(
+            region=sorted(self.regions)[0] if self.regions else "cn-hangzhou")
         self.requests: list[RecordedRequest] = []
         self.commands: dict[str, dict[str, Any]] = {}
         self.invocations: dict[str, Invocation] = {}
@@ -179,6 +204,12 @@ class EcsEmulator:
              ) -> None:
         self.faults.append(Fault(code, status, message, action, times))
 
+    def answer_raw(self, body: bytes | str, status: int = 200, times: int = 1,
+                   content_type: str = "application/json;charset=utf-8") -> None:
+        """Answer the next `times` requests with `body` as it is, before any check."""
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        self.raw_answers.append(RawAnswer(status, data, content_type, times))
+
     def home(self, instance_id: str) -> Path:
         """The directory an instance's commands run in (their HOME)."""
         return self.runner.home(instance_id)
@@ -205,13 +236,14 @@ class EcsEmulator:
             def do_POST(self) -> None:
                 self._answer("POST")
 
+            def do_PUT(self) -> None:
+                self._answer("PUT")
+
+            def do_DELETE(self) -> None:
+                self._answer("DELETE")
+
             def _answer(self, method: str) -> None:
                 split = urlsplit(self.path)
-                if split.path not in ("", "/"):
-                    self._send(404, {"Code": "InvalidAction.NotFound",
-                                     "Message": "Specified api is not found, please check "
-                                                "your url and method."})
-                    return
                 pairs = parse_qsl(split.query, keep_blank_values=True)
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > MAX_BODY:
@@ -220,22 +252,34 @@ class EcsEmulator:
                     self.close_connection = True
                     return
                 body = self.rfile.read(length) if length else b""
+                raw = emulator._raw_answer()
+                if raw is not None:
+                    self._send_bytes(raw.status, raw.body, raw.content_type)
+                    return
+                if split.path not in ("", "/"):
+                    status, answer = emulator.handle_roa(method, unquote(split.path), pairs,
+                                                         list(self.headers.items()), body)
+                    self._send(status, answer)
+                    return
                 kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
                 if body and kind == "application/x-www-form-urlencoded":
                     pairs += parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
                 status, answer = emulator.handle(method, pairs)
                 self._send(status, answer)
 
-            def _send(self, status: int, answer: dict[str, Any]) -> None:
-                answer.setdefault("RequestId", str(uuid.uuid4()).upper())
-                if "Code" in answer:
-                    answer.setdefault("HostId", "ecs.aliyuncs.com")
-                data = json.dumps(answer).encode()
+            def _send_bytes(self, status: int, data: bytes, content_type: str) -> None:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json;charset=utf-8")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _send(self, status: int, answer: dict[str, Any]) -> None:
+                answer.setdefault("RequestId", str(uuid.uuid4()).upper())
+                if "Code" in answer and "IsSuccess" not in answer:
+                    answer.setdefault("HostId", "ecs.aliyuncs.com")
+                self._send_bytes(status, json.dumps(answer).encode(),
+                                 "application/json;charset=utf-8")
 
         return Handler
 
@@ -250,6 +294,8 @@ class EcsEmulator:
                 raise _invalid(duplicate, "The parameter is given more than once.")
             self._authenticate(method, pairs, params)
             self._fault(action)
+            if params["Version"] == CR_VERSION:
+                return self._registry_rpc(method, action, params)
             handler = getattr(self, f"_action_{action}", None)
             if handler is None:
                 raise ApiError(404, "InvalidAction.NotFound",
@@ -262,6 +308,83 @@ class EcsEmulator:
             return error.status, {"Code": error.code, "Message": error.message,
                                   "Recommend": f"https://api.aliyun.com/troubleshoot?q="
                                                f"{error.code}"}
+
+    def _registry_rpc(self, method: str, action: str, params: dict[str, str]
+                      ) -> tuple[int, dict[str, Any]]:
+        try:
+            answer = self.cr.rpc(action, params)
+        except CrError as error:
+            if error.status != 200:
+                raise ApiError(error.status, error.code, error.message) from None
+            self._record(method, action, params, 200, error.code)
+            return 200, {"Code": error.code, "Message": error.message, "IsSuccess": False}
+        self._record(method, action, params, 200, "")
+        return 200, answer
+
+    def handle_roa(self, method: str, path: str, query: list[tuple[str, str]],
+                   headers: list[tuple[str, str]], body: bytes) -> tuple[int, dict[str, Any]]:
+        """Answer one ROA (Container Registry 2016-06-07) request: (HTTP status, JSON body)."""
+        action = f"ROA {method} {path}"
+        params = dict(query)
+        try:
+            self._authenticate_roa(method, path, query, headers, body)
+            self._fault(action)
+            answer = self.cr.roa(method, path, body)
+        except (ApiError, CrError) as error:
+            self._record(method, action, params, error.status, error.code)
+            return error.status, {"Code": error.code, "Message": error.message}
+        self._record(method, action, params, 200, "")
+        return 200, answer
+
+    def _authenticate_roa(self, method: str, path: str, query: list[tuple[str, str]],
+                          headers: list[tuple[str, str]], body: bytes) -> None:
+        given = {name.lower(): value for name, value in headers}
+        authorization = given.get("authorization", "")
+        scheme, _, credential = authorization.partition(" ")
+        key_id, _, signed = credential.partition(":")
+        if scheme != "acs" or not key_id or not signed:
+            raise ApiError(400, "IncompleteSignature",
+                           "The request signature does not conform to Aliyun standards.")
+        secret = self.credentials.get(key_id)
+        if secret is None:
+            raise ApiError(404, "InvalidAccessKeyId.NotFound",
+                           "Specified access key is not found.")
+        if given.get("x-acs-signature-method") != "HMAC-SHA1":
+            raise ApiError(400, "InvalidSignatureMethod",
+                           "Specified signature method is not supported.")
+        if given.get("x-acs-signature-version") != "1.0":
+            raise ApiError(400, "InvalidSignatureVersion",
+                           "Specified signature version is not supported.")
+        try:
+            stamp = parsedate_to_datetime(given["date"]).timestamp()
+        except (KeyError, TypeError, ValueError):
+            raise ApiError(400, "InvalidTimeStamp.Format",
+                           "Specified time stamp or date value is not well formatted.") from None
+        if abs(self.clock() - stamp) > TIMESTAMP_WINDOW:
+            raise ApiError(400, "InvalidTimeStamp.Expired",
+                           "Specified time stamp or date value is expired.")
+        if body:
+            import hashlib
+
+            digest = base64.b64encode(hashlib.md5(body).digest()).decode("ascii")
+            if given.get("content-md5") != digest:
+                raise ApiError(400, "InvalidContentMD5",
+                               "The Content-MD5 you specified did not match what we received.")
+        expected_text = roa_string_to_sign(method, headers, path, query)
+        if not signature_matches(signed, roa_signature(expected_text, secret)):
+            raise ApiError(400, "SignatureDoesNotMatch",
+                           "Specified signature is not matched with our calculation. server "
+                           f"string to sign is:{expected_text}")
+        if given.get("x-acs-version") != PERSONAL_VERSION:
+            raise ApiError(400, "InvalidVersion", "Specified parameter Version is not valid.")
+
+    def _raw_answer(self) -> RawAnswer | None:
+        with self._lock:
+            for answer in self.raw_answers:
+                if answer.times > 0:
+                    answer.times -= 1
+                    return answer
+        return None
 
     def _record(self, method: str, action: str, params: dict[str, str], status: int,
                 code: str) -> None:
@@ -309,7 +432,7 @@ class EcsEmulator:
                 raise ApiError(400, "SignatureNonceUsed",
                                "Specified signature nonce was used already.")
             self._nonces[key] = now
-        if params["Version"] != VERSION:
+        if params["Version"] not in (VERSION, CR_VERSION):
             raise ApiError(400, "InvalidVersion", "Specified parameter Version is not valid.")
 
     def _fault(self, action: str) -> None:
