@@ -82,6 +82,10 @@ def _check_tags(tags: list[str]) -> list[str]:
     return tags
 
 
+def _as_text(value: Any) -> Any:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 class ImageBuildStep(Step):
     """`type = "image_build"`: an image built with buildah and pushed under every tag."""
 
@@ -99,6 +103,17 @@ class ImageBuildStep(Step):
     _duration = field_validator("timeout")(_check_duration)
     _repository = field_validator("repository")(_check_repository)
     _tags = field_validator("tags")(_check_tags)
+
+    @field_validator("tags", "build_args", mode="before")
+    @classmethod
+    def _numbers_as_text(cls, value: Any) -> Any:
+        """`"${run.number}"` alone is a number once the run resolves it: a tag or a build
+        argument takes it as its text."""
+        if isinstance(value, list):
+            return [_as_text(item) for item in value]
+        if isinstance(value, dict):
+            return {key: _as_text(item) for key, item in value.items()}
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -173,3 +173,14 @@ def test_anonymous_push_writes_no_auth_file(tmp_path):
         assert "--authfile" not in push_argv("buildah", "h:1/a:1", digest_file=tmp_path / "d",
                                              auth_file=auth.path, insecure=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_number_alone_becomes_a_tag_and_a_build_argument_as_text():
+    from flowplan.steps.image_build import ImageBuildStep
+
+    step = ImageBuildStep.model_validate({"type": "image_build", "repository": "localhost/a",
+                                          "tags": [7, "x"], "build_args": {"N": 7}})
+    assert step.tags == ["7", "x"] and step.build_args == {"N": "7"}
+    with pytest.raises(ValueError):
+        ImageBuildStep.model_validate({"type": "image_build", "repository": "localhost/a",
+                                       "tags": [True]})
