@@ -329,8 +329,60 @@ def test_a_failing_build_leaves_buildah_output_in_the_step_log(
     assert open_registry.tags("team/broken") == []
 
 
+def sleeping(seconds: str) -> list[int]:
+    """Processes running `sleep SECONDS` (a RUN of a build), by pid."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    words = cmdline.read().split(b"\0")
+            except OSError:
+                continue
+            if words[:2] == [b"sleep", seconds.encode()] or \
+                    words[:2] == [b"/bin/sleep", seconds.encode()]:
+                found.append(int(entry))
+    return found
+
+
+def gone(seconds: str, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while sleeping(seconds) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not sleeping(seconds)
+
+
+def test_cancel_stops_buildah_and_the_build_it_runs(config_dir, project, image_store,
+                                                    base_image, open_registry):
+    import threading
+
+    (project / "Dockerfile").write_text('ARG BASE\nFROM $BASE\nRUN sleep 71.5\n')
+    hcl = pipeline(project, f'''
+        repository = "{open_registry.host}/team/canceled"
+        tags       = ["x"]
+        build_args = {{ BASE = "{base_image}" }}
+        insecure   = true
+    ''')
+    runner = threading.Thread(target=run, args=(config_dir, hcl), daemon=True)
+    runner.start()
+    deadline = time.monotonic() + 60
+    while not sleeping("71.5") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sleeping("71.5"), "the build's RUN did not start"
+    other = make_service(config_dir)
+    started = time.monotonic()
+    other.cancel("app#1", user="alice")
+    runner.join(timeout=30)
+    assert not runner.is_alive()
+    assert time.monotonic() - started < 15
+    assert gone("71.5")
+    step = image_step(other)
+    assert step.status == Status.CANCELED
+    assert open_registry.tags("team/canceled") == []
+
+
 def test_timeout_stops_buildah(config_dir, project, image_store, base_image, open_registry):
-    (project / "Dockerfile").write_text('ARG BASE\nFROM $BASE\nRUN sleep 60\n')
+    (project / "Dockerfile").write_text('ARG BASE\nFROM $BASE\nRUN sleep 73.5\n')
     started = time.monotonic()
     made = run(config_dir, pipeline(project, f'''
         repository = "{open_registry.host}/team/slow"
@@ -343,6 +395,7 @@ def test_timeout_stops_buildah(config_dir, project, image_store, base_image, ope
     assert step.status == Status.FAILED
     assert step.error.startswith("timed out: the step's timeout of 3s ran out")
     assert time.monotonic() - started < 30
+    assert gone("73.5")
 
 
 # -- the provider "registry" block -----------------------------------------------------------------
