@@ -49,6 +49,7 @@ class RunInfo:
     branch: str | None
     commit: str | None
     commit_short: str | None
+    source_url: str | None = None    # the pipeline's source, without credentials (labels)
 
     @property
     def ref(self) -> str:

@@ -58,6 +58,7 @@ TOKEN_USERNAME = "token"          # the username of a `credentials` text without
 LABEL_REVISION = "org.opencontainers.image.revision"
 LABEL_RUN = "io.flowplan.run"
 LABEL_REF_NAME = "org.opencontainers.image.ref.name"
+LABEL_SOURCE = "org.opencontainers.image.source"
 
 
 def _check_repository(value: str) -> str:
@@ -396,6 +397,8 @@ def run_labels(context: StepContext, tags: list[str]) -> dict[str, str]:
     labels = {LABEL_RUN: context.run.ref, LABEL_REF_NAME: tags[0]}
     if context.run.commit:
         labels[LABEL_REVISION] = context.run.commit
+    if context.run.source_url:
+        labels[LABEL_SOURCE] = context.run.source_url
     return labels
 
 

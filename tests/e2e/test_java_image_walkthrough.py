@@ -82,6 +82,8 @@ def test_the_image_walkthrough_builds_the_service_image_and_pushes_it(
         config = skopeo_inspect(f"{repository}:1", config=True)["config"]
         assert config["Labels"]["org.opencontainers.image.revision"] == commit
         assert config["Labels"]["io.flowplan.run"] == "hello#1"
+        assert config["Labels"]["org.opencontainers.image.source"] == \
+            str(example / ".flowplan" / "app.git")
         assert config["Cmd"] == ["java", "-jar", "/app/hello-service.jar"]
         assert "PORT=8080" in config["Env"]
 

@@ -618,5 +618,25 @@ class Drive:
 
 def _run_info(run: RunRecord) -> RunInfo:
     return RunInfo(run.id, run.pipeline, run.number, run.trigger, run.user, run.branch,
-                   run.commit, run.commit_short)
+                   run.commit, run.commit_short, _source_url(run.definition))
+
+
+def _source_url(definition: Any) -> str | None:
+    """The URL of the run's source as the definition gives it, without any user or password in
+    it; None when it has none or the run completes it (a deferred value)."""
+    source = definition.get("source") if isinstance(definition, dict) else None
+    url = source.get("url") if isinstance(source, dict) else None
+    if not isinstance(url, str) or not url:
+        return None
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.username is not None or parts.password is not None:
+        host = parts.hostname or ""
+        netloc = host + (f":{parts.port}" if parts.port else "")
+        url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return url
 

@@ -184,3 +184,16 @@ def test_a_run_number_alone_becomes_a_tag_and_a_build_argument_as_text():
     with pytest.raises(ValueError):
         ImageBuildStep.model_validate({"type": "image_build", "repository": "localhost/a",
                                        "tags": [True]})
+
+
+@pytest.mark.parametrize("url, label", [
+    ("https://ci:tok3n@git.example.com/team/app.git", "https://git.example.com/team/app.git"),
+    ("https://tok3n@git.example.com:8443/app.git", "https://git.example.com:8443/app.git"),
+    ("/srv/git/app.git", "/srv/git/app.git"),
+    ({"$deferred": "${var.url}", "sensitive": True}, None),
+    (None, None),
+])
+def test_the_source_label_never_carries_credentials(url, label):
+    from flowplan.executor.run.scheduler import _source_url
+
+    assert _source_url({"source": {"url": url}}) == label
