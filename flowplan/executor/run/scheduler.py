@@ -241,8 +241,9 @@ class Drive:
 
     def open_secret(self, name: str) -> str:
         """The clear text of the secret a step names (a run variable, else a store secret, as
-        for sources), masked from now on in errors and what the store records: the whole text and, for `user:password`, the password
-        alone. SecretMissing when there is none or it cannot be opened."""
+        for sources), masked from now on in errors and what the store records: the whole text
+        and, for `user:password`, the password alone. SecretMissing when there is none or it
+        cannot be opened."""
         if not name:
             raise SecretMissing("a secret name is empty")
         if self.values.variables.get(name) is None and self.store.get_secret_token(name) is None:

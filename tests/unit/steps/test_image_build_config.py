@@ -115,8 +115,8 @@ def test_hostile_image_names_are_refused(name):
     ("127.0.0.1:5000/team/app", "127.0.0.1:5000", "team/app"),
     ("localhost/app", "localhost", "app"),
     ("registry.example.com/a.b/c_d/e__f/g-h", "registry.example.com", "a.b/c_d/e__f/g-h"),
-    ("cri-x-registry.cn-hangzhou.cr.aliyuncs.com/ns/repo", "cri-x-registry.cn-hangzhou.cr.aliyuncs.com",
-     "ns/repo"),
+    ("cri-x-registry.cn-hangzhou.cr.aliyuncs.com/ns/repo",
+     "cri-x-registry.cn-hangzhou.cr.aliyuncs.com", "ns/repo"),
 ])
 def test_valid_image_names_are_split_into_host_and_path(name, host, path):
     parsed = parse_image_name(name)
