@@ -102,8 +102,7 @@ def make_plan(config: Config, state: State, registry: ProviderRegistry,
     diagnostics = Diagnostics()
     wanted = _selected(config, state, options, diagnostics)
     provider_names = {config.resources[a].provider for a in wanted if a in config.resources}
-    provider_names |= {state.get(a).provider  # type: ignore[union-attr]
-                       for a in wanted if a in state}
+    provider_names |= {state.get(a).provider for a in wanted if a in state}  # type: ignore[union-attr]
     if not options.destroy and not options.targets:
         provider_names |= block_only_providers(config, registry)
     providers = configure_providers(config, registry, provider_names, diagnostics)

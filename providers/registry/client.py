@@ -20,9 +20,10 @@ password to a host of its choosing. Redirects are never followed (a registry tha
 `/v2/` or its realm is reported, with the place it points to).
 
 Bounds: connection failures, timeouts and 5xx answers are retried (`Retry`: 3 attempts, short
-backoff); 4xx never are. Each request has connect/read timeouts and an overall deadline for its
-answer; answers are read up to MAX_ANSWER bytes, challenges up to MAX_CHALLENGE characters and
-tokens up to MAX_TOKEN characters. Repository names and tags are checked against the reference
+backoff); 4xx and certificates that do not verify never are. Each request has connect and read
+timeouts, and its answer's body a deadline of its own (a trickle is cut off); answers are read
+up to MAX_ANSWER bytes, challenges up to MAX_CHALLENGE characters and tokens up to MAX_TOKEN
+characters. Repository names and tags are checked against the reference
 grammar before they reach a URL.
 
 A failure is a RegistryError whose text names the registry and what went wrong, and never the
@@ -237,7 +238,8 @@ class Challenge:
 
 
 class _Session:
-    """One conversation with a registry: the HTTP client, the Authorization a scope earned."""
+    """One conversation with a registry (one check): its HTTP clients and the secrets that must
+    never be shown (the password, and each token handed out)."""
 
     def __init__(self, access: RegistryAccess, timeout: float, retry: Retry | None,
                  transport: httpx.BaseTransport | None):
@@ -288,6 +290,7 @@ class _Session:
         path = f"/v2/{repository}/manifests/{quote(tag, safe='')}"
         url = f"{self.base}{path}"
         accept = {"Accept": ", ".join(MANIFEST_TYPES)}
+        authorization: dict[str, str] = {}
         response, data = self._send("HEAD", url, accept)
         if response.status_code == 401:
             authorization = self._authorize(response, (f"repository:{repository}:pull",),
@@ -295,8 +298,6 @@ class _Session:
             response, data = self._send("HEAD", url, {**accept, **authorization})
             if response.status_code == 401:
                 raise self._credentials_refused(response, data)
-        else:
-            authorization: dict[str, str] = {}
         if response.status_code == 404:
             return None
         if response.status_code == 403:
@@ -361,7 +362,7 @@ class _Session:
         headers = {"Authorization": self._basic()} if self.access.username else {}
         separator = "&" if urlsplit(realm).query else "?"
         url = realm + (separator + urlencode(query) if query else "")
-        where = f"the token service {_shown(_without_query(realm))}"
+        where = f"the token service {self._scrub(_without_query(realm))}"
         response, data = self._send("GET", url, headers, client=client, where=where)
         if response.status_code in (401, 403):
             if not self.access.username:
@@ -400,21 +401,19 @@ class _Session:
                 or split.username or split.password or "@" in split.netloc or split.fragment \
                 or len(realm) > 2048:
             raise RegistryError(f"Registry {self.name} asks for a token from a realm that is not "
-                                f"an http(s) URL ({_shown(realm)!r}); refused", "malformed", 401)
-        same_host = split.hostname.lower() == self.hostname
-        registry_scheme = urlsplit(self.base).scheme
-        if same_host:
-            if split.scheme == "http" and registry_scheme == "https":
+                                f"an http(s) URL ({self._scrub(realm)!r}); refused",
+                                "malformed", 401)
+        shown = self._scrub(_without_query(realm))
+        if split.hostname.lower() == self.hostname:
+            if split.scheme == "http" and urlsplit(self.base).scheme == "https":
                 raise RegistryError(f"Registry {self.name} asks for a token over plain HTTP "
-                                    f"({_shown(_without_query(realm))}) although it is itself "
-                                    "https; refused: the credentials would travel in clear",
-                                    "refused", 401)
+                                    f"({shown}) although it is itself https; refused: the "
+                                    "credentials would travel in clear", "refused", 401)
             return self._http
         if split.scheme != "https":
-            raise RegistryError(f"Registry {self.name} asks for a token from "
-                                f"{_shown(_without_query(realm))}, plain HTTP on another host; "
-                                "refused: credentials go to another host only over https",
-                                "refused", 401)
+            raise RegistryError(f"Registry {self.name} asks for a token from {shown}, plain "
+                                "HTTP on another host; refused: credentials go to another host "
+                                "only over https", "refused", 401)
         if not self.access.insecure:
             return self._http                   # already verifying TLS
         if self._strict is None:
@@ -444,6 +443,8 @@ class _Session:
             except httpx.TransportError as error:
                 failure = RegistryError(f"Cannot reach {where}: {_transport_reason(error)}",
                                         "unreachable")
+                if _untrusted_certificate(error):
+                    raise failure from None         # the same certificate next time
             else:
                 if 300 <= response.status_code < 400:
                     target = response.headers.get("Location", "")
@@ -623,7 +624,15 @@ def _split_url(url: str, insecure: bool) -> tuple[str, Any]:
     return split.scheme.lower(), split
 
 
+def _untrusted_certificate(error: httpx.TransportError) -> bool:
+    return isinstance(error, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(error)
+
+
 def _transport_reason(error: httpx.TransportError) -> str:
+    if _untrusted_certificate(error):
+        return (f"its TLS certificate does not verify ({_shown(str(error))}); give the registry "
+                "a certificate this machine trusts, or set `insecure = true` for a registry you "
+                "trust on a network you trust")
     if isinstance(error, httpx.TimeoutException):
         return f"no answer in time ({type(error).__name__})"
     if isinstance(error, httpx.ConnectError):

@@ -9,18 +9,24 @@ registry v2 server) on 127.0.0.1, and what reading images back with skopeo needs
         registry.token_service                                      # Bearer tokens, see below
 
 Each registry is its own process with its own storage directory, config and free port, served
-over plain HTTP (clients need `--tls-verify=false` / `insecure`). `stop()` (or leaving the `with`)
+over plain HTTP, or https with a self-signed certificate (`tls=True`); clients need
+`--tls-verify=false` / `insecure` either way. `stop()` (or leaving the `with`)
 terminates it. With `auth="token"` the registry trusts a Docker token-auth server
 (tests/emulators/registry_token, in this process) that hands out JWTs for `users`: clients get a
 401 with `WWW-Authenticate: Bearer realm=...,service=...,scope=...` and do the token flow.
 `registry_problem()` says why none can start here (the package missing), for a skip reason.
 `skopeo_inspect(reference, ...)` and `skopeo_copy_to_dir(...)` read an image back;
 `tiny_oci_layout(dir)` makes a one-layer image without any build tool and `skopeo_push(layout,
-reference, credentials=...)` pushes it (credentials through a 0600 auth file, never argv).
+reference, credentials=...)` pushes it. skopeo gets credentials through a 0600 auth file that is
+removed afterwards, never through argv.
 
 From a shell, a registry that outlives the command, for trying the image example by hand:
 
     python -m tests.support.registry --dir DIR [--user NAME:PASSWORD]   (htpasswd)
+
+or, with token auth, one that stays in the foreground with its token server until Ctrl-C:
+
+    python -m tests.support.registry --dir DIR --user NAME:PASSWORD --auth token
 """
 
 from __future__ import annotations
@@ -64,10 +70,11 @@ class Registry:
     process: subprocess.Popen
     credentials: tuple[str, str] | None = None
     token_service: Any = None                   # a TokenService when auth="token"
+    certificate: Path | None = None             # the self-signed certificate when tls=True
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.certificate else 'http'}://{self.host}"
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -92,7 +99,7 @@ class Registry:
             scope = f"repository:{repository}:pull"
             request.add_header("Authorization", self._authorization(scope))
         try:
-            with urllib.request.urlopen(request, timeout=10) as answer:
+            with urllib.request.urlopen(request, timeout=10, context=_unverified()) as answer:
                 return sorted(json.load(answer).get("tags") or [])
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
@@ -120,10 +127,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _unverified() -> Any:
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 @contextmanager
 def start_registry(directory: Path, users: dict[str, str] | None = None,
-                   auth: str | None = None) -> Iterator[Registry]:
-    registry = launch(directory, users, auth)
+                   auth: str | None = None, *, tls: bool = False) -> Iterator[Registry]:
+    registry = launch(directory, users, auth, tls=tls)
     try:
         yield registry
     finally:
@@ -131,11 +147,12 @@ def start_registry(directory: Path, users: dict[str, str] | None = None,
 
 
 def launch(directory: Path, users: dict[str, str] | None = None,
-           auth: str | None = None) -> Registry:
+           auth: str | None = None, *, tls: bool = False) -> Registry:
     """Start a registry whose files live in `directory` (made if absent). `auth`: None (open,
     or "htpasswd" when `users` are given), "htpasswd" (basic auth for `users`, kept as bcrypt
     hashes in an htpasswd file) or "token" (Bearer tokens from a TokenService that checks
-    `users`)."""
+    `users`). With `tls`, served over https with a self-signed certificate for 127.0.0.1 (which
+    no client trusts: `insecure` / `--tls-verify=false`)."""
     auth = auth or ("htpasswd" if users else None)
     if auth not in (None, "htpasswd", "token"):
         raise ValueError(f"auth is None, 'htpasswd' or 'token', not {auth!r}")
@@ -146,6 +163,10 @@ def launch(directory: Path, users: dict[str, str] | None = None,
     config = ["version: 0.1", "log:", "  level: warn", "  accesslog:", "    disabled: true",
               "storage:", "  filesystem:", f"    rootdirectory: {directory / 'storage'}",
               "  delete:", "    enabled: true", "http:", f"  addr: 127.0.0.1:{port}"]
+    certificate = None
+    if tls:
+        certificate, key = _self_signed(directory)
+        config += ["  tls:", f"    certificate: {certificate}", f"    key: {key}"]
     token_service = None
     if auth == "token":
         from tests.emulators.registry_token import TokenService
@@ -167,7 +188,8 @@ def launch(directory: Path, users: dict[str, str] | None = None,
                                start_new_session=True)
     log.close()
     credentials = next(iter(users.items())) if users else None
-    registry = Registry(f"127.0.0.1:{port}", directory, process, credentials, token_service)
+    registry = Registry(f"127.0.0.1:{port}", directory, process, credentials, token_service,
+                        certificate)
     try:
         _wait_ready(registry)
     except BaseException:
@@ -182,7 +204,8 @@ def _wait_ready(registry: Registry) -> None:
         if registry.process.poll() is not None:
             raise RuntimeError(f"docker-registry exited at start:\n{registry.log()}")
         try:
-            with urllib.request.urlopen(f"{registry.url}/v2/", timeout=2):
+            with urllib.request.urlopen(f"{registry.url}/v2/", timeout=2,
+                                        context=_unverified()):
                 return
         except urllib.error.HTTPError as exc:
             if exc.code == 401:             # up, and asking for credentials
@@ -195,19 +218,70 @@ def _wait_ready(registry: Registry) -> None:
                        f"{registry.log()}")
 
 
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A key and a self-signed certificate for 127.0.0.1, as PEM files in `directory`."""
+    import ipaddress
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - timedelta(days=1))
+                   .not_valid_after(now + timedelta(days=30))
+                   .add_extension(x509.SubjectAlternativeName(
+                       [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+                   .sign(key, hashes.SHA256()))
+    certificate_path, key_path = directory / "tls.crt", directory / "tls.key"
+    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    return certificate_path, key_path
+
+
+@contextmanager
+def _authfile(reference: str, credentials: tuple[str, str] | None) -> Iterator[Path | None]:
+    """An auth.json (0600, in a private temporary directory, removed afterwards) holding
+    `credentials` for the reference's registry: skopeo reads them from there, never from argv."""
+    if not credentials:
+        yield None
+        return
+    import base64
+    import os
+    import tempfile
+
+    host = reference.split("/", 1)[0]
+    token = base64.b64encode(":".join(credentials).encode()).decode()
+    with tempfile.TemporaryDirectory(prefix="flowplan-skopeo-") as private:
+        path = Path(private) / "auth.json"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            json.dump({"auths": {host: {"auth": token}}}, out)
+        yield path
+
+
 def skopeo_inspect(reference: str, *, credentials: tuple[str, str] | None = None,
                    raw: bool = False, config: bool = False) -> dict:
-    """`skopeo inspect` of `docker://reference` over plain HTTP: the image's summary, or its
-    manifest (`raw`) or config (`config`) as the registry serves them."""
+    """`skopeo inspect` of `docker://reference` (plain HTTP, or https unverified): the image's
+    summary, or its manifest (`raw`) or config (`config`) as the registry serves them."""
     argv = ["skopeo", "inspect", "--tls-verify=false"]
     if raw:
         argv.append("--raw")
     if config:
         argv.append("--config")
-    if credentials:
-        argv += ["--creds", ":".join(credentials)]
-    argv.append(f"docker://{reference}")
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    with _authfile(reference, credentials) as authfile:
+        if authfile:
+            argv += ["--authfile", str(authfile)]
+        argv.append(f"docker://{reference}")
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
         raise RuntimeError(f"skopeo inspect {reference} failed: {done.stderr.strip()}")
     return json.loads(done.stdout)
@@ -258,27 +332,16 @@ def tiny_oci_layout(directory: Path, *, text: str = "hello from flowplan\n",
 
 def skopeo_push(layout: Path, reference: str, *,
                 credentials: tuple[str, str] | None = None) -> str:
-    """Push the OCI layout's `latest` to `docker://reference` over plain HTTP; the pushed
-    manifest's digest. Credentials go through a 0600 auth file next to the layout (removed
-    afterwards), never through argv."""
-    import base64
-    import os
-
+    """Push the OCI layout's `latest` to `docker://reference` (plain HTTP, or https unverified);
+    the pushed manifest's digest."""
     argv = ["skopeo", "copy", "--dest-tls-verify=false", "--dest-precompute-digests"]
-    authfile = layout.parent / f".{layout.name}-auth.json"
     digest_file = layout.parent / f".{layout.name}-digest"
-    if credentials:
-        host = reference.split("/", 1)[0]
-        token = base64.b64encode(":".join(credentials).encode()).decode()
-        descriptor = os.open(authfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as out:
-            json.dump({"auths": {host: {"auth": token}}}, out)
-        argv += ["--dest-authfile", str(authfile)]
-    argv += ["--digestfile", str(digest_file), f"oci:{layout}:latest", f"docker://{reference}"]
-    try:
+    with _authfile(reference, credentials) as authfile:
+        if authfile:
+            argv += ["--dest-authfile", str(authfile)]
+        argv += ["--digestfile", str(digest_file), f"oci:{layout}:latest",
+                 f"docker://{reference}"]
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-    finally:
-        authfile.unlink(missing_ok=True)
     if done.returncode != 0:
         raise RuntimeError(f"skopeo copy to {reference} failed: {done.stderr.strip()}")
     digest = digest_file.read_text().strip()
@@ -291,10 +354,11 @@ def skopeo_copy_to_dir(reference: str, destination: Path, *,
     """The image copied out of the registry into `destination` (skopeo's `dir:` layout: the
     manifest, the config and each layer as a file named by its digest)."""
     argv = ["skopeo", "copy", "--src-tls-verify=false"]
-    if credentials:
-        argv += ["--src-creds", ":".join(credentials)]
-    argv += [f"docker://{reference}", f"dir:{destination}"]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    with _authfile(reference, credentials) as authfile:
+        if authfile:
+            argv += ["--src-authfile", str(authfile)]
+        argv += [f"docker://{reference}", f"dir:{destination}"]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         raise RuntimeError(f"skopeo copy {reference} failed: {done.stderr.strip()}")
     return destination
@@ -314,11 +378,16 @@ def main() -> int:
         print(f"registry {registry.url} (pid {registry.process.pid}); stop it with "
               f"kill {registry.process.pid}")
         return 0
-    print(f"registry {registry.url}, tokens from {registry.token_service.realm}; Ctrl-C stops "
-          "both", flush=True)
+    print(f"registry {registry.url}, tokens from {registry.token_service.realm}; Ctrl-C (or "
+          "SIGTERM) stops both", flush=True)
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(0))
     try:
         registry.process.wait()
     except KeyboardInterrupt:
+        pass
+    finally:
         registry.stop()
     return 0
 
