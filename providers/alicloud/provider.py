@@ -3,12 +3,13 @@ image repositories, Enterprise Edition (an `instance_id`) or Personal Edition (n
 
 `plan` proposes the config with its defaults (a visibility as written: `"private"`; apply sends
 it upper-cased, and read keeps the recorded spelling while the API's value is the same but for
-case, so the next plan is quiet) and keeps the computed attributes of the prior unless a force-new attribute changed; `name`, `namespace` and
-`instance_id` force replacement. `apply` creates, updates in place (visibility, summary,
-description, tag immutability; a namespace's auto-create and default visibility) or deletes.
-A create refused because the object already exists (made in the console) fails with the
-`flowplan import` command that adopts it. `read` gets the object: gone means deleted outside
-flowplan (the next plan creates it again); changed attributes come back as drift.
+case, so the next plan is quiet) and keeps the computed attributes of the prior unless a
+force-new attribute changed; `name`, `namespace` and `instance_id` force replacement. `apply`
+creates, updates in place (visibility, summary, description, tag immutability; a namespace's
+auto-create and default visibility) or deletes. A create refused because the object already
+exists (made in the console) fails with the `flowplan import` command that adopts it. `read`
+gets the object: gone means deleted outside flowplan (the next plan creates it again); changed
+attributes come back as drift.
 `import_resource` takes the ids the schema documents (`team/app`, `cri-xxx:team/app`; a
 namespace `team` or `cri-xxx:team`).
 
@@ -122,6 +123,9 @@ class AlicloudProvider:
             not same_value(prior.get(k), planned.get(k)) for k in schema.force_new)
         for key in schema.computed:
             planned[key] = KNOWN_AFTER_APPLY.marker() if replaced else prior.get(key)
+        if schema is REPOSITORY and not replaced and not prior.get("registry"):
+            # an apply could not read the registry host: the next one does
+            planned["registry"] = planned["repository_url"] = KNOWN_AFTER_APPLY.marker()
         diagnostics = []
         if schema is REPOSITORY and planned.get("instance_id") is None and \
                 planned.get("tag_immutability") is True:
@@ -164,7 +168,8 @@ class AlicloudProvider:
         try:
             if request.type == "acr_namespace":
                 return ApplyResponse(state=self._apply_namespace(prior, planned))
-            return ApplyResponse(state=self._apply_repository(prior, planned))
+            state, warnings = self._apply_repository(prior, planned, address)
+            return ApplyResponse(state=state, diagnostics=warnings)
         except _cr_error() as error:
             detail = error.message
             if verb == "create" and planned is not None:
@@ -232,14 +237,14 @@ class AlicloudProvider:
             cr.update_namespace(instance_id, name, **settings)
         return {**planned, "id": _names().namespace_id(instance_id, name)}
 
-    def _apply_repository(self, prior: Attributes | None, planned: Attributes | None
-                          ) -> Attributes | None:
+    def _apply_repository(self, prior: Attributes | None, planned: Attributes | None,
+                          address: str) -> tuple[Attributes | None, tuple[ProviderDiagnostic, ...]]:
         cr = self._cr()
         if planned is None:
             if prior is not None:
                 cr.delete_repository(prior.get("instance_id"), prior["namespace"],
                                      prior["name"], prior.get("repo_id"))
-            return None
+            return None, ()
         instance_id, namespace, name = (planned.get("instance_id"), planned["namespace"],
                                         planned["name"])
         settings = dict(visibility=planned["visibility"].upper(), summary=planned["summary"],
@@ -251,8 +256,13 @@ class AlicloudProvider:
             if repository is None:
                 raise _cr_error()(f"repository {namespace}/{name} was created but cannot be "
                                   "read back", code="REPO_NOT_EXIST")
-            return _repository_state(repository, {**planned,
-                                                  "registry": self._registry(repository)})
+            try:
+                registry, warnings = self._registry(repository), ()
+            except _cr_error() as error:     # created: record it, and say what is missing
+                registry, warnings = None, (ProviderDiagnostic(
+                    f"{address} has no registry host yet", severity="warning",
+                    detail=f"{error.message}; the next plan reads it again"),)
+            return _repository_state(repository, {**planned, "registry": registry}), warnings
         repository = cr.get_repository(instance_id, namespace, name)
         if repository is None:
             raise _cr_error()(f"repository {_names().repository_id(instance_id, namespace, name)}"
@@ -261,9 +271,8 @@ class AlicloudProvider:
         cr.update_repository(repository, **settings)
         registry = prior.get("registry") if isinstance(prior.get("registry"), str) else \
             self._registry(repository)
-        return {**planned, "id": _names().repository_id(instance_id, namespace, name),
-                "repo_id": repository.repo_id, "registry": registry,
-                "repository_url": f"{registry}/{namespace}/{name}"}
+        repository = cr.get_repository(instance_id, namespace, name) or repository
+        return _repository_state(repository, {**planned, "registry": registry}), ()
 
     def _registry(self, repository: RepositoryInfo) -> str:
         if repository.instance_id:

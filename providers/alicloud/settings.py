@@ -5,13 +5,14 @@ endpoint.
       region     = "cn-hangzhou"
       access_key = var.alicloud_access_key      # a variable with sensitive = true
       secret_key = var.alicloud_secret_key
-      # endpoint = "http://127.0.0.1:8500"      # another ECS endpoint (the emulator)
+      # endpoint = "http://127.0.0.1:8500"      # every API call goes there (the emulator)
     }
 
 The keys must not be written into the config: a key given as constant text is refused at its line
 (a sensitive variable, set with FP_VAR_..., or `env("...")` reads it from outside the files).
-Missing keys are only a problem once something needs them (an `ecs {}` block), which says so. The
-block's other attributes are left alone: they belong to the alicloud resources of later issues.
+Missing keys are only a problem once something needs them (an `ecs {}` block, an `acr_*`
+resource), which says so. The same block configures the `alicloud` provider (Container Registry)
+and the flowplan provider's ECS deployment groups.
 Standard library only: reading settings never imports the SDK.
 """
 

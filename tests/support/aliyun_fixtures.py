@@ -50,7 +50,8 @@ def registry_emulator(*, domain: str | None = None, username: str = "cr_temp_use
                       password: str = "acr-temporary-token-must-not-leak",
                       instance_id: str | None = None) -> EcsEmulator:
     """An emulator answering Container Registry with no ECS instances. Personal Edition reports
-    `domain` as its registry host, and so does the Enterprise instance `instance_id` if given. GetAuthorizationToken hands out `username`/`password` (pair them with a docker-registry
+    `domain` as its registry host, and so does the Enterprise instance `instance_id` if given.
+    GetAuthorizationToken hands out `username`/`password` (pair them with a docker-registry
     whose htpasswd has them, and a push to the "ACR" repository goes there for real)."""
     registry = ContainerRegistry(region=REGION, personal_domain=domain or "",
                                  login=Login(username, password))

@@ -162,8 +162,8 @@ class EcsEmulator:
         return self._server.server_address[1]
 
     def start(self) -> "EcsEmulator":
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="ecs emulator")
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True, name="ecs emulator")
         self._thread.start()
         return self
 

@@ -258,7 +258,9 @@ def test_groups_without_ecs_never_import_the_alicloud_sdk(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().replace("'", '"')) == [
-        "flowplan_providers.alicloud", "flowplan_providers.alicloud.settings"]
+        "flowplan_providers.alicloud", "flowplan_providers.alicloud.provider",
+        "flowplan_providers.alicloud.schema", "flowplan_providers.alicloud.settings"], \
+        "the alicloud provider is installed (its schema is read), but no SDK is imported"
 
 
 def test_an_instance_whose_agent_is_offline_is_recorded_so(tmp_path, ecs):

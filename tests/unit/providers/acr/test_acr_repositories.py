@@ -12,9 +12,10 @@ import pytest
 import aliyun_fixtures as fx
 from flowplan import engine
 from flowplan.diagnostics import DiagnosticsError
-from inline import actions_of, apply_all, change_of, plan_of, render_text, state_of
+from inline import (actions_of, apply_all, change_of, inline_config, plan_of, render_text,
+                    state_of)
 
-from conftest import DOMAIN, EDITIONS, INSTANCE, load
+from acr_fixtures import DOMAIN, EDITIONS, INSTANCE, config, load
 
 
 def attributes(workspace, address="acr_repository.app"):
@@ -279,3 +280,38 @@ def test_a_wrong_secret_stops_the_plan_and_no_key_is_shown(tmp_path, aliyun, pro
     assert "refused the credentials" in text and "secret_key" in text
     for secret in (fx.SECRET_KEY, "the-wrong-secret-8812", fx.ACCESS_KEY):
         assert secret not in text
+
+
+def test_a_key_written_into_the_config_is_refused_once_at_its_line(tmp_path, aliyun, provider):
+    text = config(aliyun.endpoint, None).replace("secret_key = var.alicloud_secret_key",
+                                                 'secret_key = "written-into-the-file"')
+    workspace = inline_config(tmp_path, text, fx.keys(), providers={"alicloud": provider})
+    line = 1 + text.splitlines().index('  secret_key = "written-into-the-file"')
+    with pytest.raises(DiagnosticsError) as raised:
+        plan_of(workspace)
+    problems = [d for d in raised.value.diagnostics if "written into" in d.summary]
+    assert len(problems) == 1 and problems[0].range.line == line
+    assert "written-into-the-file" not in str(raised.value.diagnostics)
+    assert aliyun.requests == []
+
+
+def test_without_a_provider_block_apply_says_what_is_missing(tmp_path, aliyun, provider):
+    text = config(aliyun.endpoint, None).split('provider "alicloud"')[1].split("}", 1)[1]
+    workspace = inline_config(tmp_path, text, {}, providers={"alicloud": provider})
+    applied = apply_all(workspace, ok=False)
+    assert 'no provider "alicloud" block' in str(applied.result.diagnostics)
+
+
+def test_a_registry_host_unread_at_create_is_recorded_with_a_warning_and_read_next_time(
+        tmp_path, aliyun, provider):
+    aliyun.fail(times=3, action="ListInstanceEndpoint", status=503)
+    workspace = load(tmp_path, aliyun, provider, INSTANCE)
+    applied = apply_all(workspace)
+    assert any("has no registry host yet" in line for line in applied.progress) or \
+        any("has no registry host yet" in str(vars(e)) for e in applied.events)
+    assert attributes(workspace)["registry"] is None
+    assert aliyun.cr.repository("team", "app", INSTANCE) is not None
+    assert actions_of(plan_of(workspace))["acr_repository.app"] == "update"
+    apply_all(workspace)
+    assert attributes(workspace)["repository_url"] == f"{DOMAIN}/team/app"
+    assert actions_of(plan_of(workspace))["acr_repository.app"] == "no-op"
