@@ -197,3 +197,23 @@ def test_the_source_label_never_carries_credentials(url, label):
     from flowplan.executor.run.scheduler import _source_url
 
     assert _source_url({"source": {"url": url}}) == label
+
+
+@pytest.mark.parametrize("attributes, expected", [
+    ({"platform": "linux/amd64;id"}, "is not a platform"),
+    ({"platform": "linux//amd64"}, "is not a platform"),
+    ({"build_args": {"A B": "x"}}, "is not a name"),
+    ({"build_args": {"1A": "x"}}, "is not a name"),
+    ({"build_args": {"A=B": "x"}}, "is not a name"),
+    ({"tags": ["a", "a"]}, "a tag is given twice"),
+    ({"repository": "acr_repository."}, "name the acr_repository"),
+])
+def test_hostile_step_attributes_are_refused(attributes, expected):
+    from pydantic import ValidationError
+
+    from flowplan.steps.image_build import ImageBuildStep
+
+    values = {"type": "image_build", "repository": "localhost/a", "tags": ["1"], **attributes}
+    with pytest.raises(ValidationError) as caught:
+        ImageBuildStep.model_validate(values)
+    assert expected in str(caught.value)
