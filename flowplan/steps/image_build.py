@@ -212,30 +212,9 @@ class ImageBuildStepType:
                                     "output is in the step log")
         image_id = _read_text(id_file)
 
-        digests: dict[str, str] = {}
-        with AuthFile(context.private_dir, f"{context.step}.auth.json", image.host,
-                      destination.username, destination.password, context.user) as auth:
-            for tag, name in zip(tags, names):
-                digest_file = context.private_dir / f"{context.step}.{tag}.digest"
-                digest_file.unlink(missing_ok=True)
-                argv = push_argv(buildah, name, digest_file=digest_file, auth_file=auth.path,
-                                 insecure=destination.insecure)
-                finished = run_in_step(context, argv, timeout=config.timeout,
-                                       cwd=context.workspace, since=started)
-                if finished.failure is not None:
-                    return finished.failure
-                if finished.exit_code != 0:
-                    pushed = f" ({len(digests)} of {len(tags)} tags pushed)" if digests else ""
-                    return StepResult(Status.FAILED, exit_code=finished.exit_code,
-                                      error=f"pushing {name} failed (exit code "
-                                            f"{finished.exit_code}){pushed}: "
-                                            f"{push_hint(destination)}; buildah's output is in "
-                                            "the step log")
-                try:
-                    digests[tag] = check_digest(_read_text(digest_file))
-                except BadImageName as exc:
-                    return StepResult(Status.FAILED, error=f"pushing {name}: buildah wrote no "
-                                                           f"digest ({exc})")
+        digests = push_tags(context, buildah, destination, tags, config.timeout, started)
+        if isinstance(digests, StepResult):
+            return digests
         digest = digests[tags[0]]
         if len(set(digests.values())) > 1:
             context.log.say("the registry answered different digests for the tags: "
@@ -250,6 +229,40 @@ class ImageBuildStepType:
                      "lines": [*names, f"image {pinned}",
                                *([f"local image id {image_id}"] if image_id else [])],
                      "image": pinned, "digest": digest, "tags": tags})
+
+
+def push_tags(context: StepContext, buildah: str, destination: Destination, tags: list[str],
+              timeout: str | None, since: float) -> dict[str, str] | StepResult:
+    """`buildah push` of each tag, with the destination's credentials in an auth file for the
+    pushes only: the digest the registry answered, by tag, or the StepResult of the push that
+    failed."""
+    image = destination.image
+    digests: dict[str, str] = {}
+    with AuthFile(context.private_dir, f"{context.step}.auth.json", image.host,
+                  destination.username, destination.password, context.user) as auth:
+        for tag in tags:
+            name = image.tagged(tag)
+            digest_file = context.private_dir / f"{context.step}.{tag}.digest"
+            digest_file.unlink(missing_ok=True)
+            argv = push_argv(buildah, name, digest_file=digest_file, auth_file=auth.path,
+                             insecure=destination.insecure)
+            finished = run_in_step(context, argv, timeout=timeout, cwd=context.workspace,
+                                   since=since)
+            if finished.failure is not None:
+                return finished.failure
+            if finished.exit_code != 0:
+                pushed = f" ({len(digests)} of {len(tags)} tags pushed)" if digests else ""
+                return StepResult(Status.FAILED, exit_code=finished.exit_code,
+                                  error=f"pushing {name} failed (exit code "
+                                        f"{finished.exit_code}){pushed}: "
+                                        f"{push_hint(destination)}; buildah's output is in the "
+                                        "step log")
+            try:
+                digests[tag] = check_digest(_read_text(digest_file))
+            except BadImageName as exc:
+                return StepResult(Status.FAILED, error=f"pushing {name}: buildah wrote no "
+                                                       f"digest ({exc})")
+    return digests
 
 
 def build_paths(context: StepContext, config: ImageBuildStep) -> tuple[Path, Path]:

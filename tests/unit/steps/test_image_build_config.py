@@ -167,6 +167,14 @@ def test_command_lines_carry_no_credentials(tmp_path):
     assert not path.exists()
 
 
+def test_the_auth_file_is_removed_when_a_push_fails_midway(tmp_path):
+    with pytest.raises(RuntimeError):
+        with AuthFile(tmp_path, "s.auth.json", "h:1", "user", "pw") as auth:
+            assert auth.path.exists()
+            raise RuntimeError("push failed")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_anonymous_push_writes_no_auth_file(tmp_path):
     with AuthFile(tmp_path, "s.auth.json", "h:1", None, None) as auth:
         assert auth.path is None
