@@ -154,7 +154,7 @@ def test_image_is_built_and_pushed_under_every_tag_and_read_back(
     assert f"deploying {repository}@{digest}" in log           # a later step reads the output
 
 
-def test_push_with_credentials_from_a_store_secret_keeps_them_out_of_logs_and_argv(
+def test_push_with_credentials_from_a_store_secret_keeps_them_out_of_the_log(
         config_dir, project, image_store, base_image, auth_registry):
     repository = f"{auth_registry.host}/team/private"
     made = run(config_dir, pipeline(project, f'''
