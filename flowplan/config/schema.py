@@ -49,10 +49,13 @@ class Nested:
 class Ref:
     """Marks a field that takes a reference to a whole resource of `type` (it becomes the
     address); with `or_name`, the resource's bare name as a string is taken too, made into its
-    address (`"web"` -> `deployment_group.web`)."""
+    address (`"web"` -> `deployment_group.web`); with `or_text`, any other string is kept as it
+    is, checked by the model's validators of the field (`repository` of `image_build`: an
+    `acr_repository` or a full image name)."""
 
     type: str
     or_name: bool = False
+    or_text: bool = False
 
 
 def parse_duration(text: str) -> int:
@@ -426,6 +429,10 @@ class Decoder:
         if spec.ref is not None:
             if isinstance(value, ResourceRef) and value.type == spec.ref.type:
                 return value.address
+            if spec.ref.or_text and self.folder is not None and _waits_for_run(value):
+                return self._fold(attribute, value)
+            if spec.ref.or_text and isinstance(value, str):
+                return self._check_text_ref(spec, value, attribute, model, where)
             prefix = f"{spec.ref.type}."
             if spec.ref.or_name and isinstance(value, str) and value.removeprefix(prefix):
                 return value if value.startswith(prefix) else prefix + value
@@ -462,6 +469,19 @@ class Decoder:
         if sensitive_inside:
             return value
         return Sensitive(checked) if isinstance(value, Sensitive) else checked
+
+    def _check_text_ref(self, spec: FieldSpec, value: str, attribute, model,
+                        where: str) -> str | None:
+        """A string given to a `Ref(or_text=True)` field, through the model's validators."""
+        try:
+            for validator in _field_validators(model).values():
+                if spec.name in validator.info.fields:
+                    value = validator.func(value)
+        except ValueError as exc:
+            self.error("Invalid value", f'{where}: "{spec.name}": {exc}',
+                       attribute.expr[1], attribute.expr[2])
+            return None
+        return value
 
     def _fold(self, attribute, value: Any) -> Any:
         if _any_unknown(value, _after_apply):

@@ -12,7 +12,8 @@ instantiated without arguments).
 the environment its processes get, its log, the deadline, the cancel flag, the run's facts, and
 the user its processes run as (`run_as`; pass `user=context.user` to run_process), the tool
 locations of the settings, and the step's previous success in this pipeline; for deploys, the
-deployment groups and provider blocks the run may reach and the ledger of per-host records. A result may carry a
+deployment groups and provider blocks the run may reach and the ledger of per-host records;
+any applied resource's attributes and the secrets a step names (image_build). A result may carry a
 `summary` (test totals, scan findings) that the run keeps and `runs show` prints.
 The order of steps, retries, timeouts of tasks and recording in the store are the task runner's
 (flowplan.executor.run.task).
@@ -48,6 +49,7 @@ class RunInfo:
     branch: str | None
     commit: str | None
     commit_short: str | None
+    source_url: str | None = None    # the pipeline's source, without credentials (labels)
 
     @property
     def ref(self) -> str:
@@ -117,11 +119,26 @@ class StepContext:
     # (`artifact_url`); and the ledger of this step run's per-host records.
     deployment_group: Callable[[str], Mapping[str, Any] | None] = lambda name: None
     provider_block: Callable[[str], Mapping[str, Any] | None] = lambda name: None
+    # any applied resource's state attributes by address (`acr_repository.app`), None when the
+    # state has none; and the clear text of a secret a step names (`credentials = "NAME"`: a
+    # variable of the run, else a store secret; masked in errors from then on; SecretMissing
+    # otherwise)
+    applied_resource: Callable[[str], Mapping[str, Any] | None] = lambda address: None
+    secret: Callable[[str], str] = lambda name: _no_secrets(name)
     artifact_url: str | None = None
     deploys: Any = None              # run.deploys.DeployLedger of this step run
     # what a process on another machine gets: pipeline variables, FLOWPLAN_* facts of the run
     # and the step's `env`, without this machine's environment
     remote_environment: Mapping[str, str] = field(default_factory=dict)
+
+
+class SecretMissing(Exception):
+    """A secret a step names is neither a variable of the run nor in the store (or cannot be
+    opened); the text says which."""
+
+
+def _no_secrets(name: str) -> str:
+    raise SecretMissing(f"secret {name!r}: this run has no secrets to open")
 
 
 @runtime_checkable

@@ -8,6 +8,9 @@ hashes to the marker); otherwise the marker stays and the deploy says to apply f
 blocks (`provider "alicloud" {}`: region, credentials) come from the config the same way, secrets
 in clear. None of it is ever written anywhere: it lives in the process driving the run.
 
+Any other applied resource's attributes (an `acr_repository` an image_build step pushes to) are
+read from the state as they are.
+
 `run_targets` builds them; the run service hands them to each step (StepContext).
 """
 
@@ -27,6 +30,13 @@ class RunTargets:
     groups: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)     # by group name
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # by provider
     artifact_url: str | None = None
+    resources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # by address
+
+    def applied_resource(self, address: str) -> Mapping[str, Any] | None:
+        """A resource's applied state attributes (`acr_repository.app`): what the state holds,
+        so never a secret in clear."""
+        found = self.resources.get(address)
+        return found if isinstance(found, Mapping) else None
 
     def deployment_group(self, name: str) -> Mapping[str, Any] | None:
         """A group's applied attributes by name (`web` or `deployment_group.web`)."""
@@ -57,7 +67,9 @@ def run_targets(state: Mapping[str, Mapping[str, Any]], config: Any = None,
         if address.startswith(GROUP_PREFIX) and isinstance(attributes, Mapping):
             groups[address.removeprefix(GROUP_PREFIX)] = _with_keys(
                 attributes, configured.get(address) or {})
-    return RunTargets(groups, providers, artifact_url)
+    resources = {address: attributes for address, attributes in state.items()
+                 if isinstance(attributes, Mapping)}
+    return RunTargets(groups, providers, artifact_url, resources)
 
 
 def _with_keys(applied: Mapping[str, Any], configured: Mapping[str, Any]) -> dict[str, Any]:

@@ -53,7 +53,7 @@ from flowplan.executor.status import Status, counted, run_result, worst_of
 from flowplan.executor.step_process import step_user
 from flowplan.executor.step_process.logs import RunLogWriter
 from flowplan.executor.step_process.masking import Masker
-from flowplan.executor.step_type import RunInfo
+from flowplan.executor.step_type import RunInfo, SecretMissing
 from flowplan.executor.targets import RunTargets
 from flowplan.store import RunHeld, RunRecord, StepRunRecord, TaskRunRecord
 from flowplan.store.schema import utc_now
@@ -239,6 +239,25 @@ class Drive:
             env.pop(local, None)
         return env
 
+    def open_secret(self, name: str) -> str:
+        """The clear text of the secret a step names (a run variable, else a store secret, as
+        for sources), masked from now on in errors and what the store records: the whole text
+        and, for `user:password`, the password alone. SecretMissing when there is none or it
+        cannot be opened."""
+        if not name:
+            raise SecretMissing("a secret name is empty")
+        if self.values.variables.get(name) is None and self.store.get_secret_token(name) is None:
+            raise SecretMissing(f"secret {name!r} is neither a variable of the run nor a secret "
+                                "in the store (flowplan secret set)")
+        try:
+            text = credentials_for(name, self.values, self.store, self.operator_env) or ""
+        except SourceError as exc:
+            raise SecretMissing(f"secret {name!r}: {exc}") from None
+        _, colon, password = text.partition(":")
+        with self._outputs_lock:
+            self._use_masker([*self.secrets, text, *([password] if colon and password else [])])
+        return text
+
     def _note_allowed_failure(self) -> None:
         self.allowed_failures = True
 
@@ -253,7 +272,8 @@ class Drive:
             resolve=self.resolve, render_script=self.render_script,
             environment=self.environment, mask=self.mask, mask_value=self.mask_value,
             add_outputs=self.add_outputs, note_allowed_failure=self._note_allowed_failure,
-            targets=self.targets, run_environment=self.run_environment)
+            targets=self.targets, run_environment=self.run_environment,
+            open_secret=self.open_secret)
 
     # -- the run --------------------------------------------------------------------------------
 
@@ -599,5 +619,25 @@ class Drive:
 
 def _run_info(run: RunRecord) -> RunInfo:
     return RunInfo(run.id, run.pipeline, run.number, run.trigger, run.user, run.branch,
-                   run.commit, run.commit_short)
+                   run.commit, run.commit_short, _source_url(run.definition))
+
+
+def _source_url(definition: Any) -> str | None:
+    """The URL of the run's source as the definition gives it, without any user or password in
+    it; None when it has none or the run completes it (a deferred value)."""
+    source = definition.get("source") if isinstance(definition, dict) else None
+    url = source.get("url") if isinstance(source, dict) else None
+    if not isinstance(url, str) or not url:
+        return None
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.username is not None or parts.password is not None:
+        host = parts.hostname or ""
+        netloc = host + (f":{parts.port}" if parts.port else "")
+        url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return url
 

@@ -45,8 +45,8 @@ from flowplan.executor.status import Status
 from flowplan.executor.step_process import step_user
 from flowplan.executor.step_process.logs import RunLogWriter, StepLog
 from flowplan.executor.targets import RunTargets
-from flowplan.executor.step_type import (ArtifactFile, PreviousSuccess, RunInfo, StepContext,
-                                         StepResult, step_type_names)
+from flowplan.executor.step_type import (ArtifactFile, PreviousSuccess, RunInfo, SecretMissing,
+                                         StepContext, StepResult, step_type_names)
 from flowplan.executor.step_type import step_type as find_step_type
 from flowplan.store import StepPlan, StepRunRecord, TaskRunRecord
 from flowplan.store.schema import utc_now
@@ -58,9 +58,13 @@ def _describe_validation(error: ValidationError) -> str:
     problems = []
     for problem in error.errors()[:5]:
         where = ".".join(str(part) for part in problem.get("loc", ()))
-        problems.append(f"{where}: {problem.get('msg', 'invalid')}" if where
-                        else problem.get("msg", "invalid"))
+        message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
     return "; ".join(problems)
+
+
+def _no_secret(name: str) -> str:
+    raise SecretMissing(f"secret {name!r}: this run has no secrets to open")
 
 
 @dataclass
@@ -102,6 +106,7 @@ class TaskContext:
     note_allowed_failure: Callable[[], None]   # a task failed, and was allowed to
     targets: RunTargets = RunTargets()         # deployment groups and provider blocks
     run_environment: Callable[[dict[str, Any]], dict[str, str]] = lambda step_env: {}
+    open_secret: Callable[[str], str] = lambda name: _no_secret(name)
 
 
 class TaskRunner:
@@ -410,6 +415,7 @@ class TaskRunner:
             previous_success=lambda: self._previous_success(name), artifact=self._artifact,
             deployment_group=context.targets.deployment_group,
             provider_block=context.targets.provider_block,
+            applied_resource=context.targets.applied_resource, secret=context.open_secret,
             artifact_url=context.targets.artifact_url,
             remote_environment=context.run_environment(plain.get("env") or {}),
             deploys=DeployLedger(context.store, context.run_id, step_run_id, self.stage,
