@@ -181,6 +181,16 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "...'"
 
 
+def _ee_namespace(request: Any, instance_id: str, name: str, auto_create: bool,
+                  default_visibility: str) -> Any:
+    """An Enterprise Edition CreateNamespace or UpdateNamespace request: the same parameters."""
+    request.set_InstanceId(instance_id)
+    request.set_NamespaceName(name)
+    request.set_AutoCreateRepo(_flag(auto_create))
+    request.set_DefaultRepoType(default_visibility)
+    return request
+
+
 # -- the client -------------------------------------------------------------------------------
 
 class CrClient:
@@ -321,12 +331,8 @@ class CrClient:
                          default_visibility: str) -> None:
         what = f"namespace {namespace_id(instance_id, name)}"
         if instance_id:
-            request = EeCreateNamespace.CreateNamespaceRequest()
-            request.set_InstanceId(instance_id)
-            request.set_NamespaceName(name)
-            request.set_AutoCreateRepo(_flag(auto_create))
-            request.set_DefaultRepoType(default_visibility)
-            self._call(request, what)
+            self._call(_ee_namespace(EeCreateNamespace.CreateNamespaceRequest(), instance_id,
+                                     name, auto_create, default_visibility), what)
             return
         self._call(self._roa(CreateNamespaceRequest.CreateNamespaceRequest(),
                              {"Namespace": {"Namespace": name}}), what)
@@ -337,12 +343,8 @@ class CrClient:
                          default_visibility: str) -> None:
         what = f"namespace {namespace_id(instance_id, name)}"
         if instance_id:
-            request = EeUpdateNamespace.UpdateNamespaceRequest()
-            request.set_InstanceId(instance_id)
-            request.set_NamespaceName(name)
-            request.set_AutoCreateRepo(_flag(auto_create))
-            request.set_DefaultRepoType(default_visibility)
-            self._call(request, what)
+            self._call(_ee_namespace(EeUpdateNamespace.UpdateNamespaceRequest(), instance_id,
+                                     name, auto_create, default_visibility), what)
             return
         request = UpdateNamespaceRequest.UpdateNamespaceRequest()
         request.set_Namespace(name)
