@@ -179,10 +179,6 @@ class Operations:
             if field not in patch:
                 raise bad_request(f"the applied configuration has no {field}: apply patches "
                                   "need apiVersion, kind and metadata.name")
-        applied_name = applied["metadata"].get("name")
-        if applied_name != target.name:
-            raise bad_request(f"the name of the object ({applied_name!r}) does not match the "
-                              f"name on the URL ({target.name!r})")
         self._check_namespace(target.namespace)
         old = self.store.get(target.resource_type, target.namespace, target.name)
         for field in ("uid", "resourceVersion", "creationTimestamp", "managedFields",
@@ -200,8 +196,10 @@ class Operations:
             obj = self._keep_server_fields(target, old, obj)
         return self._write(target, old, obj, options)
 
-    def delete(self, target: Target, body: Any, dry_run: bool) -> dict[str, Any]:
-        propagation = "Background"
+    def delete(self, target: Target, body: Any, dry_run: bool,
+               propagation: str = "") -> dict[str, Any]:
+        """propagation: the query's propagationPolicy; the body's DeleteOptions win."""
+        propagation = propagation or "Background"
         if isinstance(body, dict):
             propagation = body.get("propagationPolicy") or propagation
             if isinstance(body.get("orphanDependents"), bool) and body["orphanDependents"]:
@@ -301,6 +299,8 @@ class Operations:
         validation.validate(resource_type, obj, old)
         metadata = obj["metadata"]
         if old is None:
+            if "status" in resource_type.subresources:
+                obj.setdefault("status", {})
             metadata["uid"] = str(uuid.uuid4())
             metadata["creationTimestamp"] = now()
             if resource_type.generation:

@@ -307,7 +307,10 @@ class KubernetesEmulator:
             return operations.patch(target, content_type, body, options)
         if method == "DELETE":
             parsed = parse_body(body, "application/json") if body.strip() else None
-            return operations.delete(target, parsed, bool(dry_run))
+            propagation = single("propagationPolicy")
+            if single("orphanDependents") == "true":
+                propagation = "Orphan"
+            return operations.delete(target, parsed, bool(dry_run), propagation)
         raise ApiError(405, "MethodNotAllowed",
                        "the server does not allow this method on the requested resource")
 
