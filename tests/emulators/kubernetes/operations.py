@@ -25,6 +25,7 @@ from .selectors import field_selector, label_selector
 from .store import ObjectStore
 
 NAMESPACES = find_by_kind("Namespace")
+PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 PATCH_TYPES = ("application/apply-patch+yaml", "application/merge-patch+json",
                "application/strategic-merge-patch+json", "application/json-patch+json")
 
@@ -46,12 +47,20 @@ class WriteOptions:
     force: bool = False
 
 
+BODY_TYPES = ("application/json", "application/yaml")
+
+
 def parse_body(data: bytes, content_type: str) -> Any:
-    """JSON, or YAML for apply patches; 400 for anything else that does not parse."""
+    """JSON, or YAML (apply patches, application/yaml); 400 for a body that does not parse.
+    Protobuf and CBOR bodies are 415, as on an API server that does not serve them."""
+    if content_type not in BODY_TYPES + PATCH_TYPES:
+        raise ApiError(415, "UnsupportedMediaType",
+                       f'the body of the request was in an unknown format - accepted media '
+                       f'types include: {", ".join(BODY_TYPES)}')
     if not data.strip():
         raise bad_request("the request body is empty")
     try:
-        if content_type == "application/apply-patch+yaml":
+        if content_type.endswith("yaml"):
             return yaml.safe_load(data.decode("utf-8"))
         return json.loads(data)
     except (ValueError, yaml.YAMLError, RecursionError) as error:
@@ -208,6 +217,10 @@ class Operations:
         if propagation not in ("Background", "Foreground", "Orphan"):
             raise bad_request(f'propagationPolicy: Unsupported value: "{propagation}": '
                               'supported values: "Background", "Foreground", "Orphan"')
+        if target.resource_type == NAMESPACES and target.name in PROTECTED_NAMESPACES:
+            raise ApiError(403, "Forbidden", f'namespaces "{target.name}" is forbidden: this '
+                           "namespace may not be deleted", {"name": target.name,
+                                                            "kind": "namespaces"})
         with self.store.lock:
             old = self._existing(target)
             if dry_run:

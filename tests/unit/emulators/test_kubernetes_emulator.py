@@ -499,3 +499,35 @@ def test_runs_on_its_own_and_prints_a_kubeconfig(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_watches_stream_changes_from_a_resource_version(api, raw, namespace):
+    from kubernetes import watch
+
+    core = client.CoreV1Api(api)
+    listed = core.list_namespaced_config_map(namespace)
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "a",
+                                                               "labels": {"watched": "yes"}}})
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "b"}})
+    core.patch_namespaced_config_map("a", namespace, {"data": {"k": "v"}})
+    core.delete_namespaced_config_map("a", namespace)
+    seen = [(event["type"], event["object"].metadata.name) for event in watch.Watch().stream(
+        core.list_namespaced_config_map, namespace, label_selector="watched=yes",
+        resource_version=listed.metadata.resource_version, timeout_seconds=1)]
+    assert seen == [("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
+    current = [(event["type"], event["object"].metadata.name) for event in watch.Watch().stream(
+        core.list_namespaced_config_map, namespace, timeout_seconds=1)]
+    assert current == [("ADDED", "b")]
+    answer = raw("GET", f"/api/v1/namespaces/{namespace}/configmaps", watch="true",
+                 resourceVersion="banana")
+    assert answer.status_code == 400
+
+
+def test_the_system_namespaces_cannot_be_deleted_and_protobuf_is_refused(raw):
+    answer = raw("DELETE", "/api/v1/namespaces/default")
+    assert answer.status_code == 403
+    assert answer.json()["message"] == 'namespaces "default" is forbidden: this namespace may ' \
+        "not be deleted"
+    refused = raw("POST", "/api/v1/namespaces", b"k8s\x00\n\x0f\n\x02v1",
+                  "application/vnd.kubernetes.protobuf")
+    assert refused.status_code == 415 and refused.json()["reason"] == "UnsupportedMediaType"
