@@ -10,7 +10,9 @@ HTTP, authentication and routing are server.py's.
 from __future__ import annotations
 
 import copy
+import datetime
 import json
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -61,8 +63,9 @@ def parse_body(data: bytes, content_type: str) -> Any:
         raise bad_request("the request body is empty")
     try:
         if content_type.endswith("yaml"):
-            return yaml.safe_load(data.decode("utf-8"))
-        return json.loads(data)
+            parsed = yaml.safe_load(data.decode("utf-8"))
+        else:
+            parsed = json.loads(data)
     except (ValueError, yaml.YAMLError, RecursionError) as error:
         where = ""
         mark = getattr(error, "problem_mark", None)
@@ -71,6 +74,33 @@ def parse_body(data: bytes, content_type: str) -> Any:
         kind = "YAML" if content_type.endswith("yaml") else "JSON"
         raise bad_request(f"the request body is not valid {kind}{where}: "
                           f"{str(error).splitlines()[0][:200]}") from None
+    return _as_json(parsed, 0, [0])
+
+
+MAX_DEPTH, MAX_NODES = 100, 200_000
+
+
+def _as_json(value: Any, depth: int, count: list[int]) -> Any:
+    """value as plain JSON data: string keys, no NaN, YAML timestamps as strings (as the API
+    server's YAML-to-JSON conversion gives them); nesting deeper than MAX_DEPTH and YAML aliases
+    that expand past MAX_NODES values are 400."""
+    count[0] += 1
+    if depth > MAX_DEPTH or count[0] > MAX_NODES:
+        raise bad_request(f"the request body is nested deeper than {MAX_DEPTH} levels or "
+                          f"holds more than {MAX_NODES} values")
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            raise bad_request("the request body has a mapping key that is not a string")
+        return {key: _as_json(item, depth + 1, count) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_json(item, depth + 1, count) for item in value]
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        raise bad_request("the request body holds a number that is not finite")
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise bad_request(f"the request body holds a value JSON cannot: {type(value).__name__}")
 
 
 def now() -> str:

@@ -201,6 +201,10 @@ class KubernetesEmulator:
                     status, answer = emulator.handle(method, self.path, dict(self.headers), body)
                 except ApiError as error:
                     status, answer = error.code, error.status()
+                except Exception as error:      # a bug here: answered as the API server would
+                    status, answer = 500, ApiError(
+                        500, "InternalError", f"an error on the server ({type(error).__name__}: "
+                        f"{error}) has prevented the request from succeeding").status()
                 if isinstance(answer, Watch):
                     return self._stream(answer)
                 self._send(status, answer)

@@ -209,6 +209,17 @@ def test_invalid_objects_get_422_with_causes(raw, namespace):
     ("PATCH", "application/json-patch+json", b'[{"op": "remove", "path": "/nope"}]', 422),
     ("PATCH", "application/json-patch+json", b'[{"op": "explode", "path": "/data"}]', 400),
     ("PATCH", "text/plain", b"hello", 415),
+    ("POST", "application/json", b'{"metadata": {"name": "x"}, "spec": ' + b'{"a": ' * 500
+     + b"1" + b"}" * 501, 400),
+    ("PATCH", "application/apply-patch+yaml", b"apiVersion: v1\nkind: ConfigMap\n"
+     b"metadata: {name: target}\n" + b"".join(
+         b"l%d: &l%d [%s]\n" % (i, i, b",".join([b"*l%d" % (i - 1)] * 9) if i else b"x")
+         for i in range(12)), 400),
+    ("PATCH", "application/apply-patch+yaml", b"apiVersion: v1\nkind: ConfigMap\n"
+     b"metadata: {name: target, labels: {1: a}}\n", 400),
+    ("PATCH", "application/apply-patch+yaml", b"apiVersion: v1\nkind: ConfigMap\n"
+     b"metadata: {name: target}\ndata: {a: .nan}\n", 400),
+    ("PATCH", "application/apply-patch+yaml", b"---\napiVersion: v1\n---\nkind: x\n", 400),
     ("PUT", "application/json", b'{"apiVersion": "v1", "kind": "ConfigMap", '
      b'"metadata": {"name": "target", "resourceVersion": "1"}}', 409),
 ])
@@ -220,6 +231,15 @@ def test_malformed_bodies_get_a_status_answer_never_a_crash(raw, namespace, meth
     assert answer.status_code == status, answer.text
     assert answer.json()["kind"] == "Status" and answer.json()["message"]
     assert raw("GET", "/version").status_code == 200
+
+
+def test_yaml_timestamps_arrive_as_strings(raw, namespace):
+    answer = apply(raw, f"/api/v1/namespaces/{namespace}/configmaps/dated",
+                   b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dated\n"
+                   b"  annotations: {released: 2024-05-01}\ndata: {at: 2024-05-01 10:00:00}\n")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["metadata"]["annotations"] == {"released": "2024-05-01"}
+    assert answer.json()["data"] == {"at": "2024-05-01T10:00:00"}
 
 
 def test_a_body_over_3_mib_is_413(raw, namespace):
