@@ -34,6 +34,8 @@ by spaces), `namespace`, `pruned` (likewise) and `manifests` (the artifact's nam
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import time
 from collections.abc import Mapping
@@ -53,12 +55,9 @@ from .labels import STEP_ANNOTATION, STEP_LABEL, name_problem, step_label_value
 from .manifests import ManifestError, identity, manifest_files, read_manifests, rendered_text
 from .settings import ATTRIBUTES, settings_from
 
-try:                                   # blue/green and canary, when installed beside this
-    from . import strategies as _strategies
-except ModuleNotFoundError as _missing:  # pragma: no cover - depends on the checkout
-    if _missing.name != f"{__package__}.strategies":
-        raise
-    _strategies = None
+# blue/green and canary, when installed beside this module (flowplan_providers.kubernetes.strategies)
+_strategies: Any = (importlib.import_module(f"{__package__}.strategies")
+                    if importlib.util.find_spec(f"{__package__}.strategies") else None)
 
 ROLLING = "rolling"
 DEFAULT_TIMEOUT = "5m"
