@@ -69,10 +69,10 @@ class ClusterSettings:
         """What makes the settings unusable before any connection, or None."""
         if self.kubeconfig and self.host:
             return "give either `kubeconfig` (and `context`) or `host`, not both"
-        if not self.kubeconfig and not self.host:
-            return "give `kubeconfig` (and `context`), or `host` with `token` and `ca`"
         if self.context and not self.kubeconfig:
             return "`context` names a context of `kubeconfig`, which is not given"
+        if not self.kubeconfig and not self.host:
+            return "give `kubeconfig` (and `context`), or `host` with `token` and `ca`"
         if self.host:
             split = urlsplit(self.host)
             if split.scheme not in ("http", "https") or not split.hostname or split.username \
