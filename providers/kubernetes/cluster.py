@@ -339,7 +339,7 @@ class Cluster:
                 raise ClusterError("canceled while waiting for the rollout", reason="Canceled")
             if time.monotonic() >= deadline:
                 details = "; ".join(
-                    f"{_describe(o['kind'], o['metadata']['name'], o['metadata'].get('namespace'))}"
+                    f"{_describe(str(o.get('kind')), str(_mapping(o.get('metadata')).get('name')), _mapping(o.get('metadata')).get('namespace'))}"  # noqa: E501
                     f" ({rollout_progress(o).text})" for o in pending)
                 pods = "".join(self._not_ready_text(o) for o in pending)
                 raise ClusterError(f"rollout not finished after {_seconds(timeout)} on cluster "
@@ -355,11 +355,11 @@ class Cluster:
 
     def not_ready_pods(self, workload: dict) -> list[str]:
         """`POD: REASON` for each pod of the workload that is not ready."""
-        spec = workload.get("spec") or {}
-        selector = _selector_text((spec.get("selector") or {}).get("matchLabels"))
+        spec = _mapping(workload.get("spec"))
+        selector = _selector_text(_mapping(spec.get("selector")).get("matchLabels"))
         if not selector:
             return []
-        namespace = (workload.get("metadata") or {}).get("namespace")
+        namespace = _mapping(workload.get("metadata")).get("namespace")
         try:
             pods = self.list("v1", "Pod", namespace, selector)
         except ClusterError:
@@ -455,9 +455,7 @@ class Progress:
 def rollout_progress(obj: dict) -> Progress:
     """How far the rollout of a Deployment, StatefulSet or DaemonSet is, from its status."""
     kind = obj.get("kind")
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
+    meta, spec, status = (_mapping(obj.get(key)) for key in ("metadata", "spec", "status"))
     generation = _number(meta.get("generation"))
     observed = _number(status.get("observedGeneration"))
     if observed < generation:
@@ -480,7 +478,7 @@ def rollout_progress(obj: dict) -> Progress:
         return Progress(updated >= wanted and ready >= wanted and same_revision
                         and total <= wanted, False, text)
     available = _number(status.get("availableReplicas"))
-    for condition in status.get("conditions") or []:
+    for condition in _items(status.get("conditions")):
         if isinstance(condition, dict) and condition.get("type") == "Progressing" \
                 and condition.get("reason") == "ProgressDeadlineExceeded":
             return Progress(False, True, "progress deadline exceeded: "
@@ -495,17 +493,17 @@ def rollout_progress(obj: dict) -> Progress:
 def pod_not_ready_reason(pod: dict) -> str | None:
     """Why a pod is not ready (a container's waiting or terminated reason and message, else a
     condition's), or None when it is ready."""
-    status = pod.get("status") or {}
-    conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+    status = _mapping(pod.get("status"))
+    conditions = [c for c in _items(status.get("conditions")) if isinstance(c, dict)]
     if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
         return None
     if status.get("phase") == "Succeeded":
         return None
-    for container in [*(status.get("initContainerStatuses") or []),
-                      *(status.get("containerStatuses") or [])]:
+    for container in [*_items(status.get("initContainerStatuses")),
+                      *_items(status.get("containerStatuses"))]:
         if not isinstance(container, dict) or container.get("ready"):
             continue
-        state = container.get("state") or {}
+        state = _mapping(container.get("state"))
         for word in ("waiting", "terminated"):
             detail = state.get(word)
             if isinstance(detail, dict) and (detail.get("reason") or detail.get("message")):
@@ -610,6 +608,15 @@ def _selector_text(labels: Any) -> str:
         return ""
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items())
                     if isinstance(k, str) and isinstance(v, str))
+
+
+def _mapping(value: Any) -> dict:
+    """`value` when the API gave a mapping there, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: Any) -> list:
+    return value if isinstance(value, list) else []
 
 
 def _number(value: Any, default: int = 0) -> int:

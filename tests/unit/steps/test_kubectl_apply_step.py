@@ -337,3 +337,34 @@ def test_a_pipeline_deploys_the_image_an_earlier_step_output(config_dir, kube, n
     finally:
         made.store.close()
 
+
+
+def test_statefulsets_and_daemonsets_are_waited_for_too(step_context, kube, namespace):
+    workload = """
+        apiVersion: apps/v1
+        kind: {kind}
+        metadata:
+          name: {name}
+        spec:
+          {replicas}
+          serviceName: db
+          selector:
+            matchLabels: {{app: {name}}}
+          template:
+            metadata:
+              labels: {{app: {name}}}
+            spec:
+              containers:
+              - name: app
+                image: registry.local/{name}:1
+        """
+    write(step_context.workspace, {
+        "k8s/db.yaml": workload.format(kind="StatefulSet", name="db", replicas="replicas: 2"),
+        "k8s/agent.yaml": workload.format(kind="DaemonSet", name="agent", replicas="")})
+    result = run_step(step_context, kube, namespace)
+    assert result.status == Status.SUCCEEDED, result.error
+    assert objects(kube, "StatefulSet", namespace)["db"]["status"]["readyReplicas"] == 2
+    assert objects(kube, "DaemonSet", namespace)["agent"]["status"]["numberAvailable"] == 1
+    log = said(step_context)
+    assert f"StatefulSet {namespace}/db: rolled out" in log
+    assert f"DaemonSet {namespace}/agent: rolled out" in log
