@@ -338,9 +338,8 @@ class Cluster:
             if cancel is not None and cancel.is_set():
                 raise ClusterError("canceled while waiting for the rollout", reason="Canceled")
             if time.monotonic() >= deadline:
-                details = "; ".join(
-                    f"{_describe(str(o.get('kind')), str(_mapping(o.get('metadata')).get('name')), _mapping(o.get('metadata')).get('namespace'))}"  # noqa: E501
-                    f" ({rollout_progress(o).text})" for o in pending)
+                details = "; ".join(f"{_described(o)} ({rollout_progress(o).text})"
+                                    for o in pending)
                 pods = "".join(self._not_ready_text(o) for o in pending)
                 raise ClusterError(f"rollout not finished after {_seconds(timeout)} on cluster "
                                    f"{self.name}: {details}{pods}", reason="Timeout")
@@ -551,6 +550,11 @@ def _with_kind(item: dict, api_version: str, kind: str) -> dict:
 
 def _describe(kind: str, name: str, namespace: str | None) -> str:
     return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+def _described(obj: dict) -> str:
+    meta = _mapping(obj.get("metadata"))
+    return _describe(str(obj.get("kind")), str(meta.get("name")), meta.get("namespace"))
 
 
 def _plain(answer: Any) -> dict:
