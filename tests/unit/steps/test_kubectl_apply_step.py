@@ -244,6 +244,13 @@ def test_without_cluster_the_provider_block_is_used(step_context, kube, namespac
     result = run_step(step_context, kube, namespace, cluster=None)
     assert result.status == Status.SUCCEEDED, result.error
     assert kube.token not in said(step_context)
+    base = step_context.layout.settings.base_dir
+    (base / "clusters").mkdir()
+    (base / "clusters/emulator.kubeconfig").write_text(kube.kubeconfig.read_text())
+    step_context.provider_block = lambda name: {
+        "kubeconfig": "clusters/emulator.kubeconfig", "context": "emulator"}
+    result = run_step(step_context, kube, namespace, cluster=None)
+    assert result.status == Status.SUCCEEDED, result.error       # from the config directory
     step_context.provider_block = lambda name: None
     result = run_step(step_context, kube, namespace, cluster=None)
     assert result.status == Status.FAILED and 'provider "kubernetes" block' in result.error

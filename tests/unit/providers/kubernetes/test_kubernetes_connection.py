@@ -191,3 +191,12 @@ def test_answers_that_are_not_the_kubernetes_api_are_clear_errors(kube):
             c.get("v1", "ConfigMap", "odd", "default")
         assert "answered 500" in str(caught.value) and len(str(caught.value)) < 600
         assert c.get("v1", "ConfigMap", "odd", "default") is None     # the next answer is real
+
+
+def test_relative_paths_of_the_block_are_taken_from_the_config_directory(tmp_path):
+    settings, problems = read_settings({"kubeconfig": "kube/config", "context": "prod"}, None,
+                                       tmp_path)
+    assert problems == [] and settings.kubeconfig == str(tmp_path / "kube/config")
+    settings, _ = read_settings({"host": "https://k:6443", "token": TOKEN, "ca": "ca.pem"},
+                                None, tmp_path)
+    assert settings.ca == str(tmp_path / "ca.pem")
