@@ -34,7 +34,7 @@ POLL_SECONDS = 0.1                   # between rollout checks, at first
 POLL_MAX_SECONDS = 1.0
 MAX_MESSAGE = 400                    # characters of a server's message kept in an error
 NOT_READY_SHOWN = 10                 # pods listed when a rollout times out
-REQUEST_TIMEOUT = (10.0, 60.0)       # connect, read: seconds
+MAX_ANSWER_BYTES = 64 * 1024 * 1024  # one API answer (a list of many objects included)
 
 
 class ClusterError(Exception):
@@ -125,7 +125,7 @@ def connect(settings: ClusterSettings) -> "Cluster":
             configuration.api_key = {"authorization": endpoint.token}
             configuration.api_key_prefix = {"authorization": "Bearer"}
         configuration.retries = 0
-        api_client = k8s_client.ApiClient(configuration)
+        api_client = _bounded_client(k8s_client.ApiClient)(configuration)
         api_client.user_agent = "flowplan"
         cluster = Cluster(endpoint.name, api_client, scratch, endpoint)
         cluster._discover(DynamicClient)
@@ -134,6 +134,31 @@ def connect(settings: ClusterSettings) -> "Cluster":
         shutil.rmtree(scratch, ignore_errors=True)
         endpoint.close()
         raise
+
+
+class AnswerTooLarge(Exception):
+    """An API answer past MAX_ANSWER_BYTES."""
+
+
+def _bounded_client(base: type) -> type:
+    """An ApiClient class whose answers are read up to MAX_ANSWER_BYTES (the client reads every
+    body whole, however large, otherwise)."""
+
+    class BoundedApiClient(base):  # type: ignore[misc, valid-type]
+        def call_api(self, *args: Any, **kwargs: Any) -> Any:
+            answer = super().call_api(*args, **kwargs)
+            raw = getattr(answer, "response", None)
+            if raw is None or getattr(raw, "_body", None) or not hasattr(raw, "_body"):
+                return answer
+            body = raw.read(MAX_ANSWER_BYTES + 1, decode_content=True)
+            if len(body) > MAX_ANSWER_BYTES:
+                raw.release_conn()
+                raise AnswerTooLarge()
+            raw._body = body                     # what `.data` gives from now on
+            answer.data = body
+            return answer
+
+    return BoundedApiClient
 
 
 class Cluster:
@@ -227,7 +252,7 @@ class Cluster:
                                                    field_manager=field_manager,
                                                    force_conflicts=force),
                 f"applying {what}", namespace=where)
-            results.append(_plain(answer))
+            results.append(self._checked(_plain(answer), kind, name))
         return results
 
     def replace(self, obj: dict, *, namespace: str) -> dict:
@@ -258,7 +283,7 @@ class Cluster:
                                 f"reading {_describe(kind, name, where)}", raw=True)
         except NotFoundError:
             return None
-        return _plain(answer)
+        return self._checked(_plain(answer), kind, name)
 
     def list(self, api_version: str, kind: str, namespace: str | None,
              selector: str = "") -> list[dict]:
@@ -350,6 +375,15 @@ class Cluster:
                 time.sleep(wait)
             pause = min(POLL_MAX_SECONDS, pause * 1.5)
 
+    def _checked(self, answer: dict, kind: str, name: str) -> dict:
+        """`answer` when it is the object asked for; ClusterError otherwise."""
+        meta = _mapping(answer.get("metadata"))
+        if answer.get("kind") not in (None, kind) or meta.get("name") != name:
+            raise ClusterError(f"cluster {self.name} answered {_short(str(answer.get('kind')), 60)}"
+                               f" {_short(str(meta.get('name')), 80)} when asked for {kind} "
+                               f"{name}")
+        return {"kind": kind, **answer}
+
     # -- pods -----------------------------------------------------------------------------------
 
     def not_ready_pods(self, workload: dict) -> list[str]:
@@ -399,6 +433,9 @@ class Cluster:
             raise self._api_error(exc, doing, namespace) from None
         except ClusterError:
             raise
+        except AnswerTooLarge:
+            raise ClusterError(f"{doing}: cluster {self.name} answered more than "
+                               f"{MAX_ANSWER_BYTES // 2**20} MiB") from None
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             # the client's JSON parsing or model building on an answer that is not what the
             # API promises

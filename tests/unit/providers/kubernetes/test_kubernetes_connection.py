@@ -200,3 +200,27 @@ def test_relative_paths_of_the_block_are_taken_from_the_config_directory(tmp_pat
     settings, _ = read_settings({"host": "https://k:6443", "token": TOKEN, "ca": "ca.pem"},
                                 None, tmp_path)
     assert settings.ca == str(tmp_path / "ca.pem")
+
+
+def test_an_answer_about_another_object_is_refused(kube):
+    with connect(ClusterSettings(kubeconfig=str(kube.kubeconfig), context="emulator")) as c:
+        kube.server.answer_once(
+            "GET", "/apis/apps/v1/namespaces/default/deployments/web", 200,
+            b'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web"}}')
+        with pytest.raises(ClusterError) as caught:
+            c.get("apps/v1", "Deployment", "web", "default")
+        assert "answered ConfigMap web when asked for Deployment web" in str(caught.value)
+
+
+def test_an_oversized_answer_is_not_read_whole(kube, monkeypatch):
+    from flowplan_providers.kubernetes import cluster as module
+
+    monkeypatch.setattr(module, "MAX_ANSWER_BYTES", 100_000)
+    with connect(ClusterSettings(kubeconfig=str(kube.kubeconfig), context="emulator")) as c:
+        kube.server.answer_once("GET", "/api/v1/namespaces/default/configmaps/big", 200,
+                                b'{"kind": "ConfigMap", "data": {"a": "' + b"x" * 300_000
+                                + b'"}}')
+        with pytest.raises(ClusterError) as caught:
+            c.get("v1", "ConfigMap", "big", "default")
+        assert "answered more than" in str(caught.value)
+        assert c.get("v1", "Namespace", "default", None)["metadata"]["name"] == "default"
