@@ -297,11 +297,7 @@ PIPELINE = """
 variable "k8s_token" {
   sensitive = true
 }
-provider "kubernetes" {
-  host  = "@URL@"
-  token = var.k8s_token
-  ca    = "@CA@"
-}
+@PROVIDER@
 pipeline "app" {
   stage "main" {
     task "t" {
@@ -315,6 +311,7 @@ pipeline "app" {
         manifests = "k8s/*.yaml"
         variables = { IMAGE = steps.t.build.image, REPLICAS = 1 }
         timeout   = "20s"
+        @CLUSTER@
       }
     }
   }
@@ -322,11 +319,16 @@ pipeline "app" {
 """
 
 
-def test_a_pipeline_deploys_the_image_an_earlier_step_output(config_dir, kube, namespace):
+@pytest.mark.parametrize("where", ["provider", "cluster"])
+def test_a_pipeline_deploys_the_image_an_earlier_step_output(config_dir, kube, namespace, where):
+    """The token from a sensitive variable, in the provider block or the step's `cluster`."""
     manifest = config_dir / "app.yaml"
     manifest.write_text(DEPLOYMENT)
-    hcl = (PIPELINE.replace("@URL@", kube.url).replace("@CA@", str(kube.ca_file))
-           .replace("@MANIFEST@", str(manifest)).replace("@NAMESPACE@", namespace))
+    settings = f'host = "{kube.url}", token = var.k8s_token, ca = "{kube.ca_file}"'
+    block = 'provider "kubernetes" {\n  ' + settings.replace(", ", "\n  ") + "\n}"
+    hcl = (PIPELINE.replace("@MANIFEST@", str(manifest)).replace("@NAMESPACE@", namespace)
+           .replace("@PROVIDER@", block if where == "provider" else "")
+           .replace("@CLUSTER@", f"cluster   = {{ {settings} }}" if where == "cluster" else ""))
     made = make_service(config_dir)
     try:
         variables = {"k8s_token": kube.token}
@@ -343,6 +345,9 @@ def test_a_pipeline_deploys_the_image_an_earlier_step_output(config_dir, kube, n
         assert kube.token not in log
     finally:
         made.store.close()
+    for path in (config_dir / ".flowplan").rglob("*"):
+        if path.is_file():
+            assert kube.token.encode() not in path.read_bytes(), path
 
 
 
