@@ -182,6 +182,8 @@ def rolling(context: StepContext, config: KubectlApplyStep, cluster: Cluster,
             objects: list[dict], artifact: Any, say: Any) -> StepResult:
     """Apply (or replace) every object, prune, wait for the rollout."""
     verb = "replaced" if config.replace else "applied"
+    if context.cancel.is_set():
+        return StepResult(Status.CANCELED, error="canceled", artifacts=(artifact,))
     try:
         results = apply_objects(cluster, objects, config, say)
         pruned = prune(cluster, context, config, objects, say) if config.prune else []
