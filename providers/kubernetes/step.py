@@ -127,8 +127,9 @@ class KubectlApplyStep(Step):
             if not name.replace("_", "a").isalnum() or not name.isascii() or name[0].isdigit():
                 raise ValueError(f"variable {name[:60]!r} is not a name (letters, digits and "
                                  "'_'): manifests refer to it as ${NAME}")
-            if item is not None and not isinstance(item, (str, int, float, bool)):
-                raise ValueError(f"variable {name!r} must be text, a number or true/false")
+            if not isinstance(item, (str, int, float, bool)):
+                raise ValueError(f"variable {name!r} must be text, a number or true/false"
+                                 + (" (it is null)" if item is None else ""))
         return value
 
     @field_validator("strategy")

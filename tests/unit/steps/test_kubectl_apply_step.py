@@ -380,3 +380,15 @@ def test_statefulsets_and_daemonsets_are_waited_for_too(step_context, kube, name
     log = said(step_context)
     assert f"StatefulSet {namespace}/db: rolled out" in log
     assert f"DaemonSet {namespace}/agent: rolled out" in log
+
+
+@pytest.mark.parametrize("variables, words", [
+    ({"IMAGE": None}, "variable 'IMAGE' must be text, a number or true/false (it is null)"),
+    ({"IMAGE": ["a"]}, "variable 'IMAGE' must be text"),
+    ({"not-a-name": "x"}, "is not a name"),
+])
+def test_variables_that_cannot_fill_a_placeholder_are_refused(variables, words):
+    with pytest.raises(ValueError) as caught:
+        KubectlApplyStep.model_validate({"type": "kubectl_apply", "manifests": "k8s",
+                                         "variables": variables})
+    assert words in str(caught.value)
