@@ -212,13 +212,21 @@ def rolling(context: StepContext, config: KubectlApplyStep, cluster: Cluster,
 def apply_objects(cluster: Cluster, objects: list[dict], config: KubectlApplyStep,
                   say: Any) -> list[dict]:
     """Each object applied (or replaced) in APPLY_ORDER; the server's answers."""
-    results = []
+    results: list[dict] = []
     for obj in ordered(objects):
-        if config.replace:
-            result = cluster.replace(obj, namespace=config.namespace)
-        else:
-            result = cluster.apply([obj], namespace=config.namespace,
-                                   force=config.force_conflicts)[0]
+        try:
+            if config.replace:
+                result = cluster.replace(obj, namespace=config.namespace)
+            else:
+                result = cluster.apply([obj], namespace=config.namespace,
+                                       force=config.force_conflicts)[0]
+        except ClusterError as exc:
+            if results:
+                done = ", ".join(object_name(r, config.namespace) for r in results)
+                raise ClusterError(f"{exc} ({len(results)} of {len(objects)} objects were "
+                                   f"applied before: {done})", reason=exc.reason,
+                                   status=exc.status) from None
+            raise
         name = object_name(result, config.namespace)
         say(f"{'replaced' if config.replace else 'applied'} {name}")
         results.append(result)

@@ -164,6 +164,7 @@ def test_a_conflict_names_the_field_and_its_manager_and_force_conflicts_takes_it
     assert result.status == Status.FAILED
     assert ".data.greeting is managed by 'kubectl'" in result.error
     assert "force_conflicts = true" in result.error
+    assert "applied before" not in result.error          # the first object conflicted
     assert objects(kube, "ConfigMap", namespace)["web-config"]["data"]["greeting"] == "hi"
     assert run_step(step_context, kube, namespace, force_conflicts=True).status == \
         Status.SUCCEEDED
@@ -214,6 +215,16 @@ def test_an_unknown_kind_lists_what_the_server_offers(step_context, kube, namesp
     assert result.status == Status.FAILED
     assert "has no kind 'Widget' in 'example.com/v1'" in result.error
     assert "ConfigMap" in result.error and "Deployment" in result.error
+
+
+def test_a_failure_halfway_says_what_was_applied_before(step_context, kube, namespace):
+    write(step_context.workspace, {"k8s/config.yaml": CONFIGMAP,
+                                   "k8s/x.yaml": "apiVersion: example.com/v1\nkind: Widget\n"
+                                                 "metadata: {name: w}\n"})
+    result = run_step(step_context, kube, namespace)
+    assert result.status == Status.FAILED
+    assert result.error.endswith(f"(2 of 3 objects were applied before: ConfigMap/{namespace}/"
+                                 f"web-config, Service/{namespace}/web)")
 
 
 def test_a_namespace_that_does_not_exist_is_named(step_context, kube):
