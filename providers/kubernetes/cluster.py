@@ -248,6 +248,8 @@ class Cluster:
             api_version, kind, name = _identity(obj)
             resource = self.resource(api_version, kind)
             where = _namespace_of(obj, namespace) if resource.namespaced else None
+            if resource.namespaced and not where:
+                raise ClusterError(f"{kind} {name} is namespaced: give it a namespace")
             body = _with_namespace(obj, where)
             what = _describe(kind, name, where)
             answer = self._call(
