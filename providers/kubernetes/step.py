@@ -39,9 +39,12 @@ import time
 from collections.abc import Mapping
 from typing import Any, Optional
 
-from pydantic import field_validator
+from pathlib import Path
+from typing import Annotated
 
-from flowplan.config.schema import Step, _check_duration, parse_duration
+from pydantic import field_validator, model_validator
+
+from flowplan.config.schema import Nested, Step, _check_duration, parse_duration
 from flowplan.executor.errors import PathEscape
 from flowplan.executor.run.layout import inside
 from flowplan.executor.status import Status
@@ -50,15 +53,11 @@ from flowplan.steps.reports import write_report
 
 from .cluster import Cluster, ClusterError, ClusterSettings, connect
 from .labels import STEP_ANNOTATION, STEP_LABEL, name_problem, step_label_value
-from .manifests import ManifestError, identity, manifest_files, read_manifests, rendered_text
+from .manifests import (ManifestError, identity, manifest_files, parse_rendered,
+                        read_manifests, rendered_text)
 from .settings import ATTRIBUTES, settings_from
-
-try:                                   # blue/green and canary, when installed beside this
-    from . import strategies as _strategies
-except ModuleNotFoundError as _missing:  # pragma: no cover - depends on the checkout
-    if _missing.name != f"{__package__}.strategies":
-        raise
-    _strategies = None
+from . import strategies as _strategies
+from .strategies import BlueGreen, Canary, Outcome
 
 ROLLING = "rolling"
 DEFAULT_TIMEOUT = "5m"
@@ -96,8 +95,33 @@ class KubectlApplyStep(Step):
     force_conflicts: bool = False
     timeout: str = DEFAULT_TIMEOUT
     strategy: str = ROLLING
+    blue_green: Annotated[Optional[BlueGreen], Nested(labels=0, many=False)] = None
+    canary: Annotated[Optional[Canary], Nested(labels=0, many=False)] = None
 
     _duration = field_validator("timeout")(_check_duration)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strategy_blocks(cls, values: Any) -> Any:
+        """A `blue_green` or `canary` block goes with its strategy, and that strategy needs
+        it; `replace` is the rolling strategy's."""
+        if not isinstance(values, Mapping):
+            return values
+        strategy = values.get("strategy") or ROLLING
+        if not isinstance(strategy, str):
+            return values                   # known when the run resolves it
+        for block in ("blue_green", "canary"):
+            given = values.get(block) is not None
+            if given and strategy != block:
+                raise ValueError(f'a {block} block goes with strategy = "{block}", not '
+                                 f'"{strategy}"')
+            if strategy == block and not given:
+                example = ('blue_green { service = "NAME" }' if block == "blue_green" else
+                           'canary { steps = [{ weight = 20, pause = "manual" }] }')
+                raise ValueError(f'strategy = "{block}" needs a {example} block')
+        if strategy != ROLLING and values.get("replace") is True:
+            raise ValueError(f'replace = true goes with the rolling strategy, not "{strategy}"')
+        return values
 
     @field_validator("cluster")
     @classmethod
@@ -159,7 +183,7 @@ class KubectlApplyStepType:
         say = _sayer(context)
         try:
             settings = cluster_settings(context, config)
-            objects, sources = render(context, config)
+            objects, sources = kept_manifests(context) or render(context, config)
         except (StepProblem, ManifestError, PathEscape) as exc:
             return StepResult(Status.FAILED, error=str(exc))
         artifact = write_report(context, artifact_name(context),
@@ -172,8 +196,9 @@ class KubectlApplyStepType:
             return StepResult(Status.FAILED, error=str(exc), artifacts=(artifact,))
         try:
             if config.strategy != ROLLING:
-                return _with_artifact(_strategies.run(config.strategy, context, cluster,
-                                                      objects, config, say), artifact)
+                outcome = _strategies.run(config.strategy, context, cluster, objects, config,
+                                          say)
+                return strategy_result(outcome, context, config, cluster, artifact, say)
             return rolling(context, config, cluster, objects, artifact, say)
         finally:
             cluster.close()
@@ -205,6 +230,55 @@ def rolling(context: StepContext, config: KubectlApplyStep, cluster: Cluster,
     return StepResult(Status.SUCCEEDED, exit_code=0, artifacts=(artifact,), summary=summary,
                       outputs={"applied": " ".join(names), "pruned": " ".join(pruned),
                                "namespace": config.namespace, "manifests": artifact.name})
+
+
+def strategy_result(outcome: Outcome, context: StepContext, config: KubectlApplyStep,
+                    cluster: Cluster, artifact: Any, say: Any) -> StepResult:
+    """The StepResult of a blue_green or canary Outcome: prune (what the strategy applied or
+    kept stays), the outputs of a rolling apply and the strategy's own."""
+    pruned: list[str] = []
+    error = outcome.error
+    status = outcome.status
+    if status == Status.SUCCEEDED and config.prune:
+        try:
+            pruned = prune(cluster, context, config, [*outcome.applied, *outcome.kept], say)
+        except ClusterError as exc:
+            status, error = Status.FAILED, f"deployed, but prune failed: {exc}"
+    names = [object_name(obj, config.namespace) for obj in outcome.applied]
+    outputs = {**({"applied": " ".join(names), "pruned": " ".join(pruned),
+                   "namespace": config.namespace, "manifests": artifact.name}
+                  if status == Status.SUCCEEDED else {}), **outcome.outputs}
+    summary = dict(outcome.summary or {})
+    if summary:
+        summary.update(strategy=config.strategy, cluster=cluster.name,
+                       namespace=config.namespace, applied=names, pruned=pruned)
+        summary["lines"] = [*(summary.get("lines") or []),
+                            *(f"pruned {name}" for name in pruned)]
+    if status == Status.SUCCEEDED and summary.get("title"):
+        say(summary["title"])
+    return StepResult(status, exit_code=0 if status == Status.SUCCEEDED else None, error=error,
+                      outputs=outputs, artifacts=(artifact,), summary=summary or None)
+
+
+def kept_manifests(context: StepContext) -> tuple[list[dict], list[str]] | None:
+    """In a rollback (`flowplan rollback --to RUN`): RUN's rendered manifests, kept as its
+    artifact (Secrets, whose data was not kept, left out); None in other runs, or when RUN
+    kept none (then the workspace's are rendered)."""
+    if context.run.trigger != "rollback":
+        return None
+    kept = context.artifact(artifact_name(context))
+    if kept is None:
+        return None
+    try:
+        text = Path(kept.path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StepProblem(f"the manifests of the run rolled back to ({kept.name}) cannot be "
+                          f"read: {exc.strerror}") from None
+    objects = parse_rendered(text)
+    if not objects:
+        raise ManifestError(f"the manifests of the run rolled back to ({kept.name}) hold no "
+                            "object to apply again")
+    return objects, [f"{kept.name} of the run rolled back to"]
 
 
 def apply_objects(cluster: Cluster, objects: list[dict], config: KubectlApplyStep,
@@ -352,14 +426,6 @@ def _sayer(context: StepContext) -> Any:
     def say(text: str) -> None:
         context.log.say(text, time.time())
     return say
-
-
-def _with_artifact(result: StepResult, artifact: Any) -> StepResult:
-    if any(a.name == artifact.name for a in result.artifacts):
-        return result
-    from dataclasses import replace
-
-    return replace(result, artifacts=(artifact, *result.artifacts))
 
 
 __all__ = ["KubectlApplyStep", "KubectlApplyStepType", "StepProblem", "cluster_settings",

@@ -57,6 +57,7 @@ TRACK_LABEL = "flowplan.dev/track"
 COLOURS = ("blue", "green")
 CANARY_SUFFIX = "-canary"
 STRATEGIES = ("rolling", "blue_green", "canary")
+NAMES = ("blue_green", "canary")           # the strategies of this module
 DEPLOYMENT = ("apps/v1", "Deployment")
 SERVICE = ("v1", "Service")
 
@@ -238,7 +239,9 @@ class _Deploy:
         deadline = getattr(self.context, "deadline", None)
         if deadline is not None:
             timeout = max(0.0, min(timeout, deadline - time.monotonic()))
-        self.cluster.wait_rollout(objects, timeout=timeout, log=self.say, cancel=self.cancel)
+        placed = [{**o, "metadata": {**(o.get("metadata") or {}),
+                                     "namespace": self.namespace_of(o)}} for o in objects]
+        self.cluster.wait_rollout(placed, timeout=timeout, log=self.say, cancel=self.cancel)
 
     def rollback_outputs(self) -> Mapping[str, Any] | None:
         """The outputs this step had in the run a rollback goes back to, else None."""
@@ -287,6 +290,10 @@ class _Deploy:
         try:
             self.wait(coloured)
         except self._error_type() as error:
+            if self.cancel.is_set():
+                return Outcome(Status.CANCELED, applied=applied, error=(
+                    f"canceled before Service {service_name} was switched to {new} "
+                    f"({live or 'nothing'} still serves)"))
             serving = f"{live} still serves" if live else "nothing was switched"
             return Outcome(Status.FAILED, applied=applied, error=(
                 f"{new} ({names}) did not get ready: {error}; Service {service_name} was not "
@@ -482,7 +489,11 @@ class _Canary:
             shares.append(f"{_name(canary)} {wanted} of {wanted + replicas} pods ({share}%)")
         text = "; ".join(shares)
         self.say(f"canary step {number} of {self.count}: weight {weight}%: {text}")
-        self.deploy.apply(made, f"canary step {number}")
+        try:
+            self.deploy.apply(made, f"canary step {number}")
+        except _Stop as stop:
+            raise _Stop(self.abort(Status.FAILED, stop.outcome.error or "apply failed")) \
+                from None
         try:
             self.deploy.wait(made)
         except self.deploy._error_type() as error:

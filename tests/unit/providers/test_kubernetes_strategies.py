@@ -239,8 +239,9 @@ def test_a_rollback_to_a_colour_that_is_gone_deploys_the_run_s_manifests_again(
 # -- canary ------------------------------------------------------------------------------------
 
 def stable(kube, image="app:1", replicas=4):
-    kube.cluster.apply([deployment(image, replicas), service()], namespace=kube.namespace)
-    kube.cluster.wait_rollout([deployment(image, replicas)], timeout=20, log=lambda _: None)
+    applied = kube.cluster.apply([deployment(image, replicas), service()],
+                                 namespace=kube.namespace)
+    kube.cluster.wait_rollout(applied, timeout=20, log=lambda _: None)
 
 
 def test_a_canary_goes_through_its_steps_then_the_stable_deployment_gets_the_new_version(
