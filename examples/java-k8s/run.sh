@@ -55,16 +55,25 @@ if [ -z "${FP_VAR_kubeconfig:-}" ]; then
     exit 1
   fi
   port=${KUBE_PORT:-6443}
-  echo "==> starting the Kubernetes API emulator on 127.0.0.1:$port (state in .flowplan/kube)"
+  # the Python flowplan runs on has what the emulator needs (cryptography, PyYAML)
+  python=$(dirname "$(command -v flowplan)")/python3
+  [ -x "$python" ] || python=python3
+  echo "==> starting the Kubernetes API emulator on 127.0.0.1:$port (its CA and kubeconfig in" \
+    ".flowplan/kube)"
   mkdir -p .flowplan/kube
-  (cd "$repo" && exec python3 -m tests.emulators.kubernetes --port "$port" \
-    --dir "$here/.flowplan/kube") > .flowplan/kubeconfig 2> .flowplan/kube/emulator.log &
+  rm -f .flowplan/kube/kubeconfig
+  (cd "$repo" && exec "$python" -m tests.emulators.kubernetes --port "$port" \
+    --dir "$here/.flowplan/kube") > /dev/null 2> .flowplan/kube/emulator.log &
   pids+=($!)
   for _ in $(seq 100); do
-    grep -q "current-context" .flowplan/kubeconfig 2>/dev/null && break
+    [ -s .flowplan/kube/kubeconfig ] && break
     sleep 0.1
   done
-  export FP_VAR_kubeconfig="$here/.flowplan/kubeconfig"
+  if [ ! -s .flowplan/kube/kubeconfig ]; then
+    echo "the emulator did not start: see .flowplan/kube/emulator.log" >&2
+    exit 1
+  fi
+  export FP_VAR_kubeconfig="$here/.flowplan/kube/kubeconfig"
 fi
 
 echo "==> flowplan validate"

@@ -541,6 +541,10 @@ class _Canary:
             self.deploy.wait(self.deploy.deployments)
         except self.deploy._error_type() as error:
             gone = self.deploy.delete(self.canaries)
+            if self.deploy.cancel.is_set():
+                return Outcome(Status.CANCELED, applied=applied, error=(
+                    f"canceled while {self.names} rolled out the new version (the canary steps "
+                    f"had passed); canary {', '.join(gone) or 'already gone'} deleted"))
             return Outcome(Status.FAILED, applied=applied, error=(
                 f"{self.names} did not get ready with the new version: {error}; canary "
                 f"{', '.join(gone) or 'already gone'} deleted"))
