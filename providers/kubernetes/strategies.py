@@ -159,8 +159,26 @@ def _is(obj: Mapping[str, Any], kind: tuple[str, str]) -> bool:
 
 
 def _images(obj: Mapping[str, Any] | None) -> list[str]:
-    spec = (((obj or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
-    return [str(c.get("image")) for c in spec.get("containers") or [] if isinstance(c, Mapping)]
+    spec: Any = obj or {}
+    for key in ("spec", "template", "spec"):
+        spec = spec.get(key) if isinstance(spec, Mapping) else None
+    containers = spec.get("containers") if isinstance(spec, Mapping) else None
+    return [str(c.get("image")) for c in containers or [] if isinstance(c, Mapping)] \
+        if isinstance(containers, list) else []
+
+
+def _selector(service: Mapping[str, Any] | None) -> dict:
+    """A Service's selector as the server gave it (nothing, when it is not a map)."""
+    spec = (service or {}).get("spec")
+    selector = spec.get("selector") if isinstance(spec, Mapping) else None
+    return dict(selector) if isinstance(selector, Mapping) else {}
+
+
+def _replicas(deployment: Mapping[str, Any] | None) -> int:
+    """spec.replicas of a Deployment as the server gave it: 1 when absent or not a count."""
+    spec = (deployment or {}).get("spec")
+    value = spec.get("replicas") if isinstance(spec, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 1
 
 
 def _with_label(obj: dict, name: str, key: str, value: str) -> dict:
@@ -269,7 +287,7 @@ class _Deploy:
             return Outcome(Status.FAILED, error=f"blue_green: Service {service_name} is neither "
                                                 f"in the manifests nor in namespace "
                                                 f"{self.namespace}")
-        live = ((live_service or {}).get("spec") or {}).get("selector", {}).get(COLOUR_LABEL)
+        live = _selector(live_service).get(COLOUR_LABEL)
         if live is not None and live not in COLOURS:
             return Outcome(Status.FAILED, error=f"blue_green: Service {service_name} selects "
                                                 f"{COLOUR_LABEL}={live!r}, not blue or green")
@@ -479,8 +497,7 @@ class _Canary:
         """Run the canary at `weight` and wait for it; the shares, for messages."""
         made, shares = [], []
         for canary, deployment in zip(self.canaries, self.deploy.deployments):
-            stable = self.stables[_name(deployment)] or {}
-            replicas = int((stable.get("spec") or {}).get("replicas") or 1)
+            replicas = max(1, _replicas(self.stables[_name(deployment)]))
             wanted = max(1, math.ceil(replicas * weight / (100 - weight)))
             scaled = copy.deepcopy(canary)
             scaled["spec"]["replicas"] = wanted

@@ -29,7 +29,7 @@ NAMESPACES = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
-    with emulated_cluster(tmp_path_factory.mktemp("kube"), ready_after=0.2) as made:
+    with emulated_cluster(tmp_path_factory.mktemp("kube"), ready_after=0.1) as made:
         yield made
 
 
@@ -314,7 +314,7 @@ def test_a_cancel_during_a_timed_pause_ends_it_at_once_and_deletes_the_canary(ku
     stable(kube, replicas=1)
     settings = config(kube, canary={"steps": [{"weight": 50, "pause": "5m"}]})
     step = context(tmp_path)
-    threading.Timer(1.0, step.cancel.set).start()
+    threading.Timer(0.5, step.cancel.set).start()
     started = time.monotonic()
     outcome = run("canary", step, kube.cluster, [deployment("app:2", 1)], settings,
                   step.log.say)

@@ -69,3 +69,55 @@ def test_a_coloured_copy_changes_name_labels_selector_and_pods_but_not_the_manif
                                                                COLOUR_LABEL: "green"}
     assert "status" not in green and deployment["metadata"]["name"] == "web"
     assert deployment["spec"]["selector"]["matchLabels"] == {"app": "web"}
+
+
+def test_odd_answers_of_the_server_read_as_nothing_rather_than_failing():
+    from flowplan_providers.kubernetes.strategies import _images, _replicas, _selector
+
+    assert _selector(None) == {} and _selector({"spec": {"selector": None}}) == {}
+    assert _selector({"spec": "text"}) == {} and _selector({"spec": {"selector": [1]}}) == {}
+    assert [_replicas({"spec": {"replicas": v}}) for v in ("3", True, -1, None, 4)] == \
+        [1, 1, 1, 1, 4]
+    assert _images({"spec": {"template": "x"}}) == []
+    assert _images({"spec": {"template": {"spec": {"containers": [{"image": "a"}, 3]}}}}) \
+        == ["a"]
+    assert _images({"spec": {"template": {"spec": {"containers": "b"}}}}) == []
+
+
+STEP = """
+pipeline "app" {
+  stage "deploy" {
+    task "cluster" {
+      step "apply" {
+        type      = "kubectl_apply"
+        cluster   = { kubeconfig = "/k/config", context = "emulator" }
+        manifests = "k8s"
+BODY
+      }
+    }
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("body, expected", [
+    ('strategy = "canary"', 'strategy = "canary" needs a canary { steps = [{ weight = 20, '
+                            'pause = "manual" }] } block'),
+    ('blue_green {\n  service = "web"\n}', 'a blue_green block goes with strategy = '
+                                           '"blue_green", not "rolling"'),
+    ('strategy = "blue_green"\nreplace = true\nblue_green {\n  service = "web"\n}',
+     'replace = true goes with the rolling strategy, not "blue_green"'),
+    ('strategy = "canary"\ncanary {\n  steps = [{ weight = 120, pause = "manual" }]\n}',
+     "less than or equal to 99"),
+    ('strategy = "canary"\ncanary {\n  steps = [{ weight = 20, pause = "later" }]\n}',
+     'pause is "manual" or a duration such as 30s or 5m, not \'later\' (at 0.pause)'),
+])
+def test_a_strategy_block_that_does_not_fit_is_reported_where_the_config_says_it(
+        tmp_path, body, expected):
+    from inline import InlineConfigError, inline_config
+
+    with pytest.raises(InlineConfigError) as caught:
+        inline_config(tmp_path, STEP.replace("BODY", body))
+    rendered = caught.value.rendered
+    assert expected in " ".join(rendered.split()), rendered
+    assert "main.hcl:" in rendered

@@ -26,7 +26,7 @@ NAMESPACES = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory):
-    with emulated_cluster(tmp_path_factory.mktemp("kube"), ready_after=0.2) as made:
+    with emulated_cluster(tmp_path_factory.mktemp("kube"), ready_after=0.1) as made:
         yield made
 
 
