@@ -34,7 +34,7 @@ POLL_SECONDS = 0.1                   # between rollout checks, at first
 POLL_MAX_SECONDS = 1.0
 MAX_MESSAGE = 400                    # characters of a server's message kept in an error
 NOT_READY_SHOWN = 10                 # pods listed when a rollout times out
-REQUEST_TIMEOUT = (10.0, 60.0)       # connect, read: seconds
+MAX_ANSWER_BYTES = 64 * 1024 * 1024  # one API answer (a list of many objects included)
 
 
 class ClusterError(Exception):
@@ -69,10 +69,10 @@ class ClusterSettings:
         """What makes the settings unusable before any connection, or None."""
         if self.kubeconfig and self.host:
             return "give either `kubeconfig` (and `context`) or `host`, not both"
-        if not self.kubeconfig and not self.host:
-            return "give `kubeconfig` (and `context`), or `host` with `token` and `ca`"
         if self.context and not self.kubeconfig:
             return "`context` names a context of `kubeconfig`, which is not given"
+        if not self.kubeconfig and not self.host:
+            return "give `kubeconfig` (and `context`), or `host` with `token` and `ca`"
         if self.host:
             split = urlsplit(self.host)
             if split.scheme not in ("http", "https") or not split.hostname or split.username \
@@ -125,7 +125,7 @@ def connect(settings: ClusterSettings) -> "Cluster":
             configuration.api_key = {"authorization": endpoint.token}
             configuration.api_key_prefix = {"authorization": "Bearer"}
         configuration.retries = 0
-        api_client = k8s_client.ApiClient(configuration)
+        api_client = _bounded_client(k8s_client.ApiClient)(configuration)
         api_client.user_agent = "flowplan"
         cluster = Cluster(endpoint.name, api_client, scratch, endpoint)
         cluster._discover(DynamicClient)
@@ -134,6 +134,31 @@ def connect(settings: ClusterSettings) -> "Cluster":
         shutil.rmtree(scratch, ignore_errors=True)
         endpoint.close()
         raise
+
+
+class AnswerTooLarge(Exception):
+    """An API answer past MAX_ANSWER_BYTES."""
+
+
+def _bounded_client(base: type) -> type:
+    """An ApiClient class whose answers are read up to MAX_ANSWER_BYTES (the client reads every
+    body whole, however large, otherwise)."""
+
+    class BoundedApiClient(base):  # type: ignore[misc, valid-type]
+        def call_api(self, *args: Any, **kwargs: Any) -> Any:
+            answer = super().call_api(*args, **kwargs)
+            raw = getattr(answer, "response", None)
+            if raw is None or getattr(raw, "_body", None) or not hasattr(raw, "_body"):
+                return answer
+            body = raw.read(MAX_ANSWER_BYTES + 1, decode_content=True)
+            if len(body) > MAX_ANSWER_BYTES:
+                raw.release_conn()
+                raise AnswerTooLarge()
+            raw._body = body                     # what `.data` gives from now on
+            answer.data = body
+            return answer
+
+    return BoundedApiClient
 
 
 class Cluster:
@@ -227,7 +252,7 @@ class Cluster:
                                                    field_manager=field_manager,
                                                    force_conflicts=force),
                 f"applying {what}", namespace=where)
-            results.append(_plain(answer))
+            results.append(self._checked(_plain(answer), kind, name))
         return results
 
     def replace(self, obj: dict, *, namespace: str) -> dict:
@@ -258,7 +283,7 @@ class Cluster:
                                 f"reading {_describe(kind, name, where)}", raw=True)
         except NotFoundError:
             return None
-        return _plain(answer)
+        return self._checked(_plain(answer), kind, name)
 
     def list(self, api_version: str, kind: str, namespace: str | None,
              selector: str = "") -> list[dict]:
@@ -338,9 +363,8 @@ class Cluster:
             if cancel is not None and cancel.is_set():
                 raise ClusterError("canceled while waiting for the rollout", reason="Canceled")
             if time.monotonic() >= deadline:
-                details = "; ".join(
-                    f"{_describe(o['kind'], o['metadata']['name'], o['metadata'].get('namespace'))}"
-                    f" ({rollout_progress(o).text})" for o in pending)
+                details = "; ".join(f"{_described(o)} ({rollout_progress(o).text})"
+                                    for o in pending)
                 pods = "".join(self._not_ready_text(o) for o in pending)
                 raise ClusterError(f"rollout not finished after {_seconds(timeout)} on cluster "
                                    f"{self.name}: {details}{pods}", reason="Timeout")
@@ -351,15 +375,24 @@ class Cluster:
                 time.sleep(wait)
             pause = min(POLL_MAX_SECONDS, pause * 1.5)
 
+    def _checked(self, answer: dict, kind: str, name: str) -> dict:
+        """`answer` when it is the object asked for; ClusterError otherwise."""
+        meta = _mapping(answer.get("metadata"))
+        if answer.get("kind") not in (None, kind) or meta.get("name") != name:
+            raise ClusterError(f"cluster {self.name} answered {_short(str(answer.get('kind')), 60)}"
+                               f" {_short(str(meta.get('name')), 80)} when asked for {kind} "
+                               f"{name}")
+        return {"kind": kind, **answer}
+
     # -- pods -----------------------------------------------------------------------------------
 
     def not_ready_pods(self, workload: dict) -> list[str]:
         """`POD: REASON` for each pod of the workload that is not ready."""
-        spec = workload.get("spec") or {}
-        selector = _selector_text((spec.get("selector") or {}).get("matchLabels"))
+        spec = _mapping(workload.get("spec"))
+        selector = _selector_text(_mapping(spec.get("selector")).get("matchLabels"))
         if not selector:
             return []
-        namespace = (workload.get("metadata") or {}).get("namespace")
+        namespace = _mapping(workload.get("metadata")).get("namespace")
         try:
             pods = self.list("v1", "Pod", namespace, selector)
         except ClusterError:
@@ -400,6 +433,9 @@ class Cluster:
             raise self._api_error(exc, doing, namespace) from None
         except ClusterError:
             raise
+        except AnswerTooLarge:
+            raise ClusterError(f"{doing}: cluster {self.name} answered more than "
+                               f"{MAX_ANSWER_BYTES // 2**20} MiB") from None
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             # the client's JSON parsing or model building on an answer that is not what the
             # API promises
@@ -455,9 +491,7 @@ class Progress:
 def rollout_progress(obj: dict) -> Progress:
     """How far the rollout of a Deployment, StatefulSet or DaemonSet is, from its status."""
     kind = obj.get("kind")
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    status = obj.get("status") or {}
+    meta, spec, status = (_mapping(obj.get(key)) for key in ("metadata", "spec", "status"))
     generation = _number(meta.get("generation"))
     observed = _number(status.get("observedGeneration"))
     if observed < generation:
@@ -480,7 +514,7 @@ def rollout_progress(obj: dict) -> Progress:
         return Progress(updated >= wanted and ready >= wanted and same_revision
                         and total <= wanted, False, text)
     available = _number(status.get("availableReplicas"))
-    for condition in status.get("conditions") or []:
+    for condition in _items(status.get("conditions")):
         if isinstance(condition, dict) and condition.get("type") == "Progressing" \
                 and condition.get("reason") == "ProgressDeadlineExceeded":
             return Progress(False, True, "progress deadline exceeded: "
@@ -495,17 +529,17 @@ def rollout_progress(obj: dict) -> Progress:
 def pod_not_ready_reason(pod: dict) -> str | None:
     """Why a pod is not ready (a container's waiting or terminated reason and message, else a
     condition's), or None when it is ready."""
-    status = pod.get("status") or {}
-    conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+    status = _mapping(pod.get("status"))
+    conditions = [c for c in _items(status.get("conditions")) if isinstance(c, dict)]
     if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
         return None
     if status.get("phase") == "Succeeded":
         return None
-    for container in [*(status.get("initContainerStatuses") or []),
-                      *(status.get("containerStatuses") or [])]:
+    for container in [*_items(status.get("initContainerStatuses")),
+                      *_items(status.get("containerStatuses"))]:
         if not isinstance(container, dict) or container.get("ready"):
             continue
-        state = container.get("state") or {}
+        state = _mapping(container.get("state"))
         for word in ("waiting", "terminated"):
             detail = state.get(word)
             if isinstance(detail, dict) and (detail.get("reason") or detail.get("message")):
@@ -553,6 +587,11 @@ def _with_kind(item: dict, api_version: str, kind: str) -> dict:
 
 def _describe(kind: str, name: str, namespace: str | None) -> str:
     return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+def _described(obj: dict) -> str:
+    meta = _mapping(obj.get("metadata"))
+    return _describe(str(obj.get("kind")), str(meta.get("name")), meta.get("namespace"))
 
 
 def _plain(answer: Any) -> dict:
@@ -610,6 +649,15 @@ def _selector_text(labels: Any) -> str:
         return ""
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items())
                     if isinstance(k, str) and isinstance(v, str))
+
+
+def _mapping(value: Any) -> dict:
+    """`value` when the API gave a mapping there, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: Any) -> list:
+    return value if isinstance(value, list) else []
 
 
 def _number(value: Any, default: int = 0) -> int:

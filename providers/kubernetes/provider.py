@@ -60,7 +60,8 @@ class KubernetesProvider:
         return SCHEMA
 
     def configure(self, request: ConfigureRequest) -> list[ProviderDiagnostic]:
-        settings, problems = read_settings(request.config, request.blocks.get("kubernetes"))
+        settings, problems = read_settings(request.config, request.blocks.get("kubernetes"),
+                                           request.working_dir)
         with self._lock:
             self._close()
             self._settings = settings

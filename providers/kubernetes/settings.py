@@ -11,11 +11,13 @@ into flowplan_providers.kubernetes.cluster.ClusterSettings.
 The token must not be written into the config: given as constant text it is refused at its line,
 as the github and alicloud providers refuse their secrets (a sensitive variable, set with
 FP_VAR_k8s_token, or `env("...")` reads it from outside the files). The settings never show the
-token. `ca` is a PEM file's path or PEM text. Standard library only.
+token. `ca` is a PEM file's path or PEM text; relative paths in the block are taken from the config
+directory. Standard library only.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,11 +29,13 @@ BLOCK = "kubernetes"
 ATTRIBUTES = ("kubeconfig", "context", "host", "token", "ca", "insecure_skip_tls_verify")
 
 
-def read_settings(config: Mapping[str, Any], block: ProviderBlock | None
+def read_settings(config: Mapping[str, Any], block: ProviderBlock | None,
+                  base: str | os.PathLike[str] | None = None
                   ) -> tuple[ClusterSettings | None, list[ProviderDiagnostic]]:
     """The settings of the `provider "kubernetes"` block (`config`, revealed; `block` says which
     attributes are constant text) and what is wrong with them, each diagnostic at its attribute.
-    An empty block gives (None, []): only something that needs the cluster complains."""
+    Relative `kubeconfig` and `ca` paths are taken from `base` (the config directory). An empty
+    block gives (None, []): only something that needs the cluster complains."""
     problems: list[ProviderDiagnostic] = []
     literal = block.literal if block is not None else ()
     for name in sorted(set(config) - set(ATTRIBUTES)):
@@ -46,7 +50,7 @@ def read_settings(config: Mapping[str, Any], block: ProviderBlock | None
             "FP_VAR_k8s_token, and write `token = var.k8s_token`, or read it with env(\"...\")."))
     if not any(config.get(a) is not None for a in ATTRIBUTES) and not problems:
         return None, []
-    settings, problem, attribute = settings_from(config)
+    settings, problem, attribute = settings_from(relative_to(config, base))
     if problem:
         problems.append(_problem("Invalid kubernetes provider settings", attribute, problem))
     if problems:
@@ -81,6 +85,21 @@ def settings_from(values: Mapping[str, Any]) -> tuple[ClusterSettings | None, st
     if texts["host"] and texts["token"] is None:
         return None, "`host` needs a `token` (a service account's bearer token)", "token"
     return settings, None, ""
+
+
+def relative_to(values: Mapping[str, Any], base: str | os.PathLike[str] | None
+                ) -> dict[str, Any]:
+    """`values` with relative `kubeconfig` and `ca` paths made absolute from `base` (`~` and
+    PEM text stay as they are)."""
+    found = dict(values)
+    if base is None:
+        return found
+    for name in ("kubeconfig", "ca"):
+        value = found.get(name)
+        if isinstance(value, str) and value and "-----BEGIN" not in value \
+                and not os.path.isabs(value) and not value.startswith("~"):
+            found[name] = os.path.join(os.fspath(base), value)
+    return found
 
 
 def _problem(summary: str, attribute: str, detail: str) -> ProviderDiagnostic:

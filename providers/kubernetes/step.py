@@ -55,7 +55,7 @@ from .cluster import Cluster, ClusterError, ClusterSettings, connect
 from .labels import STEP_ANNOTATION, STEP_LABEL, name_problem, step_label_value
 from .manifests import (ManifestError, identity, manifest_files, parse_rendered,
                         read_manifests, rendered_text)
-from .settings import ATTRIBUTES, settings_from
+from .settings import ATTRIBUTES, relative_to, settings_from
 from . import strategies as _strategies
 from .strategies import BlueGreen, Canary, Outcome
 
@@ -346,6 +346,8 @@ def cluster_settings(context: StepContext, config: KubectlApplyStep) -> ClusterS
             raise StepProblem("kubectl_apply needs a cluster: set `cluster = { kubeconfig = "
                               "\"...\", context = \"...\" }` or `{ host, token, ca }` on the "
                               "step, or write a provider \"kubernetes\" block")
+    if config.cluster is None:                 # the block's relative paths: the config directory
+        values = relative_to(values, context.layout.settings.base_dir)
     values = dict(values)
     for name in ("kubeconfig", "ca"):
         values[name] = _local_path(context, values.get(name), name, where)
@@ -358,7 +360,7 @@ def cluster_settings(context: StepContext, config: KubectlApplyStep) -> ClusterS
 
 def _local_path(context: StepContext, value: Any, name: str, where: str) -> Any:
     """A kubeconfig or CA path: absolute or `~/...` as given (a file of this machine), relative
-    ones in the workspace; PEM text stays as it is."""
+    ones (of the step's `cluster`) in the workspace; PEM text stays as it is."""
     if not isinstance(value, str) or not value or "-----BEGIN" in value:
         return value
     if os.path.isabs(value) or value.startswith("~"):

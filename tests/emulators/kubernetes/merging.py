@@ -76,11 +76,11 @@ def _find(entries: list[ManagerEntry], manager: str, operation: str,
 def conflict_error(kind: str, name: str, conflicts: list[tuple[Path, ManagerEntry]]) -> ApiError:
     causes, lines = [], []
     for path, entry in conflicts:
-        message = f'conflict with "{entry.manager}"'
-        if entry.operation == "Update" and entry.subresource == "":
-            message += f" using {entry.api_version}"
-        elif entry.subresource:
+        message = f'conflict with "{entry.manager}"'          # as kube-apiserver words it
+        if entry.subresource:
             message += f' with subresource "{entry.subresource}"'
+        if entry.operation == "Update":
+            message += f" using {entry.api_version} at {entry.time}"
         causes.append({"type": "FieldManagerConflict", "message": message,
                        "field": fieldsets.describe(path)})
         lines.append(f"{message}: {fieldsets.describe(path)}")
@@ -99,7 +99,7 @@ def server_side_apply(live: dict[str, Any] | None, applied: dict[str, Any], *, m
 
     conflicts = []
     for entry in entries:
-        if (entry.manager == manager and entry.operation == "Apply") or entry.subresource:
+        if entry.manager == manager and entry.operation == "Apply":
             continue
         for path in sorted(applied_paths & entry.paths):
             if path[-1][0] == "k":

@@ -1,9 +1,13 @@
-"""The slice of OpenAPI v3 kubectl needs: `/openapi/v3` lists a document per group version,
-and each document has, for every kind, the object path whose PATCH operation carries
-`x-kubernetes-group-version-kind` and the `fieldValidation` and `dryRun` query parameters.
-kubectl reads that to learn that the server validates fields itself (then it sends
-`fieldValidation=Strict` instead of validating against schemas). No schemas are served;
-/openapi/v2 stays 404.
+"""The slice of OpenAPI kubectl needs.
+
+- v3 (kubectl >= 1.27): `/openapi/v3` lists a document per group version, and each document
+  has, for every kind, the object path whose PATCH operation carries
+  `x-kubernetes-group-version-kind` and the `fieldValidation` and `dryRun` query parameters.
+  kubectl reads that to learn that the server validates fields itself (then it sends
+  `fieldValidation=Strict` instead of validating against schemas).
+- v2 (older kubectl, e.g. Debian's 1.20): `/openapi/v2`, as JSON or as the gnostic protobuf
+  kubectl asks for, a document without definitions; kubectl skips client-side validation of
+  kinds the document does not define.
 """
 
 from __future__ import annotations
@@ -52,3 +56,19 @@ def root() -> dict[str, Any]:
             digest = hashlib.sha256(json.dumps(document(path)).encode()).hexdigest()[:16].upper()
             listed[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"}
     return {"paths": listed}
+
+
+def v2_json() -> dict[str, Any]:
+    return {"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.32.0"},
+            "paths": {}, "definitions": {}}
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field (wire type 2); the lengths here stay under 128."""
+    return bytes([number << 3 | 2, len(payload)]) + payload
+
+
+def v2_protobuf() -> bytes:
+    """gnostic's openapi_v2.Document: swagger (1), info (2: title 1, version 2), paths (8)."""
+    info = _field(1, b"Kubernetes") + _field(2, b"v1.32.0")
+    return _field(1, b"2.0") + _field(2, info) + _field(8, b"")

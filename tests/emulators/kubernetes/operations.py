@@ -10,7 +10,9 @@ HTTP, authentication and routing are server.py's.
 from __future__ import annotations
 
 import copy
+import datetime
 import json
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,7 @@ from .selectors import field_selector, label_selector
 from .store import ObjectStore
 
 NAMESPACES = find_by_kind("Namespace")
+PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 PATCH_TYPES = ("application/apply-patch+yaml", "application/merge-patch+json",
                "application/strategic-merge-patch+json", "application/json-patch+json")
 
@@ -46,14 +49,23 @@ class WriteOptions:
     force: bool = False
 
 
+BODY_TYPES = ("application/json", "application/yaml")
+
+
 def parse_body(data: bytes, content_type: str) -> Any:
-    """JSON, or YAML for apply patches; 400 for anything else that does not parse."""
+    """JSON, or YAML (apply patches, application/yaml); 400 for a body that does not parse.
+    Protobuf and CBOR bodies are 415, as on an API server that does not serve them."""
+    if content_type not in BODY_TYPES + PATCH_TYPES:
+        raise ApiError(415, "UnsupportedMediaType",
+                       f'the body of the request was in an unknown format - accepted media '
+                       f'types include: {", ".join(BODY_TYPES)}')
     if not data.strip():
         raise bad_request("the request body is empty")
     try:
-        if content_type == "application/apply-patch+yaml":
-            return yaml.safe_load(data.decode("utf-8"))
-        return json.loads(data)
+        if content_type.endswith("yaml"):
+            parsed = yaml.safe_load(data.decode("utf-8"))
+        else:
+            parsed = json.loads(data)
     except (ValueError, yaml.YAMLError, RecursionError) as error:
         where = ""
         mark = getattr(error, "problem_mark", None)
@@ -62,6 +74,33 @@ def parse_body(data: bytes, content_type: str) -> Any:
         kind = "YAML" if content_type.endswith("yaml") else "JSON"
         raise bad_request(f"the request body is not valid {kind}{where}: "
                           f"{str(error).splitlines()[0][:200]}") from None
+    return _as_json(parsed, 0, [0])
+
+
+MAX_DEPTH, MAX_NODES = 100, 200_000
+
+
+def _as_json(value: Any, depth: int, count: list[int]) -> Any:
+    """value as plain JSON data: string keys, no NaN, YAML timestamps as strings (as the API
+    server's YAML-to-JSON conversion gives them); nesting deeper than MAX_DEPTH and YAML aliases
+    that expand past MAX_NODES values are 400."""
+    count[0] += 1
+    if depth > MAX_DEPTH or count[0] > MAX_NODES:
+        raise bad_request(f"the request body is nested deeper than {MAX_DEPTH} levels or "
+                          f"holds more than {MAX_NODES} values")
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            raise bad_request("the request body has a mapping key that is not a string")
+        return {key: _as_json(item, depth + 1, count) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_as_json(item, depth + 1, count) for item in value]
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        raise bad_request("the request body holds a number that is not finite")
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise bad_request(f"the request body holds a value JSON cannot: {type(value).__name__}")
 
 
 def now() -> str:
@@ -179,10 +218,6 @@ class Operations:
             if field not in patch:
                 raise bad_request(f"the applied configuration has no {field}: apply patches "
                                   "need apiVersion, kind and metadata.name")
-        applied_name = applied["metadata"].get("name")
-        if applied_name != target.name:
-            raise bad_request(f"the name of the object ({applied_name!r}) does not match the "
-                              f"name on the URL ({target.name!r})")
         self._check_namespace(target.namespace)
         old = self.store.get(target.resource_type, target.namespace, target.name)
         for field in ("uid", "resourceVersion", "creationTimestamp", "managedFields",
@@ -200,8 +235,10 @@ class Operations:
             obj = self._keep_server_fields(target, old, obj)
         return self._write(target, old, obj, options)
 
-    def delete(self, target: Target, body: Any, dry_run: bool) -> dict[str, Any]:
-        propagation = "Background"
+    def delete(self, target: Target, body: Any, dry_run: bool,
+               propagation: str = "") -> dict[str, Any]:
+        """propagation: the query's propagationPolicy; the body's DeleteOptions win."""
+        propagation = propagation or "Background"
         if isinstance(body, dict):
             propagation = body.get("propagationPolicy") or propagation
             if isinstance(body.get("orphanDependents"), bool) and body["orphanDependents"]:
@@ -210,6 +247,10 @@ class Operations:
         if propagation not in ("Background", "Foreground", "Orphan"):
             raise bad_request(f'propagationPolicy: Unsupported value: "{propagation}": '
                               'supported values: "Background", "Foreground", "Orphan"')
+        if target.resource_type == NAMESPACES and target.name in PROTECTED_NAMESPACES:
+            raise ApiError(403, "Forbidden", f'namespaces "{target.name}" is forbidden: this '
+                           "namespace may not be deleted", {"name": target.name,
+                                                            "kind": "namespaces"})
         with self.store.lock:
             old = self._existing(target)
             if dry_run:
@@ -301,6 +342,8 @@ class Operations:
         validation.validate(resource_type, obj, old)
         metadata = obj["metadata"]
         if old is None:
+            if "status" in resource_type.subresources:
+                obj.setdefault("status", {})
             metadata["uid"] = str(uuid.uuid4())
             metadata["creationTimestamp"] = now()
             if resource_type.generation:

@@ -5,16 +5,16 @@ talk to over HTTPS (a CA of its own, certificates.py) or plain HTTP, with bearer
     emulator.url, emulator.token, emulator.ca_file
     emulator.objects("Deployment", "default")     # what is stored, as dicts
     emulator.expire_token(token)                  # later requests with it: 401
-    emulator.set_ready_delay(seconds)             # pods created from now on
+    emulator.set_ready_delay(seconds)             # for every pod not yet ready
     emulator.answer_once("GET", "/apis/apps/v1/namespaces/default/deployments/web", 200,
                          b"{not json")            # a fault: the next such request gets this
     emulator.requests                             # (method, path, query, content type), no tokens
 
 Routes: /version, /healthz, /livez, /readyz; discovery (discovery.py); /openapi/v3 as far as
-kubectl needs it (openapi.py; /openapi/v2 answers 404); objects at
-/api/v1/... and /apis/GROUP/VERSION/... (operations.py). `kubectl get` asks for a Table: it gets
-one with Name and Age columns and the objects. Errors are Status objects (errors.py); a body
-over 3 MiB is 413, as on a real API server. The controller loop (controller.py) runs in a thread.
+kubectl needs it and /openapi/v2 (openapi.py); objects at /api/v1/... and
+/apis/GROUP/VERSION/... (operations.py); watches (watch.py); the Tables `kubectl get` asks for
+(tables.py). Errors are Status objects (errors.py); a body over 3 MiB is 413, as on a real API
+server. The controller loop (controller.py) runs in a thread.
 """
 
 from __future__ import annotations
@@ -24,19 +24,19 @@ import secrets
 import ssl
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import discovery, openapi
+from . import discovery, openapi, tables
 from .certificates import make_tls_files
 from .controller import Controller
 from .discovery import ResourceType, find_by_kind
 from .errors import ApiError, bad_request, resource_not_served, unauthorized
 from .operations import NAMESPACES, Operations, Target, WriteOptions, parse_body
 from .store import ObjectStore
+from .watch import Watch
 
 MAX_BODY = 3 * 1024 * 1024
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -69,6 +69,7 @@ class KubernetesEmulator:
         self.token = secrets.token_urlsafe(32)
         self._tokens = {self.token: True}          # token -> still valid
         self._canned: list[CannedAnswer] = []
+        self._stopping = threading.Event()
         self._requests_lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
         for name in INITIAL_NAMESPACES:
@@ -101,6 +102,7 @@ class KubernetesEmulator:
         return self.tls_files.ca_file if self.tls_files else None
 
     def stop(self) -> None:
+        self._stopping.set()
         self.controller.stop()
         self._http.shutdown()
         self._http.server_close()
@@ -185,6 +187,12 @@ class KubernetesEmulator:
                         413, "RequestEntityTooLarge",
                         "the request body is too large (over 3 MiB)").status())
                 body = self.rfile.read(int(length)) if int(length) else b""
+                if urlsplit(self.path).path == "/openapi/v2" and \
+                        emulator._authorized(self.headers.get("Authorization")) and \
+                        "protobuf" in self.headers.get("Accept", ""):
+                    return self._send_raw(200, openapi.v2_protobuf(),
+                                          "application/com.github.proto-openapi.spec.v2.v1.0"
+                                          "+protobuf")
                 canned = emulator._take_canned(method, urlsplit(self.path).path,
                                                self.headers.get("Authorization"))
                 if canned is not None:
@@ -193,7 +201,26 @@ class KubernetesEmulator:
                     status, answer = emulator.handle(method, self.path, dict(self.headers), body)
                 except ApiError as error:
                     status, answer = error.code, error.status()
+                except Exception as error:      # a bug here: answered as the API server would
+                    status, answer = 500, ApiError(
+                        500, "InternalError", f"an error on the server ({type(error).__name__}: "
+                        f"{error}) has prevented the request from succeeding").status()
+                if isinstance(answer, Watch):
+                    return self._stream(answer)
                 self._send(status, answer)
+
+            def _stream(self, watch: Watch) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                try:
+                    for line in watch.lines():
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                        self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
+                except (ConnectionError, ssl.SSLError, OSError):
+                    self.close_connection = True
 
             def _send(self, status: int, answer: dict[str, Any]) -> None:
                 self._send_raw(status, json.dumps(answer).encode(), "application/json")
@@ -221,7 +248,7 @@ class KubernetesEmulator:
         return scheme.lower() == "bearer" and self._tokens.get(token.strip(), False)
 
     def handle(self, method: str, target: str, headers: dict[str, str],
-               body: bytes) -> tuple[int, dict[str, Any]]:
+               body: bytes) -> tuple[int, dict[str, Any] | Watch]:
         parts = urlsplit(target)
         path, query = unquote(parts.path), parse_qs(parts.query)
         lowered = {key.lower(): value for key, value in headers.items()}
@@ -244,14 +271,16 @@ class KubernetesEmulator:
             raise resource_not_served()
         answer = self._operate(method, route, query, content_type, body,
                                lowered.get("user-agent", ""))
-        if method == "GET" and not route.name and "as=Table" in lowered.get("accept", ""):
-            return 200, _table(answer)
-        if method == "GET" and route.name and "as=Table" in lowered.get("accept", "") \
-                and not route.subresource:
-            return 200, _table({"items": [answer], "metadata": {}})
+        if isinstance(answer, Watch):
+            return 200, answer
+        if method == "GET" and "as=Table" in lowered.get("accept", "") and not route.subresource:
+            objects = [answer] if route.name else answer["items"]
+            return 200, tables.table(route.resource_type.kind, objects, self.store.revision)
         return (201 if method == "POST" else 200), answer
 
     def _discovery(self, path: str) -> dict[str, Any] | None:
+        if path == "/openapi/v2":
+            return openapi.v2_json()
         if path == "/openapi/v3":
             return openapi.root()
         if path.startswith("/openapi/v3/"):
@@ -270,7 +299,7 @@ class KubernetesEmulator:
         return None
 
     def _operate(self, method: str, target: Target, query: dict[str, list[str]],
-                 content_type: str, body: bytes, user_agent: str) -> dict[str, Any]:
+                 content_type: str, body: bytes, user_agent: str) -> dict[str, Any] | Watch:
         def single(name: str) -> str:
             return (query.get(name) or [""])[-1]
 
@@ -289,8 +318,7 @@ class KubernetesEmulator:
         options = WriteOptions(manager, dry_run=bool(dry_run), force=force == "true")
         operations = self.operations
         if method == "GET" and single("watch") in ("true", "1"):
-            raise ApiError(405, "MethodNotAllowed", "the emulator does not serve watch "
-                           "requests; poll with get or list")
+            return Watch(self.store, target, query, self._stopping)
         if method == "GET":
             if target.name:
                 return operations.get(target)
@@ -302,12 +330,17 @@ class KubernetesEmulator:
             raise ApiError(405, "MethodNotAllowed",
                            f"the server does not allow this method on the requested resource")
         if method == "PUT":
-            return operations.replace(target, parse_body(body, "application/json"), options)
+            return operations.replace(target, parse_body(body, content_type or
+                                                          "application/json"), options)
         if method == "PATCH":
             return operations.patch(target, content_type, body, options)
         if method == "DELETE":
-            parsed = parse_body(body, "application/json") if body.strip() else None
-            return operations.delete(target, parsed, bool(dry_run))
+            parsed = parse_body(body, content_type or "application/json") \
+                if body.strip() else None
+            propagation = single("propagationPolicy")
+            if single("orphanDependents") == "true":
+                propagation = "Orphan"
+            return operations.delete(target, parsed, bool(dry_run), propagation)
         raise ApiError(405, "MethodNotAllowed",
                        "the server does not allow this method on the requested resource")
 
@@ -335,29 +368,3 @@ def _route(path: str) -> Target | None:
     if subresource and subresource not in resource_type.subresources:
         return None
     return Target(resource_type, namespace, name, subresource)
-
-
-def _age(timestamp: str) -> str:
-    try:
-        created = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return "<unknown>"
-    seconds = int((datetime.now(timezone.utc) - created).total_seconds())
-    return f"{seconds}s" if seconds < 120 else f"{seconds // 60}m"
-
-
-def _table(listing: dict[str, Any]) -> dict[str, Any]:
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
-            "metadata": {"resourceVersion": listing.get("metadata", {}).get(
-                "resourceVersion", "")},
-            "columnDefinitions": [
-                {"name": "Name", "type": "string", "format": "name", "priority": 0,
-                 "description": "Name must be unique within a namespace."},
-                {"name": "Age", "type": "string", "format": "", "priority": 0,
-                 "description": "Time since the object was created."}],
-            "rows": [{"cells": [obj["metadata"]["name"],
-                                _age(obj["metadata"].get("creationTimestamp", ""))],
-                      "object": {"kind": "PartialObjectMetadata",
-                                 "apiVersion": "meta.k8s.io/v1",
-                                 "metadata": obj["metadata"]}}
-                     for obj in listing.get("items", [])]}
