@@ -26,9 +26,12 @@ last. `prune` then deletes objects that carry this step's label
 looking at the kinds of the manifests and the usual namespaced kinds the server offers. Last, the
 rollout is waited for: a timeout fails the step listing the pods that are not ready and why.
 
-`strategy = "rolling"` is this module's; `blue_green` and `canary` are
+`strategy = "rolling"` is this module's; `blue_green` and `canary`, with their blocks
+(`blue_green { service, keep_old }`, `canary { steps, analysis }`), are
 flowplan_providers.kubernetes.strategies' (`run(strategy, context, cluster, objects, config,
-log)`), when it is installed. Outputs: `applied` (`Kind/NAMESPACE/NAME` or `Kind/NAME`, separated
+log)`), whose Outcome `strategy_result` turns into the step's result (prune keeps what the
+strategy applied or kept). In a rollback run the manifests are the kept artifact of the run
+rolled back to (`kept_manifests`), not the workspace's. Outputs: `applied` (`Kind/NAMESPACE/NAME` or `Kind/NAME`, separated
 by spaces), `namespace`, `pruned` (likewise) and `manifests` (the artifact's name).
 """
 
