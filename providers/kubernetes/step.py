@@ -31,8 +31,9 @@ rollout is waited for: a timeout fails the step listing the pods that are not re
 flowplan_providers.kubernetes.strategies' (`run(strategy, context, cluster, objects, config,
 log)`), whose Outcome `strategy_result` turns into the step's result (prune keeps what the
 strategy applied or kept). In a rollback run the manifests are the kept artifact of the run
-rolled back to (`kept_manifests`), not the workspace's. Outputs: `applied` (`Kind/NAMESPACE/NAME` or `Kind/NAME`, separated
-by spaces), `namespace`, `pruned` (likewise) and `manifests` (the artifact's name).
+rolled back to (`kept_manifests`), not the workspace's. Outputs: `applied`
+(`Kind/NAMESPACE/NAME` or `Kind/NAME`, separated by spaces), `namespace`, `pruned` (likewise)
+and `manifests` (the artifact's name); blue/green adds `colour`, `previous_colour`, `service`.
 """
 
 from __future__ import annotations
