@@ -226,3 +226,29 @@ def test_a_rollback_to_a_colour_that_is_gone_applies_the_run_s_kept_manifests_ag
     assert selector[COLOUR_LABEL] == "blue"
     assert ("rollback: blue cannot be switched back to (web-blue is gone): deploying the run's "
             "manifests again") in log_of(service, rolled.run)
+
+
+def test_cancel_while_the_canary_waits_out_a_timed_pause_deletes_it(tmp_path, emulator, kube):
+    import threading
+    import time
+
+    cluster, namespace = kube
+    service = applied(tmp_path, emulator, namespace, CANARY.replace('"manual"', '"5m"'))
+    start(service, tmp_path, "app:1")
+    outcomes = []
+    driving = threading.Thread(target=lambda: outcomes.append(start(service, tmp_path,
+                                                                    "app:2")))
+    driving.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and "web-canary" not in images(cluster, namespace):
+        time.sleep(0.05)
+    while time.monotonic() < deadline and not any(
+            "waiting 5m" in line for line in log_of(service, "app#2")):
+        time.sleep(0.05)
+    service.cancel("app#2", user="ann")
+    driving.join(20)
+    assert outcomes and outcomes[0].status == Status.CANCELED, outcomes
+    assert images(cluster, namespace) == {"web": ["app:1"]}
+    step = apply_step(service, "app#2")
+    assert step.status == Status.CANCELED
+    assert step.error.startswith("canceled at canary step 1; canary web-canary deleted")
