@@ -290,11 +290,12 @@ def cancel(
 
         who = user_name(user)
         service = run_service()
-        try:        # a paused canary is continued to remove itself: the run's values again
-            values = engine.continue_values(service, run_ref, OPTIONS.directory)
-        except RunRefused as refused:
-            values = None
-            err(f"note: {refused}; a paused canary stays as it is")
+        values = None
+        if service.pauses_to_undo(run_ref):     # continued to remove itself: the run's values
+            try:
+                values = engine.continue_values(service, run_ref, OPTIONS.directory)
+            except RunRefused as refused:
+                err(f"note: {refused}; the paused canary stays as it is")
         with terminate_as_interrupt(), _progress_sink() as sink:
             record = service.cancel(run_ref, user=who, variables=values,
                                     sensitive=set(values or ()), on_event=sink)

@@ -440,6 +440,17 @@ class RunService:
                 self.store.release_run(record.id, record.pid)
         return self.get(record.ref)
 
+    def pauses_to_undo(self, run: str | RunRef) -> list[PendingGate]:
+        """The paused steps of a waiting run that a cancel continues so that they undo what
+        they started (a canary: UNDOING_STEP_TYPES); none when another process drives it."""
+        record = self.get(run)
+        if Status(record.status) != Status.WAITING or (driver_alive(record)
+                                                       and not driven_here(record)):
+            return []
+        kinds = {(s.stage, s.task, s.step): s.type for s in self.store.step_runs(record.id)}
+        return [g for g in pending_gates(self.store, record) if g.kind == "pause"
+                and kinds.get((g.stage, g.task, g.step)) in UNDOING_STEP_TYPES]
+
     def _undo_paused(self, record: RunRecord, user: str | None, reason: str,
                      variables: Mapping[str, Any] | None, sensitive: Iterable[str],
                      on_event: events.EventSink) -> RunRecord:
@@ -447,12 +458,7 @@ class RunService:
         `cancel` decision each; the run as it is afterwards. A run driven elsewhere, or whose
         sensitive values are not given, is left to the plain cancel (its steps see the cancel
         flag, or stay as they paused: the error says so)."""
-        if Status(record.status) != Status.WAITING or (driver_alive(record)
-                                                       and not driven_here(record)):
-            return record
-        kinds = {(s.stage, s.task, s.step): s.type for s in self.store.step_runs(record.id)}
-        paused = [g for g in pending_gates(self.store, record) if g.kind == "pause"
-                  and kinds.get((g.stage, g.task, g.step)) in UNDOING_STEP_TYPES]
+        paused = self.pauses_to_undo(record.ref)
         if not paused:
             return record
         try:
