@@ -35,6 +35,7 @@ POLL_MAX_SECONDS = 1.0
 MAX_MESSAGE = 400                    # characters of a server's message kept in an error
 NOT_READY_SHOWN = 10                 # pods listed when a rollout times out
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # one API answer (a list of many objects included)
+REQUEST_TIMEOUT = (10.0, 60.0)       # seconds: connecting, then waiting for each answer
 
 
 class ClusterError(Exception):
@@ -141,11 +142,13 @@ class AnswerTooLarge(Exception):
 
 
 def _bounded_client(base: type) -> type:
-    """An ApiClient class whose answers are read up to MAX_ANSWER_BYTES (the client reads every
-    body whole, however large, otherwise)."""
+    """An ApiClient class whose requests time out (REQUEST_TIMEOUT) and whose answers are read up
+    to MAX_ANSWER_BYTES (the client reads every body whole, however large, otherwise)."""
 
     class BoundedApiClient(base):  # type: ignore[misc, valid-type]
         def call_api(self, *args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("_request_timeout") is None:    # the client waits forever otherwise
+                kwargs["_request_timeout"] = REQUEST_TIMEOUT
             answer = super().call_api(*args, **kwargs)
             raw = getattr(answer, "response", None)
             if raw is None or getattr(raw, "_body", None) or not hasattr(raw, "_body"):
@@ -245,6 +248,8 @@ class Cluster:
             api_version, kind, name = _identity(obj)
             resource = self.resource(api_version, kind)
             where = _namespace_of(obj, namespace) if resource.namespaced else None
+            if resource.namespaced and not where:
+                raise ClusterError(f"{kind} {name} is namespaced: give it a namespace")
             body = _with_namespace(obj, where)
             what = _describe(kind, name, where)
             answer = self._call(

@@ -156,8 +156,9 @@ class KubectlApplyStep(Step):
             if not name.replace("_", "a").isalnum() or not name.isascii() or name[0].isdigit():
                 raise ValueError(f"variable {name[:60]!r} is not a name (letters, digits and "
                                  "'_'): manifests refer to it as ${NAME}")
-            if item is not None and not isinstance(item, (str, int, float, bool)):
-                raise ValueError(f"variable {name!r} must be text, a number or true/false")
+            if not isinstance(item, (str, int, float, bool)):
+                raise ValueError(f"variable {name!r} must be text, a number or true/false"
+                                 + (" (it is null)" if item is None else ""))
         return value
 
     @field_validator("strategy")
@@ -212,6 +213,8 @@ def rolling(context: StepContext, config: KubectlApplyStep, cluster: Cluster,
             objects: list[dict], artifact: Any, say: Any) -> StepResult:
     """Apply (or replace) every object, prune, wait for the rollout."""
     verb = "replaced" if config.replace else "applied"
+    if context.cancel.is_set():
+        return StepResult(Status.CANCELED, error="canceled", artifacts=(artifact,))
     try:
         results = apply_objects(cluster, objects, config, say)
         pruned = prune(cluster, context, config, objects, say) if config.prune else []
@@ -288,13 +291,21 @@ def kept_manifests(context: StepContext) -> tuple[list[dict], list[str]] | None:
 def apply_objects(cluster: Cluster, objects: list[dict], config: KubectlApplyStep,
                   say: Any) -> list[dict]:
     """Each object applied (or replaced) in APPLY_ORDER; the server's answers."""
-    results = []
+    results: list[dict] = []
     for obj in ordered(objects):
-        if config.replace:
-            result = cluster.replace(obj, namespace=config.namespace)
-        else:
-            result = cluster.apply([obj], namespace=config.namespace,
-                                   force=config.force_conflicts)[0]
+        try:
+            if config.replace:
+                result = cluster.replace(obj, namespace=config.namespace)
+            else:
+                result = cluster.apply([obj], namespace=config.namespace,
+                                       force=config.force_conflicts)[0]
+        except ClusterError as exc:
+            if results:
+                done = ", ".join(object_name(r, config.namespace) for r in results)
+                raise ClusterError(f"{exc} ({len(results)} of {len(objects)} objects were "
+                                   f"applied before: {done})", reason=exc.reason,
+                                   status=exc.status) from None
+            raise
         name = object_name(result, config.namespace)
         say(f"{'replaced' if config.replace else 'applied'} {name}")
         results.append(result)

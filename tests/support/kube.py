@@ -28,7 +28,8 @@ class Cluster:
     token: str               # a valid bearer token
     ca_file: Path | None     # the emulator's CA certificate (PEM); None with tls=False
     kubeconfig: Path         # context "emulator": server, CA, token
-    server: Any              # the KubernetesEmulator: objects(), expire_token(), set_ready_delay(), stop()
+    server: Any              # the KubernetesEmulator: objects(kind, namespace), expire_token(),
+    #                          set_ready_delay(), answer_once(), requests, stop()
 
 
 def kubeconfig_text(url: str, token: str, ca_file: Path | None, namespace: str = "default") -> str:

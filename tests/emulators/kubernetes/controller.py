@@ -87,9 +87,22 @@ class Controller:
         self._thread.join(timeout=5)
 
     def _loop(self) -> None:
+        """Reconciles after every change, while a pod waits for its delay, and once a second
+        (progress deadlines); an idle cluster costs next to nothing."""
+        seen, last = "", 0.0
         while not self._stop.wait(self.interval):
             with self.store.lock:
-                self.reconcile()
+                if self.store.revision == seen and not self._pods_waiting() and \
+                        time.monotonic() - last < 1.0:
+                    continue
+                seen, last = self.store.revision, time.monotonic()
+                self.reconcile()        # its own writes make the next tick reconcile again
+
+    def _pods_waiting(self) -> bool:
+        return any(not pod_ready(pod) and not any(
+                       str(c.get("image", "")).endswith(BROKEN_SUFFIX)
+                       for c in (pod.get("spec") or {}).get("containers") or [])
+                   for pod in self.store.list(PODS))
 
     def reconcile(self) -> None:
         for deployment in self.store.list(DEPLOYMENTS):

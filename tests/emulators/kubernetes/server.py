@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from . import discovery, openapi, tables
 from .certificates import make_tls_files
 from .controller import Controller
-from .discovery import ResourceType, find_by_kind
+from .discovery import find_by_kind
 from .errors import ApiError, bad_request, resource_not_served, unauthorized
 from .operations import NAMESPACES, Operations, Target, WriteOptions, parse_body
 from .store import ObjectStore
@@ -235,7 +235,8 @@ class KubernetesEmulator:
 
         return Handler
 
-    def _take_canned(self, method: str, path: str, authorization: str | None) -> CannedAnswer | None:
+    def _take_canned(self, method: str, path: str,
+                     authorization: str | None) -> CannedAnswer | None:
         if not self._authorized(authorization):
             return None
         for index, canned in enumerate(self._canned):

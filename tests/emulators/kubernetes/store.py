@@ -1,6 +1,7 @@
 """ObjectStore: the emulator's etcd. Objects by (type, namespace, name), stored and returned as
-deep copies, each write stamped with the next resourceVersion and kept as an Event for watches; one re-entrant lock that the API
-handlers and the controller hold for whole read-modify-write steps (`with store.lock:`).
+deep copies, each write stamped with the next resourceVersion and kept as an Event for watches;
+one re-entrant lock that the API handlers and the controller hold for whole read-modify-write
+steps (`with store.lock:`).
 
 It knows nothing of validation, apply or ownership: operations.py decides what to write.
 """

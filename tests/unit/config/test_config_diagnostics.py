@@ -264,8 +264,8 @@ def test_unknown_step_type_lists_the_known_ones(load):
     assert (str(diagnostic.range), diagnostic.summary) == ("main.hcl:5:9", "Unknown step type")
     assert '"comand" is not a step type' in diagnostic.detail
     assert ("Known step types: archive, command, download_artifact, host_deploy, image_build, "
-            "java_build, java_code_scan, manual_approval, maven_unit_test, nodejs_build, "
-            "nodejs_test.") in diagnostic.detail
+            "java_build, java_code_scan, kubectl_apply, manual_approval, maven_unit_test, "
+            "nodejs_build, nodejs_test.") in diagnostic.detail
 
 
 def test_step_without_type_is_missing_a_required_argument(load):

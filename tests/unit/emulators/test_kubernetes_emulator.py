@@ -551,3 +551,22 @@ def test_the_system_namespaces_cannot_be_deleted_and_protobuf_is_refused(raw):
     refused = raw("POST", "/api/v1/namespaces", b"k8s\x00\n\x0f\n\x02v1",
                   "application/vnd.kubernetes.protobuf")
     assert refused.status_code == 415 and refused.json()["reason"] == "UnsupportedMediaType"
+
+
+def test_plain_http_when_tls_is_off(tmp_path):
+    with cluster(tmp_path, tls=False) as plain:
+        assert plain.url.startswith("http://") and plain.ca_file is None
+        api = config.new_client_from_config(str(plain.kubeconfig), context="emulator")
+        assert client.VersionApi(api).get_code().minor == "32"
+
+
+def test_deleting_a_namespace_deletes_what_it_holds(kube, api, raw):
+    core = client.CoreV1Api(api)
+    core.create_namespace({"metadata": {"name": "doomed"}})
+    apply(raw, deployments_path("doomed", "web"), deployment())
+    assert eventually(lambda: kube.server.objects("Pod", "doomed"))
+    core.delete_namespace("doomed")
+    for kind in ("Deployment", "ReplicaSet", "Pod"):
+        assert kube.server.objects(kind, "doomed") == []
+    assert raw("GET", "/api/v1/namespaces/doomed/configmaps").json()["message"] == \
+        'namespaces "doomed" not found'

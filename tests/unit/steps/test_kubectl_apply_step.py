@@ -164,6 +164,7 @@ def test_a_conflict_names_the_field_and_its_manager_and_force_conflicts_takes_it
     assert result.status == Status.FAILED
     assert ".data.greeting is managed by 'kubectl'" in result.error
     assert "force_conflicts = true" in result.error
+    assert "applied before" not in result.error          # the first object conflicted
     assert objects(kube, "ConfigMap", namespace)["web-config"]["data"]["greeting"] == "hi"
     assert run_step(step_context, kube, namespace, force_conflicts=True).status == \
         Status.SUCCEEDED
@@ -214,6 +215,16 @@ def test_an_unknown_kind_lists_what_the_server_offers(step_context, kube, namesp
     assert result.status == Status.FAILED
     assert "has no kind 'Widget' in 'example.com/v1'" in result.error
     assert "ConfigMap" in result.error and "Deployment" in result.error
+
+
+def test_a_failure_halfway_says_what_was_applied_before(step_context, kube, namespace):
+    write(step_context.workspace, {"k8s/config.yaml": CONFIGMAP,
+                                   "k8s/x.yaml": "apiVersion: example.com/v1\nkind: Widget\n"
+                                                 "metadata: {name: w}\n"})
+    result = run_step(step_context, kube, namespace)
+    assert result.status == Status.FAILED
+    assert result.error.endswith(f"(2 of 3 objects were applied before: ConfigMap/{namespace}/"
+                                 f"web-config, Service/{namespace}/web)")
 
 
 def test_a_namespace_that_does_not_exist_is_named(step_context, kube):
@@ -297,11 +308,7 @@ PIPELINE = """
 variable "k8s_token" {
   sensitive = true
 }
-provider "kubernetes" {
-  host  = "@URL@"
-  token = var.k8s_token
-  ca    = "@CA@"
-}
+@PROVIDER@
 pipeline "app" {
   stage "main" {
     task "t" {
@@ -315,6 +322,7 @@ pipeline "app" {
         manifests = "k8s/*.yaml"
         variables = { IMAGE = steps.t.build.image, REPLICAS = 1 }
         timeout   = "20s"
+        @CLUSTER@
       }
     }
   }
@@ -322,11 +330,16 @@ pipeline "app" {
 """
 
 
-def test_a_pipeline_deploys_the_image_an_earlier_step_output(config_dir, kube, namespace):
+@pytest.mark.parametrize("where", ["provider", "cluster"])
+def test_a_pipeline_deploys_the_image_an_earlier_step_output(config_dir, kube, namespace, where):
+    """The token from a sensitive variable, in the provider block or the step's `cluster`."""
     manifest = config_dir / "app.yaml"
     manifest.write_text(DEPLOYMENT)
-    hcl = (PIPELINE.replace("@URL@", kube.url).replace("@CA@", str(kube.ca_file))
-           .replace("@MANIFEST@", str(manifest)).replace("@NAMESPACE@", namespace))
+    settings = f'host = "{kube.url}", token = var.k8s_token, ca = "{kube.ca_file}"'
+    block = 'provider "kubernetes" {\n  ' + settings.replace(", ", "\n  ") + "\n}"
+    hcl = (PIPELINE.replace("@MANIFEST@", str(manifest)).replace("@NAMESPACE@", namespace)
+           .replace("@PROVIDER@", block if where == "provider" else "")
+           .replace("@CLUSTER@", f"cluster   = {{ {settings} }}" if where == "cluster" else ""))
     made = make_service(config_dir)
     try:
         variables = {"k8s_token": kube.token}
@@ -343,6 +356,9 @@ def test_a_pipeline_deploys_the_image_an_earlier_step_output(config_dir, kube, n
         assert kube.token not in log
     finally:
         made.store.close()
+    for path in (config_dir / ".flowplan").rglob("*"):
+        if path.is_file():
+            assert kube.token.encode() not in path.read_bytes(), path
 
 
 
@@ -375,3 +391,15 @@ def test_statefulsets_and_daemonsets_are_waited_for_too(step_context, kube, name
     log = said(step_context)
     assert f"StatefulSet {namespace}/db: rolled out" in log
     assert f"DaemonSet {namespace}/agent: rolled out" in log
+
+
+@pytest.mark.parametrize("variables, words", [
+    ({"IMAGE": None}, "variable 'IMAGE' must be text, a number or true/false (it is null)"),
+    ({"IMAGE": ["a"]}, "variable 'IMAGE' must be text"),
+    ({"not-a-name": "x"}, "is not a name"),
+])
+def test_variables_that_cannot_fill_a_placeholder_are_refused(variables, words):
+    with pytest.raises(ValueError) as caught:
+        KubectlApplyStep.model_validate({"type": "kubectl_apply", "manifests": "k8s",
+                                         "variables": variables})
+    assert words in str(caught.value)

@@ -162,6 +162,7 @@ def test_a_server_that_is_not_there_is_named(tmp_path):
     assert TOKEN not in str(caught.value)
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_a_wrong_ca_is_a_tls_failure_and_insecure_skip_tls_verify_gets_past_it(kube, tmp_path):
     other = tmp_path / "other-ca.pem"
     with kube_cluster(tmp_path / "other", ready_after=0.1) as second:
@@ -224,3 +225,17 @@ def test_an_oversized_answer_is_not_read_whole(kube, monkeypatch):
             c.get("v1", "ConfigMap", "big", "default")
         assert "answered more than" in str(caught.value)
         assert c.get("v1", "Namespace", "default", None)["metadata"]["name"] == "default"
+
+
+def test_a_server_that_never_answers_times_out(monkeypatch):
+    from flowplan_providers.kubernetes import cluster as module
+
+    monkeypatch.setattr(module, "REQUEST_TIMEOUT", (0.5, 0.5))
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)                      # connections are taken, nothing is ever said
+        url = f"https://127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(ClusterError) as caught:
+            connect(ClusterSettings(host=url, token=TOKEN))
+    assert f"cannot reach cluster {url}" in str(caught.value)
+    assert "timed out" in str(caught.value).lower()
