@@ -345,3 +345,25 @@ def test_a_first_deploy_has_no_stable_version_to_compare_and_is_applied_directly
     assert outcome.status == Status.SUCCEEDED, outcome.error
     assert log.said[0] == "no stable Deployment web yet: applied without canary steps"
     assert deployments(kube) == {"web": ["app:1"]}
+
+
+def test_the_first_blue_green_deploy_replaces_the_uncoloured_deployment_a_rolling_one_left(
+        kube, tmp_path):
+    stable(kube, replicas=1)                        # `web`, as strategy = "rolling" left it
+    outcome, log = deploy(kube, tmp_path, "blue_green", [deployment("app:2", 1), service()],
+                          config(kube, blue_green={"service": "web"}))
+    assert outcome.status == Status.SUCCEEDED, outcome.error
+    assert selector(kube) == {"app": "web", COLOUR_LABEL: "blue"}
+    assert deployments(kube) == {"web-blue": ["app:2"]}
+    assert log.said[-1] == "deleted web"
+
+
+def test_a_canary_step_rolled_back_applies_the_run_s_manifests_without_canary_steps(
+        kube, tmp_path):
+    stable(kube, image="app:2", replicas=1)
+    settings = config(kube, canary={"steps": [{"weight": 50, "pause": "manual"}]})
+    outcome, log = deploy(kube, tmp_path, "canary", [deployment("app:1", 1)], settings,
+                          trigger="rollback", rollback_of=PreviousSuccess(1, None, {}))
+    assert outcome.status == Status.SUCCEEDED, outcome.error
+    assert log.said[0] == "rollback: the run's manifests are applied without canary steps"
+    assert deployments(kube) == {"web": ["app:1"]}
