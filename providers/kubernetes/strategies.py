@@ -52,6 +52,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from flowplan.config.schema import BlockModel, parse_duration
 from flowplan.executor.status import Status
 
+from .cluster import ClusterError
+
 COLOUR_LABEL = "flowplan.dev/colour"
 TRACK_LABEL = "flowplan.dev/track"
 COLOURS = ("blue", "green")
@@ -185,18 +187,24 @@ def _with_label(obj: dict, name: str, key: str, value: str) -> dict:
     """A copy of the Deployment `obj` named `name`, with `key=value` on it, its selector and
     its pod template; managedFields, status and server fields dropped."""
     made = copy.deepcopy(obj)
-    metadata = made.setdefault("metadata", {})
+    metadata = _map(made, "metadata")
     for server_field in ("resourceVersion", "uid", "managedFields", "creationTimestamp",
                          "generation"):
         metadata.pop(server_field, None)
     made.pop("status", None)
     metadata["name"] = name
-    metadata.setdefault("labels", {})[key] = value
-    spec = made.setdefault("spec", {})
-    spec.setdefault("selector", {}).setdefault("matchLabels", {})[key] = value
-    template = spec.setdefault("template", {}).setdefault("metadata", {})
-    template.setdefault("labels", {})[key] = value
+    _map(metadata, "labels")[key] = value
+    spec = _map(made, "spec")
+    _map(_map(spec, "selector"), "matchLabels")[key] = value
+    _map(_map(_map(spec, "template"), "metadata"), "labels")[key] = value
     return made
+
+
+def _map(parent: dict, key: str) -> dict:
+    """parent[key], made a map when it is missing or is not one."""
+    if not isinstance(parent.get(key), dict):
+        parent[key] = {}
+    return parent[key]
 
 
 class _Deploy:
@@ -215,17 +223,12 @@ class _Deploy:
 
     # -- cluster calls, with ClusterError turned into a failed outcome ---------------------------
 
-    def _error_type(self) -> type[BaseException]:
-        from .cluster import ClusterError
-
-        return ClusterError
-
     def apply(self, objects: list[dict], what: str) -> list[dict]:
         if not objects:
             return []
         try:
             return self.cluster.apply(objects, namespace=self.namespace, force=self.force)
-        except self._error_type() as error:
+        except ClusterError as error:
             raise _Stop(Outcome(Status.FAILED, error=f"{what}: {error}")) from None
 
     def namespace_of(self, obj: Mapping[str, Any]) -> str:
@@ -235,7 +238,7 @@ class _Deploy:
             ) -> dict | None:
         try:
             return self.cluster.get(kind[0], kind[1], name, namespace or self.namespace)
-        except self._error_type() as error:
+        except ClusterError as error:
             raise _Stop(Outcome(Status.FAILED, error=f"reading {kind[1]} {name}: {error}")) \
                 from None
 
@@ -247,7 +250,7 @@ class _Deploy:
             try:
                 if self.cluster.delete(kind[0], kind[1], _name(obj), self.namespace_of(obj)):
                     gone.append(_name(obj))
-            except self._error_type() as error:
+            except ClusterError as error:
                 self.say(f"could not delete {kind[1]} {_name(obj)}: {error}")
         return gone
 
@@ -307,7 +310,7 @@ class _Deploy:
         applied += self.apply(coloured, f"applying {new}")
         try:
             self.wait(coloured)
-        except self._error_type() as error:
+        except ClusterError as error:
             if self.cancel.is_set():
                 return Outcome(Status.CANCELED, applied=applied, error=(
                     f"canceled before Service {service_name} was switched to {new} "
@@ -327,7 +330,7 @@ class _Deploy:
         service_name = settings.service
         if manifest is not None:
             service = copy.deepcopy(manifest)
-            service.setdefault("spec", {}).setdefault("selector", {})[COLOUR_LABEL] = new
+            _map(_map(service, "spec"), "selector")[COLOUR_LABEL] = new
             applied += self.apply([service], f"switching Service {service_name} to {new}")
         else:
             try:
@@ -335,7 +338,7 @@ class _Deploy:
                     SERVICE[0], SERVICE[1], service_name,
                     self.namespace_of(live_service or {}),
                     {"spec": {"selector": {COLOUR_LABEL: new}}}))
-            except self._error_type() as error:
+            except ClusterError as error:
                 return Outcome(Status.FAILED, applied=applied, error=(
                     f"switching Service {service_name} to {new}: {error}"))
         self.say(f"switched Service {service_name} to {new}")
@@ -395,7 +398,7 @@ class _Deploy:
                  f"run's images; switching Service {settings.service} back to it")
         try:
             self.wait(expected)
-        except self._error_type() as error:
+        except ClusterError as error:
             return Outcome(Status.FAILED, error=(
                 f"rollback: {colour} is not ready: {error}; Service {settings.service} was "
                 f"not switched"))
@@ -423,7 +426,7 @@ class _Deploy:
             applied = self.apply(self.objects, "applying the manifests")
             try:
                 self.wait(self.deployments)
-            except self._error_type() as error:
+            except ClusterError as error:
                 return Outcome(Status.FAILED, applied=applied, error=str(error))
             return Outcome(Status.SUCCEEDED, applied=applied, summary={"title": why})
         return _Canary(self, settings, others, stables).run()
@@ -513,7 +516,7 @@ class _Canary:
                 from None
         try:
             self.deploy.wait(made)
-        except self.deploy._error_type() as error:
+        except ClusterError as error:
             if self.deploy.cancel.is_set():
                 raise _Stop(self.abort(Status.CANCELED, f"canceled at canary step {number}")) \
                     from None
@@ -556,7 +559,7 @@ class _Canary:
         applied += self.deploy.apply(self.deploy.deployments, "promoting the canary")
         try:
             self.deploy.wait(self.deploy.deployments)
-        except self.deploy._error_type() as error:
+        except ClusterError as error:
             gone = self.deploy.delete(self.canaries)
             if self.deploy.cancel.is_set():
                 return Outcome(Status.CANCELED, applied=applied, error=(

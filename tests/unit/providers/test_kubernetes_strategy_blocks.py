@@ -121,3 +121,12 @@ def test_a_strategy_block_that_does_not_fit_is_reported_where_the_config_says_it
     rendered = caught.value.rendered
     assert expected in " ".join(rendered.split()), rendered
     assert "main.hcl:" in rendered
+
+
+def test_a_coloured_copy_of_a_manifest_with_null_maps_gets_maps():
+    odd = {"kind": "Deployment", "metadata": {"name": "web", "labels": None},
+           "spec": {"selector": None, "template": {"metadata": "x"}}}
+    blue = _with_label(odd, "web-blue", COLOUR_LABEL, "blue")
+    assert blue["metadata"]["labels"] == {COLOUR_LABEL: "blue"}
+    assert blue["spec"]["selector"] == {"matchLabels": {COLOUR_LABEL: "blue"}}
+    assert blue["spec"]["template"]["metadata"] == {"labels": {COLOUR_LABEL: "blue"}}
