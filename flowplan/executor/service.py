@@ -413,9 +413,10 @@ class RunService:
         if Status(record.status).finished:
             raise NothingToContinue(f"{record.ref} already {record.status}")
         reason = reason or (f"canceled by {user}" if user else "canceled")
-        record = self._undo_paused(record, user, reason, variables, sensitive, on_event)
+        record, left = self._undo_paused(record, user, reason, variables, sensitive, on_event)
         if Status(record.status).finished:
             return record
+        reason = f"{reason}; {left}" if left else reason
         finished = [s.value for s in Status if s.finished]
         self.store.update_run(record.id, unless_status=finished, status=Status.CANCELED.value,
                               finished_at=utc_now(), error=reason)
@@ -453,25 +454,26 @@ class RunService:
 
     def _undo_paused(self, record: RunRecord, user: str | None, reason: str,
                      variables: Mapping[str, Any] | None, sensitive: Iterable[str],
-                     on_event: events.EventSink) -> RunRecord:
+                     on_event: events.EventSink) -> tuple[RunRecord, str | None]:
         """Continue the paused steps of `record` that undo themselves when canceled, with a
-        `cancel` decision each; the run as it is afterwards. A run driven elsewhere, or whose
-        sensitive values are not given, is left to the plain cancel (its steps see the cancel
-        flag, or stay as they paused: the error says so)."""
+        `cancel` decision each; the run as it is afterwards, and what was left undone. A run
+        driven elsewhere is left to the plain cancel (its steps see the cancel flag); one whose
+        sensitive values are not given too, and the paused steps stay as they are."""
         paused = self.pauses_to_undo(record.ref)
         if not paused:
-            return record
+            return record, None
         try:
             values = self._values(record, variables, sensitive)
-        except RunServiceError:
-            return record
+        except RunServiceError as refused:
+            steps = ", ".join(f"{g.stage}/{g.task}/{g.step}" for g in paused)
+            return record, f"{steps} left as paused, not undone ({refused})"
         for gate in paused:
             self.store.add_approval(record.id, stage=gate.stage, task=gate.task,
                                     step=gate.step, step_run_id=gate.step_run_id,
                                     user=user or processes.account().name, decision="cancel",
                                     comment=reason)
         self._continue(self.get(record.ref), values, on_event)
-        return self.get(record.ref)
+        return self.get(record.ref), None
 
     def mark_interrupted(self) -> list[str]:
         """Runs this host's processes were driving and that died: mark them `interrupted`

@@ -2,9 +2,10 @@
 
 A gate is pending when the run reached a manual stage nobody has decided on yet, when a task
 waits at a `manual_approval` step, or when a deploy step paused (a "pause" gate: `flowplan resume`
-continues it, and anyone may): `host_deploy` between batches, `kubectl_apply` at a canary step. `pending_gates` lists them with the rule saying who may decide,
-so the scheduler can announce them (RunWaiting) and the service can check an approval before it
-records it. A manual stage's decisions count from the run's "gate floor" on: `retry` raises the
+continues it, and anyone may): `host_deploy` between batches, `kubectl_apply` at a canary step
+(which `flowplan cancel` continues to undo: UNDOING_STEP_TYPES). `pending_gates` lists them with
+the rule saying who may decide, so the scheduler can announce them (RunWaiting) and the service
+can check an approval before it records it. A manual stage's decisions count from the run's "gate floor" on: `retry` raises the
 floor of a rejected stage so that it can be decided again.
 """
 

@@ -252,3 +252,22 @@ def test_cancel_while_the_canary_waits_out_a_timed_pause_deletes_it(tmp_path, em
     step = apply_step(service, "app#2")
     assert step.status == Status.CANCELED
     assert step.error.startswith("canceled at canary step 1; canary web-canary deleted")
+
+
+def test_a_cancel_without_the_run_s_sensitive_values_leaves_the_canary_and_says_so(
+        tmp_path, emulator, kube):
+    cluster, namespace = kube
+    service = applied(tmp_path, emulator, namespace, CANARY)
+    start(service, tmp_path, "app:1")
+    (tmp_path / "image").write_text("app:2")
+    definition = service.store.get_pipeline("app").definition
+    outcome = service.start("app", definition, user="ci", variables={"token": "s3cr3t"},
+                            sensitive={"token"})
+    assert outcome.status == Status.WAITING
+
+    record = service.cancel(outcome.run, user="ann")          # the token is not given again
+    assert record.status == Status.CANCELED
+    assert record.error.startswith("canceled by ann; deploy/cluster/apply left as paused, not "
+                                   "undone (")
+    assert "s3cr3t" not in record.error
+    assert images(cluster, namespace) == {"web": ["app:1"], "web-canary": ["app:2"]}
