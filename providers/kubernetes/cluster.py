@@ -17,6 +17,7 @@ dynamic client's discovery cache is written to a private temporary directory rem
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import shutil
@@ -34,6 +35,7 @@ POLL_SECONDS = 0.1                   # between rollout checks, at first
 POLL_MAX_SECONDS = 1.0
 MAX_MESSAGE = 400                    # characters of a server's message kept in an error
 NOT_READY_SHOWN = 10                 # pods listed when a rollout times out
+KINDS_SHOWN = 60                     # kinds listed when the server has no such kind
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # one API answer (a list of many objects included)
 REQUEST_TIMEOUT = (10.0, 60.0)       # seconds: connecting, then waiting for each answer
 
@@ -212,10 +214,15 @@ class Cluster:
             pass
         offered = self.offered_kinds()
         same_kind = sorted({version for version, name in offered if name == kind})
+        names = sorted({name for _, name in offered})
+        close = difflib.get_close_matches(kind, names, n=1)
         if same_kind:
             hint = f"it serves {kind} as {', '.join(same_kind)}"
         else:
-            hint = "it serves " + ", ".join(sorted({name for _, name in offered}))
+            shown = names[:KINDS_SHOWN]
+            more = f" and {len(names) - len(shown)} more" if len(names) > len(shown) else ""
+            hint = (f"did you mean {close[0]}? " if close else "") + \
+                "it serves " + ", ".join(shown) + more
         raise ClusterError(f"cluster {self.name} has no kind {kind!r} in {api_version!r}: "
                            f"{hint}", reason="NotFound", status=404)
 

@@ -76,6 +76,7 @@ class Controller:
         self.store, self.ready_delay, self.interval = store, ready_delay, interval
         self._born: dict[str, float] = {}       # pod uid -> when it was created (monotonic)
         self._started: dict[str, float] = {}    # deployment uid+generation -> when it changed
+        self.errors: list[str] = []             # objects reconcile could not handle
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="kube-controller", daemon=True)
 
@@ -105,16 +106,21 @@ class Controller:
                    for pod in self.store.list(PODS))
 
     def reconcile(self) -> None:
-        for deployment in self.store.list(DEPLOYMENTS):
-            self._deployment(deployment)
-        for replica_set in self.store.list(REPLICA_SETS):
-            self._replica_set(replica_set)
-        for stateful_set in self.store.list(STATEFUL_SETS):
-            self._stateful_set(stateful_set)
-        for daemon_set in self.store.list(DAEMON_SETS):
-            self._daemon_set(daemon_set)
-        for pod in self.store.list(PODS):
-            self._kubelet(pod)
+        """One pass over every workload and pod. An object the controller cannot handle is
+        skipped and named in `errors` (the others still roll out), as a real controller logs
+        and moves on."""
+        steps = [(DEPLOYMENTS, self._deployment), (REPLICA_SETS, self._replica_set),
+                 (STATEFUL_SETS, self._stateful_set), (DAEMON_SETS, self._daemon_set),
+                 (PODS, self._kubelet)]
+        for resource_type, reconcile_one in steps:
+            for obj in self.store.list(resource_type):
+                try:
+                    reconcile_one(obj)
+                except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+                    message = (f'{resource_type.kind} {obj["metadata"].get("namespace", "")}/'
+                               f'{obj["metadata"]["name"]}: {type(error).__name__}: {error}')
+                    if message not in self.errors:
+                        self.errors.append(message)
 
     # Deployments
 

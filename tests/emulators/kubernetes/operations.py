@@ -338,8 +338,8 @@ class Operations:
     def _write(self, target: Target, old: dict[str, Any] | None, obj: dict[str, Any],
                options: WriteOptions) -> dict[str, Any]:
         resource_type = target.resource_type
-        validation.apply_defaults(resource_type, obj, old)
         validation.validate(resource_type, obj, old)
+        validation.apply_defaults(resource_type, obj, old)
         metadata = obj["metadata"]
         if old is None:
             if "status" in resource_type.subresources:

@@ -141,6 +141,15 @@ def _pod_spec_causes(spec: Any, where: str) -> list[tuple[str, str, str]]:
         names.add(name)
         if not isinstance(container.get("image"), str) or not container.get("image"):
             causes.append(("FieldValueRequired", f"{at}.image", "Required value"))
+        for field in ("ports", "env", "volumeMounts", "args", "command"):
+            value = container.get(field)
+            if value is not None and not isinstance(value, list):
+                causes.append(("FieldValueInvalid", f"{at}.{field}",
+                               f"Invalid value: expected a list, not {type(value).__name__}"))
+            elif field in ("ports", "env", "volumeMounts") and any(
+                    not isinstance(item, dict) for item in value or []):
+                causes.append(("FieldValueInvalid", f"{at}.{field}",
+                               "Invalid value: expected a list of objects"))
     return causes
 
 

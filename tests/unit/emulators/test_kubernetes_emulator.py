@@ -6,7 +6,9 @@ out, pods becoming ready after the delay unless their image ends with `:broken`.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import ssl
 import subprocess
 import sys
@@ -61,7 +63,8 @@ def api(kube):
 @pytest.fixture
 def namespace(kube, api, request):
     """A namespace of this test's own."""
-    name = request.node.name.lower().replace("_", "-")[:50].strip("-")
+    digest = hashlib.sha256(request.node.name.encode()).hexdigest()[:6]
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-") + "-" + digest
     client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
     yield name
     client.CoreV1Api(api).delete_namespace(name)
@@ -240,6 +243,18 @@ def test_yaml_timestamps_arrive_as_strings(raw, namespace):
     assert answer.status_code == 200, answer.text
     assert answer.json()["metadata"]["annotations"] == {"released": "2024-05-01"}
     assert answer.json()["data"] == {"at": "2024-05-01T10:00:00"}
+
+
+@pytest.mark.parametrize("field, value", [
+    ("ports", 80), ("env", "MODE=x"), ("ports", [80]), ("args", "--flag"), ("image", ["a", "b"])])
+def test_wrongly_typed_container_fields_are_422(kube, raw, namespace, field, value):
+    odd = deployment()
+    odd["spec"]["template"]["spec"]["containers"][0][field] = value
+    answer = apply(raw, deployments_path(namespace, "web"), odd)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["details"]["causes"][0]["field"].startswith(
+        "spec.template.spec.containers[0].")
+    assert kube.server.controller.errors == []
 
 
 def test_a_body_over_3_mib_is_413(raw, namespace):

@@ -215,6 +215,10 @@ def test_an_unknown_kind_lists_what_the_server_offers(step_context, kube, namesp
     assert result.status == Status.FAILED
     assert "has no kind 'Widget' in 'example.com/v1'" in result.error
     assert "ConfigMap" in result.error and "Deployment" in result.error
+    (step_context.workspace / "k8s/x.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deploymnet\nmetadata: {name: w}\n")
+    result = run_step(step_context, kube, namespace)
+    assert "has no kind 'Deploymnet' in 'apps/v1': did you mean Deployment?" in result.error
 
 
 def test_a_failure_halfway_says_what_was_applied_before(step_context, kube, namespace):
