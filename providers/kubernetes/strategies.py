@@ -361,11 +361,11 @@ class _Deploy:
     def _old_deployments(self, live: str | None, new: str) -> list[dict]:
         """The Deployments that served before: the other colour's, or (before the first
         blue/green deploy) the uncoloured ones of the same names."""
+        if live == new:
+            return []
         found = []
         for deployment in self.deployments:
             name = _name(deployment) if live is None else f"{_name(deployment)}-{live}"
-            if live == new:
-                continue
             there = self.get(DEPLOYMENT, name, self.namespace_of(deployment))
             if there is not None:
                 found.append(there)
