@@ -157,7 +157,7 @@ def _bounded_client(base: type) -> type:
                 return answer
             body = raw.read(MAX_ANSWER_BYTES + 1, decode_content=True)
             if len(body) > MAX_ANSWER_BYTES:
-                raw.release_conn()
+                raw.close()                      # the rest unread: the connection goes too
                 raise AnswerTooLarge()
             raw._body = body                     # what `.data` gives from now on
             answer.data = body
