@@ -271,3 +271,21 @@ def test_a_cancel_without_the_run_s_sensitive_values_leaves_the_canary_and_says_
                                    "undone (")
     assert "s3cr3t" not in record.error
     assert images(cluster, namespace) == {"web": ["app:1"], "web-canary": ["app:2"]}
+
+
+def test_prune_with_blue_green_deletes_what_left_the_manifests_and_keeps_the_kept_colour(
+        tmp_path, emulator, kube):
+    cluster, namespace = kube
+    block = "prune = true\n" + BLUE_GREEN.replace("KEEP", "true")
+    service = applied(tmp_path, emulator, namespace, block)
+    extra = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: old-settings\ndata:\n  a: b\n"
+    (tmp_path / "k8s" / "app.yaml").write_text(MANIFESTS + extra)
+    assert start(service, tmp_path, "app:1").status == Status.SUCCEEDED
+    (tmp_path / "k8s" / "app.yaml").write_text(MANIFESTS)
+    second = start(service, tmp_path, "app:2")
+    assert second.status == Status.SUCCEEDED, second
+    assert cluster.get("v1", "ConfigMap", "old-settings", namespace) is None
+    assert images(cluster, namespace) == {"web-blue": ["app:1"], "web-green": ["app:2"]}
+    step = apply_step(service, second.run)
+    assert step.outputs["pruned"] == f"ConfigMap/{namespace}/old-settings"
+    assert step.outputs["colour"] == "green"
