@@ -282,10 +282,23 @@ def cancel(
     run_ref: str = RunArgument,
     user: Optional[str] = typer.Option(None, "--as", help="Who cancels it (default: you)."),
 ) -> None:
-    """Cancel a run: its running steps' whole process groups are killed."""
+    """Cancel a run: its running steps' whole process groups are killed; a canary paused at
+    a step is removed first (the stable version stays)."""
     def body() -> int:
+        from flowplan import engine
+        from flowplan.engine import RunRefused
+
         who = user_name(user)
-        record = run_service().cancel(run_ref, user=who)
+        service = run_service()
+        values = None
+        if service.pauses_to_undo(run_ref):     # continued to remove itself: the run's values
+            try:
+                values = engine.continue_values(service, run_ref, OPTIONS.directory)
+            except RunRefused as refused:
+                err(f"note: {refused}; the paused canary stays as it is")
+        with terminate_as_interrupt(), _progress_sink() as sink:
+            record = service.cancel(run_ref, user=who, variables=values,
+                                    sensitive=set(values or ()), on_event=sink)
         out(f"{record.ref} is {record.status}.")
         return EXIT_OK
     exit_with(guard_runs(body))

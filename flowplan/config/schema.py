@@ -466,6 +466,8 @@ class Decoder:
             return None
         if isinstance(checked, BaseModel):
             checked = checked.model_dump()
+        elif isinstance(checked, list):         # a list of objects (kubectl_apply canary steps)
+            checked = [i.model_dump() if isinstance(i, BaseModel) else i for i in checked]
         if sensitive_inside:
             return value
         return Sensitive(checked) if isinstance(value, Sensitive) else checked

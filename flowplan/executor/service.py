@@ -39,8 +39,9 @@ from flowplan.executor.events import Gate
 from flowplan.executor.process import kill_group
 from flowplan.executor.run.approval import deadline_of
 from flowplan.executor.run.environment import RunValues
-from flowplan.executor.run.gates import (GATE_FLOOR, PAUSING_STEP_TYPES, PendingGate,
-                                        pending_gates)
+from flowplan.executor.run.deploys import ROLLBACK_OF
+from flowplan.executor.run.gates import (GATE_FLOOR, PAUSING_STEP_TYPES, UNDOING_STEP_TYPES,
+                                        PendingGate, pending_gates)
 from flowplan.executor.run.refs import RunRef
 from flowplan.executor.run.scheduler import HOST, Drive, driven_here, driver_alive, driving_now
 from flowplan.executor.settings import ExecutorSettings
@@ -394,17 +395,28 @@ class RunService:
         for artifact in artifacts:
             self.store.put_artifact(run.id, artifact.name, path=artifact.path,
                                     size=artifact.size, sha256=artifact.sha256)
-        return self._drive(run, values, on_event, continued=False)
+        # its steps see `to` (context.rollback_of), and the outputs of `to`'s other steps
+        self.store.update_run(run.id, options={**(run.options or {}), ROLLBACK_OF: source.id})
+        return self._drive(self.get(run.ref), values, on_event, continued=False)
 
     def cancel(self, run: str | RunRef, *, user: str | None = None,
-               reason: str | None = None) -> RunRecord:
+               reason: str | None = None, variables: Mapping[str, Any] | None = None,
+               sensitive: Iterable[str] = (),
+               on_event: events.EventSink = events.ignore) -> RunRecord:
         """Mark the run canceled and stop its running steps (their whole process groups). A
         process driving the run notices within `poll_interval` and stops too. `reason` is
-        recorded instead of `canceled by USER` (a server stopping, a concurrency limit)."""
+        recorded instead of `canceled by USER` (a server stopping, a concurrency limit).
+        A deploy paused where it must be undone (a canary: UNDOING_STEP_TYPES) is continued
+        first with a `cancel` decision, so that it removes what it started; that needs the
+        run's sensitive values (`variables`) like resume does."""
         record = self.get(run)
         if Status(record.status).finished:
             raise NothingToContinue(f"{record.ref} already {record.status}")
         reason = reason or (f"canceled by {user}" if user else "canceled")
+        record, left = self._undo_paused(record, user, reason, variables, sensitive, on_event)
+        if Status(record.status).finished:
+            return record
+        reason = f"{reason}; {left}" if left else reason
         finished = [s.value for s in Status if s.finished]
         self.store.update_run(record.id, unless_status=finished, status=Status.CANCELED.value,
                               finished_at=utc_now(), error=reason)
@@ -428,6 +440,40 @@ class RunService:
             if record.pid is not None:
                 self.store.release_run(record.id, record.pid)
         return self.get(record.ref)
+
+    def pauses_to_undo(self, run: str | RunRef) -> list[PendingGate]:
+        """The paused steps of a waiting run that a cancel continues so that they undo what
+        they started (a canary: UNDOING_STEP_TYPES); none when another process drives it."""
+        record = self.get(run)
+        if Status(record.status) != Status.WAITING or (driver_alive(record)
+                                                       and not driven_here(record)):
+            return []
+        kinds = {(s.stage, s.task, s.step): s.type for s in self.store.step_runs(record.id)}
+        return [g for g in pending_gates(self.store, record) if g.kind == "pause"
+                and kinds.get((g.stage, g.task, g.step)) in UNDOING_STEP_TYPES]
+
+    def _undo_paused(self, record: RunRecord, user: str | None, reason: str,
+                     variables: Mapping[str, Any] | None, sensitive: Iterable[str],
+                     on_event: events.EventSink) -> tuple[RunRecord, str | None]:
+        """Continue the paused steps of `record` that undo themselves when canceled, with a
+        `cancel` decision each; the run as it is afterwards, and what was left undone. A run
+        driven elsewhere is left to the plain cancel (its steps see the cancel flag); one whose
+        sensitive values are not given too, and the paused steps stay as they are."""
+        paused = self.pauses_to_undo(record.ref)
+        if not paused:
+            return record, None
+        try:
+            values = self._values(record, variables, sensitive)
+        except RunServiceError as refused:
+            steps = ", ".join(f"{g.stage}/{g.task}/{g.step}" for g in paused)
+            return record, f"{steps} left as paused, not undone ({refused})"
+        for gate in paused:
+            self.store.add_approval(record.id, stage=gate.stage, task=gate.task,
+                                    step=gate.step, step_run_id=gate.step_run_id,
+                                    user=user or processes.account().name, decision="cancel",
+                                    comment=reason)
+        self._continue(self.get(record.ref), values, on_event)
+        return self.get(record.ref), None
 
     def mark_interrupted(self) -> list[str]:
         """Runs this host's processes were driving and that died: mark them `interrupted`

@@ -11,7 +11,8 @@ instantiated without arguments).
 `StepContext` is everything a step may use: its resolved and validated attributes, its workspace,
 the environment its processes get, its log, the deadline, the cancel flag, the run's facts, and
 the user its processes run as (`run_as`; pass `user=context.user` to run_process), the tool
-locations of the settings, and the step's previous success in this pipeline; for deploys, the
+locations of the settings, and the step's previous success in this pipeline (and, in a
+rollback, the run rolled back to); for deploys, the
 deployment groups and provider blocks the run may reach and the ledger of per-host records;
 any applied resource's attributes and the secrets a step names (image_build). A result may carry a
 `summary` (test totals, scan findings) that the run keeps and `runs show` prints.
@@ -112,6 +113,8 @@ class StepContext:
     user: Any = None                 # step_user.StepUser its processes run as (None: flowplan's)
     tools: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # settings' `tools`
     previous_success: Callable[[], PreviousSuccess | None] = lambda: None
+    # in a rollback run (`flowplan rollback --to RUN`): RUN, with this step's outputs there
+    rollback_of: Callable[[], PreviousSuccess | None] = lambda: None
     artifact: Callable[[str], ArtifactFile | None] = lambda name: None   # this run's, by name
     # Deploys (flowplan.executor.targets, flowplan.executor.run.deploys): a deployment group by
     # name as applied, with the credentials the config gives in clear; a provider's block

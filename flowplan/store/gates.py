@@ -21,7 +21,8 @@ from flowplan.store.schema import Approval, Artifact, utc_now
 
 APPROVALS = Approval.__table__
 ARTIFACTS = Artifact.__table__
-DECISIONS = ("approve", "reject", "resume")   # resume: a paused deploy continues
+DECISIONS = ("approve", "reject", "resume", "cancel")  # resume: a paused deploy continues;
+#                                              cancel: a paused canary is undone
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class ApprovalRecord:
     step: str | None
     step_run_id: int | None
     user: str                       # the name given (--as, else $USER)
-    decision: str                   # approve, reject, resume
+    decision: str                   # approve, reject, resume, cancel
     comment: str | None
     at: datetime
     os_user: str | None = None      # the operating-system account that recorded it

@@ -26,24 +26,29 @@ last. `prune` then deletes objects that carry this step's label
 looking at the kinds of the manifests and the usual namespaced kinds the server offers. Last, the
 rollout is waited for: a timeout fails the step listing the pods that are not ready and why.
 
-`strategy = "rolling"` is this module's; `blue_green` and `canary` are
+`strategy = "rolling"` is this module's; `blue_green` and `canary`, with their blocks
+(`blue_green { service, keep_old }`, `canary { steps, analysis }`), are
 flowplan_providers.kubernetes.strategies' (`run(strategy, context, cluster, objects, config,
-log)`), when it is installed. Outputs: `applied` (`Kind/NAMESPACE/NAME` or `Kind/NAME`, separated
-by spaces), `namespace`, `pruned` (likewise) and `manifests` (the artifact's name).
+log)`), whose Outcome `strategy_result` turns into the step's result (prune keeps what the
+strategy applied or kept). In a rollback run the manifests are the kept artifact of the run
+rolled back to (`kept_manifests`), not the workspace's. Outputs: `applied`
+(`Kind/NAMESPACE/NAME` or `Kind/NAME`, separated by spaces), `namespace`, `pruned` (likewise)
+and `manifests` (the artifact's name); blue/green adds `colour`, `previous_colour`, `service`.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import time
 from collections.abc import Mapping
 from typing import Any, Optional
 
-from pydantic import field_validator
+from pathlib import Path
+from typing import Annotated
 
-from flowplan.config.schema import Step, _check_duration, parse_duration
+from pydantic import field_validator, model_validator
+
+from flowplan.config.schema import Nested, Step, _check_duration, parse_duration
 from flowplan.executor.errors import PathEscape
 from flowplan.executor.run.layout import inside
 from flowplan.executor.status import Status
@@ -52,12 +57,11 @@ from flowplan.steps.reports import write_report
 
 from .cluster import Cluster, ClusterError, ClusterSettings, connect
 from .labels import STEP_ANNOTATION, STEP_LABEL, name_problem, step_label_value
-from .manifests import ManifestError, identity, manifest_files, read_manifests, rendered_text
+from .manifests import (ManifestError, identity, manifest_files, parse_rendered,
+                        read_manifests, rendered_text)
 from .settings import ATTRIBUTES, relative_to, settings_from
-
-# blue/green and canary, when installed beside this module (flowplan_providers.kubernetes.strategies)
-_strategies: Any = (importlib.import_module(f"{__package__}.strategies")
-                    if importlib.util.find_spec(f"{__package__}.strategies") else None)
+from . import strategies as _strategies
+from .strategies import BlueGreen, Canary, Outcome
 
 ROLLING = "rolling"
 DEFAULT_TIMEOUT = "5m"
@@ -95,8 +99,33 @@ class KubectlApplyStep(Step):
     force_conflicts: bool = False
     timeout: str = DEFAULT_TIMEOUT
     strategy: str = ROLLING
+    blue_green: Annotated[Optional[BlueGreen], Nested(labels=0, many=False)] = None
+    canary: Annotated[Optional[Canary], Nested(labels=0, many=False)] = None
 
     _duration = field_validator("timeout")(_check_duration)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strategy_blocks(cls, values: Any) -> Any:
+        """A `blue_green` or `canary` block goes with its strategy, and that strategy needs
+        it; `replace` is the rolling strategy's."""
+        if not isinstance(values, Mapping):
+            return values
+        strategy = values.get("strategy") or ROLLING
+        if not isinstance(strategy, str):
+            return values                   # known when the run resolves it
+        for block in ("blue_green", "canary"):
+            given = values.get(block) is not None
+            if given and strategy != block:
+                raise ValueError(f'a {block} block goes with strategy = "{block}", not '
+                                 f'"{strategy}"')
+            if strategy == block and not given:
+                example = ('blue_green { service = "NAME" }' if block == "blue_green" else
+                           'canary { steps = [{ weight = 20, pause = "manual" }] }')
+                raise ValueError(f'strategy = "{block}" needs a {example} block')
+        if strategy != ROLLING and values.get("replace") is True:
+            raise ValueError(f'replace = true goes with the rolling strategy, not "{strategy}"')
+        return values
 
     @field_validator("cluster")
     @classmethod
@@ -159,7 +188,7 @@ class KubectlApplyStepType:
         say = _sayer(context)
         try:
             settings = cluster_settings(context, config)
-            objects, sources = render(context, config)
+            objects, sources = kept_manifests(context) or render(context, config)
         except (StepProblem, ManifestError, PathEscape) as exc:
             return StepResult(Status.FAILED, error=str(exc))
         artifact = write_report(context, artifact_name(context),
@@ -172,8 +201,9 @@ class KubectlApplyStepType:
             return StepResult(Status.FAILED, error=str(exc), artifacts=(artifact,))
         try:
             if config.strategy != ROLLING:
-                return _with_artifact(_strategies.run(config.strategy, context, cluster,
-                                                      objects, config, say), artifact)
+                outcome = _strategies.run(config.strategy, context, cluster, objects, config,
+                                          say)
+                return strategy_result(outcome, context, config, cluster, artifact, say)
             return rolling(context, config, cluster, objects, artifact, say)
         finally:
             cluster.close()
@@ -207,6 +237,55 @@ def rolling(context: StepContext, config: KubectlApplyStep, cluster: Cluster,
     return StepResult(Status.SUCCEEDED, exit_code=0, artifacts=(artifact,), summary=summary,
                       outputs={"applied": " ".join(names), "pruned": " ".join(pruned),
                                "namespace": config.namespace, "manifests": artifact.name})
+
+
+def strategy_result(outcome: Outcome, context: StepContext, config: KubectlApplyStep,
+                    cluster: Cluster, artifact: Any, say: Any) -> StepResult:
+    """The StepResult of a blue_green or canary Outcome: prune (what the strategy applied or
+    kept stays), the outputs of a rolling apply and the strategy's own."""
+    pruned: list[str] = []
+    error = outcome.error
+    status = outcome.status
+    if status == Status.SUCCEEDED and config.prune:
+        try:
+            pruned = prune(cluster, context, config, [*outcome.applied, *outcome.kept], say)
+        except ClusterError as exc:
+            status, error = Status.FAILED, f"deployed, but prune failed: {exc}"
+    names = [object_name(obj, config.namespace) for obj in outcome.applied]
+    outputs = {**({"applied": " ".join(names), "pruned": " ".join(pruned),
+                   "namespace": config.namespace, "manifests": artifact.name}
+                  if status == Status.SUCCEEDED else {}), **outcome.outputs}
+    summary = dict(outcome.summary or {})
+    if summary:
+        summary.update(strategy=config.strategy, cluster=cluster.name,
+                       namespace=config.namespace, applied=names, pruned=pruned)
+        summary["lines"] = [*(summary.get("lines") or []),
+                            *(f"pruned {name}" for name in pruned)]
+    if status == Status.SUCCEEDED and summary.get("title"):
+        say(summary["title"])
+    return StepResult(status, exit_code=0 if status == Status.SUCCEEDED else None, error=error,
+                      outputs=outputs, artifacts=(artifact,), summary=summary or None)
+
+
+def kept_manifests(context: StepContext) -> tuple[list[dict], list[str]] | None:
+    """In a rollback (`flowplan rollback --to RUN`): RUN's rendered manifests, kept as its
+    artifact (Secrets, whose data was not kept, left out); None in other runs, or when RUN
+    kept none (then the workspace's are rendered)."""
+    if context.run.trigger != "rollback":
+        return None
+    kept = context.artifact(artifact_name(context))
+    if kept is None:
+        return None
+    try:
+        text = Path(kept.path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StepProblem(f"the manifests of the run rolled back to ({kept.name}) cannot be "
+                          f"read: {exc.strerror}") from None
+    objects = parse_rendered(text)
+    if not objects:
+        raise ManifestError(f"the manifests of the run rolled back to ({kept.name}) hold no "
+                            "object to apply again")
+    return objects, [f"{kept.name} of the run rolled back to"]
 
 
 def apply_objects(cluster: Cluster, objects: list[dict], config: KubectlApplyStep,
@@ -364,14 +443,6 @@ def _sayer(context: StepContext) -> Any:
     def say(text: str) -> None:
         context.log.say(text, time.time())
     return say
-
-
-def _with_artifact(result: StepResult, artifact: Any) -> StepResult:
-    if any(a.name == artifact.name for a in result.artifacts):
-        return result
-    from dataclasses import replace
-
-    return replace(result, artifacts=(artifact, *result.artifacts))
 
 
 __all__ = ["KubectlApplyStep", "KubectlApplyStepType", "StepProblem", "cluster_settings",

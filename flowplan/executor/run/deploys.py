@@ -8,7 +8,8 @@ ledger also answers the two questions a deploy asks when it starts again:
   deploy continued (`flowplan resume`) finds its own rows; a retried one (`flowplan retry`) finds
   the previous attempt's, and skips the hosts that succeeded there.
 - `resumes()`: how many times someone continued this step run after a pause (`resume` decisions,
-  which `flowplan resume` records).
+  which `flowplan resume` records); `canceled_by()`: who canceled it while it was paused (a
+  `cancel` decision, which `flowplan cancel` records for a deploy that undoes itself: a canary).
 
 The ledger knows nothing of batches or transports: what the statuses mean is the step's.
 """
@@ -21,6 +22,8 @@ from typing import Any
 
 from flowplan.store import DeployHostRecord
 from flowplan.store.schema import utc_now
+
+ROLLBACK_OF = "rollback_of"     # run option of a rollback run: the id of the run it goes back to
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 CANCELED, SKIPPED, TIMED_OUT = "canceled", "skipped", "timed_out"
@@ -83,6 +86,11 @@ class DeployLedger:
         """How many `resume` decisions this step run has (each continues one pause)."""
         return sum(1 for a in self.store.approvals(self.run_id)
                    if a.step_run_id == self.step_run_id and a.decision == "resume")
+
+    def canceled_by(self) -> str | None:
+        """Who canceled this step run while it was paused (a `cancel` decision), else None."""
+        return next((a.user for a in self.store.approvals(self.run_id)
+                     if a.step_run_id == self.step_run_id and a.decision == "cancel"), None)
 
 
 def _check_status(status: str) -> None:

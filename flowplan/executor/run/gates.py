@@ -1,10 +1,11 @@
 """What a run waits for: its pending gates, read from the store.
 
 A gate is pending when the run reached a manual stage nobody has decided on yet, when a task
-waits at a `manual_approval` step, or when a `host_deploy` step paused between batches (a "pause"
-gate: `flowplan resume` continues it, and anyone may). `pending_gates` lists them with the rule saying who may decide,
-so the scheduler can announce them (RunWaiting) and the service can check an approval before it
-records it. A manual stage's decisions count from the run's "gate floor" on: `retry` raises the
+waits at a `manual_approval` step, or when a deploy step paused (a "pause" gate: `flowplan resume`
+continues it, and anyone may): `host_deploy` between batches, `kubectl_apply` at a canary step
+(which `flowplan cancel` continues to undo: UNDOING_STEP_TYPES). `pending_gates` lists them with
+the rule saying who may decide, so the scheduler can announce them (RunWaiting) and the service
+can check an approval before it records it. A manual stage's decisions count from the run's "gate floor" on: `retry` raises the
 floor of a rejected stage so that it can be decided again.
 """
 
@@ -19,7 +20,8 @@ from flowplan.executor.status import Status
 from flowplan.store import ApprovalRecord, RunRecord
 
 GATE_FLOOR = "gate_floor"          # run option: stage -> approvals up to this id do not count
-PAUSING_STEP_TYPES = ("host_deploy",)                  # wait between batches: resume continues
+PAUSING_STEP_TYPES = ("host_deploy", "kubectl_apply")  # deploys that pause: resume continues
+UNDOING_STEP_TYPES = ("kubectl_apply",)  # paused, canceled: continued to undo (a canary)
 GATE_STEP_TYPES = ("manual_approval", *PAUSING_STEP_TYPES)
 
 
@@ -79,7 +81,7 @@ def pending_gates(store: Any, run: RunRecord) -> list[PendingGate]:
                 if attributes.get("type") in PAUSING_STEP_TYPES:
                     gates.append(PendingGate(task.stage, task.task, step_name, step.id,
                                              ApprovalRule.anyone(),
-                                             _pause_text(store, run, step.id), "pause"))
+                                             _pause_text(store, run, step), "pause"))
                     continue
                 plain = {k: v for k, v in attributes.items() if not isinstance(v, dict)}
                 gates.append(PendingGate(task.stage, task.task, step_name, step.id,
@@ -102,11 +104,13 @@ def pending_gates(store: Any, run: RunRecord) -> list[PendingGate]:
     return gates
 
 
-def _pause_text(store: Any, run: RunRecord, step_run_id: int) -> str:
-    """`deployed batch 1 of 2 (web1); 1 host left`, from the step run's host records."""
-    hosts = store.deploy_hosts(run.id, step_run_id=step_run_id)
+def _pause_text(store: Any, run: RunRecord, step: Any) -> str:
+    """`deployed batch 1 of 2 (web1); 1 host left`, from the step run's host records; else the
+    title of the summary the step paused with (`canary at step 1 of 3: ...`)."""
+    hosts = store.deploy_hosts(run.id, step_run_id=step.id)
     if not hosts:
-        return "the deploy is paused"
+        title = (getattr(step, "summary", None) or {}).get("title")
+        return str(title) if title else "the deploy is paused"
     batches = max(h.batch for h in hosts)
     done = [h for h in hosts if h.status in ("succeeded", "skipped")]
     batch = max((b for b in range(1, batches + 1)

@@ -40,6 +40,7 @@ from flowplan.config.pipeline import DEFINITION_VERSION
 from flowplan.executor import events
 from flowplan.executor.run.approval import REJECTED, ApprovalRule, decided_by
 from flowplan.executor.run.environment import RunValues, env_text, runtime_context, step_environment
+from flowplan.executor.run.deploys import ROLLBACK_OF
 from flowplan.executor.run.gates import (GATE_STEP_TYPES, continue_commands, pending_gates, stage_decisions,
                                      stage_untouched)
 from flowplan.executor.run.layout import RunLayout
@@ -360,6 +361,16 @@ class Drive:
 
     def _prepare(self) -> tuple[Status | None, str | None]:
         """Pipeline variables and source; (None, None) when the stages may start."""
+        source_id = (self.run_record.options or {}).get(ROLLBACK_OF)
+        if isinstance(source_id, int):
+            # a rollback: the steps it repeats read what the run it goes back to built
+            mine = {(task, step) for stage in (self.definition.get("stages") or {}).values()
+                    for task, body in (stage.get("tasks") or {}).items()
+                    for step in (body.get("steps") or {})}
+            for step in self.store.step_runs(source_id, latest=True):
+                if step.status == Status.SUCCEEDED and step.outputs \
+                        and (step.task, step.step) not in mine:
+                    self.step_outputs.setdefault(step.task, {})[step.step] = dict(step.outputs)
         if self.continued:
             for step in self.store.step_runs(self.run_id, latest=True):
                 if step.status == Status.SUCCEEDED and step.outputs:

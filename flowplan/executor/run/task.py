@@ -37,7 +37,7 @@ from flowplan.executor import events
 from flowplan.executor.errors import PathEscape
 from flowplan.executor.process import kill_group, steps_run_as
 from flowplan.executor.run import caches
-from flowplan.executor.run.deploys import DeployLedger
+from flowplan.executor.run.deploys import ROLLBACK_OF, DeployLedger
 from flowplan.executor.run.layout import RunLayout
 from flowplan.executor.run.source import copy_into
 from flowplan.executor.settings import ExecutorSettings
@@ -346,6 +346,8 @@ class TaskRunner:
             result = StepResult(Status.CANCELED, result.exit_code, "canceled")
         if result.status == Status.WAITING:
             fields = {"status": Status.WAITING.value, **log.counters()}
+            if result.summary:          # where it paused: the pause gate's description
+                fields["summary"] = context.mask_value(dict(result.summary))
             self.pending.steps.append((step_run_id, fields))
             self.pending.events.append(events.StepFinished(
                 context.ref, self.stage, self.name, name, Status.WAITING, seconds))
@@ -413,6 +415,7 @@ class TaskRunner:
             role_members=context.store.role_members, on_process=on_process, user=context.user,
             tools=context.settings.tools,
             previous_success=lambda: self._previous_success(name), artifact=self._artifact,
+            rollback_of=lambda: self._rollback_of(name),
             deployment_group=context.targets.deployment_group,
             provider_block=context.targets.provider_block,
             applied_resource=context.targets.applied_resource, secret=context.open_secret,
@@ -443,6 +446,20 @@ class TaskRunner:
             return None
         earlier, step_run = found
         return PreviousSuccess(earlier.number, earlier.commit, step_run.outputs or {})
+
+    def _rollback_of(self, step: str) -> PreviousSuccess | None:
+        """In a rollback run: the run it goes back to, with this step's outputs there."""
+        store = self.context.store
+        source_id = (store.get_run(self.context.run_id).options or {}).get(ROLLBACK_OF)
+        source = store.get_run(source_id) if isinstance(source_id, int) else None
+        if source is None:
+            return None
+        found = next((s for s in store.step_runs(source.id, latest=True)
+                      if (s.stage, s.task, s.step) == (self.stage, self.name, step)
+                      and s.status == Status.SUCCEEDED), None)
+        if found is None:
+            return None
+        return PreviousSuccess(source.number, source.commit, found.outputs or {})
 
     def _resolve(self, raw: dict[str, Any], step_type: Any, workspace: Path) -> dict[str, Any]:
         if not has_deferred(raw):

@@ -147,3 +147,40 @@ def test_runs_show_lists_each_host_with_its_batch_status_exit_code_and_time():
         "web2", "2", "failed", "3"]
     assert lines[3].split()[:3] == ["web3", "2", "skipped"]
     assert lines[3].endswith("succeeded in attempt 1")
+
+
+def test_a_rollback_repeats_kubectl_apply_steps_too():
+    apply = {"type": "kubectl_apply", "manifests": "k8s", "strategy": "blue_green"}
+    definition = pipeline({
+        "build": stage({"image": task(("build", command("make image")))}),
+        "deploy": stage({"cluster": task(("lint", command("true")), ("apply", apply))}),
+    }, source={"url": "x"})
+    cut = rollback_definition(definition)
+    assert list(cut["stages"]) == ["deploy"]
+    assert list(cut["stages"]["deploy"]["tasks"]["cluster"]["steps"]) == ["apply"]
+
+
+def test_a_paused_canary_is_described_by_the_summary_it_paused_with_and_a_cancel_is_recorded(
+        service):
+    from flowplan.executor.run.gates import pending_gates
+    from flowplan.executor.status import Status
+
+    store = service.store
+    definition = pipeline({"deploy": stage({"cluster": task(
+        ("apply", {"type": "kubectl_apply", "manifests": "k8s"}))})})
+    run = store.create_run("app", trigger="manual", user="u", definition=definition, tasks=[
+        TaskPlan("deploy", 0, "cluster", 0, [StepPlan("apply", "kubectl_apply", 0)])],
+        variables={}, options={})
+    step, = store.step_runs(run.id)
+    task_run, = store.task_runs(run.id)
+    store.record(steps=[(step.id, {"status": Status.WAITING.value, "summary": {
+        "title": "canary at step 1 of 2: web-canary 1 of 5 pods (20%)"}})],
+        tasks=[(task_run.id, {"status": Status.WAITING.value})])
+    gate, = pending_gates(store, store.get_run(run.id))
+    assert (gate.kind, gate.name) == ("pause", "paused deploy deploy/cluster/apply")
+    assert gate.description == "canary at step 1 of 2: web-canary 1 of 5 pods (20%)"
+    ledger = DeployLedger(store, run.id, step.id, "deploy", "cluster", "apply")
+    assert ledger.canceled_by() is None
+    store.add_approval(run.id, stage="deploy", task="cluster", step="apply",
+                       step_run_id=step.id, user="ann", decision="cancel")
+    assert ledger.canceled_by() == "ann" and ledger.resumes() == 0
