@@ -128,6 +128,9 @@ class StepContext:
     # otherwise)
     applied_resource: Callable[[str], Mapping[str, Any] | None] = lambda address: None
     secret: Callable[[str], str] = lambda name: _no_secrets(name)
+    # the task's log masking: every sensitive value of the run in `text` replaced by `***`
+    # (for a step that must not keep a sensitive value in a file)
+    mask: Callable[[str], str] = lambda text: text
     artifact_url: str | None = None
     deploys: Any = None              # run.deploys.DeployLedger of this step run
     # what a process on another machine gets: pipeline variables, FLOWPLAN_* facts of the run

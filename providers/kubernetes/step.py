@@ -189,6 +189,7 @@ class KubectlApplyStepType:
         try:
             settings = cluster_settings(context, config)
             objects, sources = kept_manifests(context) or render(context, config)
+            refuse_sensitive_in_clear(context, objects)
         except (StepProblem, ManifestError, PathEscape) as exc:
             return StepResult(Status.FAILED, error=str(exc))
         artifact = write_report(context, artifact_name(context),
@@ -207,6 +208,20 @@ class KubectlApplyStepType:
             return rolling(context, config, cluster, objects, artifact, say)
         finally:
             cluster.close()
+
+
+def refuse_sensitive_in_clear(context: StepContext, objects: list[dict]) -> None:
+    """Refuse, before the cluster is touched, an object other than a Secret that would carry a
+    sensitive value of the run: the rendered manifests are kept as an artifact (a file), where
+    no secret may be in clear, and a Secret's data is the one part that is not kept."""
+    for obj in objects:
+        text = rendered_text([obj])
+        if context.mask(text) != text:
+            meta = obj.get("metadata") or {}
+            raise StepProblem(
+                f"{obj.get('kind')} {meta.get('name')} would hold a sensitive value in clear "
+                "(the rendered manifests are kept with the run): put the value in a Secret and "
+                "refer to it (secretKeyRef, envFrom, a volume); a Secret's data is not kept")
 
 
 def rolling(context: StepContext, config: KubectlApplyStep, cluster: Cluster,

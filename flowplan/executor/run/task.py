@@ -419,6 +419,7 @@ class TaskRunner:
             deployment_group=context.targets.deployment_group,
             provider_block=context.targets.provider_block,
             applied_resource=context.targets.applied_resource, secret=context.open_secret,
+            mask=context.log_mask or (lambda text: text),
             artifact_url=context.targets.artifact_url,
             remote_environment=context.run_environment(plain.get("env") or {}),
             deploys=DeployLedger(context.store, context.run_id, step_run_id, self.stage,

@@ -407,3 +407,42 @@ def test_variables_that_cannot_fill_a_placeholder_are_refused(variables, words):
         KubectlApplyStep.model_validate({"type": "kubectl_apply", "manifests": "k8s",
                                          "variables": variables})
     assert words in str(caught.value)
+
+
+SECRET_USER = """
+apiVersion: v1
+kind: Secret
+metadata:
+  name: db
+stringData:
+  password: ${PASSWORD}
+"""
+CONFIG_USER = """
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: db-config
+data:
+  password: ${PASSWORD}
+"""
+
+
+def test_a_sensitive_value_goes_only_into_a_secret_never_into_the_kept_manifests(
+        step_context, kube, namespace):
+    """The rendered manifests are kept with the run: a sensitive value of the run in anything
+    but a Secret (whose data is not kept) is refused before the cluster is touched."""
+    password = "s3cr3t-db-password"
+    step_context.mask = lambda text: text.replace(password, "***")
+    write(step_context.workspace, {"k8s/db.yaml": SECRET_USER + "---\n" + CONFIG_USER})
+    refused = run_step(step_context, kube, namespace, variables={"PASSWORD": password})
+    assert refused.status == Status.FAILED
+    assert "ConfigMap db-config would hold a sensitive value in clear" in refused.error
+    assert password not in refused.error and not refused.artifacts
+    assert objects(kube, "Secret", namespace) == {}             # nothing was applied
+
+    write(step_context.workspace, {"k8s/db.yaml": SECRET_USER})
+    result = run_step(step_context, kube, namespace, variables={"PASSWORD": password})
+    assert result.status == Status.SUCCEEDED, result.error
+    assert "db" in objects(kube, "Secret", namespace)
+    (artifact,) = result.artifacts
+    assert password not in Path(artifact.path).read_text()
