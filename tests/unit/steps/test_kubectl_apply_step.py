@@ -293,21 +293,6 @@ def test_manifest_mistakes_fail_before_the_cluster_is_asked(step_context, kube, 
     assert len(kube.server.requests) == requests
 
 
-def test_strategies_not_installed_are_refused_with_a_clear_message():
-    from flowplan_providers.kubernetes import step
-
-    if "canary" in step.strategy_names():
-        pytest.skip("the blue_green and canary strategies are installed")
-    with pytest.raises(ValueError) as caught:
-        KubectlApplyStep.model_validate({"type": "kubectl_apply", "manifests": "k8s",
-                                         "strategy": "canary"})
-    assert "strategy 'canary' is not available" in str(caught.value)
-    with pytest.raises(ValueError) as caught:
-        KubectlApplyStep.model_validate({"type": "kubectl_apply", "manifests": "k8s",
-                                         "strategy": "recreate"})
-    assert "is not one of" in str(caught.value)
-
-
 PIPELINE = """
 variable "k8s_token" {
   sensitive = true
