@@ -38,7 +38,6 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -58,8 +57,7 @@ from flowplan.store.deploys import DeployHistory
 from flowplan.store.gates import GateHistory
 from flowplan.store.json_data import require_json_data
 from flowplan.store.logs import LogHistory
-from flowplan.store.migrations import (MIGRATIONS, Migration, latest_version, prepare_schema,
-                                       read_version)
+from flowplan.store.migrations import REVISIONS, Revisions, prepare_schema, read_version
 from flowplan.store.recording import Recorder
 from flowplan.store.runs import RunHistory
 from flowplan.store.schema import Base, DeploymentGroup, LogChunk, Pipeline, Schedule, utc_now
@@ -113,10 +111,24 @@ def _require_text(value: Any, what: str) -> None:
         raise ValueError(f"{what} must be a non-empty string, got {type(value).__name__}")
 
 
+POSTGRESQL_DRIVER = "postgresql+psycopg"     # psycopg 3: `postgresql://` means it here
+POSTGRESQL_SCHEMES = ("postgresql", "postgres")
+
+
 def resolve_url(url: str, base_dir: Path | None = None) -> URL:
     """The URL to connect to: a relative SQLite path is made absolute from `base_dir` (default: the
-    current directory); other URLs are returned as parsed."""
-    parsed = make_url(url)
+    current directory); `postgresql://` and `postgres://` are driven by psycopg 3; other URLs are
+    returned as parsed. An unreadable URL is a ValueError that does not repeat it (it may hold a
+    password)."""
+    scheme, _sep, rest = url.partition("://")
+    if scheme in POSTGRESQL_SCHEMES:
+        url = f"{POSTGRESQL_DRIVER}://{rest}"
+    try:
+        parsed = make_url(url)
+    except Exception as error:          # ArgumentError, ValueError (a bad port): said once
+        raise ValueError(f"the store URL ({scheme or 'no'} scheme) is not a valid database URL "
+                         "(sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE)"
+                         ) from None
     if parsed.get_backend_name() != "sqlite":
         return parsed
     database = parsed.database
@@ -218,19 +230,20 @@ class Store(RunHistory, LogHistory, GateHistory, DeployHistory, CacheIndex, Acce
 
     @classmethod
     def open(cls, url: str, base_dir: Path | None = None, *,
-             migrations: Sequence[Migration] = MIGRATIONS) -> Store:
+             revisions: Revisions = REVISIONS) -> Store:
         """Connect, then create the schema (empty database) or upgrade it (older version).
 
-        Raises `SchemaVersionError` for a database newer than `migrations` know, or one holding
-        flowplan tables without a version.
+        `url` is an SQLAlchemy URL: `sqlite:///PATH` or `postgresql://USER:PASSWORD@HOST/DB`
+        (driven by psycopg 3). Raises `SchemaVersionError` for a database newer than `revisions`
+        know, or one holding flowplan tables without a version.
         """
         engine = _create_engine(resolve_url(url, Path(base_dir) if base_dir is not None else None))
         try:
             with engine.connect() as connection:    # most opens find the schema current: a read
                 version = read_version(connection)
-            if version != latest_version(migrations):
+            if version != revisions.latest():
                 with engine.execution_options(**{_WRITE_OPTION: True}).begin() as connection:
-                    version = prepare_schema(connection, migrations)
+                    version = prepare_schema(connection, revisions)
         except BaseException:
             engine.dispose()
             raise

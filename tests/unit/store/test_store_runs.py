@@ -22,8 +22,8 @@ def new_run(store: Store, pipeline: str = "app", **kwargs):
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store.open("sqlite:///store.db", base_dir=tmp_path) as opened:
+def store(store_url):
+    with Store.open(store_url) as opened:
         yield opened
 
 

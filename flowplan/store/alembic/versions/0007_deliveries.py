@@ -9,10 +9,16 @@ changing after this step is written. Which version number it upgrades to is said
 
 from __future__ import annotations
 
-from sqlalchemy import (Column, Connection, ForeignKey, Index, Integer, MetaData, String, Table,
+from alembic import op
+from sqlalchemy import (Column, ForeignKey, Index, Integer, MetaData, String, Table,
                         Text, UniqueConstraint)
 
 from flowplan.store.schema import UTCDateTime
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
 
 
 def _tables() -> MetaData:
@@ -36,6 +42,6 @@ def _tables() -> MetaData:
     return metadata
 
 
-def upgrade_to_v7(connection: Connection) -> None:
+def upgrade() -> None:
     """Create `deliveries` (it does not exist before this step)."""
-    _tables().tables["deliveries"].create(connection)
+    _tables().tables["deliveries"].create(op.get_bind())
