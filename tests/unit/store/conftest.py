@@ -6,7 +6,10 @@ only where no server can start here.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -14,13 +17,20 @@ from postgres import postgres_problem, start_postgres
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory):
-    """One PostgreSQL server for this test process (an xdist worker has its own)."""
+def postgres_server():
+    """One PostgreSQL server for this test process (an xdist worker has its own).
+
+    Its directory is not under pytest's tmp_path: every pytest run of the same user sets
+    /tmp/pytest-of-USER back to 0700, which would lock the postgres user out of its socket."""
     problem = postgres_problem()
     if problem:
         pytest.skip(problem)
-    with start_postgres(tmp_path_factory.mktemp("postgres")) as server:
-        yield server
+    directory = Path(tempfile.mkdtemp(prefix="flowplan-store-pg-"))
+    try:
+        with start_postgres(directory / "cluster") as server:
+            yield server
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
