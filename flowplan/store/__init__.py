@@ -15,6 +15,7 @@ from flowplan.store.database import (
     ScheduleRecord,
     Store,
     resolve_url,
+    shown_url,
 )
 from flowplan.store.deliveries import DeliveryClaim, DeliveryRecord, DeliveryRedelivered
 from flowplan.store.deploys import DeployHostRecord
@@ -66,4 +67,5 @@ __all__ = [
     "UserRecord",
     "require_json_data",
     "resolve_url",
+    "shown_url",
 ]

@@ -5,7 +5,12 @@ directory), brings the schema to the latest version (`flowplan.store.migrations`
 method per question or change. It hands out frozen records, never ORM objects.
 
 Each call opens its own Session and a short transaction, so one Store is shared by the threads
-`apply` runs providers in. On SQLite the connection runs in WAL mode with foreign keys on, and a
+`apply` runs providers in. The database is SQLite (a file on this machine) or PostgreSQL
+(`postgresql://`, driven by psycopg 3), shared by the machines of a team. On PostgreSQL the pool
+pings a connection before handing it out, so after a server restart the next call reconnects,
+and a transaction cut short by it is rolled back whole; concurrent writers there are kept apart
+by row locks (`FOR UPDATE`) and unique constraints, whose IntegrityError the writers that race
+(registering, numbering runs, claiming deliveries) retry or report. On SQLite the connection runs in WAL mode with foreign keys on, and a
 write begins with BEGIN IMMEDIATE: the writer takes the lock before it reads, so concurrent writers
 wait for each other instead of failing on a stale snapshot. A writer waits up to
 `SQLITE_BUSY_TIMEOUT_MS` for the lock (SQLite retries it while it waits): dozens of `flowplan run`
@@ -138,6 +143,15 @@ def resolve_url(url: str, base_dir: Path | None = None) -> URL:
     if not path.is_absolute():
         path = (base_dir if base_dir is not None else Path.cwd()) / path
     return parsed.set(database=str(path.resolve()))
+
+
+def shown_url(url: str) -> str:
+    """`url` fit for a message: its password replaced by ***, the whole URL withheld when it
+    cannot be read (it may still hold one)."""
+    try:
+        return resolve_url(url).render_as_string(hide_password=True)
+    except ValueError:
+        return "(an unreadable store URL)"
 
 
 PRIVATE_FILE_MODE = 0o600

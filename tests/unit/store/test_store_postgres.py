@@ -11,7 +11,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from flowplan.store import Store, resolve_url
+from flowplan.store import Store, resolve_url, shown_url
 from flowplan.store.schema import Pipeline, utc_now
 
 
@@ -101,3 +101,12 @@ def test_a_transaction_cut_by_a_restart_fails_and_leaves_nothing_half_written(
                     name="other-half", definition={}, content_hash="h", created_at=now,
                     updated_at=now))
         assert [p.name for p in store.list_pipelines()] == ["kept"]
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://ci:s3cret-pw@db.example:5432/flowplan",
+     "postgresql+psycopg://ci:***@db.example:5432/flowplan"),
+    ("postgresql://ci:s3cret-pw@db.example:notaport/flowplan", "(an unreadable store URL)"),
+])
+def test_a_store_url_is_shown_without_its_password(url, shown):
+    assert shown_url(url) == shown
