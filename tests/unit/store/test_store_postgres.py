@@ -11,7 +11,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from flowplan.store import Store, resolve_url, shown_url
+from flowplan.store import StepPlan, Store, TaskPlan, resolve_url, shown_url
 from flowplan.store.schema import Pipeline, utc_now
 
 
@@ -82,8 +82,16 @@ def test_after_the_server_restarts_the_next_call_reconnects(database_url, postgr
         postgres_server.restart()
         store.register_pipeline("app", {"v": 2}, "h2")     # pool_pre_ping: a new connection
         assert store.get_pipeline("app").definition == {"v": 2}
-        run = store.create_run("app", trigger="manual", user="alice", definition={}, tasks=[])
-        assert store.find_run("app", run.number).status == "queued"
+        run = store.create_run("app", trigger="manual", user="alice", definition={},
+                               tasks=[TaskPlan("build", 0, "compile", 0,
+                                               (StepPlan("make", "command", 0),))])
+        step = store.step_runs(run.id)[0]
+        postgres_server.restart()                           # again, mid-run
+        store.record(steps=[(step.id, {"status": "succeeded", "exit_code": 0})],
+                     chunks=[dict(run_id=run.id, step_run_id=step.id, first_seq=1,
+                                  line_count=1, at=1.0, stream="stdout", text="built")])
+        assert (store.step_runs(run.id)[0].status, store.step_runs(run.id)[0].exit_code) == \
+            ("succeeded", 0)
 
 
 def test_a_transaction_cut_by_a_restart_fails_and_leaves_nothing_half_written(
