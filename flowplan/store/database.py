@@ -10,14 +10,15 @@ Each call opens its own Session and a short transaction, so one Store is shared 
 pings a connection before handing it out, so after a server restart the next call reconnects,
 and a transaction cut short by it is rolled back whole; concurrent writers there are kept apart
 by row locks (`FOR UPDATE`) and unique constraints, whose IntegrityError the writers that race
-(registering, numbering runs, claiming deliveries) retry or report. On SQLite the connection runs in WAL mode with foreign keys on, and a
-write begins with BEGIN IMMEDIATE: the writer takes the lock before it reads, so concurrent writers
-wait for each other instead of failing on a stale snapshot. A writer waits up to
-`SQLITE_BUSY_TIMEOUT_MS` for the lock (SQLite retries it while it waits): dozens of `flowplan run`
-processes writing to one store at once each get their turn; past the bound, `StoreBusy` says so.
-Opening a store whose schema is current only reads, so starting many processes at once does not
-queue them all for the write lock. `synchronous` is
-NORMAL: in WAL mode a commit survives a crash of the process (what run history needs: the executor
+(registering, numbering runs, claiming deliveries) retry or report.
+
+On SQLite the connection runs in WAL mode with foreign keys on, and a write begins with BEGIN
+IMMEDIATE: the writer takes the lock before it reads, so concurrent writers wait for each other
+instead of failing on a stale snapshot. A writer waits up to `SQLITE_BUSY_TIMEOUT_MS` for the
+lock (SQLite retries it while it waits): dozens of `flowplan run` processes writing to one store
+at once each get their turn; past the bound, `StoreBusy` says so. Opening a store whose schema is
+current only reads, so starting many processes at once does not queue them all for the write
+lock. `synchronous` is NORMAL: in WAL mode a commit survives a crash of the process (what run history needs: the executor
 commits every transition before acting), and only an OS crash or power loss can lose the last
 commits; FULL would fsync on every commit and cost ~10x per recorded transition.
 

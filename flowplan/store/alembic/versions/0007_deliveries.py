@@ -1,10 +1,9 @@
-"""The `deliveries` schema step, as it was when it was written: webhook deliveries the server
-received (webhook, sender, event, delivery id, outcome, HTTP status, reason, the run started,
-when), with the unique (webhook, once_key) constraint that makes a redelivery start nothing.
+"""Schema version 7: the `deliveries` table, as it was when it was written: webhook deliveries
+the server received (webhook, sender, event, delivery id, outcome, HTTP status, reason, the run
+started, when), with the unique (webhook, once_key) constraint that makes a redelivery start nothing.
 
 The table is spelled out here, not taken from the model in `flowplan.store.schema`, which keeps
-changing after this step is written. Which version number it upgrades to is said once, where
-`flowplan.store.migrations` registers it.
+changing after this step is written.
 """
 
 from __future__ import annotations
