@@ -18,9 +18,10 @@ instead of failing on a stale snapshot. A writer waits up to `SQLITE_BUSY_TIMEOU
 lock (SQLite retries it while it waits): dozens of `flowplan run` processes writing to one store
 at once each get their turn; past the bound, `StoreBusy` says so. Opening a store whose schema is
 current only reads, so starting many processes at once does not queue them all for the write
-lock. `synchronous` is NORMAL: in WAL mode a commit survives a crash of the process (what run history needs: the executor
-commits every transition before acting), and only an OS crash or power loss can lose the last
-commits; FULL would fsync on every commit and cost ~10x per recorded transition.
+lock. `synchronous` is NORMAL: in WAL mode a commit survives a crash of the process (what run
+history needs: the executor commits every transition before acting), and only an OS crash or
+power loss can lose the last commits; FULL would fsync on every commit and cost ~10x per
+recorded transition.
 
 A SQLite store holds run history and encrypted secrets, and whoever can open it can approve,
 cancel and read everything: its file is created 0600 (SQLite gives its -wal, -shm and -journal
