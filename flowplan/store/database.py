@@ -182,9 +182,28 @@ def _private_database_file(path: Path) -> None:
             os.chmod(name, stat.S_IMODE(info.st_mode) & ~0o077)
 
 
+def _without_nul(parameters: Any) -> Any:
+    """Statement parameters with NUL characters in text replaced by U+FFFD (as log lines get):
+    PostgreSQL text cannot hold NUL, and a user name or an error message holding one must not
+    make the write fail."""
+    if isinstance(parameters, str):
+        return parameters.replace("\0", "\ufffd") if "\0" in parameters else parameters
+    if isinstance(parameters, dict):
+        return {key: _without_nul(value) for key, value in parameters.items()}
+    if isinstance(parameters, (list, tuple)):
+        return type(parameters)(_without_nul(value) for value in parameters)
+    return parameters
+
+
 def _create_engine(url: URL) -> Engine:
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True)
+        if url.get_backend_name() == "postgresql":
+            @event.listens_for(engine, "before_cursor_execute", retval=True)
+            def _on_execute(_connection: Any, _cursor: Any, statement: str, parameters: Any,
+                            _context: Any, _executemany: bool) -> tuple[str, Any]:
+                return statement, _without_nul(parameters)
+        return engine
 
     in_memory = not url.database or url.database == ":memory:"
     if in_memory:  # one shared connection, or every thread would see its own empty database

@@ -233,3 +233,17 @@ def test_recorded_transitions_read_back_like_core_writes(store):
         by_core = connection.execute(text("SELECT finished_at FROM runs WHERE id = :id"),
                                      {"id": run.id}).scalar_one()
     assert by_driver == by_core
+
+
+def test_text_holding_nul_is_recorded_on_both_databases(store, backend):
+    """PostgreSQL text cannot hold NUL: there it becomes U+FFFD (as in log lines), in JSON it is
+    kept escaped; the write never fails on it."""
+    run = store.create_run("app", trigger="manual", user="a\0b", definition={"x": "a\0b"},
+                           tasks=TASKS)
+    step = store.step_runs(run.id)[0]
+    store.record(steps=[(step.id, {"error": "bad\0error", "outputs": {"k": "v\0w"}})])
+    replaced = "\0" if backend == "sqlite" else "\ufffd"
+    assert store.find_run("app", run.number).user == f"a{replaced}b"
+    assert store.find_run("app", run.number).definition == {"x": "a\0b"}
+    again = store.step_runs(run.id)[0]
+    assert (again.error, again.outputs) == (f"bad{replaced}error", {"k": "v\0w"})
