@@ -113,6 +113,13 @@ class StoreBusy(Exception):
     """The store stayed locked by other writers for longer than a write waits."""
 
 
+class ValueTooLong(ValueError):
+    """A text longer than its column: PostgreSQL refuses it (SQLite keeps it whole)."""
+
+
+STRING_TOO_LONG = "22001"      # PostgreSQL's SQLSTATE string_data_right_truncation
+
+
 def _require_text(value: Any, what: str) -> None:
     if type(value) is not str or not value:
         raise ValueError(f"{what} must be a non-empty string, got {type(value).__name__}")
@@ -203,6 +210,14 @@ def _create_engine(url: URL) -> Engine:
             def _on_execute(_connection: Any, _cursor: Any, statement: str, parameters: Any,
                             _context: Any, _executemany: bool) -> tuple[str, Any]:
                 return statement, _without_nul(parameters)
+
+            @event.listens_for(engine, "handle_error")
+            def _on_pg_error(context: Any) -> None:
+                original = context.original_exception
+                if getattr(original, "sqlstate", None) == STRING_TOO_LONG:
+                    detail = str(original).splitlines()[0]
+                    raise ValueTooLong(f"a value is longer than the store keeps ({detail}); "
+                                       "nothing was written") from None
         return engine
 
     in_memory = not url.database or url.database == ":memory:"

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from flowplan.store import StepPlan, Store, TaskPlan, resolve_url, shown_url
+from flowplan.store.database import ValueTooLong
 from flowplan.store.schema import Pipeline, utc_now
 
 
@@ -118,3 +119,13 @@ def test_a_transaction_cut_by_a_restart_fails_and_leaves_nothing_half_written(
 ])
 def test_a_store_url_is_shown_without_its_password(url, shown):
     assert shown_url(url) == shown
+
+
+def test_a_text_longer_than_its_column_is_refused_clearly_writing_nothing(database_url):
+    with Store.open(database_url) as store:
+        with pytest.raises(ValueTooLong) as refused:
+            store.register_pipeline("x" * 300, {"secret-ish": "value"}, "h")
+        assert str(refused.value) == (
+            "a value is longer than the store keeps (value too long for type character "
+            "varying(255)); nothing was written")
+        assert store.list_pipelines() == []
