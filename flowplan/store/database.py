@@ -204,7 +204,8 @@ def _without_nul(parameters: Any) -> Any:
 
 def _create_engine(url: URL) -> Engine:
     if url.get_backend_name() != "sqlite":
-        engine = create_engine(url, pool_pre_ping=True)
+        # hide_parameters: an error says what failed, never the values written (names, hashes)
+        engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
         if url.get_backend_name() == "postgresql":
             @event.listens_for(engine, "before_cursor_execute", retval=True)
             def _on_execute(_connection: Any, _cursor: Any, statement: str, parameters: Any,

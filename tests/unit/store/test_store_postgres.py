@@ -129,3 +129,17 @@ def test_a_text_longer_than_its_column_is_refused_clearly_writing_nothing(databa
             "a value is longer than the store keeps (value too long for type character "
             "varying(255)); nothing was written")
         assert store.list_pipelines() == []
+
+
+def test_a_database_error_does_not_echo_the_values_written(database_url):
+    from sqlalchemy.exc import IntegrityError
+
+    with Store.open(database_url) as store:
+        with pytest.raises(IntegrityError) as refused:
+            with store._write_engine.begin() as connection:
+                for _ in range(2):
+                    connection.execute(insert(Pipeline.__table__).values(
+                        name="twice-with-a-telling-name", definition={}, content_hash="h",
+                        created_at=utc_now(), updated_at=utc_now()))
+    assert "twice-with-a-telling-name" not in str(refused.value).split("DETAIL")[0]
+    assert "hidden due to hide_parameters" in str(refused.value)
