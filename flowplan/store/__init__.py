@@ -3,8 +3,8 @@ deployment groups, and of run history: runs, task and step runs, logs, approvals
 cache index, secrets (encrypted tokens only) and roles; users, API tokens and dashboard
 sessions (hashes only) and schedule ticks.
 
-Callers use `Store` and the frozen records it returns; the models in `schema` and the steps in
-`migrations` stay inside this package.
+Callers use `Store` and the frozen records it returns; the models in `schema` and the Alembic
+revisions (`migrations`, `alembic/`) stay inside this package.
 """
 
 from flowplan.store.access import ChangeRecord
@@ -15,13 +15,14 @@ from flowplan.store.database import (
     ScheduleRecord,
     Store,
     resolve_url,
+    shown_url,
 )
 from flowplan.store.deliveries import DeliveryClaim, DeliveryRecord, DeliveryRedelivered
 from flowplan.store.deploys import DeployHostRecord
 from flowplan.store.gates import ApprovalRecord, ArtifactRecord
 from flowplan.store.json_data import require_json_data
 from flowplan.store.logs import LogChunkRecord, LogLineRecord
-from flowplan.store.migrations import Migration, SchemaVersionError
+from flowplan.store.migrations import Revisions, SchemaVersionError
 from flowplan.store.runs import (
     RunHeld,
     RunRecord,
@@ -50,9 +51,9 @@ __all__ = [
     "DeploymentGroupRecord",
     "LogChunkRecord",
     "LogLineRecord",
-    "Migration",
     "PipelineRecord",
     "RunHeld",
+    "Revisions",
     "RunRecord",
     "ScheduleRecord",
     "ScheduleTickRecord",
@@ -66,4 +67,5 @@ __all__ = [
     "UserRecord",
     "require_json_data",
     "resolve_url",
+    "shown_url",
 ]

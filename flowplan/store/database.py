@@ -5,16 +5,23 @@ directory), brings the schema to the latest version (`flowplan.store.migrations`
 method per question or change. It hands out frozen records, never ORM objects.
 
 Each call opens its own Session and a short transaction, so one Store is shared by the threads
-`apply` runs providers in. On SQLite the connection runs in WAL mode with foreign keys on, and a
-write begins with BEGIN IMMEDIATE: the writer takes the lock before it reads, so concurrent writers
-wait for each other instead of failing on a stale snapshot. A writer waits up to
-`SQLITE_BUSY_TIMEOUT_MS` for the lock (SQLite retries it while it waits): dozens of `flowplan run`
-processes writing to one store at once each get their turn; past the bound, `StoreBusy` says so.
-Opening a store whose schema is current only reads, so starting many processes at once does not
-queue them all for the write lock. `synchronous` is
-NORMAL: in WAL mode a commit survives a crash of the process (what run history needs: the executor
-commits every transition before acting), and only an OS crash or power loss can lose the last
-commits; FULL would fsync on every commit and cost ~10x per recorded transition.
+`apply` runs providers in. The database is SQLite (a file on this machine) or PostgreSQL
+(`postgresql://`, driven by psycopg 3), shared by the machines of a team. On PostgreSQL the pool
+pings a connection before handing it out, so after a server restart the next call reconnects,
+and a transaction cut short by it is rolled back whole; concurrent writers there are kept apart
+by row locks (`FOR UPDATE`) and unique constraints, whose IntegrityError the writers that race
+(registering, numbering runs, claiming deliveries) retry or report.
+
+On SQLite the connection runs in WAL mode with foreign keys on, and a write begins with BEGIN
+IMMEDIATE: the writer takes the lock before it reads, so concurrent writers wait for each other
+instead of failing on a stale snapshot. A writer waits up to `SQLITE_BUSY_TIMEOUT_MS` for the
+lock (SQLite retries it while it waits): dozens of `flowplan run` processes writing to one store
+at once each get their turn; past the bound, `StoreBusy` says so. Opening a store whose schema is
+current only reads, so starting many processes at once does not queue them all for the write
+lock. `synchronous` is NORMAL: in WAL mode a commit survives a crash of the process (what run
+history needs: the executor commits every transition before acting), and only an OS crash or
+power loss can lose the last commits; FULL would fsync on every commit and cost ~10x per
+recorded transition.
 
 A SQLite store holds run history and encrypted secrets, and whoever can open it can approve,
 cancel and read everything: its file is created 0600 (SQLite gives its -wal, -shm and -journal
@@ -38,7 +45,6 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -58,8 +64,7 @@ from flowplan.store.deploys import DeployHistory
 from flowplan.store.gates import GateHistory
 from flowplan.store.json_data import require_json_data
 from flowplan.store.logs import LogHistory
-from flowplan.store.migrations import (MIGRATIONS, Migration, latest_version, prepare_schema,
-                                       read_version)
+from flowplan.store.migrations import REVISIONS, Revisions, prepare_schema, read_version
 from flowplan.store.recording import Recorder
 from flowplan.store.runs import RunHistory
 from flowplan.store.schema import Base, DeploymentGroup, LogChunk, Pipeline, Schedule, utc_now
@@ -108,15 +113,36 @@ class StoreBusy(Exception):
     """The store stayed locked by other writers for longer than a write waits."""
 
 
+class ValueTooLong(ValueError):
+    """A text longer than its column: PostgreSQL refuses it (SQLite keeps it whole)."""
+
+
+STRING_TOO_LONG = "22001"      # PostgreSQL's SQLSTATE string_data_right_truncation
+
+
 def _require_text(value: Any, what: str) -> None:
     if type(value) is not str or not value:
         raise ValueError(f"{what} must be a non-empty string, got {type(value).__name__}")
 
 
+POSTGRESQL_DRIVER = "postgresql+psycopg"     # psycopg 3: `postgresql://` means it here
+POSTGRESQL_SCHEMES = ("postgresql", "postgres")
+
+
 def resolve_url(url: str, base_dir: Path | None = None) -> URL:
     """The URL to connect to: a relative SQLite path is made absolute from `base_dir` (default: the
-    current directory); other URLs are returned as parsed."""
-    parsed = make_url(url)
+    current directory); `postgresql://` and `postgres://` are driven by psycopg 3; other URLs are
+    returned as parsed. An unreadable URL is a ValueError that does not repeat it (it may hold a
+    password)."""
+    scheme, _sep, rest = url.partition("://")
+    if scheme in POSTGRESQL_SCHEMES:
+        url = f"{POSTGRESQL_DRIVER}://{rest}"
+    try:
+        parsed = make_url(url)
+    except Exception as error:          # ArgumentError, ValueError (a bad port): said once
+        raise ValueError(f"the store URL ({scheme or 'no'} scheme) is not a valid database URL "
+                         "(sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE)"
+                         ) from None
     if parsed.get_backend_name() != "sqlite":
         return parsed
     database = parsed.database
@@ -126,6 +152,15 @@ def resolve_url(url: str, base_dir: Path | None = None) -> URL:
     if not path.is_absolute():
         path = (base_dir if base_dir is not None else Path.cwd()) / path
     return parsed.set(database=str(path.resolve()))
+
+
+def shown_url(url: str) -> str:
+    """`url` fit for a message: its password replaced by ***, the whole URL withheld when it
+    cannot be read (it may still hold one)."""
+    try:
+        return resolve_url(url).render_as_string(hide_password=True)
+    except ValueError:
+        return "(an unreadable store URL)"
 
 
 PRIVATE_FILE_MODE = 0o600
@@ -154,9 +189,37 @@ def _private_database_file(path: Path) -> None:
             os.chmod(name, stat.S_IMODE(info.st_mode) & ~0o077)
 
 
+def _without_nul(parameters: Any) -> Any:
+    """Statement parameters with NUL characters in text replaced by U+FFFD (as log lines get):
+    PostgreSQL text cannot hold NUL, and a user name or an error message holding one must not
+    make the write fail."""
+    if isinstance(parameters, str):
+        return parameters.replace("\0", "\ufffd") if "\0" in parameters else parameters
+    if isinstance(parameters, dict):
+        return {key: _without_nul(value) for key, value in parameters.items()}
+    if isinstance(parameters, (list, tuple)):
+        return type(parameters)(_without_nul(value) for value in parameters)
+    return parameters
+
+
 def _create_engine(url: URL) -> Engine:
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        # hide_parameters: an error says what failed, never the values written (names, hashes)
+        engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        if url.get_backend_name() == "postgresql":
+            @event.listens_for(engine, "before_cursor_execute", retval=True)
+            def _on_execute(_connection: Any, _cursor: Any, statement: str, parameters: Any,
+                            _context: Any, _executemany: bool) -> tuple[str, Any]:
+                return statement, _without_nul(parameters)
+
+            @event.listens_for(engine, "handle_error")
+            def _on_pg_error(context: Any) -> None:
+                original = context.original_exception
+                if getattr(original, "sqlstate", None) == STRING_TOO_LONG:
+                    detail = str(original).splitlines()[0]
+                    raise ValueTooLong(f"a value is longer than the store keeps ({detail}); "
+                                       "nothing was written") from None
+        return engine
 
     in_memory = not url.database or url.database == ":memory:"
     if in_memory:  # one shared connection, or every thread would see its own empty database
@@ -218,19 +281,20 @@ class Store(RunHistory, LogHistory, GateHistory, DeployHistory, CacheIndex, Acce
 
     @classmethod
     def open(cls, url: str, base_dir: Path | None = None, *,
-             migrations: Sequence[Migration] = MIGRATIONS) -> Store:
+             revisions: Revisions = REVISIONS) -> Store:
         """Connect, then create the schema (empty database) or upgrade it (older version).
 
-        Raises `SchemaVersionError` for a database newer than `migrations` know, or one holding
-        flowplan tables without a version.
+        `url` is an SQLAlchemy URL: `sqlite:///PATH` or `postgresql://USER:PASSWORD@HOST/DB`
+        (driven by psycopg 3). Raises `SchemaVersionError` for a database newer than `revisions`
+        know, or one holding flowplan tables without a version.
         """
         engine = _create_engine(resolve_url(url, Path(base_dir) if base_dir is not None else None))
         try:
             with engine.connect() as connection:    # most opens find the schema current: a read
                 version = read_version(connection)
-            if version != latest_version(migrations):
+            if version != revisions.latest():
                 with engine.execution_options(**{_WRITE_OPTION: True}).begin() as connection:
-                    version = prepare_schema(connection, migrations)
+                    version = prepare_schema(connection, revisions)
         except BaseException:
             engine.dispose()
             raise

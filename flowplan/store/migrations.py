@@ -1,79 +1,103 @@
-"""Schema versions of the store and the ordered steps that upgrade one version to the next.
+"""Schema versions of the store, upgraded by Alembic on SQLite and PostgreSQL alike.
 
-Version 1 is the baseline: `flowplan_meta`, `pipelines`, `schedules`, `deployment_groups`.
-Version 2 adds the run history (`flowplan.store.migration_v2`). Version 3 records who did what
-(`flowplan.store.migration_v3`): process identities, accounts of approvals, `changes`. Version 4
-adds step summaries (`flowplan.store.migration_v4`). Version 5 adds the per-host records of
-deploys (`flowplan.store.migration_v5`). Version 6 adds users, API tokens, dashboard sessions
-and schedule ticks (`flowplan.store.migration_v6`). Version 7 adds webhook deliveries
-(`flowplan.store.migration_v7`). A fresh
-database is created straight from the models in `flowplan.store.schema` and stamped with the latest
-version; an older one is upgraded by running, in order, every step above the version it records;
-a newer one is refused. All of it happens in the one transaction the caller opened, so an upgrade
-that fails leaves the database as it was (SQLite and PostgreSQL both have transactional DDL).
+The revisions are under `alembic/versions/` in this package, found through the package (no
+alembic.ini): revision "0001" is the baseline (`flowplan_meta`, `pipelines`, `schedules`,
+`deployment_groups`), "0002" the run history, "0003" who did what, "0004" step summaries, "0005"
+per-host deploys, "0006" users, API tokens, sessions and schedule ticks, "0007" webhook
+deliveries. Revision "000N" brings a store to schema version N.
 
-To change the schema: change the models in schema.py and append a `Migration(version=N, ...)`
-whose `upgrade` spells out its DDL (as migration_v2 does), not taken from the models, which keep
-changing after the step is written.
+A fresh database is created straight from the models in `flowplan.store.schema` and stamped with
+the head revision. A store that Alembic has not seen yet (made by the runner this replaced) has
+no `alembic_version` table: it is stamped with the revision of the version `flowplan_meta`
+records, then upgraded. `flowplan_meta.schema_version` keeps being written after every upgrade,
+so that an older flowplan still refuses a store newer than it knows. A store newer than the
+revisions here is refused. All of it happens in the one transaction the caller opened, so an
+upgrade that fails leaves the database as it was (SQLite and PostgreSQL both have transactional
+DDL); on PostgreSQL a transaction-scoped advisory lock makes concurrent opens upgrade one at a
+time.
+
+To change the schema: change the models in schema.py and add a revision whose `upgrade` spells
+out its DDL (as 0002 does), not taken from the models, which keep changing after it is written.
 
 Opening the database and the pragmas are left to `flowplan.store.database`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
-from sqlalchemy import Connection, inspect, select
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, inspect, select, text
 
-from flowplan.store.migration_v2 import upgrade_to_v2
-from flowplan.store.migration_v3 import upgrade_to_v3
-from flowplan.store.migration_v4 import upgrade_to_v4
-from flowplan.store.migration_v5 import upgrade_to_v5
-from flowplan.store.migration_v6 import upgrade_to_v6
-from flowplan.store.migration_v7 import upgrade_to_v7
 from flowplan.store.schema import Base, Meta
 
 BASELINE_VERSION = 1
 SCHEMA_VERSION_KEY = "schema_version"
-
-
-@dataclass(frozen=True)
-class Migration:
-    """One step: `upgrade` turns a database at `version - 1` into one at `version`."""
-
-    version: int
-    description: str
-    upgrade: Callable[[Connection], None]
-
-
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(2, "run history: runs, task and step runs, logs, approvals, artifacts, caches, "
-                 "secrets, roles", upgrade_to_v2),
-    Migration(3, "who did what: process start times and boot ids of runs and steps, the "
-                 "account of each approval, changes to roles and secrets", upgrade_to_v3),
-    Migration(4, "step summaries: what a step type reports beyond its outputs (test totals, "
-                 "scan findings)", upgrade_to_v4),
-    Migration(5, "deploys: a row per host of each host_deploy step run (batch, status, exit "
-                 "code, times)", upgrade_to_v5),
-    Migration(6, "users, API tokens and dashboard sessions (hashes only), schedule ticks",
-              upgrade_to_v6),
-    Migration(7, "webhook deliveries: what the server received and did, one run per delivery "
-                 "id", upgrade_to_v7),
-)
+SCRIPTS = Path(__file__).with_name("alembic")
+VERSIONS = SCRIPTS / "versions"
+ALEMBIC_TABLE = "alembic_version"
+UPGRADE_LOCK_KEY = 0x666C6F77   # pg_advisory_xact_lock key of schema upgrades ("flow")
 
 
 class SchemaVersionError(Exception):
     """The database holds a schema this flowplan cannot use (newer, unversioned or unreadable)."""
 
 
-def latest_version(migrations: Sequence[Migration] = MIGRATIONS) -> int:
-    """The version a database has after every step; checks the steps are consecutive."""
-    for expected, migration in enumerate(migrations, start=BASELINE_VERSION + 1):
-        if migration.version != expected:
-            raise ValueError(f"migration {migration.description!r} upgrades to version "
-                             f"{migration.version}, expected {expected}: steps must be consecutive")
-    return BASELINE_VERSION + len(migrations)
+@dataclass(frozen=True)
+class Revisions:
+    """Which revisions a store is upgraded with: the directories holding them and the schema
+    version to stop at (None: the head)."""
+
+    locations: tuple[Path, ...] = (VERSIONS,)
+    target: int | None = None
+
+    def config(self, connection: Connection | None = None) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(SCRIPTS))
+        config.set_main_option("path_separator", "os")
+        config.set_main_option("version_path_separator", "os")
+        config.set_main_option("version_locations",
+                               os.pathsep.join(str(path) for path in self.locations))
+        if connection is not None:
+            config.attributes["connection"] = connection
+        return config
+
+    def latest(self) -> int:
+        """The schema version these revisions bring a store to."""
+        head = _head(self.locations)
+        if self.target is None:
+            return head
+        if not BASELINE_VERSION <= self.target <= head:
+            raise ValueError(f"schema version {self.target} is not between "
+                             f"{BASELINE_VERSION} and {head}")
+        return self.target
+
+
+REVISIONS = Revisions()
+
+
+def revision_of(version: int) -> str:
+    return f"{version:04d}"
+
+
+@lru_cache(maxsize=8)
+def _head(locations: tuple[Path, ...]) -> int:
+    script = ScriptDirectory.from_config(Revisions(locations).config())
+    heads = script.get_heads()
+    if len(heads) != 1:
+        raise ValueError(f"the store's revisions must form one line, found heads {heads}")
+    expected = BASELINE_VERSION
+    for revision in reversed(list(script.walk_revisions())):
+        if revision.revision != revision_of(expected):
+            raise ValueError(f"revision {revision.revision} ({revision.path}) should be "
+                             f"{revision_of(expected)}: revisions are numbered consecutively")
+        expected += 1
+    return expected - 1
 
 
 def read_version(connection: Connection) -> int | None:
@@ -96,10 +120,18 @@ def write_version(connection: Connection, version: int) -> None:
         connection.execute(table.insert().values(key=SCHEMA_VERSION_KEY, value=str(version)))
 
 
-def prepare_schema(connection: Connection,
-                   migrations: Sequence[Migration] = MIGRATIONS) -> int:
+def _alembic_revision(connection: Connection) -> str | None:
+    if not inspect(connection).has_table(ALEMBIC_TABLE):
+        return None
+    return connection.execute(text(f"SELECT version_num FROM {ALEMBIC_TABLE}")).scalar()
+
+
+def prepare_schema(connection: Connection, revisions: Revisions = REVISIONS) -> int:
     """Create or upgrade the schema inside the caller's transaction; return the version reached."""
-    latest = latest_version(migrations)
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": UPGRADE_LOCK_KEY})
+    latest = revisions.latest()
+    config = revisions.config(connection)
     current = read_version(connection)
     if current is None:
         leftovers = sorted(set(Base.metadata.tables) & set(inspect(connection).get_table_names()))
@@ -107,7 +139,11 @@ def prepare_schema(connection: Connection,
             raise SchemaVersionError(
                 f"the database holds flowplan tables ({', '.join(leftovers)}) but no "
                 f"{Meta.__tablename__} table: it was not created by flowplan or is damaged")
-        Base.metadata.create_all(connection)
+        if latest == _head(revisions.locations):
+            Base.metadata.create_all(connection)
+            command.stamp(config, revision_of(latest))
+        else:                       # an older version on purpose: built revision by revision
+            command.upgrade(config, revision_of(latest))
         write_version(connection, latest)
         return latest
     if current > latest:
@@ -117,7 +153,14 @@ def prepare_schema(connection: Connection,
     if current < BASELINE_VERSION:
         raise SchemaVersionError(f"the store records schema version {current}, below the "
                                  f"baseline {BASELINE_VERSION}")
-    for migration in migrations[current - BASELINE_VERSION:]:
-        migration.upgrade(connection)
-        write_version(connection, migration.version)
+    stamped = _alembic_revision(connection)
+    if stamped is None:             # made before Alembic: its flowplan_meta says where it is
+        command.stamp(config, revision_of(current))
+    elif stamped != revision_of(current):
+        raise SchemaVersionError(
+            f"the store's {ALEMBIC_TABLE} ({stamped}) and {Meta.__tablename__} "
+            f"({SCHEMA_VERSION_KEY} {current}) disagree: it was changed by hand or is damaged")
+    if current < latest:
+        command.upgrade(config, revision_of(latest))
+        write_version(connection, latest)
     return latest

@@ -476,7 +476,9 @@ class FlowplanProvider:
             return self._store
 
     def _store_failure(self, summary: str, error: Exception) -> ProviderDiagnostic:
-        where = self._store.url if self._store is not None else self._store_url
+        from flowplan.store import shown_url
+
+        where = self._store.url if self._store is not None else shown_url(self._store_url or "")
         return ProviderDiagnostic(summary, detail=f"store {where}: {error}")
 
 

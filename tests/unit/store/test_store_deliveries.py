@@ -9,17 +9,16 @@ import threading
 import pytest
 
 from flowplan.store import DeliveryRedelivered, Store
-from flowplan.store.migrations import MIGRATIONS
-from flowplan.store.migration_v7 import upgrade_to_v7
+from flowplan.store.migrations import REVISIONS
 
-from test_store_migrations import make_version_2_store, recorded_version, shape
+from test_store_migrations import make_version_2_store, recorded_version, shape, upto
 
-STEP = next(i for i, m in enumerate(MIGRATIONS) if m.upgrade is upgrade_to_v7)
+DELIVERIES_VERSION = 7      # revision 0007 adds the deliveries table
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store.open("sqlite:///store.db", base_dir=tmp_path) as opened:
+def store(store_url):
+    with Store.open(store_url) as opened:
         yield opened
 
 
@@ -142,13 +141,13 @@ def test_run_deleted_later_leaves_the_delivery_without_a_run(store):
 
 def test_store_at_the_version_before_gets_the_deliveries_table_and_keeps_its_runs(tmp_path):
     make_version_2_store(tmp_path / "old.db")
-    Store.open(f"sqlite:///{tmp_path / 'old.db'}", migrations=MIGRATIONS[:STEP]).close()
-    before = MIGRATIONS[STEP].version - 1
+    before = DELIVERIES_VERSION - 1
+    Store.open(f"sqlite:///{tmp_path / 'old.db'}", revisions=upto(before)).close()
     assert recorded_version(tmp_path / "old.db") == before
     assert "deliveries" not in shape(tmp_path / "old.db")
     with Store.open("sqlite:///old.db", base_dir=tmp_path,
-                    migrations=MIGRATIONS[:STEP + 1]) as store:
-        assert store.schema_version == MIGRATIONS[STEP].version
+                    revisions=upto(DELIVERIES_VERSION)) as store:
+        assert store.schema_version == DELIVERIES_VERSION
         run = store.find_run("app", 1)
         claimed = store.record_delivery("push", outcome="accepted", status=202,
                                         delivery_id="d-1", once=True)
@@ -157,7 +156,7 @@ def test_store_at_the_version_before_gets_the_deliveries_table_and_keeps_its_run
         with pytest.raises(DeliveryRedelivered):
             store.record_delivery("push", outcome="accepted", status=202, delivery_id="d-1",
                                   once=True)
-    if STEP + 1 == len(MIGRATIONS):
+    if DELIVERIES_VERSION == REVISIONS.latest():
         Store.open("sqlite:///fresh.db", base_dir=tmp_path).close()
         assert shape(tmp_path / "old.db") == shape(tmp_path / "fresh.db")
 

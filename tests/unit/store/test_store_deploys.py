@@ -13,8 +13,8 @@ TASKS = (TaskPlan("deploy", 0, "hosts", 0, (StepPlan("ship", "host_deploy", 0),)
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store.open("sqlite:///store.db", base_dir=tmp_path) as opened:
+def store(store_url):
+    with Store.open(store_url) as opened:
         yield opened
 
 

@@ -11,8 +11,8 @@ from flowplan.values import Sensitive
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store.open("sqlite:///store.db", base_dir=tmp_path) as opened:
+def store(store_url):
+    with Store.open(store_url) as opened:
         yield opened
 
 

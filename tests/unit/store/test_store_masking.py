@@ -15,8 +15,8 @@ TASKS = (TaskPlan("build", 0, "compile", 0, (StepPlan("one", "command", 0),)),)
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store.open("sqlite:///store.db", base_dir=tmp_path) as opened:
+def store(store_url):
+    with Store.open(store_url) as opened:
         opened.mask_sensitive([SECRET])
         yield opened
 

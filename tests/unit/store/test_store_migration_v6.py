@@ -8,16 +8,15 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 
 from flowplan.store import Store
-from flowplan.store.migrations import MIGRATIONS
 
-from test_store_migrations import make_version_2_store, recorded_version, shape
+from test_store_migrations import make_version_2_store, recorded_version, shape, upto
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
 
 
 def make_version_5_store(path) -> None:
     make_version_2_store(path)
-    Store.open(f"sqlite:///{path}", migrations=MIGRATIONS[:4]).close()
+    Store.open(f"sqlite:///{path}", revisions=upto(5)).close()
     with sqlite3.connect(path) as raw:
         raw.execute("INSERT INTO role_members (role, user, created_at) "
                     "VALUES ('release', 'alice', '2024-05-01 10:00:00.000000')")
@@ -30,7 +29,7 @@ def test_version_5_store_is_upgraded_to_6_with_users_tokens_sessions_and_ticks(t
         tables = {row[0] for row in raw.execute("SELECT name FROM sqlite_master")}
     assert not tables & {"users", "api_tokens", "sessions", "schedule_ticks"}
 
-    with Store.open("sqlite:///old.db", base_dir=tmp_path, migrations=MIGRATIONS[:5]) as store:
+    with Store.open("sqlite:///old.db", base_dir=tmp_path, revisions=upto(6)) as store:
         assert store.schema_version == 6
         assert store.find_run("app", 1).user == "alice"            # rows of version 5 kept
         assert store.role_members("release") == ["alice"]

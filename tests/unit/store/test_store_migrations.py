@@ -1,16 +1,34 @@
-"""Schema versions: create at the latest, upgrade an older store, refuse a newer one."""
+"""Schema versions through Alembic: create at the latest, upgrade an older store (one the
+store's former runner made, at any version), refuse a newer one."""
 
 from __future__ import annotations
 
 import sqlite3
 
 import pytest
-from sqlalchemy import Connection, text
 
-from flowplan.store import Migration, SchemaVersionError, Store
-from flowplan.store.migrations import MIGRATIONS, BASELINE_VERSION, latest_version
+from flowplan.store import Revisions, SchemaVersionError, Store
+from flowplan.store.migrations import REVISIONS, VERSIONS
 
-LATEST = BASELINE_VERSION + len(MIGRATIONS)
+LATEST = REVISIONS.latest()
+
+
+def upto(version: int) -> Revisions:
+    """The revisions that bring a store to `version`, no further."""
+    return Revisions(target=version)
+
+
+def extra_revision(tmp_path, body: str, name: str = "extra") -> Revisions:
+    """The package's revisions and one more above them, its `upgrade()` running `body`."""
+    directory = tmp_path / f"revisions-{name}"
+    directory.mkdir()
+    (directory / f"{LATEST + 1:04d}_{name}.py").write_text(
+        "from alembic import op\n"
+        "from sqlalchemy import text\n\n"
+        f"revision = '{LATEST + 1:04d}'\ndown_revision = '{LATEST:04d}'\n"
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        "def upgrade():\n" + "".join(f"    {line}\n" for line in body.splitlines()))
+    return Revisions(locations=(VERSIONS, directory))
 
 
 def recorded_version(path) -> int:
@@ -19,13 +37,12 @@ def recorded_version(path) -> int:
             "SELECT value FROM flowplan_meta WHERE key = 'schema_version'").fetchone()[0])
 
 
-def add_extra_table(connection: Connection) -> None:
-    connection.execute(text("CREATE TABLE extra (id INTEGER PRIMARY KEY, pipeline TEXT)"))
+ADD_EXTRA_TABLE = 'op.execute(text("CREATE TABLE extra (id INTEGER PRIMARY KEY, pipeline TEXT)"))'
 
 
 def test_empty_database_is_created_at_the_latest_version(tmp_path):
     with Store.open("sqlite:///store.db", base_dir=tmp_path) as store:
-        assert store.schema_version == latest_version() == LATEST
+        assert store.schema_version == LATEST == 7
     assert recorded_version(tmp_path / "store.db") == LATEST
 
 
@@ -33,9 +50,8 @@ def test_older_store_is_upgraded_by_the_steps_above_its_version_and_keeps_its_ro
     with Store.open("sqlite:///store.db", base_dir=tmp_path) as store:
         store.register_pipeline("app", {"kept": True}, "h")
 
-    step = Migration(version=LATEST + 1, description="add extra", upgrade=add_extra_table)
-    with Store.open("sqlite:///store.db", base_dir=tmp_path,
-                    migrations=[*MIGRATIONS, step]) as store:
+    revisions = extra_revision(tmp_path, ADD_EXTRA_TABLE)
+    with Store.open("sqlite:///store.db", base_dir=tmp_path, revisions=revisions) as store:
         assert store.schema_version == LATEST + 1
         assert store.get_pipeline("app").definition == {"kept": True}
 
@@ -44,23 +60,18 @@ def test_older_store_is_upgraded_by_the_steps_above_its_version_and_keeps_its_ro
         assert raw.execute("SELECT count(*) FROM extra").fetchone()[0] == 0
 
     # already upgraded: opening again runs nothing
-    calls = []
-    counting = Migration(LATEST + 1, "add extra", upgrade=calls.append)
-    Store.open("sqlite:///store.db", base_dir=tmp_path,
-               migrations=[*MIGRATIONS, counting]).close()
-    assert calls == []
+    marker = tmp_path / "ran"
+    counting = extra_revision(tmp_path, f"open({str(marker)!r}, 'a').write('ran')", "counting")
+    Store.open("sqlite:///store.db", base_dir=tmp_path, revisions=counting).close()
+    assert not marker.exists()
 
 
 def test_failed_upgrade_leaves_the_store_at_its_old_version(tmp_path):
     Store.open("sqlite:///store.db", base_dir=tmp_path).close()
 
-    def half_done(connection: Connection) -> None:
-        add_extra_table(connection)
-        raise RuntimeError("step failed")
-
-    steps = [*MIGRATIONS, Migration(LATEST + 1, "add extra, then fail", upgrade=half_done)]
+    half_done = extra_revision(tmp_path, f"{ADD_EXTRA_TABLE}\nraise RuntimeError('step failed')")
     with pytest.raises(RuntimeError, match="step failed"):
-        Store.open("sqlite:///store.db", base_dir=tmp_path, migrations=steps)
+        Store.open("sqlite:///store.db", base_dir=tmp_path, revisions=half_done)
 
     assert recorded_version(tmp_path / "store.db") == LATEST
     with sqlite3.connect(tmp_path / "store.db") as raw:
@@ -84,10 +95,14 @@ def test_flowplan_tables_without_a_version_are_refused(tmp_path):
         Store.open("sqlite:///store.db", base_dir=tmp_path)
 
 
-def test_migration_steps_must_be_consecutive():
-    gap = [Migration(BASELINE_VERSION + 2, "skips a version", upgrade=add_extra_table)]
+def test_revisions_must_be_numbered_consecutively(tmp_path):
+    directory = tmp_path / "gap"
+    directory.mkdir()
+    (directory / "0009_gap.py").write_text(
+        f"revision = '0009'\ndown_revision = '{LATEST:04d}'\nbranch_labels = None\n"
+        "depends_on = None\n\n\ndef upgrade():\n    pass\n")
     with pytest.raises(ValueError, match="consecutive"):
-        latest_version(gap)
+        Revisions(locations=(VERSIONS, directory)).latest()
 
 
 def make_version_1_store(path) -> None:
@@ -104,11 +119,12 @@ def make_version_1_store(path) -> None:
     engine.dispose()
 
 
-def shape(path) -> dict:
+def shape(path_or_url) -> dict:
     """Tables with their columns (name, type, nullable), unique constraints and indexes."""
     from sqlalchemy import create_engine, inspect
 
-    engine = create_engine(f"sqlite:///{path}")
+    url = str(path_or_url)
+    engine = create_engine(url if "://" in url else f"sqlite:///{url}")
     inspector = inspect(engine)
     result = {}
     for table in sorted(inspector.get_table_names()):
@@ -142,7 +158,7 @@ def make_version_2_store(path) -> None:
     """A store as flowplan wrote it at version 2 (upgraded from 1 by the version-2 step), with
     a run, a step and an approval in it, written as that version's flowplan wrote them."""
     make_version_1_store(path)
-    Store.open(f"sqlite:///{path}", migrations=MIGRATIONS[:1]).close()
+    Store.open(f"sqlite:///{path}", revisions=upto(2)).close()
     with sqlite3.connect(path) as raw:
         now = "2024-05-01 10:00:00.000000"
         raw.execute("INSERT INTO runs (pipeline, number, status, trigger, user, variables, "
@@ -179,9 +195,9 @@ def test_version_2_store_is_upgraded_keeping_its_runs_and_approvals(tmp_path):
 
 def test_version_3_store_is_upgraded_to_4_with_step_summaries(tmp_path):
     make_version_2_store(tmp_path / "old.db")
-    Store.open(f"sqlite:///{tmp_path / 'old.db'}", migrations=MIGRATIONS[:2]).close()
+    Store.open(f"sqlite:///{tmp_path / 'old.db'}", revisions=upto(3)).close()
     assert recorded_version(tmp_path / "old.db") == 3
-    with Store.open("sqlite:///old.db", base_dir=tmp_path, migrations=MIGRATIONS[:3]) as store:
+    with Store.open("sqlite:///old.db", base_dir=tmp_path, revisions=upto(4)) as store:
         assert store.schema_version == 4
         run = store.find_run("app", 1)
         step = store.step_runs(run.id)[0]
@@ -193,9 +209,9 @@ def test_version_3_store_is_upgraded_to_4_with_step_summaries(tmp_path):
 
 def test_version_4_store_is_upgraded_to_5_with_deploy_host_records(tmp_path):
     make_version_2_store(tmp_path / "old.db")
-    Store.open(f"sqlite:///{tmp_path / 'old.db'}", migrations=MIGRATIONS[:3]).close()
+    Store.open(f"sqlite:///{tmp_path / 'old.db'}", revisions=upto(4)).close()
     assert recorded_version(tmp_path / "old.db") == 4
-    with Store.open("sqlite:///old.db", base_dir=tmp_path, migrations=MIGRATIONS[:4]) as store:
+    with Store.open("sqlite:///old.db", base_dir=tmp_path, revisions=upto(5)) as store:
         assert store.schema_version == 5
         run = store.find_run("app", 1)
         step = store.step_runs(run.id)[0]
@@ -210,3 +226,17 @@ def test_version_4_store_is_upgraded_to_5_with_deploy_host_records(tmp_path):
     Store.open("sqlite:///old.db", base_dir=tmp_path).close()      # on to the latest
     Store.open("sqlite:///fresh.db", base_dir=tmp_path).close()
     assert shape(tmp_path / "old.db") == shape(tmp_path / "fresh.db")
+
+
+@pytest.mark.parametrize("version", range(1, LATEST))
+def test_store_built_at_an_older_version_upgrades_to_the_shape_of_a_fresh_store(new_store_url,
+                                                                                version):
+    old, fresh = new_store_url(), new_store_url()
+    with Store.open(old, revisions=upto(version)) as store:
+        assert store.schema_version == version
+        store.register_pipeline("app", {"kept": True}, "h")
+    with Store.open(old) as store:
+        assert store.schema_version == LATEST
+        assert store.get_pipeline("app").definition == {"kept": True}
+    Store.open(fresh).close()
+    assert shape(old) == shape(fresh)

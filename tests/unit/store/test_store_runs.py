@@ -22,8 +22,8 @@ def new_run(store: Store, pipeline: str = "app", **kwargs):
 
 
 @pytest.fixture
-def store(tmp_path):
-    with Store.open("sqlite:///store.db", base_dir=tmp_path) as opened:
+def store(store_url):
+    with Store.open(store_url) as opened:
         yield opened
 
 
@@ -212,9 +212,11 @@ def test_store_commits_with_synchronous_normal(tmp_path):
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_recorded_transitions_read_back_like_core_writes(store, tmp_path):
+def test_recorded_transitions_read_back_like_core_writes(store):
     """On SQLite `record` writes through the driver: timestamps and JSON must come back as
-    the same values, in the same stored form Core uses."""
+    the same values, in the same stored form Core uses (read here untyped, as stored)."""
+    from sqlalchemy import text
+
     from datetime import datetime, timezone
 
     run = new_run(store)
@@ -225,9 +227,23 @@ def test_recorded_transitions_read_back_like_core_writes(store, tmp_path):
     store.update_run(run.id, finished_at=at)               # the Core path
     again = store.get_step_run(step.id)
     assert (again.finished_at, again.outputs) == (at, {"V": "1", "n": [1, True]})
-    with sqlite3.connect(tmp_path / "store.db") as raw:
-        by_driver = raw.execute("SELECT finished_at FROM step_runs WHERE id = ?",
-                                (step.id,)).fetchone()[0]
-        by_core = raw.execute("SELECT finished_at FROM runs WHERE id = ?",
-                              (run.id,)).fetchone()[0]
+    with store._engine.connect() as connection:
+        by_driver = connection.execute(text("SELECT finished_at FROM step_runs WHERE id = :id"),
+                                       {"id": step.id}).scalar_one()
+        by_core = connection.execute(text("SELECT finished_at FROM runs WHERE id = :id"),
+                                     {"id": run.id}).scalar_one()
     assert by_driver == by_core
+
+
+def test_text_holding_nul_is_recorded_on_both_databases(store, backend):
+    """PostgreSQL text cannot hold NUL: there it becomes U+FFFD (as in log lines), in JSON it is
+    kept escaped; the write never fails on it."""
+    run = store.create_run("app", trigger="manual", user="a\0b", definition={"x": "a\0b"},
+                           tasks=TASKS)
+    step = store.step_runs(run.id)[0]
+    store.record(steps=[(step.id, {"error": "bad\0error", "outputs": {"k": "v\0w"}})])
+    replaced = "\0" if backend == "sqlite" else "\ufffd"
+    assert store.find_run("app", run.number).user == f"a{replaced}b"
+    assert store.find_run("app", run.number).definition == {"x": "a\0b"}
+    again = store.step_runs(run.id)[0]
+    assert (again.error, again.outputs) == (f"bad{replaced}error", {"k": "v\0w"})

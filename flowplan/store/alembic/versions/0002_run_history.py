@@ -4,16 +4,20 @@ The tables are spelled out here, in their own MetaData, rather than taken from t
 `flowplan.store.schema`: the models follow the latest version and keep changing, while this step
 must always create exactly the version-2 shape. A test checks that a store upgraded from version 1
 and a store created fresh from the models end up alike.
-
-Registering the step is left to `flowplan.store.migrations`.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Column, Connection, Float, ForeignKey, Index,
+from alembic import op
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, Float, ForeignKey, Index,
                         Integer, MetaData, String, Table, Text, UniqueConstraint)
 
 from flowplan.store.schema import UTCDateTime
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
 
 
 def _tables() -> MetaData:
@@ -134,6 +138,6 @@ def _tables() -> MetaData:
     return metadata
 
 
-def upgrade_to_v2(connection: Connection) -> None:
+def upgrade() -> None:
     """Create the run history tables (none of them exists at version 1)."""
-    _tables().create_all(connection)
+    _tables().create_all(op.get_bind())

@@ -4,17 +4,19 @@
 and failures of a test report, the findings of a code scan), shown by `flowplan runs show`. The
 column is added with ALTER TABLE ... ADD COLUMN at the end of the table, where the model in
 `flowplan.store.schema` declares it too; its type is spelled out here, not taken from the model.
-
-Registering the step is left to `flowplan.store.migrations`.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Connection
+from alembic import op
+from sqlalchemy import JSON, Column
 
-from flowplan.store.migration_v3 import add_column
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
 
 
-def upgrade_to_v4(connection: Connection) -> None:
+def upgrade() -> None:
     """Add the nullable `step_runs.summary` column."""
-    add_column(connection, "step_runs", Column("summary", JSON))
+    op.add_column("step_runs", Column("summary", JSON))

@@ -1,18 +1,23 @@
-"""The `deliveries` schema step, as it was when it was written: webhook deliveries the server
-received (webhook, sender, event, delivery id, outcome, HTTP status, reason, the run started,
-when), with the unique (webhook, once_key) constraint that makes a redelivery start nothing.
+"""Schema version 7: the `deliveries` table, as it was when it was written: webhook deliveries
+the server received (webhook, sender, event, delivery id, outcome, HTTP status, reason, the run
+started, when), with the unique (webhook, once_key) constraint that makes a redelivery start nothing.
 
 The table is spelled out here, not taken from the model in `flowplan.store.schema`, which keeps
-changing after this step is written. Which version number it upgrades to is said once, where
-`flowplan.store.migrations` registers it.
+changing after this step is written.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import (Column, Connection, ForeignKey, Index, Integer, MetaData, String, Table,
+from alembic import op
+from sqlalchemy import (Column, ForeignKey, Index, Integer, MetaData, String, Table,
                         Text, UniqueConstraint)
 
 from flowplan.store.schema import UTCDateTime
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
 
 
 def _tables() -> MetaData:
@@ -36,6 +41,6 @@ def _tables() -> MetaData:
     return metadata
 
 
-def upgrade_to_v7(connection: Connection) -> None:
+def upgrade() -> None:
     """Create `deliveries` (it does not exist before this step)."""
-    _tables().tables["deliveries"].create(connection)
+    _tables().tables["deliveries"].create(op.get_bind())

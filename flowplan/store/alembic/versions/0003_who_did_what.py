@@ -9,25 +9,29 @@
 Columns are added with ALTER TABLE ... ADD COLUMN (SQLite and PostgreSQL both have it), at the
 end of each table, where the models in `flowplan.store.schema` declare them too; the new table is
 spelled out here, not taken from the models, which keep changing after this step is written.
-
-Registering the step is left to `flowplan.store.migrations`.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Column, Connection, Index, Integer, MetaData, String, Table,
+from alembic import op
+from sqlalchemy import (BigInteger, Column, Index, Integer, MetaData, String, Table,
                         Text)
 
 from flowplan.store.schema import UTCDateTime
 
-NEW_COLUMNS = (
-    ("runs", Column("pid_start_time", BigInteger)),
-    ("runs", Column("boot_id", String(64))),
-    ("step_runs", Column("pid_start_time", BigInteger)),
-    ("step_runs", Column("boot_id", String(64))),
-    ("approvals", Column("os_user", String(255))),
-    ("approvals", Column("uid", BigInteger)),
-)
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def _new_columns() -> tuple[tuple[str, Column], ...]:
+    return (("runs", Column("pid_start_time", BigInteger)),
+            ("runs", Column("boot_id", String(64))),
+            ("step_runs", Column("pid_start_time", BigInteger)),
+            ("step_runs", Column("boot_id", String(64))),
+            ("approvals", Column("os_user", String(255))),
+            ("approvals", Column("uid", BigInteger)))
 
 
 def _tables() -> MetaData:
@@ -46,16 +50,8 @@ def _tables() -> MetaData:
     return metadata
 
 
-def add_column(connection: Connection, table: str, column: Column) -> None:
-    dialect = connection.dialect
-    quote = dialect.identifier_preparer.quote
-    kind = column.type.compile(dialect=dialect)
-    connection.exec_driver_sql(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(column.name)} "
-                               f"{kind}")
-
-
-def upgrade_to_v3(connection: Connection) -> None:
+def upgrade() -> None:
     """Add the nullable identity columns and create `changes` (it does not exist at 2)."""
-    for table, column in NEW_COLUMNS:
-        add_column(connection, table, column)
-    _tables().create_all(connection)
+    for table, column in _new_columns():
+        op.add_column(table, column)
+    _tables().create_all(op.get_bind())

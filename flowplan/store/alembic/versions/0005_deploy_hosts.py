@@ -5,16 +5,20 @@ exit code, error, when it started and finished, and a JSON `detail`. The table i
 not taken from the model in `flowplan.store.schema`, which keeps changing after this step is
 written. `approvals.decision` may now also be `resume` (a paused deploy continued): the column is
 wide enough already.
-
-Registering the step is left to `flowplan.store.migrations`.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import (JSON, Column, Connection, ForeignKey, Index, Integer, MetaData, String,
+from alembic import op
+from sqlalchemy import (JSON, Column, ForeignKey, Index, Integer, MetaData, String,
                         Table, Text, UniqueConstraint)
 
 from flowplan.store.schema import UTCDateTime
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
 
 
 def _tables() -> MetaData:
@@ -41,6 +45,6 @@ def _tables() -> MetaData:
     return metadata
 
 
-def upgrade_to_v5(connection: Connection) -> None:
+def upgrade() -> None:
     """Create `deploy_hosts` (it does not exist at 4)."""
-    _tables().tables["deploy_hosts"].create(connection)
+    _tables().tables["deploy_hosts"].create(op.get_bind())

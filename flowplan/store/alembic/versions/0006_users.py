@@ -7,15 +7,19 @@ cookie value, user, CSRF token, created and expiry) and `schedule_ticks` (per sc
 last fired, at which commit, which run, and a note on what happened). Tokens and sessions go
 with their user (ON DELETE CASCADE). The tables are spelled out here, not taken from the models
 in `flowplan.store.schema`, which keep changing after this step is written.
-
-Registering the step is left to `flowplan.store.migrations`.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Connection, ForeignKey, Index, MetaData, String, Table, Text
+from alembic import op
+from sqlalchemy import Column, ForeignKey, Index, MetaData, String, Table, Text
 
 from flowplan.store.schema import UTCDateTime
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
 
 
 def _tables() -> MetaData:
@@ -53,6 +57,6 @@ def _tables() -> MetaData:
     return metadata
 
 
-def upgrade_to_v6(connection: Connection) -> None:
+def upgrade() -> None:
     """Create `users`, `api_tokens`, `sessions` and `schedule_ticks` (none exists at 5)."""
-    _tables().create_all(connection)
+    _tables().create_all(op.get_bind())
