@@ -47,7 +47,8 @@ __all__ = ["PgStateBackend", "DEFAULT_TEAM", "URL_ENVIRONMENT", "shown_url", "dr
 
 DEFAULT_TEAM = "default"
 URL_ENVIRONMENT = "FLOWPLAN_STATE_URL"      # the url when `state { url }` is not set
-LOCK_CLASS = 0x46504C53                     # "FPLS": the first key of flowplan's advisory locks
+LOCK_CLASS = 0x46504C53                     # "FPLS": the first key of the state locks
+SCHEMA_LOCK_CLASS = 0x46504C54              # "FPLT": held while the tables are made
 CONNECT_TIMEOUT = 10                        # seconds
 
 SCHEMA = [
@@ -155,14 +156,23 @@ class PgStateBackend:
             return None
 
     def _ensure_schema(self, connection) -> None:
+        """Make the tables when they are missing (only then is CREATE on the schema needed)."""
         if self._schema_ready:
             return
         from sqlalchemy import text
 
-        # Two first users at once would both create the tables: the second waits here.
-        connection.execute(text("SELECT pg_advisory_xact_lock(:k, 0)"), {"k": LOCK_CLASS})
-        for statement in SCHEMA:
-            connection.execute(text(statement))
+        def missing() -> bool:
+            return connection.execute(text(
+                "SELECT to_regclass('flowplan_state') IS NULL "
+                "OR to_regclass('flowplan_state_lock') IS NULL")).scalar()
+
+        if missing():
+            # Two first users at once would both create the tables: the second waits here.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k1, :k2)"),
+                               {"k1": SCHEMA_LOCK_CLASS, "k2": 0})
+            if missing():
+                for statement in SCHEMA:
+                    connection.execute(text(statement))
         self._schema_ready = True
 
     def close(self) -> None:

@@ -183,6 +183,8 @@ def test_state_migrate_copies_the_local_state_into_pg_once(pg, workspace, run_fl
     state = PgStateBackend(url).read()
     assert (state.serial, state.lineage) == (local["serial"], local["lineage"])
     assert "No changes" in assert_ok(run("plan")).stdout
+    listed = assert_ok(run("state", "list")).stdout.split()
+    assert listed == ["acr_namespace.team", "acr_repository.app"]
 
     again = run("state", "migrate")
     assert again.code == 1 and "already has a state" in again.stderr and "--force" in again.stderr

@@ -288,6 +288,28 @@ def test_backend_for_names_the_pg_backend_from_the_settings_or_the_environment(u
     with pytest.raises(DiagnosticsError) as missing:
         backend_for(tmp_path, {"state": {"backend": "pg"}})
     assert "FLOWPLAN_STATE_URL" in missing.value.diagnostics.items[0].detail
+    with pytest.raises(DiagnosticsError) as foreign:
+        backend_for(tmp_path, {"state": {"backend": "pg", "url": "mysql://u:Sec4et@db/x"}})
+    detail = foreign.value.diagnostics.items[0].detail
+    assert "postgresql://" in detail and "Sec4et" not in detail and "u:***@db" in detail
+
+
+def test_a_user_without_create_rights_uses_tables_made_before(server, url):
+    PgStateBackend(url).read()                              # the owner makes the tables
+    database = url.rsplit("/", 1)[1]
+    role = f"limited_{database}"                 # PostgreSQL 15: no CREATE on public for it
+    server.psql(f"CREATE ROLE {role} LOGIN PASSWORD 'limitedpw'")
+    server.psql("GRANT SELECT, INSERT, UPDATE, DELETE ON flowplan_state, flowplan_state_lock "
+                f"TO {role}", database=database)
+    limited = PgStateBackend(url.replace(f"flowplan:{server.password}", f"{role}:limitedpw"))
+    try:
+        with limited.lock("apply"):
+            state = limited.read()
+            state.set(resource("team"))
+            limited.write(state)
+        assert limited.read().serial == 1
+    finally:
+        limited.close()
 
 
 # -- migrate ----------------------------------------------------------------------------------------
