@@ -100,9 +100,19 @@ class PgStateBackend:
     """State in PostgreSQL: one row of `flowplan_state` per team."""
 
     def __init__(self, url: str, team: str = DEFAULT_TEAM):
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
         self.url = driver_url(url)
         self.team = team
         self.shown = shown_url(url)
+        try:
+            self._password = make_url(self.url).password
+            make_url(self.url).port                  # parsed lazily: a bad port fails here
+        except (ValueError, ArgumentError) as error:
+            reason = str(error).replace(url, self.shown).replace(self.url, self.shown)
+            raise StateError(f"the pg state URL {self.shown} is not a valid database URL "
+                             f"({reason})") from None
         self.path = f"{self.shown} (team {team})"    # where the state is, as messages name it
         self._key = _lock_key(team)
         self._engine = None
@@ -142,18 +152,9 @@ class PgStateBackend:
         reason = str(original).strip().splitlines()[0] if str(original).strip() else \
             type(original).__name__
         reason = reason.replace(self.url, self.shown)
-        password = self._password()
-        if password:
-            reason = reason.replace(password, "***")
+        if self._password:
+            reason = reason.replace(self._password, "***")
         return StateError(f"cannot {doing} the state in {self.path}: {reason}")
-
-    def _password(self) -> str | None:
-        from sqlalchemy.engine import make_url
-
-        try:
-            return make_url(self.url).password
-        except Exception:  # an unparsable URL fails later with its own message
-            return None
 
     def _ensure_schema(self, connection) -> None:
         """Make the tables when they are missing (only then is CREATE on the schema needed)."""

@@ -292,6 +292,10 @@ def test_backend_for_names_the_pg_backend_from_the_settings_or_the_environment(u
         backend_for(tmp_path, {"state": {"backend": "pg", "url": "mysql://u:Sec4et@db/x"}})
     detail = foreign.value.diagnostics.items[0].detail
     assert "postgresql://" in detail and "Sec4et" not in detail and "u:***@db" in detail
+    with pytest.raises(DiagnosticsError) as malformed:
+        backend_for(tmp_path, {"state": {"backend": "pg", "url": "postgresql://u:Sec4et@db:x/y"}})
+    detail = malformed.value.diagnostics.items[0].detail
+    assert "not a valid database URL" in detail and "Sec4et" not in detail
 
 
 def test_a_user_without_create_rights_uses_tables_made_before(server, url):
