@@ -5,7 +5,8 @@ process, and every resource is created and recorded once. An apply SIGKILLed whi
 lock frees it (its session ends) and the next apply takes the row over and finishes. `flowplan
 force-unlock` frees a lock a live process holds. `flowplan state migrate` copies a local state in,
 refusing to overwrite without --force. The database restarting between `plan --out` and `apply`
-costs nothing but a reconnect. The URL's password appears in no output.
+costs nothing but a reconnect; restarting during an apply fails it cleanly (the lock was lost),
+keeping what was recorded. The URL's password appears in no output.
 """
 
 from __future__ import annotations
@@ -210,3 +211,29 @@ def test_an_unreachable_database_is_a_clear_error_without_the_password(server, p
     assert "Error: cannot lock the state in postgresql+psycopg://flowplan:***@" in failed.stderr
     assert "password authentication failed" in failed.stderr
     assert "Wr0ngPassw0rdValue" not in failed.output
+
+
+def test_a_database_restart_during_apply_fails_it_cleanly_and_the_next_apply_goes_on(
+        server, pg, workspace):
+    url, run = pg
+    workspace.write(PG_SETTINGS + RESOURCES)
+    process = subprocess.Popen(workspace.command("apply", "--auto-approve"),
+                               env=pg_env(workspace, url, FLOWPLAN_RECORDER_APPLY_DELAY="2.0"),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, cwd=workspace.root)
+    backend = PgStateBackend(url)
+    deadline = time.monotonic() + 60
+    while not backend.exists():                 # the namespace is recorded; the repository next
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    backend.close()
+    server.restart()
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 1, (out, err)
+    assert "Traceback" not in err and server.password not in out + err
+    assert "Error:" in err and "the state" in err, err
+    assert "acr_namespace.team" in PgStateBackend(url).read().addresses(), \
+        "what was recorded before the restart stays"
+
+    planned = assert_ok(run("plan"))            # the lock row left behind is taken over
+    assert "took over the state lock" in planned.stderr, str(planned)
