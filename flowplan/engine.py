@@ -24,6 +24,9 @@ from flowplan.plan.model import Plan
 from flowplan.plan.planner import PlanOptions, make_plan, validate_resources
 from flowplan.providers import ProviderRegistry
 from flowplan.state import LocalStateBackend, State, StateError
+from flowplan.state.pg import PgStateBackend
+
+StateBackend = LocalStateBackend | PgStateBackend
 from flowplan.config.pipeline import DEFINITION_VERSION
 from flowplan.config.runtime import variables_used
 from flowplan.values import contains_unknown, to_markers
@@ -37,7 +40,7 @@ class Workspace:
     """A loaded config with its state backend and providers."""
 
     config: Config
-    backend: LocalStateBackend
+    backend: StateBackend
     registry: ProviderRegistry
 
     @property
@@ -96,17 +99,69 @@ def _broken_steps_as_warnings(diagnostics: Diagnostics) -> Diagnostics:
                         else d for d in diagnostics])
 
 
-def backend_for(directory: Path, settings: dict | None) -> LocalStateBackend:
-    """The state backend that the `flowplan { state {} }` settings name: its `path` with `~`
-    expanded, and taken from `directory` when relative."""
+def backend_for(directory: Path, settings: dict | None) -> StateBackend:
+    """The state backend that the `flowplan { state {} }` settings name: `local` (the default)
+    at its `path`, with `~` expanded and taken from `directory` when relative; `pg` at its `url`
+    (or $FLOWPLAN_STATE_URL). Both offer read, write, exists, lock, lock_info, force_unlock."""
     state_settings = (settings or {}).get("state") or {}
     backend = state_settings.get("backend", "local")
+    if backend == "pg":
+        from flowplan.state.pg import url_from
+        try:
+            return PgStateBackend(url_from(state_settings.get("url")))
+        except StateError as error:
+            raise DiagnosticsError([_diagnostic("Invalid pg state backend", str(error))]) from None
     if backend != "local":
         raise DiagnosticsError([_diagnostic(
-            f'State backend "{backend}" is not available yet',
-            'Use backend = "local" in the flowplan { state { ... } } block.')])
+            f'Unknown state backend "{backend}"',
+            'Use backend = "local" or backend = "pg" in the flowplan { state { ... } } block.')])
+    return local_backend_for(directory, settings)
+
+
+def local_backend_for(directory: Path, settings: dict | None) -> LocalStateBackend:
+    """The local state file the settings' `path` names (whatever the backend), for migrate."""
+    state_settings = (settings or {}).get("state") or {}
     path = Path(state_settings.get("path") or ".flowplan/state.json").expanduser()
     return LocalStateBackend(path if path.is_absolute() else directory / path)
+
+
+@dataclass(frozen=True)
+class Migrated:
+    """What `migrate_state` copied: from where, to where, and the state's serial and size."""
+
+    source: str
+    target: str
+    serial: int
+    lineage: str
+    resources: int
+    replaced: bool          # the target had a state, replaced because of --force
+
+
+def migrate_state(directory: Path, settings: dict | None, force: bool = False,
+                  source_path: Path | None = None) -> Migrated:
+    """`flowplan state migrate`: copy the local state file into the configured pg backend,
+    serial and lineage kept, both locked meanwhile; the local file stays. Refuses when the
+    target already has a state, unless `force`."""
+    target = backend_for(directory, settings)
+    if not isinstance(target, PgStateBackend):
+        raise StateError('state migrate copies the local state into a database: configure '
+                         'backend = "pg" with its url in the flowplan { state { ... } } block first')
+    source = (LocalStateBackend(source_path) if source_path is not None
+              else local_backend_for(directory, settings))
+    with source.lock("state migrate"), target.lock("state migrate"):
+        if not source.exists():
+            raise StateError(f"there is no local state to migrate: {source.path} does not exist")
+        state = source.read()
+        replaced = target.exists()
+        if replaced and not force:
+            existing = target.read()
+            raise StateError(
+                f"{target.path} already has a state (serial {existing.serial}, lineage "
+                f"{existing.lineage}, {len(existing)} resources). Nothing was copied; use "
+                "flowplan state migrate --force to replace it with the local state.")
+        target.replace(state)
+    return Migrated(str(source.path), target.path, state.serial, state.lineage, len(state),
+                    replaced)
 
 
 def _diagnostic(summary: str, detail: str):
@@ -115,7 +170,7 @@ def _diagnostic(summary: str, detail: str):
     return diagnostics.items[0]
 
 
-def _state_lookup(backend: LocalStateBackend) -> Callable[[str], dict | None]:
+def _state_lookup(backend: StateBackend) -> Callable[[str], dict | None]:
     cache: dict[str, State] = {}
 
     def lookup(address: str) -> dict | None:
@@ -173,14 +228,14 @@ def apply(workspace: Workspace, saved: Plan | None = None,
     with workspace.backend.lock("apply", on_event):
         state = workspace.backend.read()
         if saved is not None:
-            check_fresh(saved, state, workspace.backend.path.exists())
+            check_fresh(saved, state, workspace.backend.exists())
             the_plan = saved
         else:
             the_plan, diagnostics = make_plan(workspace.config, state, workspace.registry,
                                               options, on_event)
             if the_plan is None:
                 raise DiagnosticsError(diagnostics, workspace.config.texts)
-            check_fresh(the_plan, state, workspace.backend.path.exists())
+            check_fresh(the_plan, state, workspace.backend.exists())
         if not the_plan.has_changes or not confirm(the_plan):
             return the_plan, None
         parallelism = options.parallelism

@@ -319,6 +319,28 @@ def state_rm(address: str = typer.Argument(..., help="Resource address to forget
     exit_with(run_guarded(body))
 
 
+@state_app.command("migrate")
+def state_migrate(
+    force: bool = typer.Option(False, "--force", help="Replace a state the target already has."),
+    source: Optional[Path] = typer.Option(None, "--from", help="The local state file to copy "
+                                          "(default: the state block's path)."),
+) -> None:
+    """Copy the local state into the configured pg backend (the local file stays)."""
+    def body() -> int:
+        from flowplan import engine
+        from flowplan.config.loader import load_config
+
+        config = load_config(OPTIONS.directory)
+        settings = config.settings if not config.diagnostics.has_errors else None
+        migrated = engine.migrate_state(OPTIONS.directory, settings, force, source)
+        out(f"Copied the state {migrated.source} (serial {migrated.serial}, "
+            f"{migrated.resources} resources) to {migrated.target}"
+            + (", replacing the state it had." if migrated.replaced else ".")
+            + "\nThe local file is kept; flowplan now uses the pg backend.")
+        return EXIT_OK
+    exit_with(run_guarded(body))
+
+
 @app.command("force-unlock")
 def force_unlock(lock_id: str = typer.Argument(..., help="The lock id shown by the error.")) -> None:
     """Remove a state lock left behind by a process that died."""

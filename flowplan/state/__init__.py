@@ -2,8 +2,9 @@
 
 Holds the model (flowplan.state.model), the local JSON backend with its lock
 (flowplan.state.local) and the group-commit writer used during apply (flowplan.state.writer).
-Deciding what goes into the state is left to plan and apply; other backends (PostgreSQL) will
-live beside the local one and offer the same read/write/lock/force_unlock/lock_info.
+The PostgreSQL backend (flowplan.state.pg; SQLAlchemy and psycopg load on its first
+connection) offers the same read/exists/write/lock/lock_info/force_unlock. Deciding what goes
+into the state is left to plan and apply.
 """
 
 from flowplan.state.local import LocalStateBackend, LockInfo, StateLockedError

@@ -201,6 +201,10 @@ class LocalStateBackend:
         except StateError as error:
             raise StateError(f"{self.path}: {error}") from None
 
+    def exists(self) -> bool:
+        """Whether the state file exists (a state was written)."""
+        return self.path.exists()
+
     def write(self, state: State) -> None:
         """Bump `state.serial` and replace the file with `state`, keeping the old file as the backup.
 
