@@ -764,7 +764,7 @@ class _Loader:
 # at plan time. `when` and step attributes are the ones meant to be run-time.
 STRUCTURAL_ATTRIBUTES = {"pipeline": ("parallelism", "max_concurrent_runs", "on_limit"),
                          "stage": ("trigger",),
-                         "task": ("needs", "timeout", "retries", "allow_failure")}
+                         "task": ("needs", "timeout", "retries", "allow_failure", "runs_on")}
 
 
 def _nested_range(path: str, block: Block, dotted: str) -> Range | None:

@@ -155,6 +155,11 @@ class Settings(BlockModel):
     # Assistant), and the address the hosts reach it at (flowplan.artifact_server)
     artifact_url: Optional[str] = None
     server: Annotated[Optional[ServerSettings], Nested(labels=0, many=False)] = None
+    # where tasks run: in the driving process ("local"), or sent to Celery workers through
+    # `broker` (redis://...), each to the queue its task's `runs_on` names
+    # (flowplan.executor.distributed)
+    executor: Literal["local", "celery"] = "local"
+    broker: Optional[str] = None
 
     _artifact_url = field_validator("artifact_url")(_check_artifact_url)
 
@@ -204,6 +209,8 @@ class Task(BlockModel):
     retries: int = Field(0, ge=0)
     allow_failure: bool = False
     when: Optional[bool] = None
+    runs_on: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                                   description="the worker queue (celery executor)")
     step: Annotated[dict[str, Step], Nested()] = {}
 
     _duration = field_validator("timeout")(_check_duration)
