@@ -325,8 +325,15 @@ class _Loader:
         path, block = self.settings_block
         decoder = Decoder(path, self.diagnostics, "flowplan")
         scope = Scope({}, self.functions)
-        return decoder.decode(block.body, Settings, scope, "the flowplan block",
-                              (block.line, block.column))
+        settings = decoder.decode(block.body, Settings, scope, "the flowplan block",
+                                  (block.line, block.column))
+        if settings.get("executor") == "celery" and not settings.get("broker") \
+                and "broker" not in block.body.attributes:
+            self.diagnostics.error(
+                "Missing broker", 'executor = "celery" needs the broker\'s address: '
+                'broker = "redis://HOST:6379/0" in the flowplan block.',
+                Range(path, block.line, block.column), "flowplan")
+        return settings
 
     def _providers(self) -> dict[str, dict[str, Any]]:
         configs: dict[str, dict[str, Any]] = {}

@@ -84,6 +84,15 @@ def _check_artifact_url(value: Optional[str]) -> Optional[str]:
     return value
 
 
+def _check_broker(value: Optional[str]) -> Optional[str]:
+    if value is not None:
+        from urllib.parse import urlsplit
+
+        if urlsplit(value).scheme not in ("redis", "rediss"):
+            raise ValueError("must be a redis:// or rediss:// URL (the celery executor's broker)")
+    return value
+
+
 def _check_server_url(value: Optional[str]) -> Optional[str]:
     if value is not None:
         from urllib.parse import urlsplit
@@ -162,6 +171,7 @@ class Settings(BlockModel):
     broker: Optional[str] = None
 
     _artifact_url = field_validator("artifact_url")(_check_artifact_url)
+    _broker = field_validator("broker")(_check_broker)
 
 
 class ProviderConfig(BlockModel):

@@ -21,12 +21,13 @@ import time
 import uuid
 from typing import Any
 
+from flowplan import processes
 from flowplan.executor import events
 from flowplan.executor.distributed.queue import (DEFAULT_QUEUE, TASK_NAME, BrokerError,
-                                                 TaskMessage, beat_key, celery_app, done_key,
+                                                 TaskMessage, beat_key, celery_app,
+                                                 connection_errors, done_key,
                                                  redis_client, require_broker, shown_url)
 from flowplan.executor.process import kill_group
-from flowplan import processes
 from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status
 from flowplan.store import TaskRunRecord
@@ -63,7 +64,7 @@ class CeleryDispatcher:
                                   self.settings.heartbeat_timeout)
             try:
                 self._send(message, queue)
-            except BrokerError as exc:
+            except BrokerError as exc:           # unconfigured, or unreachable
                 return self._close(drive, record, Status.FAILED, str(exc), started)
             answer = self._wait(drive, message, record)
             if answer is not _LOST:
@@ -81,13 +82,11 @@ class CeleryDispatcher:
             record = _fresh(drive, record)
 
     def _send(self, message: TaskMessage, queue: str) -> None:
+        self._connect()
         try:
-            self._connect()
             self._app.send_task(TASK_NAME, args=[message.payload()], queue=queue, retry=False,
                                 task_id=message.token)
-        except BrokerError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - kombu's and redis's connection errors
+        except connection_errors() as exc:
             broker = shown_url(self.settings.broker or "")
             raise BrokerError(
                 f"cannot send the task to queue {queue!r}: the broker {broker} cannot be "
@@ -102,7 +101,7 @@ class CeleryDispatcher:
             try:
                 answer = self._redis.blpop([done_key(message.token)], timeout=poll)
                 beating = answer is None and self._redis.exists(beat_key(message.token))
-            except Exception:  # noqa: BLE001 - a broker outage: wait for it, or for the answer
+            except connection_errors():          # a broker outage: wait for it, or the answer
                 answer, beating = None, None
             if answer is not None:
                 return Status(json.loads(answer[1])["status"])

@@ -83,9 +83,9 @@ _APPS_LOCK = threading.Lock()
 def celery_app(broker: str, run_task: Callable[[dict[str, Any]], str] | None = None) -> Any:
     """The Celery application for `broker` (one per broker and process). A worker passes the
     function that runs a message; a driver only sends, by name."""
-    from celery import Celery
+    with _APPS_LOCK:            # celery's lazy module is not safe to import on many threads
+        from celery import Celery
 
-    with _APPS_LOCK:
         app = _APPS.get(broker)
         if app is None:
             app = Celery("flowplan", broker=broker, set_as_current=False)
@@ -99,6 +99,15 @@ def celery_app(broker: str, run_task: Callable[[dict[str, Any]], str] | None = N
         if run_task is not None and TASK_NAME not in app.tasks:
             app.task(name=TASK_NAME, ignore_result=True)(run_task)
         return app
+
+
+def connection_errors() -> tuple[type[BaseException], ...]:
+    """What sending or waiting raises when the broker cannot be reached."""
+    import kombu.exceptions
+    import redis.exceptions
+
+    return (kombu.exceptions.OperationalError, redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError, OSError)
 
 
 def redis_client(broker: str) -> Any:

@@ -228,7 +228,7 @@ def test_a_task_whose_worker_was_lost_is_sent_again_while_its_retries_allow(clus
     service.store.close()
 
 
-def test_an_unreachable_broker_at_dispatch_fails_the_run_with_a_clear_error(cluster):
+def test_an_unreachable_broker_at_dispatch_fails_the_run_which_can_be_retried_later(cluster):
     port = _free_port()
     service = cluster.service(broker=f"redis://:hunter2@127.0.0.1:{port}/0")
 
@@ -244,3 +244,9 @@ def test_an_unreachable_broker_at_dispatch_fails_the_run_with_a_clear_error(clus
     assert "flowplan retry" in error
     assert "hunter2" not in error and "hunter2" not in (run.error or "")
     service.store.close()
+
+    back = cluster.service()            # the broker is back: the recorded run is retried
+    retried = back.retry(outcome.run)
+    assert retried.status == Status.SUCCEEDED, retried.error
+    assert log_text(back, outcome.run) == ["never"]
+    back.store.close()
