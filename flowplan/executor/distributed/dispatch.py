@@ -94,21 +94,24 @@ class CeleryDispatcher:
                 "failed, `flowplan retry` it once the broker is back") from None
 
     def _wait(self, drive: Any, message: TaskMessage, record: TaskRunRecord) -> Any:
-        """The status the worker answers; _LOST when its heartbeat stopped."""
+        """The status the worker answers; _LOST when its heartbeat stopped. A broker outage
+        is not silence: the worker cannot beat through it either, so after one the worker has
+        a whole `heartbeat_timeout` to beat again before its task counts as lost."""
         poll = max(0.05, min(self.settings.poll_interval, self.settings.heartbeat_interval))
         beat_seen = False
+        outage_at = -float("inf")
         while True:
             try:
                 answer = self._redis.blpop([done_key(message.token)], timeout=poll)
                 beating = answer is None and self._redis.exists(beat_key(message.token))
-            except connection_errors():          # a broker outage: wait for it, or the answer
-                answer, beating = None, None
+            except connection_errors():
+                outage_at = time.monotonic()
+                time.sleep(poll)
+                continue
             if answer is not None:
                 return Status(json.loads(answer[1])["status"])
             if beating:
                 beat_seen = True
-                continue
-            if beating is None:
                 continue
             if not beat_seen:
                 if drive.cancel.is_set():          # nobody took it yet
@@ -116,6 +119,8 @@ class CeleryDispatcher:
                     drive.close_task(record, Status.CANCELED, drive.cancel_reason or "canceled",
                                      None)
                     return Status.CANCELED
+                continue
+            if time.monotonic() - outage_at < self.settings.heartbeat_timeout:
                 continue
             # it beat, and its key expired: silent for heartbeat_timeout
             current = _fresh(drive, record)

@@ -34,9 +34,10 @@ def _free_port() -> int:
 class Cluster:
     """A broker, a store and the workers of one test module."""
 
-    def __init__(self, root: Path, broker: str) -> None:
+    def __init__(self, root: Path, redis) -> None:
         self.root = root
-        self.broker = broker
+        self.redis = redis
+        self.broker = redis.url
         self.store_url = f"sqlite:///{root / 'flowplan.db'}"
         self.workers: list[subprocess.Popen] = []
 
@@ -91,7 +92,7 @@ def cluster(tmp_path_factory):
         pytest.skip(problem)
     root = tmp_path_factory.mktemp("celery")
     with start_redis(root) as redis:
-        made = Cluster(root, redis.url)
+        made = Cluster(root, redis)
         Store.open(made.store_url, base_dir=root).close()     # created once, before the workers
         made.start_worker("builder", "build")
         made.start_worker("general", "default")
@@ -250,3 +251,20 @@ def test_an_unreachable_broker_at_dispatch_fails_the_run_which_can_be_retried_la
     assert retried.status == Status.SUCCEEDED, retried.error
     assert log_text(back, outcome.run) == ["never"]
     back.store.close()
+
+
+def test_a_broker_restart_while_a_task_runs_loses_nothing(service, cluster):
+    """Last in the module: the other tests' workers reconnect, but need not."""
+    definition = one_step("echo before; sleep 4; echo after", runs_on="build")
+    thread, outcome = _in_background(lambda: service.start("outage", definition))
+    run = _wait_for(lambda: next(iter(service.list_runs("outage")), None), what="the run")
+    _wait_for(lambda: "before" in log_text(service, run.ref), what="the step to start")
+
+    cluster.redis.stop()
+    time.sleep(1.0)
+    cluster.redis.start()
+    thread.join(60)
+
+    assert outcome and outcome[0].status == Status.SUCCEEDED, outcome[0].error
+    assert log_text(service, run.ref) == ["before", "after"]
+    assert tasks_of(service, run.ref)["t"].attempt == 1
