@@ -81,7 +81,8 @@ class Worker:
         self.broker = require_broker(settings.broker)
         self.redis = redis_client(self.broker)
         self.identity = f"{socket.gethostname()} pid {os.getpid()}"
-        self._run_locks: dict[int, threading.Lock] = {}
+        self._runs: dict[int, _PreparedRun] = {}          # the runs with tasks here now
+        self._run_locks: dict[int, threading.Lock] = {}   # one per run seen (a few bytes)
         self._locks_lock = threading.Lock()
 
     def app(self) -> Any:
@@ -98,63 +99,107 @@ class Worker:
         return status.value
 
     def _run(self, message: TaskMessage) -> Status:
-        with self._run_lock(message.run_id):
-            run = self.store.get_run(message.run_id)
-            record = next(t for t in self.store.task_runs(run.id) if t.id == message.task_run_id)
-            plain = {name: value for name, value in (run.variables or {}).items()
-                     if not is_sensitive_marker(value)}
-            drive = Drive(self.store, self.settings, run, RunValues.of(plain))
-            error = drive.prepare_remote()
+        prepared = self._take(message.run_id)
         try:
-            if error is not None:
-                drive.close_task(record, Status.FAILED, error)
+            drive = prepared.drive
+            record = next(t for t in self.store.task_runs(message.run_id)
+                          if t.id == message.task_run_id)
+            if prepared.error is not None:
+                drive.close_task(record, Status.FAILED, prepared.error)
                 return Status.FAILED
             if drive.canceled():
                 drive.close_task(record, Status.CANCELED, drive.cancel_reason or "canceled")
                 return Status.CANCELED
-            stages = run.definition.get("stages") or {}
+            stages = drive.definition.get("stages") or {}
             definition = dict((stages.get(message.stage) or {}).get("tasks", {})
                               .get(message.task) or {})
             definition["retries"] = message.retries
-            steps = [s for s in self.store.step_runs(run.id, latest=True)
+            steps = [s for s in self.store.step_runs(message.run_id, latest=True)
                      if s.task_run_id == record.id]
-            runner = TaskRunner(drive.task_context(), message.stage, message.task, definition,
-                                record, steps)
-            with _watching_cancel(drive):
-                return runner.run()
+            return TaskRunner(prepared.context, message.stage, message.task, definition,
+                              record, steps).run()
         finally:
-            drive.writer.close()
+            self._release(message.run_id, prepared)
+
+    def _take(self, run_id: int) -> _PreparedRun:
+        """The run as this worker prepared it, shared by its tasks running here at once, as a
+        driver's tasks share its drive: one checkout, log writer and cancel watcher."""
+        with self._run_lock(run_id):
+            with self._locks_lock:
+                prepared = self._runs.get(run_id)
+                if prepared is not None:
+                    prepared.users += 1
+                    return prepared
+            prepared = self._prepare(run_id)
+            with self._locks_lock:
+                self._runs[run_id] = prepared
+            return prepared
+
+    def _release(self, run_id: int, prepared: _PreparedRun) -> None:
+        with self._run_lock(run_id):
+            with self._locks_lock:
+                prepared.users -= 1
+                if prepared.users:
+                    return
+                del self._runs[run_id]
+            prepared.close()
+
+    def _prepare(self, run_id: int) -> _PreparedRun:
+        run = self.store.get_run(run_id)
+        plain = {name: value for name, value in (run.variables or {}).items()
+                 if not is_sensitive_marker(value)}
+        drive = Drive(self.store, self.settings, run, RunValues.of(plain))
+        try:
+            error = drive.prepare_remote()
+        except BaseException:
+            if drive.writer is not None:
+                drive.writer.close()
+            raise
+        return _PreparedRun(drive, error, drive.task_context() if error is None else None,
+                            _CancelWatch(drive))
 
     @contextmanager
     def _run_lock(self, run_id: int) -> Iterator[None]:
-        """One checkout of a run at a time on this worker (its tasks share it)."""
+        """One preparation of a run at a time on this worker (its tasks share it)."""
         with self._locks_lock:
             lock = self._run_locks.setdefault(run_id, threading.Lock())
         with lock:
             yield
 
 
-@contextmanager
-def _watching_cancel(drive: Drive) -> Iterator[None]:
-    """Poll the store for the run's cancel while the task runs (Drive.canceled sets the flag
-    the step types watch)."""
-    done = threading.Event()
+class _PreparedRun:
+    def __init__(self, drive: Drive, error: str | None, context: Any,
+                 watch: _CancelWatch) -> None:
+        self.drive, self.error, self.context, self.watch = drive, error, context, watch
+        self.users = 1
 
-    def watch() -> None:
-        while not done.wait(drive.settings.poll_interval):
+    def close(self) -> None:
+        self.watch.stop()
+        self.drive.writer.close()
+
+
+class _CancelWatch:
+    """Polls the store for the run's cancel (Drive.canceled sets the flag the step types
+    watch) until stopped."""
+
+    def __init__(self, drive: Drive) -> None:
+        self.drive = drive
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="flowplan-cancel-watch",
+                                        daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._done.wait(self.drive.settings.poll_interval):
             try:
-                if drive.canceled():
+                if self.drive.canceled():
                     return
             except Exception:  # noqa: BLE001 - the store's outage: look again
                 continue
 
-    watcher = threading.Thread(target=watch, name="flowplan-cancel-watch", daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        done.set()
-        watcher.join()
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def serve(directory: Path | str, queue: str, concurrency: int) -> None:
