@@ -205,10 +205,15 @@ class _CancelWatch:
 def serve(directory: Path | str, queue: str, concurrency: int) -> None:
     """Serve `queue` from the config in `directory` (its `store`, `broker` and `workspace_dir`)
     until stopped (SIGTERM or Ctrl-C end it after the running tasks finish, as Celery does)."""
+    from flowplan.diagnostics import DiagnosticsError
     from flowplan.engine import load_config
     from flowplan.store import Store
 
     config = load_config(Path(directory))
+    problems = [d for d in config.diagnostics
+                if d.address == "flowplan" and d.severity.value == "error"]
+    if problems:
+        raise DiagnosticsError(problems, config.texts)
     store = Store.open(config.settings.get("store") or "sqlite:///.flowplan/flowplan.db",
                        config.directory)
     settings = ExecutorSettings.from_config(config.directory, config.settings)
