@@ -54,13 +54,14 @@ class CeleryDispatcher:
         started = time.monotonic()
         queue = definition.get("runs_on") or DEFAULT_QUEUE
         retries = int(definition.get("retries") or 0)
-        losses = 0
+        first = self._first_attempt(drive, record)
+        left = retries
         while True:
             if drive.canceled():
                 return self._close(drive, record, Status.CANCELED,
                                    drive.cancel_reason or "canceled", started)
             message = TaskMessage(drive.run_id, record.id, stage, name, uuid.uuid4().hex,
-                                  retries - losses, self.settings.heartbeat_interval,
+                                  left, self.settings.heartbeat_interval,
                                   self.settings.heartbeat_timeout)
             try:
                 self._send(message, queue)
@@ -75,11 +76,21 @@ class CeleryDispatcher:
             self._stop_leftovers(drive, record)
             lost = (f"worker lost: no heartbeat for {self.settings.heartbeat_timeout:g}s from "
                     f"the worker running it on queue {queue!r}")
-            if losses >= retries:
+            # the attempts made so far, failed on the worker or lost, use the retries up
+            left = retries - (_fresh(drive, record).attempt - first + 1)
+            if left < 0:
                 return self._close(drive, record, Status.FAILED, lost, started)
-            losses += 1
             drive.close_steps(record, Status.FAILED, lost)   # the next attempt starts afresh
             record = _fresh(drive, record)
+
+    @staticmethod
+    def _first_attempt(drive: Any, record: TaskRunRecord) -> int:
+        """The attempt a worker starts with (TaskRunner's rule: the recorded one, unless its
+        steps ran already)."""
+        ran = any(s.task_run_id == record.id and s.attempt == record.attempt
+                  and Status(s.status) != Status.QUEUED
+                  for s in drive.store.step_runs(drive.run_id, latest=True))
+        return record.attempt + 1 if ran else record.attempt
 
     def _send(self, message: TaskMessage, queue: str) -> None:
         self._connect()

@@ -229,6 +229,28 @@ def test_a_task_whose_worker_was_lost_is_sent_again_while_its_retries_allow(clus
     service.store.close()
 
 
+def test_attempts_failed_on_the_worker_and_lost_share_the_retries(cluster, tmp_path):
+    service = cluster.service()
+    doomed = cluster.start_worker("doomed3", "flaky", concurrency=1)
+    first, second = tmp_path / "first", tmp_path / "second"
+    script = (f"if [ ! -e {first} ]; then touch {first}; exit 1; fi; "
+              f"if [ ! -e {second} ]; then touch {second}; sleep 60; fi; echo third attempt")
+    definition = one_step(script, runs_on="flaky", retries=1)
+    thread, outcome = _in_background(lambda: service.start("budget", definition))
+    _wait_for(second.exists, what="the second attempt to start")
+
+    os.kill(doomed.pid, signal.SIGKILL)
+    spare = cluster.start_worker("spare2", "flaky", concurrency=1)
+    thread.join(60)
+
+    assert outcome and outcome[0].status == Status.FAILED
+    record = tasks_of(service, outcome[0].run)["t"]
+    assert record.attempt == 2 and "worker lost" in record.error
+    assert "third attempt" not in log_text(service, outcome[0].run)
+    spare.terminate()
+    service.store.close()
+
+
 def test_an_unreachable_broker_at_dispatch_fails_the_run_which_can_be_retried_later(cluster):
     port = _free_port()
     service = cluster.service(broker=f"redis://:hunter2@127.0.0.1:{port}/0")
