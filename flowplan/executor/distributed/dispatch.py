@@ -119,10 +119,12 @@ class CeleryDispatcher:
                 outage_at = time.monotonic()
                 time.sleep(poll)
                 continue
+            if (answer is not None or beating) and not beat_seen:
+                self._started(drive, record)      # a worker took it: tell the run's watchers
+                beat_seen = True
             if answer is not None:
                 return Status(json.loads(answer[1])["status"])
             if beating:
-                beat_seen = True
                 continue
             if not beat_seen:
                 if drive.cancel.is_set():          # nobody took it yet
@@ -138,6 +140,12 @@ class CeleryDispatcher:
             if Status(current.status).finished:
                 return Status(current.status)     # it finished; its answer did not arrive
             return _LOST
+
+    @staticmethod
+    def _started(drive: Any, record: TaskRunRecord) -> None:
+        current = _fresh(drive, record)
+        drive.emit(events.TaskStarted(drive.ref, record.stage, record.task, current.attempt,
+                                      current.workspace or ""))
 
     def _close(self, drive: Any, record: TaskRunRecord, status: Status, error: str,
                started: float) -> Status:

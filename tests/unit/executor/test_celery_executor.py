@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import alive, command, log_text, one_step, pipeline, stage, steps_of, task, tasks_of
+from conftest import Recorder, alive, command, log_text, one_step, pipeline, stage, steps_of, task, tasks_of
+from flowplan.executor import events
 from flowplan.executor.service import RunService
 from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status
@@ -132,9 +133,13 @@ def test_each_task_runs_on_a_worker_of_the_queue_its_runs_on_names(service, clus
         "pack": task(("s", command("echo packed")), runs_on="build"),
     })})
 
-    outcome = service.start("routed", definition)
+    recorder = Recorder()
+    outcome = service.start("routed", definition, on_event=recorder)
 
     assert outcome.status == Status.SUCCEEDED, outcome.error
+    assert sorted(e.task for e in recorder.of(events.TaskStarted)) == ["compile", "lint", "pack"]
+    assert sorted((e.task, e.status) for e in recorder.of(events.TaskFinished)) == [
+        ("compile", Status.SUCCEEDED), ("lint", Status.SUCCEEDED), ("pack", Status.SUCCEEDED)]
     built = log_text(service, outcome.run, task="compile")
     linted = log_text(service, outcome.run, task="lint")
     assert any(f"built in {cluster.root / 'builder'}" in line for line in built), built
