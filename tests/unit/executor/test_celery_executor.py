@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Recorder, alive, command, log_text, one_step, pipeline, stage, steps_of, task, tasks_of
+from conftest import (Recorder, alive, command, log_text, one_step, pipeline, stage, steps_of,
+                      task, tasks_of)
 from flowplan.executor import events
 from flowplan.executor.service import RunService
 from flowplan.executor.settings import ExecutorSettings
