@@ -193,6 +193,20 @@ def test_cancel_stops_the_step_process_group_on_the_worker(service, tmp_path):
     assert steps_of(service, run.ref)[("t", "s")].status == Status.CANCELED
 
 
+def test_cancel_closes_a_task_no_worker_took_yet(service):
+    definition = one_step("echo never", runs_on="nobody-serves-this")
+    thread, outcome = _in_background(lambda: service.start("untaken", definition))
+    run = _wait_for(lambda: next(iter(service.list_runs("untaken")), None), what="the run")
+    _wait_for(lambda: service.get(run.ref).status == Status.RUNNING, what="the drive")
+
+    service.cancel(run.ref, user="alice")
+    thread.join(30)
+
+    assert outcome and outcome[0].status == Status.CANCELED
+    assert tasks_of(service, run.ref)["t"].status == Status.CANCELED
+    assert log_text(service, run.ref) == []
+
+
 def test_a_worker_killed_mid_step_fails_its_task_as_lost(cluster, tmp_path):
     service = cluster.service()
     doomed = cluster.start_worker("doomed", "doomed", concurrency=1)
