@@ -123,7 +123,10 @@ class CeleryDispatcher:
                 self._started(drive, record)      # a worker took it: tell the run's watchers
                 beat_seen = True
             if answer is not None:
-                return Status(json.loads(answer[1])["status"])
+                said = json.loads(answer[1])
+                if said.get("error"):             # the worker could not record it itself
+                    drive.close_task(record, Status.FAILED, said["error"], None)
+                return Status(said["status"])
             if beating:
                 continue
             if not beat_seen:

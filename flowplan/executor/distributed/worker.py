@@ -91,10 +91,17 @@ class Worker:
     def run(self, payload: dict[str, Any]) -> str:
         """Run the task a message names; its final status (also pushed to the answer key)."""
         message = TaskMessage.of(payload)
+        answer: dict[str, str] = {}
         with Heartbeat(self.redis, beat_key(message.token), message.heartbeat_interval,
                        message.heartbeat_timeout, self.identity):
-            status = self._run(message)
-        self.redis.rpush(done_key(message.token), json.dumps({"status": status.value}))
+            try:
+                status = self._run(message)
+            except Exception as exc:  # noqa: BLE001 - a bug or the store's outage: the driver
+                status = Status.FAILED  # records it, rather than waiting for silence
+                answer["error"] = (f"flowplan error on the worker ({self.identity}): "
+                                   f"{type(exc).__name__}: {exc}")
+        answer["status"] = status.value
+        self.redis.rpush(done_key(message.token), json.dumps(answer))
         self.redis.expire(done_key(message.token), ANSWER_SECONDS)
         return status.value
 

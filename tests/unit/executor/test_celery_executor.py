@@ -271,6 +271,23 @@ def test_attempts_failed_on_the_worker_and_lost_share_the_retries(cluster, tmp_p
     service.store.close()
 
 
+def test_a_worker_that_cannot_run_a_message_answers_failed_with_the_reason(service, cluster):
+    import json
+
+    from flowplan.executor.distributed.queue import TaskMessage, done_key, redis_client
+    from flowplan.executor.distributed.worker import Worker
+
+    run = service.create("broken", one_step("true"))
+    worker = Worker(service.store, service.settings)
+    message = TaskMessage(run.id, 999_999, "main", "t", "broken-token", 0, 0.2, 1.5)
+
+    assert worker.run(message.payload()) == "failed"
+
+    answer = json.loads(redis_client(cluster.broker).lpop(done_key("broken-token")))
+    assert answer["status"] == "failed"
+    assert answer["error"].startswith("flowplan error on the worker (")
+
+
 def test_an_unreachable_broker_at_dispatch_fails_the_run_which_can_be_retried_later(cluster):
     port = _free_port()
     service = cluster.service(broker=f"redis://:hunter2@127.0.0.1:{port}/0")
