@@ -131,7 +131,10 @@ class CeleryDispatcher:
                 continue
             if not beat_seen:
                 if drive.cancel.is_set():          # nobody took it yet
-                    self._app.control.revoke(message.token)
+                    try:
+                        self._app.control.revoke(message.token)
+                    except connection_errors():     # a worker that takes it later finds
+                        pass                        # the run canceled in the store
                     drive.close_task(record, Status.CANCELED, drive.cancel_reason or "canceled",
                                      None)
                     return Status.CANCELED
