@@ -119,6 +119,16 @@ def _wait_for(check, seconds: float = 30.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _step_pid_stored(service, pipeline_name: str) -> int:
+    """Wait until the running step's process group is in the store (the log writer stores it
+    within its flush interval): a worker killed before that leaves the driver nothing to stop."""
+    def stored():
+        run = service.list_runs(pipeline_name)[0]
+        step = steps_of(service, run.ref)[("t", "s")]
+        return step.pid if step.status == Status.RUNNING else None
+    return _wait_for(stored, what="the running step's pid in the store")
+
+
 def _in_background(call) -> tuple[threading.Thread, list]:
     outcome: list = []
     thread = threading.Thread(target=lambda: outcome.append(call()), daemon=True)
@@ -215,8 +225,7 @@ def test_a_worker_killed_mid_step_fails_its_task_as_lost(cluster, tmp_path):
     thread, outcome = _in_background(lambda: service.start("lost", definition))
     _wait_for(lambda: marker.exists() and marker.read_text().strip(), what="the step to start")
     step_pid = int(marker.read_text())
-    run = service.list_runs("lost")[0]
-    _wait_for(lambda: steps_of(service, run.ref)[("t", "s")].pid, what="the step's pid stored")
+    _step_pid_stored(service, "lost")
 
     os.kill(doomed.pid, signal.SIGKILL)
     thread.join(30)
@@ -237,6 +246,7 @@ def test_a_task_whose_worker_was_lost_is_sent_again_while_its_retries_allow(clus
     definition = one_step(script, runs_on="fragile", retries=1)
     thread, outcome = _in_background(lambda: service.start("resent", definition))
     _wait_for(marker.exists, what="the first attempt to start")
+    first_pid = _step_pid_stored(service, "resent")
 
     os.kill(doomed.pid, signal.SIGKILL)
     cluster.start_worker("spare", "fragile", concurrency=1)
@@ -246,6 +256,7 @@ def test_a_task_whose_worker_was_lost_is_sent_again_while_its_retries_allow(clus
     record = tasks_of(service, outcome[0].run)["t"]
     assert record.attempt == 2
     assert "second attempt" in log_text(service, outcome[0].run)
+    _wait_for(lambda: not alive(first_pid), 10, "the lost attempt's process to be killed")
     service.store.close()
 
 
@@ -258,6 +269,7 @@ def test_attempts_failed_on_the_worker_and_lost_share_the_retries(cluster, tmp_p
     definition = one_step(script, runs_on="flaky", retries=1)
     thread, outcome = _in_background(lambda: service.start("budget", definition))
     _wait_for(second.exists, what="the second attempt to start")
+    second_pid = _step_pid_stored(service, "budget")
 
     os.kill(doomed.pid, signal.SIGKILL)
     spare = cluster.start_worker("spare2", "flaky", concurrency=1)
@@ -267,6 +279,7 @@ def test_attempts_failed_on_the_worker_and_lost_share_the_retries(cluster, tmp_p
     record = tasks_of(service, outcome[0].run)["t"]
     assert record.attempt == 2 and "worker lost" in record.error
     assert "third attempt" not in log_text(service, outcome[0].run)
+    _wait_for(lambda: not alive(second_pid), 10, "the lost attempt's process to be killed")
     spare.terminate()
     service.store.close()
 
