@@ -10,6 +10,7 @@ from flowplan.cli import runs  # noqa: F401
 from flowplan.cli import access  # noqa: F401
 from flowplan.cli import users  # noqa: F401
 from flowplan.cli import serve  # noqa: F401
+from flowplan.cli import worker  # noqa: F401
 from flowplan.cli.app import app, main
 
 __all__ = ["app", "main"]

@@ -325,8 +325,15 @@ class _Loader:
         path, block = self.settings_block
         decoder = Decoder(path, self.diagnostics, "flowplan")
         scope = Scope({}, self.functions)
-        return decoder.decode(block.body, Settings, scope, "the flowplan block",
-                              (block.line, block.column))
+        settings = decoder.decode(block.body, Settings, scope, "the flowplan block",
+                                  (block.line, block.column))
+        if settings.get("executor") == "celery" and not settings.get("broker") \
+                and "broker" not in block.body.attributes:
+            self.diagnostics.error(
+                "Missing broker", 'executor = "celery" needs the broker\'s address: '
+                'broker = "redis://HOST:6379/0" in the flowplan block.',
+                Range(path, block.line, block.column), "flowplan")
+        return settings
 
     def _providers(self) -> dict[str, dict[str, Any]]:
         configs: dict[str, dict[str, Any]] = {}
@@ -764,7 +771,7 @@ class _Loader:
 # at plan time. `when` and step attributes are the ones meant to be run-time.
 STRUCTURAL_ATTRIBUTES = {"pipeline": ("parallelism", "max_concurrent_runs", "on_limit"),
                          "stage": ("trigger",),
-                         "task": ("needs", "timeout", "retries", "allow_failure")}
+                         "task": ("needs", "timeout", "retries", "allow_failure", "runs_on")}
 
 
 def _nested_range(path: str, block: Block, dotted: str) -> Range | None:

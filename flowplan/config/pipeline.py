@@ -24,7 +24,9 @@ def pipeline_definition(decoded: dict[str, Any]) -> dict[str, Any]:
             steps = {}
             for step_index, (step_name, step) in enumerate((task.get("step") or {}).items()):
                 steps[step_name] = {"index": step_index, **step}
-            body = {k: v for k, v in task.items() if k != "step"}
+            # `runs_on` only when set, so that pipelines applied before it existed plan no change
+            body = {k: v for k, v in task.items()
+                    if k != "step" and not (k == "runs_on" and v is None)}
             tasks[task_name] = {**body, "steps": steps}
         stages[stage_name] = {"index": stage_index, "trigger": stage.get("trigger", "auto"),
                               "tasks": tasks}

@@ -84,6 +84,15 @@ def _check_artifact_url(value: Optional[str]) -> Optional[str]:
     return value
 
 
+def _check_broker(value: Optional[str]) -> Optional[str]:
+    if value is not None:
+        from urllib.parse import urlsplit
+
+        if urlsplit(value).scheme not in ("redis", "rediss"):
+            raise ValueError("must be a redis:// or rediss:// URL (the celery executor's broker)")
+    return value
+
+
 def _check_server_url(value: Optional[str]) -> Optional[str]:
     if value is not None:
         from urllib.parse import urlsplit
@@ -155,8 +164,14 @@ class Settings(BlockModel):
     # Assistant), and the address the hosts reach it at (flowplan.artifact_server)
     artifact_url: Optional[str] = None
     server: Annotated[Optional[ServerSettings], Nested(labels=0, many=False)] = None
+    # where tasks run: in the driving process ("local"), or sent to Celery workers through
+    # `broker` (redis://...), each to the queue its task's `runs_on` names
+    # (flowplan.executor.distributed)
+    executor: Literal["local", "celery"] = "local"
+    broker: Optional[str] = None
 
     _artifact_url = field_validator("artifact_url")(_check_artifact_url)
+    _broker = field_validator("broker")(_check_broker)
 
 
 class ProviderConfig(BlockModel):
@@ -204,6 +219,8 @@ class Task(BlockModel):
     retries: int = Field(0, ge=0)
     allow_failure: bool = False
     when: Optional[bool] = None
+    runs_on: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                                   description="the worker queue (celery executor)")
     step: Annotated[dict[str, Step], Nested()] = {}
 
     _duration = field_validator("timeout")(_check_duration)

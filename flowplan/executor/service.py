@@ -133,6 +133,7 @@ class RunService:
         self.settings = settings
         self.resources = dict(resources or {})   # state attributes by address, for expressions
         self.targets = targets or RunTargets()   # what deploys reach (clear credentials)
+        self._celery: Any = None                 # the celery executor's dispatcher, once made
 
     # -- starting -------------------------------------------------------------------------------
 
@@ -671,7 +672,8 @@ class RunService:
     def _drive(self, run: RunRecord, values: RunValues, on_event: events.EventSink,
                continued: bool) -> RunOutcome:
         drive = Drive(self.store, self.settings, run, values, on_event, continued=continued,
-                      resources=self.resources, targets=self.targets)
+                      resources=self.resources, targets=self.targets,
+                      dispatcher=self._dispatcher())
         try:
             result = drive.run()
         except RunHeld as held:
@@ -679,6 +681,16 @@ class RunService:
                 from None
         return RunOutcome(run.ref, run.id, result.status, result.error, result.gates,
                           result.commands)
+
+    def _dispatcher(self) -> Any:
+        """What sends tasks to workers under `executor = "celery"`; None runs them here."""
+        if self.settings.executor != "celery":
+            return None
+        if self._celery is None:
+            from flowplan.executor.distributed.dispatch import CeleryDispatcher
+
+            self._celery = CeleryDispatcher(self.settings)
+        return self._celery
 
     def _outcome(self, run: RunRecord) -> RunOutcome:
         return RunOutcome(run.ref, run.id, Status(run.status), run.error)

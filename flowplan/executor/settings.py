@@ -1,7 +1,7 @@
 """Where runs put their files and the limits they run under: `ExecutorSettings`.
 
 Built from the `flowplan {}` block of a config (`workspace_dir`, `artifacts_dir`, `cache_dir`,
-`parallelism`, `run_as`, `tools`; relative paths are taken from the config directory) or directly by tests
+`parallelism`, `run_as`, `tools`, `executor`, `broker`; relative paths are taken from the config directory) or directly by tests
 and benchmarks. Reading the config is the loader's job; this module only turns its settings into
 paths.
 """
@@ -44,6 +44,10 @@ class ExecutorSettings:
     environ: Mapping[str, str] | None = None  # the base environment of steps (None: os.environ)
     run_as: str | None = None                # the system user steps run as (None: flowplan's)
     tools: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # kind: version: path
+    executor: str = "local"                  # or "celery": tasks go to workers (distributed/)
+    broker: str | None = None                # the celery executor's broker, redis://...
+    heartbeat_interval: float = 1.0          # how often a worker says it still runs a task
+    heartbeat_timeout: float = 10.0          # silence after which its task counts as lost
 
     @classmethod
     def from_config(cls, directory: Path | str, settings: Mapping[str, Any] | None = None,
@@ -63,7 +67,9 @@ class ExecutorSettings:
             cache_dir=path("cache_dir", ".flowplan/caches"),
             parallelism=int(settings.get("parallelism") or 10),
             run_as=settings.get("run_as") or None,
-            tools=_tools(settings.get("tools"), base))
+            tools=_tools(settings.get("tools"), base),
+            executor=settings.get("executor") or "local",
+            broker=settings.get("broker") or None)
         values.update(overrides)
         return cls(**values)
 

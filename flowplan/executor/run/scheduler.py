@@ -130,8 +130,13 @@ class Drive:
                  values: RunValues, on_event: events.EventSink = events.ignore, *,
                  continued: bool = False,
                  resources: dict[str, dict[str, Any]] | None = None,
-                 targets: RunTargets | None = None) -> None:
+                 targets: RunTargets | None = None, dispatcher: Any = None) -> None:
         self.store = store
+        # None: tasks run on this process's threads (TaskRunner); else an object whose
+        # `run_task(drive, stage, name, definition, record)` runs one elsewhere and returns its
+        # status (flowplan.executor.distributed.dispatch)
+        self.dispatcher = dispatcher
+        self.remote = False           # this drive only serves one task on a worker
         self.settings = settings
         self.run_record = run
         self.run_id = run.id
@@ -438,7 +443,24 @@ class Drive:
                                           result.branch or run.branch, result.author,
                                           self.mask(result.message)))
 
+    def prepare_remote(self) -> str | None:
+        """On a worker running one task of this run: its variables resolved and its source
+        checked out here (at the commit its driver recorded), a log writer opened; the error
+        when that fails, which fails that task only (the driver decides about the others).
+        Close `writer` when done."""
+        self.remote = True
+        self.writer = RunLogWriter(self.store, self.settings.log_flush_interval)
+        step_user.prepare_run_directories(self.settings, self.layout.run_dir, self.user)
+        _status, error = self._prepare()
+        return error
+
+    def task_context(self) -> TaskContext:
+        """The context a task runner uses (after `prepare_remote` on a worker)."""
+        return self._task_context()
+
     def _fail_before_stages(self, error: str) -> tuple[Status, str]:
+        if self.remote:
+            return Status.FAILED, error
         self._skip_tasks(self.store.task_runs(self.run_id), "upstream", error)
         return Status.FAILED, error
 
@@ -533,10 +555,9 @@ class Drive:
                                               record_of[name].attempt, error=skip.error))
             for name in decided.ready:
                 queue.remove(name)
-                runner = TaskRunner(context, stage, name, task_defs.get(name, {}),
-                                    record_of[name],
-                                    [s for s in steps if s.task_run_id == record_of[name].id])
-                running[self.pool.submit(runner.run)] = name
+                running[self.pool.submit(self._task_call(
+                    context, stage, name, task_defs.get(name, {}), record_of[name],
+                    [s for s in steps if s.task_run_id == record_of[name].id]))] = name
             if not running:
                 break
             try:
@@ -575,6 +596,14 @@ class Drive:
                             queue.append(name)
         return self._stage_outcome(stage, task_defs, record_of, state)
 
+    def _task_call(self, context: TaskContext, stage: str, name: str,
+                   definition: dict[str, Any], record: TaskRunRecord,
+                   steps: list[StepRunRecord]) -> Any:
+        """What a pool thread calls to run one task, returning its status."""
+        if self.dispatcher is not None:
+            return lambda: self.dispatcher.run_task(self, stage, name, definition, record)
+        return TaskRunner(context, stage, name, definition, record, steps).run
+
     def _stage_outcome(self, stage: str, task_defs: dict[str, Any],
                        record_of: dict[str, TaskRunRecord],
                        state: dict[str, Status]) -> tuple[Status, str | None]:
@@ -596,6 +625,21 @@ class Drive:
                 error = f"task {stage}/{name} {status.value}: {fresh[name].error}"
                 break
         return result, error
+
+    def close_task(self, record: TaskRunRecord, status: Status, error: str | None,
+                   reason: str | None = None) -> None:
+        """Set a task that will not run (further) and its unfinished steps to `status` (a
+        dispatcher closing a task no worker finished)."""
+        self._close_task(record, status, error, reason)
+
+    def close_steps(self, record: TaskRunRecord, status: Status, error: str) -> None:
+        """Set the task's running steps to `status` with `error`, leaving the task open (a
+        task whose worker was lost, sent again)."""
+        now = utc_now()
+        self.writer.commit(steps=[
+            (s.id, {"status": status.value, "finished_at": now, "error": self.mask(error)})
+            for s in self.store.step_runs(self.run_id, latest=True)
+            if s.task_run_id == record.id and s.status in (Status.QUEUED, Status.RUNNING)])
 
     def _close_task(self, record: TaskRunRecord, status: Status, error: str | None,
                     reason: str | None) -> None:

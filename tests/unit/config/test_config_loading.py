@@ -160,6 +160,8 @@ def test_settings_block_decodes_nested_state_block_and_fills_defaults(sketch):
         "tools": None,
         "artifact_url": None,
         "server": None,
+        "executor": "local",
+        "broker": None,
     }
 
 

@@ -1,0 +1,232 @@
+"""The worker's side of the celery executor: `flowplan worker --queue NAME [--concurrency N]`
+serves one queue, running up to N tasks at once on threads.
+
+For each message (queue.TaskMessage) `Worker.run` beats first (the heartbeat key, refreshed every
+`heartbeat_interval`, living `heartbeat_timeout`), then reads the run from the shared store,
+resolves its pipeline variables and checks its source out on this machine, under this worker's
+own `workspace_dir` (once per run and worker: the tasks of one run on one worker share the
+checkout), and runs the task with flowplan.executor.run.task's TaskRunner, which commits every
+step's start, logs and finish to the store as they happen. A thread watches the store meanwhile:
+a run canceled from anywhere sets the task's cancel flag, and the running step's process group
+gets SIGTERM, then SIGKILL after the grace period, as on a driver. The final status is pushed to
+the dispatch's answer key.
+
+Sensitive variables are stored only as digests, so a worker does not have their values: a task
+that needs one fails on the worker (see docs/configuration.md, "celery executor").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from flowplan.executor.distributed.queue import (TaskMessage, beat_key, celery_app, done_key,
+                                                 redis_client, require_broker)
+from flowplan.executor.run.environment import RunValues
+from flowplan.executor.run.scheduler import Drive
+from flowplan.executor.run.task import TaskRunner
+from flowplan.executor.settings import ExecutorSettings
+from flowplan.executor.status import Status
+from flowplan.values import is_sensitive_marker
+
+ANSWER_SECONDS = 3600          # how long an answer nobody collected stays in Redis
+
+
+class Heartbeat:
+    """Sets `key` with a time to live every `interval` seconds until stopped."""
+
+    def __init__(self, client: Any, key: str, interval: float, ttl: float, text: str) -> None:
+        self.client, self.key, self.interval, self.ttl, self.text = (client, key, interval,
+                                                                     ttl, text)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="flowplan-heartbeat",
+                                        daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._set()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        try:
+            self.client.delete(self.key)
+        except Exception:  # noqa: BLE001 - the key expires by itself
+            pass
+
+    def _set(self) -> None:
+        try:
+            self.client.set(self.key, self.text, px=max(1, int(self.ttl * 1000)))
+        except Exception:  # noqa: BLE001 - a broker outage: the next beat tries again
+            pass
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._set()
+
+
+class Worker:
+    """What one `flowplan worker` process serves tasks with: the store, this machine's settings
+    (where workspaces go) and the broker."""
+
+    def __init__(self, store: Any, settings: ExecutorSettings) -> None:
+        self.store = store
+        self.settings = settings
+        self.broker = require_broker(settings.broker)
+        self.redis = redis_client(self.broker)
+        self.identity = f"{socket.gethostname()} pid {os.getpid()}"
+        self._runs: dict[int, _PreparedRun] = {}          # the runs with tasks here now
+        self._run_locks: dict[int, threading.Lock] = {}   # one per run seen (a few bytes)
+        self._locks_lock = threading.Lock()
+
+    def app(self) -> Any:
+        return celery_app(self.broker, self.run)
+
+    def run(self, payload: dict[str, Any]) -> str:
+        """Run the task a message names; its final status (also pushed to the answer key)."""
+        message = TaskMessage.of(payload)
+        answer: dict[str, str] = {}
+        with Heartbeat(self.redis, beat_key(message.token), message.heartbeat_interval,
+                       message.heartbeat_timeout, self.identity):
+            try:
+                status = self._run(message)
+            except Exception as exc:  # noqa: BLE001 - a bug or the store's outage: the driver
+                status = Status.FAILED  # records it, rather than waiting for silence
+                answer["error"] = (f"flowplan error on the worker ({self.identity}): "
+                                   f"{type(exc).__name__}: {exc}")
+        answer["status"] = status.value
+        self.redis.rpush(done_key(message.token), json.dumps(answer))
+        self.redis.expire(done_key(message.token), ANSWER_SECONDS)
+        return status.value
+
+    def _run(self, message: TaskMessage) -> Status:
+        prepared = self._take(message.run_id)
+        try:
+            drive = prepared.drive
+            record = next(t for t in self.store.task_runs(message.run_id)
+                          if t.id == message.task_run_id)
+            if prepared.error is not None:
+                drive.close_task(record, Status.FAILED, prepared.error)
+                return Status.FAILED
+            if drive.canceled():
+                drive.close_task(record, Status.CANCELED, drive.cancel_reason or "canceled")
+                return Status.CANCELED
+            stages = drive.definition.get("stages") or {}
+            definition = dict((stages.get(message.stage) or {}).get("tasks", {})
+                              .get(message.task) or {})
+            definition["retries"] = message.retries
+            steps = [s for s in self.store.step_runs(message.run_id, latest=True)
+                     if s.task_run_id == record.id]
+            return TaskRunner(prepared.context, message.stage, message.task, definition,
+                              record, steps).run()
+        finally:
+            self._release(message.run_id, prepared)
+
+    def _take(self, run_id: int) -> _PreparedRun:
+        """The run as this worker prepared it, shared by its tasks running here at once, as a
+        driver's tasks share its drive: one checkout, log writer and cancel watcher."""
+        with self._run_lock(run_id):
+            with self._locks_lock:
+                prepared = self._runs.get(run_id)
+                if prepared is not None:
+                    prepared.users += 1
+                    return prepared
+            prepared = self._prepare(run_id)
+            with self._locks_lock:
+                self._runs[run_id] = prepared
+            return prepared
+
+    def _release(self, run_id: int, prepared: _PreparedRun) -> None:
+        with self._run_lock(run_id):
+            with self._locks_lock:
+                prepared.users -= 1
+                if prepared.users:
+                    return
+                del self._runs[run_id]
+            prepared.close()
+
+    def _prepare(self, run_id: int) -> _PreparedRun:
+        run = self.store.get_run(run_id)
+        plain = {name: value for name, value in (run.variables or {}).items()
+                 if not is_sensitive_marker(value)}
+        drive = Drive(self.store, self.settings, run, RunValues.of(plain))
+        try:
+            error = drive.prepare_remote()
+        except BaseException:
+            if drive.writer is not None:
+                drive.writer.close()
+            raise
+        return _PreparedRun(drive, error, drive.task_context() if error is None else None,
+                            _CancelWatch(drive))
+
+    @contextmanager
+    def _run_lock(self, run_id: int) -> Iterator[None]:
+        """One preparation of a run at a time on this worker (its tasks share it)."""
+        with self._locks_lock:
+            lock = self._run_locks.setdefault(run_id, threading.Lock())
+        with lock:
+            yield
+
+
+class _PreparedRun:
+    def __init__(self, drive: Drive, error: str | None, context: Any,
+                 watch: _CancelWatch) -> None:
+        self.drive, self.error, self.context, self.watch = drive, error, context, watch
+        self.users = 1
+
+    def close(self) -> None:
+        self.watch.stop()
+        self.drive.writer.close()
+
+
+class _CancelWatch:
+    """Polls the store for the run's cancel (Drive.canceled sets the flag the step types
+    watch) until stopped."""
+
+    def __init__(self, drive: Drive) -> None:
+        self.drive = drive
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="flowplan-cancel-watch",
+                                        daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._done.wait(self.drive.settings.poll_interval):
+            try:
+                if self.drive.canceled():
+                    return
+            except Exception:  # noqa: BLE001 - the store's outage: look again
+                continue
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def serve(directory: Path | str, queue: str, concurrency: int) -> None:
+    """Serve `queue` from the config in `directory` (its `store`, `broker` and `workspace_dir`)
+    until stopped (SIGTERM or Ctrl-C end it after the running tasks finish, as Celery does)."""
+    from flowplan.diagnostics import DiagnosticsError
+    from flowplan.engine import load_config
+    from flowplan.store import Store
+
+    config = load_config(Path(directory))
+    problems = [d for d in config.diagnostics
+                if d.address == "flowplan" and d.severity.value == "error"]
+    if problems:
+        raise DiagnosticsError(problems, config.texts)
+    store = Store.open(config.settings.get("store") or "sqlite:///.flowplan/flowplan.db",
+                       config.directory)
+    settings = ExecutorSettings.from_config(config.directory, config.settings)
+    worker = Worker(store, settings)
+    app = worker.app()
+    name = f"flowplan-{queue}@{socket.gethostname()}-{os.getpid()}"
+    app.worker_main(["worker", "--queues", queue, "--concurrency", str(concurrency),
+                     "--pool", "threads", "--hostname", name, "--without-gossip",
+                     "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING"])
