@@ -45,6 +45,7 @@ import json
 import os
 import sqlite3
 import stat
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -72,6 +73,7 @@ from flowplan.store.sensitive import SensitiveText
 from flowplan.store.users import UserRecords
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000   # how long a write waits for the lock before StoreBusy
+RECONNECT_WAIT_SECONDS = 30.0     # how long a store that was connected waits for its server back
 _WRITE_OPTION = "flowplan_store_write"   # execution option: this transaction will write
 
 Row = TypeVar("Row", Pipeline, Schedule, DeploymentGroup)
@@ -202,10 +204,42 @@ def _without_nul(parameters: Any) -> Any:
     return parameters
 
 
+def _wait_through_restarts(engine: Engine) -> None:
+    """Once connected, ride out a database server restart instead of failing the caller.
+
+    A run writes its logs and statuses as it goes; a PostgreSQL restart of a few seconds under
+    it must not fail the run. So a new connection, once one has succeeded, is retried for up to
+    `RECONNECT_WAIT_SECONDS`. The first connection is not retried: a wrong URL or a database
+    that is down when a command starts fails at once with the driver's message.
+    """
+    connected = False
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(_dbapi_connection: Any, _record: Any) -> None:
+        nonlocal connected
+        connected = True
+
+    @event.listens_for(engine, "do_connect")
+    def _on_do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        if not connected:
+            return None                       # the default connect, errors and all
+        deadline = time.monotonic() + RECONNECT_WAIT_SECONDS
+        delay = 0.1
+        while True:
+            try:
+                return dialect.connect(*cargs, **cparams)
+            except dialect.loaded_dbapi.OperationalError:
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+
 def _create_engine(url: URL) -> Engine:
     if url.get_backend_name() != "sqlite":
         # hide_parameters: an error says what failed, never the values written (names, hashes)
         engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        _wait_through_restarts(engine)
         if url.get_backend_name() == "postgresql":
             @event.listens_for(engine, "before_cursor_execute", retval=True)
             def _on_execute(_connection: Any, _cursor: Any, statement: str, parameters: Any,

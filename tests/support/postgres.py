@@ -26,7 +26,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+from tests.support.ports import free_port
 
 POSTGRES_USER = "postgres"
 ROLE = "flowplan"
@@ -62,11 +62,6 @@ def postgres_problem() -> str | None:
         return "setpriv is missing (Debian package util-linux)"
     return None
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
+from tests.support.ports import free_port
 
 STARTUP_SECONDS = 20.0
 
@@ -31,11 +32,6 @@ def redis_problem() -> str | None:
         return "redis-server is not installed (Debian package redis-server)"
     return None
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -45,6 +44,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
+from tests.support.ports import free_port
 
 REGISTRY = "docker-registry"
 STARTUP_SECONDS = 20.0
@@ -120,11 +120,6 @@ class Registry:
         with urllib.request.urlopen(request, timeout=10) as answer:
             return f"Bearer {json.load(answer)['token']}"
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _unverified() -> Any:

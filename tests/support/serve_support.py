@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SUPPORT = REPO / "tests" / "support"
@@ -85,13 +86,6 @@ def quickstart_like(directory: Path, pipelines: str | None = None,
     flowplan(directory, "apply", "--auto-approve")
     return head
 
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def flowplan(directory: Path, *args: str, check: bool = True, timeout: float = 120

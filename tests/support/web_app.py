@@ -13,7 +13,6 @@ a real SQLite store, real steps.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -21,6 +20,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from tests.support.ports import free_port
 
 
 # -- users ----------------------------------------------------------------------------------------
@@ -81,11 +81,6 @@ def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 30.0) -
         time.sleep(0.05)
     return value
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager

@@ -4,12 +4,15 @@ racing on a fresh database, and the server restarting while the store is in use.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import pytest
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+
+from tests.support.ports import free_port
 
 from flowplan.store import StepPlan, Store, TaskPlan, resolve_url, shown_url
 from flowplan.store.database import ValueTooLong
@@ -93,6 +96,29 @@ def test_after_the_server_restarts_the_next_call_reconnects(database_url, postgr
                                   line_count=1, at=1.0, stream="stdout", text="built")])
         assert (store.step_runs(run.id)[0].status, store.step_runs(run.id)[0].exit_code) == \
             ("succeeded", 0)
+
+
+def test_a_write_while_the_server_is_down_waits_for_it_to_come_back(database_url,
+                                                                    postgres_server):
+    with Store.open(database_url) as store:
+        store.register_pipeline("app", {"v": 1}, "h")
+        postgres_server.stop()
+        restarter = threading.Timer(2.0, postgres_server.start)
+        restarter.start()
+        try:
+            store.register_pipeline("app", {"v": 2}, "h2")   # refused at first, then written
+        finally:
+            restarter.join()
+        assert store.get_pipeline("app").definition == {"v": 2}
+
+
+def test_a_store_whose_server_is_down_from_the_start_fails_at_once(postgres_server, tmp_path):
+    url = make_url(postgres_server.url).set(port=free_port()).render_as_string(
+        hide_password=False)
+    started = time.monotonic()
+    with pytest.raises(OperationalError):
+        Store.open(url)
+    assert time.monotonic() - started < 10
 
 
 def test_a_transaction_cut_by_a_restart_fails_and_leaves_nothing_half_written(
