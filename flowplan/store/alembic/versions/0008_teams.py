@@ -17,7 +17,8 @@ Everything is spelled out here, not taken from the models in `flowplan.store.sch
 from __future__ import annotations
 
 from alembic import op
-from sqlalchemy import (Column, ForeignKey, MetaData, String, Table, Text, inspect, text)
+from sqlalchemy import (Column, ForeignKey, ForeignKeyConstraint, Index, Integer, MetaData,
+                        String, Table, Text, UniqueConstraint, inspect, text)
 
 from flowplan.store.schema import UTCDateTime
 
@@ -38,8 +39,6 @@ SCOPED = {
     "deliveries": (("webhook", "once_key"), ("team", "webhook", "once_key"),
                    "uq_deliveries_team_once"),
 }
-# how batch mode names the unnamed unique constraints it reflects on SQLite
-NAMING = {"uq": "uq_%(table_name)s_%(column_0_N_name)s"}
 
 
 def _team_column() -> Column:
@@ -74,27 +73,52 @@ def _old_unique(bind, table: str, columns: tuple[str, ...]) -> str:
     for unique in inspect(bind).get_unique_constraints(table):
         if tuple(unique["column_names"]) == columns and unique["name"]:
             return unique["name"]
-    if bind.dialect.name == "sqlite":
-        return NAMING["uq"].replace("%(table_name)s", table).replace(
-            "%(column_0_N_name)s", "_".join(columns))
-    raise RuntimeError(f"the store's {table} table has no unique constraint on "
+    raise RuntimeError(f"the store's {table} table has no named unique constraint on "
                        f"{', '.join(columns)}: it was changed by hand or is damaged")
+
+
+def _sqlite_copy(bind, table: str, dropped: tuple[str, ...]) -> Table:
+    """The table as it is (reflected: columns, foreign keys, indexes, other unique
+    constraints), without its unique constraint on `dropped`: what batch mode copies from.
+    (Batch mode cannot drop the unnamed unique constraints SQLite reflects.)"""
+    inspector = inspect(bind)
+    metadata = MetaData()
+    reflected = Table(table, MetaData(), autoload_with=bind)
+    for foreign in inspector.get_foreign_keys(table):      # the tables the keys point at
+        if foreign["referred_table"] not in metadata.tables:
+            Table(foreign["referred_table"], metadata,
+                  *[Column(name, Integer, primary_key=True)
+                    for name in foreign["referred_columns"]])
+    columns = [Column(column.name, column.type, nullable=column.nullable,
+                      primary_key=column.primary_key, server_default=column.server_default,
+                      autoincrement=column.primary_key)
+               for column in reflected.columns]
+    extras = [ForeignKeyConstraint(foreign["constrained_columns"],
+                                   [f"{foreign['referred_table']}.{name}"
+                                    for name in foreign["referred_columns"]],
+                                   ondelete=(foreign.get("options") or {}).get("ondelete"))
+              for foreign in inspector.get_foreign_keys(table)]
+    extras += [UniqueConstraint(*unique["column_names"], name=unique["name"])
+               for unique in inspector.get_unique_constraints(table)
+               if tuple(unique["column_names"]) != dropped]
+    extras += [Index(index["name"], *index["column_names"], unique=bool(index["unique"]))
+               for index in inspector.get_indexes(table)]
+    return Table(table, metadata, *columns, *extras, sqlite_autoincrement=True)
 
 
 def _scope(bind, table: str) -> None:
     before, after, name = SCOPED[table]
-    old = _old_unique(bind, table, before)
     if bind.dialect.name != "sqlite":
+        old = _old_unique(bind, table, before)
         op.add_column(table, _team_column())
         op.drop_constraint(old, table, type_="unique")
         op.create_unique_constraint(name, table, list(after))
         return
     counter = bind.execute(text("SELECT seq FROM sqlite_sequence WHERE name = :name"),
                            {"name": table}).scalar()
-    with op.batch_alter_table(table, recreate="always", naming_convention=NAMING,
-                              table_kwargs={"sqlite_autoincrement": True}) as batch:
+    with op.batch_alter_table(table, recreate="always",
+                              copy_from=_sqlite_copy(bind, table, before)) as batch:
         batch.add_column(_team_column())
-        batch.drop_constraint(old, type_="unique")
         batch.create_unique_constraint(name, list(after))
     if counter is not None:        # ids are never reused: the copy must not lower the counter
         bind.execute(text("UPDATE sqlite_sequence SET seq = max(seq, :seq) WHERE name = :name"),
