@@ -208,6 +208,15 @@ class PgStateBackend:
             return connection.execute(text("SELECT 1 FROM flowplan_state WHERE team = :team"),
                                       {"team": self.team}).first() is not None
 
+    def drop(self) -> bool:
+        """Delete the team's row (`flowplan team delete`); False when it had none. The caller
+        holds the state lock."""
+        from sqlalchemy import text
+
+        with self._transaction("write") as connection:
+            return connection.execute(text("DELETE FROM flowplan_state WHERE team = :team"),
+                                      {"team": self.team}).rowcount > 0
+
     def write(self, state: State) -> None:
         """Bump `state.serial` and store `state`, only over the row it was read from.
 

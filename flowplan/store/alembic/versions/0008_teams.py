@@ -16,6 +16,8 @@ Everything is spelled out here, not taken from the models in `flowplan.store.sch
 
 from __future__ import annotations
 
+import warnings
+
 from alembic import op
 from sqlalchemy import (Column, ForeignKey, ForeignKeyConstraint, Index, Integer, MetaData,
                         String, Table, Text, UniqueConstraint, inspect, text)
@@ -64,9 +66,11 @@ def _key_ticks_by_team(bind) -> None:
         op.drop_constraint(name, "schedule_ticks", type_="primary")
         op.create_primary_key(name, "schedule_ticks", ["schedule", "team"])
         return
-    with op.batch_alter_table("schedule_ticks", recreate="always") as batch:
-        batch.add_column(_team_column())
-        batch.create_primary_key("pk_schedule_ticks", ["schedule", "team"])
+    with warnings.catch_warnings():   # SQLAlchemy notes the key's new column: meant so
+        warnings.filterwarnings("ignore", "Table '_alembic_tmp_schedule_ticks' specifies")
+        with op.batch_alter_table("schedule_ticks", recreate="always") as batch:
+            batch.add_column(_team_column())
+            batch.create_primary_key("pk_schedule_ticks", ["schedule", "team"])
 
 
 def _old_unique(bind, table: str, columns: tuple[str, ...]) -> str:
@@ -135,6 +139,9 @@ def upgrade() -> None:
         _scope(bind, table)
     _key_ticks_by_team(bind)
     _tables().tables["team_members"].create(bind)
+    # the users there were could log in to the one server there was: they stay members of it
+    bind.execute(text("INSERT INTO team_members (\"user\", team, created_at) "
+                      "SELECT name, 'default', created_at FROM users"))
     if bind.dialect.name == "sqlite":
         broken = bind.execute(text("PRAGMA foreign_key_check")).fetchall()
         if broken:
