@@ -148,6 +148,55 @@ def user_list(json_output: bool = typer.Option(False, "--json", help="Print JSON
     exit_with(guard_runs(body))
 
 
+@user_app.command("join")
+def user_join(name: str = typer.Argument(..., help="The user."),
+              team: List[str] = typer.Option(..., "--team", help="The team to join "
+                                             "(repeatable)."),
+              by: Optional[str] = AsOption) -> None:
+    """Make a user a member of teams: a team's server lets in its members only."""
+    def body() -> int:
+        from flowplan import teams as team_names
+
+        joined = [team_names.check_name(item) for item in team]
+        store = run_service().store
+        for item in joined:
+            if not team_names.team_exists(OPTIONS.directory, item):
+                err(f"Error: there is no team {item} in {OPTIONS.directory}; create it with "
+                    f"`flowplan team new {item}`.")
+                return EXIT_ERROR
+        try:
+            for item in joined:
+                store.add_team_member(item, name, by=user_name(by))
+        except KeyError:
+            err(f"Error: there is no user {name}; add one with `flowplan user add {name}`.")
+            return EXIT_ERROR
+        out(f"{name} is a member of team {', '.join(store.user_teams(name))}.")
+        return EXIT_OK
+    exit_with(guard_runs(body))
+
+
+@user_app.command("leave")
+def user_leave(name: str = typer.Argument(..., help="The user."),
+               team: List[str] = typer.Option(..., "--team", help="The team to leave "
+                                              "(repeatable)."),
+               by: Optional[str] = AsOption) -> None:
+    """Take a user out of teams (their sessions and tokens stay good for the teams left)."""
+    def body() -> int:
+        from flowplan import teams as team_names
+
+        store = run_service().store
+        for item in team:
+            if not store.remove_team_member(team_names.check_name(item), name,
+                                            by=user_name(by)):
+                err(f"Error: {name} is not a member of team {item}.")
+                return EXIT_ERROR
+        now = store.user_teams(name)
+        out(f"{name} is a member of team {', '.join(now)}." if now
+            else f"{name} is a member of no team now.")
+        return EXIT_OK
+    exit_with(guard_runs(body))
+
+
 @user_app.command("rm")
 def user_rm(name: str = typer.Argument(..., help="The user to remove."),
             by: Optional[str] = AsOption) -> None:
