@@ -466,7 +466,8 @@ class Launcher:
 
             config = load_config(self.directory, environ=self.environ)
             try:
-                self._state_path = backend_for(self.directory, config.settings).path
+                self._state_path = backend_for(self.directory, config.settings,
+                                               config.team).path
             except Exception:  # noqa: BLE001 - an unusable backend: prepare_run reports it
                 self._state_path = self.directory / ".flowplan" / "state.json"
         return self._state_path

@@ -155,7 +155,8 @@ class Worker:
         run = self.store.get_run(run_id)
         plain = {name: value for name, value in (run.variables or {}).items()
                  if not is_sensitive_marker(value)}
-        drive = Drive(self.store, self.settings, run, RunValues.of(plain))
+        # the worker's store reads every team's runs by id; the run's drive is its team's
+        drive = Drive(self.store.for_team(run.team), self.settings, run, RunValues.of(plain))
         try:
             error = drive.prepare_remote()
         except BaseException:
@@ -222,7 +223,7 @@ def serve(directory: Path | str, queue: str, concurrency: int) -> None:
     if problems:
         raise DiagnosticsError(problems, config.texts)
     store = Store.open(config.settings.get("store") or "sqlite:///.flowplan/flowplan.db",
-                       config.directory)
+                       config.directory, team=None)     # every team's tasks (Worker._prepare)
     settings = ExecutorSettings.from_config(config.directory, config.settings)
     worker = Worker(store, settings)
     app = worker.app()
