@@ -103,12 +103,12 @@ def _broken_steps_as_warnings(diagnostics: Diagnostics) -> Diagnostics:
 
 
 def team_of(directory: Path, environ: dict[str, str] | None = None) -> str:
-    """The selected team (flowplan.teams.selected_team); `default` when the selection names
-    none here, which the config's loading then reports as an error."""
+    """The selected team (flowplan.teams.selected_team); DiagnosticsError when the selection
+    names none here: nothing is read or written for another team instead."""
     try:
         return teams.selected_team(directory, environ)
-    except teams.TeamError:
-        return teams.DEFAULT_TEAM
+    except teams.TeamError as error:
+        raise DiagnosticsError([_diagnostic("Unknown team", str(error))]) from None
 
 
 def backend_for(directory: Path, settings: dict | None,
