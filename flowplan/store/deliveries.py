@@ -96,7 +96,8 @@ class DeliveryRecords:
             raise ValueError(f"unknown delivery outcome {outcome!r}")
         if once and not delivery_id:
             raise ValueError("a delivery recorded once needs its delivery id")
-        row = dict(team=self._owner(), webhook=_cut(webhook, 255), sender=_cut(sender, 16), event=_cut(event, 64),
+        row = dict(team=self._owner(), webhook=_cut(webhook, 255), sender=_cut(sender, 16),
+                   event=_cut(event, 64),
                    delivery_id=_cut(delivery_id, 255),
                    once_key=_cut(delivery_id, 255) if once else None, outcome=outcome,
                    status=int(status), reason=reason or "", run_id=run_id,
@@ -227,7 +228,8 @@ class DeliveryRecords:
         for run in runs:
             numbers[run["pipeline"]] += 1
             rows.append(dict(
-                team=team, pipeline=run["pipeline"], number=numbers[run["pipeline"]], status="queued",
+                team=team, pipeline=run["pipeline"], number=numbers[run["pipeline"]],
+                status="queued",
                 trigger=run["trigger"], user=run.get("user"), branch=run.get("branch"),
                 # JSON columns: encoded to text as the rows are written, so nothing here
                 # aliases a caller's dict (no copies needed)

@@ -195,7 +195,8 @@ class RunHistory:
             require_json_data(value, what)
         now = utc_now()
         team = self._owner()
-        row = dict(team=team, pipeline=pipeline, status=status, trigger=trigger, user=user, branch=branch,
+        row = dict(team=team, pipeline=pipeline, status=status, trigger=trigger, user=user,
+                   branch=branch,
                    commit=commit, variables=copy.deepcopy(variables or {}),
                    definition=copy.deepcopy(definition), options=copy.deepcopy(options or {}),
                    created_at=now, pid=pid, host=host, pid_start_time=pid_start_time,
