@@ -26,6 +26,7 @@ NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 SELECTION_FILE = Path(".flowplan") / "team"
 TEAMS_DIRECTORY = Path(".flowplan") / "teams"
 VARIABLE_FILE_SUFFIX = ".fpvars"          # NAME.fpvars: the values of team NAME
+MAX_SELECTION_BYTES = 256
 
 
 class TeamError(Exception):
@@ -70,7 +71,8 @@ def selected_team(directory: Path, environ: Mapping[str, str] | None = None, *,
     if not chosen:
         path = Path(directory) / SELECTION_FILE
         try:
-            chosen = path.read_text(encoding="utf-8").strip()
+            with open(path, "rb") as handle:        # a name is short: never read a whole file
+                chosen = handle.read(MAX_SELECTION_BYTES).decode("utf-8").strip()
         except FileNotFoundError:
             return DEFAULT_TEAM
         except (OSError, UnicodeDecodeError) as error:

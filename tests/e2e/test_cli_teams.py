@@ -1,13 +1,21 @@
 """Teams through the real `flowplan` command: two teams apply the same config into separate
 states (`.flowplan/state.json`, `.flowplan/teams/blue/state.json`), run the same pipeline with
 their own variable values (`blue.fpvars`) and keep separate run histories; `team list`,
-`team select`, `$FLOWPLAN_TEAM`, and `team delete` with its refusals."""
+`team select`, `$FLOWPLAN_TEAM`, and `team delete` with its refusals. The same with the state
+and the store in PostgreSQL (a row of `flowplan_state` per team)."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
 
 from cli_workspace import assert_ok
+from postgres import postgres_problem, start_postgres
 
 CONFIG = """
 variable "greeting" {
@@ -117,3 +125,69 @@ def test_a_selection_naming_no_team_stops_every_command_before_it_acts(workspace
     (workspace.config / ".flowplan" / "team").write_text("../etc\n")
     result = run_flowplan("state", "list")
     assert result.code == 1 and "names no valid team" in result.stderr
+
+
+PG_SETTINGS = """
+flowplan {
+  store = env("FLOWPLAN_STORE_URL")
+  state {
+    backend = "pg"
+    url     = env("FLOWPLAN_STATE_URL")
+  }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def postgres_for_teams():
+    problem = postgres_problem()
+    if problem:
+        pytest.skip(problem)
+    directory = Path(tempfile.mkdtemp(prefix="flowplan-teams-pg-"))
+    try:
+        with start_postgres(directory / "cluster") as server:
+            yield server
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_teams_with_the_state_and_the_store_in_postgresql(postgres_for_teams, workspace,
+                                                         run_flowplan):
+    from flowplan.state.pg import PgStateBackend
+
+    url = postgres_for_teams.create_database(f"teams_{uuid.uuid4().hex[:12]}")
+    env = {"FLOWPLAN_STATE_URL": url, "FLOWPLAN_STORE_URL": url}
+    workspace.write(PG_SETTINGS + CONFIG)
+    (workspace.config / "blue.fpvars").write_text('greeting = "hello from blue"\n')
+    assert_ok(run_flowplan("apply", "--auto-approve", env=env))
+    assert_ok(run_flowplan("team", "new", "blue", env=env))
+    assert_ok(run_flowplan("apply", "--auto-approve", env=env))
+    assert_ok(run_flowplan("run", "app", env=env))
+    assert_ok(run_flowplan("run", "app", env={**env, "FLOWPLAN_TEAM": "default"}))
+    assert_ok(run_flowplan("run", "app", env={**env, "FLOWPLAN_TEAM": "default"}))
+    default_state, blue_state = PgStateBackend(url), PgStateBackend(url, team="blue")
+    try:
+        assert default_state.read().lineage != blue_state.read().lineage
+        assert [r.address for r in blue_state.read()] == ["pipeline.app"]
+    finally:
+        default_state.close()
+        blue_state.close()
+    blue_runs = json.loads(assert_ok(run_flowplan("runs", "--json", env=env)).stdout)
+    default_runs = json.loads(assert_ok(run_flowplan(
+        "runs", "--json", env={**env, "FLOWPLAN_TEAM": "default"})).stdout)
+    assert [r["number"] for r in blue_runs] == [1]
+    assert sorted(r["number"] for r in default_runs) == [1, 2]
+    assert "hello from blue" in assert_ok(run_flowplan("logs", "app#1", env=env)).stdout
+    for result in (run_flowplan("apply", "--auto-approve", env=env),):
+        assert postgres_for_teams.password not in result.output
+
+    assert_ok(run_flowplan("team", "select", "default", env=env))
+    refused = run_flowplan("team", "delete", "blue", env=env)
+    assert refused.code == 1 and "1 resources in its state and 1 runs" in refused.stderr
+    assert_ok(run_flowplan("team", "delete", "blue", "--force", env=env))
+    blue_state = PgStateBackend(url, team="blue")
+    try:
+        assert not blue_state.exists()
+    finally:
+        blue_state.close()
+    assert len(json.loads(assert_ok(run_flowplan("runs", "--json", env=env)).stdout)) == 2
