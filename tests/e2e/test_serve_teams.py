@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import httpx
+import pytest
 
 from cli_workspace import assert_ok
 
@@ -28,6 +29,8 @@ pipeline "app" {
 LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+) \(config .*, team (\S+)\)")
 TOKEN = re.compile(r"fpt_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
 PASSWORD = "a long enough password"
+
+pytestmark = pytest.mark.timeout(900)      # a dozen commands and two servers: slow when loaded
 
 
 def start_server(workspace, team: str, log_name: str) -> tuple[subprocess.Popen, str]:
