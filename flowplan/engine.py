@@ -445,7 +445,8 @@ def delete_team(directory: Path | str, team: str, *, force: bool = False,
                 environ: dict[str, str] | None = None) -> TeamDeleted:
     """`flowplan team delete`: remove team `team` here: its state (local file and directory,
     or its pg row), its rows in the store (runs with everything they hold, pipelines,
-    schedules, deployment groups, cache entries, deliveries, memberships) and its directory.
+    schedules, deployment groups, cache entries, deliveries, memberships), its runs'
+    workspaces, artifacts and caches on this machine, and its directory.
 
     Refuses (TeamError) team `default`, the selected team, and, unless `force`, a team whose
     state holds resources or whose store holds runs. The team's state lock is held meanwhile,
@@ -483,6 +484,11 @@ def delete_team(directory: Path | str, team: str, *, force: bool = False,
             runs = store.forget_team(team)
         if isinstance(backend, PgStateBackend):
             backend.drop()
+    from flowplan.executor.settings import ExecutorSettings
+
+    executor = ExecutorSettings.from_config(config.directory, config.settings)
+    for root in (executor.workspace_dir, executor.artifacts_dir, executor.cache_dir):
+        shutil.rmtree(root / ".teams" / team, ignore_errors=True)   # its runs' files (layout)
     shutil.rmtree(teams.team_directory(directory, team), ignore_errors=True)
     return TeamDeleted(team, resources, runs)
 

@@ -98,9 +98,12 @@ def test_team_delete_refuses_default_the_selected_team_and_a_team_holding_things
     assert "--force" in refused.stderr
     assert (workspace.config / ".flowplan" / "teams" / "blue" / "state.json").exists()
 
+    blue_workspaces = workspace.config / ".flowplan" / "workspaces" / ".teams" / "blue"
+    assert (blue_workspaces / "app" / "1").is_dir()
     deleted = assert_ok(run_flowplan("team", "delete", "blue", "--force"))
     assert "forgot 1 resources and 1 runs" in deleted.stdout
     assert not (workspace.config / ".flowplan" / "teams" / "blue").exists()
+    assert not blue_workspaces.exists()
     assert assert_ok(run_flowplan("team", "list")).stdout.splitlines() == ["* default"]
     again = assert_ok(run_flowplan("team", "new", "blue"))       # a fresh team of that name
     assert "Created team blue" in again.stdout
