@@ -398,7 +398,6 @@ def open_run_service(directory: Path | str, config: Config | None = None) -> Any
     from flowplan.executor.service import RunService
     from flowplan.executor.settings import ExecutorSettings
     from flowplan.executor.targets import run_targets
-    from flowplan.store import Store
 
     directory = Path(directory)
     if not directory.is_dir():      # else a mistyped -C would get a store made there

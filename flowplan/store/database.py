@@ -69,7 +69,7 @@ from flowplan.store.logs import LogHistory
 from flowplan.store.migrations import REVISIONS, Revisions, prepare_schema, read_version
 from flowplan.store.recording import Recorder
 from flowplan.store.runs import RunHistory
-from flowplan.store.schema import Base, DeploymentGroup, LogChunk, Pipeline, Schedule, utc_now
+from flowplan.store.schema import DeploymentGroup, LogChunk, Pipeline, Schedule, utc_now
 from flowplan.store.sensitive import SensitiveText
 from flowplan.store.users import UserRecords
 

@@ -9,7 +9,6 @@ import threading
 import pytest
 
 from flowplan.store import DeliveryRedelivered, Store
-from flowplan.store.migrations import REVISIONS
 
 from test_store_migrations import make_version_2_store, recorded_version, shape, upto
 

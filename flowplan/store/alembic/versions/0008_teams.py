@@ -20,7 +20,7 @@ import warnings
 
 from alembic import op
 from sqlalchemy import (Column, ForeignKey, ForeignKeyConstraint, Index, Integer, MetaData,
-                        String, Table, Text, UniqueConstraint, inspect, text)
+                        String, Table, UniqueConstraint, inspect, text)
 
 from flowplan.store.schema import UTCDateTime
 
