@@ -1,6 +1,6 @@
 """The `pg` state backend: the state in a PostgreSQL row, guarded by an advisory lock.
 
-Holds `PgStateBackend` (read, write, exists, lock, lock_info, force_unlock: the methods of
+Holds `PgStateBackend` (read, write, exists, stamp, lock, lock_info, force_unlock: the methods of
 flowplan.state.local.LocalStateBackend) and `shown_url` (a database URL without its password).
 Tables, made on first use:
 
@@ -207,6 +207,19 @@ class PgStateBackend:
         with self._transaction("read") as connection:
             return connection.execute(text("SELECT 1 FROM flowplan_state WHERE team = :team"),
                                       {"team": self.team}).first() is not None
+
+    def stamp(self) -> tuple:
+        """A cheap key that changes whenever the state is written: the row's serial, lineage and
+        time of writing, read in one query (every write bumps the serial; `migrate --force`
+        replaces the row keeping its serial, but not its time). StateError when the database
+        cannot be reached."""
+        from sqlalchemy import text
+
+        with self._transaction("read") as connection:
+            row = connection.execute(
+                text("SELECT serial, lineage, updated_at FROM flowplan_state WHERE team = :team"),
+                {"team": self.team}).first()
+        return ("pg", self.path, None) if row is None else ("pg", self.path, *row)
 
     def write(self, state: State) -> None:
         """Bump `state.serial` and store `state`, only over the row it was read from.
