@@ -29,6 +29,8 @@ def _lock_timeout(value: str) -> float:
         raise typer.BadParameter(str(exc)) from None
 
 
+# Declared `str` where used (typer parses the text), and handed over as seconds (a float) by
+# its callback.
 LockTimeoutOption = typer.Option(
     "0", "--lock-timeout", metavar="DURATION", callback=_lock_timeout,
     help="How long to wait for a state lock another flowplan holds (e.g. 30s, 5m), saying "
@@ -74,7 +76,7 @@ def plan(
                                                 help="Plan to replace ADDR even if unchanged."),
     destroy: bool = typer.Option(False, "--destroy", help="Plan to destroy everything."),
     parallelism: int = typer.Option(10, "--parallelism", min=1),
-    lock_timeout: float = LockTimeoutOption,
+    lock_timeout: str = LockTimeoutOption,
 ) -> None:
     """Show what apply would change: the config compared with the state."""
     from flowplan.plan.planner import PlanOptions
@@ -141,7 +143,7 @@ def apply(
     replace: Optional[List[str]] = typer.Option(None, "--replace"),
     parallelism: int = typer.Option(10, "--parallelism", min=1,
                                     help="How many resources to change at once."),
-    lock_timeout: float = LockTimeoutOption,
+    lock_timeout: str = LockTimeoutOption,
 ) -> None:
     """Provision the config: plan, ask for yes, then apply (or apply a saved plan)."""
     from flowplan.plan.planner import PlanOptions
@@ -158,7 +160,7 @@ def destroy(
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Skip the yes prompt."),
     target: Optional[List[str]] = typer.Option(None, "--target"),
     parallelism: int = typer.Option(10, "--parallelism", min=1),
-    lock_timeout: float = LockTimeoutOption,
+    lock_timeout: str = LockTimeoutOption,
 ) -> None:
     """Destroy everything the state records (or the targets and what depends on them)."""
     from flowplan.plan.planner import PlanOptions
@@ -241,7 +243,7 @@ def import_(
                              "(a GitHub webhook: OWNER/REPO/HOOKID; a git webhook: the "
                              "repository's path; a pipeline: its name)."),
     var: Optional[List[str]] = VarOption,
-    lock_timeout: float = LockTimeoutOption,
+    lock_timeout: str = LockTimeoutOption,
 ) -> None:
     """Record an object made outside flowplan in the state, under a block of the config; the
     next plan shows only what differs from the config."""
@@ -328,7 +330,7 @@ def state_show(address: str = typer.Argument(..., help="Resource address, e.g. p
 
 @state_app.command("rm")
 def state_rm(address: str = typer.Argument(..., help="Resource address to forget."),
-             lock_timeout: float = LockTimeoutOption) -> None:
+             lock_timeout: str = LockTimeoutOption) -> None:
     """Forget a resource without destroying it."""
     def body() -> int:
         from flowplan.state.waiting import lock_within
@@ -350,7 +352,7 @@ def state_migrate(
     force: bool = typer.Option(False, "--force", help="Replace a state the target already has."),
     source: Optional[Path] = typer.Option(None, "--from", help="The local state file to copy "
                                           "(default: the state block's path)."),
-    lock_timeout: float = LockTimeoutOption,
+    lock_timeout: str = LockTimeoutOption,
 ) -> None:
     """Copy the local state into the configured pg backend (the local file stays)."""
     def body() -> int:
