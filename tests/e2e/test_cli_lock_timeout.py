@@ -1,8 +1,8 @@
 """`--lock-timeout` from the command line, against a real PostgreSQL (the pg backend) and the
 local file: two `flowplan apply` at once where the second waits (one line naming the first) and
 then succeeds after it, every resource applied once; with a short timeout the second fails with
-the holder's details; Ctrl-C while waiting exits cleanly; a bad value is refused with what to
-write."""
+the holder's details; Ctrl-C or SIGTERM while waiting exits cleanly; a bad value is refused with
+what to write."""
 
 from __future__ import annotations
 
@@ -135,7 +135,8 @@ def test_second_apply_with_a_short_timeout_fails_with_the_holders_details_on_pg(
     assert set(applied) == {first.pid}, "only the first applied"
 
 
-def test_ctrl_c_while_waiting_for_a_local_lock_exits_cleanly(workspace):
+@pytest.mark.parametrize("sent, named", [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")])
+def test_ctrl_c_or_sigterm_while_waiting_for_a_local_lock_exits_cleanly(workspace, sent, named):
     workspace.write(RESOURCES)
     workspace.state_path.parent.mkdir(parents=True, exist_ok=True)
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(workspace.state_path)],
@@ -147,10 +148,10 @@ def test_ctrl_c_while_waiting_for_a_local_lock_exits_cleanly(workspace):
         line = waiting.stderr.readline()
         assert line.startswith("Waiting up to 5m0s for the state lock on "), line
         assert f"pid {holder.pid}" in line and lock_id in line
-        waiting.send_signal(signal.SIGINT)
+        waiting.send_signal(sent)
         rest_out, rest_err = waiting.communicate(timeout=30)
         assert waiting.returncode == 1
-        assert "Error: stopped by Ctrl-C while waiting for the state lock" in rest_err
+        assert f"Error: stopped by {named} while waiting for the state lock" in rest_err
         assert "Nothing was locked, read or written" in rest_err
         assert "Traceback" not in rest_err and "Aborted" not in rest_err
         assert workspace.calls("apply") == []

@@ -2,7 +2,7 @@
 changes with every write (what `flowplan serve` compares to notice an apply): the local file's
 inode, size and mtime; the pg row's serial, lineage and time of writing in one query, also when
 `state migrate --force` replaces the row keeping its serial. A pg database that does not answer
-is a StateError without the password."""
+is a StateError without the password; one that restarted costs a reconnect."""
 
 from __future__ import annotations
 
@@ -96,3 +96,12 @@ def test_pg_stamp_of_a_database_that_does_not_answer_is_a_state_error_without_pa
         down.stamp()
     assert "cannot read the state in postgresql://flowplan:***@127.0.0.1" in str(raised.value)
     assert "hunter2" not in str(raised.value)
+
+
+def test_pg_stamp_reconnects_once_after_a_database_restart(server, backend):
+    state = backend.read()
+    state.set(resource("a"))
+    backend.write(state)
+    before = backend.stamp()                   # its kept connection is open now
+    server.restart()
+    assert backend.stamp() == before, "the broken connection is replaced, the key the same"
