@@ -110,8 +110,9 @@ class HookTargets:
         key = self._sources_key()
         with self._lock:
             if key != self._key:
-                self._targets = read_hook_targets(self.directory, self.state, self.environ)
-                self._key = key
+                targets = read_hook_targets(self.directory, self.state, self.environ)
+                if targets is not None:         # else keep what was read: tried again next time
+                    self._targets, self._key = targets, key
             return self._targets
 
     def _sources_key(self) -> tuple:
@@ -119,9 +120,10 @@ class HookTargets:
 
 
 def read_hook_targets(directory: Path, backend: StateBackend,
-                      environ: Mapping[str, str]) -> dict[str, HookTarget]:
+                      environ: Mapping[str, str]) -> dict[str, HookTarget] | None:
     """The webhooks of the state in `backend`, with the clear secrets of the config in
-    `directory` that match their digests."""
+    `directory` that match their digests; None when the state cannot be read (a pg database
+    that does not answer: the webhooks last read stay in use meanwhile)."""
     from flowplan.config.loader import load_config
     from flowplan.state import StateError
 
@@ -129,7 +131,7 @@ def read_hook_targets(directory: Path, backend: StateBackend,
         state = backend.read()
     except StateError as exc:
         log.warning("webhooks: the state cannot be read: %s", exc)
-        return {}
+        return None
     applied = {r.address: r for r in state if r.address.startswith(WEBHOOK_PREFIX)}
     if not applied:
         return {}

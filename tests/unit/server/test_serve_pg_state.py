@@ -4,7 +4,7 @@ The server notices an apply made while it runs through the state backend's `stam
 the row's serial and lineage), not a state file: a webhook applied meanwhile takes the next
 delivery, a pipeline applied again runs its new definition at the next start, and a due
 schedule starts its run. A database that does not answer makes the stamp a key of its own, not a
-failed delivery.
+failed delivery, and the webhooks last read stay in use until it answers again.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from tests.support.ports import free_port
 
 from flowplan import engine
 from flowplan.server.app import create_app
-from flowplan.server.context import ServerContext, schedule_starter
+from flowplan.server.context import HookTargets, ServerContext, schedule_starter
 from flowplan.server.launcher import sources_key
 from flowplan.server.schedules import Scheduler
+from flowplan.state import StateError
 from flowplan.state.pg import PgStateBackend
 
 pytestmark = pytest.mark.skipif(postgres_problem() is not None,
@@ -183,3 +184,38 @@ def test_a_database_that_does_not_answer_gives_a_key_of_its_own_not_an_error(dir
     key = sources_key(directory, down)
     assert ("unreadable", down.path) in key
     assert "hunter2" not in repr(key)
+
+
+class Unreachable:
+    """A state backend whose database stops answering when `down` is set."""
+
+    def __init__(self, backend: PgStateBackend) -> None:
+        self.backend, self.path, self.down = backend, backend.path, False
+
+    def stamp(self) -> tuple:
+        if self.down:
+            raise StateError(f"cannot read the state in {self.path}: connection refused")
+        return self.backend.stamp()
+
+    def read(self):
+        if self.down:
+            raise StateError(f"cannot read the state in {self.path}: connection refused")
+        return self.backend.read()
+
+
+def test_webhooks_last_read_stay_while_the_database_does_not_answer(directory, environ,
+                                                                   caplog):
+    apply_pg(directory, pipeline("ci") + HOOKS, environ)
+    backend = PgStateBackend(environ["FLOWPLAN_STATE_URL"])
+    state = Unreachable(backend)
+    try:
+        hooks = HookTargets(directory, state, environ)
+        assert hooks.names() == ["push"]
+        state.down = True
+        assert hooks.names() == ["push"], "an outage does not make the webhook unknown"
+        assert "webhooks: the state cannot be read" in caplog.text
+        state.down = False
+        apply_pg(directory, pipeline("ci"), environ)
+        assert hooks.names() == [], "read again once the database answers"
+    finally:
+        backend.close()
