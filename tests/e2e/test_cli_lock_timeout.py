@@ -95,7 +95,7 @@ def wait_until_locked(url: str, first: subprocess.Popen, timeout: float = 90) ->
 def test_second_apply_waits_for_the_first_and_then_succeeds_on_pg(server, workspace):
     url = server.create_database(f"wait_{uuid.uuid4().hex[:12]}")
     workspace.write(PG_SETTINGS + RESOURCES)
-    env = {"FLOWPLAN_STATE_URL": url, "FLOWPLAN_RECORDER_APPLY_DELAY": "4"}
+    env = {"FLOWPLAN_STATE_URL": url, "FLOWPLAN_RECORDER_APPLY_DELAY": "6"}
     first = start_apply(workspace, env)
     holder = wait_until_locked(url, first)
     second = start_apply(workspace, env, "--lock-timeout", "2m")
