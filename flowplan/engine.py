@@ -26,6 +26,7 @@ from flowplan.plan.planner import PlanOptions, make_plan, validate_resources
 from flowplan.providers import ProviderRegistry
 from flowplan.state import LocalStateBackend, State, StateError
 from flowplan.state.pg import PgStateBackend
+from flowplan.state.waiting import lock_within
 
 StateBackend = LocalStateBackend | PgStateBackend
 from flowplan.config.pipeline import DEFINITION_VERSION
@@ -158,7 +159,8 @@ class Migrated:
 
 
 def migrate_state(directory: Path, settings: dict | None, force: bool = False,
-                  source_path: Path | None = None, team: str = teams.DEFAULT_TEAM) -> Migrated:
+                  source_path: Path | None = None, lock_timeout: float = 0.0,
+                  on_event: EventSink = ignore, team: str = teams.DEFAULT_TEAM) -> Migrated:
     """`flowplan state migrate`: copy the local state file into the configured pg backend,
     serial and lineage kept, both locked meanwhile; the local file stays. Refuses when the
     target already has a state, unless `force`."""
@@ -168,7 +170,8 @@ def migrate_state(directory: Path, settings: dict | None, force: bool = False,
                          'backend = "pg" with its url in the flowplan { state { ... } } block first')
     source = (LocalStateBackend(source_path) if source_path is not None
               else local_backend_for(directory, settings, team))
-    with source.lock("state migrate"), target.lock("state migrate"):
+    with lock_within(source, "state migrate", on_event, lock_timeout), \
+            lock_within(target, "state migrate", on_event, lock_timeout):
         if not source.exists():
             raise StateError(f"there is no local state to migrate: {source.path} does not exist")
         state = source.read()
@@ -190,13 +193,24 @@ def _diagnostic(summary: str, detail: str):
     return diagnostics.items[0]
 
 
+def read_once(backend: StateBackend) -> State:
+    """The state, for one look: the backend's connections (pg) are let go of afterwards, so a
+    server preparing many runs does not keep a pool per preparation."""
+    try:
+        return backend.read()
+    finally:
+        close = getattr(backend, "close", None)
+        if close is not None:
+            close()
+
+
 def _state_lookup(backend: StateBackend) -> Callable[[str], dict | None]:
     cache: dict[str, State] = {}
 
     def lookup(address: str) -> dict | None:
         if "state" not in cache:
             try:
-                cache["state"] = backend.read()
+                cache["state"] = read_once(backend)
             except StateError:
                 cache["state"] = State()
         recorded = cache["state"].get(address)
@@ -205,10 +219,11 @@ def _state_lookup(backend: StateBackend) -> Callable[[str], dict | None]:
 
 
 def plan(workspace: Workspace, options: PlanOptions = PlanOptions(),
-         on_event: EventSink = ignore, lock: bool = True) -> Plan:
-    """A plan of the config against the state; raises DiagnosticsError on mistakes."""
+         on_event: EventSink = ignore, lock: bool = True, lock_timeout: float = 0.0) -> Plan:
+    """A plan of the config against the state; raises DiagnosticsError on mistakes.
+    `lock_timeout`: seconds to wait for a held state lock (0: fail at once)."""
     if lock:
-        with workspace.backend.lock("plan", on_event):
+        with lock_within(workspace.backend, "plan", on_event, lock_timeout):
             return _plan(workspace, options, on_event)
     return _plan(workspace, options, on_event)
 
@@ -239,13 +254,15 @@ def _plan(workspace: Workspace, options: PlanOptions, on_event: EventSink) -> Pl
 def apply(workspace: Workspace, saved: Plan | None = None,
           options: PlanOptions = PlanOptions(),
           confirm: Callable[[Plan], bool] = lambda plan: True,
-          on_event: EventSink = ignore) -> tuple[Plan, ApplyResult | None]:
+          on_event: EventSink = ignore,
+          lock_timeout: float = 0.0) -> tuple[Plan, ApplyResult | None]:
     """Apply a saved plan, or plan now and apply once `confirm(plan)` says yes.
 
     Returns the plan and the result (None when there was nothing to do or it was not confirmed).
-    The state lock is held from reading the state to the last write.
+    The state lock is held from reading the state to the last write; a held lock is waited for
+    up to `lock_timeout` seconds (0: fail at once).
     """
-    with workspace.backend.lock("apply", on_event):
+    with lock_within(workspace.backend, "apply", on_event, lock_timeout):
         state = workspace.backend.read()
         if saved is not None:
             check_fresh(saved, state, workspace.backend.exists())
@@ -264,9 +281,9 @@ def apply(workspace: Workspace, saved: Plan | None = None,
         return the_plan, result
 
 
-def remove_from_state(workspace: Workspace, address: str) -> bool:
+def remove_from_state(workspace: Workspace, address: str, lock_timeout: float = 0.0) -> bool:
     """`state rm`: forget a resource without destroying it."""
-    with workspace.backend.lock("state rm"):
+    with lock_within(workspace.backend, "state rm", timeout=lock_timeout):
         state = workspace.backend.read()
         if state.remove(address) is None:
             return False
@@ -292,7 +309,7 @@ class Imported:
 
 
 def import_resource(workspace: Workspace, address: str, id: str,
-                    on_event: EventSink = ignore) -> Imported:
+                    on_event: EventSink = ignore, lock_timeout: float = 0.0) -> Imported:
     """`flowplan import ADDR ID`: read the real object `id` through the provider serving the
     block at `address` and record it in the state, as if apply had made it.
 
@@ -319,7 +336,7 @@ def import_resource(workspace: Workspace, address: str, id: str,
     if not id or not id.strip() or any(ord(c) < 32 for c in id):
         raise DiagnosticsError([_diagnostic("Invalid import id",
                                             f"{id!r} is not an id of a real object.")])
-    with workspace.backend.lock("import", on_event):
+    with lock_within(workspace.backend, "import", on_event, lock_timeout):
         state = workspace.backend.read()
         if address in state:
             raise DiagnosticsError([_diagnostic(
@@ -412,7 +429,7 @@ def open_run_service(directory: Path | str, config: Config | None = None) -> Any
     store = open_store(config)
     try:
         resources = {r.address: r.attributes
-                     for r in backend_for(directory, config.settings, config.team).read()}
+                     for r in read_once(backend_for(directory, config.settings, config.team))}
     except StateError:
         resources = {}
     settings = ExecutorSettings.from_config(config.directory, config.settings)

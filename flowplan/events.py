@@ -55,6 +55,18 @@ class StateLockTakenOver:
 
 
 @dataclass(frozen=True)
+class StateLockWaiting:
+    """The state lock is held by another flowplan and we wait for it (`--lock-timeout`)."""
+
+    path: str                        # where the state is
+    holder: str                      # the holder, "user@host pid N"
+    operation: str
+    created: str
+    lock_id: str
+    timeout: float                   # how long we wait at most, in seconds
+
+
+@dataclass(frozen=True)
 class ProviderWarning:
     """A provider's warning while refreshing, planning or applying a resource: it stops nothing
     (a host that did not answer, a host key that changed, an ECS instance gone or its agent

@@ -20,6 +20,23 @@ from flowplan.cli.app import (EXIT_CHANGES, EXIT_ERROR, EXIT_OK, OPTIONS, VarOpt
                               run_guarded, state_app, terminate_as_interrupt, use_color)
 
 
+def _lock_timeout(value: str) -> float:
+    from flowplan.state.waiting import parse_lock_timeout
+
+    try:
+        return parse_lock_timeout(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+# Declared `str` where used (typer parses the text), and handed over as seconds (a float) by
+# its callback.
+LockTimeoutOption = typer.Option(
+    "0", "--lock-timeout", metavar="DURATION", callback=_lock_timeout,
+    help="How long to wait for a state lock another flowplan holds (e.g. 30s, 5m), saying "
+         "once who holds it; 0 (the default) fails at once with the holder's details.")
+
+
 # -- validate ------------------------------------------------------------------------------------
 
 @app.command()
@@ -59,6 +76,7 @@ def plan(
                                                 help="Plan to replace ADDR even if unchanged."),
     destroy: bool = typer.Option(False, "--destroy", help="Plan to destroy everything."),
     parallelism: int = typer.Option(10, "--parallelism", min=1),
+    lock_timeout: str = LockTimeoutOption,
 ) -> None:
     """Show what apply would change: the config compared with the state."""
     from flowplan.plan.planner import PlanOptions
@@ -73,7 +91,8 @@ def plan(
         workspace = load_workspace(var)
         if isinstance(workspace, int):
             return workspace
-        result = engine.plan(workspace, options, on_event=progress(quiet=json_output or markdown))
+        result = engine.plan(workspace, options, on_event=progress(quiet=json_output or markdown),
+                             lock_timeout=lock_timeout)
         if out_file is not None:
             try:
                 result.save(out_file)
@@ -124,6 +143,7 @@ def apply(
     replace: Optional[List[str]] = typer.Option(None, "--replace"),
     parallelism: int = typer.Option(10, "--parallelism", min=1,
                                     help="How many resources to change at once."),
+    lock_timeout: str = LockTimeoutOption,
 ) -> None:
     """Provision the config: plan, ask for yes, then apply (or apply a saved plan)."""
     from flowplan.plan.planner import PlanOptions
@@ -131,7 +151,7 @@ def apply(
     options = PlanOptions(refresh=refresh, targets=tuple(target or ()),
                           replace=tuple(replace or ()), parallelism=parallelism)
     exit_with(run_guarded(_apply, var, plan_file, options, auto_approve or plan_file is not None,
-                       "apply"))
+                          "apply", lock_timeout))
 
 
 @app.command()
@@ -140,15 +160,17 @@ def destroy(
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Skip the yes prompt."),
     target: Optional[List[str]] = typer.Option(None, "--target"),
     parallelism: int = typer.Option(10, "--parallelism", min=1),
+    lock_timeout: str = LockTimeoutOption,
 ) -> None:
     """Destroy everything the state records (or the targets and what depends on them)."""
     from flowplan.plan.planner import PlanOptions
 
     options = PlanOptions(destroy=True, targets=tuple(target or ()), parallelism=parallelism)
-    exit_with(run_guarded(_apply, var, None, options, auto_approve, "destroy"))
+    exit_with(run_guarded(_apply, var, None, options, auto_approve, "destroy", lock_timeout))
 
 
-def _apply(var, plan_file: Path | None, options, auto_approve: bool, verb: str) -> int:
+def _apply(var, plan_file: Path | None, options, auto_approve: bool, verb: str,
+           lock_timeout: float = 0.0) -> int:
     from flowplan import engine
     from flowplan.plan.model import Plan
     from flowplan.views import render_diagnostics, render_plan_human
@@ -185,7 +207,8 @@ def _apply(var, plan_file: Path | None, options, auto_approve: bool, verb: str) 
     stopped_by: list[str] = []
     try:
         with terminate_as_interrupt(stopped_by):
-            the_plan, result = engine.apply(workspace, saved, options, confirm, progress())
+            the_plan, result = engine.apply(workspace, saved, options, confirm, progress(),
+                                            lock_timeout=lock_timeout)
     except KeyboardInterrupt:
         err(f"\nError: {verb} interrupted by {stopped_by[0] if stopped_by else 'Ctrl-C'}. "
             "Resources that finished are in the state and the state lock is released; run "
@@ -220,6 +243,7 @@ def import_(
                              "(a GitHub webhook: OWNER/REPO/HOOKID; a git webhook: the "
                              "repository's path; a pipeline: its name)."),
     var: Optional[List[str]] = VarOption,
+    lock_timeout: str = LockTimeoutOption,
 ) -> None:
     """Record an object made outside flowplan in the state, under a block of the config; the
     next plan shows only what differs from the config."""
@@ -230,7 +254,8 @@ def import_(
         workspace = load_workspace(var)
         if isinstance(workspace, int):
             return workspace
-        imported = engine.import_resource(workspace, address, id, progress())
+        imported = engine.import_resource(workspace, address, id, progress(),
+                                          lock_timeout=lock_timeout)
         for warning in imported.warnings:
             err(f"Warning: {warning}")
         out(f"{imported.address}: imported from ID {imported.id!r}\n\n"
@@ -305,11 +330,14 @@ def state_show(address: str = typer.Argument(..., help="Resource address, e.g. p
 
 
 @state_app.command("rm")
-def state_rm(address: str = typer.Argument(..., help="Resource address to forget.")) -> None:
+def state_rm(address: str = typer.Argument(..., help="Resource address to forget."),
+             lock_timeout: str = LockTimeoutOption) -> None:
     """Forget a resource without destroying it."""
     def body() -> int:
+        from flowplan.state.waiting import lock_within
+
         backend = _backend()
-        with backend.lock("state rm", progress()):
+        with lock_within(backend, "state rm", progress(), lock_timeout):
             state = backend.read()
             if state.remove(address) is None:
                 err(f"Error: {address} is not in the state.")
@@ -325,6 +353,7 @@ def state_migrate(
     force: bool = typer.Option(False, "--force", help="Replace a state the target already has."),
     source: Optional[Path] = typer.Option(None, "--from", help="The local state file to copy "
                                           "(default: the state block's path)."),
+    lock_timeout: str = LockTimeoutOption,
 ) -> None:
     """Copy the local state into the configured pg backend (the local file stays)."""
     def body() -> int:
@@ -334,7 +363,8 @@ def state_migrate(
         team = teams.selected_team(OPTIONS.directory)
         config = load_config(OPTIONS.directory, team=team)
         settings = config.settings if not config.diagnostics.has_errors else None
-        migrated = engine.migrate_state(OPTIONS.directory, settings, force, source, team)
+        migrated = engine.migrate_state(OPTIONS.directory, settings, force, source,
+                                        lock_timeout, progress(), team)
         out(f"Copied the state {migrated.source} (serial {migrated.serial}, "
             f"{migrated.resources} resources) to {migrated.target}"
             + (", replacing the state it had." if migrated.replaced else ".")

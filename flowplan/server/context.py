@@ -12,8 +12,9 @@ now, and is used only when it hashes to that digest (the rule of flowplan.execut
 secret changed in the config but not applied, or a config that no longer loads, refuses that
 hook's deliveries (503, saying to apply) rather than checking signatures against a secret GitHub
 was never given. The secret lives in this process only: never logged, never in a `repr`. When the
-state file or a config file changes (an apply while the server runs), the webhooks are read again
-at the next delivery.
+state changes (an apply while the server runs: the backend's `stamp`, a `stat` of the local file
+or one query of the pg row's serial and lineage) or a config file does, the webhooks are read
+again at the next delivery.
 
 A `git` webhook is matched against its applied `git_dir` (the repository's git directory, as the
 git provider resolved it), and may have a secret too (signed deliveries to the same hook); the
@@ -32,12 +33,15 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowplan.server.auth import Authenticator
 from flowplan.server.deliveries import DEFAULT_MAX_BYTES, WebhookFilter
 from flowplan.server.launcher import Launcher, recent_sources_key, sources_key
 from flowplan.server.schedules import Scheduler, pipeline_name
+
+if TYPE_CHECKING:
+    from flowplan.engine import StateBackend
 
 log = logging.getLogger("flowplan.server")
 
@@ -70,10 +74,10 @@ class HookTarget:
 class HookTargets:
     """The applied webhooks by name, read again when the state or the config changes."""
 
-    def __init__(self, directory: Path, state_path: Path,
+    def __init__(self, directory: Path, state: StateBackend,
                  environ: Mapping[str, str] | None = None) -> None:
         self.directory = Path(directory)
-        self.state_path = Path(state_path)
+        self.state = state
         self.environ = dict(os.environ if environ is None else environ)
         self._lock = threading.Lock()
         self._key: tuple | None = None
@@ -83,9 +87,10 @@ class HookTargets:
         return self._current().get(name)
 
     def if_unchanged(self, name: str) -> tuple[bool, HookTarget | None]:
-        """(True, `name` as read) when nothing changed since it was read: a few `stat`s, no
-        reading, so fit for an event loop; (False, None) when it must be read again (`get`)."""
-        if self._key is None or recent_sources_key(self.directory, self.state_path) != self._key:
+        """(True, `name` as read) when nothing changed since it was read: a few `stat`s and
+        the state's stamp, at most every RECENT_SECONDS, no reading, so fit for an event loop;
+        (False, None) when it must be read again (`get`)."""
+        if self._key is None or recent_sources_key(self.directory, self.state) != self._key:
             return False, None
         return True, self._targets.get(name)
 
@@ -105,27 +110,28 @@ class HookTargets:
         key = self._sources_key()
         with self._lock:
             if key != self._key:
-                self._targets = read_hook_targets(self.directory, self.state_path,
-                                                  self.environ)
-                self._key = key
+                targets = read_hook_targets(self.directory, self.state, self.environ)
+                if targets is not None:         # else keep what was read: tried again next time
+                    self._targets, self._key = targets, key
             return self._targets
 
     def _sources_key(self) -> tuple:
-        return sources_key(self.directory, self.state_path)
+        return sources_key(self.directory, self.state)
 
 
-def read_hook_targets(directory: Path, state_path: Path,
-                      environ: Mapping[str, str]) -> dict[str, HookTarget]:
-    """The webhooks of the state at `state_path`, with the clear secrets of the config in
-    `directory` that match their digests."""
+def read_hook_targets(directory: Path, backend: StateBackend,
+                      environ: Mapping[str, str]) -> dict[str, HookTarget] | None:
+    """The webhooks of the state in `backend`, with the clear secrets of the config in
+    `directory` that match their digests; None when the state cannot be read (a pg database
+    that does not answer: the webhooks last read stay in use meanwhile)."""
     from flowplan.config.loader import load_config
-    from flowplan.state import LocalStateBackend, StateError
+    from flowplan.state import StateError
 
     try:
-        state = LocalStateBackend(state_path).read()
+        state = backend.read()
     except StateError as exc:
         log.warning("webhooks: the state cannot be read: %s", exc)
-        return {}
+        return None
     applied = {r.address: r for r in state if r.address.startswith(WEBHOOK_PREFIX)}
     if not applied:
         return {}
@@ -271,8 +277,8 @@ class ServerContext:
             raise DiagnosticsError(problems, config.texts)
         settings = dict(config.settings or {})
         service = engine.open_run_service(directory, config)
-        state_path = engine.backend_for(directory, settings, team).path
-        launcher = Launcher(directory, service, environ=environ, state_path=state_path)
+        state = engine.backend_for(directory, settings, team)
+        launcher = Launcher(directory, service, environ=environ, state=state)
         jobs = [PeriodicJob("approval timeouts", APPROVAL_EXPIRY_SECONDS,
                             service.expire_approvals),
                 PeriodicJob("schedules", SCHEDULE_TICK_SECONDS,
@@ -281,7 +287,7 @@ class ServerContext:
         return cls(directory=directory, settings=settings, service=service,
                    store=service.store, launcher=launcher,
                    auth=auth if auth is not None else Authenticator(service.store, team=team),
-                   hooks=HookTargets(directory, state_path, environ), jobs=jobs)
+                   hooks=HookTargets(directory, state, environ), jobs=jobs)
 
     def server_settings(self) -> dict[str, Any]:
         """The `flowplan { server {} }` block with its defaults: host, port, url."""
@@ -291,7 +297,11 @@ class ServerContext:
         return {"host": host, "port": port, "url": server.get("url") or f"http://{host}:{port}"}
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop the launcher (runs in flight are canceled) and close the store."""
+        """Stop the launcher (runs in flight are canceled), close the store and the state
+        backend's connections (pg)."""
         self.launcher.shutdown(timeout)
         self.store.close()
+        close_state = getattr(self.hooks.state, "close", None)
+        if close_state is not None:
+            close_state()
 

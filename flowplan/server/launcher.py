@@ -40,11 +40,14 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowplan.executor.service import RunService
 from flowplan.executor.status import Status
 from flowplan.store import DeliveryClaim, DeliveryRecord, DeliveryRedelivered, RunRecord
+
+if TYPE_CHECKING:
+    from flowplan.engine import StateBackend
 
 log = logging.getLogger("flowplan.server")
 
@@ -115,7 +118,7 @@ class Launcher:
     def __init__(self, directory: Path, service: RunService, *,
                  environ: Mapping[str, str] | None = None,
                  max_drives: int = DEFAULT_MAX_DRIVES,
-                 state_path: Path | None = None,
+                 state: StateBackend | None = None,
                  prepare: Callable[..., Any] | None = None) -> None:
         from flowplan import engine
 
@@ -124,7 +127,7 @@ class Launcher:
         self.environ = dict(os.environ if environ is None else environ)
         self.max_drives = max(1, int(max_drives))
         self._prepare_run = prepare or engine.prepare_run
-        self._state_path = Path(state_path) if state_path is not None else None
+        self._state = state
         self._lock = threading.Condition()
         self._prepared: dict[tuple, _Prepared] = {}
         self._prepare_locks: dict[tuple, threading.Lock] = {}
@@ -450,27 +453,27 @@ class Launcher:
                          frozenset(prepared.sensitive), service)
 
     def _sources_key(self, secret_names: frozenset[str], recent: bool = False) -> tuple:
-        """What a prepared run is made from: the state file, the config's files, and the
-        store secrets it uses (their encrypted tokens). `recent`: a key at most RECENT_SECONDS
-        old will do (the event loop's fast path)."""
+        """What a prepared run is made from: the state (its backend's `stamp`), the config's
+        files, and the store secrets it uses (their encrypted tokens). `recent`: a key at most
+        RECENT_SECONDS old will do (the event loop's fast path)."""
         tokens = tuple((name, self.service.store.get_secret_token(name))
                        for name in sorted(secret_names))
         files = recent_sources_key if recent else sources_key
-        return (files(self.directory, self._state_file()), tokens)
+        return (files(self.directory, self._state_backend()), tokens)
 
-    def _state_file(self) -> Path:
-        """The state file the config's `flowplan { state {} }` names (read once)."""
-        if self._state_path is None:
+    def _state_backend(self) -> StateBackend:
+        """The state backend the config's `flowplan { state {} }` names (opened once)."""
+        if self._state is None:
             from flowplan.config.loader import load_config
             from flowplan.engine import backend_for
+            from flowplan.state import LocalStateBackend
 
             config = load_config(self.directory, environ=self.environ)
             try:
-                self._state_path = backend_for(self.directory, config.settings,
-                                               config.team).path
+                self._state = backend_for(self.directory, config.settings, config.team)
             except Exception:  # noqa: BLE001 - an unusable backend: prepare_run reports it
-                self._state_path = self.directory / ".flowplan" / "state.json"
-        return self._state_path
+                self._state = LocalStateBackend(self.directory / ".flowplan" / "state.json")
+        return self._state
 
 
 _LISTINGS: dict[Path, tuple[int, tuple[Path, ...]]] = {}   # directory -> (its mtime, files)
@@ -478,30 +481,43 @@ _LISTINGS_LOCK = threading.Lock()
 
 # How old a sources key the event loop's fast paths take (recent_sources_key), in seconds.
 RECENT_SECONDS = 0.1
-_RECENT: dict[tuple[Path, Path], tuple[float, tuple]] = {}  # -> (when taken, the key)
+_RECENT: dict[tuple[Path, str], tuple[float, tuple]] = {}   # -> (when taken, the key)
 
 
-def recent_sources_key(directory: Path, state_path: Path) -> tuple:
+def recent_sources_key(directory: Path, state: StateBackend) -> tuple:
     """`sources_key`, taken again only when the last one is older than RECENT_SECONDS: what the
-    event loop asks for every delivery. Each `stat` lets go of the interpreter lock, and with
-    runs busy on other threads the loop can wait a whole switch interval to get it back, several
-    times per delivery: the tail of the answers. An apply is seen at most RECENT_SECONDS late,
-    as if the delivery had come that much earlier; the thread paths (`HookTargets.get`,
-    `Launcher._prepared`) always look."""
+    event loop asks for every delivery. Each `stat` (or, with the pg backend, the stamp's query)
+    lets go of the interpreter lock, and with runs busy on other threads the loop can wait a
+    whole switch interval to get it back, several times per delivery: the tail of the answers.
+    An apply is seen at most RECENT_SECONDS late, as if the delivery had come that much
+    earlier; the thread paths (`HookTargets.get`, `Launcher._prepared`) always look."""
     now = time.monotonic()
-    taken = _RECENT.get((directory, state_path))
+    name = (directory, str(state.path))
+    taken = _RECENT.get(name)
     if taken is not None and now - taken[0] < RECENT_SECONDS:
         return taken[1]
-    key = sources_key(directory, state_path)
-    _RECENT[(directory, state_path)] = (now, key)
+    key = sources_key(directory, state)
+    _RECENT[name] = (now, key)
     return key
 
 
-def sources_key(directory: Path, state_path: Path) -> tuple:
-    """A key that changes when the state file or any of the config's `*.hcl` and
-    `*.auto.fpvars` files does (written in place, replaced, added or removed): the `stat` of
+def state_stamp(state: StateBackend) -> tuple:
+    """`state.stamp()`, or a key saying it could not be taken (the database is down: the state
+    is read again once it answers, and reading it then says what is wrong)."""
+    from flowplan.state import StateError
+
+    try:
+        return state.stamp()
+    except StateError:
+        return ("unreadable", str(state.path))
+
+
+def sources_key(directory: Path, state: StateBackend) -> tuple:
+    """A key that changes when the state is written (its backend's `stamp`: the local file's
+    `stat`, the pg row's serial and lineage in one query) or any of the config's `*.hcl` and
+    `*.auto.fpvars` files changes (written in place, replaced, added or removed): the `stat` of
     each, and the directory's own, which adding, removing or renaming a file changes. The
-    listing is read again only then, so asking costs a few `stat`s."""
+    listing is read again only then, so asking costs a few `stat`s and the stamp."""
     from flowplan.config.files import config_files, variable_files
 
     try:
@@ -518,8 +534,8 @@ def sources_key(directory: Path, state_path: Path) -> tuple:
         listed = (mtime, files)
         with _LISTINGS_LOCK:
             _LISTINGS[directory] = listed
-    stats: list[tuple] = [("dir", mtime)]
-    for path in (state_path, *listed[1]):
+    stats: list[tuple] = [("dir", mtime), state_stamp(state)]
+    for path in listed[1]:
         try:
             info = os.stat(path)
             stats.append((str(path), info.st_ino, info.st_size, info.st_mtime_ns))

@@ -205,6 +205,15 @@ class LocalStateBackend:
         """Whether the state file exists (a state was written)."""
         return self.path.exists()
 
+    def stamp(self) -> tuple:
+        """A cheap key that changes whenever the state is written: the file's inode, size and
+        modification time (one `stat`; a write replaces the file, so its inode changes)."""
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            return ("local", str(self.path), None)
+        return ("local", str(self.path), info.st_ino, info.st_size, info.st_mtime_ns)
+
     def write(self, state: State) -> None:
         """Bump `state.serial` and replace the file with `state`, keeping the old file as the backup.
 

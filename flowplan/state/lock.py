@@ -71,15 +71,19 @@ class LockInfo:
 class StateLockedError(StateError):
     """Another flowplan (process or thread) holds the state lock."""
 
-    def __init__(self, info: LockInfo):
+    def __init__(self, info: LockInfo, waited: float | None = None):
         self.info = info
+        self.waited = waited
+        after = f" (still, after waiting {round(waited, 1):g} s)" if waited is not None else ""
         super().__init__(
-            f"the state {info.path} is locked by another flowplan\n"
+            f"the state {info.path} is locked by another flowplan{after}\n"
             f"  holder:    {info.holder}\n"
             f"  operation: {info.operation}\n"
             f"  created:   {info.created}\n"
             f"  lock id:   {info.id}\n"
-            "Wait for it to finish. If that process is gone (it crashed or was killed), remove the "
+            + ("Wait for it to finish (--lock-timeout DURATION waits for it). " if waited is None
+               else "Wait for it to finish, or wait longer with --lock-timeout. ")
+            + "If that process is gone (it crashed or was killed), remove the "
             f"lock with:\n  flowplan force-unlock {info.id}")
 
 

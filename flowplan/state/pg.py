@@ -1,6 +1,6 @@
 """The `pg` state backend: the state in a PostgreSQL row, guarded by an advisory lock.
 
-Holds `PgStateBackend` (read, write, exists, lock, lock_info, force_unlock: the methods of
+Holds `PgStateBackend` (read, write, exists, stamp, lock, lock_info, force_unlock: the methods of
 flowplan.state.local.LocalStateBackend) and `shown_url` (a database URL without its password).
 Tables, made on first use:
 
@@ -34,6 +34,7 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Iterator
@@ -118,6 +119,8 @@ class PgStateBackend:
         self._engine = None
         self._schema_ready = False
         self._held: tuple[str, int] | None = None    # (lock id, session pid) while lock() runs
+        self._stamp_connection = None                # stamp()'s own, opened on first use
+        self._stamp_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"PgStateBackend({self.shown!r}, team={self.team!r})"
@@ -178,6 +181,8 @@ class PgStateBackend:
 
     def close(self) -> None:
         """Close the pooled connections (a new one opens when needed)."""
+        with self._stamp_lock:
+            self._drop_stamp_connection()
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -216,6 +221,42 @@ class PgStateBackend:
         with self._transaction("write") as connection:
             return connection.execute(text("DELETE FROM flowplan_state WHERE team = :team"),
                                       {"team": self.team}).rowcount > 0
+
+    def stamp(self) -> tuple:
+        """A cheap key that changes whenever the state is written: the row's serial, lineage and
+        time of writing (every write bumps the serial; `migrate --force` replaces the row keeping
+        its serial, but not its time). One query on a connection kept for it in autocommit mode,
+        so one round trip (a pooled checkout would add a ping, a transaction two more); a
+        connection that broke is replaced once. StateError when the database cannot be
+        reached."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if not self._schema_ready:
+            with self._transaction("read"):
+                pass
+        query = text("SELECT serial, lineage, updated_at FROM flowplan_state WHERE team = :team")
+        with self._stamp_lock:
+            for attempt in (1, 2):
+                try:
+                    if self._stamp_connection is None:
+                        self._stamp_connection = self._database().connect().execution_options(
+                            isolation_level="AUTOCOMMIT")
+                    row = self._stamp_connection.execute(query, {"team": self.team}).first()
+                    break
+                except SQLAlchemyError as error:
+                    self._drop_stamp_connection()
+                    if attempt == 2:
+                        raise self._database_error("read", error) from None
+        return ("pg", self.path, None) if row is None else ("pg", self.path, *row)
+
+    def _drop_stamp_connection(self) -> None:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        if self._stamp_connection is not None:
+            with contextlib.suppress(SQLAlchemyError):
+                self._stamp_connection.close()
+            self._stamp_connection = None
 
     def write(self, state: State) -> None:
         """Bump `state.serial` and store `state`, only over the row it was read from.

@@ -9,7 +9,8 @@ The events come from flowplan.events; this module only formats them.
 from __future__ import annotations
 
 from flowplan.events import (ApplyFailed, ApplyFinished, ApplySkipped, ApplyStarted,
-                             RefreshStarted, RefreshWarning, StateLockTakenOver)
+                             RefreshStarted, RefreshWarning, StateLockTakenOver,
+                             StateLockWaiting)
 
 _STARTED = {"create": "Creating...", "update": "Modifying...", "replace": "Replacing...",
             "delete": "Destroying..."}
@@ -34,6 +35,10 @@ def render_event(event: object) -> str | None:
     if isinstance(event, StateLockTakenOver):
         return (f"Warning: took over the state lock left by {event.holder} ({event.operation} "
                 f"since {event.created}, lock id {event.lock_id}): {event.reason}.")
+    if isinstance(event, StateLockWaiting):
+        return (f"Waiting up to {_duration(event.timeout)} for the state lock on {event.path}: "
+                f"held by {event.holder} for {event.operation} since {event.created} (lock id "
+                f"{event.lock_id})...")
     if isinstance(event, RefreshWarning):
         detail = f"\n    {event.detail}" if event.detail else ""
         return f"Warning: {event.address}: {event.summary}{detail}"
@@ -42,7 +47,7 @@ def render_event(event: object) -> str | None:
 
 def is_warning(event: object) -> bool:
     """Whether `event` is a warning, shown even when progress is not."""
-    return isinstance(event, (StateLockTakenOver, RefreshWarning))
+    return isinstance(event, (StateLockTakenOver, StateLockWaiting, RefreshWarning))
 
 
 def _duration(seconds: float) -> str:
