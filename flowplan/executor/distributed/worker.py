@@ -11,6 +11,11 @@ a run canceled from anywhere sets the task's cancel flag, and the running step's
 gets SIGTERM, then SIGKILL after the grace period, as on a driver. The final status is pushed to
 the dispatch's answer key.
 
+A run whose driving process died is marked `interrupted` (RunService.mark_interrupted, at the
+next flowplan command on the driver's machine). A worker then starts none of its tasks, and stops
+a running one as on cancel, recording it `interrupted` rather than `canceled`, so that
+`flowplan resume` (or `retry`) sends it again; nothing it records overwrites the run's status.
+
 Sensitive variables are stored only as digests, so a worker does not have their values: a task
 that needs one fails on the worker (see docs/configuration.md, "celery executor").
 """
@@ -28,7 +33,7 @@ from typing import Any, Iterator
 from flowplan.executor.distributed.queue import (TaskMessage, beat_key, celery_app, done_key,
                                                  redis_client, require_broker)
 from flowplan.executor.run.environment import RunValues
-from flowplan.executor.run.scheduler import Drive
+from flowplan.executor.run.scheduler import DRIVER_GONE, Drive
 from flowplan.executor.run.task import TaskRunner
 from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status
@@ -115,6 +120,8 @@ class Worker:
                 drive.close_task(record, Status.FAILED, prepared.error)
                 return Status.FAILED
             if drive.canceled():
+                if drive.cancel_reason == DRIVER_GONE:   # `resume` sends it again
+                    return Status.INTERRUPTED
                 drive.close_task(record, Status.CANCELED, drive.cancel_reason or "canceled")
                 return Status.CANCELED
             stages = drive.definition.get("stages") or {}
@@ -123,8 +130,12 @@ class Worker:
             definition["retries"] = message.retries
             steps = [s for s in self.store.step_runs(message.run_id, latest=True)
                      if s.task_run_id == record.id]
-            return TaskRunner(prepared.context, message.stage, message.task, definition,
-                              record, steps).run()
+            status = TaskRunner(prepared.context, message.stage, message.task, definition,
+                                record, steps).run()
+            if drive.cancel_reason == DRIVER_GONE:     # stopped: `resume` runs it again
+                drive.close_task(record, Status.INTERRUPTED, DRIVER_GONE)
+                return Status.INTERRUPTED
+            return status
         finally:
             self._release(message.run_id, prepared)
 
@@ -199,7 +210,7 @@ class _CancelWatch:
     def _watch(self) -> None:
         while not self._done.wait(self.drive.settings.poll_interval):
             try:
-                if self.drive.canceled():
+                if self.drive.canceled():       # or interrupted: its driver is gone
                     return
             except Exception:  # noqa: BLE001 - the store's outage: look again
                 continue

@@ -115,6 +115,10 @@ def _driving(run: RunRecord) -> Iterator[None]:
             _DRIVING.discard(run.id)
 
 
+# why a worker stopped a task: the run was marked `interrupted` (its driving process died)
+DRIVER_GONE = "interrupted: the process driving the run is gone"
+
+
 @dataclass(frozen=True)
 class DriveResult:
     status: Status
@@ -190,10 +194,16 @@ class Drive:
                 self.event_error = exc
 
     def canceled(self) -> bool:
-        """Whether the run was canceled (here, or in the store by another process)."""
-        if not self.cancel.is_set() and self.store.run_status(self.run_id) == Status.CANCELED:
-            self.cancel_reason = self.store.get_run(self.run_id).error or "canceled"
-            self.cancel.set()
+        """Whether the run was canceled (here, or in the store by another process); on a
+        worker, also whether its driver died (the run marked `interrupted`)."""
+        if not self.cancel.is_set():
+            status = self.store.run_status(self.run_id)
+            if status == Status.CANCELED:
+                self.cancel_reason = self.store.get_run(self.run_id).error or "canceled"
+                self.cancel.set()
+            elif status == Status.INTERRUPTED and self.remote:
+                self.cancel_reason = DRIVER_GONE
+                self.cancel.set()
         return self.cancel.is_set()
 
     def _use_masker(self, secrets: list[str]) -> None:
