@@ -1,15 +1,20 @@
 """The worker's side of the celery executor: `flowplan worker --queue NAME [--concurrency N]`
 serves one queue, running up to N tasks at once on threads.
 
-For each message (queue.TaskMessage) `Worker.run` beats first (the heartbeat key, refreshed every
-`heartbeat_interval`, living `heartbeat_timeout`), then reads the run from the shared store,
-resolves its pipeline variables and checks its source out on this machine, under this worker's
-own `workspace_dir` (once per run and worker: the tasks of one run on one worker share the
+For each message (queue.TaskMessage) `Worker.run` beats first (the heartbeat key, refreshed
+every `heartbeat_interval` by the worker's one heartbeat thread, living `heartbeat_timeout`),
+then reads the run from the shared store, resolves its pipeline variables and checks its source
+out on this machine, under this worker's own `workspace_dir` (once per run and worker: the tasks of one run on one worker share the
 checkout), and runs the task with flowplan.executor.run.task's TaskRunner, which commits every
 step's start, logs and finish to the store as they happen. A thread watches the store meanwhile:
 a run canceled from anywhere sets the task's cancel flag, and the running step's process group
 gets SIGTERM, then SIGKILL after the grace period, as on a driver. The final status is pushed to
 the dispatch's answer key.
+
+A run whose driving process died is marked `interrupted` (RunService.mark_interrupted, at the
+next flowplan command on the driver's machine). A worker then starts none of its tasks, and stops
+a running one as on cancel, recording it `interrupted` rather than `canceled`, so that
+`flowplan resume` (or `retry`) sends it again; nothing it records overwrites the run's status.
 
 Sensitive variables are stored only as digests, so a worker does not have their values: a task
 that needs one fails on the worker (see docs/configuration.md, "celery executor").
@@ -21,6 +26,7 @@ import json
 import os
 import socket
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -28,7 +34,7 @@ from typing import Any, Iterator
 from flowplan.executor.distributed.queue import (TaskMessage, beat_key, celery_app, done_key,
                                                  redis_client, require_broker)
 from flowplan.executor.run.environment import RunValues
-from flowplan.executor.run.scheduler import Drive
+from flowplan.executor.run.scheduler import DRIVER_GONE, Drive
 from flowplan.executor.run.task import TaskRunner
 from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status
@@ -37,38 +43,57 @@ from flowplan.values import is_sensitive_marker
 ANSWER_SECONDS = 3600          # how long an answer nobody collected stays in Redis
 
 
-class Heartbeat:
-    """Sets `key` with a time to live every `interval` seconds until stopped."""
+class Heartbeats:
+    """The heartbeat keys of the tasks running in this worker, each set with a time to live
+    every `interval` seconds while its task runs: set once when the task starts, then refreshed
+    by one thread for all of them (one pipelined round trip per refresh), not a thread each."""
 
-    def __init__(self, client: Any, key: str, interval: float, ttl: float, text: str) -> None:
-        self.client, self.key, self.interval, self.ttl, self.text = (client, key, interval,
-                                                                     ttl, text)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="flowplan-heartbeat",
-                                        daemon=True)
+    def __init__(self, client: Any, text: str) -> None:
+        self.client, self.text = client, text
+        self._beating: dict[str, list[float]] = {}    # key -> [interval, ttl, next due]
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> Heartbeat:
-        self._set()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    @contextmanager
+    def beat(self, key: str, interval: float, ttl: float) -> Iterator[None]:
+        self._set([(key, ttl)])
+        with self._changed:
+            self._beating[key] = [interval, ttl, time.monotonic() + interval]
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._beat, name="flowplan-heartbeat",
+                                                daemon=True)
+                self._thread.start()
+            self._changed.notify()
         try:
-            self.client.delete(self.key)
-        except Exception:  # noqa: BLE001 - the key expires by itself
-            pass
+            yield
+        finally:
+            with self._changed:
+                del self._beating[key]
 
-    def _set(self) -> None:
+    def _set(self, keys: list[tuple[str, float]]) -> None:
         try:
-            self.client.set(self.key, self.text, px=max(1, int(self.ttl * 1000)))
+            pipe = self.client.pipeline(transaction=False)
+            for key, ttl in keys:
+                pipe.set(key, self.text, px=max(1, int(ttl * 1000)))
+            pipe.execute()
         except Exception:  # noqa: BLE001 - a broker outage: the next beat tries again
             pass
 
     def _beat(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._set()
+        while True:
+            with self._changed:
+                while not self._beating:
+                    self._changed.wait()
+                now = time.monotonic()
+                due = [(key, beat[1]) for key, beat in self._beating.items() if beat[2] <= now]
+                for key, _ttl in due:
+                    self._beating[key][2] = now + self._beating[key][0]
+            if due:
+                self._set(due)
+            with self._changed:
+                if self._beating:
+                    self._changed.wait(max(0.01, min(beat[2] for beat in self._beating.values())
+                                           - time.monotonic()))
 
 
 class Worker:
@@ -81,6 +106,7 @@ class Worker:
         self.broker = require_broker(settings.broker)
         self.redis = redis_client(self.broker)
         self.identity = f"{socket.gethostname()} pid {os.getpid()}"
+        self.heartbeats = Heartbeats(self.redis, self.identity)
         self._runs: dict[int, _PreparedRun] = {}          # the runs with tasks here now
         self._run_locks: dict[int, threading.Lock] = {}   # one per run seen (a few bytes)
         self._locks_lock = threading.Lock()
@@ -92,8 +118,8 @@ class Worker:
         """Run the task a message names; its final status (also pushed to the answer key)."""
         message = TaskMessage.of(payload)
         answer: dict[str, str] = {}
-        with Heartbeat(self.redis, beat_key(message.token), message.heartbeat_interval,
-                       message.heartbeat_timeout, self.identity):
+        with self.heartbeats.beat(beat_key(message.token), message.heartbeat_interval,
+                                  message.heartbeat_timeout):
             try:
                 status = self._run(message)
             except Exception as exc:  # noqa: BLE001 - a bug or the store's outage: the driver
@@ -101,8 +127,11 @@ class Worker:
                 answer["error"] = (f"flowplan error on the worker ({self.identity}): "
                                    f"{type(exc).__name__}: {exc}")
         answer["status"] = status.value
-        self.redis.rpush(done_key(message.token), json.dumps(answer))
-        self.redis.expire(done_key(message.token), ANSWER_SECONDS)
+        pipe = self.redis.pipeline(transaction=False)     # one round trip
+        pipe.delete(beat_key(message.token))
+        pipe.rpush(done_key(message.token), json.dumps(answer))
+        pipe.expire(done_key(message.token), ANSWER_SECONDS)
+        pipe.execute()
         return status.value
 
     def _run(self, message: TaskMessage) -> Status:
@@ -115,6 +144,8 @@ class Worker:
                 drive.close_task(record, Status.FAILED, prepared.error)
                 return Status.FAILED
             if drive.canceled():
+                if drive.cancel_reason == DRIVER_GONE:   # `resume` sends it again
+                    return Status.INTERRUPTED
                 drive.close_task(record, Status.CANCELED, drive.cancel_reason or "canceled")
                 return Status.CANCELED
             stages = drive.definition.get("stages") or {}
@@ -123,8 +154,12 @@ class Worker:
             definition["retries"] = message.retries
             steps = [s for s in self.store.step_runs(message.run_id, latest=True)
                      if s.task_run_id == record.id]
-            return TaskRunner(prepared.context, message.stage, message.task, definition,
-                              record, steps).run()
+            status = TaskRunner(prepared.context, message.stage, message.task, definition,
+                                record, steps).run()
+            if drive.cancel_reason == DRIVER_GONE:     # stopped: `resume` runs it again
+                drive.close_task(record, Status.INTERRUPTED, DRIVER_GONE)
+                return Status.INTERRUPTED
+            return status
         finally:
             self._release(message.run_id, prepared)
 
@@ -199,7 +234,7 @@ class _CancelWatch:
     def _watch(self) -> None:
         while not self._done.wait(self.drive.settings.poll_interval):
             try:
-                if self.drive.canceled():
+                if self.drive.canceled():       # or interrupted: its driver is gone
                     return
             except Exception:  # noqa: BLE001 - the store's outage: look again
                 continue
