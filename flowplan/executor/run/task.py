@@ -271,6 +271,12 @@ class TaskRunner:
             return self._finish(Status.FAILED, "no waiting step found", started, self.attempt)
         workspace = Path(self.record.workspace or self.context.layout.task_workspace(
             self.stage, self.name))
+        if not workspace.is_dir():
+            try:
+                workspace = self._fresh_workspace(self.step_defs[position][0])
+            except Exception as exc:  # noqa: BLE001 - PathEscape, cache key expressions
+                return self._finish(Status.FAILED, f"workspace: {self.context.mask(str(exc))}",
+                                    started, self.attempt)
         self.context.emit(events.TaskStarted(self.context.ref, self.stage, self.name,
                                              self.attempt, str(workspace)))
         try:
@@ -288,6 +294,28 @@ class TaskRunner:
         if status == Status.WAITING:
             return status
         return self._finish(status, error, started, self.attempt)
+
+    def _fresh_workspace(self, step: str) -> Path:
+        """A workspace made here for a task that waited in one that is not on this machine (a
+        celery worker on another machine ran its first steps): the source copied in and the
+        caches restored, as for a new attempt; the step's log says what is missing."""
+        context = self.context
+        workspace = context.layout.task_workspace(self.stage, self.name)
+        if workspace.exists():
+            shutil.rmtree(workspace)
+        step_user.make_workspace(workspace)
+        log = self._step_log(step)
+        log.say(f"workspace: the task waited in {self.record.workspace}, which is not on this "
+                f"machine; it continues in a fresh workspace here, {workspace}, without the files "
+                "its earlier steps made (archive what later steps need before the approval and "
+                "download_artifact it after)", time.time())
+        if context.source_dir is not None:
+            copy_into(context.source_dir, workspace)
+        if context.user is not None:
+            step_user.give(workspace, context.user)
+        self._restore_caches(workspace, lambda text: log.say(text, time.time()))
+        self.pending.tasks.append((self.record.id, {"workspace": str(workspace)}))
+        return workspace
 
     # -- steps ----------------------------------------------------------------------------------
 

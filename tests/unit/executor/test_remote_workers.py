@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -171,7 +172,7 @@ class Machines:
         settings = ExecutorSettings.from_config(
             directory, {}, kill_grace=0.5, poll_interval=0.05, log_flush_interval=0.05,
             executor="celery", broker=self.redis.url, heartbeat_interval=0.2,
-            heartbeat_timeout=3.0, environ=self.environ())
+            heartbeat_timeout=6.0, environ=self.environ())
         return RunService(store, settings)
 
     def stop(self) -> None:
@@ -334,3 +335,100 @@ def test_a_worker_with_a_revoked_or_user_token_refuses_to_start_without_showing_
                              capture_output=True, text=True, env=machines.environ(), timeout=60)
     assert without.returncode == 1
     assert "set FLOWPLAN_WORKER_TOKEN to a worker token" in without.stderr, without.stderr
+
+
+PAUSED = '''
+pipeline "paused" {
+  stage "main" {
+    task "release" {
+      runs_on = "pause"
+      step "prepare" {
+        type = "command"
+        run  = "echo prepared > note.txt; echo prepared in $PWD"
+      }
+      step "ok" {
+        type = "manual_approval"
+      }
+      step "go" {
+        type = "command"
+        run  = "test -f note.txt || echo no note here; echo released in $PWD"
+      }
+    }
+  }
+}
+'''
+
+
+def test_a_task_that_waited_on_a_worker_machine_now_gone_continues_on_another(machines,
+                                                                              driver):
+    definition, _values, _sensitive = load_pipeline(_definitions(machines), PAUSED, "paused")
+    first = machines.start_worker("first", "pause", machines.tokens["builder"])
+    waiting = driver.start("paused", definition)
+    assert waiting.status == Status.WAITING, waiting.error
+    first.terminate()
+    first.wait(20)
+    shutil.rmtree(machines.root / "first" / ".flowplan")     # its machine is gone
+    machines.start_worker("second", "pause", machines.tokens["general"])
+
+    approved = subprocess.run(
+        _flowplan("-C", str(machines.root / "driver"), "approve", waiting.run, "--as", "bob"),
+        capture_output=True, text=True, env=machines.environ(), timeout=120)
+
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    assert Status(driver.get(waiting.run).status) == Status.SUCCEEDED
+    lines = log_text(driver, waiting.run, task="release")
+    assert any(f"prepared in {machines.root / 'first'}" in line for line in lines), lines
+    assert any(f"released in {machines.root / 'second'}" in line for line in lines), lines
+    assert "no note here" in lines
+    assert any("which is not on this machine; it continues in a fresh workspace here" in line
+               for line in lines), lines
+    record = tasks_of(driver, waiting.run)["release"]
+    assert record.workspace.startswith(str(machines.root / "second"))
+
+
+def _peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def test_files_stream_through_the_server_and_a_changed_file_is_refused_on_download(
+        machines, driver, tmp_path):
+    import tracemalloc
+
+    from flowplan.executor.distributed.remote_files import RemoteFileError, RemoteFiles
+
+    run = driver.create("streamed", {"version": 2, "caches": {}, "stages": {"s": {
+        "index": 0, "tasks": {"t": {"steps": {"x": {"index": 0, "type": "command",
+                                                    "run": "true"}}}}}}})
+    task_run = driver.store.task_runs(run.id)[0]
+    driver.store.claim_task(task_run.id, run.id, "builder")
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as out:
+        for _ in range(64):
+            out.write(os.urandom(1024 * 1024))
+    digest = hashlib.sha256(big.read_bytes()).hexdigest()
+    server = machines.processes[0]
+    before = _peak_rss_kib(server.pid)
+    files = RemoteFiles(machines.server_url, machines.tokens["builder"]).for_task(run.id,
+                                                                                   task_run.id)
+    tracemalloc.start()
+    kept = files.upload_artifact("big", big, digest)
+    driver.store.put_artifact(run.id, "big", path=kept, size=big.stat().st_size, sha256=digest)
+    copy = files.fetch_artifact("big", tmp_path / "copy" / "big.tgz", digest)
+    _now, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    assert hashlib.sha256(copy.read_bytes()).hexdigest() == digest
+    assert peak < 8 * 1024 * 1024, f"the worker held {peak} bytes at once"
+    grown = _peak_rss_kib(server.pid) - before
+    assert grown < 32 * 1024, f"the server's peak memory grew by {grown} KiB for 64 MiB"
+    Path(kept).write_bytes(b"changed on the server")
+    with pytest.raises(RemoteFileError, match="sha256 does not match"):
+        files.fetch_artifact("big", tmp_path / "again" / "big.tgz", digest)
+    assert list((tmp_path / "again").iterdir()) == []
+    driver.store.release_task(task_run.id, "builder")
+    with pytest.raises(RemoteFileError, match="403"):
+        files.fetch_artifact("big", tmp_path / "third" / "big.tgz", digest)
+    assert machines.tokens["builder"] not in repr(files.files)
