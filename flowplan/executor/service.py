@@ -679,7 +679,10 @@ class RunService:
 
             try:
                 run_secrets.seal(self.store, run.id, values, self.settings.environ)
-            except run_secrets.RunSecretsError as exc:
+            except run_secrets.RunSecretsError as exc:    # recorded, so nobody waits for it
+                self.store.update_run(run.id, status=Status.FAILED.value, error=str(exc),
+                                      finished_at=utc_now(),
+                                      unless_status=(Status.CANCELED.value,))
                 raise RunServiceError(f"{run.ref}: {exc}") from None
         try:
             result = drive.run()

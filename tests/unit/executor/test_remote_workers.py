@@ -432,3 +432,28 @@ def test_files_stream_through_the_server_and_a_changed_file_is_refused_on_downlo
     with pytest.raises(RemoteFileError, match="403"):
         files.fetch_artifact("big", tmp_path / "third" / "big.tgz", digest)
     assert machines.tokens["builder"] not in repr(files.files)
+
+
+def test_a_celery_run_with_sensitive_values_and_no_operator_key_is_refused_and_recorded(
+        machines):
+    from flowplan.executor.errors import RunServiceError
+
+    definition, _values, sensitive = load_pipeline(_definitions(machines), PIPELINE, "shipit",
+                                                   {"api_token": SECRET})
+    directory = machines.root / "driver"
+    store = Store.open(machines.store_url, base_dir=directory)
+    environ = {k: v for k, v in machines.environ().items() if not k.startswith("FLOWPLAN_")}
+    service = RunService(store, ExecutorSettings.from_config(
+        directory, {}, executor="celery", broker=machines.redis.url, environ=environ))
+    try:
+        with pytest.raises(RunServiceError, match="reach celery workers encrypted with the "
+                                                  "operator key, and there is none") as raised:
+            service.start("shipit", definition, variables={"api_token": SECRET},
+                          sensitive=sensitive)
+        assert SECRET not in str(raised.value)
+        run = service.list_runs("shipit")[0]
+        assert Status(run.status) == Status.FAILED
+        assert "operator key" in run.error
+        assert store.run_secret_tokens(run.id) == {}
+    finally:
+        store.close()
