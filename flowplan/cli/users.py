@@ -263,7 +263,7 @@ def token_revoke(token_id: str = typer.Argument(..., metavar="ID",
         elif store.delete_worker_token(token_id, by=user_name(by)):
             out(f"Revoked worker token {token_id}.")
         else:
-            err(f"Error: there is no API token or worker token with id {token_id}.")
+            err(f"Error: there is no API token with id {token_id}, nor a worker token.")
             return EXIT_ERROR
         return EXIT_OK
     exit_with(guard_runs(body))
