@@ -47,7 +47,8 @@ def test_a_worker_token_is_printed_once_listed_kept_hashed_and_revoked(workspace
         assert [c.kind for c in store.changes(subject="build-1")] == [
             "worker token create", "worker token revoke"]
     again = run_flowplan("token", "revoke", token_id)
-    assert again.code == 1 and f"no API token with id {token_id}, nor a worker token" in again.stderr
+    assert again.code == 1
+    assert f"no API token with id {token_id}, nor a worker token" in again.stderr
 
 
 def test_bad_worker_token_requests_are_refused_with_what_to_do(workspace, run_flowplan):
