@@ -19,6 +19,7 @@ refused with 413 and nothing is kept), hashed, and kept only when their SHA-256 
 same name; a cache key is saved once (the first upload wins, as on one machine), and the entry is
 added to the store's cache index here. Downloads stream the file the store records, which must
 lie under the server's directories. Recording artifacts in the store stays the task runner's.
+The store is read on the thread pool (the upload routes are async so that they can stream).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from flowplan.executor.distributed.worker_tokens import WorkerTokens
 from flowplan.executor.errors import PathEscape
@@ -147,7 +149,7 @@ def _file(path: str | None, root: Path, sha256: str, what: str) -> FileResponse:
 async def upload_artifact(request: Request, run_id: Id, task_run_id: Id,
                           name: FileName) -> JSONResponse:
     """Keep an artifact the task made; answers where the server keeps it."""
-    task = _task(request, run_id, task_run_id)
+    task = await run_in_threadpool(_task, request, run_id, task_run_id)
     target = task.layout.artifact_path(_name(name, "artifact name"))
     temporary, size, digest = await _receive(request, target.parent, f"artifact {name!r}")
     os.replace(temporary, target)
@@ -170,7 +172,7 @@ def download_artifact(request: Request, run_id: Id, task_run_id: Id,
 async def upload_cache(request: Request, run_id: Id, task_run_id: Id, cache: FileName,
                        key: Key) -> JSONResponse:
     """Save a cache entry of the run's pipeline under `key`, unless that key is saved."""
-    task = _task(request, run_id, task_run_id)
+    task = await run_in_threadpool(_task, request, run_id, task_run_id)
     target = task.layout.cache_path(_name(cache, "cache name"), key)
     temporary, size, digest = await _receive(request, target.parent, f"cache {cache!r}")
     try:
@@ -180,8 +182,9 @@ async def upload_cache(request: Request, run_id: Id, task_run_id: Id, cache: Fil
             return JSONResponse({"saved": False})
     finally:
         Path(temporary).unlink(missing_ok=True)
-    saved = context_of(request).store.add_cache_entry(
-        task.run.pipeline, cache, key, path=str(target), size=size, sha256=digest)
+    saved = await run_in_threadpool(
+        context_of(request).store.add_cache_entry, task.run.pipeline, cache, key,
+        path=str(target), size=size, sha256=digest)
     return JSONResponse({"saved": bool(saved)})
 
 

@@ -61,8 +61,8 @@ def test_run_secrets_are_encrypted_tokens_only_and_deleted(store_url):
         assert store.run_secret_tokens(run_id) == {}
 
 
-def test_a_version_7_store_is_upgraded_to_8_keeping_its_rows(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def test_a_version_7_store_is_upgraded_to_8_keeping_its_rows(store_url):
+    url = store_url
     with Store.open(url, revisions=Revisions(target=7)) as old:
         assert old.schema_version == 7
         run_id, _ = _run(old)
