@@ -457,3 +457,41 @@ def test_a_celery_run_with_sensitive_values_and_no_operator_key_is_refused_and_r
         assert store.run_secret_tokens(run.id) == {}
     finally:
         store.close()
+
+
+KEYLESS = '''
+variable "api_token" {
+  sensitive = true
+}
+
+pipeline "keyless" {
+  stage "main" {
+    task "use" {
+      runs_on = "nokey"
+      step "show" {
+        type = "command"
+        run  = "echo ${var.api_token}"
+      }
+    }
+  }
+}
+'''
+
+
+def test_a_worker_without_the_operator_key_fails_the_task_saying_what_it_needs(machines,
+                                                                              driver):
+    definition, _values, sensitive = load_pipeline(_definitions(machines), KEYLESS, "keyless",
+                                                   {"api_token": SECRET})
+    machines.worker_config("keyless")
+    environ = {k: v for k, v in machines.environ().items() if k != "FLOWPLAN_SECRET_KEY_FILE"}
+    machines.start("keyless", ["worker", "--queue", "nokey"],
+                   {**environ, "FLOWPLAN_WORKER_TOKEN": machines.tokens["general"]})
+
+    outcome = driver.start("keyless", definition, variables={"api_token": SECRET},
+                           sensitive=sensitive)
+
+    assert outcome.status == Status.FAILED
+    error = tasks_of(driver, outcome.run)["use"].error
+    assert "cannot be opened on this worker" in error, error
+    assert "every worker needs the driver's operator key" in error
+    assert SECRET not in error and SECRET not in (outcome.error or "")
