@@ -1,6 +1,7 @@
 """The routes workers on other machines move files through, under /api/v1/worker:
 
-    PUT /api/v1/worker/runs/{run}/tasks/{task_run}/artifacts/{name}     an archive the task made
+    PUT /api/v1/worker/runs/{run}/tasks/{task_run}/artifacts/{name}     an archive or report the
+                                                                        task made (?file=)
     GET /api/v1/worker/runs/{run}/tasks/{task_run}/artifacts/{name}     an artifact of the run
     PUT /api/v1/worker/runs/{run}/tasks/{task_run}/caches/{cache}?key=  a cache entry to save
     GET /api/v1/worker/runs/{run}/tasks/{task_run}/caches/{cache}?key=  a saved cache entry
@@ -146,11 +147,19 @@ def _file(path: str | None, root: Path, sha256: str, what: str) -> FileResponse:
 
 
 @router.put("/runs/{run_id}/tasks/{task_run_id}/artifacts/{name}")
-async def upload_artifact(request: Request, run_id: Id, task_run_id: Id,
-                          name: FileName) -> JSONResponse:
-    """Keep an artifact the task made; answers where the server keeps it."""
+async def upload_artifact(request: Request, run_id: Id, task_run_id: Id, name: FileName,
+                          file: Annotated[str | None, Query(max_length=255)] = None
+                          ) -> JSONResponse:
+    """Keep an artifact the task made (`file`: `NAME.tgz`, an archive step's, the default; or
+    `NAME` itself, a report a step keeps); answers where the server keeps it."""
     task = await run_in_threadpool(_task, request, run_id, task_run_id)
-    target = task.layout.artifact_path(_name(name, "artifact name"))
+    name = _name(name, "artifact name")
+    if file is None or file == f"{name}.tgz":
+        target = task.layout.artifact_path(name)
+    elif file == name:
+        target = task.layout.artifact_file(name)
+    else:
+        raise ApiError(400, f"file {file[:60]!r}: an artifact's file is NAME.tgz or NAME")
     temporary, size, digest = await _receive(request, target.parent, f"artifact {name!r}")
     os.replace(temporary, target)
     return JSONResponse({"path": str(target), "size": size, "sha256": digest})

@@ -48,9 +48,11 @@ class RemoteFiles:
 
     def upload_artifact(self, run_id: int, task_run_id: int, name: str, path: Path,
                         sha256: str) -> str:
-        """Send the artifact file; where the server keeps it (the path the store records)."""
-        said = self._upload(self._task_url(run_id, task_run_id, "artifacts", name), path,
-                            sha256, f"artifact {name!r}")
+        """Send the artifact file (an archive, `NAME.tgz`, or a report kept under its own
+        name); where the server keeps it (the path the store records)."""
+        url = (self._task_url(run_id, task_run_id, "artifacts", name) + "?file="
+               + quote(path.name, ""))
+        said = self._upload(url, path, sha256, f"artifact {name!r}")
         return str(said["path"])
 
     def fetch_artifact(self, run_id: int, task_run_id: int, name: str, target: Path,

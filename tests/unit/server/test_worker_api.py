@@ -212,3 +212,16 @@ def test_a_cache_key_is_saved_once_indexed_and_served_to_the_runs_pipeline(serve
     assert server.get(server.url("caches", "deps"), key="other").status_code == 404
     leftovers = [p.name for p in Path(entry.path).parent.iterdir()]
     assert leftovers == [Path(entry.path).name]
+
+
+def test_a_report_is_kept_under_its_own_name_and_other_file_names_are_refused(server):
+    data = b'{"runs": []}'
+    kept = server.put(server.url("artifacts", "t.scan.sarif"), data, file="t.scan.sarif")
+    assert kept.status_code == 200, kept.text
+    assert Path(kept.json()["path"]) == server.root / ("server/.flowplan/artifacts/app/1/"
+                                                       "t.scan.sarif")
+    archive = server.put(server.url("artifacts", "app"), data, file="app.tgz")
+    assert Path(archive.json()["path"]).name == "app.tgz"
+    for file in ("other.tgz", "../app.tgz", "app"):
+        refused = server.put(server.url("artifacts", "pkg"), data, file=file)
+        assert refused.status_code == 400, file
