@@ -404,7 +404,7 @@ def test_files_stream_through_the_server_and_a_changed_file_is_refused_on_downlo
                                                     "run": "true"}}}}}}})
     task_run = driver.store.task_runs(run.id)[0]
     driver.store.claim_task(task_run.id, run.id, "builder")
-    big = tmp_path / "big.bin"
+    big = tmp_path / "big.tgz"
     with open(big, "wb") as out:
         for _ in range(64):
             out.write(os.urandom(1024 * 1024))
