@@ -94,6 +94,12 @@ class RemoteFiles:
             raise RemoteFileError(f"the server answered {exc.code}: {detail}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
+            if data is not None and isinstance(reason, (ConnectionResetError, BrokenPipeError)):
+                raise RemoteFileError(
+                    f"the server {self.base} closed the connection before the whole file was "
+                    "sent: it refuses a file over its size limit, a name that is not a plain "
+                    "file name, and a task this worker does not run (its log says which)"
+                ) from None
             raise RemoteFileError(f"the server {self.base} cannot be reached: {reason}") from None
 
     def _upload(self, url: str, path: Path, sha256: str, what: str) -> dict[str, Any]:
