@@ -98,7 +98,7 @@ class RemoteFiles:
                 raise RemoteFileError(
                     f"the server {self.base} closed the connection before the whole file was "
                     "sent: it refuses a file over its size limit, a name that is not a plain "
-                    "file name, and a task this worker does not run (its log says which)"
+                    "file name, and a task this worker does not run now"
                 ) from None
             raise RemoteFileError(f"the server {self.base} cannot be reached: {reason}") from None
 
