@@ -114,9 +114,11 @@ class Worker:
                 status = Status.FAILED  # records it, rather than waiting for silence
                 answer["error"] = (f"flowplan error on the worker ({self.identity}): "
                                    f"{type(exc).__name__}: {exc}")
-        answer["status"] = status.value
-        self.redis.rpush(done_key(message.token), json.dumps(answer))
-        self.redis.expire(done_key(message.token), ANSWER_SECONDS)
+            # answered while still beating: a driver that finds neither the answer nor the
+            # heartbeat key counts the worker lost, so the key must outlive the answer's absence
+            answer["status"] = status.value
+            self.redis.rpush(done_key(message.token), json.dumps(answer))
+            self.redis.expire(done_key(message.token), ANSWER_SECONDS)
         return status.value
 
     def _run(self, message: TaskMessage) -> Status:
