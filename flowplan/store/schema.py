@@ -5,7 +5,8 @@ task runs, step runs, log chunks, approvals, artifacts, cache entries, secrets a
 Version 3 adds who did what: the start time and boot of the processes runs record (a pid may be
 reused), the operating-system account of each approval, and `changes` to roles and secrets.
 Versions 4 and 5 add step summaries and per-host deploy records; version 6 adds users, API tokens
-and dashboard sessions (hashes only), and schedule ticks; version 7 webhook `deliveries`.
+and dashboard sessions (hashes only), and schedule ticks; version 7 webhook `deliveries`;
+version 8 worker tokens (hashes only), the task each worker runs, and run secrets (encrypted).
 
 `Base.metadata` is what a fresh database is created from; `flowplan.store.migrations` upgrades an
 older database to the same shape. Nothing outside `flowplan.store` sees these classes: the gateway
@@ -425,3 +426,45 @@ class Delivery(Base):
     reason: Mapped[str] = mapped_column(Text)
     run_id: Mapped[Optional[int]] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     received_at: Mapped[datetime]
+
+
+# -- remote workers (schema version 8) ----------------------------------------------------------
+# A worker token is kept as the SHA-256 of its secret part, as API tokens are; the sensitive
+# values a run hands its workers are SecretBox tokens (encrypted with the operator key).
+
+class WorkerToken(Base):
+    """A worker token `fpw_<id>_<secret>` of the worker NAME: its public id and the SHA-256
+    (hex) of the secret."""
+
+    __tablename__ = "worker_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    worker: Mapped[str] = mapped_column(String(100))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[Optional[datetime]]
+
+
+class WorkerTask(Base):
+    """Which worker runs a task run now: the only task whose files that worker's token
+    reaches through the server (flowplan.server.worker_api)."""
+
+    __tablename__ = "worker_tasks"
+
+    task_run_id: Mapped[int] = mapped_column(ForeignKey("task_runs.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    worker: Mapped[str] = mapped_column(String(100))
+    claimed_at: Mapped[datetime]
+
+
+class RunSecret(Base):
+    """A sensitive variable value of a run driven with the celery executor, as a SecretBox
+    token, while the run lasts (its workers open it with the operator key)."""
+
+    __tablename__ = "run_secrets"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    token: Mapped[str] = mapped_column(Text)

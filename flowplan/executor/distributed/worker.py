@@ -16,12 +16,21 @@ next flowplan command on the driver's machine). A worker then starts none of its
 a running one as on cancel, recording it `interrupted` rather than `canceled`, so that
 `flowplan resume` (or `retry`) sends it again; nothing it records overwrites the run's status.
 
-Sensitive variables are stored only as digests, so a worker does not have their values: a task
-that needs one fails on the worker (see docs/configuration.md, "celery executor").
+
+With `flowplan { server { url = ... } }` and a worker token in `$FLOWPLAN_WORKER_TOKEN`, the
+worker shares nothing with the driver but the store, the broker and the server: it claims each
+task run in the store while it runs it (the claim is what its token may reach on the server),
+and the task's artifacts and caches move through the server's worker routes
+(remote_files.RemoteFiles, flowplan.server.worker_api) instead of this machine's directories.
+Without them, `artifacts_dir` and `cache_dir` must be shared with the other machines.
+
+The run's sensitive variables are read from the store, where the driver put them encrypted
+with the operator key (run_secrets), and opened with this machine's key.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -31,8 +40,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from flowplan.executor.distributed import run_secrets
 from flowplan.executor.distributed.queue import (TaskMessage, beat_key, celery_app, done_key,
                                                  redis_client, require_broker)
+from flowplan.executor.distributed.remote_files import RemoteFiles
+from flowplan.executor.distributed.worker_tokens import TOKEN_VARIABLE, WorkerTokens
 from flowplan.executor.run.environment import RunValues
 from flowplan.executor.run.scheduler import DRIVER_GONE, Drive
 from flowplan.executor.run.task import TaskRunner
@@ -100,13 +112,16 @@ class Worker:
     """What one `flowplan worker` process serves tasks with: the store, this machine's settings
     (where workspaces go) and the broker."""
 
-    def __init__(self, store: Any, settings: ExecutorSettings) -> None:
+    def __init__(self, store: Any, settings: ExecutorSettings, files: RemoteFiles | None = None,
+                 name: str | None = None) -> None:
         self.store = store
         self.settings = settings
         self.broker = require_broker(settings.broker)
         self.redis = redis_client(self.broker)
         self.identity = f"{socket.gethostname()} pid {os.getpid()}"
         self.heartbeats = Heartbeats(self.redis, self.identity)
+        self.files = files              # None: artifacts and caches on this machine's disk
+        self.name = name                # the worker its token names, with `files`
         self._runs: dict[int, _PreparedRun] = {}          # the runs with tasks here now
         self._run_locks: dict[int, threading.Lock] = {}   # one per run seen (a few bytes)
         self._locks_lock = threading.Lock()
@@ -127,10 +142,12 @@ class Worker:
                 answer["error"] = (f"flowplan error on the worker ({self.identity}): "
                                    f"{type(exc).__name__}: {exc}")
         answer["status"] = status.value
-        pipe = self.redis.pipeline(transaction=False)     # one round trip
-        pipe.delete(beat_key(message.token))
+        # One MULTI/EXEC round trip, the answer before the heartbeat key's removal: a driver
+        # that finds neither the answer nor the key counts the worker lost.
+        pipe = self.redis.pipeline(transaction=True)
         pipe.rpush(done_key(message.token), json.dumps(answer))
         pipe.expire(done_key(message.token), ANSWER_SECONDS)
+        pipe.delete(beat_key(message.token))
         pipe.execute()
         return status.value
 
@@ -154,8 +171,14 @@ class Worker:
             definition["retries"] = message.retries
             steps = [s for s in self.store.step_runs(message.run_id, latest=True)
                      if s.task_run_id == record.id]
-            status = TaskRunner(prepared.context, message.stage, message.task, definition,
-                                record, steps).run()
+            if self.files is not None:
+                self.store.claim_task(record.id, message.run_id, self.name)
+            try:
+                status = TaskRunner(prepared.context, message.stage, message.task, definition,
+                                    record, steps).run()
+            finally:
+                if self.files is not None:
+                    self.store.release_task(record.id, self.name)
             if drive.cancel_reason == DRIVER_GONE:     # stopped: `resume` runs it again
                 drive.close_task(record, Status.INTERRUPTED, DRIVER_GONE)
                 return Status.INTERRUPTED
@@ -190,15 +213,25 @@ class Worker:
         run = self.store.get_run(run_id)
         plain = {name: value for name, value in (run.variables or {}).items()
                  if not is_sensitive_marker(value)}
-        drive = Drive(self.store, self.settings, run, RunValues.of(plain))
+        try:
+            sensitive = run_secrets.unseal(self.store, run_id, self.settings.environ)
+        except run_secrets.RunSecretsError as exc:
+            sensitive, opening = {}, str(exc)
+        else:
+            opening = None
+        drive = Drive(self.store, self.settings, run, RunValues.of({**plain, **sensitive},
+                                                                   sensitive))
         try:
             error = drive.prepare_remote()
         except BaseException:
             if drive.writer is not None:
                 drive.writer.close()
             raise
-        return _PreparedRun(drive, error, drive.task_context() if error is None else None,
-                            _CancelWatch(drive))
+        error = opening or error
+        context = None
+        if error is None:
+            context = dataclasses.replace(drive.task_context(), files=self.files)
+        return _PreparedRun(drive, error, context, _CancelWatch(drive))
 
     @contextmanager
     def _run_lock(self, run_id: int) -> Iterator[None]:
@@ -207,6 +240,36 @@ class Worker:
             lock = self._run_locks.setdefault(run_id, threading.Lock())
         with lock:
             yield
+
+
+def remote_files_of(store: Any, settings: dict[str, Any],
+                    environ: Any) -> tuple[RemoteFiles | None, str | None]:
+    """How this worker moves files: through the server at `server { url }` with the token in
+    $FLOWPLAN_WORKER_TOKEN (both given), or on this machine's disk (neither given); the
+    worker's name. WorkerSetupError when one is given without the other or the token is not a
+    worker token the store knows."""
+    url = (settings.get("server") or {}).get("url")
+    token = environ.get(TOKEN_VARIABLE) or ""
+    if not url and not token:
+        return None, None
+    if not url:
+        raise WorkerSetupError(f"{TOKEN_VARIABLE} is set but the config names no server: set "
+                               'flowplan { server { url = "http://HOST:PORT" } } to the server '
+                               "this worker moves artifacts and caches through")
+    if not token:
+        raise WorkerSetupError(f"the config names the server {url}, which this worker moves "
+                               f"artifacts and caches through: set {TOKEN_VARIABLE} to a worker "
+                               "token (`flowplan token create --worker NAME` prints one)")
+    name = WorkerTokens(store).worker_for(token)
+    if name is None:
+        raise WorkerSetupError(f"{TOKEN_VARIABLE} is not a worker token this store knows (it "
+                               "was revoked, mistyped, or is a user's API token): make one with "
+                               "`flowplan token create --worker NAME`")
+    return RemoteFiles(url, token), name
+
+
+class WorkerSetupError(Exception):
+    """The worker cannot start as configured; the message says what to set."""
 
 
 class _PreparedRun:
@@ -259,7 +322,8 @@ def serve(directory: Path | str, queue: str, concurrency: int) -> None:
     store = Store.open(config.settings.get("store") or "sqlite:///.flowplan/flowplan.db",
                        config.directory)
     settings = ExecutorSettings.from_config(config.directory, config.settings)
-    worker = Worker(store, settings)
+    files, name = remote_files_of(store, config.settings, os.environ)
+    worker = Worker(store, settings, files, name)
     app = worker.app()
     name = f"flowplan-{queue}@{socket.gethostname()}-{os.getpid()}"
     app.worker_main(["worker", "--queues", queue, "--concurrency", str(concurrency),

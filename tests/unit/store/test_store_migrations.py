@@ -42,7 +42,7 @@ ADD_EXTRA_TABLE = 'op.execute(text("CREATE TABLE extra (id INTEGER PRIMARY KEY, 
 
 def test_empty_database_is_created_at_the_latest_version(tmp_path):
     with Store.open("sqlite:///store.db", base_dir=tmp_path) as store:
-        assert store.schema_version == LATEST == 7
+        assert store.schema_version == LATEST == 8
     assert recorded_version(tmp_path / "store.db") == LATEST
 
 
@@ -98,8 +98,8 @@ def test_flowplan_tables_without_a_version_are_refused(tmp_path):
 def test_revisions_must_be_numbered_consecutively(tmp_path):
     directory = tmp_path / "gap"
     directory.mkdir()
-    (directory / "0009_gap.py").write_text(
-        f"revision = '0009'\ndown_revision = '{LATEST:04d}'\nbranch_labels = None\n"
+    (directory / f"{LATEST + 2:04d}_gap.py").write_text(
+        f"revision = '{LATEST + 2:04d}'\ndown_revision = '{LATEST:04d}'\nbranch_labels = None\n"
         "depends_on = None\n\n\ndef upgrade():\n    pass\n")
     with pytest.raises(ValueError, match="consecutive"):
         Revisions(locations=(VERSIONS, directory)).latest()
