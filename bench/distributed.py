@@ -20,6 +20,7 @@ The first figure is what the issue's target is about: every millisecond a slot d
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(ROOT / "tests" / "support"))
+sys.path.insert(1, str(ROOT))                       # tests.support.ports
 
 from _pipelines import parallel  # noqa: E402
 from redis_server import start_redis  # noqa: E402
@@ -70,7 +72,10 @@ def _between_tasks(records: list, root: Path) -> float:
 
 
 def main() -> None:
-    pipelines = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("pipelines", nargs="?", type=int, default=100,
+                        help="how many pipelines of 4 parallel tasks (default 100)")
+    pipelines = parser.parse_args().pipelines
     root = Path(tempfile.mkdtemp(prefix="flowplan-bench-celery-"))
     with start_redis(root) as redis:
         store_url = f"sqlite:///{root / 'flowplan.db'}"
