@@ -32,6 +32,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))   # tests.support.ports
 
 from serve_support import Server, push_delivery, quickstart_like  # noqa: E402
 

@@ -47,6 +47,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))   # tests.support.ports
 
 from sshd import CLIENT_OPTIONS, SshdFleet, sshd_problem  # noqa: E402
 

@@ -17,9 +17,9 @@ flowplan {
   executor = "celery"                      # tasks go to `flowplan worker` processes ...
   broker   = env("FLOWPLAN_BROKER_URL")    # ... through this broker: broker = "redis://..."
 
-  # Where an artifact is written and read. On one machine (run.sh) every process points at the
-  # same directory; see docs/multi-machine.md for machines that share no disk.
-  artifacts_dir = env("FLOWPLAN_ARTIFACTS_DIR", ".flowplan/artifacts")
+  # The server's artifact storage: workers upload what their tasks archive here and download
+  # what a later task needs (docs/multi-machine.md, "Artifacts and caches").
+  artifacts_dir = ".flowplan/artifacts"
 
   server {
     host = "127.0.0.1"                     # run.sh passes --port; a real server listens on a

@@ -83,8 +83,6 @@ echo "   $FLOWPLAN_BROKER_URL"
 # -- what every flowplan machine shares: the operator key (a file only its owner reads) -------
 (umask 077 && python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > "$top/secret.key")
 export FLOWPLAN_SECRET_KEY_FILE=$top/secret.key
-# Artifacts: one directory every process here reads and writes (see docs/multi-machine.md).
-export FLOWPLAN_ARTIFACTS_DIR=$top/artifacts
 
 # -- apply, from wherever people apply (state in PostgreSQL, waiting for a held lock) ---------
 echo "== flowplan apply"
@@ -106,12 +104,16 @@ export FLOWPLAN_SERVER_URL=$server_url
 echo "   $server_url"
 
 # -- two worker machines, one queue each ------------------------------------------------------
+# Each has its own directories (workspaces, artifacts, caches): artifacts move between them
+# through the server, with a worker token each. The token reaches the worker in its
+# environment, never on a command line.
 for queue in build deploy; do
   machine=$top/machine-$queue
   mkdir -p "$machine"
   cp "$here/worker/flowplan.hcl" "$machine/flowplan.hcl"
-  echo "== starting flowplan worker --queue $queue (in $machine)"
-  flowplan -C "$machine" worker --queue "$queue" --concurrency 2 > "$top/worker-$queue.log" 2>&1 &
+  echo "== flowplan token create --worker $queue-machine; starting flowplan worker --queue $queue (in $machine)"
+  FLOWPLAN_WORKER_TOKEN=$(flowplan -C "$here" token create --worker "$queue-machine" 2>/dev/null) \
+    flowplan -C "$machine" worker --queue "$queue" --concurrency 2 > "$top/worker-$queue.log" 2>&1 &
   echo $! > "$top/worker-$queue.pid"
 done
 

@@ -238,12 +238,26 @@ def user_passwd(name: str = typer.Argument(..., help="The user whose password to
 # -- API tokens ---------------------------------------------------------------------------------
 
 @token_app.command("create")
-def token_create(user: str = typer.Argument(..., help="The user the token acts as."),
+def token_create(user: Optional[str] = typer.Argument(None, help="The user the token acts as."),
                  description: str = typer.Option("", "--description", "-d",
                                                  help="What the token is for."),
+                 worker: Optional[str] = typer.Option(
+                     None, "--worker", metavar="NAME",
+                     help="Make a worker token for the worker NAME instead: what `flowplan "
+                          "worker` on another machine reads from $FLOWPLAN_WORKER_TOKEN to move "
+                          "artifacts and caches through the server; good for the worker routes "
+                          "only."),
                  by: Optional[str] = AsOption) -> None:
-    """Create an API token for USER and print it (once: only its hash is kept)."""
+    """Create an API token for USER (or a worker token, --worker NAME) and print it (once:
+    only its hash is kept)."""
+    if worker is not None:
+        exit_with(guard_runs(lambda: _worker_token(user, worker, description, by)))
+        return
+
     def body() -> int:
+        if user is None:
+            raise BadInput("name the USER the token acts as, or give --worker NAME for a "
+                           "worker token")
         _user(user)
         if description:
             checked("--description", description, limit=MAX_DESCRIPTION)
@@ -264,17 +278,38 @@ def token_create(user: str = typer.Argument(..., help="The user the token acts a
     exit_with(guard_runs(body))
 
 
+def _worker_token(user: Optional[str], worker: str, description: str,
+                  by: Optional[str]) -> int:
+    from flowplan.executor.distributed.worker_tokens import TOKEN_VARIABLE, create_worker_token
+    from flowplan.store.workers import WORKER_NAME
+
+    if user is not None or description:
+        raise BadInput("a worker token belongs to a worker, not a user: give --worker NAME "
+                       "alone")
+    if not WORKER_NAME.fullmatch(worker):
+        raise BadInput(f"worker name {worker!r}: letters, digits, '.', '_' and '-', starting "
+                       "with a letter or digit, at most 100")
+    token = create_worker_token(run_service().store, worker, by=user_name(by))
+    out(token)
+    err(f"This token is shown only once: flowplan keeps only its hash. Give it to the worker "
+        f"as {TOKEN_VARIABLE} (never on its command line); `flowplan token revoke ID` ends it.")
+    return EXIT_OK
+
+
 @token_app.command("list")
 def token_list(user: Optional[str] = typer.Argument(None, help="Only this user's tokens."),
                json_output: bool = typer.Option(False, "--json", help="Print JSON for "
                                                 "scripts.")) -> None:
-    """List API tokens: id, user, description, created, last used (never the token)."""
+    """List API tokens and worker tokens: id, user (or worker), description, created, last
+    used (never the token)."""
     def body() -> int:
         from flowplan.views.users_text import render_tokens, tokens_json
 
         if user is not None:
             named("the user name", user)
-        tokens = run_service().store.list_api_tokens(user)
+        store = run_service().store
+        tokens = [*store.list_api_tokens(user),
+                  *(store.list_worker_tokens() if user is None else ())]
         out(tokens_json(tokens) if json_output else render_tokens(tokens))
         return EXIT_OK
     exit_with(guard_runs(body))
@@ -284,15 +319,19 @@ def token_list(user: Optional[str] = typer.Argument(None, help="Only this user's
 def token_revoke(token_id: str = typer.Argument(..., metavar="ID",
                                                 help="The token's id (flowplan token list)."),
                  by: Optional[str] = AsOption) -> None:
-    """Revoke an API token: requests bearing it are refused from now on."""
+    """Revoke an API token or a worker token: requests bearing it are refused from now on."""
     def body() -> int:
         named("the token id", token_id)
-        if token_id.startswith("fpt_"):
+        if token_id.startswith(("fpt_", "fpw_")):
             raise BadInput("give the token's id (the ID column of `flowplan token list`), "
                            "not the token itself")
-        if not run_service().store.delete_api_token(token_id, by=user_name(by)):
-            err(f"Error: there is no API token with id {token_id}.")
+        store = run_service().store
+        if store.delete_api_token(token_id, by=user_name(by)):
+            out(f"Revoked API token {token_id}.")
+        elif store.delete_worker_token(token_id, by=user_name(by)):
+            out(f"Revoked worker token {token_id}.")
+        else:
+            err(f"Error: there is no API token with id {token_id}, nor a worker token.")
             return EXIT_ERROR
-        out(f"Revoked API token {token_id}.")
         return EXIT_OK
     exit_with(guard_runs(body))

@@ -355,6 +355,18 @@ class _Loader:
                 "Missing broker", 'executor = "celery" needs the broker\'s address: '
                 'broker = "redis://HOST:6379/0" in the flowplan block.',
                 Range(path, block.line, block.column), "flowplan")
+        interval = settings.get("heartbeat_interval")
+        timeout = settings.get("heartbeat_timeout")
+        if isinstance(interval, (int, float)) and isinstance(timeout, (int, float)) \
+                and timeout < 2 * interval:
+            attribute = (block.body.attributes.get("heartbeat_timeout")
+                         or block.body.attributes.get("heartbeat_interval"))
+            where = (attribute.line, attribute.column) if attribute is not None else (
+                block.line, block.column)
+            self.diagnostics.error(
+                "Invalid value", f"heartbeat_timeout ({timeout:g} s) must be at least twice "
+                f"heartbeat_interval ({interval:g} s): a worker beating on time would otherwise "
+                "be taken for lost.", Range(path, *where), "flowplan")
         return settings
 
     def _providers(self) -> dict[str, dict[str, Any]]:

@@ -169,6 +169,10 @@ class Settings(BlockModel):
     # (flowplan.executor.distributed)
     executor: Literal["local", "celery"] = "local"
     broker: Optional[str] = None
+    # seconds: how often a worker says it still runs a task, and the silence after which the
+    # driver counts the task's worker lost (at least twice the interval)
+    heartbeat_interval: float = Field(1.0, gt=0, le=3600)
+    heartbeat_timeout: float = Field(10.0, gt=0, le=86400)
 
     _artifact_url = field_validator("artifact_url")(_check_artifact_url)
     _broker = field_validator("broker")(_check_broker)

@@ -671,14 +671,27 @@ class RunService:
 
     def _drive(self, run: RunRecord, values: RunValues, on_event: events.EventSink,
                continued: bool) -> RunOutcome:
+        dispatcher = self._dispatcher()
         drive = Drive(self.store, self.settings, run, values, on_event, continued=continued,
-                      resources=self.resources, targets=self.targets,
-                      dispatcher=self._dispatcher())
+                      resources=self.resources, targets=self.targets, dispatcher=dispatcher)
+        if dispatcher is not None:      # workers open the sensitive values from the store
+            from flowplan.executor.distributed import run_secrets
+
+            try:
+                run_secrets.seal(self.store, run.id, values, self.settings.environ)
+            except run_secrets.RunSecretsError as exc:    # recorded, so nobody waits for it
+                self.store.update_run(run.id, status=Status.FAILED.value, error=str(exc),
+                                      finished_at=utc_now(),
+                                      unless_status=(Status.CANCELED.value,))
+                raise RunServiceError(f"{run.ref}: {exc}") from None
         try:
             result = drive.run()
         except RunHeld as held:
             raise RunBusy(f"{run.ref} is being run by process {held.pid} on {held.host}") \
                 from None
+        finally:
+            if dispatcher is not None:
+                self.store.delete_run_secrets(run.id)
         return RunOutcome(run.ref, run.id, result.status, result.error, result.gates,
                           result.commands)
 

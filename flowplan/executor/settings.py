@@ -1,7 +1,8 @@
 """Where runs put their files and the limits they run under: `ExecutorSettings`.
 
 Built from the `flowplan {}` block of a config (`workspace_dir`, `artifacts_dir`, `cache_dir`,
-`parallelism`, `run_as`, `tools`, `executor`, `broker`; relative paths are taken from the config directory) or directly by tests
+`parallelism`, `run_as`, `tools`, `executor`, `broker`, `heartbeat_interval`,
+`heartbeat_timeout`; relative paths are taken from the config directory) or directly by tests
 and benchmarks. Reading the config is the loader's job; this module only turns its settings into
 paths.
 """
@@ -69,7 +70,9 @@ class ExecutorSettings:
             run_as=settings.get("run_as") or None,
             tools=_tools(settings.get("tools"), base),
             executor=settings.get("executor") or "local",
-            broker=settings.get("broker") or None)
+            broker=settings.get("broker") or None,
+            heartbeat_interval=float(settings.get("heartbeat_interval") or 1.0),
+            heartbeat_timeout=float(settings.get("heartbeat_timeout") or 10.0))
         values.update(overrides)
         return cls(**values)
 

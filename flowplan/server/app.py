@@ -1,5 +1,6 @@
 """The server's FastAPI application: `create_app(context)` includes the routers (webhooks,
-flowplan.server.hooks; the REST API under /api/v1, flowplan.server.api; the dashboard,
+flowplan.server.hooks; the REST API under /api/v1, flowplan.server.api; the routes remote
+workers move files through, flowplan.server.worker_api; the dashboard,
 flowplan.server.dashboard), keeps the `ServerContext` as `app.state.context` for them,
 answers `/healthz`, and runs the context's periodic jobs while it lives.
 
@@ -57,7 +58,7 @@ class JobRunner:
 def create_app(context: ServerContext) -> FastAPI:
     """The application serving `context`: webhooks at `/hooks/{name}`, `/healthz`, and the
     routers included below."""
-    from flowplan.server import api, dashboard, hooks
+    from flowplan.server import api, dashboard, hooks, worker_api
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,6 +74,7 @@ def create_app(context: ServerContext) -> FastAPI:
     app.state.context = context
     app.include_router(hooks.router)
     app.include_router(api.router)
+    app.include_router(worker_api.router)
     app.include_router(dashboard.router)
 
     @app.get("/healthz", include_in_schema=False)

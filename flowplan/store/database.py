@@ -72,6 +72,7 @@ from flowplan.store.runs import RunHistory
 from flowplan.store.schema import DeploymentGroup, LogChunk, Pipeline, Schedule, utc_now
 from flowplan.store.sensitive import SensitiveText
 from flowplan.store.users import UserRecords
+from flowplan.store.workers import WorkerRecords
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000   # how long a write waits for the lock before StoreBusy
 RECONNECT_WAIT_SECONDS = 30.0     # how long a store that was connected waits for its server back
@@ -330,7 +331,7 @@ def busy_message(url: str) -> str:
 
 
 class Store(RunHistory, LogHistory, GateHistory, DeployHistory, CacheIndex, AccessRecords,
-            UserRecords, DeliveryRecords, SensitiveText):
+            UserRecords, DeliveryRecords, WorkerRecords, SensitiveText):
     """Gateway to the store database. Build it with `Store.open`; share it between threads."""
 
     def __init__(self, engine: Engine, schema_version: int, team: str | None = DEFAULT_TEAM

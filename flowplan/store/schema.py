@@ -6,7 +6,8 @@ Version 3 adds who did what: the start time and boot of the processes runs recor
 reused), the operating-system account of each approval, and `changes` to roles and secrets.
 Versions 4 and 5 add step summaries and per-host deploy records; version 6 adds users, API tokens
 and dashboard sessions (hashes only), and schedule ticks; version 7 webhook `deliveries`;
-version 8 teams: a `team` column on the rows a team owns (pipelines, schedules, deployment
+version 8 worker tokens (hashes only), the task each worker runs, and run secrets (encrypted).
+version 9 teams: a `team` column on the rows a team owns (pipelines, schedules, deployment
 groups, runs, cache entries, schedule ticks, deliveries; task and step runs, logs, approvals,
 artifacts and deploy records belong to their run's team) and `team_members`.
 
@@ -84,7 +85,7 @@ class Pipeline(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    # version 8: the team the row belongs to (flowplan.teams); "default" for older rows
+    # version 9: the team the row belongs to (flowplan.teams); "default" for older rows
     team: Mapped[str] = mapped_column(String(63), server_default="default")
 
 
@@ -101,7 +102,7 @@ class Schedule(Base):
     definition: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    # version 8: the team the row belongs to (flowplan.teams); "default" for older rows
+    # version 9: the team the row belongs to (flowplan.teams); "default" for older rows
     team: Mapped[str] = mapped_column(String(63), server_default="default")
 
 
@@ -116,7 +117,7 @@ class DeploymentGroup(Base):
     definition: Mapped[dict[str, Any]]                   # the whole block, hosts included
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    # version 8: the team the row belongs to (flowplan.teams); "default" for older rows
+    # version 9: the team the row belongs to (flowplan.teams); "default" for older rows
     team: Mapped[str] = mapped_column(String(63), server_default="default")
 
 
@@ -156,7 +157,7 @@ class Run(Base):
     # version 3: which process `pid` was (a pid may be reused): flowplan.processes
     pid_start_time: Mapped[Optional[int]] = mapped_column(BigInteger)   # ticks after boot
     boot_id: Mapped[Optional[str]] = mapped_column(String(64))
-    # version 8: the team the row belongs to (flowplan.teams); "default" for older rows
+    # version 9: the team the row belongs to (flowplan.teams); "default" for older rows
     team: Mapped[str] = mapped_column(String(63), server_default="default")
 
 
@@ -321,7 +322,7 @@ class CacheEntry(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
-    # version 8: the team the row belongs to (flowplan.teams); "default" for older rows
+    # version 9: the team the row belongs to (flowplan.teams); "default" for older rows
     team: Mapped[str] = mapped_column(String(63), server_default="default")
 
 
@@ -420,7 +421,7 @@ class ScheduleTick(Base):
     last_run: Mapped[Optional[str]] = mapped_column(String(255))
     last_note: Mapped[Optional[str]] = mapped_column(Text)
     updated_at: Mapped[datetime]
-    team: Mapped[str] = mapped_column(String(63), primary_key=True,     # version 8
+    team: Mapped[str] = mapped_column(String(63), primary_key=True,     # version 9
                                       server_default="default")
 
 class Delivery(Base):
@@ -446,12 +447,12 @@ class Delivery(Base):
     reason: Mapped[str] = mapped_column(Text)
     run_id: Mapped[Optional[int]] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     received_at: Mapped[datetime]
-    # version 8: the team the row belongs to (flowplan.teams); "default" for older rows
+    # version 9: the team the row belongs to (flowplan.teams); "default" for older rows
     team: Mapped[str] = mapped_column(String(63), server_default="default")
 
 
 class TeamMember(Base):
-    """A user's membership of a team (version 8): the server of a team lets in its members
+    """A user's membership of a team (version 9): the server of a team lets in its members
     only (flowplan.server.auth). Users and their tokens are global; membership is per team."""
 
     __tablename__ = "team_members"
@@ -460,3 +461,45 @@ class TeamMember(Base):
                                       primary_key=True)
     team: Mapped[str] = mapped_column(String(63), primary_key=True)
     created_at: Mapped[datetime]
+
+
+# -- remote workers (schema version 8) ----------------------------------------------------------
+# A worker token is kept as the SHA-256 of its secret part, as API tokens are; the sensitive
+# values a run hands its workers are SecretBox tokens (encrypted with the operator key).
+
+class WorkerToken(Base):
+    """A worker token `fpw_<id>_<secret>` of the worker NAME: its public id and the SHA-256
+    (hex) of the secret."""
+
+    __tablename__ = "worker_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    worker: Mapped[str] = mapped_column(String(100))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[Optional[datetime]]
+
+
+class WorkerTask(Base):
+    """Which worker runs a task run now: the only task whose files that worker's token
+    reaches through the server (flowplan.server.worker_api)."""
+
+    __tablename__ = "worker_tasks"
+
+    task_run_id: Mapped[int] = mapped_column(ForeignKey("task_runs.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    worker: Mapped[str] = mapped_column(String(100))
+    claimed_at: Mapped[datetime]
+
+
+class RunSecret(Base):
+    """A sensitive variable value of a run driven with the celery executor, as a SecretBox
+    token, while the run lasts (its workers open it with the operator key)."""
+
+    __tablename__ = "run_secrets"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    token: Mapped[str] = mapped_column(Text)

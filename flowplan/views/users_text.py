@@ -53,12 +53,20 @@ def render_tokens(tokens: Sequence[Any]) -> str:
     """A table of API tokens (ApiTokenRecords): ids, never secrets."""
     if not tokens:
         return "No API tokens. Create one with: flowplan token create USER\n"
-    rows = [(t.id, t.user, t.description, _when(t.created_at),
+    rows = [(t.id, _holder(t), getattr(t, "description", "") or "", _when(t.created_at),
              _when(t.last_used_at) or "never") for t in tokens]
     return _table(("ID", "USER", "DESCRIPTION", "CREATED", "LAST USED"), rows)
 
 
+def _holder(token: Any) -> str:
+    """A user token's user, or `worker NAME` for a worker token (WorkerTokenRecord)."""
+    worker = getattr(token, "worker", None)
+    return f"worker {worker}" if worker is not None else token.user
+
+
 def tokens_json(tokens: Sequence[Any]) -> str:
-    return json.dumps([{"id": t.id, "user": t.user, "description": t.description,
+    return json.dumps([{"id": t.id, "user": getattr(t, "user", None),
+                        "worker": getattr(t, "worker", None),
+                        "description": getattr(t, "description", "") or "",
                         "created_at": _iso(t.created_at), "last_used_at": _iso(t.last_used_at)}
                        for t in tokens], indent=2, ensure_ascii=False)

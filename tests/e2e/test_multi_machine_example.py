@@ -68,6 +68,12 @@ def test_run_sh_runs_the_pipeline_across_two_worker_queues_and_stops_everything(
     assert Path(built.group(1)).is_relative_to(cluster / "machine-build"), built.group(1)
     assert Path(installed.group(1)).is_relative_to(cluster / "machine-deploy"), installed.group(1)
     assert "deploy/install/fetch # unpacked 1 member of artifact hello" in output
+    # No shared disk: the build machine uploaded the artifact to the server, the deploy
+    # machine downloaded it into its own directory.
+    server_copies = list((example / ".flowplan" / "artifacts").rglob("hello*"))
+    assert server_copies, "the server holds the uploaded artifact"
+    assert list((cluster / "machine-deploy" / ".flowplan" / "artifacts").rglob("hello*")), \
+        "the deploy machine downloaded it into its own artifacts_dir"
 
     for queue in ("build", "deploy"):
         assert not (cluster / f"worker-{queue}.pid").exists()

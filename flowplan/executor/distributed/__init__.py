@@ -15,5 +15,8 @@ absent) instead of running on the driver's threads:
                 and watch the store for cancel.
 
 The store is the record (statuses, logs); Redis carries only the messages, heartbeats and answers,
-never a secret: workers read the run's definition and variables from the store.
+never a secret: workers read the run's definition and variables from the store, its sensitive
+values too, encrypted with the operator key (run_secrets.py). A worker on a machine that shares
+no disk with the others moves its tasks' artifacts and caches through the server
+(remote_files.py, flowplan.server.worker_api) with its worker token (worker_tokens.py).
 """

@@ -17,9 +17,11 @@ broker is back.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from flowplan import processes
 from flowplan.executor import events
@@ -41,13 +43,15 @@ class CeleryDispatcher:
     def __init__(self, settings: ExecutorSettings) -> None:
         self.settings = settings
         self._app: Any = None
-        self._redis: Any = None
+        self._answers: Any = None
+        self._connect_lock = threading.Lock()
 
     def _connect(self) -> None:
-        if self._app is None:
-            broker = require_broker(self.settings.broker)
-            self._redis = redis_client(broker)
-            self._app = celery_app(broker)
+        with self._connect_lock:
+            if self._app is None:
+                broker = require_broker(self.settings.broker)
+                self._answers = _Answers(broker, max(0.05, self.settings.heartbeat_interval))
+                self._app = celery_app(broker)
 
     def run_task(self, drive: Any, stage: str, name: str, definition: dict[str, Any],
                  record: TaskRunRecord) -> Status:
@@ -69,9 +73,10 @@ class CeleryDispatcher:
                 return self._close(drive, record, Status.FAILED, str(exc), started)
             answer = self._wait(drive, message, record)
             if answer is not _LOST:
-                drive.emit(events.TaskFinished(drive.ref, stage, name, answer,
-                                               time.monotonic() - started,
-                                               self._attempt(drive, record)))
+                if _listened(drive):
+                    drive.emit(events.TaskFinished(drive.ref, stage, name, answer,
+                                                   time.monotonic() - started,
+                                                   self._attempt(drive, record)))
                 return answer
             self._stop_leftovers(drive, record)
             lost = (f"worker lost: no heartbeat for {self.settings.heartbeat_timeout:g}s from "
@@ -86,7 +91,9 @@ class CeleryDispatcher:
     @staticmethod
     def _first_attempt(drive: Any, record: TaskRunRecord) -> int:
         """The attempt a worker starts with (TaskRunner's rule: the recorded one, unless its
-        steps ran already)."""
+        steps ran already). A task never started ran no step: no store read for it."""
+        if record.started_at is None:
+            return record.attempt
         ran = any(s.task_run_id == record.id and s.attempt == record.attempt
                   and Status(s.status) != Status.QUEUED
                   for s in drive.store.step_runs(drive.run_id, latest=True))
@@ -108,44 +115,40 @@ class CeleryDispatcher:
         """The status the worker answers; _LOST when its heartbeat stopped. A broker outage
         is not silence: the worker cannot beat through it either, so after one the worker has
         a whole `heartbeat_timeout` to beat again before its task counts as lost."""
-        poll = max(0.05, min(self.settings.poll_interval, self.settings.heartbeat_interval))
+        poll = max(0.05, self.settings.heartbeat_interval)
         beat_seen = False
-        outage_at = -float("inf")
-        while True:
-            try:
-                answer = self._redis.blpop([done_key(message.token)], timeout=poll)
-                beating = answer is None and self._redis.exists(beat_key(message.token))
-            except connection_errors():
-                outage_at = time.monotonic()
-                time.sleep(poll)
-                continue
-            if (answer is not None or beating) and not beat_seen:
-                self._started(drive, record)      # a worker took it: tell the run's watchers
-                beat_seen = True
-            if answer is not None:
-                said = json.loads(answer[1])
-                if said.get("error"):             # the worker could not record it itself
-                    drive.close_task(record, Status.FAILED, said["error"], None)
-                return Status(said["status"])
-            if beating:
-                continue
-            if not beat_seen:
-                if drive.cancel.is_set():          # nobody took it yet
-                    try:
-                        self._app.control.revoke(message.token)
-                    except connection_errors():     # a worker that takes it later finds
-                        pass                        # the run canceled in the store
-                    drive.close_task(record, Status.CANCELED, drive.cancel_reason or "canceled",
-                                     None)
-                    return Status.CANCELED
-                continue
-            if time.monotonic() - outage_at < self.settings.heartbeat_timeout:
-                continue
-            # it beat, and its key expired: silent for heartbeat_timeout
-            current = _fresh(drive, record)
-            if Status(current.status).finished:
-                return Status(current.status)     # it finished; its answer did not arrive
-            return _LOST
+        with self._answers.expect(message.token) as expected:
+            while True:
+                answer = expected.wait(poll)
+                beating = answer is None and expected.beating
+                if (answer is not None or beating) and not beat_seen:
+                    if _listened(drive):          # a worker took it: tell the run's watchers
+                        self._started(drive, record)
+                    beat_seen = True
+                if answer is not None:
+                    said = json.loads(answer)
+                    if said.get("error"):         # the worker could not record it itself
+                        drive.close_task(record, Status.FAILED, said["error"], None)
+                    return Status(said["status"])
+                if beating or expected.beating is None:   # not looked at yet
+                    continue
+                if not beat_seen:
+                    if drive.cancel.is_set():      # nobody took it yet
+                        try:
+                            self._app.control.revoke(message.token)
+                        except connection_errors():     # a worker that takes it later finds
+                            pass                        # the run canceled in the store
+                        drive.close_task(record, Status.CANCELED,
+                                         drive.cancel_reason or "canceled", None)
+                        return Status.CANCELED
+                    continue
+                if time.monotonic() - self._answers.outage_at < self.settings.heartbeat_timeout:
+                    continue
+                # it beat, and its key expired: silent for heartbeat_timeout
+                current = _fresh(drive, record)
+                if Status(current.status).finished:
+                    return Status(current.status)     # it finished; its answer did not arrive
+                return _LOST
 
     @staticmethod
     def _started(drive: Any, record: TaskRunRecord) -> None:
@@ -174,6 +177,105 @@ class CeleryDispatcher:
                     and step.pid and processes.group_is_still(step.pid, step.pid_start_time,
                                                               step.boot_id):
                 kill_group(step.pid)
+
+
+class _Expected:
+    """One dispatched task's answer and heartbeat, as the collector last saw them."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.answer: str | None = None
+        self.beating: bool | None = None      # None until the first look at its key
+        self.changed = threading.Event()
+
+    def wait(self, seconds: float) -> str | None:
+        self.changed.wait(seconds)
+        self.changed.clear()
+        return self.answer
+
+
+class _Answers:
+    """The answers and heartbeats of all the tasks a process dispatched, collected by one
+    thread on one connection: a BLPOP on every awaited answer key (and this process's wake
+    key, pushed when a task is added, so the read takes it in at once) answers the waiting
+    thread as soon as its worker pushes; between two reads, one pipelined EXISTS per
+    `interval` looks at all their heartbeat keys. A thousand tasks waiting cost one
+    connection and a few commands a second, not a connection and a poll each."""
+
+    def __init__(self, broker: str, interval: float) -> None:
+        self.interval = interval
+        self.outage_at = -float("inf")         # when the broker last failed a command
+        self._client = redis_client(broker, read_timeout=interval + 10)
+        self._wake = f"flowplan:driver:{uuid.uuid4().hex}:wake"
+        self._expected: dict[str, _Expected] = {}
+        self._lock = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def expect(self, token: str) -> Iterator[_Expected]:
+        expected = _Expected(token)
+        with self._lock:
+            self._expected[done_key(token)] = expected
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._collect, daemon=True,
+                                                name="flowplan-celery-answers")
+                self._thread.start()
+            self._lock.notify()
+        try:
+            self._client.rpush(self._wake, "1")
+        except connection_errors():        # the collector notices the outage itself
+            pass
+        try:
+            yield expected
+        finally:
+            with self._lock:
+                del self._expected[done_key(token)]
+
+    def _collect(self) -> None:
+        looked = 0.0
+        while True:
+            with self._lock:
+                while not self._expected:
+                    self._lock.wait()
+                waiting = list(self._expected.values())
+            try:
+                if time.monotonic() - looked >= self.interval:
+                    self._look(waiting)
+                    looked = time.monotonic()
+                block = max(0.01, self.interval - (time.monotonic() - looked))
+                got = self._client.blpop([self._wake, *(done_key(e.token) for e in waiting)],
+                                         timeout=block)
+                if got is not None and _text(got[0]) == self._wake:
+                    self._client.delete(self._wake)    # one wake serves all those added
+                    continue
+            except Exception:  # noqa: BLE001 - unreachable (or answering nonsense): an outage,
+                self.outage_at = time.monotonic()   # during which no task counts as lost
+                time.sleep(self.interval)
+                continue
+            if got is None:
+                continue
+            with self._lock:
+                expected = self._expected.get(_text(got[0]))
+            if expected is not None:
+                expected.answer = _text(got[1])
+                expected.changed.set()
+
+    def _look(self, waiting: list[_Expected]) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        for expected in waiting:
+            pipe.exists(beat_key(expected.token))
+        for expected, found in zip(waiting, pipe.execute()):
+            expected.beating = bool(found)
+            expected.changed.set()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _listened(drive: Any) -> bool:
+    """Whether anyone receives the drive's events (building one may read the store)."""
+    return drive.on_event is not events.ignore
 
 
 def _fresh(drive: Any, record: TaskRunRecord) -> TaskRunRecord:

@@ -5,8 +5,8 @@ as it may be shown.
 A message (`TaskMessage`) names the task by ids only; the worker reads the rest from the store.
 Each dispatch has a fresh `token`: the worker sets `flowplan:task:TOKEN:beat` (with a time to
 live) while it runs the task, and pushes the task's final status to `flowplan:task:TOKEN:done`.
-Answers go through those keys, not Celery's result backend, so that many driver threads can wait
-at once on plain Redis BLPOPs.
+Answers go through those keys, not Celery's result backend: a driver process waits for all of its
+dispatched tasks at once, with one blocking BLPOP on all their answer keys (dispatch.py).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 TASK_NAME = "flowplan.run_task"
 DEFAULT_QUEUE = "default"
+POOL_CONNECTIONS = 32          # a process's connections for the heartbeat and answer keys
+POOL_WAIT_SECONDS = 20         # how long a command waits for one of them
 
 
 class BrokerError(Exception):
@@ -110,8 +112,14 @@ def connection_errors() -> tuple[type[BaseException], ...]:
             redis.exceptions.TimeoutError, OSError)
 
 
-def redis_client(broker: str) -> Any:
-    """A Redis client for the heartbeat and answer keys, on the broker's server."""
+def redis_client(broker: str, *, read_timeout: float | None = None) -> Any:
+    """A Redis client for the heartbeat and answer keys, on the broker's server. Its threads
+    share up to POOL_CONNECTIONS connections and wait for a free one (redis-py's default pool
+    fails a command past 100 at once instead). `read_timeout`: how long a reply may take (a
+    blocking read's own wait included) before the server counts as unreachable."""
     import redis
 
-    return redis.Redis.from_url(broker, socket_connect_timeout=3, health_check_interval=30)
+    pool = redis.BlockingConnectionPool.from_url(
+        broker, max_connections=POOL_CONNECTIONS, timeout=POOL_WAIT_SECONDS,
+        socket_connect_timeout=3, socket_timeout=read_timeout, health_check_interval=30)
+    return redis.Redis(connection_pool=pool)

@@ -1,34 +1,52 @@
 """The worker's side of the celery executor: `flowplan worker --queue NAME [--concurrency N]`
 serves one queue, running up to N tasks at once on threads.
 
-For each message (queue.TaskMessage) `Worker.run` beats first (the heartbeat key, refreshed every
-`heartbeat_interval`, living `heartbeat_timeout`), then reads the run from the shared store,
-resolves its pipeline variables and checks its source out on this machine, under this worker's
-own `workspace_dir` (once per run and worker: the tasks of one run on one worker share the
+For each message (queue.TaskMessage) `Worker.run` beats first (the heartbeat key, refreshed
+every `heartbeat_interval` by the worker's one heartbeat thread, living `heartbeat_timeout`),
+then reads the run from the shared store, resolves its pipeline variables and checks its source
+out on this machine, under this worker's own `workspace_dir` (once per run and worker: the tasks of one run on one worker share the
 checkout), and runs the task with flowplan.executor.run.task's TaskRunner, which commits every
 step's start, logs and finish to the store as they happen. A thread watches the store meanwhile:
 a run canceled from anywhere sets the task's cancel flag, and the running step's process group
 gets SIGTERM, then SIGKILL after the grace period, as on a driver. The final status is pushed to
 the dispatch's answer key.
 
-Sensitive variables are stored only as digests, so a worker does not have their values: a task
-that needs one fails on the worker (see docs/configuration.md, "celery executor").
+A run whose driving process died is marked `interrupted` (RunService.mark_interrupted, at the
+next flowplan command on the driver's machine). A worker then starts none of its tasks, and stops
+a running one as on cancel, recording it `interrupted` rather than `canceled`, so that
+`flowplan resume` (or `retry`) sends it again; nothing it records overwrites the run's status.
+
+
+With `flowplan { server { url = ... } }` and a worker token in `$FLOWPLAN_WORKER_TOKEN`, the
+worker shares nothing with the driver but the store, the broker and the server: it claims each
+task run in the store while it runs it (the claim is what its token may reach on the server),
+and the task's artifacts and caches move through the server's worker routes
+(remote_files.RemoteFiles, flowplan.server.worker_api) instead of this machine's directories.
+Without them, `artifacts_dir` and `cache_dir` must be shared with the other machines.
+
+The run's sensitive variables are read from the store, where the driver put them encrypted
+with the operator key (run_secrets), and opened with this machine's key.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from flowplan.executor.distributed import run_secrets
 from flowplan.executor.distributed.queue import (TaskMessage, beat_key, celery_app, done_key,
                                                  redis_client, require_broker)
+from flowplan.executor.distributed.remote_files import RemoteFiles
+from flowplan.executor.distributed.worker_tokens import TOKEN_VARIABLE, WorkerTokens
 from flowplan.executor.run.environment import RunValues
-from flowplan.executor.run.scheduler import Drive
+from flowplan.executor.run.scheduler import DRIVER_GONE, Drive
 from flowplan.executor.run.task import TaskRunner
 from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status
@@ -37,50 +55,73 @@ from flowplan.values import is_sensitive_marker
 ANSWER_SECONDS = 3600          # how long an answer nobody collected stays in Redis
 
 
-class Heartbeat:
-    """Sets `key` with a time to live every `interval` seconds until stopped."""
+class Heartbeats:
+    """The heartbeat keys of the tasks running in this worker, each set with a time to live
+    every `interval` seconds while its task runs: set once when the task starts, then refreshed
+    by one thread for all of them (one pipelined round trip per refresh), not a thread each."""
 
-    def __init__(self, client: Any, key: str, interval: float, ttl: float, text: str) -> None:
-        self.client, self.key, self.interval, self.ttl, self.text = (client, key, interval,
-                                                                     ttl, text)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="flowplan-heartbeat",
-                                        daemon=True)
+    def __init__(self, client: Any, text: str) -> None:
+        self.client, self.text = client, text
+        self._beating: dict[str, list[float]] = {}    # key -> [interval, ttl, next due]
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> Heartbeat:
-        self._set()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    @contextmanager
+    def beat(self, key: str, interval: float, ttl: float) -> Iterator[None]:
+        self._set([(key, ttl)])
+        with self._changed:
+            self._beating[key] = [interval, ttl, time.monotonic() + interval]
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._beat, name="flowplan-heartbeat",
+                                                daemon=True)
+                self._thread.start()
+            self._changed.notify()
         try:
-            self.client.delete(self.key)
-        except Exception:  # noqa: BLE001 - the key expires by itself
-            pass
+            yield
+        finally:
+            with self._changed:
+                del self._beating[key]
 
-    def _set(self) -> None:
+    def _set(self, keys: list[tuple[str, float]]) -> None:
         try:
-            self.client.set(self.key, self.text, px=max(1, int(self.ttl * 1000)))
+            pipe = self.client.pipeline(transaction=False)
+            for key, ttl in keys:
+                pipe.set(key, self.text, px=max(1, int(ttl * 1000)))
+            pipe.execute()
         except Exception:  # noqa: BLE001 - a broker outage: the next beat tries again
             pass
 
     def _beat(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._set()
+        while True:
+            with self._changed:
+                while not self._beating:
+                    self._changed.wait()
+                now = time.monotonic()
+                due = [(key, beat[1]) for key, beat in self._beating.items() if beat[2] <= now]
+                for key, _ttl in due:
+                    self._beating[key][2] = now + self._beating[key][0]
+            if due:
+                self._set(due)
+            with self._changed:
+                if self._beating:
+                    self._changed.wait(max(0.01, min(beat[2] for beat in self._beating.values())
+                                           - time.monotonic()))
 
 
 class Worker:
     """What one `flowplan worker` process serves tasks with: the store, this machine's settings
     (where workspaces go) and the broker."""
 
-    def __init__(self, store: Any, settings: ExecutorSettings) -> None:
+    def __init__(self, store: Any, settings: ExecutorSettings, files: RemoteFiles | None = None,
+                 name: str | None = None) -> None:
         self.store = store
         self.settings = settings
         self.broker = require_broker(settings.broker)
         self.redis = redis_client(self.broker)
         self.identity = f"{socket.gethostname()} pid {os.getpid()}"
+        self.heartbeats = Heartbeats(self.redis, self.identity)
+        self.files = files              # None: artifacts and caches on this machine's disk
+        self.name = name                # the worker its token names, with `files`
         self._runs: dict[int, _PreparedRun] = {}          # the runs with tasks here now
         self._run_locks: dict[int, threading.Lock] = {}   # one per run seen (a few bytes)
         self._locks_lock = threading.Lock()
@@ -92,8 +133,8 @@ class Worker:
         """Run the task a message names; its final status (also pushed to the answer key)."""
         message = TaskMessage.of(payload)
         answer: dict[str, str] = {}
-        with Heartbeat(self.redis, beat_key(message.token), message.heartbeat_interval,
-                       message.heartbeat_timeout, self.identity):
+        with self.heartbeats.beat(beat_key(message.token), message.heartbeat_interval,
+                                  message.heartbeat_timeout):
             try:
                 status = self._run(message)
             except Exception as exc:  # noqa: BLE001 - a bug or the store's outage: the driver
@@ -101,8 +142,13 @@ class Worker:
                 answer["error"] = (f"flowplan error on the worker ({self.identity}): "
                                    f"{type(exc).__name__}: {exc}")
         answer["status"] = status.value
-        self.redis.rpush(done_key(message.token), json.dumps(answer))
-        self.redis.expire(done_key(message.token), ANSWER_SECONDS)
+        # One MULTI/EXEC round trip, the answer before the heartbeat key's removal: a driver
+        # that finds neither the answer nor the key counts the worker lost.
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.rpush(done_key(message.token), json.dumps(answer))
+        pipe.expire(done_key(message.token), ANSWER_SECONDS)
+        pipe.delete(beat_key(message.token))
+        pipe.execute()
         return status.value
 
     def _run(self, message: TaskMessage) -> Status:
@@ -115,6 +161,8 @@ class Worker:
                 drive.close_task(record, Status.FAILED, prepared.error)
                 return Status.FAILED
             if drive.canceled():
+                if drive.cancel_reason == DRIVER_GONE:   # `resume` sends it again
+                    return Status.INTERRUPTED
                 drive.close_task(record, Status.CANCELED, drive.cancel_reason or "canceled")
                 return Status.CANCELED
             stages = drive.definition.get("stages") or {}
@@ -123,8 +171,18 @@ class Worker:
             definition["retries"] = message.retries
             steps = [s for s in self.store.step_runs(message.run_id, latest=True)
                      if s.task_run_id == record.id]
-            return TaskRunner(prepared.context, message.stage, message.task, definition,
-                              record, steps).run()
+            if self.files is not None:
+                self.store.claim_task(record.id, message.run_id, self.name)
+            try:
+                status = TaskRunner(prepared.context, message.stage, message.task, definition,
+                                    record, steps).run()
+            finally:
+                if self.files is not None:
+                    self.store.release_task(record.id, self.name)
+            if drive.cancel_reason == DRIVER_GONE:     # stopped: `resume` runs it again
+                drive.close_task(record, Status.INTERRUPTED, DRIVER_GONE)
+                return Status.INTERRUPTED
+            return status
         finally:
             self._release(message.run_id, prepared)
 
@@ -155,16 +213,26 @@ class Worker:
         run = self.store.get_run(run_id)
         plain = {name: value for name, value in (run.variables or {}).items()
                  if not is_sensitive_marker(value)}
+        try:
+            sensitive = run_secrets.unseal(self.store, run_id, self.settings.environ)
+        except run_secrets.RunSecretsError as exc:
+            sensitive, opening = {}, str(exc)
+        else:
+            opening = None
         # the worker's store reads every team's runs by id; the run's drive is its team's
-        drive = Drive(self.store.for_team(run.team), self.settings, run, RunValues.of(plain))
+        drive = Drive(self.store.for_team(run.team), self.settings, run,
+                      RunValues.of({**plain, **sensitive}, sensitive))
         try:
             error = drive.prepare_remote()
         except BaseException:
             if drive.writer is not None:
                 drive.writer.close()
             raise
-        return _PreparedRun(drive, error, drive.task_context() if error is None else None,
-                            _CancelWatch(drive))
+        error = opening or error
+        context = None
+        if error is None:
+            context = dataclasses.replace(drive.task_context(), files=self.files)
+        return _PreparedRun(drive, error, context, _CancelWatch(drive))
 
     @contextmanager
     def _run_lock(self, run_id: int) -> Iterator[None]:
@@ -173,6 +241,36 @@ class Worker:
             lock = self._run_locks.setdefault(run_id, threading.Lock())
         with lock:
             yield
+
+
+def remote_files_of(store: Any, settings: dict[str, Any],
+                    environ: Any) -> tuple[RemoteFiles | None, str | None]:
+    """How this worker moves files: through the server at `server { url }` with the token in
+    $FLOWPLAN_WORKER_TOKEN (both given), or on this machine's disk (neither given); the
+    worker's name. WorkerSetupError when one is given without the other or the token is not a
+    worker token the store knows."""
+    url = (settings.get("server") or {}).get("url")
+    token = environ.get(TOKEN_VARIABLE) or ""
+    if not url and not token:
+        return None, None
+    if not url:
+        raise WorkerSetupError(f"{TOKEN_VARIABLE} is set but the config names no server: set "
+                               'flowplan { server { url = "http://HOST:PORT" } } to the server '
+                               "this worker moves artifacts and caches through")
+    if not token:
+        raise WorkerSetupError(f"the config names the server {url}, which this worker moves "
+                               f"artifacts and caches through: set {TOKEN_VARIABLE} to a worker "
+                               "token (`flowplan token create --worker NAME` prints one)")
+    name = WorkerTokens(store).worker_for(token)
+    if name is None:
+        raise WorkerSetupError(f"{TOKEN_VARIABLE} is not a worker token this store knows (it "
+                               "was revoked, mistyped, or is a user's API token): make one with "
+                               "`flowplan token create --worker NAME`")
+    return RemoteFiles(url, token), name
+
+
+class WorkerSetupError(Exception):
+    """The worker cannot start as configured; the message says what to set."""
 
 
 class _PreparedRun:
@@ -200,7 +298,7 @@ class _CancelWatch:
     def _watch(self) -> None:
         while not self._done.wait(self.drive.settings.poll_interval):
             try:
-                if self.drive.canceled():
+                if self.drive.canceled():       # or interrupted: its driver is gone
                     return
             except Exception:  # noqa: BLE001 - the store's outage: look again
                 continue
@@ -225,7 +323,8 @@ def serve(directory: Path | str, queue: str, concurrency: int) -> None:
     store = Store.open(config.settings.get("store") or "sqlite:///.flowplan/flowplan.db",
                        config.directory, team=None)     # every team's tasks (Worker._prepare)
     settings = ExecutorSettings.from_config(config.directory, config.settings)
-    worker = Worker(store, settings)
+    files, name = remote_files_of(store, config.settings, os.environ)
+    worker = Worker(store, settings, files, name)
     app = worker.app()
     name = f"flowplan-{queue}@{socket.gethostname()}-{os.getpid()}"
     app.worker_main(["worker", "--queues", queue, "--concurrency", str(concurrency),

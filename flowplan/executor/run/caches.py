@@ -10,7 +10,10 @@ extracted with tarfile's "data" filter, so an archive cannot write outside those
 archive whose checksum does not match the index is treated as a miss.
 
 Archives live under `<cache_dir>/<pipeline>/<name>/`; the index is the store's (CacheIndex). The
-first save of a key wins: a concurrent save of the same key is dropped.
+first save of a key wins: a concurrent save of the same key is dropped. On a celery worker whose
+files move through the server (`remote`, flowplan.executor.distributed.remote_files.TaskFiles),
+an entry is downloaded into this machine's cache directory (its SHA-256 checked) before it is
+extracted, and a saved archive is uploaded: the server keeps it and indexes it.
 
 With `run_as`, `~/` is that user's home, and the workspace and the home are read (save) and
 written (restore) by a child process as that user
@@ -67,7 +70,7 @@ def _split(path: str, workspace: Path, user: StepUser | None = None) -> tuple[st
 
 def restore(caches: dict[str, dict[str, Any]], resolve: Callable[[Any], Any], store: Any,
             layout: RunLayout, workspace: Path, say: Say,
-            user: StepUser | None = None) -> list[CacheSave]:
+            user: StepUser | None = None, remote: Any = None) -> list[CacheSave]:
     """Restore every cache; returns the ones to save after success (exact key missed)."""
     saves = []
     for name, block in caches.items():
@@ -77,18 +80,20 @@ def restore(caches: dict[str, dict[str, Any]], resolve: Callable[[Any], Any], st
         for path in paths:
             _split(path, workspace, user)
         entry = store.find_cache_entry(layout.pipeline, name, key)
-        exact = entry is not None and _intact(entry)
+        archive = _archive(entry, layout, remote, say)
+        exact = archive is not None
         if not exact:
             entry = None
             for prefix in restore_keys:
                 candidate = store.newest_cache_entry(layout.pipeline, name, prefix)
-                if candidate is not None and _intact(candidate):
+                archive = _archive(candidate, layout, remote, say)
+                if archive is not None:
                     entry = candidate
                     break
-        if entry is None:
+        if entry is None or archive is None:
             say(f"cache {name}: no entry for key {key}")
         else:
-            _extract(Path(entry.path), workspace, user)
+            _extract(archive, workspace, user)
             how = "" if exact else " (restore key)"
             say(f"cache {name}: restored from key {entry.key}{how}")
         if not exact:
@@ -97,7 +102,7 @@ def restore(caches: dict[str, dict[str, Any]], resolve: Callable[[Any], Any], st
 
 
 def save(pending: list[CacheSave], store: Any, layout: RunLayout, workspace: Path,
-         say: Say, user: StepUser | None = None) -> None:
+         say: Say, user: StepUser | None = None, remote: Any = None) -> None:
     for cache in pending:
         members = []
         for path in cache.paths:
@@ -135,6 +140,9 @@ def save(pending: list[CacheSave], store: Any, layout: RunLayout, workspace: Pat
                         f"{code}): {said[-500:]}")
                     continue
             digest = file_sha256(Path(temporary))
+            if remote is not None:
+                _upload(remote, cache, Path(temporary), digest, say)
+                continue
             try:
                 os.link(temporary, target)      # fails if another save of this key got there
             except FileExistsError:
@@ -145,6 +153,34 @@ def save(pending: list[CacheSave], store: Any, layout: RunLayout, workspace: Pat
         if store.add_cache_entry(layout.pipeline, cache.name, cache.key, path=str(target),
                                  size=target.stat().st_size, sha256=digest):
             say(f"cache {cache.name}: saved under key {cache.key}")
+
+
+def _upload(remote: Any, cache: CacheSave, archive: Path, digest: str, say: Say) -> None:
+    from flowplan.executor.distributed.remote_files import RemoteFileError
+
+    try:
+        saved = remote.keep_cache(cache.name, cache.key, archive, digest)
+    except RemoteFileError as exc:
+        say(f"cache {cache.name}: not saved: {exc}")
+        return
+    say(f"cache {cache.name}: saved under key {cache.key}" if saved
+        else f"cache {cache.name}: key {cache.key} was saved meanwhile")
+
+
+def _archive(entry: Any, layout: RunLayout, remote: Any, say: Say) -> Path | None:
+    """The entry's archive on this machine, intact; None when there is none."""
+    if entry is None:
+        return None
+    if remote is None:
+        return Path(entry.path) if _intact(entry) else None
+    from flowplan.executor.distributed.remote_files import RemoteFileError
+
+    try:
+        return remote.fetch_cache(entry.name, entry.key, layout.cache_path(entry.name, entry.key),
+                                  entry.sha256)
+    except RemoteFileError as exc:
+        say(f"cache {entry.name}: key {entry.key} not restored: {exc}")
+        return None
 
 
 def _intact(entry: Any) -> bool:

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from sqlalchemy.exc import OperationalError
+
 from flowplan import processes
 from flowplan.config.pipeline import DEFINITION_VERSION
 from flowplan.executor import events
@@ -57,6 +59,7 @@ from flowplan.executor.step_process.masking import Masker
 from flowplan.executor.step_type import RunInfo, SecretMissing
 from flowplan.executor.targets import RunTargets
 from flowplan.store import RunHeld, RunRecord, StepRunRecord, TaskRunRecord
+from flowplan.store.database import StoreBusy
 from flowplan.store.schema import utc_now
 
 HOST = socket.gethostname()
@@ -113,6 +116,10 @@ def _driving(run: RunRecord) -> Iterator[None]:
     finally:
         with _DRIVING_LOCK:
             _DRIVING.discard(run.id)
+
+
+# why a worker stopped a task: the run was marked `interrupted` (its driving process died)
+DRIVER_GONE = "interrupted: the process driving the run is gone"
 
 
 @dataclass(frozen=True)
@@ -190,10 +197,16 @@ class Drive:
                 self.event_error = exc
 
     def canceled(self) -> bool:
-        """Whether the run was canceled (here, or in the store by another process)."""
-        if not self.cancel.is_set() and self.store.run_status(self.run_id) == Status.CANCELED:
-            self.cancel_reason = self.store.get_run(self.run_id).error or "canceled"
-            self.cancel.set()
+        """Whether the run was canceled (here, or in the store by another process); on a
+        worker, also whether its driver died (the run marked `interrupted`)."""
+        if not self.cancel.is_set():
+            status = self.store.run_status(self.run_id)
+            if status == Status.CANCELED:
+                self.cancel_reason = self.store.get_run(self.run_id).error or "canceled"
+                self.cancel.set()
+            elif status == Status.INTERRUPTED and self.remote:
+                self.cancel_reason = DRIVER_GONE
+                self.cancel.set()
         return self.cancel.is_set()
 
     def _use_masker(self, secrets: list[str]) -> None:
@@ -581,20 +594,33 @@ class Drive:
                                           bool(task_defs.get(name, {}).get("allow_failure")))
             if time.monotonic() - last_poll >= self.settings.poll_interval:
                 last_poll = time.monotonic()
-                self.canceled()
-                waiting = [n for n, s in state.items() if s == Status.WAITING
-                           and n not in running.values() and n not in queue]
-                if waiting and running:
-                    count = self.store.approval_count(self.run_id)
-                    if count != approvals_seen:
-                        approvals_seen = count
-                        fresh = {t.task: t for t in self.store.task_runs(self.run_id)
-                                 if t.stage == stage}
-                        steps = self.store.step_runs(self.run_id, latest=True)
-                        for name in waiting:
-                            record_of[name] = fresh[name]
-                            queue.append(name)
+                try:
+                    approvals_seen, steps = self._poll(stage, state, running, queue, record_of,
+                                                       approvals_seen, steps)
+                except (OperationalError, StoreBusy):
+                    pass        # the database restarting, or busy: ask again at the next poll
         return self._stage_outcome(stage, task_defs, record_of, state)
+
+    def _poll(self, stage: str, state: dict[str, Status], running: dict[Future, str],
+              queue: list[str], record_of: dict[str, TaskRunRecord], approvals_seen: int,
+              steps: list[StepRunRecord]) -> tuple[int, list[StepRunRecord]]:
+        """What the stage loop asks the store every `poll_interval`: whether the run was
+        canceled, and for tasks waiting on an approval, whether one was decided (those go back
+        to the queue). Returns the approvals counted and the steps, fresh if read again."""
+        self.canceled()
+        waiting = [n for n, s in state.items() if s == Status.WAITING
+                   and n not in running.values() and n not in queue]
+        if waiting and running:
+            count = self.store.approval_count(self.run_id)
+            if count != approvals_seen:
+                fresh = {t.task: t for t in self.store.task_runs(self.run_id)
+                         if t.stage == stage}
+                steps = self.store.step_runs(self.run_id, latest=True)
+                for name in waiting:
+                    record_of[name] = fresh[name]
+                    queue.append(name)
+                approvals_seen = count
+        return approvals_seen, steps
 
     def _task_call(self, context: TaskContext, stage: str, name: str,
                    definition: dict[str, Any], record: TaskRunRecord,

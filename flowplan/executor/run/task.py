@@ -20,6 +20,7 @@ run when is the scheduler's (flowplan.executor.run.scheduler).
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import threading
 import time
@@ -107,6 +108,9 @@ class TaskContext:
     targets: RunTargets = RunTargets()         # deployment groups and provider blocks
     run_environment: Callable[[dict[str, Any]], dict[str, str]] = lambda step_env: {}
     open_secret: Callable[[str], str] = lambda name: _no_secret(name)
+    # on a celery worker whose files move through the server: a RemoteFiles
+    # (flowplan.executor.distributed.remote_files); None: this machine's directories hold them
+    files: Any = None
 
 
 class TaskRunner:
@@ -127,6 +131,8 @@ class TaskRunner:
         self.pending = _Pending()
         self.process_groups: list[processes.ProcessIdentity] = []
         self.logs: dict[int, StepLog] = {}
+        self.remote = (context.files.for_task(context.run_id, record.id)
+                       if context.files is not None else None)
 
     # -- the task -------------------------------------------------------------------------------
 
@@ -222,7 +228,7 @@ class TaskRunner:
             if status == Status.SUCCEEDED and saves:
                 last = self._step_log(self.plans[-1].step)
                 caches.save(saves, context.store, context.layout, workspace,
-                            lambda text: last.say(text, time.time()), context.user)
+                            lambda text: last.say(text, time.time()), context.user, self.remote)
             return status, error
         except PathEscape as exc:
             return Status.FAILED, str(exc)
@@ -238,7 +244,7 @@ class TaskRunner:
             return []
         return caches.restore(definitions, lambda value: self.context.resolve(value, workspace),
                               self.context.store, self.context.layout, workspace, say,
-                              self.context.user)
+                              self.context.user, self.remote)
 
     def _deadline(self, workspace: Path) -> tuple[float | None, str | None]:
         """When the attempt must end, from the task's `timeout` (resolved now when it is a
@@ -265,6 +271,12 @@ class TaskRunner:
             return self._finish(Status.FAILED, "no waiting step found", started, self.attempt)
         workspace = Path(self.record.workspace or self.context.layout.task_workspace(
             self.stage, self.name))
+        if not workspace.is_dir():
+            try:
+                workspace = self._fresh_workspace(self.step_defs[position][0])
+            except Exception as exc:  # noqa: BLE001 - PathEscape, cache key expressions
+                return self._finish(Status.FAILED, f"workspace: {self.context.mask(str(exc))}",
+                                    started, self.attempt)
         self.context.emit(events.TaskStarted(self.context.ref, self.stage, self.name,
                                              self.attempt, str(workspace)))
         try:
@@ -282,6 +294,28 @@ class TaskRunner:
         if status == Status.WAITING:
             return status
         return self._finish(status, error, started, self.attempt)
+
+    def _fresh_workspace(self, step: str) -> Path:
+        """A workspace made here for a task that waited in one that is not on this machine (a
+        celery worker on another machine ran its first steps): the source copied in and the
+        caches restored, as for a new attempt; the step's log says what is missing."""
+        context = self.context
+        workspace = context.layout.task_workspace(self.stage, self.name)
+        if workspace.exists():
+            shutil.rmtree(workspace)
+        step_user.make_workspace(workspace)
+        log = self._step_log(step)
+        log.say(f"workspace: the task waited in {self.record.workspace}, which is not on this "
+                f"machine; it continues in a fresh workspace here, {workspace}, without the files "
+                "its earlier steps made (archive what later steps need before the approval and "
+                "download_artifact it after)", time.time())
+        if context.source_dir is not None:
+            copy_into(context.source_dir, workspace)
+        if context.user is not None:
+            step_user.give(workspace, context.user)
+        self._restore_caches(workspace, lambda text: log.say(text, time.time()))
+        self.pending.tasks.append((self.record.id, {"workspace": str(workspace)}))
+        return workspace
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -353,6 +387,8 @@ class TaskRunner:
                 context.ref, self.stage, self.name, name, Status.WAITING, seconds))
             self._commit(tasks=[(self.record.id, {"status": Status.WAITING.value})])
             return Status.WAITING, None
+        if result.artifacts and self.remote is not None:
+            result = self._upload_artifacts(result)
         error = context.mask(result.error) if result.error else None
         outputs = dict(result.outputs)
         if outputs:
@@ -433,11 +469,31 @@ class TaskRunner:
             return StepResult(Status.FAILED, error=f"step type {kind} failed: "
                                                    f"{type(exc).__name__}: {exc}")
 
+    def _upload_artifacts(self, result: StepResult) -> StepResult:
+        """The step's artifacts sent to the server, as the server keeps them (the paths the
+        store records); a failed upload fails the step."""
+        from flowplan.executor.distributed.remote_files import RemoteFileError
+
+        kept = []
+        for artifact in result.artifacts:
+            try:
+                path = self.remote.upload_artifact(artifact.name, Path(artifact.path),
+                                                   artifact.sha256)
+            except RemoteFileError as exc:
+                return dataclasses.replace(result, status=Status.FAILED, error=str(exc),
+                                           artifacts=())
+            kept.append(dataclasses.replace(artifact, path=Path(path)))
+        return dataclasses.replace(result, artifacts=tuple(kept))
+
     def _artifact(self, name: str) -> ArtifactFile | None:
         record = self.context.store.get_artifact(self.context.run_id, name)
         if record is None:
             return None
-        return ArtifactFile(record.name, Path(record.path), record.size, record.sha256)
+        path = Path(record.path)
+        if self.remote is not None:     # fetched from the server into this machine's layout
+            path = self.remote.fetch_artifact(name, self.context.layout.artifact_path(name),
+                                              record.sha256)
+        return ArtifactFile(record.name, path, record.size, record.sha256)
 
     def _previous_success(self, step: str) -> PreviousSuccess | None:
         run = self.context.run_info

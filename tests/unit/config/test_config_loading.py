@@ -162,6 +162,8 @@ def test_settings_block_decodes_nested_state_block_and_fills_defaults(sketch):
         "server": None,
         "executor": "local",
         "broker": None,
+        "heartbeat_interval": 1.0,
+        "heartbeat_timeout": 10.0,
     }
 
 

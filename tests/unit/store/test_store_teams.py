@@ -1,4 +1,4 @@
-"""Teams in the store (schema version 8): a store opened for a team reads and writes that team's
+"""Teams in the store (schema version 9): a store opened for a team reads and writes that team's
 rows only, on SQLite and PostgreSQL; an older store's rows become team `default` on upgrade."""
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def test_a_version_7_store_upgrades_with_its_rows_in_team_default(new_store_url)
                 "INSERT INTO users (name, password_hash, created_at) VALUES ('alice', :h, :now)"),
                 {"h": HASH, "now": now})
     with Store.open(url) as store:
-        assert store.schema_version == 8
+        assert store.schema_version == 9
         run = store.find_run("app", 1)
         assert run.team == "default" and [t.task for t in store.task_runs(run.id)] == ["t"]
         assert store.list_deliveries()[0].run == "app#1"

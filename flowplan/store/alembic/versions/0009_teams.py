@@ -1,4 +1,4 @@
-"""Schema version 8: teams. A `team` column (default "default", which every older row joins) on
+"""Schema version 9: teams. A `team` column (default "default", which every older row joins) on
 the rows a team owns: pipelines, schedules, deployment groups, runs, cache entries and webhook
 deliveries; their unique constraints gain it (two teams may both register `app`, and each numbers
 its runs from 1). Schedule ticks are keyed by (schedule, team). `team_members` records which
@@ -24,8 +24,8 @@ from sqlalchemy import (Column, ForeignKey, ForeignKeyConstraint, Index, Integer
 
 from flowplan.store.schema import UTCDateTime
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
