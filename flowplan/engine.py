@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from flowplan import teams
 from flowplan.apply import ApplyResult, StalePlanError, apply_plan, check_fresh
 from flowplan.config.loader import Config, StateLookupFactory, load_config
 from flowplan.diagnostics import Diagnostics, DiagnosticsError
@@ -59,16 +60,18 @@ def load(directory: Path | str, variables: dict[str, str] | None = None,
     """
     directory = Path(directory)
     registry = registry or ProviderRegistry()
-    lookup = StateLookupFactory(lambda settings: _state_lookup(backend_for(directory, settings))) \
+    team = team_of(directory, environ)
+    lookup = StateLookupFactory(
+        lambda settings: _state_lookup(backend_for(directory, settings, team))) \
         if with_state else None
     with _no_cyclic_gc():
         config = load_config(directory, variables, environ, state_attributes=lookup,
-                             registry=registry)
+                             registry=registry, team=team)
     if for_run:
         config.diagnostics = _broken_steps_as_warnings(config.diagnostics)
     if config.diagnostics.has_errors:
         raise DiagnosticsError(config.diagnostics, config.texts)
-    backend = backend_for(directory, config.settings)
+    backend = backend_for(directory, config.settings, config.team)
     return Workspace(config, backend, registry)
 
 
@@ -100,30 +103,47 @@ def _broken_steps_as_warnings(diagnostics: Diagnostics) -> Diagnostics:
                         else d for d in diagnostics])
 
 
-def backend_for(directory: Path, settings: dict | None) -> StateBackend:
-    """The state backend that the `flowplan { state {} }` settings name: `local` (the default)
-    at its `path`, with `~` expanded and taken from `directory` when relative; `pg` at its `url`
-    (or $FLOWPLAN_STATE_URL). Both offer read, write, exists, lock, lock_info, force_unlock."""
+def team_of(directory: Path, environ: dict[str, str] | None = None) -> str:
+    """The selected team (flowplan.teams.selected_team); DiagnosticsError when the selection
+    names none here: nothing is read or written for another team instead."""
+    try:
+        return teams.selected_team(directory, environ)
+    except teams.TeamError as error:
+        raise DiagnosticsError([_diagnostic("Unknown team", str(error))]) from None
+
+
+def backend_for(directory: Path, settings: dict | None,
+                team: str = teams.DEFAULT_TEAM) -> StateBackend:
+    """The state backend of `team` that the `flowplan { state {} }` settings name: `local`
+    (the default) at its `path`, with `~` expanded and taken from `directory` when relative
+    (another team's file is `teams/NAME/` beside it: `.flowplan/teams/NAME/state.json`); `pg`
+    at its `url` (or $FLOWPLAN_STATE_URL), the team's row. Both offer read, write, exists,
+    lock, lock_info, force_unlock."""
     state_settings = (settings or {}).get("state") or {}
     backend = state_settings.get("backend", "local")
     if backend == "pg":
         from flowplan.state.pg import url_from
         try:
-            return PgStateBackend(url_from(state_settings.get("url")))
+            return PgStateBackend(url_from(state_settings.get("url")), team=team)
         except StateError as error:
             raise DiagnosticsError([_diagnostic("Invalid pg state backend", str(error))]) from None
     if backend != "local":
         raise DiagnosticsError([_diagnostic(
             f'Unknown state backend "{backend}"',
             'Use backend = "local" or backend = "pg" in the flowplan { state { ... } } block.')])
-    return local_backend_for(directory, settings)
+    return local_backend_for(directory, settings, team)
 
 
-def local_backend_for(directory: Path, settings: dict | None) -> LocalStateBackend:
-    """The local state file the settings' `path` names (whatever the backend), for migrate."""
+def local_backend_for(directory: Path, settings: dict | None,
+                      team: str = teams.DEFAULT_TEAM) -> LocalStateBackend:
+    """The local state file of `team` the settings' `path` names (whatever the backend), for
+    migrate: the path itself for `default`, `teams/NAME/` beside it for team NAME."""
     state_settings = (settings or {}).get("state") or {}
     path = Path(state_settings.get("path") or ".flowplan/state.json").expanduser()
-    return LocalStateBackend(path if path.is_absolute() else directory / path)
+    path = path if path.is_absolute() else directory / path
+    if team != teams.DEFAULT_TEAM:
+        path = path.parent / "teams" / teams.check_name(team) / path.name
+    return LocalStateBackend(path)
 
 
 @dataclass(frozen=True)
@@ -140,16 +160,16 @@ class Migrated:
 
 def migrate_state(directory: Path, settings: dict | None, force: bool = False,
                   source_path: Path | None = None, lock_timeout: float = 0.0,
-                  on_event: EventSink = ignore) -> Migrated:
+                  on_event: EventSink = ignore, team: str = teams.DEFAULT_TEAM) -> Migrated:
     """`flowplan state migrate`: copy the local state file into the configured pg backend,
     serial and lineage kept, both locked meanwhile; the local file stays. Refuses when the
     target already has a state, unless `force`."""
-    target = backend_for(directory, settings)
+    target = backend_for(directory, settings, team)
     if not isinstance(target, PgStateBackend):
         raise StateError('state migrate copies the local state into a database: configure '
                          'backend = "pg" with its url in the flowplan { state { ... } } block first')
     source = (LocalStateBackend(source_path) if source_path is not None
-              else local_backend_for(directory, settings))
+              else local_backend_for(directory, settings, team))
     with lock_within(source, "state migrate", on_event, lock_timeout), \
             lock_within(target, "state migrate", on_event, lock_timeout):
         if not source.exists():
@@ -395,7 +415,6 @@ def open_run_service(directory: Path | str, config: Config | None = None) -> Any
     from flowplan.executor.service import RunService
     from flowplan.executor.settings import ExecutorSettings
     from flowplan.executor.targets import run_targets
-    from flowplan.store import Store
 
     directory = Path(directory)
     if not directory.is_dir():      # else a mistyped -C would get a store made there
@@ -407,11 +426,10 @@ def open_run_service(directory: Path | str, config: Config | None = None) -> Any
                     and d.severity.value == "error"]
         if problems:
             raise DiagnosticsError(problems, config.texts)
-    store = Store.open(config.settings.get("store") or "sqlite:///.flowplan/flowplan.db",
-                       config.directory)
+    store = open_store(config)
     try:
         resources = {r.address: r.attributes
-                     for r in read_once(backend_for(directory, config.settings))}
+                     for r in read_once(backend_for(directory, config.settings, config.team))}
     except StateError:
         resources = {}
     settings = ExecutorSettings.from_config(config.directory, config.settings)
@@ -419,6 +437,76 @@ def open_run_service(directory: Path | str, config: Config | None = None) -> Any
     service = RunService(store, settings, resources=resources, targets=targets)
     service.mark_interrupted()      # runs whose process died are `interrupted`, ready to resume
     return service
+
+
+def open_store(config: Config, team: str | None = None) -> Any:
+    """The store the config's settings name, scoped to `team` (default: the config's)."""
+    from flowplan.store import Store
+
+    return Store.open(config.settings.get("store") or "sqlite:///.flowplan/flowplan.db",
+                      config.directory, team=team if team is not None else config.team)
+
+
+@dataclass(frozen=True)
+class TeamDeleted:
+    """What `delete_team` removed: the team's state (and how many resources it held), its
+    runs in the store."""
+
+    team: str
+    resources: int
+    runs: int
+
+
+def delete_team(directory: Path | str, team: str, *, force: bool = False,
+                environ: dict[str, str] | None = None) -> TeamDeleted:
+    """`flowplan team delete`: remove team `team` here: its state (local file and directory,
+    or its pg row), its rows in the store (runs with everything they hold, pipelines,
+    schedules, deployment groups, cache entries, deliveries, memberships), its runs'
+    workspaces, artifacts and caches on this machine, and its directory.
+
+    Refuses (TeamError) team `default`, the selected team, and, unless `force`, a team whose
+    state holds resources or whose store holds runs. The team's state lock is held meanwhile,
+    so an `apply` of that team waits or fails instead of writing into a deleted team.
+    """
+    import shutil
+
+    directory = Path(directory)
+    teams.check_name(team)
+    if team == teams.DEFAULT_TEAM:
+        raise teams.TeamError("team default cannot be deleted: it is the layout of every "
+                              "config directory (.flowplan/state.json, the store's first rows)")
+    if not teams.team_exists(directory, team):
+        raise teams.TeamError(f"there is no team {team!r} in {directory} (`flowplan team list`)")
+    if teams.selected_team(directory, environ, must_exist=False) == team:
+        raise teams.TeamError(f"team {team!r} is the selected team: select another first "
+                              "(`flowplan team select default`, or unset $FLOWPLAN_TEAM)")
+    config = load_config(directory, team=team)
+    problems = [d for d in config.diagnostics.errors if d.address == "flowplan"]
+    if problems:
+        raise DiagnosticsError(problems, config.texts)
+    backend = backend_for(directory, config.settings, team)
+    with backend.lock(f"team delete {team}"):
+        resources = len(backend.read()) if backend.exists() else 0
+        with open_store(config, team) as store:
+            runs = store.count_team_runs(team)
+            if (resources or runs) and not force:
+                held = " and ".join(part for part in (
+                    f"{resources} resources in its state" if resources else "",
+                    f"{runs} runs in the store" if runs else "") if part)
+                raise teams.TeamError(
+                    f"team {team!r} still has {held}: destroy them first (`FLOWPLAN_TEAM={team} "
+                    f"flowplan destroy`), or delete it with all it holds: "
+                    f"`flowplan team delete {team} --force`")
+            runs = store.forget_team(team)
+        if isinstance(backend, PgStateBackend):
+            backend.drop()
+    from flowplan.executor.settings import ExecutorSettings
+
+    executor = ExecutorSettings.from_config(config.directory, config.settings)
+    for root in (executor.workspace_dir, executor.artifacts_dir, executor.cache_dir):
+        shutil.rmtree(root / ".teams" / team, ignore_errors=True)   # its runs' files (layout)
+    shutil.rmtree(teams.team_directory(directory, team), ignore_errors=True)
+    return TeamDeleted(team, resources, runs)
 
 
 class RunRefused(Exception):
@@ -457,8 +545,10 @@ def prepare_run(directory: Path | str, pipeline: str, *, from_config: bool = Fal
 
     directory = Path(directory)
     environ = dict(os.environ) if environ is None else environ
-    lookup = StateLookupFactory(lambda settings: _state_lookup(backend_for(directory, settings)))
-    config = load_config(directory, environ=environ, state_attributes=lookup)
+    team = team_of(directory, environ)
+    lookup = StateLookupFactory(
+        lambda settings: _state_lookup(backend_for(directory, settings, team)))
+    config = load_config(directory, environ=environ, state_attributes=lookup, team=team)
     # a step whose step-type plugin failed to load fails alone when the run reaches it
     config.diagnostics = _broken_steps_as_warnings(config.diagnostics)
     settings_problems = [d for d in config.diagnostics.errors if d.address == "flowplan"]

@@ -87,6 +87,7 @@ class ConfigureRequest:
     settings: Attributes                  # the evaluated `flowplan {}` block (store URL, state, ...)
     # The blocks of the providers the schema `reads`, by name (those the config has).
     blocks: dict[str, ProviderBlock] = field(default_factory=dict)
+    team: str = "default"                 # the team applying (flowplan.teams): whose rows
 
 
 @dataclass(frozen=True)

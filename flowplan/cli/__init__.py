@@ -9,6 +9,7 @@ from flowplan.cli import provisioning  # noqa: F401,I001
 from flowplan.cli import runs  # noqa: F401
 from flowplan.cli import access  # noqa: F401
 from flowplan.cli import users  # noqa: F401
+from flowplan.cli import team  # noqa: F401
 from flowplan.cli import serve  # noqa: F401
 from flowplan.cli import worker  # noqa: F401
 from flowplan.cli.app import app, main

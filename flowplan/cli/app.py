@@ -157,12 +157,13 @@ def run_guarded(function, *args, **kwargs) -> int:
     from flowplan.apply import StalePlanError
     from flowplan.diagnostics import DiagnosticsError
     from flowplan.state import StateError
+    from flowplan.teams import TeamError
 
     try:
         return function(*args, **kwargs)
     except DiagnosticsError as exc:
         return fail_with_diagnostics(exc, exc.texts)
-    except (StateError, StalePlanError, BadInput) as exc:
+    except (StateError, StalePlanError, BadInput, TeamError) as exc:
         err(f"Error: {exc}")
         return EXIT_ERROR
 

@@ -297,12 +297,13 @@ def show(
 
 def _backend():
     """The state backend named by the config's settings, without evaluating the whole config."""
-    from flowplan import engine
+    from flowplan import engine, teams
     from flowplan.config.loader import load_config
 
-    config = load_config(OPTIONS.directory)
+    team = teams.selected_team(OPTIONS.directory)      # TeamError: never another team's state
+    config = load_config(OPTIONS.directory, team=team)
     settings = config.settings if not config.diagnostics.has_errors else None
-    return engine.backend_for(OPTIONS.directory, settings)
+    return engine.backend_for(OPTIONS.directory, settings, team)
 
 
 @state_app.command("list")
@@ -356,13 +357,14 @@ def state_migrate(
 ) -> None:
     """Copy the local state into the configured pg backend (the local file stays)."""
     def body() -> int:
-        from flowplan import engine
+        from flowplan import engine, teams
         from flowplan.config.loader import load_config
 
-        config = load_config(OPTIONS.directory)
+        team = teams.selected_team(OPTIONS.directory)
+        config = load_config(OPTIONS.directory, team=team)
         settings = config.settings if not config.diagnostics.has_errors else None
         migrated = engine.migrate_state(OPTIONS.directory, settings, force, source,
-                                        lock_timeout, progress())
+                                        lock_timeout, progress(), team)
         out(f"Copied the state {migrated.source} (serial {migrated.serial}, "
             f"{migrated.resources} resources) to {migrated.target}"
             + (", replacing the state it had." if migrated.replaced else ".")

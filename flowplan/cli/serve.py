@@ -26,12 +26,16 @@ def serve_command(
     port: Optional[int] = typer.Option(None, "--port", min=0, max=65535,
                                        help="Port to listen on (default: flowplan { server "
                                             "{ port } }, else 8080; 0: any free port)."),
+    team: Optional[str] = typer.Option(None, "--team", help="The team to serve (default: the "
+                                       "selected one): its runs, pipelines, webhooks and "
+                                       "schedules; only its members may log in or use the API. "
+                                       "Run one server per team."),
 ) -> None:
     """Receive webhooks, serve the REST API and the dashboard, and run what they start."""
-    exit_with(run_guarded(_serve, host, port))
+    exit_with(run_guarded(_serve, host, port, team))
 
 
-def _serve(host: str | None, port: int | None) -> int:
+def _serve(host: str | None, port: int | None, team: str | None = None) -> int:
     import socket
 
     import uvicorn
@@ -39,7 +43,7 @@ def _serve(host: str | None, port: int | None) -> int:
     from flowplan.server.app import create_app
     from flowplan.server.context import ServerContext
 
-    context = ServerContext.load(OPTIONS.directory)
+    context = ServerContext.load(OPTIONS.directory, team=team)
     try:
         configured = context.server_settings()
         host = host or configured["host"]
@@ -56,7 +60,8 @@ def _serve(host: str | None, port: int | None) -> int:
         port = listener.getsockname()[1]
         local = f"http://{_url_host(host)}:{port}"
         public = ((context.settings.get("server") or {}).get("url") or local).rstrip("/")
-        lines = [f"flowplan serve: listening on {local} (config {context.directory})",
+        lines = [f"flowplan serve: listening on {local} (config {context.directory}, "
+                 f"team {context.store.team})",
                  f"  dashboard  {local}/"]
         for target in context.hooks.all():
             note = f"  ({target.problem})" if target.problem else ""

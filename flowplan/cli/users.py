@@ -15,8 +15,8 @@ from typing import List, Optional
 import typer
 
 from flowplan.cli.access import AsOption
-from flowplan.cli.app import (EXIT_ERROR, EXIT_OK, BadInput, app, checked, err, exit_with,
-                              named, out)
+from flowplan.cli.app import (EXIT_ERROR, EXIT_OK, OPTIONS, BadInput, app, checked, err,
+                              exit_with, named, out)
 from flowplan.cli.runs import guard_runs, run_service, user_name
 
 user_app = typer.Typer(help="Users who log in to the dashboard of `flowplan serve`.",
@@ -84,12 +84,24 @@ def user_add(name: str = typer.Argument(..., help="The user's name (what the log
                                         "takes as username)."),
              role: Optional[List[str]] = typer.Option(
                  None, "--role", help="Grant this approval role too (repeatable)."),
+             team: Optional[List[str]] = typer.Option(
+                 None, "--team", help="Make the user a member of this team (repeatable; "
+                 "default: the selected team). A team's server lets in its members only."),
              by: Optional[str] = AsOption) -> None:
     """Add a dashboard user; the password is read from standard input (asked for twice on a
     terminal)."""
     def body() -> int:
+        from flowplan import teams as team_names
+
         _user(name)
         roles = [checked("the role", item) for item in role or []]
+        memberships = [team_names.check_name(item) for item in team or []] or \
+            [team_names.selected_team(OPTIONS.directory)]
+        for item in memberships:
+            if not team_names.team_exists(OPTIONS.directory, item):
+                err(f"Error: there is no team {item} in {OPTIONS.directory}; create it with "
+                    f"`flowplan team new {item}`.")
+                return EXIT_ERROR
         who = user_name(by)
         store = run_service().store
         if store.get_user(name) is not None:
@@ -105,8 +117,13 @@ def user_add(name: str = typer.Argument(..., help="The user's name (what the log
             return EXIT_ERROR
         for item in roles:
             store.grant_role(item, name, by=who)
+        for item in dict.fromkeys(memberships):
+            store.add_team_member(item, name, by=who)
         granted = f" with roles {', '.join(roles)}" if roles else ""
-        out(f"Added user {name}{granted}.")
+        joined = list(dict.fromkeys(memberships))
+        member = "" if joined == [team_names.DEFAULT_TEAM] else \
+            f", member of team{'s' if len(joined) > 1 else ''} {', '.join(joined)}"
+        out(f"Added user {name}{granted}{member}.")
         return EXIT_OK
     exit_with(guard_runs(body))
 
@@ -124,7 +141,58 @@ def user_list(json_output: bool = typer.Option(False, "--json", help="Print JSON
         for role_name, members in store.roles().items():
             for member in members:
                 by_user.setdefault(member, []).append(role_name)
-        out(users_json(users, by_user) if json_output else render_users(users, by_user))
+        teams_of = {user.name: store.user_teams(user.name) for user in users}
+        out(users_json(users, by_user, teams_of) if json_output
+            else render_users(users, by_user, teams_of))
+        return EXIT_OK
+    exit_with(guard_runs(body))
+
+
+@user_app.command("join")
+def user_join(name: str = typer.Argument(..., help="The user."),
+              team: List[str] = typer.Option(..., "--team", help="The team to join "
+                                             "(repeatable)."),
+              by: Optional[str] = AsOption) -> None:
+    """Make a user a member of teams: a team's server lets in its members only."""
+    def body() -> int:
+        from flowplan import teams as team_names
+
+        joined = [team_names.check_name(item) for item in team]
+        store = run_service().store
+        for item in joined:
+            if not team_names.team_exists(OPTIONS.directory, item):
+                err(f"Error: there is no team {item} in {OPTIONS.directory}; create it with "
+                    f"`flowplan team new {item}`.")
+                return EXIT_ERROR
+        try:
+            for item in joined:
+                store.add_team_member(item, name, by=user_name(by))
+        except KeyError:
+            err(f"Error: there is no user {name}; add one with `flowplan user add {name}`.")
+            return EXIT_ERROR
+        out(f"{name} is a member of team {', '.join(store.user_teams(name))}.")
+        return EXIT_OK
+    exit_with(guard_runs(body))
+
+
+@user_app.command("leave")
+def user_leave(name: str = typer.Argument(..., help="The user."),
+               team: List[str] = typer.Option(..., "--team", help="The team to leave "
+                                              "(repeatable)."),
+               by: Optional[str] = AsOption) -> None:
+    """Take a user out of teams (their sessions and tokens stay good for the teams left)."""
+    def body() -> int:
+        from flowplan import teams as team_names
+
+        store = run_service().store
+        for item in team:
+            if not store.remove_team_member(team_names.check_name(item), name,
+                                            by=user_name(by)):
+                err(f"Error: {name} is not a member of team {item}.")
+                return EXIT_ERROR
+        now = store.user_teams(name)
+        out(f"{name} is a member of team {', '.join(now)}." if now
+            else f"{name} is a member of no team now.")
         return EXIT_OK
     exit_with(guard_runs(body))
 

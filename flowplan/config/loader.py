@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from flowplan import teams
 from flowplan.config import files as config_files_module
 from flowplan.config.expressions import (EvalError, Names, ResourceRef, Scope, evaluate,
                                          is_constant, references)
@@ -71,8 +72,13 @@ class _Declared:
 def load_config(directory: Path | str, variables: dict[str, str] | None = None,
                 environ: dict[str, str] | None = None,
                 state_attributes: "StateLookup | StateLookupFactory | None" = None,
-                use_cache: bool = True, registry: ProviderRegistry | None = None) -> Config:
+                use_cache: bool = True, registry: ProviderRegistry | None = None,
+                team: str | None = None) -> Config:
     """Load and evaluate the config in `directory`; problems are in `Config.diagnostics`.
+
+    `team` (default: the selected one, flowplan.teams.selected_team) is whose variable values
+    (`NAME.fpvars`) are read, and what `Config.team` says; a selection naming no team here is
+    an error diagnostic of the `flowplan` settings.
 
     `state_attributes` gives recorded attributes by address; a StateLookupFactory makes that
     lookup from the `flowplan {}` settings, which name the state's location. The resource types
@@ -80,11 +86,11 @@ def load_config(directory: Path | str, variables: dict[str, str] | None = None,
     """
     types = ResourceTypes(registry if registry is not None else ProviderRegistry())
     return _Loader(Path(directory), variables or {}, dict(os.environ) if environ is None
-                   else environ, state_attributes, use_cache, types).load()
+                   else environ, state_attributes, use_cache, types, team).load()
 
 
 def load_variables(directory: Path | str, names: Iterable[str], given: dict[str, str],
-                   environ: dict[str, str] | None = None
+                   environ: dict[str, str] | None = None, team: str | None = None
                    ) -> tuple[dict[str, VariableValue], set[str], Diagnostics]:
     """Values of the variables `names` alone, from the config's variable blocks, `*.auto.fpvars`,
     `given` (as --var) and FP_VAR_* in `environ`, later winning; with the names the config
@@ -92,7 +98,7 @@ def load_variables(directory: Path | str, names: Iterable[str], given: dict[str,
     a run can resolve the sensitive values it needs when the working copy is broken elsewhere.
     """
     loader = _Loader(Path(directory), {}, dict(os.environ) if environ is None else environ,
-                     None, True, ResourceTypes(ProviderRegistry()))
+                     None, True, ResourceTypes(ProviderRegistry()), team)
     wanted = set(names)
     problems = Diagnostics()
     paths = config_files_module.config_files(loader.directory) \
@@ -128,7 +134,8 @@ def reevaluate(config: Config, address: str, state_attributes: StateLookup
 
 class _Loader:
     def __init__(self, directory: Path, cli_variables: dict[str, str], environ: dict[str, str],
-                 state_attributes: StateLookup | None, use_cache: bool, types: ResourceTypes):
+                 state_attributes: StateLookup | None, use_cache: bool, types: ResourceTypes,
+                 team: str | None = None):
         self.directory = directory
         self.types = types
         self.served: dict[str, Served] = {}         # resource address -> its provider and schema
@@ -137,6 +144,7 @@ class _Loader:
         self.state_attributes = state_attributes
         self.use_cache = use_cache
         self.diagnostics = Diagnostics()
+        self.team = self._team(team)
         self.texts: dict[str, str] = {}
         self.declared: dict[str, _Declared] = {}
         self.settings_block: tuple[str, Block] | None = None
@@ -193,7 +201,21 @@ class _Loader:
     def _result(self, settings: dict[str, Any], providers: dict | None = None) -> Config:
         return Config(self.directory, settings or Settings().model_dump(), providers or {},
                       self.values, self.source_values, dict(self.resources), self.texts,
-                      self.diagnostics, self.local_values, self, self._provider_sources())
+                      self.diagnostics, self.local_values, self, self._provider_sources(),
+                      team=self.team)
+
+    def _team(self, team: str | None) -> str:
+        """The team given, else the selected one; `default` (with an error) when the
+        selection names none here."""
+        try:
+            if team is not None:
+                return teams.check_name(team)
+            if not self.directory.is_dir():
+                return teams.DEFAULT_TEAM
+            return teams.selected_team(self.directory, self.environ)
+        except teams.TeamError as error:
+            self.diagnostics.error("Unknown team", str(error), None, "flowplan")
+            return teams.DEFAULT_TEAM
 
     # -- indexing ------------------------------------------------------------------------------
 
@@ -462,6 +484,9 @@ class _Loader:
     def _variable_file_values(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
         paths = config_files_module.variable_files(self.directory)
+        team_file = teams.variable_file(self.directory, self.team)
+        if team_file.is_file():             # after *.auto.fpvars: the team's values win
+            paths.append(team_file)
         if not paths:
             return values
         sources = config_files_module.read_sources(paths)

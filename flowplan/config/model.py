@@ -95,6 +95,7 @@ class Config:
     # declarations and the scope's values); opaque to everyone else, never changed.
     evaluation: Any = field(default=None, repr=False, compare=False)
     provider_sources: dict[str, ProviderSource] = field(default_factory=dict)
+    team: str = "default"           # whose state, store rows and NAME.fpvars (flowplan.teams)
 
     def resource(self, address: str) -> ResourceConfig | None:
         return self.resources.get(address)

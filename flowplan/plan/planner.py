@@ -57,7 +57,8 @@ def configure_providers(config: Config, registry: ProviderRegistry, names: Itera
                   for other in (schema.reads if schema is not None else ())
                   if other in config.providers}
         problems = provider.configure(ConfigureRequest(
-            reveal(config.providers.get(name, {})), str(config.directory), settings, blocks))
+            reveal(config.providers.get(name, {})), str(config.directory), settings, blocks,
+            team=config.team))
         for problem in problems:
             block = problem.block or name
             _add_provider_diagnostics(diagnostics, (problem,), None, f"provider.{block}",

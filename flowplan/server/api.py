@@ -133,7 +133,7 @@ def caller_of(request: Request) -> str | None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
-        return auth.user_for_token(token.strip()) or None
+        return _member(auth, auth.user_for_token(token.strip()) or None)
     session = auth.session(request.cookies.get(SESSION_COOKIE))
     if session is None:
         return None
@@ -141,7 +141,14 @@ def caller_of(request: Request) -> str | None:
             not auth.csrf_ok(session, request.headers.get(CSRF_HEADER)):
         raise ApiError(403, f"the {CSRF_HEADER} header is missing or wrong: a session needs it "
                             "on every request that changes something")
-    return session.user
+    return _member(auth, session.user)
+
+
+def _member(auth: Any, user: str | None) -> str | None:
+    """`user`, when a member of the server's team; ApiError 403 for anyone else."""
+    if user is not None and not auth.is_member(user):
+        raise ApiError(403, auth.not_member_message(user))
+    return user
 
 
 _bearer = HTTPBearer(auto_error=False, description="`flowplan token create USER` prints one")

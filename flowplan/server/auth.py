@@ -16,6 +16,9 @@
 Everything that comes from outside is bounded before it is looked at: names of at most
 `MAX_USER_NAME` characters fit for a terminal (the CLI's rules), passwords of at most
 `MAX_PASSWORD_BYTES` bytes, tokens and cookies of at most `MAX_TOKEN_LENGTH` characters.
+An Authenticator made for a team (`flowplan serve --team`) also answers whether a user is a
+member of it (`is_member`): the routers refuse everyone else, whatever their password or token.
+
 Malformed input is an answer of None (or False), never an exception. Nothing here knows HTTP:
 the cookie's and the form field's names are constants for the routers to use.
 """
@@ -99,14 +102,27 @@ class Authenticator:
 
     def __init__(self, store: Store, *, session_ttl: timedelta = timedelta(hours=12),
                  hasher: PasswordHasher | None = None,
-                 clock: Callable[[], datetime] = _utc_now) -> None:
+                 clock: Callable[[], datetime] = _utc_now, team: str | None = None) -> None:
         self._store = store
+        self.team = team
         self._ttl = session_ttl
         self._hasher = hasher if hasher is not None else PasswordHasher()
         self._clock = clock
         self._dummy_hash: str | None = None
         self._touched: dict[str, datetime] = {}
         self._lock = threading.Lock()
+
+    # -- teams ----------------------------------------------------------------------------------
+
+    def is_member(self, user: str) -> bool:
+        """Whether `user` may use this server: a member of its team (any user when it was
+        made for no team)."""
+        return self.team is None or self._store.is_team_member(self.team, user)
+
+    def not_member_message(self, user: str) -> str:
+        return (f"{user} is not a member of team {self.team}, which this server serves: "
+                f"ask for `flowplan user join {user} --team {self.team}`, or use the server "
+                "of your team")
 
     # -- passwords ------------------------------------------------------------------------------
 

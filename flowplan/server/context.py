@@ -251,23 +251,33 @@ class ServerContext:
 
     @classmethod
     def load(cls, directory: Path | str, environ: Mapping[str, str] | None = None, *,
-             auth: Any = None) -> ServerContext:
+             auth: Any = None, team: str | None = None) -> ServerContext:
         """Load the config's settings, open the run service (which marks the runs of processes
         that died `interrupted`), and read the applied webhooks. DiagnosticsError when the
-        `flowplan {}` settings are wrong."""
-        from flowplan import engine
+        `flowplan {}` settings are wrong.
+
+        The server serves one team: `team`, else the selected one (TeamError when it does not
+        exist here). Its store, state, variable values, webhooks and schedules are that team's,
+        and its Authenticator lets in that team's members only."""
+        from flowplan import engine, teams
         from flowplan.config.loader import load_config
         from flowplan.diagnostics import DiagnosticsError
 
         directory = Path(directory).resolve()
         environ = dict(os.environ if environ is None else environ)
-        config = load_config(directory, environ=environ)
+        if team is None:
+            team = teams.selected_team(directory, environ)
+        elif not teams.team_exists(directory, teams.check_name(team)):
+            raise teams.TeamError(f"there is no team {team!r} in {directory}: create it with "
+                                  f"`flowplan team new {team}`")
+        environ[teams.TEAM_ENV] = team      # what the launcher loads and runs is this team's
+        config = load_config(directory, environ=environ, team=team)
         problems = [d for d in config.diagnostics.errors if d.address == "flowplan"]
         if problems:
             raise DiagnosticsError(problems, config.texts)
         settings = dict(config.settings or {})
         service = engine.open_run_service(directory, config)
-        state = engine.backend_for(directory, settings)
+        state = engine.backend_for(directory, settings, team)
         launcher = Launcher(directory, service, environ=environ, state=state)
         jobs = [PeriodicJob("approval timeouts", APPROVAL_EXPIRY_SECONDS,
                             service.expire_approvals),
@@ -276,7 +286,7 @@ class ServerContext:
                                                     schedule_starter(launcher))))]
         return cls(directory=directory, settings=settings, service=service,
                    store=service.store, launcher=launcher,
-                   auth=auth if auth is not None else Authenticator(service.store),
+                   auth=auth if auth is not None else Authenticator(service.store, team=team),
                    hooks=HookTargets(directory, state, environ), jobs=jobs)
 
     def server_settings(self) -> dict[str, Any]:

@@ -99,8 +99,14 @@ router = APIRouter(include_in_schema=False)
 # -- sessions -------------------------------------------------------------------------------------
 
 def page_session(request: Request) -> Any:
-    """The request's session (flowplan.server.auth.Session) or None."""
-    return context_of(request).auth.session(request.cookies.get(SESSION_COOKIE))
+    """The request's session (flowplan.server.auth.Session) or None: also None for a session
+    of a user who is not a member of the server's team (a cookie of another team's server on
+    the same host), who is sent to the login form, which says so."""
+    auth = context_of(request).auth
+    session = auth.session(request.cookies.get(SESSION_COOKIE))
+    if session is not None and not auth.is_member(session.user):
+        return None
+    return session
 
 
 def to_login(request: Request) -> RedirectResponse:
@@ -194,6 +200,9 @@ async def login(request: Request) -> Response:
     if name is None:
         return login_page(request, next=target, username=shown, status_code=401,
                           error="Wrong user name or password.")
+    if not await run_in_threadpool(context.auth.is_member, name):
+        return login_page(request, next=target, username=shown, status_code=403,
+                          error=context.auth.not_member_message(name) + ".")
     session = await run_in_threadpool(context.auth.open_session, name)
     response = RedirectResponse(target, status_code=303)
     max_age = max(0, math.ceil((session.expires_at - datetime.now(session.expires_at.tzinfo))

@@ -470,7 +470,7 @@ class Launcher:
 
             config = load_config(self.directory, environ=self.environ)
             try:
-                self._state = backend_for(self.directory, config.settings)
+                self._state = backend_for(self.directory, config.settings, config.team)
             except Exception:  # noqa: BLE001 - an unusable backend: prepare_run reports it
                 self._state = LocalStateBackend(self.directory / ".flowplan" / "state.json")
         return self._state

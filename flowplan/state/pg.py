@@ -213,6 +213,15 @@ class PgStateBackend:
             return connection.execute(text("SELECT 1 FROM flowplan_state WHERE team = :team"),
                                       {"team": self.team}).first() is not None
 
+    def drop(self) -> bool:
+        """Delete the team's row (`flowplan team delete`); False when it had none. The caller
+        holds the state lock."""
+        from sqlalchemy import text
+
+        with self._transaction("write") as connection:
+            return connection.execute(text("DELETE FROM flowplan_state WHERE team = :team"),
+                                      {"team": self.team}).rowcount > 0
+
     def stamp(self) -> tuple:
         """A cheap key that changes whenever the state is written: the row's serial, lineage and
         time of writing (every write bumps the serial; `migrate --force` replaces the row keeping

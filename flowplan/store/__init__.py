@@ -3,7 +3,8 @@ deployment groups, and of run history: runs, task and step runs, logs, approvals
 cache index, secrets (encrypted tokens only) and roles; users, API tokens and dashboard
 sessions (hashes only) and schedule ticks.
 
-Callers use `Store` and the frozen records it returns; the models in `schema` and the Alembic
+A Store is opened for one team (`Store.open(..., team=...)`, default `default`): what it reads
+and writes is that team's (flowplan.teams). Callers use `Store` and the frozen records it returns; the models in `schema` and the Alembic
 revisions (`migrations`, `alembic/`) stay inside this package.
 """
 

@@ -7,6 +7,7 @@ flowplan.executor.run.caches; the store only answers "is there an entry for this
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,14 +32,18 @@ class CacheEntryRecord:
 
 
 class CacheIndex:
+    """The cache entries of this store's team. Mixed into Store."""
+
     _engine: Engine
     _write_engine: Engine
+    _team: str | None
+    _owner: Callable[[], str]
 
     def find_cache_entry(self, pipeline: str, name: str, key: str) -> CacheEntryRecord | None:
         with self._engine.connect() as connection:
             row = connection.execute(select(ENTRIES).where(
-                ENTRIES.c.pipeline == pipeline, ENTRIES.c.name == name,
-                ENTRIES.c.key == key)).one_or_none()
+                ENTRIES.c.team == self._owner(), ENTRIES.c.pipeline == pipeline,
+                ENTRIES.c.name == name, ENTRIES.c.key == key)).one_or_none()
             return _entry(row) if row is not None else None
 
     def newest_cache_entry(self, pipeline: str, name: str,
@@ -46,7 +51,8 @@ class CacheIndex:
         """The most recently saved entry whose key starts with `prefix`."""
         with self._engine.connect() as connection:
             for row in connection.execute(select(ENTRIES).where(
-                    ENTRIES.c.pipeline == pipeline, ENTRIES.c.name == name)
+                    ENTRIES.c.team == self._owner(), ENTRIES.c.pipeline == pipeline,
+                    ENTRIES.c.name == name)
                     .order_by(ENTRIES.c.id.desc())):
                 if row.key.startswith(prefix):  # not LIKE: keys may hold % and _
                     return _entry(row)
@@ -58,7 +64,7 @@ class CacheIndex:
         try:
             with self._write_engine.begin() as connection:
                 connection.execute(insert(ENTRIES).values(
-                    pipeline=pipeline, name=name, key=key, path=path, size=size,
+                    team=self._owner(), pipeline=pipeline, name=name, key=key, path=path, size=size,
                     sha256=sha256, created_at=utc_now()))
             return True
         except IntegrityError:

@@ -43,6 +43,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import sqlite3
 import stat
 import time
@@ -68,7 +69,7 @@ from flowplan.store.logs import LogHistory
 from flowplan.store.migrations import REVISIONS, Revisions, prepare_schema, read_version
 from flowplan.store.recording import Recorder
 from flowplan.store.runs import RunHistory
-from flowplan.store.schema import Base, DeploymentGroup, LogChunk, Pipeline, Schedule, utc_now
+from flowplan.store.schema import DeploymentGroup, LogChunk, Pipeline, Schedule, utc_now
 from flowplan.store.sensitive import SensitiveText
 from flowplan.store.users import UserRecords
 from flowplan.store.workers import WorkerRecords
@@ -293,6 +294,35 @@ def _create_engine(url: URL) -> Engine:
     return engine
 
 
+DEFAULT_TEAM = "default"
+TEAM_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+def _require_team(team: object) -> None:
+    if type(team) is not str or not TEAM_NAME.fullmatch(team):
+        raise ValueError(f"{team!r} is not a team name: lower-case letters, digits, _ and -, "
+                         "starting with a letter or a digit, at most 63 characters")
+
+
+def _upgrade(engine: Engine, revisions: Revisions) -> int:
+    """Create or upgrade the schema in one write transaction. On SQLite foreign keys are off
+    meanwhile (`PRAGMA foreign_keys` cannot change inside a transaction): a revision that
+    rebuilds a table (copy, drop, rename) must not cascade the drop to the rows pointing at it;
+    the revision checks them with `PRAGMA foreign_key_check` before the commit."""
+    writer = engine.execution_options(**{_WRITE_OPTION: True})
+    if engine.dialect.name != "sqlite":
+        with writer.begin() as connection:
+            return prepare_schema(connection, revisions)
+    with writer.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        raw.execute("PRAGMA foreign_keys=OFF")          # outside any transaction: it applies
+        try:
+            with connection.begin():
+                return prepare_schema(connection, revisions)
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")
+
+
 def busy_message(url: str) -> str:
     """What to say when the store at `url` stayed locked past the busy timeout."""
     return (f"the store {url} stayed locked by other processes writing to it for "
@@ -304,8 +334,10 @@ class Store(RunHistory, LogHistory, GateHistory, DeployHistory, CacheIndex, Acce
             UserRecords, DeliveryRecords, WorkerRecords, SensitiveText):
     """Gateway to the store database. Build it with `Store.open`; share it between threads."""
 
-    def __init__(self, engine: Engine, schema_version: int) -> None:
+    def __init__(self, engine: Engine, schema_version: int, team: str | None = DEFAULT_TEAM
+                 ) -> None:
         self._init_sensitive()
+        self._team = team
         self._engine = engine
         self._write_engine = engine.execution_options(**{_WRITE_OPTION: True})
         self._recorder = Recorder(self._write_engine, LogChunk.__table__)
@@ -315,25 +347,53 @@ class Store(RunHistory, LogHistory, GateHistory, DeployHistory, CacheIndex, Acce
         self.schema_version = schema_version
 
     @classmethod
-    def open(cls, url: str, base_dir: Path | None = None, *,
+    def open(cls, url: str, base_dir: Path | None = None, *, team: str | None = DEFAULT_TEAM,
              revisions: Revisions = REVISIONS) -> Store:
         """Connect, then create the schema (empty database) or upgrade it (older version).
 
         `url` is an SQLAlchemy URL: `sqlite:///PATH` or `postgresql://USER:PASSWORD@HOST/DB`
         (driven by psycopg 3). Raises `SchemaVersionError` for a database newer than `revisions`
         know, or one holding flowplan tables without a version.
+
+        Every pipeline, schedule, deployment group, run (with its tasks, steps, logs, approvals,
+        artifacts and deploy records), cache entry, schedule tick and delivery read or written
+        through the store is `team`'s. `team=None` reads every team's runs by id and writes none
+        of the rows a team owns: for workers, which execute the tasks of every team's runs and
+        scope themselves with `for_team(run.team)`. Users, tokens, sessions, secrets and roles
+        are global.
         """
+        if team is not None:
+            _require_team(team)
         engine = _create_engine(resolve_url(url, Path(base_dir) if base_dir is not None else None))
         try:
             with engine.connect() as connection:    # most opens find the schema current: a read
                 version = read_version(connection)
             if version != revisions.latest():
-                with engine.execution_options(**{_WRITE_OPTION: True}).begin() as connection:
-                    version = prepare_schema(connection, revisions)
+                version = _upgrade(engine, revisions)
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, version)
+        return cls(engine, version, team)
+
+    @property
+    def team(self) -> str | None:
+        """The team whose rows this store reads and writes (None: every team's, by id)."""
+        return self._team
+
+    def for_team(self, team: str) -> Store:
+        """This store (the same engine and connections) scoped to `team`; closing either closes
+        both."""
+        _require_team(team)
+        scoped = copy.copy(self)
+        scoped._team = team
+        return scoped
+
+    def _owner(self) -> str:
+        """The team new rows belong to; a store opened for every team creates none."""
+        if self._team is None:
+            raise ValueError("this store was opened for every team (a worker's): it reads runs "
+                             "by id but creates no team's rows; scope it with for_team(TEAM)")
+        return self._team
 
     @property
     def url(self) -> str:
@@ -420,13 +480,13 @@ class Store(RunHistory, LogHistory, GateHistory, DeployHistory, CacheIndex, Acce
             raise ValueError(f"the definition of {model.__tablename__} {name!r} must be a dict, "
                              f"got {type(definition).__name__}")
         require_json_data(definition, f"the definition of {model.__tablename__} {name!r}")
-        values = {**columns, "definition": copy.deepcopy(definition)}
+        values = {**columns, "definition": copy.deepcopy(definition), "team": self._owner()}
         # Two attempts: on PostgreSQL a concurrent insert of the same name can win the race;
         # the retry then finds its row and updates it. On SQLite BEGIN IMMEDIATE prevents that.
         for attempt in (1, 2):
             try:
                 with self._writes.begin() as session:
-                    return self._insert_or_update(session, model, name, values)
+                    return self._insert_or_update(session, model, name, dict(values))
             except IntegrityError:
                 if attempt == 2:
                     raise
@@ -436,10 +496,11 @@ class Store(RunHistory, LogHistory, GateHistory, DeployHistory, CacheIndex, Acce
     def _insert_or_update(session: Session, model: type[Row], name: str,
                           values: dict[str, Any]) -> Row:
         now = utc_now()
-        row = session.scalars(
-            select(model).where(model.name == name).with_for_update()).one_or_none()
+        team = values.pop("team")
+        row = session.scalars(select(model).where(model.team == team, model.name == name)
+                              .with_for_update()).one_or_none()
         if row is None:
-            row = model(name=name, created_at=now, updated_at=now, **values)
+            row = model(name=name, team=team, created_at=now, updated_at=now, **values)
             session.add(row)
         elif any(not _same_json(getattr(row, key), value) for key, value in values.items()):
             for key, value in values.items():
@@ -451,15 +512,18 @@ class Store(RunHistory, LogHistory, GateHistory, DeployHistory, CacheIndex, Acce
 
     def _get(self, model: type[Row], name: str) -> Row | None:
         with self._reads() as session:
-            return session.scalars(select(model).where(model.name == name)).one_or_none()
+            return session.scalars(select(model).where(
+                model.team == self._owner(), model.name == name)).one_or_none()
 
     def _list(self, model: type[Row]) -> list[Row]:
         with self._reads() as session:
-            return list(session.scalars(select(model).order_by(model.name)))
+            return list(session.scalars(select(model).where(model.team == self._owner())
+                                        .order_by(model.name)))
 
-    def _delete(self, model: type[Base], name: str) -> bool:
+    def _delete(self, model: type[Row], name: str) -> bool:
         with self._writes.begin() as session:
-            result = session.execute(delete(model).where(model.name == name))
+            result = session.execute(delete(model).where(model.team == self._owner(),
+                                                         model.name == name))
             return result.rowcount > 0
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -81,8 +81,11 @@ def _cut(text: str | None, size: int) -> str:
 
 
 class DeliveryRecords:
+    """The webhook deliveries of this store's team. Mixed into Store."""
+
     _engine: Engine
     _write_engine: Engine
+    _owner: Callable[[], str]
 
     def record_delivery(self, webhook: str, *, outcome: str, status: int, reason: str = "",
                         sender: str = "", event: str = "", delivery_id: str = "",
@@ -93,7 +96,8 @@ class DeliveryRecords:
             raise ValueError(f"unknown delivery outcome {outcome!r}")
         if once and not delivery_id:
             raise ValueError("a delivery recorded once needs its delivery id")
-        row = dict(webhook=_cut(webhook, 255), sender=_cut(sender, 16), event=_cut(event, 64),
+        row = dict(team=self._owner(), webhook=_cut(webhook, 255), sender=_cut(sender, 16),
+                   event=_cut(event, 64),
                    delivery_id=_cut(delivery_id, 255),
                    once_key=_cut(delivery_id, 255) if once else None, outcome=outcome,
                    status=int(status), reason=reason or "", run_id=run_id,
@@ -133,8 +137,9 @@ class DeliveryRecords:
             values["reason"] = reason
         if values:
             with self._write_engine.begin() as connection:
-                connection.execute(update(DELIVERIES).where(DELIVERIES.c.id == delivery)
-                                   .values(**values))
+                connection.execute(update(DELIVERIES).where(
+                    DELIVERIES.c.id == delivery, DELIVERIES.c.team == self._owner())
+                    .values(**values))
         record = self.get_delivery(delivery)
         if record is None:
             raise KeyError(f"no delivery {delivery}")
@@ -142,13 +147,14 @@ class DeliveryRecords:
 
     def get_delivery(self, delivery: int) -> DeliveryRecord | None:
         with self._engine.connect() as connection:
-            row = connection.execute(_select().where(DELIVERIES.c.id == delivery)).one_or_none()
+            row = connection.execute(_select(self._owner()).where(
+                DELIVERIES.c.id == delivery)).one_or_none()
         return _record(row) if row is not None else None
 
     def list_deliveries(self, webhook: str | None = None, limit: int = 50
                         ) -> list[DeliveryRecord]:
         """The latest deliveries (of one webhook), newest first; at most MAX_LISTED."""
-        statement = _select().order_by(DELIVERIES.c.id.desc()).limit(
+        statement = _select(self._owner()).order_by(DELIVERIES.c.id.desc()).limit(
             max(0, min(int(limit), MAX_LISTED)))
         if webhook is not None:
             statement = statement.where(DELIVERIES.c.webhook == webhook)
@@ -171,6 +177,7 @@ class DeliveryRecords:
                     checked.add(id(value))
         claims = {(_cut(c.webhook, 255), _cut(c.delivery_id, 255)) for c, _r in items if c}
         now = utc_now()
+        team = self._owner()
         with self._write_engine.begin() as connection:
             earlier = self._claims(connection, claims)
             results: list[Any] = [None] * len(items)
@@ -188,7 +195,7 @@ class DeliveryRecords:
                     fresh.append(index)
             run_ids = self._create_runs(connection, [items[i][1] for i in fresh], now)
             delivered = [
-                dict(webhook=_cut(claim.webhook, 255), sender=_cut(claim.sender, 16),
+                dict(team=team, webhook=_cut(claim.webhook, 255), sender=_cut(claim.sender, 16),
                      event=_cut(claim.event, 64), delivery_id=_cut(claim.delivery_id, 255),
                      once_key=_cut(claim.delivery_id, 255), outcome="accepted", status=202,
                      reason=claim.reason, run_id=run_id, received_at=now)
@@ -210,17 +217,19 @@ class DeliveryRecords:
         one), numbered per pipeline in order; their ids, in order."""
         if not runs:
             return []
+        team = self._owner()
         numbers: dict[str, int] = {}
         for pipeline in dict.fromkeys(run["pipeline"] for run in runs):
             numbers[pipeline] = connection.execute(
                 select(func.coalesce(func.max(RUNS.c.number), 0))
-                .where(RUNS.c.pipeline == pipeline)).scalar_one()
+                .where(RUNS.c.team == team, RUNS.c.pipeline == pipeline)).scalar_one()
         start = dict(numbers)
         rows = []
         for run in runs:
             numbers[run["pipeline"]] += 1
             rows.append(dict(
-                pipeline=run["pipeline"], number=numbers[run["pipeline"]], status="queued",
+                team=team, pipeline=run["pipeline"], number=numbers[run["pipeline"]],
+                status="queued",
                 trigger=run["trigger"], user=run.get("user"), branch=run.get("branch"),
                 # JSON columns: encoded to text as the rows are written, so nothing here
                 # aliases a caller's dict (no copies needed)
@@ -233,7 +242,8 @@ class DeliveryRecords:
         ids: dict[tuple[str, int], int] = {}
         for pipeline, before in start.items():
             ids.update(((pipeline, row.number), row.id) for row in connection.execute(
-                select(RUNS.c.id, RUNS.c.number).where(RUNS.c.pipeline == pipeline,
+                select(RUNS.c.id, RUNS.c.number).where(RUNS.c.team == team,
+                                                       RUNS.c.pipeline == pipeline,
                                                        RUNS.c.number > before)))
         run_ids = [ids[(row["pipeline"], row["number"])] for row in rows]
         tasks = [dict(run_id=run_id, stage=task.stage, stage_index=task.stage_index,
@@ -263,7 +273,8 @@ class DeliveryRecords:
         found = {}
         webhooks = {webhook for webhook, _id in keys}
         ids = {delivery_id for _webhook, delivery_id in keys}
-        for row in connection.execute(_select().where(DELIVERIES.c.webhook.in_(webhooks),
+        for row in connection.execute(_select(self._owner()).where(
+                DELIVERIES.c.webhook.in_(webhooks),
                                                       DELIVERIES.c.once_key.in_(ids))):
             if (row.webhook, row.once_key) in keys:
                 found[(row.webhook, row.once_key)] = _record(row)
@@ -271,14 +282,16 @@ class DeliveryRecords:
 
     def _claimed(self, webhook: str, key: str | None) -> DeliveryRecord | None:
         with self._engine.connect() as connection:
-            row = connection.execute(_select().where(DELIVERIES.c.webhook == webhook,
+            row = connection.execute(_select(self._owner()).where(
+                DELIVERIES.c.webhook == webhook,
                                                      DELIVERIES.c.once_key == key)).one_or_none()
         return _record(row) if row is not None else None
 
 
-def _select():
+def _select(team: str):
     return select(DELIVERIES, RUNS.c.pipeline, RUNS.c.number).select_from(
-        DELIVERIES.outerjoin(RUNS, RUNS.c.id == DELIVERIES.c.run_id))
+        DELIVERIES.outerjoin(RUNS, RUNS.c.id == DELIVERIES.c.run_id)).where(
+        DELIVERIES.c.team == team)
 
 
 def _record(row) -> DeliveryRecord:

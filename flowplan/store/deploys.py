@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
+from flowplan.store.runs import in_team
 from flowplan.store.schema import DeployHost
 
 DEPLOY_HOSTS = DeployHost.__table__
@@ -50,6 +51,7 @@ class DeployHistory:
 
     _engine: Engine
     _write_engine: Engine
+    _team: str | None
     _masked_text: Callable[[str | None], str | None]     # SensitiveText's
 
     def plan_deploy_hosts(self, run_id: int, step_run_id: int,
@@ -58,6 +60,8 @@ class DeployHistory:
         """Record (host, batch, status, detail) for a step run, keeping rows it already has (a
         paused deploy planned them before); returns all of the step run's rows."""
         with self._write_engine.begin() as connection:
+            if not connection.execute(select(in_team(self._team, run_id))).scalar():
+                raise KeyError(run_id)
             known = set(connection.execute(select(DEPLOY_HOSTS.c.host).where(
                 DEPLOY_HOSTS.c.step_run_id == step_run_id)).scalars())
             rows = [dict(run_id=run_id, step_run_id=step_run_id, host=host, batch=batch,
@@ -81,7 +85,8 @@ class DeployHistory:
     def deploy_hosts(self, run_id: int, *, step_run_id: int | None = None
                      ) -> list[DeployHostRecord]:
         """The run's host records (or one step run's), by step run, batch and host."""
-        query = select(DEPLOY_HOSTS).where(DEPLOY_HOSTS.c.run_id == run_id)
+        query = select(DEPLOY_HOSTS).where(DEPLOY_HOSTS.c.run_id == run_id,
+                                           in_team(self._team, run_id))
         if step_run_id is not None:
             query = query.where(DEPLOY_HOSTS.c.step_run_id == step_run_id)
         query = query.order_by(DEPLOY_HOSTS.c.step_run_id, DEPLOY_HOSTS.c.batch,

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from flowplan import processes
+from flowplan.store.runs import in_team
 from flowplan.store.schema import Approval, Artifact, utc_now
 
 APPROVALS = Approval.__table__
@@ -63,6 +64,7 @@ class GateHistory:
 
     _engine: Engine
     _write_engine: Engine
+    _team: str | None
     _masked_text: Callable[[str | None], str | None]     # SensitiveText's
 
     def add_approval(self, run_id: int, *, stage: str, user: str, decision: str,
@@ -75,6 +77,7 @@ class GateHistory:
                       user=user, decision=decision, comment=self._masked_text(comment),
                       at=utc_now(), os_user=account.name, uid=account.uid)
         with self._write_engine.begin() as connection:
+            _require_run(connection, self._team, run_id)
             new_id = connection.execute(insert(APPROVALS).values(**values)).inserted_primary_key[0]
         return ApprovalRecord(id=new_id, **values)
 
@@ -85,13 +88,15 @@ class GateHistory:
                                    row.step_run_id, row.user, row.decision, row.comment, row.at,
                                    row.os_user, row.uid)
                     for row in connection.execute(select(APPROVALS).where(
-                        APPROVALS.c.run_id == run_id).order_by(APPROVALS.c.id))]
+                        APPROVALS.c.run_id == run_id, in_team(self._team, run_id))
+                        .order_by(APPROVALS.c.id))]
 
     def approval_count(self, run_id: int) -> int:
         """How many decisions the run has: cheap to poll for new ones."""
         with self._engine.connect() as connection:
             return connection.execute(select(func.count()).select_from(APPROVALS)
-                                      .where(APPROVALS.c.run_id == run_id)).scalar_one()
+                                      .where(APPROVALS.c.run_id == run_id,
+                                             in_team(self._team, run_id))).scalar_one()
 
     def put_artifact(self, run_id: int, name: str, *, path: str, size: int, sha256: str,
                      step_run_id: int | None = None) -> ArtifactRecord:
@@ -99,6 +104,7 @@ class GateHistory:
         values = dict(run_id=run_id, step_run_id=step_run_id, name=name, path=path, size=size,
                       sha256=sha256, created_at=utc_now())
         with self._write_engine.begin() as connection:
+            _require_run(connection, self._team, run_id)
             connection.execute(delete(ARTIFACTS).where(ARTIFACTS.c.run_id == run_id,
                                                        ARTIFACTS.c.name == name))
             new_id = connection.execute(insert(ARTIFACTS).values(**values)).inserted_primary_key[0]
@@ -107,13 +113,21 @@ class GateHistory:
     def artifacts(self, run_id: int) -> list[ArtifactRecord]:
         with self._engine.connect() as connection:
             return [_artifact(row) for row in connection.execute(
-                select(ARTIFACTS).where(ARTIFACTS.c.run_id == run_id).order_by(ARTIFACTS.c.id))]
+                select(ARTIFACTS).where(ARTIFACTS.c.run_id == run_id, in_team(self._team, run_id))
+                .order_by(ARTIFACTS.c.id))]
 
     def get_artifact(self, run_id: int, name: str) -> ArtifactRecord | None:
         with self._engine.connect() as connection:
             row = connection.execute(select(ARTIFACTS).where(
-                ARTIFACTS.c.run_id == run_id, ARTIFACTS.c.name == name)).one_or_none()
+                ARTIFACTS.c.run_id == run_id, ARTIFACTS.c.name == name,
+                in_team(self._team, run_id))).one_or_none()
             return _artifact(row) if row is not None else None
+
+
+def _require_run(connection: Connection, team: str | None, run_id: int) -> None:
+    """Nothing is recorded against a run of another team (or no run): KeyError."""
+    if not connection.execute(select(in_team(team, run_id))).scalar():
+        raise KeyError(run_id)
 
 
 def account_as(os_user: str | None, name: str | None) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, insert, select
 
+from flowplan.store.runs import in_team
 from flowplan.store.schema import LogChunk
 
 CHUNKS = LogChunk.__table__
@@ -49,6 +50,7 @@ class LogHistory:
 
     _engine: Engine
     _write_engine: Engine
+    _team: str | None
 
     def add_log_chunks(self, chunks: Sequence[Mapping[str, object]]) -> None:
         """Insert chunks (dicts with run_id, step_run_id, first_seq, line_count, at, stream,
@@ -61,7 +63,8 @@ class LogHistory:
                    after_id: int = 0, limit: int = 1000) -> list[LogChunkRecord]:
         """Chunks of the run (or of some of its steps) stored after chunk `after_id`, oldest
         first, at most `limit`."""
-        statement = (select(CHUNKS).where(CHUNKS.c.run_id == run_id, CHUNKS.c.id > after_id)
+        statement = (select(CHUNKS).where(CHUNKS.c.run_id == run_id, CHUNKS.c.id > after_id,
+                                          in_team(self._team, run_id))
                      .order_by(CHUNKS.c.id).limit(limit))
         if step_run_ids is not None:
             statement = statement.where(CHUNKS.c.step_run_id.in_(tuple(step_run_ids)))

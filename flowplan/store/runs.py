@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import (ColumnElement, Connection, Engine, exists, func, insert, select, true,
+                        update)
 from sqlalchemy.exc import IntegrityError
 
 from flowplan.store.json_data import require_json_data
@@ -85,6 +86,7 @@ class RunRecord:
     host: str | None
     pid_start_time: int | None = None     # which process `pid` was (flowplan.processes)
     boot_id: str | None = None
+    team: str = "default"                 # the team whose run it is (flowplan.teams)
 
     @property
     def ref(self) -> str:
@@ -142,9 +144,22 @@ class StepRunRecord:
     summary: dict[str, Any] | None = None  # the step type's report: title, lines, figures
 
 
-_RUN_FIELDS = frozenset(RUNS.c.keys()) - {"id", "pipeline", "number"}
+_RUN_FIELDS = frozenset(RUNS.c.keys()) - {"id", "pipeline", "number", "team"}
 _TASK_FIELDS = frozenset(TASKS.c.keys()) - {"id", "run_id", "stage", "task"}
 _STEP_FIELDS = frozenset(STEPS.c.keys()) - {"id", "run_id", "task_run_id", "stage", "task", "step"}
+
+
+def in_team(team: str | None, run_id: Any) -> ColumnElement[bool]:
+    """A clause true when the run `run_id` (a column or a value) is `team`'s (always, for a
+    store opened for every team)."""
+    if team is None:
+        return true()
+    return exists().where(RUNS.c.id == run_id, RUNS.c.team == team)
+
+
+def run_of_team(team: str | None) -> ColumnElement[bool]:
+    """A clause on `runs` itself: the row is `team`'s."""
+    return true() if team is None else RUNS.c.team == team
 
 
 def _check_fields(fields: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:
@@ -159,6 +174,8 @@ class RunHistory:
     _engine: Engine
     _write_engine: Engine
     _recorder: Recorder
+    _team: str | None
+    _owner: Callable[[], str]
     _masked_fields: Callable[[Mapping[str, Any]], Mapping[str, Any]]    # SensitiveText's
     _masked_text: Callable[[str | None], str | None]
 
@@ -177,7 +194,9 @@ class RunHistory:
                             (options or {}, "run options")):
             require_json_data(value, what)
         now = utc_now()
-        row = dict(pipeline=pipeline, status=status, trigger=trigger, user=user, branch=branch,
+        team = self._owner()
+        row = dict(team=team, pipeline=pipeline, status=status, trigger=trigger, user=user,
+                   branch=branch,
                    commit=commit, variables=copy.deepcopy(variables or {}),
                    definition=copy.deepcopy(definition), options=copy.deepcopy(options or {}),
                    created_at=now, pid=pid, host=host, pid_start_time=pid_start_time,
@@ -187,7 +206,7 @@ class RunHistory:
                 with self._write_engine.begin() as connection:
                     number = connection.execute(
                         select(func.coalesce(func.max(RUNS.c.number), 0) + 1)
-                        .where(RUNS.c.pipeline == pipeline)).scalar_one()
+                        .where(RUNS.c.team == team, RUNS.c.pipeline == pipeline)).scalar_one()
                     run_id = connection.execute(
                         insert(RUNS).values(number=number, **row)).inserted_primary_key[0]
                     for task in tasks:
@@ -210,7 +229,8 @@ class RunHistory:
         _check_fields(fields, _TASK_FIELDS, "task run")
         fields = self._masked_fields(fields)
         with self._write_engine.begin() as connection:
-            task = connection.execute(select(TASKS).where(TASKS.c.id == task_run_id)).one()
+            task = connection.execute(select(TASKS).where(
+                TASKS.c.id == task_run_id, in_team(self._team, TASKS.c.run_id))).one()
             existing = {row.step: row.id for row in connection.execute(
                 select(STEPS.c.step, STEPS.c.id).where(STEPS.c.task_run_id == task_run_id,
                                                        STEPS.c.attempt == attempt))}
@@ -232,7 +252,7 @@ class RunHistory:
         run is missing or was in one of those statuses."""
         _check_fields(fields, _RUN_FIELDS, "run")
         fields = self._masked_fields(fields)
-        statement = update(RUNS).where(RUNS.c.id == run_id)
+        statement = update(RUNS).where(RUNS.c.id == run_id, run_of_team(self._team))
         guard = tuple(unless_status)
         if guard:
             statement = statement.where(RUNS.c.status.not_in(guard))
@@ -252,6 +272,8 @@ class RunHistory:
 
         The executor finishes one step and starts the next in one call, with the finished
         step's last log lines: everything is committed before the next step's process starts.
+        The rows are named by the ids the executor was handed for its run (through a store of
+        the run's team), on the hot path: not checked against the team again.
         """
         for _id, fields in tasks:
             _check_fields(fields, _TASK_FIELDS, "task run")
@@ -273,7 +295,8 @@ class RunHistory:
         _check_fields(fields, _RUN_FIELDS, "run")
         fields = self._masked_fields(fields)
         with self._write_engine.begin() as connection:
-            row = connection.execute(select(RUNS).where(RUNS.c.id == run_id)).one_or_none()
+            row = connection.execute(select(RUNS).where(
+                RUNS.c.id == run_id, run_of_team(self._team))).one_or_none()
             if row is None:
                 raise KeyError(run_id)
             if row.status in tuple(unless_status):
@@ -292,6 +315,9 @@ class RunHistory:
         _check_fields(fields, _RUN_FIELDS, "run")
         fields = self._masked_fields(fields)
         with self._write_engine.begin() as connection:
+            if connection.execute(select(RUNS.c.id).where(
+                    RUNS.c.id == run_id, run_of_team(self._team))).first() is None:
+                return None
             if fields:
                 statement = update(RUNS).where(RUNS.c.id == run_id)
                 guard = tuple(unless_status)
@@ -311,6 +337,9 @@ class RunHistory:
         now = utc_now()
         error = self._masked_text(error)
         with self._write_engine.begin() as connection:
+            if connection.execute(select(RUNS.c.id).where(
+                    RUNS.c.id == run_id, run_of_team(self._team))).first() is None:
+                return []
             running = [_step_record(row) for row in connection.execute(
                 select(STEPS).where(STEPS.c.run_id == run_id, STEPS.c.status == "running"))]
             connection.execute(update(DEPLOY_HOSTS).where(DEPLOY_HOSTS.c.run_id == run_id,
@@ -332,24 +361,28 @@ class RunHistory:
 
     def get_run(self, run_id: int) -> RunRecord | None:
         with self._engine.connect() as connection:
-            row = connection.execute(select(RUNS).where(RUNS.c.id == run_id)).one_or_none()
+            row = connection.execute(select(RUNS).where(
+                RUNS.c.id == run_id, run_of_team(self._team))).one_or_none()
             return _run_record(row) if row is not None else None
 
     def find_run(self, pipeline: str, number: int) -> RunRecord | None:
         with self._engine.connect() as connection:
             row = connection.execute(select(RUNS).where(
-                RUNS.c.pipeline == pipeline, RUNS.c.number == number)).one_or_none()
+                RUNS.c.team == self._owner(), RUNS.c.pipeline == pipeline,
+                RUNS.c.number == number)).one_or_none()
             return _run_record(row) if row is not None else None
 
     def run_status(self, run_id: int) -> str | None:
         with self._engine.connect() as connection:
             return connection.execute(
-                select(RUNS.c.status).where(RUNS.c.id == run_id)).scalar_one_or_none()
+                select(RUNS.c.status).where(RUNS.c.id == run_id, run_of_team(self._team))
+            ).scalar_one_or_none()
 
     def list_runs(self, pipeline: str | None = None, *, limit: int = 50,
                   statuses: Iterable[str] | None = None) -> list[RunRecord]:
         """Newest first."""
-        statement = select(RUNS).order_by(RUNS.c.id.desc()).limit(limit)
+        statement = (select(RUNS).where(RUNS.c.team == self._owner())
+                     .order_by(RUNS.c.id.desc()).limit(limit))
         if pipeline is not None:
             statement = statement.where(RUNS.c.pipeline == pipeline)
         if statuses is not None:
@@ -361,20 +394,21 @@ class RunHistory:
         """Runs a process on `host` claims to be driving (queued or running)."""
         with self._engine.connect() as connection:
             return [_run_record(row) for row in connection.execute(
-                select(RUNS).where(RUNS.c.host == host, RUNS.c.pid.is_not(None),
+                select(RUNS).where(run_of_team(self._team), RUNS.c.host == host,
+                                   RUNS.c.pid.is_not(None),
                                    RUNS.c.status.in_(ACTIVE_STATUSES)))]
 
     def task_runs(self, run_id: int) -> list[TaskRunRecord]:
         """In stage order, then declaration order."""
         with self._engine.connect() as connection:
             return [_task_record(row) for row in connection.execute(
-                select(TASKS).where(TASKS.c.run_id == run_id)
+                select(TASKS).where(TASKS.c.run_id == run_id, in_team(self._team, run_id))
                 .order_by(TASKS.c.stage_index, TASKS.c.position))]
 
     def step_runs(self, run_id: int, *, latest: bool = False) -> list[StepRunRecord]:
         """Every attempt's steps (or only the task's current attempt), in execution order."""
         statement = (select(STEPS).join(TASKS, TASKS.c.id == STEPS.c.task_run_id)
-                     .where(STEPS.c.run_id == run_id)
+                     .where(STEPS.c.run_id == run_id, in_team(self._team, run_id))
                      .order_by(TASKS.c.stage_index, TASKS.c.position, STEPS.c.attempt,
                                STEPS.c.position))
         if latest:
@@ -388,7 +422,8 @@ class RunHistory:
         `stage`/`task`/`step` succeeded, with that step run (e.g. for an incremental scan)."""
         statement = (select(RUNS, STEPS.c.id.label("step_run_id"))
                      .join(STEPS, STEPS.c.run_id == RUNS.c.id)
-                     .where(RUNS.c.pipeline == pipeline, RUNS.c.number < before_number,
+                     .where(RUNS.c.team == self._owner(), RUNS.c.pipeline == pipeline,
+                            RUNS.c.number < before_number,
                             STEPS.c.stage == stage, STEPS.c.task == task, STEPS.c.step == step,
                             STEPS.c.status == "succeeded")
                      .order_by(RUNS.c.number.desc(), STEPS.c.id.desc()).limit(1))
@@ -402,7 +437,8 @@ class RunHistory:
     def get_step_run(self, step_run_id: int) -> StepRunRecord | None:
         with self._engine.connect() as connection:
             row = connection.execute(
-                select(STEPS).where(STEPS.c.id == step_run_id)).one_or_none()
+                select(STEPS).where(STEPS.c.id == step_run_id,
+                                    in_team(self._team, STEPS.c.run_id))).one_or_none()
             return _step_record(row) if row is not None else None
 
 
@@ -428,7 +464,8 @@ def _run_record(row: Any) -> RunRecord:
         commit_message=row.commit_message, variables=row.variables or {},
         definition=row.definition or {}, options=row.options or {}, created_at=row.created_at,
         started_at=row.started_at, finished_at=row.finished_at, error=row.error, pid=row.pid,
-        host=row.host, pid_start_time=row.pid_start_time, boot_id=row.boot_id)
+        host=row.host, pid_start_time=row.pid_start_time, boot_id=row.boot_id,
+        team=row.team)
 
 
 def _task_record(row: Any) -> TaskRunRecord:

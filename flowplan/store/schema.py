@@ -7,6 +7,9 @@ reused), the operating-system account of each approval, and `changes` to roles a
 Versions 4 and 5 add step summaries and per-host deploy records; version 6 adds users, API tokens
 and dashboard sessions (hashes only), and schedule ticks; version 7 webhook `deliveries`;
 version 8 worker tokens (hashes only), the task each worker runs, and run secrets (encrypted).
+version 9 teams: a `team` column on the rows a team owns (pipelines, schedules, deployment
+groups, runs, cache entries, schedule ticks, deliveries; task and step runs, logs, approvals,
+artifacts and deploy records belong to their run's team) and `team_members`.
 
 `Base.metadata` is what a fresh database is created from; `flowplan.store.migrations` upgrades an
 older database to the same shape. Nothing outside `flowplan.store` sees these classes: the gateway
@@ -73,40 +76,49 @@ class Meta(Base):
 
 class Pipeline(Base):
     __tablename__ = "pipelines"
-    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused
+    __table_args__ = (UniqueConstraint("team", "name", name="uq_pipelines_team_name"),
+                      {"sqlite_autoincrement": True})   # ids are never reused
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
     definition: Mapped[dict[str, Any]]
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # version 9: the team the row belongs to (flowplan.teams); "default" for older rows
+    team: Mapped[str] = mapped_column(String(63), server_default="default")
 
 
 class Schedule(Base):
     __tablename__ = "schedules"
-    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused
+    __table_args__ = (UniqueConstraint("team", "name", name="uq_schedules_team_name"),
+                      {"sqlite_autoincrement": True})   # ids are never reused
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
     pipeline: Mapped[str] = mapped_column(String(255))   # an address such as "pipeline.app"
     cron: Mapped[str] = mapped_column(String(255))
     timezone: Mapped[str] = mapped_column(String(64))
     definition: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # version 9: the team the row belongs to (flowplan.teams); "default" for older rows
+    team: Mapped[str] = mapped_column(String(63), server_default="default")
 
 
 class DeploymentGroup(Base):
     __tablename__ = "deployment_groups"
-    __table_args__ = {"sqlite_autoincrement": True}  # ids are never reused
+    __table_args__ = (UniqueConstraint("team", "name", name="uq_deployment_groups_team_name"),
+                      {"sqlite_autoincrement": True})   # ids are never reused
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
     environment: Mapped[str] = mapped_column(String(255))
     definition: Mapped[dict[str, Any]]                   # the whole block, hosts included
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # version 9: the team the row belongs to (flowplan.teams); "default" for older rows
+    team: Mapped[str] = mapped_column(String(63), server_default="default")
 
 
 # -- run history (schema version 2) -------------------------------------------------------------
@@ -117,7 +129,8 @@ class Run(Base):
     """One execution of a pipeline, numbered per pipeline."""
 
     __tablename__ = "runs"
-    __table_args__ = (UniqueConstraint("pipeline", "number", name="uq_runs_pipeline_number"),
+    __table_args__ = (UniqueConstraint("team", "pipeline", "number",
+                                       name="uq_runs_team_pipeline_number"),
                       Index("ix_runs_status", "status"),
                       {"sqlite_autoincrement": True})
 
@@ -144,6 +157,8 @@ class Run(Base):
     # version 3: which process `pid` was (a pid may be reused): flowplan.processes
     pid_start_time: Mapped[Optional[int]] = mapped_column(BigInteger)   # ticks after boot
     boot_id: Mapped[Optional[str]] = mapped_column(String(64))
+    # version 9: the team the row belongs to (flowplan.teams); "default" for older rows
+    team: Mapped[str] = mapped_column(String(63), server_default="default")
 
 
 class TaskRun(Base):
@@ -295,7 +310,8 @@ class CacheEntry(Base):
     """A saved cache archive of one pipeline's `cache "NAME"` block under one key."""
 
     __tablename__ = "cache_entries"
-    __table_args__ = (UniqueConstraint("pipeline", "name", "key", name="uq_cache_entries_key"),
+    __table_args__ = (UniqueConstraint("team", "pipeline", "name", "key",
+                                       name="uq_cache_entries_team_key"),
                       {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -306,6 +322,8 @@ class CacheEntry(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+    # version 9: the team the row belongs to (flowplan.teams); "default" for older rows
+    team: Mapped[str] = mapped_column(String(63), server_default="default")
 
 
 class Secret(Base):
@@ -403,6 +421,8 @@ class ScheduleTick(Base):
     last_run: Mapped[Optional[str]] = mapped_column(String(255))
     last_note: Mapped[Optional[str]] = mapped_column(Text)
     updated_at: Mapped[datetime]
+    team: Mapped[str] = mapped_column(String(63), primary_key=True,     # version 9
+                                      server_default="default")
 
 class Delivery(Base):
     """One webhook delivery the server received and what it made of it (the `deliveries`
@@ -411,7 +431,8 @@ class Delivery(Base):
     a redelivery start nothing, however many copies arrive at once (NULLs never collide)."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("webhook", "once_key", name="uq_deliveries_once"),
+    __table_args__ = (UniqueConstraint("team", "webhook", "once_key",
+                                       name="uq_deliveries_team_once"),
                       Index("ix_deliveries_webhook", "webhook", "id"),
                       {"sqlite_autoincrement": True})
 
@@ -426,6 +447,20 @@ class Delivery(Base):
     reason: Mapped[str] = mapped_column(Text)
     run_id: Mapped[Optional[int]] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     received_at: Mapped[datetime]
+    # version 9: the team the row belongs to (flowplan.teams); "default" for older rows
+    team: Mapped[str] = mapped_column(String(63), server_default="default")
+
+
+class TeamMember(Base):
+    """A user's membership of a team (version 9): the server of a team lets in its members
+    only (flowplan.server.auth). Users and their tokens are global; membership is per team."""
+
+    __tablename__ = "team_members"
+
+    user: Mapped[str] = mapped_column(ForeignKey("users.name", ondelete="CASCADE"),
+                                      primary_key=True)
+    team: Mapped[str] = mapped_column(String(63), primary_key=True)
+    created_at: Mapped[datetime]
 
 
 # -- remote workers (schema version 8) ----------------------------------------------------------

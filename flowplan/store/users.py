@@ -25,12 +25,16 @@ from datetime import datetime
 from sqlalchemy import Engine, delete, insert, select, update
 
 from flowplan.store.access import _record_change
-from flowplan.store.schema import ApiToken, LoginSession, ScheduleTick, User, utc_now
+from flowplan.store.schema import (ApiToken, LoginSession, ScheduleTick, TeamMember, User,
+                                   utc_now)
 
 USERS = User.__table__
 TOKENS = ApiToken.__table__
 SESSIONS = LoginSession.__table__
 TICKS = ScheduleTick.__table__
+MEMBERS = TeamMember.__table__
+TEAM_JOIN = "team join"          # the kinds of `changes` rows membership writes
+TEAM_LEAVE = "team leave"
 
 USER_ADD, USER_REMOVE, USER_PASSWORD = "user add", "user rm", "user passwd"
 TOKEN_CREATE, TOKEN_REVOKE = "token create", "token revoke"
@@ -107,6 +111,7 @@ class UserRecords:
     _engine: Engine
     _write_engine: Engine
     _masked_text: Callable[[str | None], str | None]     # SensitiveText's
+    _owner: Callable[[], str]
 
     # -- users ----------------------------------------------------------------------------------
 
@@ -155,6 +160,7 @@ class UserRecords:
         with self._write_engine.begin() as connection:
             connection.execute(delete(TOKENS).where(TOKENS.c.user == name))
             connection.execute(delete(SESSIONS).where(SESSIONS.c.user == name))
+            connection.execute(delete(MEMBERS).where(MEMBERS.c.user == name))
             deleted = connection.execute(delete(USERS).where(USERS.c.name == name)).rowcount
             if deleted:
                 _record_change(connection, USER_REMOVE, name, by=by)
@@ -253,11 +259,82 @@ class UserRecords:
             return connection.execute(delete(SESSIONS)
                                       .where(SESSIONS.c.expires_at <= now)).rowcount
 
+    # -- team membership ------------------------------------------------------------------------
+
+    def add_team_member(self, team: str, user: str, *, by: str | None = None) -> bool:
+        """Make `user` a member of `team`; False when it was one already. KeyError when there
+        is no such user."""
+        from flowplan.store.database import _require_team
+
+        _require_team(team)
+        with self._write_engine.begin() as connection:
+            if not connection.execute(select(USERS.c.name).where(USERS.c.name == user)).first():
+                raise KeyError(f"no user {user!r}")
+            if connection.execute(select(MEMBERS.c.user).where(
+                    MEMBERS.c.user == user, MEMBERS.c.team == team)).first():
+                return False
+            connection.execute(insert(MEMBERS).values(user=user, team=team,
+                                                      created_at=utc_now()))
+            _record_change(connection, TEAM_JOIN, team, by=by, detail=user)
+            return True
+
+    def remove_team_member(self, team: str, user: str, *, by: str | None = None) -> bool:
+        """`user` leaves `team`; False when it was not a member."""
+        with self._write_engine.begin() as connection:
+            removed = connection.execute(delete(MEMBERS).where(
+                MEMBERS.c.user == user, MEMBERS.c.team == team)).rowcount
+            if removed:
+                _record_change(connection, TEAM_LEAVE, team, by=by, detail=user)
+            return removed > 0
+
+    def user_teams(self, user: str) -> list[str]:
+        """The teams `user` is a member of, by name."""
+        with self._engine.connect() as connection:
+            return list(connection.execute(select(MEMBERS.c.team).where(
+                MEMBERS.c.user == user).order_by(MEMBERS.c.team)).scalars())
+
+    def team_members(self, team: str) -> list[str]:
+        """The users who are members of `team`, by name."""
+        with self._engine.connect() as connection:
+            return list(connection.execute(select(MEMBERS.c.user).where(
+                MEMBERS.c.team == team).order_by(MEMBERS.c.user)).scalars())
+
+    def is_team_member(self, team: str, user: str) -> bool:
+        with self._engine.connect() as connection:
+            return connection.execute(select(MEMBERS.c.user).where(
+                MEMBERS.c.user == user, MEMBERS.c.team == team)).first() is not None
+
+    def forget_team(self, team: str) -> int:
+        """Remove every row `team` owns (its runs with all they hold, pipelines, schedules,
+        deployment groups, cache entries, deliveries, schedule ticks) and its memberships, in
+        one transaction; the number of runs removed."""
+        from flowplan.store.schema import (CacheEntry, Delivery, DeploymentGroup, Pipeline,
+                                           Run, Schedule)
+
+        with self._write_engine.begin() as connection:
+            for model in (Delivery, CacheEntry, Schedule, DeploymentGroup, Pipeline):
+                connection.execute(delete(model.__table__).where(model.__table__.c.team == team))
+            connection.execute(delete(TICKS).where(TICKS.c.team == team))
+            connection.execute(delete(MEMBERS).where(MEMBERS.c.team == team))
+            return connection.execute(delete(Run.__table__).where(
+                Run.__table__.c.team == team)).rowcount
+
+    def count_team_runs(self, team: str) -> int:
+        """How many runs `team` has in the store."""
+        from sqlalchemy import func
+
+        from flowplan.store.schema import Run
+
+        with self._engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(Run.__table__).where(
+                Run.__table__.c.team == team)).scalar_one()
+
     # -- schedule ticks -------------------------------------------------------------------------
 
     def get_schedule_tick(self, name: str) -> ScheduleTickRecord | None:
         with self._engine.connect() as connection:
-            row = connection.execute(select(TICKS).where(TICKS.c.schedule == name)).first()
+            row = connection.execute(select(TICKS).where(TICKS.c.team == self._owner(),
+                                                         TICKS.c.schedule == name)).first()
         if row is None:
             return None
         return ScheduleTickRecord(row.schedule, row.last_fired_at, row.last_commit, row.last_run,
@@ -272,10 +349,12 @@ class UserRecords:
         values = dict(last_fired_at=last_fired_at, last_commit=last_commit, last_run=last_run,
                       last_note=self._masked_text(last_note), updated_at=utc_now())
         with self._write_engine.begin() as connection:
-            changed = connection.execute(update(TICKS).where(TICKS.c.schedule == name)
+            team = self._owner()
+            changed = connection.execute(update(TICKS).where(TICKS.c.team == team,
+                                                             TICKS.c.schedule == name)
                                          .values(**values)).rowcount
             if not changed:
-                connection.execute(insert(TICKS).values(schedule=name, **values))
+                connection.execute(insert(TICKS).values(team=team, schedule=name, **values))
 
 
 def _user_record(row) -> UserRecord:

@@ -27,17 +27,24 @@ def _table(headers: Sequence[str], rows: list[Sequence[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_users(users: Sequence[Any], roles: Mapping[str, list[str]]) -> str:
-    """A table of users (UserRecords) with their roles (`roles`: role names by user)."""
+def render_users(users: Sequence[Any], roles: Mapping[str, list[str]],
+                 teams: Mapping[str, list[str]] | None = None) -> str:
+    """A table of users (UserRecords) with their roles (`roles`: role names by user) and the
+    teams they are members of (`teams`: team names by user)."""
     if not users:
         return "No users. Add one with: flowplan user add NAME\n"
-    rows = [(u.name, ", ".join(roles.get(u.name, [])) or "-", _when(u.created_at),
+    teams = teams or {}
+    rows = [(u.name, ", ".join(teams.get(u.name, [])) or "-",
+             ", ".join(roles.get(u.name, [])) or "-", _when(u.created_at),
              u.created_by or "") for u in users]
-    return _table(("USER", "ROLES", "CREATED", "CREATED BY"), rows)
+    return _table(("USER", "TEAMS", "ROLES", "CREATED", "CREATED BY"), rows)
 
 
-def users_json(users: Sequence[Any], roles: Mapping[str, list[str]]) -> str:
-    return json.dumps([{"name": u.name, "roles": roles.get(u.name, []),
+def users_json(users: Sequence[Any], roles: Mapping[str, list[str]],
+               teams: Mapping[str, list[str]] | None = None) -> str:
+    teams = teams or {}
+    return json.dumps([{"name": u.name, "teams": teams.get(u.name, []),
+                        "roles": roles.get(u.name, []),
                         "created_at": _iso(u.created_at), "created_by": u.created_by}
                        for u in users], indent=2, ensure_ascii=False)
 

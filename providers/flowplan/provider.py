@@ -183,6 +183,7 @@ class FlowplanProvider:
     def __init__(self) -> None:
         self._store_url: str | None = None
         self._working_dir: Path | None = None
+        self._team = "default"              # whose pipelines, schedules and groups it registers
         self._store: Store | None = None
         self._lock = threading.Lock()
         self._drift = deployment_groups.KeyDrift()
@@ -202,13 +203,15 @@ class FlowplanProvider:
                 detail="`store` in the flowplan block must be an SQLAlchemy URL known before "
                        "apply, such as \"sqlite:///.flowplan/flowplan.db\"")]
         working_dir = Path(request.working_dir)
+        team = getattr(request, "team", "default")
         with self._lock:
-            if self._store is not None and (url, working_dir) != (self._store_url,
-                                                                 self._working_dir):
+            if self._store is not None and (url, working_dir, team) != (
+                    self._store_url, self._working_dir, self._team):
                 self._store.close()
                 self._store = None
             self._store_url = url
             self._working_dir = working_dir
+            self._team = team
         return self._configure_alicloud(request)
 
     def close(self) -> None:
@@ -358,7 +361,7 @@ class FlowplanProvider:
 
     def _scope(self, name: str) -> tuple:
         """Whose host keys a refresh saw: this store's deployment group `name`."""
-        return (self._store_url, str(self._working_dir), name)
+        return (self._store_url, str(self._working_dir), self._team, name)
     # -- deployment groups' ECS instances (flowplan_providers.alicloud) --------------------------
 
     def _configure_alicloud(self, request: ConfigureRequest) -> list[ProviderDiagnostic]:
@@ -472,7 +475,7 @@ class FlowplanProvider:
                     raise RuntimeError("FlowplanProvider used before configure()")
                 from flowplan.store import Store
 
-                self._store = Store.open(self._store_url, self._working_dir)
+                self._store = Store.open(self._store_url, self._working_dir, team=self._team)
             return self._store
 
     def _store_failure(self, summary: str, error: Exception) -> ProviderDiagnostic:

@@ -219,8 +219,9 @@ class Worker:
             sensitive, opening = {}, str(exc)
         else:
             opening = None
-        drive = Drive(self.store, self.settings, run, RunValues.of({**plain, **sensitive},
-                                                                   sensitive))
+        # the worker's store reads every team's runs by id; the run's drive is its team's
+        drive = Drive(self.store.for_team(run.team), self.settings, run,
+                      RunValues.of({**plain, **sensitive}, sensitive))
         try:
             error = drive.prepare_remote()
         except BaseException:
@@ -320,7 +321,7 @@ def serve(directory: Path | str, queue: str, concurrency: int) -> None:
     if problems:
         raise DiagnosticsError(problems, config.texts)
     store = Store.open(config.settings.get("store") or "sqlite:///.flowplan/flowplan.db",
-                       config.directory)
+                       config.directory, team=None)     # every team's tasks (Worker._prepare)
     settings = ExecutorSettings.from_config(config.directory, config.settings)
     files, name = remote_files_of(store, config.settings, os.environ)
     worker = Worker(store, settings, files, name)

@@ -6,6 +6,9 @@
     <artifacts_dir>/<pipeline>/<number>/<file name>        a report a step keeps (SARIF, JUnit)
     <cache_dir>/<pipeline>/<cache name>/<key digest>.tgz   a saved cache
 
+for team `default`; another team's runs (which number from 1 too) have the same layout under
+`<dir>/.teams/<team>/` of each of the three directories.
+
 Names come from the config (block labels) and paths from step attributes: `safe_name` refuses a
 name that is not one plain path component, and `inside` refuses a path that resolves (symlinks
 included) outside its root. Both raise PathEscape.
@@ -49,11 +52,17 @@ def inside(root: Path, relative: str | os.PathLike[str], what: str) -> Path:
 class RunLayout:
     """The directories of one run."""
 
-    def __init__(self, settings: ExecutorSettings, pipeline: str, number: int) -> None:
+    def __init__(self, settings: ExecutorSettings, pipeline: str, number: int,
+                 team: str = "default") -> None:
         self.settings = settings
         self.pipeline = safe_name(pipeline, "pipeline name")
         self.number = number
-        self.run_dir = settings.workspace_dir / self.pipeline / str(number)
+        self.team = safe_name(team, "team name")
+        self.run_dir = self._of(settings.workspace_dir) / self.pipeline / str(number)
+
+    def _of(self, root: Path) -> Path:
+        """`root` for team default, `root/.teams/TEAM` for another team."""
+        return root if self.team == "default" else root / ".teams" / self.team
 
     @property
     def source_dir(self) -> Path:
@@ -63,15 +72,15 @@ class RunLayout:
         return self.run_dir / safe_name(stage, "stage name") / safe_name(task, "task name")
 
     def artifact_path(self, name: str) -> Path:
-        return (self.settings.artifacts_dir / self.pipeline / str(self.number)
+        return (self._of(self.settings.artifacts_dir) / self.pipeline / str(self.number)
                 / f"{safe_name(name, 'artifact name')}.tgz")
 
     def artifact_file(self, file_name: str) -> Path:
         """Where a step keeps a report file of the run (`<task>.<step>.sarif`, ...)."""
-        return (self.settings.artifacts_dir / self.pipeline / str(self.number)
+        return (self._of(self.settings.artifacts_dir) / self.pipeline / str(self.number)
                 / safe_name(file_name, "artifact file name"))
 
     def cache_path(self, cache: str, key: str) -> Path:
         digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
-        return (self.settings.cache_dir / self.pipeline / safe_name(cache, "cache name")
+        return (self._of(self.settings.cache_dir) / self.pipeline / safe_name(cache, "cache name")
                 / f"{digest}.tgz")

@@ -155,7 +155,7 @@ class Drive:
         self.continued = continued
         self.resources = resources or {}
         self.targets = targets or RunTargets()
-        self.layout = RunLayout(settings, run.pipeline, run.number)
+        self.layout = RunLayout(settings, run.pipeline, run.number, run.team)
         self.cancel = threading.Event()
         self.cancel_reason: str | None = None
         self.allowed_failures = False      # a task of this drive failed, allowed to

@@ -110,13 +110,36 @@ def test_user_list_shows_roles_and_who_added_them_in_text_and_json(flowplan):
     flowplan("user", "add", "bob", "--as", "carol", input=PASSWORD + "\n")
     flowplan("user", "add", "alice", "--role", "release", input=PASSWORD + "\n")
     text = flowplan("user", "list").stdout.splitlines()
-    assert text[0].split() == ["USER", "ROLES", "CREATED", "CREATED", "BY"]
-    assert text[1].split()[:2] == ["alice", "release"]
-    assert text[2].split()[:2] == ["bob", "-"] and text[2].split()[-1] == "carol"
+    assert text[0].split() == ["USER", "TEAMS", "ROLES", "CREATED", "CREATED", "BY"]
+    assert text[1].split()[:3] == ["alice", "default", "release"]
+    assert text[2].split()[:3] == ["bob", "default", "-"] and text[2].split()[-1] == "carol"
     listed = json.loads(flowplan("user", "list", "--json").stdout)
-    assert [(u["name"], u["roles"], u["created_by"]) for u in listed] == [
-        ("alice", ["release"], listed[0]["created_by"]), ("bob", [], "carol")]
-    assert all(set(u) == {"name", "roles", "created_at", "created_by"} for u in listed)
+    assert [(u["name"], u["teams"], u["roles"], u["created_by"]) for u in listed] == [
+        ("alice", ["default"], ["release"], listed[0]["created_by"]),
+        ("bob", ["default"], [], "carol")]
+    assert all(set(u) == {"name", "teams", "roles", "created_at", "created_by"}
+               for u in listed)
+
+
+def test_user_add_team_and_join_and_leave_set_membership(flowplan, config):
+    from flowplan import teams
+
+    teams.create_team(config, "blue")
+    added = flowplan("user", "add", "alice", "--team", "blue", "--team", "default",
+                     input=PASSWORD + "\n")
+    assert added.exit_code == 0 and "member of teams blue, default" in added.stdout
+    refused = flowplan("user", "add", "bob", "--team", "ghost", input=PASSWORD + "\n")
+    assert refused.exit_code == 1 and "flowplan team new ghost" in refused.stderr
+    assert flowplan("user", "add", "bob", "--team", "blue", input=PASSWORD + "\n").exit_code == 0
+    with store_of(config) as store:
+        assert store.user_teams("alice") == ["blue", "default"]
+        assert store.user_teams("bob") == ["blue"] and store.get_user("bob") is not None
+    left = flowplan("user", "leave", "alice", "--team", "blue")
+    assert left.exit_code == 0 and "alice is a member of team default." in left.stdout
+    assert flowplan("user", "leave", "alice", "--team", "blue").exit_code == 1
+    joined = flowplan("user", "join", "bob", "--team", "default")
+    assert joined.exit_code == 0 and "bob is a member of team blue, default." in joined.stdout
+    assert flowplan("user", "join", "nobody", "--team", "default").exit_code == 1
 
 
 def test_user_passwd_changes_the_password(flowplan, config):
@@ -210,7 +233,8 @@ def test_changes_name_who_did_what_and_no_secret(flowplan, config):
     with store_of(config) as store:
         changes = store.changes()
     assert [(c.kind, c.subject, c.as_user) for c in changes] == [
-        ("user add", "alice", "root-ish"), ("token create", "alice", "ops"),
+        ("user add", "alice", "root-ish"), ("team join", "default", "root-ish"),
+        ("token create", "alice", "ops"),
         ("user passwd", "alice", "alice"), ("user rm", "alice", "root-ish")]
     text = repr(changes)
     for secret in (PASSWORD, "another-password", token, token.split("_", 2)[2], "argon2"):

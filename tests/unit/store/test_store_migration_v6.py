@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 from flowplan.store import Store
 
-from test_store_migrations import make_version_2_store, recorded_version, shape, upto
+from test_store_migrations import LATEST, make_version_2_store, recorded_version, shape, upto
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
 
@@ -29,8 +29,10 @@ def test_version_5_store_is_upgraded_to_6_with_users_tokens_sessions_and_ticks(t
         tables = {row[0] for row in raw.execute("SELECT name FROM sqlite_master")}
     assert not tables & {"users", "api_tokens", "sessions", "schedule_ticks"}
 
-    with Store.open("sqlite:///old.db", base_dir=tmp_path, revisions=upto(6)) as store:
-        assert store.schema_version == 6
+    Store.open("sqlite:///old.db", base_dir=tmp_path, revisions=upto(6)).close()
+    assert recorded_version(tmp_path / "old.db") == 6
+    with Store.open("sqlite:///old.db", base_dir=tmp_path) as store:   # today's code: latest
+        assert store.schema_version == LATEST
         assert store.find_run("app", 1).user == "alice"            # rows of version 5 kept
         assert store.role_members("release") == ["alice"]
         store.add_user("alice", HASH, by="root")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from sqlalchemy import text
 
 from flowplan.store import Revisions, SchemaVersionError, Store
 from flowplan.store.migrations import REVISIONS, VERSIONS
@@ -42,7 +43,7 @@ ADD_EXTRA_TABLE = 'op.execute(text("CREATE TABLE extra (id INTEGER PRIMARY KEY, 
 
 def test_empty_database_is_created_at_the_latest_version(tmp_path):
     with Store.open("sqlite:///store.db", base_dir=tmp_path) as store:
-        assert store.schema_version == LATEST == 8
+        assert store.schema_version == LATEST == 9
     assert recorded_version(tmp_path / "store.db") == LATEST
 
 
@@ -197,8 +198,10 @@ def test_version_3_store_is_upgraded_to_4_with_step_summaries(tmp_path):
     make_version_2_store(tmp_path / "old.db")
     Store.open(f"sqlite:///{tmp_path / 'old.db'}", revisions=upto(3)).close()
     assert recorded_version(tmp_path / "old.db") == 3
-    with Store.open("sqlite:///old.db", base_dir=tmp_path, revisions=upto(4)) as store:
-        assert store.schema_version == 4
+    Store.open("sqlite:///old.db", base_dir=tmp_path, revisions=upto(4)).close()
+    assert recorded_version(tmp_path / "old.db") == 4
+    with Store.open("sqlite:///old.db", base_dir=tmp_path) as store:   # today's code: latest
+        assert store.schema_version == LATEST
         run = store.find_run("app", 1)
         step = store.step_runs(run.id)[0]
         assert (step.pid, step.summary) == (4343, None)
@@ -211,8 +214,10 @@ def test_version_4_store_is_upgraded_to_5_with_deploy_host_records(tmp_path):
     make_version_2_store(tmp_path / "old.db")
     Store.open(f"sqlite:///{tmp_path / 'old.db'}", revisions=upto(4)).close()
     assert recorded_version(tmp_path / "old.db") == 4
-    with Store.open("sqlite:///old.db", base_dir=tmp_path, revisions=upto(5)) as store:
-        assert store.schema_version == 5
+    Store.open("sqlite:///old.db", base_dir=tmp_path, revisions=upto(5)).close()
+    assert recorded_version(tmp_path / "old.db") == 5
+    with Store.open("sqlite:///old.db", base_dir=tmp_path) as store:   # today's code: latest
+        assert store.schema_version == LATEST
         run = store.find_run("app", 1)
         step = store.step_runs(run.id)[0]
         store.plan_deploy_hosts(run.id, step.id, [("web1", 1, "queued", None),
@@ -234,9 +239,13 @@ def test_store_built_at_an_older_version_upgrades_to_the_shape_of_a_fresh_store(
     old, fresh = new_store_url(), new_store_url()
     with Store.open(old, revisions=upto(version)) as store:
         assert store.schema_version == version
-        store.register_pipeline("app", {"kept": True}, "h")
+        with store._write_engine.begin() as connection:    # as that version's flowplan wrote it
+            connection.execute(text(
+                "INSERT INTO pipelines (name, definition, content_hash, created_at, updated_at) "
+                "VALUES ('app', '{\"kept\": true}', 'h', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
     with Store.open(old) as store:
         assert store.schema_version == LATEST
         assert store.get_pipeline("app").definition == {"kept": True}
+        assert store.for_team("blue").get_pipeline("app") is None
     Store.open(fresh).close()
     assert shape(old) == shape(fresh)

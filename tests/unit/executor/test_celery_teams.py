@@ -1,0 +1,62 @@
+"""Workers are shared by teams: one real `flowplan worker` executes the tasks of two teams' runs
+of the same pipeline (both numbered 1), each recorded in its own team's rows and run in its own
+team's workspace; a team's store does not see the other's run."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import command, log_text, pipeline, stage, task
+from flowplan.executor.service import RunService
+from flowplan.executor.settings import ExecutorSettings
+from flowplan.executor.status import Status
+from flowplan.store import Store
+from test_celery_executor import Cluster
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def shared_worker(tmp_path_factory):
+    from redis_server import redis_problem, start_redis
+
+    problem = redis_problem()
+    if problem is not None:
+        pytest.skip(problem)
+    root = tmp_path_factory.mktemp("celery-teams")
+    with start_redis(root) as redis:
+        made = Cluster(root, redis)
+        Store.open(made.store_url, base_dir=root).close()
+        made.start_worker("shared", "default")
+        yield made
+        made.stop()
+
+
+def team_service(cluster: Cluster, team: str) -> RunService:
+    driver = cluster.root / f"driver-{team}"
+    driver.mkdir(exist_ok=True)
+    settings = ExecutorSettings.from_config(
+        driver, {}, kill_grace=0.5, poll_interval=0.05, log_flush_interval=0.05,
+        executor="celery", broker=cluster.broker, heartbeat_interval=0.2, heartbeat_timeout=1.5)
+    return RunService(Store.open(cluster.store_url, base_dir=driver, team=team), settings)
+
+
+def test_one_worker_runs_both_teams_runs_each_in_its_own_rows_and_workspace(shared_worker):
+    definition = pipeline({"main": stage({"t": task(("s", command('echo "here: $PWD"')))})})
+    default, blue = team_service(shared_worker, "default"), team_service(shared_worker, "blue")
+    try:
+        ours = default.start("app", definition)
+        theirs = blue.start("app", definition)
+        assert ours.status == theirs.status == Status.SUCCEEDED, (ours.error, theirs.error)
+        assert ours.run == theirs.run == "app#1"
+        blue_run = blue.get("app#1")
+        assert blue_run.team == "blue" and default.get("app#1").id != blue_run.id
+        assert default.store.get_run(blue_run.id) is None
+        workspaces = shared_worker.root / "shared" / ".flowplan" / "workspaces"
+        assert any(f"here: {workspaces / '.teams' / 'blue' / 'app' / '1'}" in line
+                   for line in log_text(blue, "app#1")), log_text(blue, "app#1")
+        assert any(f"here: {workspaces / 'app' / '1'}" in line
+                   for line in log_text(default, "app#1")), log_text(default, "app#1")
+    finally:
+        default.store.close()
+        blue.store.close()
