@@ -40,13 +40,20 @@ from starlette.concurrency import run_in_threadpool
 from flowplan.executor.distributed.worker_tokens import WorkerTokens
 from flowplan.executor.errors import PathEscape
 from flowplan.executor.run.layout import RunLayout, safe_name
-from flowplan.server.api import ApiError, JsonErrorRoute, context_of
+from flowplan.server.api import ApiError, ErrorBody, JsonErrorRoute, context_of
 
 MAX_UPLOAD_BYTES = 4 * 1024**3     # one file; app.state.worker_upload_limit overrides it
 MAX_KEY = 1000
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
-router = APIRouter(prefix="/api/v1/worker", route_class=JsonErrorRoute)
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "A bad name, or a SHA-256 that does not match"},
+    401: {"model": ErrorBody, "description": "No valid worker token"},
+    403: {"model": ErrorBody, "description": "Not a task run this worker executes now"},
+    404: {"model": ErrorBody, "description": "No such run, task run, artifact or cache entry"},
+    413: {"model": ErrorBody, "description": "Larger than a worker may upload"},
+    422: {"model": ErrorBody, "description": "Invalid request"}}
+router = APIRouter(prefix="/api/v1/worker", route_class=JsonErrorRoute, responses=_ERRORS)
 
 Id = Annotated[int, PathParam(ge=1, le=2**62)]
 FileName = Annotated[str, PathParam(min_length=1, max_length=255)]

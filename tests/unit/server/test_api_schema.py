@@ -23,11 +23,12 @@ from schemathesis.checks import (content_type_conformance, negative_data_rejecti
 from web_app import close_web_app, without_lifespan
 from web_workspace import make_web
 
-from flowplan.server import api
+from flowplan.server import api, worker_api
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance, negative_data_rejection]
-OPERATIONS = sorted(f"{method} {route.path}" for route in api.router.routes
+OPERATIONS = sorted(f"{method} {route.path}"
+                    for route in [*api.router.routes, *worker_api.router.routes]
                     for method in route.methods)
 EXAMPLES = 12
 
