@@ -25,7 +25,6 @@ the cookie's and the form field's names are constants for the routers to use.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import secrets
@@ -38,6 +37,8 @@ from typing import TYPE_CHECKING
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from flowplan.bearer_tokens import (MAX_TOKEN_LENGTH, SECRET_BYTES, TokenKind, UseNotes,
+                                    secret_matches, sha256_hex)
 from flowplan.store.users import MAX_USER_NAME
 
 if TYPE_CHECKING:
@@ -48,14 +49,9 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
 TOKEN_PREFIX = "fpt_"
+API_TOKENS = TokenKind(TOKEN_PREFIX)
 MAX_PASSWORD_BYTES = 1024
-MAX_TOKEN_LENGTH = 200
 MAX_DESCRIPTION = 200
-SECRET_BYTES = 32                       # 256 bits, for token secrets, cookies and CSRF tokens
-TOKEN_ID_BYTES = 8                      # 16 hex digits: public, unique, not a secret
-TOUCH_INTERVAL = timedelta(minutes=1)   # how often a token's use is written down
-
-_TOKEN = re.compile(r"fpt_([0-9a-f]{4,32})_([A-Za-z0-9_-]{20,128})")
 _COOKIE = re.compile(r"[A-Za-z0-9_-]{20,128}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _UNDECODABLE = re.compile(r"[\ud800-\udfff]")
@@ -89,10 +85,6 @@ def _password_bytes(password: object) -> bytes | None:
     return data if len(data) <= MAX_PASSWORD_BYTES else None
 
 
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
-
-
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -109,7 +101,7 @@ class Authenticator:
         self._hasher = hasher if hasher is not None else PasswordHasher()
         self._clock = clock
         self._dummy_hash: str | None = None
-        self._touched: dict[str, datetime] = {}
+        self._uses = UseNotes()
         self._lock = threading.Lock()
 
     # -- teams ----------------------------------------------------------------------------------
@@ -166,41 +158,24 @@ class Authenticator:
         if type(description) is not str or len(description) > MAX_DESCRIPTION:
             raise ValueError(f"a token's description is text of at most {MAX_DESCRIPTION} "
                              "characters")
-        secret = secrets.token_urlsafe(SECRET_BYTES)
-        while True:
-            token_id = secrets.token_hex(TOKEN_ID_BYTES)
-            if self._store.get_api_token(token_id) is None:
-                break
-        self._store.add_api_token(token_id, user, _sha256(secret), description=description,
-                                  by=by)
-        return f"{TOKEN_PREFIX}{token_id}_{secret}"
+        token_id, secret_hash, token = API_TOKENS.new(
+            lambda taken: self._store.get_api_token(taken) is not None)
+        self._store.add_api_token(token_id, user, secret_hash, description=description, by=by)
+        return token
 
     def user_for_token(self, token: str) -> str | None:
         """The user a token belongs to; None when it is malformed, unknown, revoked, wrong or
         its user is gone."""
-        if type(token) is not str or len(token) > MAX_TOKEN_LENGTH:
+        parsed = API_TOKENS.parse(token)
+        if parsed is None:
             return None
-        match = _TOKEN.fullmatch(token)
-        if match is None:
-            return None
-        token_id, secret = match.groups()
+        token_id, secret = parsed
         record = self._store.get_api_token(token_id)
-        if record is None:
+        if record is None or not secret_matches(secret, record.secret_hash):
             return None
-        if not hmac.compare_digest(_sha256(secret).encode("ascii"),
-                                   record.secret_hash.encode("ascii")):
-            return None
-        self._note_use(token_id, record.last_used_at)
+        if self._uses.due(token_id, record.last_used_at, self._clock()):
+            self._store.touch_api_token(token_id)
         return record.user
-
-    def _note_use(self, token_id: str, last_used_at: datetime | None) -> None:
-        now = self._clock()
-        with self._lock:
-            noted = self._touched.get(token_id, last_used_at)
-            if noted is not None and now - noted < TOUCH_INTERVAL:
-                return
-            self._touched[token_id] = now
-        self._store.touch_api_token(token_id)
 
     # -- sessions -------------------------------------------------------------------------------
 
@@ -212,7 +187,7 @@ class Authenticator:
         csrf = secrets.token_urlsafe(SECRET_BYTES)
         expires_at = now + self._ttl
         self._store.purge_sessions(now)
-        self._store.add_session(_sha256(cookie), user, csrf, expires_at)
+        self._store.add_session(sha256_hex(cookie), user, csrf, expires_at)
         return Session(cookie, user, csrf, expires_at)
 
     def session(self, cookie: str | None) -> Session | None:
@@ -221,7 +196,7 @@ class Authenticator:
         if type(cookie) is not str or len(cookie) > MAX_TOKEN_LENGTH \
                 or not _COOKIE.fullmatch(cookie):
             return None
-        id_hash = _sha256(cookie)
+        id_hash = sha256_hex(cookie)
         record = self._store.get_session(id_hash)
         if record is None:
             return None
@@ -233,7 +208,7 @@ class Authenticator:
     def close_session(self, cookie: str) -> None:
         """End the session (logging out); nothing happens for a cookie that names none."""
         if type(cookie) is str and len(cookie) <= MAX_TOKEN_LENGTH and _COOKIE.fullmatch(cookie):
-            self._store.delete_session(_sha256(cookie))
+            self._store.delete_session(sha256_hex(cookie))
 
     def csrf_ok(self, session: Session, token: str | None) -> bool:
         """Whether `token` (the form field or header) is the session's CSRF token, compared in
