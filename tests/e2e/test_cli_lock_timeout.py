@@ -6,19 +6,16 @@ what to write."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from postgres import postgres_problem, start_postgres
+from postgres import postgres_for_tests
 
 from flowplan.state.pg import PgStateBackend
 
@@ -55,16 +52,8 @@ with LocalStateBackend(sys.argv[1]).lock("apply") as info:
 
 @pytest.fixture(scope="module")
 def server():
-    problem = postgres_problem()
-    if problem:
-        pytest.skip(problem)
-    # Outside pytest's basetemp, which every pytest session resets to 0700.
-    directory = Path(tempfile.mkdtemp(prefix="flowplan-lock-timeout-"))
-    try:
-        with start_postgres(directory / "cluster") as pg:
-            yield pg
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    with postgres_for_tests("flowplan-lock-timeout-") as pg:
+        yield pg
 
 
 def start_apply(workspace, env: dict[str, str], *extra: str) -> subprocess.Popen:

@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from cli_workspace import assert_ok
-from postgres import postgres_problem, start_postgres
+from postgres import postgres_for_tests, postgres_problem
 
 from flowplan.state.pg import PgStateBackend
 
@@ -66,13 +63,8 @@ with PgStateBackend(sys.argv[1]).lock("apply") as info:
 
 @pytest.fixture(scope="module")
 def server():
-    # Outside pytest's basetemp, which every pytest session resets to 0700 (see test_state_pg).
-    directory = Path(tempfile.mkdtemp(prefix="flowplan-pg-cli-"))
-    try:
-        with start_postgres(directory / "cluster") as pg:
-            yield pg
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    with postgres_for_tests("flowplan-pg-cli-") as pg:
+        yield pg
 
 
 @pytest.fixture

@@ -4,16 +4,13 @@ database password appears in no output."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-from postgres import postgres_problem, start_postgres
+from postgres import postgres_for_tests
 from runs_support import fill, make_repository
 
 CONFIG = """
@@ -42,15 +39,8 @@ pipeline "slow" {
 
 @pytest.fixture(scope="module")
 def postgres_server():
-    problem = postgres_problem()
-    if problem:
-        pytest.skip(problem)
-    directory = Path(tempfile.mkdtemp(prefix="flowplan-e2e-pg-"))   # not under pytest-of-root
-    try:
-        with start_postgres(directory / "cluster") as server:
-            yield server
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    with postgres_for_tests("flowplan-e2e-pg-") as server:
+        yield server
 
 
 def test_a_run_goes_on_through_a_postgresql_restart_and_no_output_shows_the_password(

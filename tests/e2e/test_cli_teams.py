@@ -7,15 +7,12 @@ and the store in PostgreSQL (a row of `flowplan_state` per team)."""
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import uuid
-from pathlib import Path
 
 import pytest
 
 from cli_workspace import assert_ok
-from postgres import postgres_problem, start_postgres
+from postgres import postgres_for_tests
 
 # each test drives the real command a dozen times or more: minutes on a loaded machine
 pytestmark = pytest.mark.timeout(900)
@@ -145,15 +142,8 @@ flowplan {
 
 @pytest.fixture(scope="module")
 def postgres_for_teams():
-    problem = postgres_problem()
-    if problem:
-        pytest.skip(problem)
-    directory = Path(tempfile.mkdtemp(prefix="flowplan-teams-pg-"))
-    try:
-        with start_postgres(directory / "cluster") as server:
-            yield server
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    with postgres_for_tests("flowplan-teams-pg-") as server:
+        yield server
 
 
 def test_teams_with_the_state_and_the_store_in_postgresql(postgres_for_teams, workspace,

@@ -28,11 +28,13 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
 from tests.support.ports import free_port
 
 POSTGRES_USER = "postgres"
@@ -179,6 +181,25 @@ def start_postgres(directory: Path) -> Iterator[Postgres]:
         yield server
     finally:
         server.stop("immediate")
+
+
+@contextmanager
+def postgres_for_tests(prefix: str) -> Iterator[Postgres]:
+    """A server for a test module or session, skipping the tests when this machine cannot run
+    one. Its directory comes from tempfile.mkdtemp(), not pytest's tmp_path: every pytest
+    session sets /tmp/pytest-of-USER back to 0700, which would lock the postgres user out of its
+    socket. The directory is removed afterwards."""
+    import pytest
+
+    problem = postgres_problem()
+    if problem:
+        pytest.skip(problem)
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        with start_postgres(directory / "cluster") as server:
+            yield server
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def main() -> int:

@@ -9,8 +9,6 @@ failed delivery, and the webhooks last read stay in use until it answers again.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import textwrap
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -20,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import pipeline, wait_for
-from postgres import postgres_problem, start_postgres
+from postgres import postgres_for_tests, postgres_problem
 from test_hooks import HOOKS, push_payload, signed
 from tests.support.ports import free_port
 
@@ -48,13 +46,8 @@ flowplan {
 
 @pytest.fixture(scope="module")
 def server():
-    # Not under pytest's basetemp, which every pytest session resets to 0700.
-    directory = Path(tempfile.mkdtemp(prefix="flowplan-serve-pg-"))
-    try:
-        with start_postgres(directory / "cluster") as pg:
-            yield pg
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    with postgres_for_tests("flowplan-serve-pg-") as pg:
+        yield pg
 
 
 @pytest.fixture

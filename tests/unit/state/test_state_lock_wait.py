@@ -6,18 +6,15 @@ waited; Ctrl-C while waiting stops cleanly, the holder's lock untouched."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-from postgres import postgres_problem, start_postgres
+from postgres import postgres_for_tests
 
 from flowplan.events import StateLockWaiting
 from flowplan.state import LocalStateBackend, StateLockedError
@@ -178,16 +175,8 @@ def test_local_lock_of_another_process_is_waited_for(tmp_path):
 
 @pytest.fixture(scope="module")
 def pg_server():
-    problem = postgres_problem()
-    if problem:
-        pytest.skip(problem)
-    # Not under pytest's basetemp, which every pytest session resets to 0700.
-    directory = Path(tempfile.mkdtemp(prefix="flowplan-lock-wait-"))
-    try:
-        with start_postgres(directory / "cluster") as server:
-            yield server
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    with postgres_for_tests("flowplan-lock-wait-") as server:
+        yield server
 
 
 def test_pg_lock_of_another_process_is_waited_for_then_taken(pg_server):

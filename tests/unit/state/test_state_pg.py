@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from postgres import postgres_problem, start_postgres
+from postgres import postgres_for_tests, postgres_problem
 
 from flowplan.engine import backend_for, migrate_state
 from flowplan.events import StateLockTakenOver
@@ -37,14 +35,8 @@ REPO = Path(__file__).resolve().parents[3]
 
 @pytest.fixture(scope="module")
 def server():
-    # Not under pytest's basetemp: every pytest session resets /tmp/pytest-of-USER to 0700,
-    # which would lock the postgres user out of its cluster when it restarts.
-    directory = Path(tempfile.mkdtemp(prefix="flowplan-pg-state-"))
-    try:
-        with start_postgres(directory / "cluster") as pg:
-            yield pg
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    with postgres_for_tests("flowplan-pg-state-") as pg:
+        yield pg
 
 
 @pytest.fixture

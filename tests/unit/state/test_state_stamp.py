@@ -6,14 +6,11 @@ is a StateError without the password; one that restarted costs a reconnect."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
-from pathlib import Path
 
 import pytest
 
-from postgres import postgres_problem, start_postgres
+from postgres import postgres_for_tests
 from tests.support.ports import free_port
 
 from flowplan.state import LocalStateBackend, ResourceState, State, StateError
@@ -42,16 +39,8 @@ def test_local_stamp_changes_with_each_write_and_not_otherwise(tmp_path):
 
 @pytest.fixture(scope="module")
 def server():
-    problem = postgres_problem()
-    if problem:
-        pytest.skip(problem)
-    # Not under pytest's basetemp, which every pytest session resets to 0700.
-    directory = Path(tempfile.mkdtemp(prefix="flowplan-stamp-"))
-    try:
-        with start_postgres(directory / "cluster") as pg:
-            yield pg
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    with postgres_for_tests("flowplan-stamp-") as pg:
+        yield pg
 
 
 @pytest.fixture

@@ -6,14 +6,11 @@ only where no server can start here.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
-from pathlib import Path
 
 import pytest
 
-from postgres import postgres_problem, start_postgres
+from postgres import postgres_for_tests
 
 
 @pytest.fixture(scope="session")
@@ -22,15 +19,8 @@ def postgres_server():
 
     Its directory is not under pytest's tmp_path: every pytest run of the same user sets
     /tmp/pytest-of-USER back to 0700, which would lock the postgres user out of its socket."""
-    problem = postgres_problem()
-    if problem:
-        pytest.skip(problem)
-    directory = Path(tempfile.mkdtemp(prefix="flowplan-store-pg-"))
-    try:
-        with start_postgres(directory / "cluster") as server:
-            yield server
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
+    with postgres_for_tests("flowplan-store-pg-") as server:
+        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
