@@ -15,30 +15,10 @@ from collections import Counter
 
 import pytest
 
+from configs import ACR_NAMESPACE_AND_REPOSITORY, PG_STATE_SETTINGS
 from postgres import postgres_for_tests
 
 from flowplan.state.pg import PgStateBackend
-
-PG_SETTINGS = """
-    flowplan {
-      state {
-        backend = "pg"
-        url     = env("FLOWPLAN_STATE_URL")
-      }
-    }
-"""
-
-RESOURCES = """
-    acr_namespace "team" {
-      instance_id = "cri-123"
-      name        = "team"
-    }
-
-    acr_repository "app" {
-      namespace = acr_namespace.team.name
-      name      = "app"
-    }
-"""
 
 HOLD_LOCK = """
 import sys, time
@@ -83,7 +63,7 @@ def wait_until_locked(url: str, first: subprocess.Popen, timeout: float = 90) ->
 
 def test_second_apply_waits_for_the_first_and_then_succeeds_on_pg(server, workspace):
     url = server.create_database(f"wait_{uuid.uuid4().hex[:12]}")
-    workspace.write(PG_SETTINGS + RESOURCES)
+    workspace.write(PG_STATE_SETTINGS + ACR_NAMESPACE_AND_REPOSITORY)
     env = {"FLOWPLAN_STATE_URL": url, "FLOWPLAN_RECORDER_APPLY_DELAY": "6"}
     first = start_apply(workspace, env)
     holder = wait_until_locked(url, first)
@@ -107,7 +87,7 @@ def test_second_apply_waits_for_the_first_and_then_succeeds_on_pg(server, worksp
 def test_second_apply_with_a_short_timeout_fails_with_the_holders_details_on_pg(server,
                                                                                workspace):
     url = server.create_database(f"wait_{uuid.uuid4().hex[:12]}")
-    workspace.write(PG_SETTINGS + RESOURCES)
+    workspace.write(PG_STATE_SETTINGS + ACR_NAMESPACE_AND_REPOSITORY)
     env = {"FLOWPLAN_STATE_URL": url, "FLOWPLAN_RECORDER_APPLY_DELAY": "8"}
     first = start_apply(workspace, env)
     wait_until_locked(url, first)
@@ -125,7 +105,7 @@ def test_second_apply_with_a_short_timeout_fails_with_the_holders_details_on_pg(
 
 @pytest.mark.parametrize("sent, named", [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")])
 def test_ctrl_c_or_sigterm_while_waiting_for_a_local_lock_exits_cleanly(workspace, sent, named):
-    workspace.write(RESOURCES)
+    workspace.write(ACR_NAMESPACE_AND_REPOSITORY)
     workspace.state_path.parent.mkdir(parents=True, exist_ok=True)
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(workspace.state_path)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -154,7 +134,7 @@ def test_ctrl_c_or_sigterm_while_waiting_for_a_local_lock_exits_cleanly(workspac
 @pytest.mark.parametrize("command", [("plan",), ("apply",), ("destroy",), ("state", "rm", "x.y"),
                                      ("import", "acr_namespace.team", "team")])
 def test_a_lock_timeout_that_is_not_a_duration_is_refused(workspace, run_flowplan, command):
-    workspace.write(RESOURCES)
+    workspace.write(ACR_NAMESPACE_AND_REPOSITORY)
     result = run_flowplan(*command, "--lock-timeout", "soon")
     assert result.code == 2, result.output
     assert "--lock-timeout 'soon' is not a duration" in result.stderr

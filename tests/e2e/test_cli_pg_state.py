@@ -23,33 +23,13 @@ from collections import Counter
 import pytest
 
 from cli_workspace import assert_ok
+from configs import ACR_NAMESPACE_AND_REPOSITORY, PG_STATE_SETTINGS
 from postgres import postgres_for_tests, postgres_problem
 
 from flowplan.state.pg import PgStateBackend
 
 pytestmark = pytest.mark.skipif(postgres_problem() is not None,
                                 reason=postgres_problem() or "")
-
-PG_SETTINGS = """
-    flowplan {
-      state {
-        backend = "pg"
-        url     = env("FLOWPLAN_STATE_URL")
-      }
-    }
-"""
-
-RESOURCES = """
-    acr_namespace "team" {
-      instance_id = "cri-123"
-      name        = "team"
-    }
-
-    acr_repository "app" {
-      namespace = acr_namespace.team.name
-      name      = "app"
-    }
-"""
 
 HOLD_LOCK = """
 import sys, time
@@ -89,7 +69,7 @@ def pg_env(workspace, url: str, **extra: str) -> dict[str, str]:
 
 def test_two_applies_at_once_one_applies_and_the_other_names_it(server, pg, workspace):
     url, run = pg
-    workspace.write(PG_SETTINGS + RESOURCES)
+    workspace.write(PG_STATE_SETTINGS + ACR_NAMESPACE_AND_REPOSITORY)
     env = pg_env(workspace, url, FLOWPLAN_RECORDER_APPLY_DELAY="1.5")
     processes = [subprocess.Popen(workspace.command("apply", "--auto-approve"), env=env,
                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -119,7 +99,7 @@ def test_two_applies_at_once_one_applies_and_the_other_names_it(server, pg, work
 
 def test_an_apply_killed_with_sigkill_frees_the_lock_and_the_next_apply_finishes(pg, workspace):
     url, run = pg
-    workspace.write(PG_SETTINGS + RESOURCES)
+    workspace.write(PG_STATE_SETTINGS + ACR_NAMESPACE_AND_REPOSITORY)
     process = subprocess.Popen(workspace.command("apply", "--auto-approve"),
                                env=pg_env(workspace, url, FLOWPLAN_RECORDER_APPLY_DELAY="1.0"),
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -143,7 +123,7 @@ def test_an_apply_killed_with_sigkill_frees_the_lock_and_the_next_apply_finishes
 
 def test_force_unlock_frees_a_lock_held_by_a_live_process(pg, workspace):
     url, run = pg
-    workspace.write(PG_SETTINGS + RESOURCES)
+    workspace.write(PG_STATE_SETTINGS + ACR_NAMESPACE_AND_REPOSITORY)
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, url], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     try:
@@ -164,10 +144,10 @@ def test_force_unlock_frees_a_lock_held_by_a_live_process(pg, workspace):
 
 def test_state_migrate_copies_the_local_state_into_pg_once(pg, workspace, run_flowplan):
     url, run = pg
-    workspace.write(RESOURCES)                              # local state first
+    workspace.write(ACR_NAMESPACE_AND_REPOSITORY)                              # local state first
     assert_ok(run_flowplan("apply", "--auto-approve"))
     local = workspace.state()
-    workspace.write(PG_SETTINGS + RESOURCES)
+    workspace.write(PG_STATE_SETTINGS + ACR_NAMESPACE_AND_REPOSITORY)
 
     migrated = assert_ok(run("state", "migrate"))
     assert f"(serial {local['serial']}, 2 resources)" in migrated.stdout
@@ -186,7 +166,7 @@ def test_state_migrate_copies_the_local_state_into_pg_once(pg, workspace, run_fl
 
 def test_a_database_restart_between_plan_and_apply_only_costs_a_reconnect(server, pg, workspace):
     url, run = pg
-    workspace.write(PG_SETTINGS + RESOURCES)
+    workspace.write(PG_STATE_SETTINGS + ACR_NAMESPACE_AND_REPOSITORY)
     assert_ok(run("plan", "--out", str(workspace.root / "saved.plan")))
     server.restart()
     done = assert_ok(run("apply", str(workspace.root / "saved.plan")))
@@ -196,7 +176,7 @@ def test_a_database_restart_between_plan_and_apply_only_costs_a_reconnect(server
 
 def test_an_unreachable_database_is_a_clear_error_without_the_password(server, pg, workspace):
     url, run = pg
-    workspace.write(PG_SETTINGS + RESOURCES)
+    workspace.write(PG_STATE_SETTINGS + ACR_NAMESPACE_AND_REPOSITORY)
     wrong = url.replace(server.password, "Wr0ngPassw0rdValue")
     failed = run("plan", env={"FLOWPLAN_STATE_URL": wrong})
     assert failed.code == 1, str(failed)
@@ -208,7 +188,7 @@ def test_an_unreachable_database_is_a_clear_error_without_the_password(server, p
 def test_a_database_restart_during_apply_fails_it_cleanly_and_the_next_apply_goes_on(
         server, pg, workspace):
     url, run = pg
-    workspace.write(PG_SETTINGS + RESOURCES)
+    workspace.write(PG_STATE_SETTINGS + ACR_NAMESPACE_AND_REPOSITORY)
     process = subprocess.Popen(workspace.command("apply", "--auto-approve"),
                                env=pg_env(workspace, url, FLOWPLAN_RECORDER_APPLY_DELAY="2.0"),
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -197,3 +197,27 @@ CUSTOM_STATE_PATH = """
       }
     }
 """ + ID_CONFIG
+
+
+# The pg state backend, its URL from $FLOWPLAN_STATE_URL (the state tests' settings block).
+PG_STATE_SETTINGS = """
+    flowplan {
+      state {
+        backend = "pg"
+        url     = env("FLOWPLAN_STATE_URL")
+      }
+    }
+"""
+
+# Two resources that need no server (the CR emulator's offline plan), one depending on the other.
+ACR_NAMESPACE_AND_REPOSITORY = """
+    acr_namespace "team" {
+      instance_id = "cri-123"
+      name        = "team"
+    }
+
+    acr_repository "app" {
+      namespace = acr_namespace.team.name
+      name      = "app"
+    }
+"""
