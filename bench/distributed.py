@@ -2,7 +2,7 @@
 (`sleep 0.5`) across 2 workers of concurrency 4, through a real redis-server, with a SQLite store
 on local disk shared by the driver (this process) and the workers.
 
-    python bench/distributed.py [PIPELINES]
+    python bench/distributed.py [PIPELINES] [--store sqlite|postgresql]
 
 Reports the wall time against the ideal (total work / total slots: 100 x 4 x 0.5 s / 8 = 25 s;
 target within 1.5x) and the scheduling overhead per task: the slot time not spent sleeping,
@@ -21,12 +21,14 @@ The first figure is what the issue's target is about: every millisecond a slot d
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +37,7 @@ sys.path.insert(0, str(ROOT / "tests" / "support"))
 sys.path.insert(1, str(ROOT))                       # tests.support.ports
 
 from _pipelines import parallel  # noqa: E402
+from postgres import start_postgres  # noqa: E402
 from redis_server import start_redis  # noqa: E402
 
 from flowplan.executor.service import RunService  # noqa: E402
@@ -47,13 +50,14 @@ WORKERS, CONCURRENCY, TASKS, SECONDS = 2, 4, 4, 0.5
 def start_worker(root: Path, name: str, store_url: str, broker: str) -> subprocess.Popen:
     directory = root / name
     directory.mkdir()
-    (directory / "main.hcl").write_text(
-        f'flowplan {{\n  store = "{store_url}"\n  executor = "celery"\n'
-        f'  broker = "{broker}"\n}}\n')
+    (directory / "main.hcl").write_text(          # the store URL (a password with PostgreSQL)
+        'flowplan {\n  store = env("FLOWPLAN_BENCH_STORE")\n  executor = "celery"\n'
+        f'  broker = "{broker}"\n}}\n')            # reaches the worker in its environment only
     log = open(directory / "worker.log", "wb")
     return subprocess.Popen([sys.executable, "-m", "flowplan.cli", "-C", str(directory), "worker",
                              "--queue", "default", "--concurrency", str(CONCURRENCY)],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env={**os.environ, "FLOWPLAN_BENCH_STORE": store_url})
 
 
 def _between_tasks(records: list, root: Path) -> float:
@@ -75,10 +79,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pipelines", nargs="?", type=int, default=100,
                         help="how many pipelines of 4 parallel tasks (default 100)")
-    pipelines = parser.parse_args().pipelines
+    parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite",
+                        help="the shared store: SQLite on local disk (default) or a PostgreSQL "
+                             "server started for the run")
+    options = parser.parse_args()
+    pipelines = options.pipelines
     root = Path(tempfile.mkdtemp(prefix="flowplan-bench-celery-"))
-    with start_redis(root) as redis:
-        store_url = f"sqlite:///{root / 'flowplan.db'}"
+    with start_redis(root) as redis, ExitStack() as stack:
+        if options.store == "postgresql":
+            server = stack.enter_context(start_postgres(root / "postgres"))
+            store_url = server.url
+        else:
+            store_url = f"sqlite:///{root / 'flowplan.db'}"
         Store.open(store_url, base_dir=root).close()
         workers = [start_worker(root, f"worker{i}", store_url, redis.url)
                    for i in range(WORKERS)]
