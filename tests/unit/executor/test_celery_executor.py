@@ -6,83 +6,20 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import threading
 import time
-from pathlib import Path
 
 import pytest
 
+from celery_cluster import CeleryCluster, in_background, wait_for
 from conftest import (Recorder, alive, command, log_text, one_step, pipeline, stage, steps_of,
                       task, tasks_of)
+from tests.support.ports import free_port
+
 from flowplan.executor import events
-from flowplan.executor.service import RunService
-from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status
 from flowplan.store import Store
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Cluster:
-    """A broker, a store and the workers of one test module."""
-
-    def __init__(self, root: Path, redis) -> None:
-        self.root = root
-        self.redis = redis
-        self.broker = redis.url
-        self.store_url = f"sqlite:///{root / 'flowplan.db'}"
-        self.workers: list[subprocess.Popen] = []
-
-    def worker_dir(self, name: str) -> Path:
-        directory = self.root / name
-        directory.mkdir(exist_ok=True)
-        (directory / "main.hcl").write_text(
-            f'flowplan {{\n  store = "{self.store_url}"\n  executor = "celery"\n'
-            f'  broker = "{self.broker}"\n}}\n')
-        return directory
-
-    def start_worker(self, name: str, queue: str, concurrency: int = 2) -> subprocess.Popen:
-        directory = self.worker_dir(name)
-        log = open(directory / "worker.log", "ab")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "flowplan.cli", "-C", str(directory), "worker", "--queue",
-             queue, "--concurrency", str(concurrency)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-        log.close()
-        self.workers.append(process)
-        return process
-
-    def service(self, **overrides) -> RunService:
-        settings = dict(kill_grace=0.5, poll_interval=0.05, log_flush_interval=0.05,
-                        executor="celery", broker=self.broker, heartbeat_interval=0.2,
-                        heartbeat_timeout=1.5)
-        settings.update(overrides)
-        driver = self.root / "driver"
-        driver.mkdir(exist_ok=True)
-        store = Store.open(self.store_url, base_dir=driver)
-        return RunService(store, ExecutorSettings.from_config(driver, {}, **settings))
-
-    def stop(self) -> None:
-        for process in self.workers:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.workers:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +31,7 @@ def cluster(tmp_path_factory):
         pytest.skip(problem)
     root = tmp_path_factory.mktemp("celery")
     with start_redis(root) as redis:
-        made = Cluster(root, redis)
+        made = CeleryCluster(root, redis, f"sqlite:///{root / 'flowplan.db'}")
         Store.open(made.store_url, base_dir=root).close()     # created once, before the workers
         made.start_worker("builder", "build")
         made.start_worker("general", "default")
@@ -109,16 +46,6 @@ def service(cluster):
     made.store.close()
 
 
-def _wait_for(check, seconds: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _step_pid_stored(service, pipeline_name: str) -> int:
     """Wait until the running step's process group is in the store (the log writer stores it
     within its flush interval): a worker killed before that leaves the driver nothing to stop."""
@@ -126,14 +53,7 @@ def _step_pid_stored(service, pipeline_name: str) -> int:
         run = service.list_runs(pipeline_name)[0]
         step = steps_of(service, run.ref)[("t", "s")]
         return step.pid if step.status == Status.RUNNING else None
-    return _wait_for(stored, what="the running step's pid in the store")
-
-
-def _in_background(call) -> tuple[threading.Thread, list]:
-    outcome: list = []
-    thread = threading.Thread(target=lambda: outcome.append(call()), daemon=True)
-    thread.start()
-    return thread, outcome
+    return wait_for(stored, what="the running step's pid in the store")
 
 
 def test_each_task_runs_on_a_worker_of_the_queue_its_runs_on_names(service, cluster):
@@ -174,10 +94,10 @@ def test_a_failing_step_on_a_worker_fails_the_run_and_its_later_stage_is_skipped
 
 def test_logs_reach_the_store_while_the_step_still_runs_on_the_worker(service):
     definition = one_step("echo first; sleep 30; echo never")
-    thread, outcome = _in_background(lambda: service.start("streaming", definition))
-    run = _wait_for(lambda: next(iter(service.list_runs("streaming")), None), what="the run")
+    thread, outcome = in_background(lambda: service.start("streaming", definition))
+    run = wait_for(lambda: next(iter(service.list_runs("streaming")), None), what="the run")
 
-    _wait_for(lambda: "first" in log_text(service, run.ref), what="the first line in the store")
+    wait_for(lambda: "first" in log_text(service, run.ref), what="the first line in the store")
     service.cancel(run.ref, user="alice")
     thread.join(30)
 
@@ -188,9 +108,9 @@ def test_logs_reach_the_store_while_the_step_still_runs_on_the_worker(service):
 def test_cancel_stops_the_step_process_group_on_the_worker(service, tmp_path):
     marker = tmp_path / "child.pid"
     definition = one_step(f"sleep 60 & echo $! > {marker}; wait", runs_on="build")
-    thread, outcome = _in_background(lambda: service.start("canceled", definition))
-    run = _wait_for(lambda: next(iter(service.list_runs("canceled")), None), what="the run")
-    _wait_for(lambda: marker.exists() and marker.read_text().strip(), what="the step's child")
+    thread, outcome = in_background(lambda: service.start("canceled", definition))
+    run = wait_for(lambda: next(iter(service.list_runs("canceled")), None), what="the run")
+    wait_for(lambda: marker.exists() and marker.read_text().strip(), what="the step's child")
     child = int(marker.read_text())
 
     started = time.monotonic()
@@ -199,15 +119,15 @@ def test_cancel_stops_the_step_process_group_on_the_worker(service, tmp_path):
 
     assert outcome and outcome[0].status == Status.CANCELED
     assert time.monotonic() - started < 10
-    _wait_for(lambda: not alive(child), 10, "the step's child to be stopped")
+    wait_for(lambda: not alive(child), 10, "the step's child to be stopped")
     assert steps_of(service, run.ref)[("t", "s")].status == Status.CANCELED
 
 
 def test_cancel_closes_a_task_no_worker_took_yet(service):
     definition = one_step("echo never", runs_on="nobody-serves-this")
-    thread, outcome = _in_background(lambda: service.start("untaken", definition))
-    run = _wait_for(lambda: next(iter(service.list_runs("untaken")), None), what="the run")
-    _wait_for(lambda: service.get(run.ref).status == Status.RUNNING, what="the drive")
+    thread, outcome = in_background(lambda: service.start("untaken", definition))
+    run = wait_for(lambda: next(iter(service.list_runs("untaken")), None), what="the run")
+    wait_for(lambda: service.get(run.ref).status == Status.RUNNING, what="the drive")
 
     service.cancel(run.ref, user="alice")
     thread.join(30)
@@ -222,8 +142,8 @@ def test_a_worker_killed_mid_step_fails_its_task_as_lost(cluster, tmp_path):
     doomed = cluster.start_worker("doomed", "doomed", concurrency=1)
     marker = tmp_path / "step.pid"
     definition = one_step(f"echo $$ > {marker}; sleep 60", runs_on="doomed")
-    thread, outcome = _in_background(lambda: service.start("lost", definition))
-    _wait_for(lambda: marker.exists() and marker.read_text().strip(), what="the step to start")
+    thread, outcome = in_background(lambda: service.start("lost", definition))
+    wait_for(lambda: marker.exists() and marker.read_text().strip(), what="the step to start")
     step_pid = int(marker.read_text())
     _step_pid_stored(service, "lost")
 
@@ -234,7 +154,7 @@ def test_a_worker_killed_mid_step_fails_its_task_as_lost(cluster, tmp_path):
     lost = tasks_of(service, outcome[0].run)["t"]
     assert lost.status == Status.FAILED
     assert "worker lost: no heartbeat" in lost.error
-    _wait_for(lambda: not alive(step_pid), 10, "the lost step's process to be killed")
+    wait_for(lambda: not alive(step_pid), 10, "the lost step's process to be killed")
     service.store.close()
 
 
@@ -244,8 +164,8 @@ def test_a_task_whose_worker_was_lost_is_sent_again_while_its_retries_allow(clus
     marker = tmp_path / "first"
     script = f"if [ ! -e {marker} ]; then touch {marker}; sleep 60; fi; echo second attempt"
     definition = one_step(script, runs_on="fragile", retries=1)
-    thread, outcome = _in_background(lambda: service.start("resent", definition))
-    _wait_for(marker.exists, what="the first attempt to start")
+    thread, outcome = in_background(lambda: service.start("resent", definition))
+    wait_for(marker.exists, what="the first attempt to start")
     first_pid = _step_pid_stored(service, "resent")
 
     os.kill(doomed.pid, signal.SIGKILL)
@@ -256,7 +176,7 @@ def test_a_task_whose_worker_was_lost_is_sent_again_while_its_retries_allow(clus
     record = tasks_of(service, outcome[0].run)["t"]
     assert record.attempt == 2
     assert "second attempt" in log_text(service, outcome[0].run)
-    _wait_for(lambda: not alive(first_pid), 10, "the lost attempt's process to be killed")
+    wait_for(lambda: not alive(first_pid), 10, "the lost attempt's process to be killed")
     service.store.close()
 
 
@@ -267,8 +187,8 @@ def test_attempts_failed_on_the_worker_and_lost_share_the_retries(cluster, tmp_p
     script = (f"if [ ! -e {first} ]; then touch {first}; exit 1; fi; "
               f"if [ ! -e {second} ]; then touch {second}; sleep 60; fi; echo third attempt")
     definition = one_step(script, runs_on="flaky", retries=1)
-    thread, outcome = _in_background(lambda: service.start("budget", definition))
-    _wait_for(second.exists, what="the second attempt to start")
+    thread, outcome = in_background(lambda: service.start("budget", definition))
+    wait_for(second.exists, what="the second attempt to start")
     second_pid = _step_pid_stored(service, "budget")
 
     os.kill(doomed.pid, signal.SIGKILL)
@@ -279,7 +199,7 @@ def test_attempts_failed_on_the_worker_and_lost_share_the_retries(cluster, tmp_p
     record = tasks_of(service, outcome[0].run)["t"]
     assert record.attempt == 2 and "worker lost" in record.error
     assert "third attempt" not in log_text(service, outcome[0].run)
-    _wait_for(lambda: not alive(second_pid), 10, "the lost attempt's process to be killed")
+    wait_for(lambda: not alive(second_pid), 10, "the lost attempt's process to be killed")
     spare.terminate()
     service.store.close()
 
@@ -302,7 +222,7 @@ def test_a_worker_that_cannot_run_a_message_answers_failed_with_the_reason(servi
 
 
 def test_an_unreachable_broker_at_dispatch_fails_the_run_which_can_be_retried_later(cluster):
-    port = _free_port()
+    port = free_port()
     service = cluster.service(broker=f"redis://:hunter2@127.0.0.1:{port}/0")
 
     started = time.monotonic()
@@ -328,9 +248,9 @@ def test_an_unreachable_broker_at_dispatch_fails_the_run_which_can_be_retried_la
 def test_a_broker_restart_while_a_task_runs_loses_nothing(service, cluster):
     """Last in the module: the other tests' workers reconnect, but need not."""
     definition = one_step("echo before; sleep 4; echo after", runs_on="build")
-    thread, outcome = _in_background(lambda: service.start("outage", definition))
-    run = _wait_for(lambda: next(iter(service.list_runs("outage")), None), what="the run")
-    _wait_for(lambda: "before" in log_text(service, run.ref), what="the step to start")
+    thread, outcome = in_background(lambda: service.start("outage", definition))
+    run = wait_for(lambda: next(iter(service.list_runs("outage")), None), what="the run")
+    wait_for(lambda: "before" in log_text(service, run.ref), what="the step to start")
 
     cluster.redis.stop()
     time.sleep(1.0)

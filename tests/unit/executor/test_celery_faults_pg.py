@@ -21,15 +21,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from celery_cluster import CeleryCluster, in_background, wait_for
 from conftest import alive, log_text, one_step, pipeline, stage, steps_of, task, tasks_of
-from flowplan.executor.service import RunService
-from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status
 from flowplan.store import Store
 
@@ -37,70 +35,6 @@ pytestmark = pytest.mark.timeout(180)
 
 FINISHED = {Status.SUCCEEDED, Status.FAILED, Status.CANCELED, Status.SKIPPED,
             Status.INTERRUPTED}
-
-
-class PgCluster:
-    """PostgreSQL, Redis, and the workers of this module, all sharing one database."""
-
-    def __init__(self, root: Path, postgres, redis) -> None:
-        self.root, self.postgres, self.redis = root, postgres, redis
-        self.broker = redis.url
-        database = f"celery_faults_{os.getpid()}"
-        self.postgres.create_database(database)
-        self.store_url = postgres.url_of(database)
-        self.workers: list[subprocess.Popen] = []
-
-    def config_dir(self, name: str, body: str = "") -> Path:
-        directory = self.root / name
-        directory.mkdir(exist_ok=True)
-        settings = ('flowplan {\n  store = env("FLOWPLAN_STORE", "sqlite:///none.db")\n'
-                    f'  executor = "celery"\n  broker = "{self.broker}"\n}}\n')
-        (directory / "main.hcl").write_text(settings + body)
-        return directory
-
-    def start_worker(self, name: str, queue: str, concurrency: int = 2) -> subprocess.Popen:
-        directory = self.config_dir(name)
-        with open(directory / "worker.log", "ab") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "flowplan.cli", "-C", str(directory), "worker",
-                 "--queue", queue, "--concurrency", str(concurrency)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, env=self.environment())
-        self.workers.append(process)
-        return process
-
-    def service(self, **overrides) -> RunService:
-        settings = dict(kill_grace=0.5, poll_interval=0.05, log_flush_interval=0.05,
-                        executor="celery", broker=self.broker, heartbeat_interval=0.2,
-                        heartbeat_timeout=1.5)
-        settings.update(overrides)
-        driver = self.root / "driver"
-        driver.mkdir(exist_ok=True)
-        store = Store.open(self.store_url, base_dir=driver)
-        return RunService(store, ExecutorSettings.from_config(driver, {}, **settings))
-
-    def flowplan(self, directory: Path, *args: str, timeout: float = 60
-                 ) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "flowplan.cli", "-C", str(directory),
-                               *args], capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL, env=self.environment())
-
-    def environment(self) -> dict[str, str]:
-        """The store's URL reaches the processes through the environment, its password kept
-        out of their config files and argv."""
-        return {**os.environ,
-                "FLOWPLAN_STORE": self.store_url.replace("postgresql+psycopg://", "postgresql://")}
-
-    def stop(self) -> None:
-        for process in self.workers:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.workers:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +48,9 @@ def cluster():
     root = Path(tempfile.mkdtemp(prefix="flowplan-celery-pg-"))   # not under tmp_path: see
     try:                                                          # tests/unit/store/conftest.py
         with start_postgres(root / "cluster") as postgres, start_redis(root) as redis:
-            made = PgCluster(root, postgres, redis)
+            database = f"celery_faults_{os.getpid()}"
+            postgres.create_database(database)
+            made = CeleryCluster(root, redis, postgres.url_of(database), postgres)
             Store.open(made.store_url, base_dir=root).close()   # migrated once, before workers
             made.start_worker("builder", "build")
             made.start_worker("general", "default")
@@ -129,23 +65,6 @@ def service(cluster):
     made = cluster.service()
     yield made
     made.store.close()
-
-
-def _wait_for(check, seconds: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _in_background(call) -> tuple[threading.Thread, list]:
-    outcome: list = []
-    thread = threading.Thread(target=lambda: outcome.append(call()), daemon=True)
-    thread.start()
-    return thread, outcome
 
 
 def _running_step_pid(service, pipeline_name: str, task_name: str = "t") -> int | None:
@@ -193,10 +112,10 @@ pipeline "crashy" {{
                                "run", "crashy", "--from-config"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               stdin=subprocess.DEVNULL, env=cluster.environment())
-    _wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), 60,
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip(), 60,
               "the long step to start on the build worker")
     step_pid = int(pid_file.read_text())
-    _wait_for(lambda: _running_step_pid(service, "crashy", "long"), what="its pid stored")
+    wait_for(lambda: _running_step_pid(service, "crashy", "long"), what="its pid stored")
 
     driver.send_signal(signal.SIGKILL)
     driver.wait(10)
@@ -205,8 +124,8 @@ pipeline "crashy" {{
     listed = cluster.flowplan(directory, "runs")       # any command marks dead drives
     assert listed.returncode == 0, listed.stderr
     assert service.get("crashy#1").status == Status.INTERRUPTED
-    _wait_for(lambda: not alive(step_pid), 10, "the orphaned step to stop")
-    long = _wait_for(lambda: (t := tasks_of(service, "crashy#1")["long"]).status
+    wait_for(lambda: not alive(step_pid), 10, "the orphaned step to stop")
+    long = wait_for(lambda: (t := tasks_of(service, "crashy#1")["long"]).status
                      != Status.RUNNING and t, 15, "the worker to close the task")
     assert long.status == Status.INTERRUPTED, (long.status, long.error)
     assert service.get("crashy#1").status == Status.INTERRUPTED   # the worker left it so
@@ -226,10 +145,10 @@ def test_a_worker_killed_mid_step_with_a_postgresql_store_is_sent_again(cluster,
     doomed = cluster.start_worker("doomed-pg", "fragile-pg", concurrency=1)
     marker = tmp_path / "first"
     script = f"if [ ! -e {marker} ]; then touch {marker}; sleep 60; fi; echo second attempt"
-    thread, outcome = _in_background(lambda: service.start(
+    thread, outcome = in_background(lambda: service.start(
         "resent-pg", one_step(script, runs_on="fragile-pg", retries=1)))
-    _wait_for(marker.exists, what="the first attempt to start")
-    first_pid = _wait_for(lambda: _running_step_pid(service, "resent-pg"), what="its pid")
+    wait_for(marker.exists, what="the first attempt to start")
+    first_pid = wait_for(lambda: _running_step_pid(service, "resent-pg"), what="its pid")
 
     os.kill(doomed.pid, signal.SIGKILL)
     cluster.start_worker("spare-pg", "fragile-pg", concurrency=1)
@@ -239,7 +158,7 @@ def test_a_worker_killed_mid_step_with_a_postgresql_store_is_sent_again(cluster,
     record = tasks_of(service, outcome[0].run)["t"]
     assert record.attempt == 2
     assert "second attempt" in log_text(service, outcome[0].run)
-    _wait_for(lambda: not alive(first_pid), 10, "the lost attempt's process to be killed")
+    wait_for(lambda: not alive(first_pid), 10, "the lost attempt's process to be killed")
     _assert_nothing_half_written(service, outcome[0].run)
     service.store.close()
 
@@ -247,9 +166,9 @@ def test_a_worker_killed_mid_step_with_a_postgresql_store_is_sent_again(cluster,
 def test_a_worker_killed_mid_step_without_retries_fails_its_task_as_lost(cluster):
     service = cluster.service()
     doomed = cluster.start_worker("doomed-pg2", "lonely-pg", concurrency=1)
-    thread, outcome = _in_background(lambda: service.start(
+    thread, outcome = in_background(lambda: service.start(
         "lost-pg", one_step("sleep 60", runs_on="lonely-pg")))
-    step_pid = _wait_for(lambda: _running_step_pid(service, "lost-pg"), what="the step's pid")
+    step_pid = wait_for(lambda: _running_step_pid(service, "lost-pg"), what="the step's pid")
 
     os.kill(doomed.pid, signal.SIGKILL)
     thread.join(30)
@@ -257,7 +176,7 @@ def test_a_worker_killed_mid_step_without_retries_fails_its_task_as_lost(cluster
     assert outcome and outcome[0].status == Status.FAILED
     lost = tasks_of(service, outcome[0].run)["t"]
     assert lost.status == Status.FAILED and "worker lost: no heartbeat" in lost.error
-    _wait_for(lambda: not alive(step_pid), 10, "the lost step's process to be killed")
+    wait_for(lambda: not alive(step_pid), 10, "the lost step's process to be killed")
     _assert_nothing_half_written(service, outcome[0].run)
     service.store.close()
 
@@ -267,9 +186,9 @@ def test_postgresql_restarted_while_tasks_run_on_both_queues_loses_nothing(clust
     definition = pipeline({"main": stage({
         "built": task(("s", {"type": "command", "run": script}), runs_on="build"),
         "plain": task(("s", {"type": "command", "run": script}))})})
-    thread, outcome = _in_background(lambda: service.start("pg-restart", definition))
-    run = _wait_for(lambda: next(iter(service.list_runs("pg-restart")), None), what="the run")
-    _wait_for(lambda: log_text(service, run.ref).count("before") == 2, what="both steps")
+    thread, outcome = in_background(lambda: service.start("pg-restart", definition))
+    run = wait_for(lambda: next(iter(service.list_runs("pg-restart")), None), what="the run")
+    wait_for(lambda: log_text(service, run.ref).count("before") == 2, what="both steps")
 
     cluster.postgres.restart()
     thread.join(90)

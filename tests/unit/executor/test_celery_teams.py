@@ -8,10 +8,9 @@ import pytest
 
 from conftest import command, log_text, pipeline, stage, task
 from flowplan.executor.service import RunService
-from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status
 from flowplan.store import Store
-from test_celery_executor import Cluster
+from celery_cluster import CeleryCluster
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -25,20 +24,15 @@ def shared_worker(tmp_path_factory):
         pytest.skip(problem)
     root = tmp_path_factory.mktemp("celery-teams")
     with start_redis(root) as redis:
-        made = Cluster(root, redis)
+        made = CeleryCluster(root, redis, f"sqlite:///{root / 'flowplan.db'}")
         Store.open(made.store_url, base_dir=root).close()
         made.start_worker("shared", "default")
         yield made
         made.stop()
 
 
-def team_service(cluster: Cluster, team: str) -> RunService:
-    driver = cluster.root / f"driver-{team}"
-    driver.mkdir(exist_ok=True)
-    settings = ExecutorSettings.from_config(
-        driver, {}, kill_grace=0.5, poll_interval=0.05, log_flush_interval=0.05,
-        executor="celery", broker=cluster.broker, heartbeat_interval=0.2, heartbeat_timeout=1.5)
-    return RunService(Store.open(cluster.store_url, base_dir=driver, team=team), settings)
+def team_service(cluster: CeleryCluster, team: str) -> RunService:
+    return cluster.service(f"driver-{team}", team=team)
 
 
 def test_one_worker_runs_both_teams_runs_each_in_its_own_rows_and_workspace(shared_worker):
