@@ -14,9 +14,12 @@ by row locks (`FOR UPDATE`) and unique constraints, whose IntegrityError the wri
 
 On SQLite the connection runs in WAL mode with foreign keys on, and a write begins with BEGIN
 IMMEDIATE: the writer takes the lock before it reads, so concurrent writers wait for each other
-instead of failing on a stale snapshot. A writer waits up to `SQLITE_BUSY_TIMEOUT_MS` for the
-lock (SQLite retries it while it waits): dozens of `flowplan run` processes writing to one store
-at once each get their turn; past the bound, `StoreBusy` says so. Opening a store whose schema is
+instead of failing on a stale snapshot. Before it, a writer takes its turn among flowplan's
+writers (flowplan.store.sqlite_turns: threads queue on a lock, processes on a file lock), so that
+SQLite's busy handler, which sleeps up to 100 ms between its tries, is not what orders them:
+dozens of `flowplan run` processes and celery workers writing to one store at once each get
+their turn in milliseconds. A writer waits up to `SQLITE_BUSY_TIMEOUT_MS` for it; past the
+bound, `StoreBusy` says so. Opening a store whose schema is
 current only reads, so starting many processes at once does not queue them all for the write
 lock. `synchronous` is NORMAL: in WAL mode a commit survives a crash of the process (what run
 history needs: the executor commits every transition before acting), and only an OS crash or
@@ -71,6 +74,8 @@ from flowplan.store.recording import Recorder
 from flowplan.store.runs import RunHistory
 from flowplan.store.schema import DeploymentGroup, LogChunk, Pipeline, Schedule, utc_now
 from flowplan.store.sensitive import SensitiveText
+from flowplan.store.sqlite_turns import (LOCK_SUFFIX, TurnConnection, TurnTimeout, WriterTurns,
+                                         connection_class)
 from flowplan.store.users import UserRecords
 from flowplan.store.workers import WorkerRecords
 
@@ -169,7 +174,7 @@ def shown_url(url: str) -> str:
 
 PRIVATE_FILE_MODE = 0o600
 PASSAGE_MODE = 0o711
-SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal", LOCK_SUFFIX)
 
 
 def _private_database_file(path: Path) -> None:
@@ -263,7 +268,9 @@ def _create_engine(url: URL) -> Engine:
                                connect_args={"check_same_thread": False})
     else:
         _private_database_file(Path(url.database))
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        turns = WriterTurns(Path(url.database), SQLITE_BUSY_TIMEOUT_MS / 1000)
+        engine = create_engine(url, connect_args={"check_same_thread": False,
+                                                  "factory": connection_class(turns)})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -283,7 +290,16 @@ def _create_engine(url: URL) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         writes = connection.get_execution_options().get(_WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+        if not writes:
+            connection.exec_driver_sql("BEGIN")
+            return
+        dbapi_connection = connection.connection.dbapi_connection
+        take_turn(dbapi_connection, url)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            give_back_turn(dbapi_connection)
+            raise
 
     @event.listens_for(engine, "handle_error")
     def _on_error(context: Any) -> None:
@@ -323,6 +339,20 @@ def _upgrade(engine: Engine, revisions: Revisions) -> int:
             raw.execute("PRAGMA foreign_keys=ON")
 
 
+def take_turn(dbapi_connection: Any, url: URL) -> None:
+    """Before a write transaction on a SQLite file: this writer's turn (sqlite_turns)."""
+    if isinstance(dbapi_connection, TurnConnection):
+        try:
+            dbapi_connection.take_turn()
+        except TurnTimeout:
+            raise StoreBusy(busy_message(url.render_as_string(hide_password=True))) from None
+
+
+def give_back_turn(dbapi_connection: Any) -> None:
+    if isinstance(dbapi_connection, TurnConnection):
+        dbapi_connection.give_back_turn()
+
+
 def busy_message(url: str) -> str:
     """What to say when the store at `url` stayed locked past the busy timeout."""
     return (f"the store {url} stayed locked by other processes writing to it for "
@@ -340,7 +370,8 @@ class Store(RunHistory, LogHistory, GateHistory, DeployHistory, CacheIndex, Acce
         self._team = team
         self._engine = engine
         self._write_engine = engine.execution_options(**{_WRITE_OPTION: True})
-        self._recorder = Recorder(self._write_engine, LogChunk.__table__)
+        self._recorder = Recorder(self._write_engine, LogChunk.__table__,
+                                  lambda connection: take_turn(connection, engine.url))
         self._reads = sessionmaker(engine, expire_on_commit=False)
         self._writes = sessionmaker(engine.execution_options(**{_WRITE_OPTION: True}),
                                     expire_on_commit=False)

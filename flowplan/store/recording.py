@@ -5,7 +5,8 @@ step and its cost is part of each step's overhead. Statements are built once per
 and reused. On SQLite, `Recorder` then skips SQLAlchemy's execution machinery: it takes the
 statements SQLAlchemy compiled (SQL text, parameter order and the column types' bind processors,
 so timestamps and JSON are written exactly as Core writes them) and runs them on the driver's
-connection inside BEGIN IMMEDIATE. Other databases go through Core. Which fields may change is
+connection inside BEGIN IMMEDIATE, after taking the writer's turn (flowplan.store.sqlite_turns,
+through `take_turn`). Other databases go through Core. Which fields may change is
 checked by the callers (flowplan.store.runs).
 """
 
@@ -21,8 +22,10 @@ _Compiled = tuple[str, list[tuple[str, Callable[[Any], Any] | None]]]
 
 
 class Recorder:
-    def __init__(self, engine: Engine, chunks: Table) -> None:
+    def __init__(self, engine: Engine, chunks: Table,
+                 take_turn: Callable[[Any], None] = lambda _connection: None) -> None:
         self._engine = engine
+        self._take_turn = take_turn
         self._chunks = chunks
         self._statements: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
@@ -77,13 +80,14 @@ class Recorder:
         raw = self._engine.raw_connection()
         try:
             driver = raw.driver_connection
-            driver.execute("BEGIN IMMEDIATE")
+            self._take_turn(driver)
             try:
+                driver.execute("BEGIN IMMEDIATE")
                 for sql, parameters in prepared:
                     driver.executemany(sql, parameters)
-                driver.execute("COMMIT")
+                driver.commit()                 # and the turn given back
             except BaseException:
-                driver.execute("ROLLBACK")
+                driver.rollback()
                 raise
         finally:
             raw.close()
