@@ -378,6 +378,15 @@ class RunHistory:
                 select(RUNS.c.status).where(RUNS.c.id == run_id, run_of_team(self._team))
             ).scalar_one_or_none()
 
+    def run_statuses(self, run_ids: Iterable[int]) -> dict[int, str]:
+        """The status of each of these runs this store can see, in one query."""
+        ids = list(run_ids)
+        if not ids:
+            return {}
+        with self._engine.connect() as connection:
+            return dict(connection.execute(select(RUNS.c.id, RUNS.c.status).where(
+                RUNS.c.id.in_(ids), run_of_team(self._team))).all())
+
     def list_runs(self, pipeline: str | None = None, *, limit: int = 50,
                   statuses: Iterable[str] | None = None) -> list[RunRecord]:
         """Newest first."""
@@ -404,6 +413,26 @@ class RunHistory:
             return [_task_record(row) for row in connection.execute(
                 select(TASKS).where(TASKS.c.run_id == run_id, in_team(self._team, run_id))
                 .order_by(TASKS.c.stage_index, TASKS.c.position))]
+
+    def task_run_view(self, run_id: int, task_run_id: int
+                      ) -> tuple[str | None, TaskRunRecord | None, list[StepRunRecord]]:
+        """What a worker reads before it runs a task, in one read transaction: the run's
+        status, the task run, and its current attempt's steps in order (None and nothing for
+        a run or task run this store cannot see)."""
+        with self._engine.connect() as connection:
+            status = connection.execute(select(RUNS.c.status).where(
+                RUNS.c.id == run_id, run_of_team(self._team))).scalar_one_or_none()
+            if status is None:
+                return None, None, []
+            row = connection.execute(select(TASKS).where(
+                TASKS.c.id == task_run_id, TASKS.c.run_id == run_id)).one_or_none()
+            if row is None:
+                return status, None, []
+            steps = connection.execute(
+                select(STEPS).where(STEPS.c.task_run_id == task_run_id,
+                                    STEPS.c.attempt == row.attempt)
+                .order_by(STEPS.c.position))
+            return status, _task_record(row), [_step_record(step) for step in steps]
 
     def step_runs(self, run_id: int, *, latest: bool = False) -> list[StepRunRecord]:
         """Every attempt's steps (or only the task's current attempt), in execution order."""

@@ -4,12 +4,14 @@ serves one queue, running up to N tasks at once on threads.
 For each message (queue.TaskMessage) `Worker.run` beats first (the heartbeat key, refreshed
 every `heartbeat_interval` by the worker's one heartbeat thread, living `heartbeat_timeout`),
 then reads the run from the shared store, resolves its pipeline variables and checks its source
-out on this machine, under this worker's own `workspace_dir` (once per run and worker: the tasks of one run on one worker share the
-checkout), and runs the task with flowplan.executor.run.task's TaskRunner, which commits every
-step's start, logs and finish to the store as they happen. A thread watches the store meanwhile:
-a run canceled from anywhere sets the task's cancel flag, and the running step's process group
-gets SIGTERM, then SIGKILL after the grace period, as on a driver. The final status is pushed to
-the dispatch's answer key.
+out on this machine, under this worker's own `workspace_dir` (once per stage of a run and
+worker: the tasks of one stage on one worker share the prepared run, which lingers a moment for
+the next one), reads the task and its steps with the run's status in one query, and runs the
+task with flowplan.executor.run.task's TaskRunner, which commits every step's start, logs and
+finish to the store as they happen. One thread of the worker watches the store meanwhile, for
+all the runs prepared here in one query: a run canceled from anywhere sets the task's cancel
+flag, and the running step's process group gets SIGTERM, then SIGKILL after the grace period, as
+on a driver. The final status is pushed to the dispatch's answer key.
 
 A run whose driving process died is marked `interrupted` (RunService.mark_interrupted, at the
 next flowplan command on the driver's machine). A worker then starts none of its tasks, and stops
@@ -53,6 +55,7 @@ from flowplan.executor.status import Status
 from flowplan.values import is_sensitive_marker
 
 ANSWER_SECONDS = 3600          # how long an answer nobody collected stays in Redis
+LINGER_SECONDS = 2.0           # how long a prepared run waits for its stage's next task here
 
 
 class Heartbeats:
@@ -122,9 +125,11 @@ class Worker:
         self.heartbeats = Heartbeats(self.redis, self.identity)
         self.files = files              # None: artifacts and caches on this machine's disk
         self.name = name                # the worker its token names, with `files`
-        self._runs: dict[int, _PreparedRun] = {}          # the runs with tasks here now
-        self._run_locks: dict[int, threading.Lock] = {}   # one per run seen (a few bytes)
+        # the runs prepared here, by run and stage: in use by tasks, or lingering a moment
+        self._runs: dict[tuple[int, str], _PreparedRun] = {}
+        self._run_locks: dict[tuple[int, str], threading.Lock] = {}   # a few bytes per stage
         self._locks_lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
 
     def app(self) -> Any:
         return celery_app(self.broker, self.run)
@@ -152,15 +157,18 @@ class Worker:
         return status.value
 
     def _run(self, message: TaskMessage) -> Status:
-        prepared = self._take(message.run_id)
+        prepared = self._take(message.run_id, message.stage)
         try:
             drive = prepared.drive
-            record = next(t for t in self.store.task_runs(message.run_id)
-                          if t.id == message.task_run_id)
+            status, record, steps = self.store.task_run_view(message.run_id,
+                                                             message.task_run_id)
+            if record is None:
+                raise LookupError(f"run {message.run_id} has no task run {message.task_run_id} "
+                                  "in the store this worker reads")
             if prepared.error is not None:
                 drive.close_task(record, Status.FAILED, prepared.error)
                 return Status.FAILED
-            if drive.canceled():
+            if drive.observe(status):
                 if drive.cancel_reason == DRIVER_GONE:   # `resume` sends it again
                     return Status.INTERRUPTED
                 drive.close_task(record, Status.CANCELED, drive.cancel_reason or "canceled")
@@ -169,8 +177,8 @@ class Worker:
             definition = dict((stages.get(message.stage) or {}).get("tasks", {})
                               .get(message.task) or {})
             definition["retries"] = message.retries
-            steps = [s for s in self.store.step_runs(message.run_id, latest=True)
-                     if s.task_run_id == record.id]
+            if definition.get("needs"):    # tasks of this stage it needs may have finished
+                drive.load_outputs()       # since the stage was prepared here
             if self.files is not None:
                 self.store.claim_task(record.id, message.run_id, self.name)
             try:
@@ -184,30 +192,69 @@ class Worker:
                 return Status.INTERRUPTED
             return status
         finally:
-            self._release(message.run_id, prepared)
+            self._release(prepared)
 
-    def _take(self, run_id: int) -> _PreparedRun:
-        """The run as this worker prepared it, shared by its tasks running here at once, as a
-        driver's tasks share its drive: one checkout, log writer and cancel watcher."""
-        with self._run_lock(run_id):
+    def _take(self, run_id: int, stage: str) -> _PreparedRun:
+        """The stage of the run as this worker prepared it, shared by its tasks running here,
+        as a driver's tasks share its drive: one checkout and log writer. It is kept for
+        LINGER_SECONDS after its last task here ends, for the next task of that stage (the
+        tasks of the stages before had all finished when it was prepared: their outputs are
+        in it), unless the run was stopped meanwhile."""
+        key = (run_id, stage)
+        with self._run_lock(key):
             with self._locks_lock:
-                prepared = self._runs.get(run_id)
-                if prepared is not None:
+                prepared = self._runs.get(key)
+                if prepared is not None and (prepared.users or not prepared.stale()):
                     prepared.users += 1
                     return prepared
+                stale = self._runs.pop(key, None)
+            if stale is not None:
+                stale.close()
             prepared = self._prepare(run_id)
             with self._locks_lock:
-                self._runs[run_id] = prepared
+                self._runs[key] = prepared
+                self._start_watcher()
             return prepared
 
-    def _release(self, run_id: int, prepared: _PreparedRun) -> None:
-        with self._run_lock(run_id):
+    def _release(self, prepared: _PreparedRun) -> None:
+        with self._locks_lock:
+            prepared.users -= 1
+            prepared.idle_since = time.monotonic()
+
+    def _start_watcher(self) -> None:
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="flowplan-run-watch",
+                                             daemon=True)
+            self._watcher.start()
+
+    def _watch(self) -> None:
+        """Every `poll_interval`: the status of every run prepared here, in one query (a run
+        canceled from anywhere, or whose driver died, sets its drive's cancel flag, which the
+        running steps watch), and the prepared runs that lingered long enough closed."""
+        while True:
+            time.sleep(self.settings.poll_interval)
             with self._locks_lock:
-                prepared.users -= 1
-                if prepared.users:
-                    return
-                del self._runs[run_id]
-            prepared.close()
+                prepared = dict(self._runs)
+            try:
+                statuses = self.store.run_statuses({run_id for run_id, _stage in prepared})
+            except Exception:  # noqa: BLE001 - the store's outage: look again
+                statuses = {}
+            for (run_id, _stage), run in prepared.items():
+                if run_id in statuses:
+                    try:
+                        run.drive.observe(statuses[run_id])
+                    except Exception:  # noqa: BLE001 - reading the cancel reason failed:
+                        pass           # look again
+            self._close_idle(time.monotonic() - LINGER_SECONDS)
+
+    def _close_idle(self, before: float) -> None:
+        """Close the prepared runs no task used since `before`."""
+        with self._locks_lock:
+            idle = [key for key, run in self._runs.items()
+                    if run.users == 0 and run.idle_since <= before]
+            closing = [self._runs.pop(key) for key in idle]
+        for run in closing:
+            run.close()
 
     def _prepare(self, run_id: int) -> _PreparedRun:
         run = self.store.get_run(run_id)
@@ -232,13 +279,13 @@ class Worker:
         context = None
         if error is None:
             context = dataclasses.replace(drive.task_context(), files=self.files)
-        return _PreparedRun(drive, error, context, _CancelWatch(drive))
+        return _PreparedRun(drive, error, context)
 
     @contextmanager
-    def _run_lock(self, run_id: int) -> Iterator[None]:
-        """One preparation of a run at a time on this worker (its tasks share it)."""
+    def _run_lock(self, key: tuple[int, str]) -> Iterator[None]:
+        """One preparation of a run's stage at a time on this worker (its tasks share it)."""
         with self._locks_lock:
-            lock = self._run_locks.setdefault(run_id, threading.Lock())
+            lock = self._run_locks.setdefault(key, threading.Lock())
         with lock:
             yield
 
@@ -274,38 +321,18 @@ class WorkerSetupError(Exception):
 
 
 class _PreparedRun:
-    def __init__(self, drive: Drive, error: str | None, context: Any,
-                 watch: _CancelWatch) -> None:
-        self.drive, self.error, self.context, self.watch = drive, error, context, watch
+    def __init__(self, drive: Drive, error: str | None, context: Any) -> None:
+        self.drive, self.error, self.context = drive, error, context
         self.users = 1
+        self.idle_since = float("inf")
+
+    def stale(self) -> bool:
+        """Not to be taken again once unused: its preparation failed (the next task tries
+        afresh), or its run was stopped (`resume` starts afresh)."""
+        return self.error is not None or self.drive.cancel.is_set()
 
     def close(self) -> None:
-        self.watch.stop()
         self.drive.writer.close()
-
-
-class _CancelWatch:
-    """Polls the store for the run's cancel (Drive.canceled sets the flag the step types
-    watch) until stopped."""
-
-    def __init__(self, drive: Drive) -> None:
-        self.drive = drive
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="flowplan-cancel-watch",
-                                        daemon=True)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        while not self._done.wait(self.drive.settings.poll_interval):
-            try:
-                if self.drive.canceled():       # or interrupted: its driver is gone
-                    return
-            except Exception:  # noqa: BLE001 - the store's outage: look again
-                continue
-
-    def stop(self) -> None:
-        self._done.set()
-        self._thread.join()
 
 
 def serve(directory: Path | str, queue: str, concurrency: int) -> None:

@@ -200,7 +200,12 @@ class Drive:
         """Whether the run was canceled (here, or in the store by another process); on a
         worker, also whether its driver died (the run marked `interrupted`)."""
         if not self.cancel.is_set():
-            status = self.store.run_status(self.run_id)
+            self.observe(self.store.run_status(self.run_id))
+        return self.cancel.is_set()
+
+    def observe(self, status: str | None) -> bool:
+        """`canceled()`, given the run's status as just read from the store."""
+        if not self.cancel.is_set():
             if status == Status.CANCELED:
                 self.cancel_reason = self.store.get_run(self.run_id).error or "canceled"
                 self.cancel.set()
@@ -221,6 +226,13 @@ class Drive:
 
     def mask_value(self, value: Any) -> Any:
         return self.masker.mask_value(value)
+
+    def load_outputs(self) -> None:
+        """The outputs of the run's succeeded steps, as recorded: what a continued run's
+        earlier steps, or on a worker the tasks that ran elsewhere, left for later ones."""
+        for step in self.store.step_runs(self.run_id, latest=True):
+            if step.status == Status.SUCCEEDED and step.outputs:
+                self.add_outputs(step.task, step.step, step.outputs)
 
     def add_outputs(self, task: str, step: str, outputs: dict[str, str]) -> None:
         with self._outputs_lock:
@@ -389,10 +401,8 @@ class Drive:
                 if step.status == Status.SUCCEEDED and step.outputs \
                         and (step.task, step.step) not in mine:
                     self.step_outputs.setdefault(step.task, {})[step.step] = dict(step.outputs)
-        if self.continued:
-            for step in self.store.step_runs(self.run_id, latest=True):
-                if step.status == Status.SUCCEEDED and step.outputs:
-                    self.step_outputs.setdefault(step.task, {})[step.step] = dict(step.outputs)
+        if self.continued or self.remote:
+            self.load_outputs()
         secrets = list(self.secrets)
         if self.definition.get("version", 1) < DEFINITION_VERSION and has_deferred(self.definition):
             return self._fail_before_stages(

@@ -204,8 +204,7 @@ class TaskRunner:
         try:
             deadline, timeout_text = self._deadline(workspace)
         except Exception as exc:  # noqa: BLE001 - RuntimeEvaluationError, not a duration
-            if self.pending.steps or self.pending.tasks:
-                self._commit()
+            self._commit_pending()
             return Status.FAILED, f"timeout: {exc}"
         private = step_user.private_dir(context.user)
         try:
@@ -229,12 +228,13 @@ class TaskRunner:
                 last = self._step_log(self.plans[-1].step)
                 caches.save(saves, context.store, context.layout, workspace,
                             lambda text: last.say(text, time.time()), context.user, self.remote)
-            return status, error
+            return status, error     # the last step's finish is committed with the task's
         except PathEscape as exc:
             return Status.FAILED, str(exc)
+        except BaseException:
+            self._commit_pending()   # what happened so far, before the error goes up
+            raise
         finally:
-            if self.pending.steps or self.pending.tasks:
-                self._commit()
             shutil.rmtree(private, ignore_errors=True)
             self._kill_leftovers()
 
@@ -286,9 +286,10 @@ class TaskRunner:
         private = step_user.private_dir(self.context.user)
         try:
             status, error = self._steps(position, workspace, private, deadline, timeout_text)
+        except BaseException:
+            self._commit_pending()
+            raise
         finally:
-            if self.pending.steps or self.pending.tasks:
-                self._commit()
             shutil.rmtree(private, ignore_errors=True)
             self._kill_leftovers()
         if status == Status.WAITING:
@@ -533,6 +534,10 @@ class TaskRunner:
         return resolved
 
     # -- recording ------------------------------------------------------------------------------
+
+    def _commit_pending(self) -> None:
+        if self.pending.steps or self.pending.tasks:
+            self._commit()
 
     def _commit(self, tasks: list[tuple[int, dict[str, Any]]] | None = None) -> None:
         pending, self.pending = self.pending, _Pending()

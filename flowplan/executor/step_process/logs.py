@@ -7,8 +7,10 @@ sensitive values, numbers them, applies the per-step cap (keeping the first and 
 a log past it, with a line saying how much was left out between), and hands one chunk per read
 to the writer and to the event sink.
 
-`RunLogWriter` stores chunks in batches from a background thread, every `log_flush_interval`
-seconds, instead of one transaction per line. When a step finishes, the executor commits the
+`RunLogWriter` stores chunks in batches every `log_flush_interval` seconds, instead of one
+transaction per line, from one background thread that serves every open writer of the process
+(`_Flusher`): a driver of a hundred runs or a worker running tasks of many has one such thread,
+not a thread per run woken ten times a second each. When a step finishes, the executor commits the
 step's remaining chunks together with the finish (`RunLogWriter.commit`), so the log of a finished
 step is complete in the store before the next step starts. Writes are serialised, so chunk ids
 grow in the order lines were printed, which `logs --follow` relies on.
@@ -16,7 +18,9 @@ grow in the order lines were printed, which `logs --follow` relies on.
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -33,16 +37,13 @@ class RunLogWriter:
 
     def __init__(self, store: Any, flush_interval: float = 0.1) -> None:
         self._store = store
-        self._interval = flush_interval
+        self.interval = flush_interval
         self._pending: list[dict[str, Any]] = []
         self._pids: list[tuple[int, Mapping[str, Any]]] = []
         self._lock = threading.Lock()          # guards the pending lists
         self._write_lock = threading.Lock()    # one write at a time, in order
-        self._stop = threading.Event()
         self._failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._loop, name="flowplan-log-writer",
-                                        daemon=True)
-        self._thread.start()
+        _FLUSHER.add(self)
 
     def add(self, chunk: dict[str, Any]) -> None:
         with self._lock:
@@ -71,9 +72,8 @@ class RunLogWriter:
         self.commit()
 
     def close(self) -> None:
-        """Stop the thread and store what is left."""
-        self._stop.set()
-        self._thread.join()
+        """Stop the batches and store what is left."""
+        _FLUSHER.remove(self)
         self.flush()
 
     def _take(self) -> tuple[list[dict[str, Any]], list[tuple[int, Mapping[str, Any]]]]:
@@ -87,17 +87,61 @@ class RunLogWriter:
             self._pending[:0] = chunks
             self._pids[:0] = pids
 
+    def batch(self) -> None:
+        """Store what is pending, if anything (the flusher's call)."""
+        with self._write_lock:
+            chunks, pids = self._take()
+            if not chunks and not pids:
+                return
+            try:
+                self._store.record(chunks=chunks, steps=pids)
+            except Exception as exc:  # store busy: keep the lines, try again next time
+                self._failure = exc
+                self._give_back(chunks, pids)
+
+
+class _Flusher:
+    """The one thread of a process that stores the open writers' batches, each writer every
+    its own `interval`; started with the first writer, asleep while none is open."""
+
+    def __init__(self) -> None:
+        self._due: dict[RunLogWriter, float] = {}
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, writer: RunLogWriter) -> None:
+        with self._changed:
+            self._due[writer] = time.monotonic() + writer.interval
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="flowplan-log-writer",
+                                                daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def remove(self, writer: RunLogWriter) -> None:
+        with self._changed:
+            self._due.pop(writer, None)
+
     def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            with self._write_lock:
-                chunks, pids = self._take()
-                if not chunks and not pids:
-                    continue
-                try:
-                    self._store.record(chunks=chunks, steps=pids)
-                except Exception as exc:  # store busy: keep the lines, try again next time
-                    self._failure = exc
-                    self._give_back(chunks, pids)
+        while True:
+            with self._changed:
+                now = time.monotonic()
+                while not self._due or min(self._due.values()) > now:
+                    self._changed.wait(min(self._due.values()) - now if self._due else None)
+                    now = time.monotonic()
+                due = [writer for writer, at in self._due.items() if at <= now]
+                for writer in due:
+                    self._due[writer] = now + writer.interval
+            for writer in due:
+                writer.batch()
+
+    def after_fork(self) -> None:
+        """In a forked child: no thread runs there, and the parent's writers are not ours."""
+        self._due, self._changed, self._thread = {}, threading.Condition(), None
+
+
+_FLUSHER = _Flusher()
+os.register_at_fork(after_in_child=_FLUSHER.after_fork)
 
 
 class StepLog:

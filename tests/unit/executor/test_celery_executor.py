@@ -221,6 +221,72 @@ def test_a_worker_that_cannot_run_a_message_answers_failed_with_the_reason(servi
     assert answer["error"].startswith("flowplan error on the worker (")
 
 
+def test_step_outputs_reach_later_tasks_on_the_workers(service):
+    """A later stage's task, and a task that needs another of its own stage, read the outputs
+    the earlier ones recorded, though the stage was prepared on the worker before they
+    finished (`slow` keeps it in use there)."""
+    def echo(word):
+        return command(f'echo "{word} $VERSION"', env={
+            "VERSION": {"$deferred": "${steps.make.s.VERSION}", "sensitive": False}})
+
+    definition = pipeline({"build": stage({
+        "slow": task(("s", command("sleep 1"))),
+        "make": task(("s", command('echo "VERSION=1.2.3" >> "$FLOWPLAN_OUTPUT"'))),
+        "check": task(("s", echo("checked")), needs=["make"]),
+    }), "ship": stage({
+        "pack": task(("s", echo("packed")), runs_on="build"),
+    })})
+
+    outcome = service.start("outputs", definition)
+
+    assert outcome.status == Status.SUCCEEDED, (outcome.error, log_text(service, outcome.run))
+    assert log_text(service, outcome.run, task="check") == ["checked 1.2.3"]
+    assert log_text(service, outcome.run, task="pack") == ["packed 1.2.3"]
+
+
+def _message(service, run, task_name: str, token: str):
+    from flowplan.executor.distributed.queue import TaskMessage
+
+    record = tasks_of(service, run.ref)[task_name]
+    return TaskMessage(run.id, record.id, "main", task_name, token, 0, 0.2, 1.5).payload()
+
+
+def test_a_stage_prepared_on_a_worker_serves_its_next_task_then_is_closed(service,
+                                                                          monkeypatch):
+    from flowplan.executor.distributed import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "LINGER_SECONDS", 0.3)
+    run = service.create("linger", pipeline({"main": stage({
+        "a": task(("s", command("echo a"))), "b": task(("s", command("echo b")))})}))
+    worker = worker_module.Worker(service.store, service.settings)
+
+    assert worker.run(_message(service, run, "a", "linger-a")) == "succeeded"
+    prepared = worker._runs[(run.id, "main")]
+    assert worker.run(_message(service, run, "b", "linger-b")) == "succeeded"
+    assert worker._runs[(run.id, "main")] is prepared          # prepared once for both
+
+    wait_for(lambda: (run.id, "main") not in worker._runs, 10, "the lingering run closed")
+    assert log_text(service, run.ref, task="b") == ["b"]
+
+
+def test_a_run_stopped_while_its_stage_lingers_is_prepared_afresh_for_its_next_task(service):
+    from flowplan.executor.distributed.worker import Worker
+
+    run = service.create("stopped", pipeline({"main": stage({
+        "a": task(("s", command("echo a"))), "b": task(("s", command("echo b")))})}))
+    worker = Worker(service.store, service.settings)
+    assert worker.run(_message(service, run, "a", "stopped-a")) == "succeeded"
+    prepared = worker._runs[(run.id, "main")]
+
+    service.store.update_run(run.id, status="interrupted")     # its driver died ...
+    wait_for(lambda: prepared.drive.cancel.is_set(), 10, "the worker to see it")
+    service.store.update_run(run.id, status="running")         # ... and it was resumed
+
+    assert worker.run(_message(service, run, "b", "stopped-b")) == "succeeded"
+    assert worker._runs[(run.id, "main")] is not prepared
+    assert log_text(service, run.ref, task="b") == ["b"]
+
+
 def test_an_unreachable_broker_at_dispatch_fails_the_run_which_can_be_retried_later(cluster):
     port = free_port()
     service = cluster.service(broker=f"redis://:hunter2@127.0.0.1:{port}/0")
