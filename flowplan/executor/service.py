@@ -44,6 +44,7 @@ from flowplan.executor.run.gates import (GATE_FLOOR, PAUSING_STEP_TYPES, UNDOING
                                         PendingGate, pending_gates)
 from flowplan.executor.run.refs import RunRef
 from flowplan.executor.run.scheduler import HOST, Drive, driven_here, driver_alive, driving_now
+from flowplan.executor.run.watch import RunWatch
 from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status, counted, worst_of
 from flowplan.executor.targets import RunTargets
@@ -134,6 +135,7 @@ class RunService:
         self.resources = dict(resources or {})   # state attributes by address, for expressions
         self.targets = targets or RunTargets()   # what deploys reach (clear credentials)
         self._celery: Any = None                 # the celery executor's dispatcher, once made
+        self._watch = RunWatch(store, settings.poll_interval)   # for cancel, all drives at once
 
     # -- starting -------------------------------------------------------------------------------
 
@@ -684,12 +686,14 @@ class RunService:
                                       finished_at=utc_now(),
                                       unless_status=(Status.CANCELED.value,))
                 raise RunServiceError(f"{run.ref}: {exc}") from None
+        self._watch.add(drive)
         try:
             result = drive.run()
         except RunHeld as held:
             raise RunBusy(f"{run.ref} is being run by process {held.pid} on {held.host}") \
                 from None
         finally:
+            self._watch.remove(drive)
             if dispatcher is not None:
                 self.store.delete_run_secrets(run.id)
         return RunOutcome(run.ref, run.id, result.status, result.error, result.gates,

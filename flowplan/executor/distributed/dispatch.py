@@ -61,7 +61,7 @@ class CeleryDispatcher:
         first = self._first_attempt(drive, record)
         left = retries
         while True:
-            if drive.canceled():
+            if drive.stopping():
                 return self._close(drive, record, Status.CANCELED,
                                    drive.cancel_reason or "canceled", started)
             message = TaskMessage(drive.run_id, record.id, stage, name, uuid.uuid4().hex,

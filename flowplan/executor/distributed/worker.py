@@ -50,6 +50,7 @@ from flowplan.executor.distributed.worker_tokens import TOKEN_VARIABLE, WorkerTo
 from flowplan.executor.run.environment import RunValues
 from flowplan.executor.run.scheduler import DRIVER_GONE, Drive
 from flowplan.executor.run.task import TaskRunner
+from flowplan.executor.run.watch import RunWatch
 from flowplan.executor.settings import ExecutorSettings
 from flowplan.executor.status import Status
 from flowplan.values import is_sensitive_marker
@@ -129,7 +130,8 @@ class Worker:
         self._runs: dict[tuple[int, str], _PreparedRun] = {}
         self._run_locks: dict[tuple[int, str], threading.Lock] = {}   # a few bytes per stage
         self._locks_lock = threading.Lock()
-        self._watcher: threading.Thread | None = None
+        self._watch = RunWatch(store, settings.poll_interval,        # cancel, and lingering
+                               lambda: self._close_idle(time.monotonic() - LINGER_SECONDS))
 
     def app(self) -> Any:
         return celery_app(self.broker, self.run)
@@ -209,43 +211,18 @@ class Worker:
                     return prepared
                 stale = self._runs.pop(key, None)
             if stale is not None:
+                self._watch.remove(stale.drive)
                 stale.close()
             prepared = self._prepare(run_id)
             with self._locks_lock:
                 self._runs[key] = prepared
-                self._start_watcher()
+            self._watch.add(prepared.drive)
             return prepared
 
     def _release(self, prepared: _PreparedRun) -> None:
         with self._locks_lock:
             prepared.users -= 1
             prepared.idle_since = time.monotonic()
-
-    def _start_watcher(self) -> None:
-        if self._watcher is None:
-            self._watcher = threading.Thread(target=self._watch, name="flowplan-run-watch",
-                                             daemon=True)
-            self._watcher.start()
-
-    def _watch(self) -> None:
-        """Every `poll_interval`: the status of every run prepared here, in one query (a run
-        canceled from anywhere, or whose driver died, sets its drive's cancel flag, which the
-        running steps watch), and the prepared runs that lingered long enough closed."""
-        while True:
-            time.sleep(self.settings.poll_interval)
-            with self._locks_lock:
-                prepared = dict(self._runs)
-            try:
-                statuses = self.store.run_statuses({run_id for run_id, _stage in prepared})
-            except Exception:  # noqa: BLE001 - the store's outage: look again
-                statuses = {}
-            for (run_id, _stage), run in prepared.items():
-                if run_id in statuses:
-                    try:
-                        run.drive.observe(statuses[run_id])
-                    except Exception:  # noqa: BLE001 - reading the cancel reason failed:
-                        pass           # look again
-            self._close_idle(time.monotonic() - LINGER_SECONDS)
 
     def _close_idle(self, before: float) -> None:
         """Close the prepared runs no task used since `before`."""
@@ -254,6 +231,7 @@ class Worker:
                     if run.users == 0 and run.idle_since <= before]
             closing = [self._runs.pop(key) for key in idle]
         for run in closing:
+            self._watch.remove(run.drive)
             run.close()
 
     def _prepare(self, run_id: int) -> _PreparedRun:

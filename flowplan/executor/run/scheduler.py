@@ -158,6 +158,7 @@ class Drive:
         self.layout = RunLayout(settings, run.pipeline, run.number, run.team)
         self.cancel = threading.Event()
         self.cancel_reason: str | None = None
+        self.watched = False          # a RunWatch keeps `cancel` fresh (flowplan.executor.run.watch)
         self.allowed_failures = False      # a task of this drive failed, allowed to
         self._emit_lock = threading.Lock()
         self._outputs_lock = threading.Lock()
@@ -202,6 +203,11 @@ class Drive:
         if not self.cancel.is_set():
             self.observe(self.store.run_status(self.run_id))
         return self.cancel.is_set()
+
+    def stopping(self) -> bool:
+        """Whether the run is to stop, as last seen: the flag a RunWatch keeps fresh, for a
+        watched drive; else `canceled()`, which asks the store."""
+        return self.cancel.is_set() if self.watched else self.canceled()
 
     def observe(self, status: str | None) -> bool:
         """`canceled()`, given the run's status as just read from the store."""
@@ -617,7 +623,7 @@ class Drive:
         """What the stage loop asks the store every `poll_interval`: whether the run was
         canceled, and for tasks waiting on an approval, whether one was decided (those go back
         to the queue). Returns the approvals counted and the steps, fresh if read again."""
-        self.canceled()
+        self.stopping()
         waiting = [n for n, s in state.items() if s == Status.WAITING
                    and n not in running.values() and n not in queue]
         if waiting and running:
