@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from flowplan import processes
 from flowplan.store.gates import account_as
@@ -68,15 +69,25 @@ class AccessRecords:
             raise ValueError("a secret needs a name")
         if not token.startswith(TOKEN_PREFIXES):
             raise ValueError("the store keeps encrypted secret tokens only, not clear text")
-        team, now = self._owner(), utc_now()
-        with self._write_engine.begin() as connection:
-            changed = connection.execute(update(SECRETS).where(SECRETS.c.team == team,
-                                                               SECRETS.c.name == name)
-                                         .values(token=token, updated_at=now)).rowcount
-            if not changed:
-                connection.execute(insert(SECRETS).values(team=team, name=name, token=token,
-                                                          created_at=now, updated_at=now))
-            _record_change(connection, team, SECRET_SET, name, by=by)
+        team = self._owner()
+        # Two attempts: on PostgreSQL a concurrent first `set` of the name can insert between
+        # this one's update and insert; the retry then updates its row. (SQLite's BEGIN
+        # IMMEDIATE keeps writers apart.)
+        for attempt in (1, 2):
+            now = utc_now()
+            try:
+                with self._write_engine.begin() as connection:
+                    changed = connection.execute(update(SECRETS).where(
+                        SECRETS.c.team == team, SECRETS.c.name == name)
+                        .values(token=token, updated_at=now)).rowcount
+                    if not changed:
+                        connection.execute(insert(SECRETS).values(
+                            team=team, name=name, token=token, created_at=now, updated_at=now))
+                    _record_change(connection, team, SECRET_SET, name, by=by)
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
 
     def get_secret_token(self, name: str) -> str | None:
         """The token of the team's secret `name`; None when the team has none of that name
@@ -110,15 +121,19 @@ class AccessRecords:
         if not role or not user:
             raise ValueError("a role grant needs a role and a user")
         team = self._owner()
-        with self._write_engine.begin() as connection:
-            exists = connection.execute(select(MEMBERS.c.user).where(
-                MEMBERS.c.team == team, MEMBERS.c.role == role, MEMBERS.c.user == user)).first()
-            if exists:
-                return False
-            connection.execute(insert(MEMBERS).values(team=team, role=role, user=user,
-                                                      created_at=utc_now()))
-            _record_change(connection, team, ROLE_GRANT, role, user, by=by)
-            return True
+        try:
+            with self._write_engine.begin() as connection:
+                exists = connection.execute(select(MEMBERS.c.user).where(
+                    MEMBERS.c.team == team, MEMBERS.c.role == role,
+                    MEMBERS.c.user == user)).first()
+                if exists:
+                    return False
+                connection.execute(insert(MEMBERS).values(team=team, role=role, user=user,
+                                                          created_at=utc_now()))
+                _record_change(connection, team, ROLE_GRANT, role, user, by=by)
+                return True
+        except IntegrityError:        # granted by a concurrent grant (PostgreSQL) meanwhile
+            return False
 
     def revoke_role(self, role: str, user: str, *, by: str | None = None) -> bool:
         team = self._owner()

@@ -4,6 +4,8 @@ worker's) refuses them, and an older store's secrets and roles become team `defa
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import text
 
@@ -44,6 +46,29 @@ def test_replacing_a_teams_secret_leaves_the_other_teams_alone(teams):
     blue.put_secret("db", TOKEN_B)
     assert (default.get_secret_token("db"), blue.get_secret_token("db")) == (TOKEN_A, TOKEN_B)
     assert blue.secret_names() == ["db"]
+
+
+def test_concurrent_first_sets_and_grants_of_one_name_all_succeed_into_one_row(teams):
+    _default, blue = teams
+    start, failures, granted = threading.Barrier(8), [], []
+
+    def set_and_grant(index: int) -> None:
+        start.wait()
+        try:
+            blue.put_secret("db", f"fernet-scrypt-v1:{index}")
+            granted.append(blue.grant_role("ops", "alice"))
+        except Exception as error:  # noqa: BLE001 - collected for the assertion
+            failures.append(error)
+
+    threads = [threading.Thread(target=set_and_grant, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    assert blue.secret_names() == ["db"] and blue.role_members("ops") == ["alice"]
+    assert sorted(granted) == [False] * 7 + [True]
+    assert len(blue.changes(kinds=["secret set"])) == 8
 
 
 def test_a_role_granted_in_one_team_names_nobody_in_another(teams):
