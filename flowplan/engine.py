@@ -461,8 +461,8 @@ def delete_team(directory: Path | str, team: str, *, force: bool = False,
                 environ: dict[str, str] | None = None) -> TeamDeleted:
     """`flowplan team delete`: remove team `team` here: its state (local file and directory,
     or its pg row), its rows in the store (runs with everything they hold, pipelines,
-    schedules, deployment groups, cache entries, deliveries, memberships), its runs'
-    workspaces, artifacts and caches on this machine, and its directory.
+    schedules, deployment groups, cache entries, deliveries, secrets, roles, memberships), its
+    runs' workspaces, artifacts and caches on this machine, and its directory.
 
     Refuses (TeamError) team `default`, the selected team, and, unless `force`, a team whose
     state holds resources or whose store holds runs. The team's state lock is held meanwhile,

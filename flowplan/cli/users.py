@@ -2,7 +2,8 @@
 
 `user add` reads the password from standard input (asked for twice, hidden, on a terminal; the
 first line of a pipe) and stores only its argon2id hash (flowplan.server.auth); `--role` grants
-approval roles as `flowplan role grant` does. `token create` prints a token once; the store
+approval roles as `flowplan role grant` does, in the selected team (roles are per team; users
+are global). `token create` prints a token once; the store
 keeps its hash. Every change is recorded in the store with the operating-system account that
 made it and the name given with `--as` (default: the login name).
 """
@@ -14,7 +15,7 @@ from typing import List, Optional
 
 import typer
 
-from flowplan.cli.access import AsOption
+from flowplan.cli.access import AsOption, in_team
 from flowplan.cli.app import (EXIT_ERROR, EXIT_OK, OPTIONS, BadInput, app, checked, err,
                               exit_with, named, out)
 from flowplan.cli.runs import guard_runs, run_service, user_name
@@ -83,7 +84,8 @@ def _authenticator(store):
 def user_add(name: str = typer.Argument(..., help="The user's name (what the login form "
                                         "takes as username)."),
              role: Optional[List[str]] = typer.Option(
-                 None, "--role", help="Grant this approval role too (repeatable)."),
+                 None, "--role", help="Grant this approval role too, in the selected team "
+                 "(repeatable)."),
              team: Optional[List[str]] = typer.Option(
                  None, "--team", help="Make the user a member of this team (repeatable; "
                  "default: the selected team). A team's server lets in its members only."),
@@ -131,7 +133,8 @@ def user_add(name: str = typer.Argument(..., help="The user's name (what the log
 @user_app.command("list")
 def user_list(json_output: bool = typer.Option(False, "--json", help="Print JSON for "
                                                "scripts.")) -> None:
-    """List users with their roles, when they were added and by whom."""
+    """List users with their roles in the selected team, when they were added and by
+    whom."""
     def body() -> int:
         from flowplan.views.users_text import render_users, users_json
 
@@ -210,8 +213,9 @@ def user_rm(name: str = typer.Argument(..., help="The user to remove."),
         out(f"Removed user {name}, with their API tokens and sessions.")
         roles = sorted(role for role, members in store.roles().items() if name in members)
         if roles:
-            err(f"{name} is still in roles {', '.join(roles)} (they also name who may approve "
-                f"from the command line): `flowplan role revoke ROLE {name}` removes that.")
+            err(f"{name} is still in roles {', '.join(roles)}{in_team(store)} (they also name "
+                f"who may approve from the command line): `flowplan role revoke ROLE {name}` "
+                "removes that.")
         return EXIT_OK
     exit_with(guard_runs(body))
 

@@ -35,6 +35,8 @@ from flowplan.diagnostics import Diagnostics, Range
 from flowplan.values import KNOWN_AFTER_APPLY, KNOWN_AT_RUN_TIME, Sensitive, Unknown
 
 DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+SIZE = re.compile(r"^(\d{1,15}) ?(B|KiB|MiB|GiB)$")
+SIZE_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,22 @@ def parse_duration(text: str) -> int:
         raise ValueError(f"{text!r} is not a duration; write e.g. 30s, 10m or 1h30m")
     hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
     return hours * 3600 + minutes * 60 + seconds
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a size like '512MiB', '4GiB', '64 KiB' or '1000B' (a whole number and a unit:
+    B, KiB, MiB, GiB; more than 0)."""
+    match = SIZE.match(text.strip()) if isinstance(text, str) else None
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"{text!r} is not a size; write a whole number above 0 and a unit (B, "
+                         "KiB, MiB or GiB), e.g. 512MiB or 4GiB")
+    return int(match.group(1)) * SIZE_UNITS[match.group(2)]
+
+
+def _check_size(value: Optional[str]) -> Optional[str]:
+    if value is not None:
+        parse_size(value)
+    return value
 
 
 def _check_duration(value: Optional[str]) -> Optional[str]:
@@ -140,13 +158,17 @@ class ToolsSettings(BlockModel):
 class ServerSettings(BlockModel):
     """`server {}` in the `flowplan {}` block: where `flowplan serve` listens (loopback unless
     configured otherwise) and `url`, the address others reach it at (registered with GitHub for
-    webhooks, written into git hooks); `url` defaults to `http://HOST:PORT`."""
+    webhooks, written into git hooks); `url` defaults to `http://HOST:PORT`.
+    `max_upload_size` (e.g. "4GiB") bounds one file a remote worker uploads (an artifact or a
+    cache entry, flowplan.server.worker_api; default 4 GiB)."""
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     url: Optional[str] = None
+    max_upload_size: Optional[str] = None
 
     _url = field_validator("url")(lambda value: _check_server_url(value))
+    _max_upload_size = field_validator("max_upload_size")(_check_size)
 
 
 class Settings(BlockModel):

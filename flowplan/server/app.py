@@ -1,8 +1,9 @@
 """The server's FastAPI application: `create_app(context)` includes the routers (webhooks,
 flowplan.server.hooks; the REST API under /api/v1, flowplan.server.api; the routes remote
 workers move files through, flowplan.server.worker_api; the dashboard,
-flowplan.server.dashboard), keeps the `ServerContext` as `app.state.context` for them,
-answers `/healthz`, and runs the context's periodic jobs while it lives.
+flowplan.server.dashboard), keeps the `ServerContext` as `app.state.context` for them (and
+`server { max_upload_size }` as `app.state.worker_upload_limit`), answers `/healthz`, and runs
+the context's periodic jobs while it lives.
 
 Periodic jobs (`ServerContext.jobs`: approval timeouts, the schedule tick) run each on a thread
 of its own, every `job.seconds`, first right after startup; a job that raises is logged and runs
@@ -72,6 +73,9 @@ def create_app(context: ServerContext) -> FastAPI:
 
     app = FastAPI(title="flowplan", lifespan=lifespan)
     app.state.context = context
+    upload_limit = context.server_settings()["max_upload_bytes"]
+    if upload_limit is not None:          # `server { max_upload_size }`, else the default
+        app.state.worker_upload_limit = upload_limit
     app.include_router(hooks.router)
     app.include_router(api.router)
     app.include_router(worker_api.router)

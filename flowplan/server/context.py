@@ -290,11 +290,16 @@ class ServerContext:
                    hooks=HookTargets(directory, state, environ), jobs=jobs)
 
     def server_settings(self) -> dict[str, Any]:
-        """The `flowplan { server {} }` block with its defaults: host, port, url."""
+        """The `flowplan { server {} }` block with its defaults: host, port, url, and
+        max_upload_bytes (`max_upload_size` in bytes; None: the worker API's default)."""
+        from flowplan.config.schema import parse_size
+
         server = dict(self.settings.get("server") or {})
         host = server.get("host") or "127.0.0.1"
         port = int(server.get("port") or 8080)
-        return {"host": host, "port": port, "url": server.get("url") or f"http://{host}:{port}"}
+        size = server.get("max_upload_size")
+        return {"host": host, "port": port, "url": server.get("url") or f"http://{host}:{port}",
+                "max_upload_bytes": parse_size(size) if size is not None else None}
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop the launcher (runs in flight are canceled), close the store and the state

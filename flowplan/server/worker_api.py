@@ -14,8 +14,9 @@ run: artifacts of that run, cache entries of its pipeline; anything else is 403.
 plain file name each (flowplan.executor.run.layout.safe_name), else 400.
 
 Uploads are streamed to a file next to their place under the server's own `artifacts_dir` and
-`cache_dir` (the run's layout), counted as they come (past `MAX_UPLOAD_BYTES` the request is
-refused with 413 and nothing is kept), hashed, and kept only when their SHA-256 matches the
+`cache_dir` (the run's layout), counted as they come (past `flowplan { server {
+max_upload_size } }`, default `MAX_UPLOAD_BYTES`, the request is refused with 413 and nothing
+is kept), hashed, and kept only when their SHA-256 matches the
 `X-Content-SHA256` header the worker sent (else 400). An artifact replaces the run's file of the
 same name; a cache key is saved once (the first upload wins, as on one machine), and the entry is
 added to the store's cache index here. Downloads stream the file the store records, which must
@@ -43,6 +44,7 @@ from flowplan.executor.run.layout import RunLayout, safe_name
 from flowplan.server.api import ApiError, ErrorBody, JsonErrorRoute, context_of
 
 MAX_UPLOAD_BYTES = 4 * 1024**3     # one file; app.state.worker_upload_limit overrides it
+                                   # (flowplan.server.app sets it from max_upload_size)
 MAX_KEY = 1000
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 

@@ -4,8 +4,8 @@ The revisions are under `alembic/versions/` in this package, found through the p
 alembic.ini): revision "0001" is the baseline (`flowplan_meta`, `pipelines`, `schedules`,
 `deployment_groups`), "0002" the run history, "0003" who did what, "0004" step summaries, "0005"
 per-host deploys, "0006" users, API tokens, sessions and schedule ticks, "0007" webhook
-deliveries, "0008" worker tokens, worker task claims and run secrets, "0009" teams. Revision
-"000N" brings a store to schema version N.
+deliveries, "0008" worker tokens, worker task claims and run secrets, "0009" teams, "0010"
+secrets and roles per team. Revision "00NN" brings a store to schema version NN.
 
 A fresh database is created straight from the models in `flowplan.store.schema` and stamped with
 the head revision. A store that Alembic has not seen yet (made by the runner this replaced) has

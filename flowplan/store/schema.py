@@ -9,7 +9,8 @@ and dashboard sessions (hashes only), and schedule ticks; version 7 webhook `del
 version 8 worker tokens (hashes only), the task each worker runs, and run secrets (encrypted).
 version 9 teams: a `team` column on the rows a team owns (pipelines, schedules, deployment
 groups, runs, cache entries, schedule ticks, deliveries; task and step runs, logs, approvals,
-artifacts and deploy records belong to their run's team) and `team_members`.
+artifacts and deploy records belong to their run's team) and `team_members`. Version 10: secrets,
+role members and `changes` carry a `team` too (secret names unique per team).
 
 `Base.metadata` is what a fresh database is created from; `flowplan.store.migrations` upgrades an
 older database to the same shape. Nothing outside `flowplan.store` sees these classes: the gateway
@@ -27,7 +28,7 @@ from datetime import datetime, timezone
 from typing import Any, Optional
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer,
-                        String, Text, UniqueConstraint)
+                        PrimaryKeyConstraint, String, Text, UniqueConstraint)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -330,23 +331,29 @@ class Secret(Base):
     """A secret as a token of flowplan.executor.secrets.SecretBox: never the clear text."""
 
     __tablename__ = "secrets"
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (UniqueConstraint("team", "name", name="uq_secrets_team_name"),
+                      {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
     token: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # version 10: the team the secret belongs to (flowplan.teams); "default" for older rows
+    team: Mapped[str] = mapped_column(String(63), server_default="default")
 
 
 class RoleMember(Base):
-    """A user holding a role; manual_approval steps name roles in `roles`."""
+    """A user holding a role in a team; manual_approval steps name roles in `roles`."""
 
     __tablename__ = "role_members"
+    __table_args__ = (PrimaryKeyConstraint("team", "role", "user"),)
 
-    role: Mapped[str] = mapped_column(String(255), primary_key=True)
-    user: Mapped[str] = mapped_column(String(255), primary_key=True)
+    role: Mapped[str] = mapped_column(String(255))
+    user: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
+    # version 10: the team the role is granted in (flowplan.teams); "default" for older rows
+    team: Mapped[str] = mapped_column(String(63), server_default="default")
 
 
 class Change(Base):
@@ -365,6 +372,8 @@ class Change(Base):
     kind: Mapped[str] = mapped_column(String(32))           # role grant, role revoke, secret ...
     subject: Mapped[str] = mapped_column(String(255))       # the role or the secret
     detail: Mapped[Optional[str]] = mapped_column(Text)     # e.g. the user granted the role
+    # version 10: the team of the store that made the change; "default" for older rows
+    team: Mapped[str] = mapped_column(String(63), server_default="default")
 
 
 # -- users, API tokens, dashboard sessions, schedule ticks (schema version 6) -------------------

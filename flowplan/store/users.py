@@ -125,7 +125,7 @@ class UserRecords:
                 raise ValueError(f"there is already a user named {name}")
             connection.execute(insert(USERS).values(name=name, password_hash=password_hash,
                                                     created_at=now, created_by=by))
-            _record_change(connection, USER_ADD, name, by=by)
+            _record_change(connection, self._owner(), USER_ADD, name, by=by)
         return UserRecord(name, password_hash, now, by)
 
     def set_password(self, name: str, password_hash: str, *, by: str | None = None,
@@ -141,7 +141,7 @@ class UserRecords:
                                          .values(password_hash=password_hash)).rowcount
             if changed and not rehash:
                 connection.execute(delete(SESSIONS).where(SESSIONS.c.user == name))
-                _record_change(connection, USER_PASSWORD, name, by=by)
+                _record_change(connection, self._owner(), USER_PASSWORD, name, by=by)
             return changed > 0
 
     def get_user(self, name: str) -> UserRecord | None:
@@ -163,7 +163,7 @@ class UserRecords:
             connection.execute(delete(MEMBERS).where(MEMBERS.c.user == name))
             deleted = connection.execute(delete(USERS).where(USERS.c.name == name)).rowcount
             if deleted:
-                _record_change(connection, USER_REMOVE, name, by=by)
+                _record_change(connection, self._owner(), USER_REMOVE, name, by=by)
             return deleted > 0
 
     # -- API tokens -----------------------------------------------------------------------------
@@ -183,7 +183,7 @@ class UserRecords:
             connection.execute(insert(TOKENS).values(
                 id=token_id, user=user, secret_hash=secret_hash, description=description,
                 created_at=now, last_used_at=None))
-            _record_change(connection, TOKEN_CREATE, user, token_id, by=by)
+            _record_change(connection, self._owner(), TOKEN_CREATE, user, token_id, by=by)
         return ApiTokenRecord(token_id, user, secret_hash, description, now, None)
 
     def get_api_token(self, token_id: str) -> ApiTokenRecord | None:
@@ -216,7 +216,7 @@ class UserRecords:
             if user is None:
                 return False
             connection.execute(delete(TOKENS).where(TOKENS.c.id == token_id))
-            _record_change(connection, TOKEN_REVOKE, user, token_id, by=by)
+            _record_change(connection, self._owner(), TOKEN_REVOKE, user, token_id, by=by)
             return True
 
     # -- dashboard sessions ---------------------------------------------------------------------
@@ -275,7 +275,7 @@ class UserRecords:
                 return False
             connection.execute(insert(MEMBERS).values(user=user, team=team,
                                                       created_at=utc_now()))
-            _record_change(connection, TEAM_JOIN, team, by=by, detail=user)
+            _record_change(connection, self._owner(), TEAM_JOIN, team, by=by, detail=user)
             return True
 
     def remove_team_member(self, team: str, user: str, *, by: str | None = None) -> bool:
@@ -284,7 +284,7 @@ class UserRecords:
             removed = connection.execute(delete(MEMBERS).where(
                 MEMBERS.c.user == user, MEMBERS.c.team == team)).rowcount
             if removed:
-                _record_change(connection, TEAM_LEAVE, team, by=by, detail=user)
+                _record_change(connection, self._owner(), TEAM_LEAVE, team, by=by, detail=user)
             return removed > 0
 
     def user_teams(self, user: str) -> list[str]:
@@ -306,13 +306,16 @@ class UserRecords:
 
     def forget_team(self, team: str) -> int:
         """Remove every row `team` owns (its runs with all they hold, pipelines, schedules,
-        deployment groups, cache entries, deliveries, schedule ticks) and its memberships, in
-        one transaction; the number of runs removed."""
+        deployment groups, cache entries, deliveries, schedule ticks, secrets, role members) and
+        its memberships, in one transaction (so a team made again under the name inherits
+        none of it; `changes`, the record of who did what, is kept); the number of runs
+        removed."""
         from flowplan.store.schema import (CacheEntry, Delivery, DeploymentGroup, Pipeline,
-                                           Run, Schedule)
+                                           RoleMember, Run, Schedule, Secret)
 
         with self._write_engine.begin() as connection:
-            for model in (Delivery, CacheEntry, Schedule, DeploymentGroup, Pipeline):
+            for model in (Delivery, CacheEntry, Schedule, DeploymentGroup, Pipeline, Secret,
+                          RoleMember):
                 connection.execute(delete(model.__table__).where(model.__table__.c.team == team))
             connection.execute(delete(TICKS).where(TICKS.c.team == team))
             connection.execute(delete(MEMBERS).where(MEMBERS.c.team == team))

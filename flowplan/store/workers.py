@@ -12,6 +12,7 @@ lasts: `delete_run_secrets` when it ends. `WorkerRecords` is mixed into flowplan
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -50,6 +51,7 @@ class WorkerTaskRecord:
 class WorkerRecords:
     _engine: Engine
     _write_engine: Engine
+    _owner: Callable[[], str]
 
     # -- worker tokens --------------------------------------------------------------------------
 
@@ -70,7 +72,7 @@ class WorkerRecords:
             connection.execute(insert(WORKER_TOKENS).values(
                 id=token_id, worker=worker, secret_hash=secret_hash, created_at=now,
                 last_used_at=None))
-            _record_change(connection, WORKER_TOKEN_CREATE, worker, token_id, by=by)
+            _record_change(connection, self._owner(), WORKER_TOKEN_CREATE, worker, token_id, by=by)
         return WorkerTokenRecord(token_id, worker, secret_hash, now, None)
 
     def get_worker_token(self, token_id: str) -> WorkerTokenRecord | None:
@@ -98,7 +100,7 @@ class WorkerRecords:
             if worker is None:
                 return False
             connection.execute(delete(WORKER_TOKENS).where(WORKER_TOKENS.c.id == token_id))
-            _record_change(connection, WORKER_TOKEN_REVOKE, worker, token_id, by=by)
+            _record_change(connection, self._owner(), WORKER_TOKEN_REVOKE, worker, token_id, by=by)
             return True
 
     # -- the task a worker runs -----------------------------------------------------------------

@@ -347,13 +347,14 @@ def summary_lines(summary: Any, indent: str = "") -> list[str]:
     return lines
 
 
-def render_role_members(role: str, members: list[str], grants: dict) -> str:
+def render_role_members(role: str, members: list[str], grants: dict, where: str = "") -> str:
     """A role's members, one a line, each with who granted it (`grants`: the last grant
-    ChangeRecord by member; none for a grant recorded before flowplan kept them)."""
+    ChangeRecord by member; none for a grant recorded before flowplan kept them); `where`
+    (` in team NAME`) heads the list and ends the note of none."""
     if not members:
-        return f"Role {role} has no members.\n"
+        return f"Role {role} has no members{where}.\n"
     width = max(len(member) for member in members)
-    lines = []
+    lines = [f"Role {role}{where}:"] if where else []
     for member in members:
         grant = grants.get(member)
         lines.append(member if grant is None else
@@ -361,13 +362,14 @@ def render_role_members(role: str, members: list[str], grants: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_secret_names(names: list[str], changes: dict) -> str:
+def render_secret_names(names: list[str], changes: dict, where: str = "") -> str:
     """Stored secrets' names (never values), each with who set it last (`changes`: the last
-    ChangeRecord by name)."""
+    ChangeRecord by name); `where` (` in team NAME`) heads the list and ends the note of
+    none."""
     if not names:
-        return "No secrets.\n"
+        return f"No secrets{where}.\n"
     width = max(len(name) for name in names)
-    lines = []
+    lines = [f"Secrets{where}:"] if where else []
     for name in names:
         change = changes.get(name)
         lines.append(name if change is None else

@@ -45,7 +45,9 @@ def test_app_state_holds_the_context_for_routers(workspace):
     app = create_app(context)
     assert app.state.context is context
     assert context.server_settings() == {"host": "127.0.0.1", "port": 8080,
-                                         "url": "http://127.0.0.1:8080"}
+                                         "url": "http://127.0.0.1:8080",
+                                         "max_upload_bytes": None}
+    assert not hasattr(app.state, "worker_upload_limit")      # the worker API's default
     context.store.close()
 
 

@@ -3,7 +3,8 @@ directory and store, one for team `default` and one for team `blue`, with the sa
 applied in both teams. A user of one team cannot see or act on the other's runs through the
 other's server (pages, API, approvals, logs, artifacts): a non-member is refused at login (the
 form says why) and on the API (403); through their own team's server the other team's runs do
-not exist (404)."""
+not exist (404). Roles are per team too: holding `ops` in team default lets bob approve
+nothing in blue."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ class TeamServer:
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
     """(default's server, blue's server, tokens): alice is a member of default, bob of blue;
-    blue's release#1 waits for its approval, with its build log and artifact recorded."""
+    both hold role `ops` in team default, nobody in team blue; blue's release#1 waits for its
+    approval, with its build log and artifact recorded."""
     from flowplan import teams
 
     directory = tmp_path_factory.mktemp("teams") / "config"
@@ -153,8 +155,29 @@ def test_a_session_from_the_other_teams_server_opens_no_page_here(servers):
         default.client.cookies.clear()
 
 
+def test_a_role_granted_in_another_team_lets_its_member_approve_nothing_here(servers):
+    default, blue, tokens = servers
+    blue.context.store.revoke_role("ops", "bob")
+    assert default.context.store.role_members("ops") == ["alice", "bob"]
+    for decision in ("approve", "reject"):
+        refused = blue.client.post(f"{BLUE_RUN}/{decision}", json={"task": "approval"},
+                                   headers=bearer(tokens, "bob"))
+        assert refused.status_code == 403, refused.text
+        error = refused.json()["error"]
+        assert f"bob may not {decision} release#1" in error and "alice" not in error
+    forged = blue.client.post(f"{BLUE_RUN}/approve", json={"task": "approval", "team": "default"},
+                              headers=bearer(tokens, "bob"))
+    assert forged.status_code in (403, 422), forged.text      # a team is never taken from input
+    forged = blue.client.post(f"{BLUE_RUN}/approve?team=default", json={"task": "approval"},
+                              headers={**bearer(tokens, "bob"), "X-Flowplan-Team": "default"})
+    assert forged.status_code == 403, forged.text
+    assert blue.context.store.approvals(blue_run(blue).id) == []
+    assert blue_run(blue).status == "waiting"
+
+
 def test_a_member_sees_and_approves_their_teams_run(servers):
     _default, blue, tokens = servers
+    blue.context.store.grant_role("ops", "bob")                # ops in team blue, now
     assert blue.login("bob").status_code == 303
     try:
         page = blue.client.get("/runs/release/1")

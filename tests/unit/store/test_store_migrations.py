@@ -43,7 +43,7 @@ ADD_EXTRA_TABLE = 'op.execute(text("CREATE TABLE extra (id INTEGER PRIMARY KEY, 
 
 def test_empty_database_is_created_at_the_latest_version(tmp_path):
     with Store.open("sqlite:///store.db", base_dir=tmp_path) as store:
-        assert store.schema_version == LATEST == 9
+        assert store.schema_version == LATEST == 10
     assert recorded_version(tmp_path / "store.db") == LATEST
 
 

@@ -182,7 +182,7 @@ def test_a_version_7_store_upgrades_with_its_rows_in_team_default(new_store_url)
                 "INSERT INTO users (name, password_hash, created_at) VALUES ('alice', :h, :now)"),
                 {"h": HASH, "now": now})
     with Store.open(url) as store:
-        assert store.schema_version == 9
+        assert store.schema_version >= 9                   # today's code: the latest
         run = store.find_run("app", 1)
         assert run.team == "default" and [t.task for t in store.task_runs(run.id)] == ["t"]
         assert store.list_deliveries()[0].run == "app#1"
