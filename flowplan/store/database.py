@@ -390,8 +390,8 @@ class Store(RunHistory, LogHistory, GateHistory, DeployHistory, CacheIndex, Acce
         artifacts and deploy records), cache entry, schedule tick and delivery read or written
         through the store is `team`'s. `team=None` reads every team's runs by id and writes none
         of the rows a team owns: for workers, which execute the tasks of every team's runs and
-        scope themselves with `for_team(run.team)`. Users, tokens, sessions, secrets and roles
-        are global.
+        scope themselves with `for_team(run.team)`. Users, tokens and sessions are global;
+        secrets, roles and their changes are the team's (flowplan.store.access).
         """
         if team is not None:
             _require_team(team)
