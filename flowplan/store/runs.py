@@ -20,17 +20,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (ColumnElement, Connection, Engine, exists, func, insert, select, true,
-                        update)
+from sqlalchemy import (ColumnElement, Connection, Engine, delete, exists, func, insert, select,
+                        true, update)
 from sqlalchemy.exc import IntegrityError
 
 from flowplan.store.json_data import require_json_data
 from flowplan.store.recording import Recorder
-from flowplan.store.schema import DeployHost, Run, StepRun, TaskRun, utc_now
+from flowplan.store.schema import DeployHost, Run, RunSecret, StepRun, TaskRun, utc_now
 
 RUNS = Run.__table__
 TASKS = TaskRun.__table__
 STEPS = StepRun.__table__
+RUN_SECRETS = RunSecret.__table__
 DEPLOY_HOSTS = DeployHost.__table__
 
 ACTIVE_STATUSES = ("queued", "running")       # a process may be driving the run
@@ -333,7 +334,9 @@ class RunHistory:
         """Mark a run whose process is gone, and its running tasks and steps, `interrupted`;
         returns the steps that were running (their process groups may still be alive). Hosts a
         deploy was deploying to are recorded `failed` with the same error: nobody saw them
-        finish (deploy records have no `interrupted`; the resumed deploy does them again)."""
+        finish (deploy records have no `interrupted`; the resumed deploy does them again).
+        The sensitive values its driver left for workers (run_secrets) are deleted: resuming
+        the run asks for them again."""
         now = utc_now()
         error = self._masked_text(error)
         with self._write_engine.begin() as connection:
@@ -355,6 +358,7 @@ class RunHistory:
                                                   RUNS.c.status.in_(ACTIVE_STATUSES))
                                .values(status="interrupted", finished_at=now, error=error,
                                        pid=None, pid_start_time=None, boot_id=None))
+            connection.execute(delete(RUN_SECRETS).where(RUN_SECRETS.c.run_id == run_id))
             return running
 
     # -- questions ------------------------------------------------------------------------------

@@ -167,14 +167,14 @@ class Worker:
             if record is None:
                 raise LookupError(f"run {message.run_id} has no task run {message.task_run_id} "
                                   "in the store this worker reads")
-            if prepared.error is not None:
-                drive.close_task(record, Status.FAILED, prepared.error)
-                return Status.FAILED
             if drive.observe(status):
                 if drive.cancel_reason == DRIVER_GONE:   # `resume` sends it again
                     return Status.INTERRUPTED
                 drive.close_task(record, Status.CANCELED, drive.cancel_reason or "canceled")
                 return Status.CANCELED
+            if prepared.error is not None:
+                drive.close_task(record, Status.FAILED, prepared.error)
+                return Status.FAILED
             stages = drive.definition.get("stages") or {}
             definition = dict((stages.get(message.stage) or {}).get("tasks", {})
                               .get(message.task) or {})

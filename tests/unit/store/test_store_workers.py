@@ -62,6 +62,18 @@ def test_run_secrets_are_encrypted_tokens_only_and_deleted(store_url):
         assert store.run_secret_tokens(run_id) == {}
 
 
+def test_a_run_marked_interrupted_loses_the_secrets_its_dead_driver_left(store_url):
+    """Its driver is gone and will never delete them; `resume` seals them anew."""
+    with Store.open(store_url) as store:
+        run_id, _ = _run(store)
+        other_id, _ = _run(store)
+        store.put_run_secrets(run_id, {"token": "fernet-scrypt-v1:abc"})
+        store.put_run_secrets(other_id, {"token": "fernet-scrypt-v1:def"})
+        store.interrupt_run(run_id, "the process driving the run (pid 5) is gone")
+        assert store.run_secret_tokens(run_id) == {}
+        assert store.run_secret_tokens(other_id) == {"token": "fernet-scrypt-v1:def"}
+
+
 def test_a_version_7_store_is_upgraded_to_8_keeping_its_rows(store_url):
     url = store_url
     with Store.open(url, revisions=Revisions(target=7)) as old:
