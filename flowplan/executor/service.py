@@ -676,11 +676,12 @@ class RunService:
         dispatcher = self._dispatcher()
         drive = Drive(self.store, self.settings, run, values, on_event, continued=continued,
                       resources=self.resources, targets=self.targets, dispatcher=dispatcher)
+        sealed = False
         if dispatcher is not None:      # workers open the sensitive values from the store
             from flowplan.executor.distributed import run_secrets
 
             try:
-                run_secrets.seal(self.store, run.id, values, self.settings.environ)
+                sealed = run_secrets.seal(self.store, run.id, values, self.settings.environ)
             except run_secrets.RunSecretsError as exc:    # recorded, so nobody waits for it
                 self.store.update_run(run.id, status=Status.FAILED.value, error=str(exc),
                                       finished_at=utc_now(),
@@ -694,8 +695,8 @@ class RunService:
                 from None
         finally:
             self._watch.remove(drive)
-            if dispatcher is not None:
-                self.store.delete_run_secrets(run.id)
+            if sealed:
+                run_secrets.forget(self.store, run.id)
         return RunOutcome(run.ref, run.id, result.status, result.error, result.gates,
                           result.commands)
 

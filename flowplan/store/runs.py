@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (ColumnElement, Connection, Engine, delete, exists, func, insert, select,
-                        true, update)
+from sqlalchemy import (ColumnElement, Connection, Engine, and_, case, delete, exists, false,
+                        func, insert, literal, null, or_, select, true, update)
 from sqlalchemy.exc import IntegrityError
 
 from flowplan.store.json_data import require_json_data
@@ -295,19 +295,29 @@ class RunHistory:
         """
         _check_fields(fields, _RUN_FIELDS, "run")
         fields = self._masked_fields(fields)
+        guard = tuple(unless_status)
         with self._write_engine.begin() as connection:
+            # the usual case in one statement: nobody (or this process) holds it
+            claimed = connection.execute(
+                update(RUNS).where(RUNS.c.id == run_id, run_of_team(self._team),
+                                   RUNS.c.status.not_in(guard) if guard else true(),
+                                   or_(RUNS.c.pid.is_(None),
+                                       and_(RUNS.c.pid == pid, RUNS.c.host == host)))
+                .values(pid=pid, host=host, **fields).returning(*RUNS.c)).one_or_none()
+            if claimed is not None:
+                return _run_record(claimed)
             row = connection.execute(select(RUNS).where(
                 RUNS.c.id == run_id, run_of_team(self._team))).one_or_none()
             if row is None:
                 raise KeyError(run_id)
-            if row.status in tuple(unless_status):
+            if row.status in guard:
                 return _run_record(row)
             held = row.pid is not None and (row.pid, row.host) != (pid, host)
             if held and holder_alive(_run_record(row)):
                 raise RunHeld(row.pid, row.host)
-            connection.execute(update(RUNS).where(RUNS.c.id == run_id)
-                               .values(pid=pid, host=host, **fields))
-            return _run_record(connection.execute(select(RUNS).where(RUNS.c.id == run_id)).one())
+            return _run_record(connection.execute(
+                update(RUNS).where(RUNS.c.id == run_id).values(pid=pid, host=host, **fields)
+                .returning(*RUNS.c)).one())
 
     def release_run(self, run_id: int, pid: int, *, unless_status: Iterable[str] = (),
                     **fields: Any) -> str | None:
@@ -315,20 +325,17 @@ class RunHistory:
         driving process (if it is still `pid`), in one transaction; the run's status after."""
         _check_fields(fields, _RUN_FIELDS, "run")
         fields = self._masked_fields(fields)
-        with self._write_engine.begin() as connection:
-            if connection.execute(select(RUNS.c.id).where(
-                    RUNS.c.id == run_id, run_of_team(self._team))).first() is None:
-                return None
-            if fields:
-                statement = update(RUNS).where(RUNS.c.id == run_id)
-                guard = tuple(unless_status)
-                if guard:
-                    statement = statement.where(RUNS.c.status.not_in(guard))
-                connection.execute(statement.values(**fields))
-            connection.execute(update(RUNS).where(RUNS.c.id == run_id, RUNS.c.pid == pid)
-                               .values(pid=None, pid_start_time=None, boot_id=None))
-            return connection.execute(
-                select(RUNS.c.status).where(RUNS.c.id == run_id)).scalar_one_or_none()
+        guard = tuple(unless_status)
+        kept = RUNS.c.status.in_(guard) if guard else false()     # its fields stay as they are
+        mine = RUNS.c.pid == pid
+        values = {name: case((kept, RUNS.c[name]), else_=literal(value, RUNS.c[name].type))
+                  for name, value in fields.items()}
+        values.update({name: case((mine, null()), else_=RUNS.c[name])
+                       for name in ("pid", "pid_start_time", "boot_id")})
+        with self._write_engine.begin() as connection:      # one statement, the lock held
+            return connection.execute(                      # for as short as can be
+                update(RUNS).where(RUNS.c.id == run_id, run_of_team(self._team))
+                .values(values).returning(RUNS.c.status)).scalar_one_or_none()
 
     def interrupt_run(self, run_id: int, error: str) -> list[StepRunRecord]:
         """Mark a run whose process is gone, and its running tasks and steps, `interrupted`;

@@ -21,11 +21,12 @@ class RunSecretsError(Exception):
     """The run's sensitive values cannot be sealed or opened; the message says what to do."""
 
 
-def seal(store: Any, run_id: int, values: Any, environ: Mapping[str, str] | None) -> None:
-    """Keep the sensitive values of `values` (a RunValues) for the run's workers."""
+def seal(store: Any, run_id: int, values: Any, environ: Mapping[str, str] | None) -> bool:
+    """Keep the sensitive values of `values` (a RunValues) for the run's workers; False when
+    it has none (nothing was written, nothing to `forget`)."""
     names = [name for name in values.sensitive if values.variables.get(name) is not None]
     if not names:
-        return
+        return False
     try:
         box = SecretBox.from_environment(environ)
     except SecretError as exc:
@@ -34,6 +35,7 @@ def seal(store: Any, run_id: int, values: Any, environ: Mapping[str, str] | None
             f"encrypted with the operator key, and there is none: {exc}") from None
     store.put_run_secrets(run_id, {name: box.encrypt(json.dumps(values.variables[name]))
                                    for name in names})
+    return True
 
 
 def unseal(store: Any, run_id: int, environ: Mapping[str, str] | None) -> dict[str, Any]:

@@ -61,8 +61,9 @@ LINGER_SECONDS = 2.0           # how long a prepared run waits for its stage's n
 
 class Heartbeats:
     """The heartbeat keys of the tasks running in this worker, each set with a time to live
-    every `interval` seconds while its task runs: set once when the task starts, then refreshed
-    by one thread for all of them (one pipelined round trip per refresh), not a thread each."""
+    every `interval` seconds while its task runs, by one thread for all of them (one pipelined
+    round trip per refresh), not a thread each: the first time as soon as the task starts (the
+    task does not wait for that round trip), then every `interval`."""
 
     def __init__(self, client: Any, text: str) -> None:
         self.client, self.text = client, text
@@ -72,9 +73,8 @@ class Heartbeats:
 
     @contextmanager
     def beat(self, key: str, interval: float, ttl: float) -> Iterator[None]:
-        self._set([(key, ttl)])
         with self._changed:
-            self._beating[key] = [interval, ttl, time.monotonic() + interval]
+            self._beating[key] = [interval, ttl, 0.0]       # due now
             if self._thread is None:
                 self._thread = threading.Thread(target=self._beat, name="flowplan-heartbeat",
                                                 daemon=True)
