@@ -41,3 +41,12 @@ def store_url(new_store_url) -> str:
 def backend(store_url) -> str:
     """Which database `store_url` is: "sqlite" or "postgresql"."""
     return store_url.split(":", 1)[0].split("+", 1)[0]
+
+
+@pytest.fixture
+def teams(store_url):
+    """The store opened for team `default` and for team `blue`."""
+    from flowplan.store import Store
+
+    with Store.open(store_url) as default, Store.open(store_url, team="blue") as blue:
+        yield default, blue

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
+
+from tests.support.threads import at_once
 
 from flowplan.store import Store
 from flowplan.values import Sensitive
@@ -105,46 +105,18 @@ def test_register_accepts_sensitive_and_unknown_markers(store):
 
 
 def test_threads_register_different_pipelines_at_once(store):
-    barrier = threading.Barrier(8)
-    errors: list[BaseException] = []
-
     def register(index: int) -> None:
-        try:
-            barrier.wait()
-            for round_ in range(5):
-                store.register_pipeline(f"p{index}", {"round": round_}, f"h{round_}")
-        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
-            errors.append(error)
+        for round_ in range(5):
+            store.register_pipeline(f"p{index}", {"round": round_}, f"h{round_}")
 
-    threads = [threading.Thread(target=register, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert at_once(register, 8) == []
     assert {p.name: p.definition for p in store.list_pipelines()} == \
         {f"p{i}": {"round": 4} for i in range(8)}
 
 
 def test_threads_register_the_same_pipeline_at_once_leave_one_row(store):
-    barrier = threading.Barrier(6)
-    errors: list[BaseException] = []
-
-    def register(index: int) -> None:
-        try:
-            barrier.wait()
-            store.register_pipeline("app", {"writer": index}, f"h{index}")
-        except BaseException as error:  # noqa: BLE001
-            errors.append(error)
-
-    threads = [threading.Thread(target=register, args=(i,)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert at_once(lambda index: store.register_pipeline("app", {"writer": index},
+                                                         f"h{index}"), 6) == []
     assert len(store.list_pipelines()) == 1
 
 

@@ -4,23 +4,16 @@ worker's) refuses them, and an older store's secrets and roles become team `defa
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import text
+
+from tests.support.threads import at_once
 
 from flowplan.store import Revisions, Store
 from flowplan.store.schema import utc_now
 
 TOKEN_A, TOKEN_B = "fernet-scrypt-v1:AAAA", "fernet-scrypt-v1:BBBB"
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
-
-
-@pytest.fixture
-def teams(store_url):
-    """The store opened for team `default` and for team `blue`."""
-    with Store.open(store_url) as default, Store.open(store_url, team="blue") as blue:
-        yield default, blue
 
 
 def test_two_teams_keep_secrets_of_the_same_name_apart(teams):
@@ -50,22 +43,13 @@ def test_replacing_a_teams_secret_leaves_the_other_teams_alone(teams):
 
 def test_concurrent_first_sets_and_grants_of_one_name_all_succeed_into_one_row(teams):
     _default, blue = teams
-    start, failures, granted = threading.Barrier(8), [], []
+    granted = []
 
     def set_and_grant(index: int) -> None:
-        start.wait()
-        try:
-            blue.put_secret("db", f"fernet-scrypt-v1:{index}")
-            granted.append(blue.grant_role("ops", "alice"))
-        except Exception as error:  # noqa: BLE001 - collected for the assertion
-            failures.append(error)
+        blue.put_secret("db", f"fernet-scrypt-v1:{index}")
+        granted.append(blue.grant_role("ops", "alice"))
 
-    threads = [threading.Thread(target=set_and_grant, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert failures == []
+    assert at_once(set_and_grant, 8) == []
     assert blue.secret_names() == ["db"] and blue.role_members("ops") == ["alice"]
     assert sorted(granted) == [False] * 7 + [True]
     assert len(blue.changes(kinds=["secret set"])) == 8

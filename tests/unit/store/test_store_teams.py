@@ -20,13 +20,6 @@ def new_run(store: Store, pipeline: str = "app"):
                             tasks=TASKS)
 
 
-@pytest.fixture
-def teams(store_url):
-    """The store opened for team `default` and for team `blue`."""
-    with Store.open(store_url) as default, Store.open(store_url, team="blue") as blue:
-        yield default, blue
-
-
 def test_two_teams_register_the_same_names_apart(teams):
     default, blue = teams
     default.register_pipeline("app", {"who": "default"}, "h1")

@@ -12,6 +12,8 @@ import threading
 
 import pytest
 
+from tests.support.threads import at_once
+
 from flowplan.store import Store
 from flowplan.store import database
 from flowplan.store.database import StoreBusy
@@ -115,21 +117,11 @@ def test_a_turn_not_given_back_in_time_is_store_busy(tmp_path, monkeypatch):
 
 def test_threads_of_one_process_take_turns_and_every_write_lands(tmp_path):
     with Store.open("sqlite:///store.db", base_dir=tmp_path) as store:
-        errors = []
-
         def register(i):
-            try:
-                for j in range(10):
-                    store.register_pipeline(f"p{i}-{j}", {}, "abc")
-            except Exception as exc:  # noqa: BLE001
-                errors.append(exc)
+            for j in range(10):
+                store.register_pipeline(f"p{i}-{j}", {}, "abc")
 
-        threads = [threading.Thread(target=register, args=(i,)) for i in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        assert errors == []
+        assert at_once(register, 8) == []
         assert len(store.list_pipelines()) == 80
 
 
