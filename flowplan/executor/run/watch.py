@@ -21,7 +21,9 @@ from typing import Any
 
 class RunWatch:
     """One thread, running while drives are watched, asking `store` every `interval` seconds;
-    `on_tick` (if given) is called after each look."""
+    `on_tick` (if given) is called after each look. The thread is stopped, and waited for, when
+    the last drive is removed: a process that has finished its runs has nothing of this left
+    running while it exits."""
 
     def __init__(self, store: Any, interval: float,
                  on_tick: Callable[[], None] | None = None) -> None:
@@ -31,20 +33,28 @@ class RunWatch:
         self._drives: set[Any] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()          # the running thread's
 
     def add(self, drive: Any) -> None:
         drive.watched = True
         with self._lock:
             self._drives.add(drive)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="flowplan-run-watch",
-                                                daemon=True)
+                self._stop = threading.Event()
+                self._thread = threading.Thread(target=self._loop, args=(self._stop,),
+                                                name="flowplan-run-watch", daemon=True)
                 self._thread.start()
 
     def remove(self, drive: Any) -> None:
         with self._lock:
             self._drives.discard(drive)
+            ending = None
+            if not self._drives and self._thread is not None:
+                self._stop.set()
+                ending, self._thread = self._thread, None
         drive.watched = False
+        if ending is not None and ending is not threading.current_thread():
+            ending.join()
 
     def look(self) -> None:
         """Hand every watched drive its run's status as the store has it now."""
@@ -63,14 +73,8 @@ class RunWatch:
                 except Exception:  # noqa: BLE001 - reading the cancel reason failed: again
                     pass
 
-    def _loop(self) -> None:
-        pause = threading.Event()         # never set: a sleep
-        while True:
-            pause.wait(self.interval)
+    def _loop(self, stop: threading.Event) -> None:
+        while not stop.wait(self.interval):
             self.look()
             if self.on_tick is not None:
                 self.on_tick()
-            with self._lock:
-                if not self._drives:      # the next add starts another
-                    self._thread = None
-                    return
