@@ -687,6 +687,7 @@ class RunService:
                                       finished_at=utc_now(),
                                       unless_status=(Status.CANCELED.value,))
                 raise RunServiceError(f"{run.ref}: {exc}") from None
+        self._watch.interval = self.settings.poll_interval   # settings may be replaced
         self._watch.add(drive)
         try:
             result = drive.run()
